@@ -1,0 +1,3 @@
+from riverlog.cli.main import main
+
+main()

@@ -1,0 +1,197 @@
+"""Kafka's configuration definitions: names, types, defaults, validators, topic↔broker synonyms.
+
+The tables here are data, in Kafka's vocabulary; `config.py` turns them into a validated `BrokerConfig`.
+Values are kept as strings on the wire (DescribeConfigs) and parsed once into Python values here.
+Defaults are Kafka 4.0's unless a comment says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+class ConfigError(ValueError):
+    """An invalid or unknown configuration key or value; the message names the key."""
+
+
+Parser = Callable[[str], object]
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def parse_int(low: int = -(2**63), high: int = INT64_MAX) -> Parser:
+    def parse(text: str) -> int:
+        value = int(text.strip())
+        if not low <= value <= high:
+            raise ValueError(f"value {value} is out of range [{low}, {high}]")
+        return value
+
+    return parse
+
+
+def parse_ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"value {value} must be between 0 and 1")
+    return value
+
+
+def parse_choice(*choices: str) -> Parser:
+    def parse(text: str) -> str:
+        value = text.strip()
+        if value not in choices:
+            raise ValueError(f"value {value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def parse_cleanup_policy(text: str) -> str:
+    parts = sorted({p.strip() for p in text.split(",") if p.strip()})
+    if not parts or any(p not in ("compact", "delete") for p in parts):
+        raise ValueError(f"value {text!r} must be delete, compact or compact,delete")
+    return ",".join(parts)
+
+
+def parse_str(text: str) -> str:
+    return text
+
+
+def parse_optional_int(text: str) -> int | None:
+    stripped = text.strip()
+    return None if stripped in ("", "null") else int(stripped)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDef:
+    name: str
+    parse: Parser
+    default: str | None
+    doc: str = ""
+    sensitive: bool = False
+    read_only: bool = False
+
+
+COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
+
+
+# Topic-level configs with the broker config that supplies their default (Kafka's "synonyms").
+TOPIC_CONFIGS: dict[str, tuple[ConfigDef, str | None]] = {
+    d.name: (d, synonym)
+    for d, synonym in (
+        (ConfigDef("cleanup.policy", parse_cleanup_policy, "delete"), "log.cleanup.policy"),
+        (ConfigDef("compression.type", parse_choice(*COMPRESSION_TYPES), "producer"), "compression.type"),
+        (ConfigDef("delete.retention.ms", parse_int(0), "86400000"), "log.cleaner.delete.retention.ms"),
+        (ConfigDef("file.delete.delay.ms", parse_int(0), "60000"), "log.segment.delete.delay.ms"),
+        (ConfigDef("flush.messages", parse_int(1), str(INT64_MAX)), "log.flush.interval.messages"),
+        (ConfigDef("flush.ms", parse_int(0), str(INT64_MAX)), "log.flush.interval.ms"),
+        (ConfigDef("index.interval.bytes", parse_int(0, INT32_MAX), "4096"), "log.index.interval.bytes"),
+        (ConfigDef("max.compaction.lag.ms", parse_int(1), str(INT64_MAX)), "log.cleaner.max.compaction.lag.ms"),
+        (ConfigDef("max.message.bytes", parse_int(0, INT32_MAX), "1048588"), "message.max.bytes"),
+        (ConfigDef("message.timestamp.type", parse_choice(*TIMESTAMP_TYPES), "CreateTime"), "log.message.timestamp.type"),
+        (ConfigDef("message.timestamp.before.max.ms", parse_int(0), str(INT64_MAX)), "log.message.timestamp.before.max.ms"),
+        (ConfigDef("message.timestamp.after.max.ms", parse_int(0), "3600000"), "log.message.timestamp.after.max.ms"),
+        (ConfigDef("min.cleanable.dirty.ratio", parse_ratio, "0.5"), "log.cleaner.min.cleanable.ratio"),
+        (ConfigDef("min.compaction.lag.ms", parse_int(0), "0"), "log.cleaner.min.compaction.lag.ms"),
+        (ConfigDef("min.insync.replicas", parse_int(1, INT32_MAX), "1"), "min.insync.replicas"),
+        (ConfigDef("preallocate", parse_bool, "false"), "log.preallocate"),
+        (ConfigDef("retention.bytes", parse_int(-1), "-1"), "log.retention.bytes"),
+        (ConfigDef("retention.ms", parse_int(-1), "604800000"), "log.retention.ms"),
+        (ConfigDef("segment.bytes", parse_int(14, INT32_MAX), "1073741824"), "log.segment.bytes"),
+        (ConfigDef("segment.index.bytes", parse_int(4, INT32_MAX), "10485760"), "log.index.size.max.bytes"),
+        (ConfigDef("segment.jitter.ms", parse_int(0), "0"), "log.roll.jitter.ms"),
+        (ConfigDef("segment.ms", parse_int(1), "604800000"), "log.roll.ms"),
+        (ConfigDef("unclean.leader.election.enable", parse_bool, "false"), "unclean.leader.election.enable"),
+    )
+}
+
+# Broker-level configs. Log defaults carry the same defaults as their topic synonyms.
+_BROKER_DEFS: tuple[ConfigDef, ...] = (
+    ConfigDef("broker.id", parse_int(-1, INT32_MAX), "0", read_only=True),
+    ConfigDef("node.id", parse_int(-1, INT32_MAX), None, read_only=True),
+    ConfigDef("broker.rack", parse_str, None, read_only=True),
+    ConfigDef("listeners", parse_str, "PLAINTEXT://localhost:9092", read_only=True),
+    ConfigDef("advertised.listeners", parse_str, None, read_only=True),
+    ConfigDef("log.dirs", parse_str, None, read_only=True),
+    ConfigDef("log.dir", parse_str, "./data", read_only=True),
+    ConfigDef("num.partitions", parse_int(1, INT32_MAX), "1"),
+    ConfigDef("default.replication.factor", parse_int(1, 32767), "1"),
+    ConfigDef("auto.create.topics.enable", parse_bool, "true", read_only=True),
+    ConfigDef("delete.topic.enable", parse_bool, "true", read_only=True),
+    ConfigDef("socket.request.max.bytes", parse_int(1, INT32_MAX), "104857600", read_only=True),
+    ConfigDef("log.cleanup.policy", parse_cleanup_policy, "delete"),
+    ConfigDef("compression.type", parse_choice(*COMPRESSION_TYPES), "producer"),
+    ConfigDef("log.cleaner.enable", parse_bool, "true", read_only=True),
+    ConfigDef("log.cleaner.delete.retention.ms", parse_int(0), "86400000"),
+    ConfigDef("log.cleaner.min.cleanable.ratio", parse_ratio, "0.5"),
+    ConfigDef("log.cleaner.min.compaction.lag.ms", parse_int(0), "0"),
+    ConfigDef("log.cleaner.max.compaction.lag.ms", parse_int(1), str(INT64_MAX)),
+    ConfigDef("log.cleaner.backoff.ms", parse_int(0), "15000", read_only=True),
+    ConfigDef("log.segment.delete.delay.ms", parse_int(0), "60000"),
+    ConfigDef("log.flush.interval.messages", parse_int(1), str(INT64_MAX)),
+    ConfigDef("log.flush.interval.ms", parse_optional_int, None),
+    ConfigDef("log.flush.scheduler.interval.ms", parse_int(0), str(INT64_MAX), read_only=True),
+    ConfigDef("log.flush.offset.checkpoint.interval.ms", parse_int(0, INT32_MAX), "60000", read_only=True),
+    ConfigDef("log.index.interval.bytes", parse_int(0, INT32_MAX), "4096"),
+    ConfigDef("log.index.size.max.bytes", parse_int(4, INT32_MAX), "10485760"),
+    ConfigDef("message.max.bytes", parse_int(0, INT32_MAX), "1048588"),
+    ConfigDef("log.message.timestamp.type", parse_choice(*TIMESTAMP_TYPES), "CreateTime"),
+    ConfigDef("log.message.timestamp.before.max.ms", parse_int(0), str(INT64_MAX)),
+    ConfigDef("log.message.timestamp.after.max.ms", parse_int(0), "3600000"),
+    ConfigDef("min.insync.replicas", parse_int(1, INT32_MAX), "1"),
+    ConfigDef("log.preallocate", parse_bool, "false"),
+    ConfigDef("log.retention.bytes", parse_int(-1), "-1"),
+    ConfigDef("log.retention.ms", parse_optional_int, None),
+    ConfigDef("log.retention.minutes", parse_optional_int, None),
+    ConfigDef("log.retention.hours", parse_int(-1, INT32_MAX), "168"),
+    ConfigDef("log.retention.check.interval.ms", parse_int(1), "300000", read_only=True),
+    ConfigDef("log.segment.bytes", parse_int(14, INT32_MAX), "1073741824"),
+    ConfigDef("log.roll.ms", parse_optional_int, None),
+    ConfigDef("log.roll.hours", parse_int(1, INT32_MAX), "168"),
+    ConfigDef("log.roll.jitter.ms", parse_int(0), "0"),
+    ConfigDef("unclean.leader.election.enable", parse_bool, "false"),
+    ConfigDef("offsets.topic.num.partitions", parse_int(1, INT32_MAX), "50", read_only=True),
+    ConfigDef("offsets.topic.replication.factor", parse_int(1, 32767), "3", read_only=True),
+    ConfigDef("offsets.retention.minutes", parse_int(1, INT32_MAX), "10080"),
+    ConfigDef("transaction.state.log.num.partitions", parse_int(1, INT32_MAX), "50", read_only=True),
+    ConfigDef("transaction.max.timeout.ms", parse_int(1, INT32_MAX), "900000"),
+    ConfigDef("group.initial.rebalance.delay.ms", parse_int(0, INT32_MAX), "3000"),
+    ConfigDef("group.min.session.timeout.ms", parse_int(0, INT32_MAX), "6000"),
+    ConfigDef("group.max.session.timeout.ms", parse_int(0, INT32_MAX), "1800000"),
+    ConfigDef("zookeeper.connect", parse_str, None, read_only=True),
+    ConfigDef("zookeeper.session.timeout.ms", parse_int(1, INT32_MAX), "18000", read_only=True),
+    ConfigDef("replica.lag.time.max.ms", parse_int(1), "30000", read_only=True),
+    # riverlog's own: "kafka" acknowledges after the page-cache write (Kafka's policy);
+    # "strict" fsyncs (group commit) before an append is acknowledged.
+    ConfigDef("riverlog.durability", parse_choice("kafka", "strict"), "kafka", read_only=True),
+    ConfigDef("cluster.id", parse_str, None, read_only=True),
+)
+
+BROKER_CONFIGS: dict[str, ConfigDef] = {d.name: d for d in _BROKER_DEFS}
+
+
+def topic_config_names() -> list[str]:
+    return sorted(TOPIC_CONFIGS)
+
+
+def validate_topic_config(name: str, value: str | None) -> object:
+    """Parse one topic config value; raise ConfigError naming the key when unknown or invalid."""
+    entry = TOPIC_CONFIGS.get(name)
+    if entry is None:
+        raise ConfigError(f"unknown topic config {name!r}")
+    if value is None:
+        raise ConfigError(f"topic config {name!r} must have a value")
+    try:
+        return entry[0].parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"invalid value {value!r} for topic config {name!r}: {exc}") from None

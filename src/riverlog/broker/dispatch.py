@@ -1,0 +1,93 @@
+"""Routes one decoded request to its handler module and encodes the answer.
+
+Each handler module in `riverlog.broker.handlers` declares `API_KEY`, `MIN_VERSION`, `MAX_VERSION` and
+`async def handle(ctx, request) -> response | None` (None: send nothing, as for acks=0 produce).
+ApiVersions advertises exactly the registered ranges, so nothing is advertised that is not implemented.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.responses import ResponseSchema
+from riverlog.protocol.codec import (
+    api_versions_v0_error,
+    decode_request,
+    encode_response,
+)
+from riverlog.protocol.errors import InvalidRequestError, UnsupportedVersionError
+
+if TYPE_CHECKING:
+    from riverlog.broker.services import BrokerServices
+
+log = logging.getLogger(__name__)
+API_VERSIONS_KEY = 18
+
+
+class CloseConnection(Exception):
+    """The request cannot be answered under the protocol: close this one connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRange:
+    api_key: int
+    min_version: int
+    max_version: int
+
+
+class Dispatcher:
+    def __init__(self, services: BrokerServices, modules: list[ModuleType]) -> None:
+        self.services = services
+        self.handlers: dict[int, ModuleType] = {m.API_KEY: m for m in modules}
+        self.ranges = sorted(
+            (ApiRange(m.API_KEY, m.MIN_VERSION, m.MAX_VERSION) for m in modules),
+            key=lambda r: r.api_key,
+        )
+
+    async def handle(self, frame: bytes | memoryview, client_host: str) -> bytes | None:
+        """Answer one request frame; raise CloseConnection when the protocol says to hang up."""
+        try:
+            decoded = decode_request(frame)
+        except UnsupportedVersionError as exc:
+            return self._unsupported(exc)
+        except InvalidRequestError as exc:
+            raise CloseConnection(f"malformed request: {exc}") from None
+        header = decoded.header
+        module = self.handlers.get(header.api_key)
+        if module is None:
+            raise CloseConnection(f"unsupported api key {header.api_key}")
+        if not module.MIN_VERSION <= header.api_version <= module.MAX_VERSION:
+            if header.api_key == API_VERSIONS_KEY:
+                return self._api_versions_fallback(header.correlation_id)
+            raise CloseConnection(
+                f"unsupported version {header.api_version} of api key {header.api_key}"
+            )
+        ctx = RequestContext(
+            services=self.services,
+            api_key=header.api_key,
+            api_version=header.api_version,
+            correlation_id=header.correlation_id,
+            client_id=header.client_id,
+            client_host=client_host,
+            schema=ResponseSchema(header.api_key, header.api_version),
+        )
+        response: Any = await module.handle(ctx, decoded.body)
+        if response is None:
+            return None
+        return encode_response(header.correlation_id, header.api_key, header.api_version, response)
+
+    def _unsupported(self, exc: UnsupportedVersionError) -> bytes:
+        header = exc.header
+        if header.api_key == API_VERSIONS_KEY:
+            return self._api_versions_fallback(header.correlation_id)
+        raise CloseConnection(
+            f"unsupported version {header.api_version} of api key {header.api_key}"
+        )
+
+    def _api_versions_fallback(self, correlation_id: int) -> bytes:
+        supported = [(r.api_key, r.min_version, r.max_version) for r in self.ranges]
+        return api_versions_v0_error(correlation_id, supported)

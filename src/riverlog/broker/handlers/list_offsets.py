@@ -1,0 +1,82 @@
+"""ListOffsets (key 2): earliest, latest, by timestamp, max timestamp, earliest local.
+
+Special timestamps (Kafka): -2 earliest (log start offset), -1 latest (high watermark, or the last stable
+offset under read_committed; the log end offset for a follower's request), -3 the record with the largest
+timestamp (v7+), -4 earliest local (v8+, same as earliest without tiered storage), -5 earliest tiered
+(v9+, none here → -1). A timestamp ≥ 0 finds the first offset whose timestamp is ≥ it; none → offset -1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._partition_checks import leader_partition
+from riverlog.broker.replica_manager import Partition
+from riverlog.broker.responses import ZERO_THROTTLE
+
+API_KEY = 2
+MIN_VERSION = 1
+MAX_VERSION = 10
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, EARLIEST_TIERED = -1, -2, -3, -4, -5
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    committed = getattr(request, "isolation_level", 0) == 1
+    follower = request.replica_id >= 0
+    topics = tuple(
+        ctx.build(
+            "ListOffsetsTopicResponse",
+            name=topic.name,
+            partitions=tuple(
+                _partition(ctx, topic.name, p, committed, follower) for p in topic.partitions
+            ),
+        )
+        for topic in request.topics
+    )
+    return ctx.build("ListOffsetsResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+
+
+def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, follower: bool) -> Any:
+    found = leader_partition(ctx, topic, p.partition_index, getattr(p, "current_leader_epoch", -1))
+    if isinstance(found, ErrorCode):
+        return _answer(ctx, p.partition_index, found)
+    timestamp, offset = _lookup(found, p.timestamp, committed, follower)
+    epoch = found.log.epoch_for_offset(offset) if offset >= 0 else -1
+    return _answer(ctx, p.partition_index, ErrorCode.none, timestamp, offset, epoch)
+
+
+def _lookup(part: Partition, timestamp: int, committed: bool, follower: bool) -> tuple[int, int]:
+    plog = part.log
+    if timestamp in (EARLIEST, EARLIEST_LOCAL):
+        return -1, plog.log_start_offset
+    if timestamp == LATEST:
+        if follower:
+            return -1, plog.log_end_offset
+        return -1, plog.last_stable_offset if committed else plog.high_watermark
+    if timestamp == EARLIEST_TIERED:
+        return -1, -1
+    if timestamp == MAX_TIMESTAMP:
+        found = plog.max_timestamp_offset()
+        return found if found is not None else (-1, -1)
+    if timestamp < 0:
+        return -1, -1
+    found = plog.offset_for_timestamp(timestamp)
+    if found is None or found[0] >= plog.high_watermark:
+        return -1, -1
+    return found[1], found[0]
+
+
+def _answer(
+    ctx: RequestContext, index: int, code: ErrorCode, ts: int = -1, offset: int = -1, epoch: int = -1
+) -> Any:
+    return ctx.build(
+        "ListOffsetsPartitionResponse",
+        partition_index=index,
+        error_code=code,
+        timestamp=ts,
+        offset=offset,
+        leader_epoch=epoch,
+    )

@@ -1,0 +1,108 @@
+"""Metadata (key 3): brokers, controller, topics with ids, partitions with leaders, replicas and ISR.
+
+Topics requested by name that do not exist are auto-created when both the broker
+(`auto.create.topics.enable`) and the request (`allow_auto_topic_creation`, v4+) allow it — Kafka's rule.
+v10+ may name topics by id; an unknown id answers UNKNOWN_TOPIC_ID.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
+from riverlog.metadata.image import ClusterImage, TopicImage
+
+API_KEY = 3
+MIN_VERSION = 0
+MAX_VERSION = 13
+ZERO_UUID = uuid.UUID(int=0)
+AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    services = ctx.services
+    allow_create = getattr(request, "allow_auto_topic_creation", True)
+    if request.topics is None:
+        topics = [topic_entry(ctx, t) for t in services.image.topics.values()]
+    else:
+        topics = [_requested(ctx, t, allow_create) for t in request.topics]
+    image = services.image
+    return ctx.build(
+        "MetadataResponse",
+        throttle_time=ZERO_THROTTLE,
+        brokers=tuple(broker_entries(ctx, image)),
+        cluster_id=image.cluster_id,
+        controller_id=image.controller_id,
+        topics=tuple(topics),
+        cluster_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+        error_code=ErrorCode.none,
+    )
+
+
+def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
+    return [
+        ctx.build("MetadataResponseBroker", node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack)
+        for b in image.brokers.values()
+    ]
+
+
+def _requested(ctx: RequestContext, requested: Any, allow_create: bool) -> Any:
+    services = ctx.services
+    topic_id = getattr(requested, "topic_id", None)
+    name = requested.name
+    if name is None and topic_id not in (None, ZERO_UUID):
+        topic = services.image.topic_by_id(topic_id)
+        if topic is None:
+            return _error_topic(ctx, None, topic_id, ErrorCode.unknown_topic_id)
+        return topic_entry(ctx, topic)
+    if name is None or topic_name_error(name) is not None:
+        return _error_topic(ctx, name or "", None, ErrorCode.invalid_topic_exception)
+    if name not in services.image.topics and allow_create:
+        services.auto_create_topic(name)
+    topic = services.image.topic(name)
+    if topic is None:
+        return _error_topic(ctx, name, None, ErrorCode.unknown_topic_or_partition)
+    return topic_entry(ctx, topic)
+
+
+def _error_topic(ctx: RequestContext, name: str | None, topic_id: Any, code: ErrorCode) -> Any:
+    return ctx.build(
+        "MetadataResponseTopic",
+        error_code=code,
+        name=name,
+        topic_id=topic_id or ZERO_UUID,
+        is_internal=False,
+        partitions=(),
+        topic_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+    )
+
+
+def topic_entry(ctx: RequestContext, topic: TopicImage) -> Any:
+    live = set(ctx.services.image.brokers)
+    partitions = tuple(
+        ctx.build(
+            "MetadataResponsePartition",
+            error_code=ErrorCode.none if state.leader in live else ErrorCode.leader_not_available,
+            partition_index=state.partition,
+            leader_id=state.leader,
+            leader_epoch=state.leader_epoch,
+            replica_nodes=state.replicas,
+            isr_nodes=state.isr,
+            offline_replicas=tuple(r for r in state.replicas if r not in live),
+        )
+        for state in sorted(topic.partitions.values(), key=lambda s: s.partition)
+    )
+    return ctx.build(
+        "MetadataResponseTopic",
+        error_code=ErrorCode.none,
+        name=topic.name,
+        topic_id=topic.topic_id,
+        is_internal=topic.name in INTERNAL_TOPICS,
+        partitions=partitions,
+        topic_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+    )

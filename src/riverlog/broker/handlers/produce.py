@@ -1,0 +1,101 @@
+"""Produce (key 0): append each partition's record batches and answer per partition.
+
+acks=0 gets no response (Kafka closes nothing and answers nothing); acks=1 and acks=-1 are answered once
+the append is acknowledged (single node: the leader is the whole ISR; strict durability waits for the
+group-commit fsync). Storage errors map to Kafka's per-partition error codes; a duplicate batch from an
+idempotent producer is answered with the offsets it got the first time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.storage import errors as storage_errors
+
+API_KEY = 0
+MIN_VERSION = 3
+MAX_VERSION = 12
+log = logging.getLogger(__name__)
+
+_ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
+    (storage_errors.RecordTooLargeError, ErrorCode.message_too_large),
+    (storage_errors.CorruptRecordError, ErrorCode.corrupt_message),
+    (storage_errors.OutOfOrderSequenceError, ErrorCode.out_of_order_sequence_number),
+    (storage_errors.InvalidProducerEpochError, ErrorCode.invalid_producer_epoch),
+    (storage_errors.InvalidTimestampError, ErrorCode.invalid_timestamp),
+    (storage_errors.KafkaStorageError, ErrorCode.kafka_storage_error),
+)
+
+
+def error_code_for(exc: Exception) -> ErrorCode:
+    for cls, code in _ERRORS:
+        if isinstance(exc, cls):
+            return code
+    return ErrorCode.unknown_server_error
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    acks = request.acks
+    topics = []
+    for topic in request.topic_data:
+        parts = [await _produce_partition(ctx, topic.name, p, acks) for p in topic.partition_data]
+        topics.append(ctx.build("TopicProduceResponse", name=topic.name, partition_responses=tuple(parts)))
+    if acks == 0:
+        return None
+    return ctx.build("ProduceResponse", responses=tuple(topics), throttle_time=ZERO_THROTTLE)
+
+
+async def _produce_partition(ctx: RequestContext, topic: str, data: Any, acks: int) -> Any:
+    if acks not in (-1, 0, 1):
+        return _answer(ctx, data.index, ErrorCode.invalid_required_acks)
+    part = ctx.services.replicas.get(topic, data.index)
+    if part is None:
+        return _answer(ctx, data.index, ErrorCode.unknown_topic_or_partition)
+    if part.leader != ctx.services.broker_id:
+        return _answer(ctx, data.index, ErrorCode.not_leader_or_follower)
+    if not data.records:
+        return _answer(ctx, data.index, ErrorCode.corrupt_message, "no record batch")
+    try:
+        result = await ctx.services.replicas.append(part, bytes(data.records))
+    except storage_errors.DuplicateSequenceError as dup:
+        result = dup.original
+    except storage_errors.StorageError as exc:
+        code = error_code_for(exc)
+        log.debug("produce to %s-%d failed: %s", topic, data.index, exc)
+        return _answer(ctx, data.index, code, str(exc), part.log.log_start_offset)
+    append_time = None
+    if result.log_append_time >= 0:
+        append_time = datetime.datetime.fromtimestamp(
+            result.log_append_time / 1000, tz=datetime.UTC
+        )
+    return ctx.build(
+        "PartitionProduceResponse",
+        index=data.index,
+        error_code=ErrorCode.none,
+        base_offset=result.first_offset,
+        log_append_time=append_time,
+        log_start_offset=part.log.log_start_offset,
+        record_errors=(),
+        error_message=None,
+    )
+
+
+def _answer(
+    ctx: RequestContext, index: int, code: ErrorCode, message: str | None = None, start: int = -1
+) -> Any:
+    return ctx.build(
+        "PartitionProduceResponse",
+        index=index,
+        error_code=code,
+        base_offset=-1,
+        log_append_time=None,
+        log_start_offset=start,
+        record_errors=(),
+        error_message=message,
+    )

@@ -1,0 +1,134 @@
+"""The asyncio TCP server: moves bytes between sockets and the dispatcher, nothing else.
+
+Invariants:
+- Requests on one connection are processed strictly in order, one at a time, and answered in order
+  (Kafka's rule); different connections proceed independently.
+- A malformed frame, an oversized size prefix or an unanswerable request closes that connection only,
+  with one log line; the broker and every other connection carry on.
+- Reading pauses while too many frames wait (back-pressure), and processing waits while the transport's
+  write buffer is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from riverlog.broker.dispatch import CloseConnection, Dispatcher
+from riverlog.protocol.errors import FrameTooLargeError
+from riverlog.protocol.framing import FrameDecoder
+
+log = logging.getLogger(__name__)
+MAX_QUEUED_FRAMES = 32
+
+
+class KafkaConnection(asyncio.Protocol):
+    def __init__(self, server: BrokerServer) -> None:
+        self.server = server
+        self.decoder = FrameDecoder(server.max_request_bytes)
+        self.pending: deque[bytes | memoryview] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.worker: asyncio.Task[None] | None = None
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.reading_paused = False
+        self.closed = False
+
+    # --- asyncio.Protocol callbacks ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.decoder.receive_data(data)
+        try:
+            while (frame := self.decoder.next_frame()) is not None:
+                self.pending.append(frame)
+        except FrameTooLargeError as exc:
+            self.close(f"request too large: {exc}")
+            return
+        self.maybe_pause_reading()
+        if self.pending and (self.worker is None or self.worker.done()):
+            self.worker = asyncio.get_running_loop().create_task(self.process())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    # --- processing, strictly in order ---
+
+    async def process(self) -> None:
+        while self.pending and not self.closed:
+            frame = self.pending.popleft()
+            self.maybe_resume_reading()
+            try:
+                response = await self.server.dispatcher.handle(frame, self.peer)
+            except CloseConnection as exc:
+                self.close(str(exc))
+                return
+            except Exception:
+                log.exception("closing connection from %s: request handler failed", self.peer)
+                self.close(None)
+                return
+            if response is not None and self.transport is not None and not self.closed:
+                self.transport.write(response)
+                if not self.writable.is_set():
+                    await self.writable.wait()
+
+    def maybe_pause_reading(self) -> None:
+        if len(self.pending) >= MAX_QUEUED_FRAMES and not self.reading_paused and self.transport:
+            self.transport.pause_reading()
+            self.reading_paused = True
+
+    def maybe_resume_reading(self) -> None:
+        if self.reading_paused and len(self.pending) < MAX_QUEUED_FRAMES // 2 and self.transport:
+            self.transport.resume_reading()
+            self.reading_paused = False
+
+    def close(self, reason: str | None) -> None:
+        if reason:
+            log.warning("closing connection from %s: %s", self.peer, reason)
+        self.closed = True
+        self.pending.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+
+class BrokerServer:
+    def __init__(self, dispatcher: Dispatcher, max_request_bytes: int) -> None:
+        self.dispatcher = dispatcher
+        self.max_request_bytes = max_request_bytes
+        self.connections: set[KafkaConnection] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; return the bound port (useful when port is 0)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: KafkaConnection(self), host, port, reuse_address=True, backlog=1024
+        )
+        sock = self._server.sockets[0]
+        return int(sock.getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.close(None)
+        if self._server is not None:
+            await self._server.wait_closed()

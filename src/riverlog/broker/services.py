@@ -1,0 +1,59 @@
+"""The broker's services, assembled once and shared by every request handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from riverlog.broker.config import BrokerConfig
+from riverlog.broker.fetch_sessions import FetchSessionCache
+from riverlog.broker.local_metadata import LocalMetadataStore
+from riverlog.broker.replica_manager import ReplicaManager
+from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.metadata.image import ClusterImage, ProducerIdsRecord
+from riverlog.storage.clock import Clock
+
+PRODUCER_ID_BLOCK = 1000
+
+
+@dataclass
+class ProducerIdManager:
+    """Hands out producer ids, reserving them durably in blocks (Kafka's ProducerIdManager)."""
+
+    store: LocalMetadataStore
+    _next: int = -1
+    _block_end: int = -1
+
+    def next_id(self) -> int:
+        if self._next < 0 or self._next >= self._block_end:
+            start = self.store.image.next_producer_id
+            self.store.commit([ProducerIdsRecord(start + PRODUCER_ID_BLOCK)])
+            self._next, self._block_end = start, start + PRODUCER_ID_BLOCK
+        pid = self._next
+        self._next += 1
+        return pid
+
+
+@dataclass
+class BrokerServices:
+    config: BrokerConfig
+    broker_id: int
+    clock: Clock
+    metadata: LocalMetadataStore
+    replicas: ReplicaManager
+    topics: TopicAdmin
+    producer_ids: ProducerIdManager
+    fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
+    api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
+    advertised: tuple[str, int] = ("localhost", 9092)
+
+    @property
+    def image(self) -> ClusterImage:
+        return self.metadata.image
+
+    def auto_create_topic(self, name: str) -> bool:
+        """Kafka's auto.create.topics.enable on Metadata; True when the topic now exists."""
+        if name in self.image.topics:
+            return True
+        if not self.config.get_bool("auto.create.topics.enable"):
+            return False
+        return not hasattr(self.topics.create_topic(name), "code")

@@ -1,0 +1,59 @@
+"""`riverlog broker start`: a broker with Kafka's config names from a file, the environment or flags."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from riverlog.broker.config import BrokerConfig, parse_assignments
+from riverlog.cluster.node import BrokerNode
+
+app = typer.Typer(help="Run a broker.", no_args_is_help=True)
+
+
+def build_config(
+    config_file: Path | None,
+    listen: str | None,
+    data_dir: Path | None,
+    broker_id: int | None,
+    settings: list[str],
+) -> BrokerConfig:
+    overrides = parse_assignments(settings)
+    if listen is not None:
+        overrides["listeners"] = listen if "://" in listen else f"PLAINTEXT://{listen}"
+    if data_dir is not None:
+        overrides["log.dirs"] = str(data_dir)
+    if broker_id is not None:
+        overrides["broker.id"] = str(broker_id)
+    return BrokerConfig.load(config_file, overrides)
+
+
+@app.command("start")
+def start(
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="server.properties or .toml file")
+    ] = None,
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT to listen on")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="where partition logs live")] = None,
+    broker_id: Annotated[int | None, typer.Option(help="this broker's id")] = None,
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", help="KEY=VALUE, Kafka's config names")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Start a broker and serve until SIGTERM or Ctrl-C."""
+    config = build_config(config_file, listen, data_dir, broker_id, settings or [])
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency; keep asyncio as a fallback
+        runner = asyncio.run
+    runner(BrokerNode(config).run_until_signalled())

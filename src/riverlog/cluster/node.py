@@ -1,0 +1,153 @@
+"""A broker node: assembles storage, metadata, the replica manager and the server, runs their timers.
+
+Start: load every partition log (recovery), replay the local metadata log, register this broker, listen.
+Stop (SIGTERM/SIGINT or `stop()`): stop accepting, close connections, flush every log and write the
+checkpoints, so a restart recovers nothing and serves all data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+from riverlog.broker.config import BrokerConfig
+from riverlog.broker.dispatch import Dispatcher
+from riverlog.broker.handlers import ALL_HANDLERS
+from riverlog.broker.local_metadata import LocalMetadataStore, load_or_create_cluster_id
+from riverlog.broker.replica_manager import ReplicaManager, topic_log_config
+from riverlog.broker.server import BrokerServer
+from riverlog.broker.services import BrokerServices, ProducerIdManager
+from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.metadata.image import ClusterImage, RegisterBrokerRecord
+from riverlog.storage.clock import SYSTEM_CLOCK, Clock
+from riverlog.storage.manager import LogManager
+
+log = logging.getLogger(__name__)
+FLUSH_CHECK_INTERVAL_S = 1.0
+
+
+class BrokerNode:
+    def __init__(self, config: BrokerConfig, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = config
+        self.clock = clock
+        self.broker_id = config.broker_id
+        self.port = -1
+        self.services: BrokerServices | None = None
+        self._server: BrokerServer | None = None
+        self._logs: LogManager | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self.advertised: tuple[str, int] = ("", -1)
+
+    @property
+    def bootstrap(self) -> str:
+        host, _ = self.config.advertised_listener
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        started = time.monotonic()
+        data_dir = self.config.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = self.config.get_str("cluster.id") or load_or_create_cluster_id(
+            data_dir, self.broker_id
+        )
+        default_log_config = topic_log_config(self.config, {})
+        self._logs = LogManager(data_dir, default_log_config, self.clock)
+        self._logs.load()
+        image = ClusterImage(cluster_id=cluster_id, controller_id=self.broker_id)
+        metadata = LocalMetadataStore.open(data_dir, image, self.clock)
+        replicas = ReplicaManager(self._logs, self.config, self.clock, self.broker_id)
+        services = BrokerServices(
+            config=self.config,
+            broker_id=self.broker_id,
+            clock=self.clock,
+            metadata=metadata,
+            replicas=replicas,
+            topics=TopicAdmin(metadata, self.config, self.broker_id),
+            producer_ids=ProducerIdManager(metadata),
+        )
+        dispatcher = Dispatcher(services, ALL_HANDLERS)
+        services.api_ranges = [(r.api_key, r.min_version, r.max_version) for r in dispatcher.ranges]
+        self._server = BrokerServer(dispatcher, self.config.get_int("socket.request.max.bytes"))
+        host, port = self.config.listener
+        self.port = await self._server.start(host, port)
+        self._register(metadata)
+        metadata.on_commit.append(replicas.sync_with_image)
+        replicas.sync_with_image(metadata.image)
+        self.services = services
+        self._start_timers()
+        log.info(
+            "broker %d listening on %s (cluster %s, %d partitions) in %.0f ms",
+            self.broker_id,
+            self.bootstrap,
+            cluster_id,
+            len(replicas.partitions),
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _register(self, metadata: LocalMetadataStore) -> None:
+        host, port = self.config.advertised_listener
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        port = self.port if port in (0, self.config.listener[1]) else port
+        rack = self.config.get("broker.rack")
+        record = RegisterBrokerRecord(self.broker_id, host, port, str(rack) if rack else None)
+        current = metadata.image.brokers.get(self.broker_id)
+        if current is None or (current.host, current.port, current.rack) != (host, port, record.rack):
+            metadata.commit([record])
+        self.advertised = (host, port)
+
+    def _start_timers(self) -> None:
+        logs = self._logs
+        assert logs is not None
+        retention_s = self.config.get_int("log.retention.check.interval.ms") / 1000
+        checkpoint_s = self.config.get_int("log.flush.offset.checkpoint.interval.ms") / 1000
+        self._every(retention_s, lambda: logs.retention_pass(self.clock.now_ms()))
+        self._every(FLUSH_CHECK_INTERVAL_S, lambda: logs.flush_pass(self.clock.now_ms()))
+        self._every(checkpoint_s, logs.checkpoint)
+
+    def _every(self, interval_s: float, action: Callable[[], object]) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    result = action()
+                    if isinstance(result, Awaitable):
+                        await result
+                except Exception:
+                    log.exception("background task failed")
+
+        self._tasks.append(asyncio.get_running_loop().create_task(loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._server is not None:
+            await self._server.stop()
+        if self.services is not None:
+            self.services.replicas.purgatory.notify_all()
+            self.services.metadata.close()
+        if self._logs is not None:
+            self._logs.checkpoint()
+            self._logs.close()
+        self._stopped.set()
+        log.info("broker %d stopped cleanly", self.broker_id)
+
+    async def run_until_signalled(self) -> None:
+        """Start, then serve until SIGTERM or SIGINT; shut down cleanly."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self.stop()
