@@ -188,10 +188,14 @@ class BrokerConfig:
             return str(self.retention_ms())
         if topic_config == "segment.ms":
             roll = self.get("log.roll.ms")
-            return str(roll if isinstance(roll, int) else self.get_int("log.roll.hours") * 3_600_000)
+            return str(
+                roll if isinstance(roll, int) else self.get_int("log.roll.hours") * 3_600_000
+            )
         if topic_config == "flush.ms":
             flush = self.get("log.flush.interval.ms")
-            return str(flush if isinstance(flush, int) else self.get_int("log.flush.scheduler.interval.ms"))
+            return str(
+                flush if isinstance(flush, int) else self.get_int("log.flush.scheduler.interval.ms")
+            )
         if synonym is not None and synonym in BROKER_CONFIGS:
             value = self.get(synonym)
             if value is not None:

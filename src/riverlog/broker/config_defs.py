@@ -90,28 +90,61 @@ TOPIC_CONFIGS: dict[str, tuple[ConfigDef, str | None]] = {
     d.name: (d, synonym)
     for d, synonym in (
         (ConfigDef("cleanup.policy", parse_cleanup_policy, "delete"), "log.cleanup.policy"),
-        (ConfigDef("compression.type", parse_choice(*COMPRESSION_TYPES), "producer"), "compression.type"),
-        (ConfigDef("delete.retention.ms", parse_int(0), "86400000"), "log.cleaner.delete.retention.ms"),
+        (
+            ConfigDef("compression.type", parse_choice(*COMPRESSION_TYPES), "producer"),
+            "compression.type",
+        ),
+        (
+            ConfigDef("delete.retention.ms", parse_int(0), "86400000"),
+            "log.cleaner.delete.retention.ms",
+        ),
         (ConfigDef("file.delete.delay.ms", parse_int(0), "60000"), "log.segment.delete.delay.ms"),
         (ConfigDef("flush.messages", parse_int(1), str(INT64_MAX)), "log.flush.interval.messages"),
         (ConfigDef("flush.ms", parse_int(0), str(INT64_MAX)), "log.flush.interval.ms"),
-        (ConfigDef("index.interval.bytes", parse_int(0, INT32_MAX), "4096"), "log.index.interval.bytes"),
-        (ConfigDef("max.compaction.lag.ms", parse_int(1), str(INT64_MAX)), "log.cleaner.max.compaction.lag.ms"),
+        (
+            ConfigDef("index.interval.bytes", parse_int(0, INT32_MAX), "4096"),
+            "log.index.interval.bytes",
+        ),
+        (
+            ConfigDef("max.compaction.lag.ms", parse_int(1), str(INT64_MAX)),
+            "log.cleaner.max.compaction.lag.ms",
+        ),
         (ConfigDef("max.message.bytes", parse_int(0, INT32_MAX), "1048588"), "message.max.bytes"),
-        (ConfigDef("message.timestamp.type", parse_choice(*TIMESTAMP_TYPES), "CreateTime"), "log.message.timestamp.type"),
-        (ConfigDef("message.timestamp.before.max.ms", parse_int(0), str(INT64_MAX)), "log.message.timestamp.before.max.ms"),
-        (ConfigDef("message.timestamp.after.max.ms", parse_int(0), "3600000"), "log.message.timestamp.after.max.ms"),
-        (ConfigDef("min.cleanable.dirty.ratio", parse_ratio, "0.5"), "log.cleaner.min.cleanable.ratio"),
-        (ConfigDef("min.compaction.lag.ms", parse_int(0), "0"), "log.cleaner.min.compaction.lag.ms"),
+        (
+            ConfigDef("message.timestamp.type", parse_choice(*TIMESTAMP_TYPES), "CreateTime"),
+            "log.message.timestamp.type",
+        ),
+        (
+            ConfigDef("message.timestamp.before.max.ms", parse_int(0), str(INT64_MAX)),
+            "log.message.timestamp.before.max.ms",
+        ),
+        (
+            ConfigDef("message.timestamp.after.max.ms", parse_int(0), "3600000"),
+            "log.message.timestamp.after.max.ms",
+        ),
+        (
+            ConfigDef("min.cleanable.dirty.ratio", parse_ratio, "0.5"),
+            "log.cleaner.min.cleanable.ratio",
+        ),
+        (
+            ConfigDef("min.compaction.lag.ms", parse_int(0), "0"),
+            "log.cleaner.min.compaction.lag.ms",
+        ),
         (ConfigDef("min.insync.replicas", parse_int(1, INT32_MAX), "1"), "min.insync.replicas"),
         (ConfigDef("preallocate", parse_bool, "false"), "log.preallocate"),
         (ConfigDef("retention.bytes", parse_int(-1), "-1"), "log.retention.bytes"),
         (ConfigDef("retention.ms", parse_int(-1), "604800000"), "log.retention.ms"),
         (ConfigDef("segment.bytes", parse_int(14, INT32_MAX), "1073741824"), "log.segment.bytes"),
-        (ConfigDef("segment.index.bytes", parse_int(4, INT32_MAX), "10485760"), "log.index.size.max.bytes"),
+        (
+            ConfigDef("segment.index.bytes", parse_int(4, INT32_MAX), "10485760"),
+            "log.index.size.max.bytes",
+        ),
         (ConfigDef("segment.jitter.ms", parse_int(0), "0"), "log.roll.jitter.ms"),
         (ConfigDef("segment.ms", parse_int(1), "604800000"), "log.roll.ms"),
-        (ConfigDef("unclean.leader.election.enable", parse_bool, "false"), "unclean.leader.election.enable"),
+        (
+            ConfigDef("unclean.leader.election.enable", parse_bool, "false"),
+            "unclean.leader.election.enable",
+        ),
     )
 }
 
@@ -141,7 +174,9 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("log.flush.interval.messages", parse_int(1), str(INT64_MAX)),
     ConfigDef("log.flush.interval.ms", parse_optional_int, None),
     ConfigDef("log.flush.scheduler.interval.ms", parse_int(0), str(INT64_MAX), read_only=True),
-    ConfigDef("log.flush.offset.checkpoint.interval.ms", parse_int(0, INT32_MAX), "60000", read_only=True),
+    ConfigDef(
+        "log.flush.offset.checkpoint.interval.ms", parse_int(0, INT32_MAX), "60000", read_only=True
+    ),
     ConfigDef("log.index.interval.bytes", parse_int(0, INT32_MAX), "4096"),
     ConfigDef("log.index.size.max.bytes", parse_int(4, INT32_MAX), "10485760"),
     ConfigDef("message.max.bytes", parse_int(0, INT32_MAX), "1048588"),
@@ -163,7 +198,9 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("offsets.topic.num.partitions", parse_int(1, INT32_MAX), "50", read_only=True),
     ConfigDef("offsets.topic.replication.factor", parse_int(1, 32767), "3", read_only=True),
     ConfigDef("offsets.retention.minutes", parse_int(1, INT32_MAX), "10080"),
-    ConfigDef("transaction.state.log.num.partitions", parse_int(1, INT32_MAX), "50", read_only=True),
+    ConfigDef(
+        "transaction.state.log.num.partitions", parse_int(1, INT32_MAX), "50", read_only=True
+    ),
     ConfigDef("transaction.max.timeout.ms", parse_int(1, INT32_MAX), "900000"),
     ConfigDef("group.initial.rebalance.delay.ms", parse_int(0, INT32_MAX), "3000"),
     ConfigDef("group.min.session.timeout.ms", parse_int(0, INT32_MAX), "6000"),

@@ -34,9 +34,7 @@ def load_or_create_cluster_id(data_dir: Path, node_id: int) -> str:
     """Read `meta.properties`, or write a new one with a fresh cluster id (temp + rename)."""
     path = data_dir / "meta.properties"
     if path.exists():
-        values = dict(
-            line.split("=", 1) for line in path.read_text().splitlines() if "=" in line
-        )
+        values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
         if "cluster.id" in values:
             return values["cluster.id"].strip()
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -127,7 +127,9 @@ class ReplicaManager:
 
     async def append(self, part: Partition, records: bytes) -> AppendResult:
         """Append as leader; returns once the batch is acknowledged under the durability mode."""
-        result = part.log.append(records, leader_epoch=part.leader_epoch, now_ms=self.clock.now_ms())
+        result = part.log.append(
+            records, leader_epoch=part.leader_epoch, now_ms=self.clock.now_ms()
+        )
         if self.strict:
             await self.committer.sync(part.log)
         self.advance_high_watermark(part, result.last_offset + 1)

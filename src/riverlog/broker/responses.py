@@ -33,7 +33,7 @@ def _module(api_key: int, version: int, entity: EntityType) -> Any:
 class ResponseSchema:
     """`schema.PartitionProduceResponse(index=0, ...)` builds that class for this version."""
 
-    __slots__ = ("api_key", "version", "_module")
+    __slots__ = ("_module", "api_key", "version")
 
     def __init__(self, api_key: int, version: int) -> None:
         self.api_key = api_key

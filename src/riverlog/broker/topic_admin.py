@@ -134,10 +134,14 @@ class TopicAdmin:
                 )
             return self._validate_assignments(assignments, 0)
         if num_partitions == 0 or num_partitions < -1:
-            return AdminError(ErrorCode.invalid_partitions, "number of partitions must be at least 1")
+            return AdminError(
+                ErrorCode.invalid_partitions, "number of partitions must be at least 1"
+            )
         rf = replication_factor if replication_factor != -1 else self._default_rf()
         if rf <= 0:
-            return AdminError(ErrorCode.invalid_replication_factor, "replication factor must be > 0")
+            return AdminError(
+                ErrorCode.invalid_replication_factor, "replication factor must be > 0"
+            )
         if rf > len(self.live_brokers()):
             return AdminError(
                 ErrorCode.invalid_replication_factor,
@@ -151,7 +155,9 @@ class TopicAdmin:
     ) -> AdminError | None:
         expected = list(range(first, first + len(assignments)))
         if sorted(assignments) != expected:
-            return AdminError(ErrorCode.invalid_replica_assignment, "partitions must be consecutive")
+            return AdminError(
+                ErrorCode.invalid_replica_assignment, "partitions must be consecutive"
+            )
         live = set(self.live_brokers())
         for partition, replicas in assignments.items():
             if not replicas or len(set(replicas)) != len(replicas):
@@ -196,7 +202,9 @@ class TopicAdmin:
     def delete_topic(self, name: str) -> AdminError | None:
         topic = self.image.topic(name)
         if topic is None:
-            return AdminError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
+            return AdminError(
+                ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist"
+            )
         if not self.config.get_bool("delete.topic.enable"):
             return AdminError(ErrorCode.topic_deletion_disabled, "delete.topic.enable is false")
         self.store.commit([RemoveTopicRecord(str(topic.topic_id))])
@@ -211,7 +219,9 @@ class TopicAdmin:
     ) -> AdminError | None:
         topic = self.image.topic(name)
         if topic is None:
-            return AdminError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
+            return AdminError(
+                ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist"
+            )
         current = len(topic.partitions)
         if count <= current:
             return AdminError(
@@ -251,7 +261,9 @@ class TopicAdmin:
         """Set (value) or delete (None) overrides; `replace_all` is AlterConfigs' full replacement."""
         topic = self.image.topic(name)
         if topic is None:
-            return AdminError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
+            return AdminError(
+                ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist"
+            )
         error = self._validate_configs({k: v for k, v in changes.items() if v is not None})
         if error is not None:
             return error

@@ -98,7 +98,11 @@ class BrokerNode:
         rack = self.config.get("broker.rack")
         record = RegisterBrokerRecord(self.broker_id, host, port, str(rack) if rack else None)
         current = metadata.image.brokers.get(self.broker_id)
-        if current is None or (current.host, current.port, current.rack) != (host, port, record.rack):
+        if current is None or (current.host, current.port, current.rack) != (
+            host,
+            port,
+            record.rack,
+        ):
             metadata.commit([record])
         self.advertised = (host, port)
 

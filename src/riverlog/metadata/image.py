@@ -20,7 +20,11 @@ from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
+def _empty() -> Mapping[Any, Any]:
+    return MappingProxyType({})
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +49,18 @@ class PartitionState:
 class TopicImage:
     name: str
     topic_id: uuid.UUID
-    partitions: Mapping[int, PartitionState] = _EMPTY
-    configs: Mapping[str, str] = _EMPTY
+    partitions: Mapping[int, PartitionState] = field(default_factory=_empty)
+    configs: Mapping[str, str] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterImage:
     cluster_id: str
     controller_id: int = -1
-    brokers: Mapping[int, BrokerInfo] = _EMPTY
-    topics: Mapping[str, TopicImage] = _EMPTY
-    topics_by_id: Mapping[uuid.UUID, str] = _EMPTY
-    broker_configs: Mapping[str, str] = _EMPTY
+    brokers: Mapping[int, BrokerInfo] = field(default_factory=_empty)
+    topics: Mapping[str, TopicImage] = field(default_factory=_empty)
+    topics_by_id: Mapping[uuid.UUID, str] = field(default_factory=_empty)
+    broker_configs: Mapping[str, str] = field(default_factory=_empty)
     next_producer_id: int = 0
 
     def topic(self, name: str) -> TopicImage | None:

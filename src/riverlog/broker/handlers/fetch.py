@@ -59,7 +59,11 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         session, wanted, incremental = _resolve_session(ctx, request)
     except SessionError as exc:
         return ctx.build(
-            "FetchResponse", throttle_time=ZERO_THROTTLE, error_code=exc.code, session_id=0, responses=()
+            "FetchResponse",
+            throttle_time=ZERO_THROTTLE,
+            error_code=exc.code,
+            session_id=0,
+            responses=(),
         )
     results = await _read_with_long_poll(ctx, request, wanted)
     if session is not None:
@@ -86,7 +90,9 @@ def _resolve_session(
     if session_id == 0:
         session = cache.create() if epoch == 0 else None
         if session is not None:
-            session.partitions = {w.key: CachedPartition(w.fetch_offset, w.max_bytes) for w in requested}
+            session.partitions = {
+                w.key: CachedPartition(w.fetch_offset, w.max_bytes) for w in requested
+            }
         return session, requested, False
     if epoch == -1:
         cache.remove(session_id)
@@ -126,7 +132,9 @@ def _requested_partitions(ctx: RequestContext, request: Any) -> Iterable[Wanted]
             name = topic.topic
             topic_id = _topic_id(ctx, name)
         for p in topic.partitions:
-            yield Wanted((name, p.partition), topic_id, p.fetch_offset, p.partition_max_bytes, unknown)
+            yield Wanted(
+                (name, p.partition), topic_id, p.fetch_offset, p.partition_max_bytes, unknown
+            )
 
 
 def _forgotten(ctx: RequestContext, request: Any) -> Iterable[PartitionKey]:
@@ -200,7 +208,9 @@ def _read_all(ctx: RequestContext, request: Any, wanted: list[Wanted]) -> list[P
     follower = _replica_id(request) >= 0
     results = []
     for w in wanted:
-        result = _read_partition(ctx, w, min(w.max_bytes, max(budget, 0)), min_one, committed, follower)
+        result = _read_partition(
+            ctx, w, min(w.max_bytes, max(budget, 0)), min_one, committed, follower
+        )
         budget -= len(result.records)
         min_one = min_one and not result.records
         results.append(result)

@@ -70,7 +70,12 @@ def _lookup(part: Partition, timestamp: int, committed: bool, follower: bool) ->
 
 
 def _answer(
-    ctx: RequestContext, index: int, code: ErrorCode, ts: int = -1, offset: int = -1, epoch: int = -1
+    ctx: RequestContext,
+    index: int,
+    code: ErrorCode,
+    ts: int = -1,
+    offset: int = -1,
+    epoch: int = -1,
 ) -> Any:
     return ctx.build(
         "ListOffsetsPartitionResponse",

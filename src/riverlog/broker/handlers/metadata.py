@@ -46,7 +46,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
     return [
-        ctx.build("MetadataResponseBroker", node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack)
+        ctx.build(
+            "MetadataResponseBroker", node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack
+        )
         for b in image.brokers.values()
     ]
 

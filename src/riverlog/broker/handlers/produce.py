@@ -45,7 +45,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     topics = []
     for topic in request.topic_data:
         parts = [await _produce_partition(ctx, topic.name, p, acks) for p in topic.partition_data]
-        topics.append(ctx.build("TopicProduceResponse", name=topic.name, partition_responses=tuple(parts)))
+        topics.append(
+            ctx.build("TopicProduceResponse", name=topic.name, partition_responses=tuple(parts))
+        )
     if acks == 0:
         return None
     return ctx.build("ProduceResponse", responses=tuple(topics), throttle_time=ZERO_THROTTLE)

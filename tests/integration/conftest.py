@@ -1,0 +1,42 @@
+"""Integration fixtures: real in-process brokers on free ports, real clients, unique topics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from riverlog.testing.broker import RunningBroker
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBroker]:
+    """One broker per test module (starting one takes well under a second; sharing keeps CI short)."""
+    with RunningBroker(tmp_path_factory.mktemp("broker")) as running:
+        yield running
+
+
+@pytest.fixture
+def fresh_broker(tmp_path: Path) -> Iterator[RunningBroker]:
+    """A broker of the test's own, for tests that restart or break it."""
+    with RunningBroker(tmp_path / "data") as running:
+        yield running
+
+
+@pytest.fixture
+def make_topic(broker: RunningBroker) -> Callable[..., str]:
+    """Create a uniquely named topic with confluent-kafka's AdminClient; returns its name."""
+
+    def create(partitions: int = 1, config: dict[str, str] | None = None, prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+        futures = admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
+        )
+        futures[name].result(timeout=10)
+        return name
+
+    return create
