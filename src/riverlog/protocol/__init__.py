@@ -1,0 +1,10 @@
+"""riverlog.protocol: the Kafka wire protocol as pure functions of bytes (no I/O).
+
+- ``framing``: size-prefixed frames in and out of a byte stream (sans-IO ``FrameDecoder``).
+- ``codec``: request/response headers and kio-typed bodies; ApiVersions fallbacks.
+- ``tagged``: tagged-field handling, including a reader that skips unknown tags.
+- ``records``: record batch v2 headers, CRC, in-place patches, decoding and building.
+- ``compression``: gzip/snappy/lz4/zstd as Kafka's Java clients write them.
+- ``varint``: zigzag varints used inside records.
+- ``errors``: the ``ProtocolError`` tree.
+"""
