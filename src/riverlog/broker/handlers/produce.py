@@ -72,9 +72,9 @@ async def _produce_partition(ctx: RequestContext, topic: str, data: Any, acks: i
         log.debug("produce to %s-%d failed: %s", topic, data.index, exc)
         return _answer(ctx, data.index, code, str(exc), part.log.log_start_offset)
     append_time = None
-    if result.log_append_time >= 0:
+    if result.log_append_time_ms >= 0:
         append_time = datetime.datetime.fromtimestamp(
-            result.log_append_time / 1000, tz=datetime.UTC
+            result.log_append_time_ms / 1000, tz=datetime.UTC
         )
     return ctx.build(
         "PartitionProduceResponse",
