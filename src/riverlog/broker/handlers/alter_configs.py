@@ -1,0 +1,37 @@
+"""AlterConfigs (key 33): replace all of a resource's dynamic configs with the ones given.
+
+A topic resource's overrides become exactly the configs in the request (others are deleted); unknown
+names and invalid values are INVALID_CONFIG, a null value too (Kafka's "Null value not supported").
+A broker resource ("" or this broker's id) replaces the dynamic broker configs; only configs Kafka can
+change at run time are accepted, anything else is INVALID_REQUEST (Kafka's answer to a config that
+cannot be updated dynamically). `validate_only` checks and commits nothing. Changes reach partition logs
+through the replica manager, which follows every metadata commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._config_resources import alter_each
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.topic_admin import AdminError
+from riverlog.metadata.image import TOPIC_RESOURCE
+
+API_KEY = 33
+MIN_VERSION = 0
+MAX_VERSION = 2
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    topics = ctx.services.topics
+    validate_only = request.validate_only
+
+    def alter(resource: Any) -> AdminError | None:
+        changes = {c.name: c.value for c in resource.configs}
+        if resource.resource_type == TOPIC_RESOURCE:
+            return topics.alter_topic_configs(resource.resource_name, changes, True, validate_only)
+        return topics.alter_broker_configs(resource.resource_name, changes, True, validate_only)
+
+    responses = alter_each(ctx, request.resources, alter)
+    return ctx.build("AlterConfigsResponse", throttle_time=ZERO_THROTTLE, responses=responses)

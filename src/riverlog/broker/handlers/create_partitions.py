@@ -1,0 +1,56 @@
+"""CreatePartitions (key 37): raise a topic's partition count, optionally with a manual assignment.
+
+Per topic (Kafka's KRaft controller): a name given twice answers INVALID_REQUEST; otherwise
+`TopicAdmin.create_partitions` checks that the topic exists (UNKNOWN_TOPIC_OR_PARTITION), that the count
+grows (INVALID_PARTITIONS), and the assignment (INVALID_REPLICA_ASSIGNMENT: one replica list per new
+partition, of the topic's replication factor, known distinct brokers). `validate_only` commits nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.topic_admin import AdminError
+
+API_KEY = 37
+MIN_VERSION = 0
+MAX_VERSION = 3
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    counts = Counter(topic.name for topic in request.topics)
+    results: list[Any] = []
+    answered: set[str] = set()
+    for topic in request.topics:
+        if topic.name in answered:
+            continue
+        answered.add(topic.name)
+        if counts[topic.name] > 1:
+            error: AdminError | None = AdminError(
+                ErrorCode.invalid_request, "Duplicate topic name."
+            )
+        else:
+            assignments = (
+                [tuple(a.broker_ids) for a in topic.assignments] if topic.assignments else None
+            )
+            error = ctx.services.topics.create_partitions(
+                topic.name, topic.count, assignments, request.validate_only
+            )
+        results.append(_result(ctx, topic.name, error))
+    return ctx.build(
+        "CreatePartitionsResponse", throttle_time=ZERO_THROTTLE, results=tuple(results)
+    )
+
+
+def _result(ctx: RequestContext, name: str, error: AdminError | None) -> Any:
+    return ctx.build(
+        "CreatePartitionsTopicResult",
+        name=name,
+        error_code=ErrorCode.none if error is None else error.code,
+        error_message=None if error is None else error.message,
+    )

@@ -1,0 +1,106 @@
+"""CreateTopics (key 19): validate and create topics, or only validate (`validate_only`).
+
+Per topic (Kafka's KRaft controller): a name that appears more than once in the request answers one
+INVALID_REQUEST for that name; otherwise `TopicAdmin.create_topic` checks name, existence, collisions,
+partitions, replication factor, manual assignment and configs. v5+ answers a created (or validated) topic
+with its partition count, replication factor and every topic config with value, source and flags, as
+Kafka does; v7 adds the topic id. Errors carry an error message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._config_entries import topic_entries
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.topic_admin import AdminError
+from riverlog.metadata.image import TopicImage
+
+API_KEY = 19
+MIN_VERSION = 2
+MAX_VERSION = 7
+ZERO_UUID = uuid.UUID(int=0)
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    counts = Counter(topic.name for topic in request.topics)
+    results: list[Any] = []
+    answered: set[str] = set()
+    for topic in request.topics:
+        if topic.name in answered:
+            continue
+        answered.add(topic.name)
+        if counts[topic.name] > 1:
+            error = AdminError(ErrorCode.invalid_request, "Duplicate topic name.")
+            results.append(_error(ctx, topic.name, error))
+        else:
+            results.append(_create(ctx, topic, request.validate_only))
+    return ctx.build("CreateTopicsResponse", throttle_time=ZERO_THROTTLE, topics=tuple(results))
+
+
+def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> Any:
+    assignments = {a.partition_index: tuple(a.broker_ids) for a in topic.assignments}
+    if len(assignments) != len(topic.assignments):
+        error = AdminError(
+            ErrorCode.invalid_replica_assignment,
+            "The manual partition assignment names a partition more than once.",
+        )
+        return _error(ctx, topic.name, error)
+    result = ctx.services.topics.create_topic(
+        topic.name,
+        topic.num_partitions,
+        topic.replication_factor,
+        {c.name: c.value for c in topic.configs},
+        assignments,
+        validate_only,
+    )
+    if isinstance(result, AdminError):
+        return _error(ctx, topic.name, result)
+    return _created(ctx, result)
+
+
+def _created(ctx: RequestContext, topic: TopicImage) -> Any:
+    first = topic.partitions.get(0)
+    return ctx.build(
+        "CreatableTopicResult",
+        name=topic.name,
+        topic_id=topic.topic_id,
+        error_code=ErrorCode.none,
+        error_message=None,
+        num_partitions=len(topic.partitions),
+        replication_factor=len(first.replicas) if first is not None else -1,
+        configs=_configs(ctx, topic) if ctx.schema.has("CreatableTopicResult", "configs") else (),
+    )
+
+
+def _configs(ctx: RequestContext, topic: TopicImage) -> tuple[Any, ...]:
+    """Every topic config with value, source and flags (v5+), as Kafka's controller answers."""
+    return tuple(
+        ctx.build(
+            "CreatableTopicConfigs",
+            name=entry.name,
+            value=entry.value,
+            read_only=entry.read_only,
+            config_source=int(entry.source),
+            is_sensitive=entry.is_sensitive,
+        )
+        for entry in topic_entries(ctx.services.config, topic.configs)
+    )
+
+
+def _error(ctx: RequestContext, name: str, error: AdminError) -> Any:
+    return ctx.build(
+        "CreatableTopicResult",
+        name=name,
+        topic_id=ZERO_UUID,
+        error_code=error.code,
+        error_message=error.message,
+        num_partitions=-1,
+        replication_factor=-1,
+        configs=(),
+    )

@@ -1,0 +1,77 @@
+"""DeleteRecords (key 21): move partitions' log start offsets forward; answers the new low watermark.
+
+Kafka's rules (ReplicaManager / Partition.deleteRecordsOnLeader): records of internal topics cannot be
+deleted (INVALID_TOPIC_EXCEPTION); the partition must be hosted and led here (UNKNOWN_TOPIC_OR_PARTITION,
+NOT_LEADER_OR_FOLLOWER); its cleanup.policy must include `delete` (POLICY_VIOLATION); offset -1 means the
+high watermark; a negative offset or one above the high watermark is OFFSET_OUT_OF_RANGE. An offset below
+the log start offset changes nothing. With this broker the only replica, the low watermark is the
+leader's log start offset, so the answer needs no purgatory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._partition_checks import leader_partition
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.topic_admin import INTERNAL_TOPICS
+from riverlog.storage.errors import OffsetOutOfRangeError
+
+if TYPE_CHECKING:
+    from riverlog.broker.replica_manager import Partition
+
+API_KEY = 21
+MIN_VERSION = 0
+MAX_VERSION = 2
+HIGH_WATERMARK = -1
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    topics = tuple(
+        ctx.build(
+            "DeleteRecordsTopicResult",
+            name=topic.name,
+            partitions=tuple(_partition(ctx, topic.name, p) for p in topic.partitions),
+        )
+        for topic in request.topics
+    )
+    return ctx.build("DeleteRecordsResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+
+
+def _partition(ctx: RequestContext, topic: str, p: Any) -> Any:
+    if topic in INTERNAL_TOPICS:
+        return _answer(ctx, p.partition_index, ErrorCode.invalid_topic_exception)
+    found = leader_partition(ctx, topic, p.partition_index)
+    if isinstance(found, ErrorCode):
+        return _answer(ctx, p.partition_index, found)
+    code = _delete_before(found, p.offset)
+    if code is not ErrorCode.none:
+        return _answer(ctx, p.partition_index, code)
+    return _answer(ctx, p.partition_index, ErrorCode.none, found.log.log_start_offset)
+
+
+def _delete_before(part: Partition, requested: int) -> ErrorCode:
+    plog = part.log
+    if not plog.config.delete:
+        return ErrorCode.policy_violation
+    offset = plog.high_watermark if requested == HIGH_WATERMARK else requested
+    if offset < 0 or offset > plog.high_watermark:
+        return ErrorCode.offset_out_of_range
+    if offset > plog.log_start_offset:
+        try:
+            plog.delete_records_before(offset)
+        except OffsetOutOfRangeError:
+            return ErrorCode.offset_out_of_range
+    return ErrorCode.none
+
+
+def _answer(ctx: RequestContext, index: int, code: ErrorCode, low_watermark: int = -1) -> Any:
+    return ctx.build(
+        "DeleteRecordsPartitionResult",
+        partition_index=index,
+        low_watermark=low_watermark,
+        error_code=code,
+    )

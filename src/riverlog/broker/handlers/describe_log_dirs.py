@@ -1,0 +1,97 @@
+"""DescribeLogDirs (key 35): the broker's log directory and the size of each partition in it.
+
+riverlog has one log directory, the data directory (its absolute path is the name). Kafka's rules
+(ReplicaManager.describeLogDirs): `topics` null means every partition; otherwise only the partitions
+named, though every topic hosted in the directory is listed (with an empty partition list when none of
+its partitions was asked for). Per partition: size in bytes, offset lag max(high watermark - log end
+offset, 0) (0 for a leader), never a future replica (no inter-directory moves). v4 adds the file
+system's total and usable bytes. A directory that cannot be read answers KAFKA_STORAGE_ERROR.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.responses import ZERO_THROTTLE
+
+if TYPE_CHECKING:
+    from riverlog.broker.replica_manager import Partition
+
+API_KEY = 35
+MIN_VERSION = 1
+MAX_VERSION = 4
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    log_dir = os.path.abspath(ctx.services.config.data_dir)
+    try:
+        usage = shutil.disk_usage(log_dir)
+    except OSError:
+        result = _dir_result(ctx, log_dir, ErrorCode.kafka_storage_error, (), -1, -1)
+    else:
+        topics = _topics(ctx, _wanted(request.topics))
+        result = _dir_result(ctx, log_dir, ErrorCode.none, topics, usage.total, usage.free)
+    return ctx.build(
+        "DescribeLogDirsResponse",
+        throttle_time=ZERO_THROTTLE,
+        error_code=ErrorCode.none,
+        results=(result,),
+    )
+
+
+def _wanted(topics: Any) -> set[tuple[str, int]] | None:
+    if topics is None:
+        return None
+    return {(t.topic, p) for t in topics for p in t.partitions}
+
+
+def _topics(ctx: RequestContext, wanted: set[tuple[str, int]] | None) -> tuple[Any, ...]:
+    by_topic: dict[str, list[Partition]] = {}
+    for (topic, index), part in ctx.services.replicas.partitions.items():
+        parts = by_topic.setdefault(topic, [])
+        if wanted is None or (topic, index) in wanted:
+            parts.append(part)
+    return tuple(
+        ctx.build(
+            "DescribeLogDirsTopic",
+            name=topic,
+            partitions=tuple(
+                _partition(ctx, part) for part in sorted(parts, key=lambda p: p.index)
+            ),
+        )
+        for topic, parts in sorted(by_topic.items())
+    )
+
+
+def _partition(ctx: RequestContext, part: Partition) -> Any:
+    plog = part.log
+    return ctx.build(
+        "DescribeLogDirsPartition",
+        partition_index=part.index,
+        partition_size=plog.size_in_bytes,
+        offset_lag=max(plog.high_watermark - plog.log_end_offset, 0),
+        is_future_key=False,
+    )
+
+
+def _dir_result(
+    ctx: RequestContext,
+    log_dir: str,
+    code: ErrorCode,
+    topics: tuple[Any, ...],
+    total: int,
+    usable: int,
+) -> Any:
+    return ctx.build(
+        "DescribeLogDirsResult",
+        error_code=code,
+        log_dir=log_dir,
+        topics=topics,
+        total_bytes=total,
+        usable_bytes=usable,
+    )

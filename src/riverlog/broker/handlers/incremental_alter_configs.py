@@ -1,0 +1,39 @@
+"""IncrementalAlterConfigs (key 44): SET, DELETE, APPEND or SUBTRACT single configs of a resource.
+
+Operations (Kafka's AlterConfigOp): SET (0) sets an override, DELETE (1) removes it, APPEND (2) and
+SUBTRACT (3) add or remove items of a LIST config (such as `cleanup.policy`; any other config answers
+INVALID_CONFIG), starting from the current override or else the config's default. A key named twice, or
+a null value for anything but DELETE, is INVALID_REQUEST. Topic and broker resources follow the same
+rules as AlterConfigs; `validate_only` checks and commits nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._config_resources import alter_each
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.topic_admin import AdminError, ConfigOp
+from riverlog.metadata.image import TOPIC_RESOURCE
+
+API_KEY = 44
+MIN_VERSION = 0
+MAX_VERSION = 1
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    topics = ctx.services.topics
+    validate_only = request.validate_only
+
+    def alter(resource: Any) -> AdminError | None:
+        ops: list[ConfigOp] = [(c.name, c.config_operation, c.value) for c in resource.configs]
+        name = resource.resource_name
+        if resource.resource_type == TOPIC_RESOURCE:
+            return topics.incremental_alter_topic_configs(name, ops, validate_only)
+        return topics.incremental_alter_broker_configs(name, ops, validate_only)
+
+    responses = alter_each(ctx, request.resources, alter)
+    return ctx.build(
+        "IncrementalAlterConfigsResponse", throttle_time=ZERO_THROTTLE, responses=responses
+    )
