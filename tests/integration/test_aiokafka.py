@@ -11,15 +11,22 @@ from riverlog.testing.broker import RunningBroker
 
 
 async def _round_trip(bootstrap: str, topic: str, codec: str | None, count: int) -> list:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, compression_type=codec, enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, compression_type=codec, enable_idempotence=True
+    )
     await producer.start()
     try:
-        batch = [producer.send(topic, key=f"{i}".encode(), value=f"value {i}".encode()) for i in range(count)]
+        batch = [
+            producer.send(topic, key=f"{i}".encode(), value=f"value {i}".encode())
+            for i in range(count)
+        ]
         metas = await asyncio.gather(*[await b for b in batch])
     finally:
         await producer.stop()
     assert sorted(m.offset for m in metas) == list(range(count))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)

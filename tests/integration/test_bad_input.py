@@ -30,7 +30,11 @@ def _frame(body: bytes) -> bytes:
 
 
 def _api_versions_request(version: int, correlation_id: int = 7) -> bytes:
-    return _frame(struct.pack(">hhih", 18, version, correlation_id, 1) + b"x" + (b"\x00\x00\x00" if version >= 3 else b""))
+    return _frame(
+        struct.pack(">hhih", 18, version, correlation_id, 1)
+        + b"x"
+        + (b"\x00\x00\x00" if version >= 3 else b"")
+    )
 
 
 BAD_INPUTS = {
@@ -45,7 +49,9 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
-def test_bad_input_closes_only_that_connection(broker: RunningBroker, make_topic, name: str) -> None:
+def test_bad_input_closes_only_that_connection(
+    broker: RunningBroker, make_topic, name: str
+) -> None:
     topic = make_topic()
     # A healthy client connected before the bad one keeps working afterwards.
     producer = Producer({"bootstrap.servers": broker.bootstrap_servers})

@@ -36,7 +36,16 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 2
 
 def _start(tmp_path: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [*RIVERLOG, "broker", "start", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"), *extra],
+        [
+            *RIVERLOG,
+            "broker",
+            "start",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--data-dir",
+            str(tmp_path / "data"),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -60,7 +69,9 @@ def test_sigterm_shuts_down_cleanly_and_restart_serves_all_data(tmp_path: Path) 
     try:
         _wait_listening(port, proc)
         consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{port}", "group.id": "restart"})
-        consumer.assign([TopicPartition("auto-created", 0, 0), TopicPartition("auto-created", 1, 0)])
+        consumer.assign(
+            [TopicPartition("auto-created", 0, 0), TopicPartition("auto-created", 1, 0)]
+        )
         keys = set()
         deadline = time.monotonic() + 20
         while len(keys) < 1000 and time.monotonic() < deadline:
@@ -86,9 +97,20 @@ def test_sigterm_shuts_down_cleanly_and_restart_serves_all_data(tmp_path: Path) 
         (["--config", "/nonexistent/server.properties"], "/nonexistent/server.properties"),
     ],
 )
-def test_invalid_config_fails_at_start_naming_the_key(tmp_path: Path, args: list[str], needle: str) -> None:
+def test_invalid_config_fails_at_start_naming_the_key(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
     done = subprocess.run(
-        [*RIVERLOG, "broker", "start", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path), *args],
+        [
+            *RIVERLOG,
+            "broker",
+            "start",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path),
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=30,
@@ -115,8 +137,12 @@ def test_config_from_environment_is_validated(tmp_path: Path) -> None:
 def test_properties_file(tmp_path: Path) -> None:
     port = _free_port()
     props = tmp_path / "server.properties"
-    props.write_text(f"# a Kafka-style file\nlisteners=PLAINTEXT://127.0.0.1:{port}\nnum.partitions=3\nlog.dirs={tmp_path / 'd'}\n")
-    proc = subprocess.Popen([*RIVERLOG, "broker", "start", "--config", str(props)], stderr=subprocess.PIPE)
+    props.write_text(
+        f"# a Kafka-style file\nlisteners=PLAINTEXT://127.0.0.1:{port}\nnum.partitions=3\nlog.dirs={tmp_path / 'd'}\n"
+    )
+    proc = subprocess.Popen(
+        [*RIVERLOG, "broker", "start", "--config", str(props)], stderr=subprocess.PIPE
+    )
     try:
         _wait_listening(port, proc)
         producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}"})

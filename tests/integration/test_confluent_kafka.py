@@ -71,7 +71,12 @@ def test_every_codec_round_trips(broker: RunningBroker, make_topic, codec: str) 
 def test_keys_headers_null_values_and_timestamps(broker: RunningBroker, make_topic) -> None:
     topic = make_topic()
     records = [
-        {"key": b"a", "value": b"1", "headers": [("h1", b"v1"), ("h2", None)], "timestamp": 1_600_000_000_000},
+        {
+            "key": b"a",
+            "value": b"1",
+            "headers": [("h1", b"v1"), ("h2", None)],
+            "timestamp": 1_600_000_000_000,
+        },
         {"key": None, "value": None, "timestamp": 1_600_000_001_000},
         {"key": b"c", "value": b"", "headers": {"x": b"y"}, "timestamp": 1_600_000_002_000},
     ]
@@ -81,7 +86,11 @@ def test_keys_headers_null_values_and_timestamps(broker: RunningBroker, make_top
     assert [m.value() for m in got] == [b"1", None, b""]
     assert got[0].headers() == [("h1", b"v1"), ("h2", None)]
     assert got[2].headers() == [("x", b"y")]
-    assert [m.timestamp()[1] for m in got] == [1_600_000_000_000, 1_600_000_001_000, 1_600_000_002_000]
+    assert [m.timestamp()[1] for m in got] == [
+        1_600_000_000_000,
+        1_600_000_001_000,
+        1_600_000_002_000,
+    ]
     assert {m.timestamp()[0] for m in got} == {1}  # TIMESTAMP_CREATE_TIME
 
 
@@ -109,7 +118,9 @@ def test_consume_from_offset_and_by_timestamp(broker: RunningBroker, make_topic)
     assert found.offset == 11
     low, high = consumer.get_watermark_offsets(TopicPartition(topic, 1), timeout=10)
     assert (low, high) == (0, 20)
-    (beyond,) = consumer.offsets_for_times([TopicPartition(topic, 1, 1_800_000_000_000)], timeout=10)
+    (beyond,) = consumer.offsets_for_times(
+        [TopicPartition(topic, 1, 1_800_000_000_000)], timeout=10
+    )
     assert beyond.offset == -1
     consumer.close()
 
@@ -155,7 +166,9 @@ def test_restart_between_produce_and_consume(fresh_broker: RunningBroker) -> Non
     )
     assert sorted(int(m.key()) for m in got) == list(range(3000))
     # The broker keeps appending after the restart, at the right offsets.
-    again = produce(fresh_broker.bootstrap_servers, "durable", [{"value": b"after", "partition": 0}])
+    again = produce(
+        fresh_broker.bootstrap_servers, "durable", [{"value": b"after", "partition": 0}]
+    )
     ends = {p: max(m.offset() for m in got if m.partition() == p) for p in (0, 1)}
     assert again == [(0, ends[0] + 1)]
 

@@ -13,7 +13,9 @@ def test_produce_consume_every_codec(broker: RunningBroker, make_topic, codec: s
     topic = make_topic(partitions=2)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, compression_type=codec)
     futures = [
-        producer.send(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), headers=[("n", str(i).encode())])
+        producer.send(
+            topic, key=f"k{i}".encode(), value=f"v{i}".encode(), headers=[("n", str(i).encode())]
+        )
         for i in range(300)
     ]
     metas = [f.get(timeout=15) for f in futures]
@@ -36,7 +38,9 @@ def test_null_values_and_seek(broker: RunningBroker, make_topic) -> None:
     topic = make_topic()
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
     for i in range(10):
-        producer.send(topic, key=b"k", value=None if i % 2 else f"{i}".encode(), timestamp_ms=1_000_000 + i)
+        producer.send(
+            topic, key=b"k", value=None if i % 2 else f"{i}".encode(), timestamp_ms=1_000_000 + i
+        )
     producer.flush()
     producer.close()
     consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, consumer_timeout_ms=3000)

@@ -21,10 +21,8 @@ from types import MappingProxyType
 from typing import Any
 
 
-
 def _empty() -> Mapping[Any, Any]:
     return MappingProxyType({})
-
 
 
 @dataclass(frozen=True, slots=True)

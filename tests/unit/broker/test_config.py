@@ -21,7 +21,9 @@ def test_defaults_are_kafkas() -> None:
 def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
     props = tmp_path / "server.properties"
     props.write_text("num.partitions=2\nlog.retention.hours=1\nlog.segment.bytes: 1000\n")
-    config = BrokerConfig.load(props, {"num.partitions": "4"}, environ={"RIVERLOG_LOG_SEGMENT_BYTES": "2000"})
+    config = BrokerConfig.load(
+        props, {"num.partitions": "4"}, environ={"RIVERLOG_LOG_SEGMENT_BYTES": "2000"}
+    )
     assert config.get_int("num.partitions") == 4
     assert config.get_int("log.segment.bytes") == 2000
     assert config.retention_ms() == 3_600_000
@@ -30,7 +32,9 @@ def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
 
 
 def test_retention_ms_wins_over_hours() -> None:
-    config = BrokerConfig.load(None, {"log.retention.ms": "5000", "log.retention.hours": "1"}, environ={})
+    config = BrokerConfig.load(
+        None, {"log.retention.ms": "5000", "log.retention.hours": "1"}, environ={}
+    )
     assert config.retention_ms() == 5000
 
 
@@ -72,7 +76,7 @@ def test_listener_parsing() -> None:
 
 def test_topic_config_validation() -> None:
     assert validate_topic_config("cleanup.policy", "delete,compact") == "compact,delete"
-    with pytest.raises(ConfigError, match="retention.ms"):
+    with pytest.raises(ConfigError, match=r"retention\.ms"):
         validate_topic_config("retention.ms", "-2")
     with pytest.raises(ConfigError, match="unknown topic config"):
         validate_topic_config("retention.mss", "1")
