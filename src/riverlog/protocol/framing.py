@@ -130,7 +130,8 @@ class FrameDecoder:
         assert self._large is not None
         if self._large_filled < len(self._large):
             return None
-        payload = memoryview(self._large)
+        # Read-only: kio's native readers refuse writable buffers (and nothing should write a frame).
+        payload = memoryview(self._large).toreadonly()
         self._large = None
         self._large_filled = 0
         return payload

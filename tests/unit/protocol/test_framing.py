@@ -156,3 +156,25 @@ def test_any_chunking_gives_the_same_frames(payloads: list[bytes], cuts: list[in
         received.extend(drain(decoder))
     assert received == payloads
     assert decoder.buffered_bytes == 0
+
+
+def test_large_frames_decode_as_requests() -> None:
+    """Regression: large frames came back as writable memoryviews, which kio's reader refused."""
+    from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
+
+    from riverlog.protocol.codec import decode_request, encode_request
+    from riverlog.protocol.framing import FrameDecoder
+
+    topics = tuple(MetadataRequestTopic(topic_id=None, name=f"t{i:06d}") for i in range(10_000))
+    request = MetadataRequest(
+        topics=topics, allow_auto_topic_creation=False, include_topic_authorized_operations=False
+    )
+    wire = encode_request(1, "c", request)
+    assert len(wire) > 64 * 1024
+    decoder = FrameDecoder()
+    decoder.receive_data(wire[:1000])
+    assert decoder.next_frame() is None
+    decoder.receive_data(wire[1000:])
+    frame = decoder.next_frame()
+    assert frame is not None
+    assert decode_request(frame).body == request
