@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
@@ -111,6 +111,7 @@ class BrokerNode:
         assert logs is not None
         retention_s = self.config.get_int("log.retention.check.interval.ms") / 1000
         checkpoint_s = self.config.get_int("log.flush.offset.checkpoint.interval.ms") / 1000
+        # These fsync and unlink files: they run in a worker thread, never on the event loop.
         self._every(retention_s, lambda: logs.retention_pass(self.clock.now_ms()))
         self._every(FLUSH_CHECK_INTERVAL_S, lambda: logs.flush_pass(self.clock.now_ms()))
         self._every(checkpoint_s, logs.checkpoint)
@@ -120,9 +121,7 @@ class BrokerNode:
             while True:
                 await asyncio.sleep(interval_s)
                 try:
-                    result = action()
-                    if isinstance(result, Awaitable):
-                        await result
+                    await asyncio.to_thread(action)
                 except Exception:
                     log.exception("background task failed")
 

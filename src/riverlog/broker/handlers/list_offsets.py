@@ -60,7 +60,7 @@ def _lookup(part: Partition, timestamp: int, committed: bool, follower: bool) ->
         return -1, -1
     if timestamp == MAX_TIMESTAMP:
         found = plog.max_timestamp_offset()
-        return found if found is not None else (-1, -1)
+        return (found[1], found[0]) if found is not None else (-1, -1)
     if timestamp < 0:
         return -1, -1
     found = plog.offset_for_timestamp(timestamp)

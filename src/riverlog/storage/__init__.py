@@ -1,0 +1,27 @@
+"""riverlog.storage: Kafka's partition log on disk — files and record batches only.
+
+Public API: `LogConfig`, `PartitionLog`, `LogManager`, `FileSlice`, `AppendResult`,
+`AppendOrigin`, `GroupCommitter`, clocks, and the exceptions in `riverlog.storage.errors`.
+"""
+
+from riverlog.storage.clock import SYSTEM_CLOCK, Clock, ManualClock
+from riverlog.storage.config import LogConfig
+from riverlog.storage.durability import GroupCommitter
+from riverlog.storage.log import PartitionLog
+from riverlog.storage.manager import LogManager
+from riverlog.storage.producer_append import AppendOrigin
+from riverlog.storage.segment import FileSlice
+from riverlog.storage.validator import AppendResult
+
+__all__ = [
+    "SYSTEM_CLOCK",
+    "AppendOrigin",
+    "AppendResult",
+    "Clock",
+    "FileSlice",
+    "GroupCommitter",
+    "LogConfig",
+    "LogManager",
+    "ManualClock",
+    "PartitionLog",
+]

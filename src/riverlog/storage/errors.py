@@ -1,0 +1,85 @@
+"""Exceptions raised by riverlog.storage (Kafka's error vocabulary, not wire codes).
+
+StorageError
+ +-- OffsetOutOfRangeError        offset below the log start offset or past the log end offset
+ +-- RecordTooLargeError          a batch larger than max.message.bytes
+ +-- CorruptRecordError           bad CRC, magic, size or a truncated batch (also a protocol one)
+ +-- InvalidRecordError           a well-formed batch that breaks a rule (count, control from a client...)
+ +-- InvalidTimestampError        outside message.timestamp.before/after.max.ms
+ +-- OutOfOrderSequenceError      idempotent producer sequence gap
+ +-- InvalidProducerEpochError    producer epoch older than the last one seen
+ +-- DuplicateSequenceError       a retry of one of the producer's last 5 batches (carries the original)
+ +-- InvalidTxnStateError         non-transactional write while the producer's transaction is open
+ +-- TransactionCoordinatorFencedError  a marker from an older coordinator epoch
+ +-- InvalidConfigError           an unknown or invalid topic config (also a ValueError)
+ +-- KafkaStorageError            the disk failed us (I/O error, unreadable checkpoint)
+
+The broker maps each to its Kafka error code; storage never builds a response.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from riverlog.protocol import errors as _protocol_errors
+
+if TYPE_CHECKING:
+    from riverlog.storage.validator import AppendResult
+
+
+class StorageError(Exception):
+    """Base of every storage error."""
+
+
+class OffsetOutOfRangeError(StorageError):
+    """The requested offset is outside [log start offset, log end offset]."""
+
+
+class RecordTooLargeError(StorageError):
+    """A batch is larger than the topic's max.message.bytes."""
+
+
+class CorruptRecordError(StorageError, _protocol_errors.CorruptRecordError):
+    """A batch failed its size, magic or CRC check (Kafka's CORRUPT_MESSAGE)."""
+
+
+class InvalidRecordError(StorageError):
+    """A well-formed batch that breaks a validation rule (Kafka's INVALID_RECORD)."""
+
+
+class InvalidTimestampError(StorageError):
+    """A batch timestamp is outside the window the topic allows."""
+
+
+class OutOfOrderSequenceError(StorageError):
+    """An idempotent producer skipped or reused a sequence number."""
+
+
+class InvalidProducerEpochError(StorageError):
+    """A producer wrote with an epoch older than the last one seen (it was fenced)."""
+
+
+class DuplicateSequenceError(StorageError):
+    """A retry of a batch already in the log; `original` says where it was written.
+
+    Kafka answers such a retry with success and the original offsets, not with an error."""
+
+    def __init__(self, message: str, original: AppendResult) -> None:
+        super().__init__(message)
+        self.original = original
+
+
+class InvalidTxnStateError(StorageError):
+    """A non-transactional write from a producer whose transaction is still open."""
+
+
+class TransactionCoordinatorFencedError(StorageError):
+    """A transaction marker carried an older coordinator epoch than the last one seen."""
+
+
+class InvalidConfigError(StorageError, ValueError):
+    """A topic config name or value is not acceptable."""
+
+
+class KafkaStorageError(StorageError):
+    """An I/O failure; the log directory should be considered offline."""
