@@ -209,7 +209,7 @@ def test_text_and_kcat_formats_print_keys_and_headers(broker: RunningBroker) -> 
 def test_consume_from_offset_of_one_partition(broker: RunningBroker) -> None:
     topic = new_topic(broker, 2)
     ok(broker, "produce", topic, "--partition", "1", stdin=b"".join(b"%d\n" % i for i in range(5)))
-    out = ok(broker, "consume", topic, "--partition", "1", "--offset", "3", "--timeout", "2").stdout
+    out = ok(broker, "consume", topic, "--partition", "1", "--offset", "3", "--timeout", "1").stdout
     assert out.splitlines() == ["3", "4"]
     assert (
         ok(
@@ -239,9 +239,10 @@ def test_consume_by_timestamp(broker: RunningBroker) -> None:
 def test_group_resumes_from_committed_offsets(broker: RunningBroker) -> None:
     topic, group = new_topic(broker), unique("group")
     ok(broker, "produce", topic, stdin=b"a\nb\nc\nd\n")
-    first = ok(broker, "consume", topic, "--group", group, "--from-beginning", "--count", "2")
+    args = ("--group", group, "--from-beginning", "--count", "2", "--timeout", "10")
+    first = ok(broker, "consume", topic, *args)
     assert first.stdout.splitlines() == ["a", "b"]
-    rest = ok(broker, "consume", topic, "--group", group, "--from-beginning", "--count", "2")
+    rest = ok(broker, "consume", topic, *args)
     assert rest.stdout.splitlines() == ["c", "d"]
     assert rest.stderr.strip() == f"consumed 2 records from {topic}"
 

@@ -26,7 +26,7 @@ def _fields(cls: type[Any]) -> frozenset[str]:
 
 
 @cache
-def _module(api_key: int, version: int, entity: EntityType) -> Any:
+def _module(api_key: int, version: int, entity: Any) -> Any:
     return load_payload_module(api_key, version, entity)
 
 

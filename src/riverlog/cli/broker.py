@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvloop
 
 from riverlog.broker.config import BrokerConfig, parse_assignments
 from riverlog.cluster.node import BrokerNode
@@ -50,10 +50,4 @@ def start(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency; keep asyncio as a fallback
-        runner = asyncio.run
-    runner(BrokerNode(config).run_until_signalled())
+    uvloop.run(BrokerNode(config).run_until_signalled())

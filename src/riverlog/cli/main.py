@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from riverlog.broker.config_defs import ConfigError
-from riverlog.cli import broker
+from riverlog.cli import broker, consume, produce, topics
 from riverlog.cli.errors import CliError, fail
 
 app = typer.Typer(
@@ -16,6 +16,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(broker.app, name="broker")
+app.add_typer(topics.app, name="topics")
+app.command("produce")(produce.produce)
+app.command("consume")(consume.consume)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
@@ -111,17 +111,31 @@ class BrokerNode:
         assert logs is not None
         retention_s = self.config.get_int("log.retention.check.interval.ms") / 1000
         checkpoint_s = self.config.get_int("log.flush.offset.checkpoint.interval.ms") / 1000
-        # These fsync and unlink files: they run in a worker thread, never on the event loop.
         self._every(retention_s, lambda: logs.retention_pass(self.clock.now_ms()))
-        self._every(FLUSH_CHECK_INTERVAL_S, lambda: logs.flush_pass(self.clock.now_ms()))
+        self._every(FLUSH_CHECK_INTERVAL_S, self._flush_pass)
         self._every(checkpoint_s, logs.checkpoint)
 
+    async def _flush_pass(self) -> None:
+        """Kafka's flush.ms / flush.messages policy; the fsyncs run on a worker thread."""
+        assert self._logs is not None
+        now = self.clock.now_ms()
+        for plog in list(self._logs.logs().values()):
+            if plog.flush_due(now):
+                pending = plog.begin_flush()
+                await asyncio.to_thread(pending.run)
+                plog.complete_flush(pending)
+
     def _every(self, interval_s: float, action: Callable[[], object]) -> None:
+        """Run `action` (plain or async) every interval on the event loop; storage is not
+        thread-safe, so only fsyncs leave the loop."""
+
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval_s)
                 try:
-                    await asyncio.to_thread(action)
+                    result = action()
+                    if isinstance(result, Awaitable):
+                        await result
                 except Exception:
                     log.exception("background task failed")
 

@@ -191,12 +191,12 @@ def replay(image: ClusterImage, record: MetadataRecord) -> ClusterImage:
             return _replay_partition(image, record)
         case RemoveTopicRecord(topic_id=raw_id):
             topic_id = uuid.UUID(raw_id)
-            name = image.topics_by_id.get(topic_id)
-            if name is None:
+            removed = image.topics_by_id.get(topic_id)
+            if removed is None:
                 return image
             return replace(
                 image,
-                topics=_without(image.topics, name),
+                topics=_without(image.topics, removed),
                 topics_by_id=_without(image.topics_by_id, topic_id),
             )
         case ConfigRecord():

@@ -219,10 +219,16 @@ class LocalLog:
     def maybe_flush(self, now_ms: int) -> bool:
         """Flush when flush.ms has passed or a rolled segment is not yet durable (Kafka
         flushes a segment once it rolls)."""
+        if self.flush_due(now_ms):
+            self.flush()
+            return True
+        return False
+
+    def flush_due(self, now_ms: int) -> bool:
+        """True when `maybe_flush` would flush (callers may then flush off the event loop)."""
         rolled_unflushed = self.recovery_point < self.segments[-1].base_offset
         if rolled_unflushed or now_ms - self.last_flush_ms >= self.config.flush_ms:
             if self.recovery_point < self.log_end_offset or self.dir_dirty:
-                self.flush()
                 return True
             self.last_flush_ms = now_ms
         return False

@@ -579,6 +579,10 @@ class PartitionLog:
         """Flush if flush.ms has passed or a rolled segment is not durable yet."""
         return self.local.maybe_flush(now_ms)
 
+    def flush_due(self, now_ms: int) -> bool:
+        """Whether `maybe_flush` would flush now (to flush via begin/complete_flush instead)."""
+        return self.local.flush_due(now_ms)
+
     def close(self) -> None:
         """Flush, snapshot producer state at the log end and close every file."""
         if self.local.closed:
