@@ -61,7 +61,13 @@ def test_bad_input_closes_only_that_connection(
     assert answer == b"", f"broker answered {answer!r} to {name}"
     producer.produce(topic, b"after")
     assert producer.flush(10) == 0
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "bad-input"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": "bad-input",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.assign([TopicPartition(topic, 0, 0)])
     values = []
     for _ in range(40):

@@ -68,7 +68,13 @@ def test_sigterm_shuts_down_cleanly_and_restart_serves_all_data(tmp_path: Path) 
     proc = _start(tmp_path, port)
     try:
         _wait_listening(port, proc)
-        consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{port}", "group.id": "restart"})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": f"127.0.0.1:{port}",
+                "group.id": "restart",
+                "enable.auto.commit": False,
+            }
+        )
         consumer.assign(
             [TopicPartition("auto-created", 0, 0), TopicPartition("auto-created", 1, 0)]
         )

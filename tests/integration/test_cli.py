@@ -249,12 +249,18 @@ def test_group_resumes_from_committed_offsets(broker: RunningBroker) -> None:
 
 def test_produce_reports_failed_lines_and_deliveries(broker: RunningBroker) -> None:
     topic = new_topic(broker, 1, "--config", "max.message.bytes=200")
-    result = run(broker, "produce", topic, "--key-separator", ":",
-                 stdin=b"no separator\nk:" + b"x" * 1000 + b"\n")  # fmt: skip
+    lines = [b"no separator", b"k:" + b"x" * 1000, b"k:" + b"x" * 6000]
+    result = run(
+        broker, "produce", topic, "--key-separator", ":",
+        "--command-config", "message.max.bytes=5000", stdin=b"\n".join(lines) + b"\n",
+    )  # fmt: skip
     assert result.exit_code == 1
-    assert "line 1: no key separator ':'" in result.stderr
+    assert "riverlog: line 1: no key separator ':'" in result.stderr
+    # Line 2 fits the client's limit but not the topic's: the broker rejects it.
     assert "delivery failed: MSG_SIZE_TOO_LARGE" in result.stderr
-    assert f"produced 0 records to {topic}, 2 errors" in result.stderr
+    # Line 3 is over the client's own limit: rejected before it is sent.
+    assert "riverlog: line 3: not sent: MSG_SIZE_TOO_LARGE" in result.stderr
+    assert result.stderr.splitlines()[-1] == f"produced 0 records to {topic}, 3 errors"
 
 
 def test_produce_and_consume_errors(broker: RunningBroker) -> None:
@@ -300,6 +306,21 @@ def test_unreachable_broker_is_one_line_and_fast(command: list[str]) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_silent_broker_is_reported_after_the_socket_timeout() -> None:
+    """A port that accepts connections but never answers a request."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        result = CliRunner().invoke(
+            app, ["topics", "list", "-b", address, "--command-config", "socket.timeout.ms=1500"]
+        )
+    assert time.monotonic() - started < 5
+    assert isinstance(result.exception, CliError)
+    assert str(result.exception).startswith(f"cannot reach broker at {address} (")
+
+
 def test_script_errors_are_one_line(broker: RunningBroker) -> None:
     b = broker.bootstrap_servers
     for args in (
@@ -307,6 +328,7 @@ def test_script_errors_are_one_line(broker: RunningBroker) -> None:
         ["topics", "describe", unique("missing"), "-b", b],
         ["consume", "t", "-b", b, "--isolation", "serializable"],
         ["topics", "list", "-b", "no-port-here"],
+        ["topics", "list", "-b", b, "--command-config", "no.such.setting=1"],
     ):
         result = riverlog(*args)
         assert result.returncode == 1, args

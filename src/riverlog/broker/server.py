@@ -129,7 +129,11 @@ class BrokerServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        workers = [c.worker for c in self.connections if c.worker is not None]
         for conn in list(self.connections):
             conn.close(None)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()

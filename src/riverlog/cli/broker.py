@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvloop
 
-from riverlog.broker.config import BrokerConfig, parse_assignments
-from riverlog.cluster.node import BrokerNode
+if TYPE_CHECKING:
+    from riverlog.broker.config import BrokerConfig
 
 app = typer.Typer(help="Run a broker.", no_args_is_help=True)
 
@@ -22,6 +21,9 @@ def build_config(
     broker_id: int | None,
     settings: list[str],
 ) -> BrokerConfig:
+    # Server code is imported only when a broker starts: client commands stay light.
+    from riverlog.broker.config import BrokerConfig, parse_assignments
+
     overrides = parse_assignments(settings)
     if listen is not None:
         overrides["listeners"] = listen if "://" in listen else f"PLAINTEXT://{listen}"
@@ -50,4 +52,8 @@ def start(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    import uvloop
+
+    from riverlog.cluster.node import BrokerNode
+
     uvloop.run(BrokerNode(config).run_until_signalled())

@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 import socket
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 from confluent_kafka import KafkaError, KafkaException
 
 from riverlog.cli.errors import CliError
+
+ClientT = TypeVar("ClientT")
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 # Short enough that an unreachable or silent broker is reported within seconds; overridable with
@@ -171,6 +173,12 @@ def kafka_errors(action: str) -> Iterator[None]:
         yield
     except KafkaException as exc:
         raise cli_error(exc, action) from None
+
+
+def create_client(factory: Callable[[dict[str, Any]], ClientT], config: dict[str, Any]) -> ClientT:
+    """Build an AdminClient, Producer or Consumer; a bad --command-config is a one-line error."""
+    with kafka_errors("bad client settings"):
+        return factory(config)
 
 
 def fetch_metadata(

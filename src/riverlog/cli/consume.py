@@ -37,6 +37,7 @@ from riverlog.cli.client import (
     ClientSettings,
     CommandConfigOption,
     check_partition,
+    create_client,
     error_text,
     fetch_metadata,
     kafka_errors,
@@ -301,7 +302,7 @@ def consume(
     settings = ClientSettings.from_options(bootstrap, command_config)
     config = consumer_config(settings, group, from_beginning, isolation)
     probe_bootstrap(settings)
-    consumer = Consumer(config)
+    consumer = create_client(Consumer, config)
     try:
         partitions = topic_partitions(fetch_metadata(consumer, settings, topic), topic)
         check_partition(partitions, topic, partition)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import typer
 
+try:  # typer ≥ 0.26 vendors click; older releases use click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException  # type: ignore[assignment]
+
 from riverlog.broker.config_defs import ConfigError
 from riverlog.cli import broker, consume, produce, topics
 from riverlog.cli.errors import CliError, fail
@@ -23,11 +28,17 @@ app.command("consume")(consume.consume)
 
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False)
+    except ClickException as exc:
+        fail(f"{exc.format_message()} (see --help)", code=exc.exit_code)
+    except typer.Abort:
+        fail("aborted", code=130)
     except (ConfigError, CliError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

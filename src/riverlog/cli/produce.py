@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from riverlog.cli.client import (
     DEFAULT_BOOTSTRAP,
@@ -26,6 +26,8 @@ from riverlog.cli.client import (
     ClientSettings,
     CommandConfigOption,
     check_partition,
+    cli_error,
+    create_client,
     error_text,
     fetch_metadata,
     kafka_errors,
@@ -125,12 +127,14 @@ class LineSender:
     report: DeliveryReport = field(default_factory=DeliveryReport)
 
     def send_line(self, number: int, line: bytes) -> None:
+        """Send one input line; a line that cannot be sent counts as an error and the run goes on."""
         try:
             key, value = self.parser.parse(line)
+            self.send(key, value)
         except ValueError as exc:
             self.report.fail_line(f"line {number}: {exc}")
-            return
-        self.send(key, value)
+        except KafkaException as exc:
+            self.report.fail_line(f"line {number}: {cli_error(exc, 'not sent')}")
 
     def send(self, key: bytes | None, value: bytes | None) -> None:
         """Queue one record, waiting for room when librdkafka's queue is full."""
@@ -202,7 +206,7 @@ def produce(
     config = producer_config(settings, acks, compression)
     with open_source(file) as source:
         probe_bootstrap(settings)
-        producer = Producer(config)
+        producer = create_client(Producer, config)
         partitions = topic_partitions(fetch_metadata(producer, settings, topic), topic)
         check_partition(partitions, topic, partition)
         sender = LineSender(

@@ -34,6 +34,7 @@ from riverlog.cli.client import (
     ClientSettings,
     CommandConfigOption,
     cli_error,
+    create_client,
     exception_error,
     fetch_metadata,
     parse_assignments,
@@ -51,7 +52,7 @@ def connect(bootstrap: str, command_config: list[str] | None) -> tuple[AdminClie
     """An AdminClient that has already answered one Metadata request."""
     settings = ClientSettings.from_options(bootstrap, command_config)
     probe_bootstrap(settings)
-    admin = AdminClient(settings.config())
+    admin = create_client(AdminClient, settings.config())
     fetch_metadata(admin, settings)
     return admin, settings
 
@@ -142,7 +143,7 @@ def list_topics(
     """List topic names, one per line."""
     settings = ClientSettings.from_options(bootstrap, command_config)
     probe_bootstrap(settings)
-    metadata = fetch_metadata(AdminClient(settings.config()), settings)
+    metadata = fetch_metadata(create_client(AdminClient, settings.config()), settings)
     for topic in sorted(metadata.topics):
         if internal or not is_internal(topic):
             typer.echo(topic)

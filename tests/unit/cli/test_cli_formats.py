@@ -166,3 +166,22 @@ def test_start_position_rejects_conflicts_and_negative_offsets() -> None:
         start_position(True, 3, None, grouped=False)
     with pytest.raises(CliError, match="at least 0"):
         start_position(False, -1, None, grouped=False)
+
+
+def test_usage_errors_are_one_line_without_traceback() -> None:
+    """Regression: typer printed boxed usage errors and tracebacks in non-standalone mode."""
+    import subprocess
+    import sys
+
+    for args in (
+        ["topics", "create", "x", "--partitions", "abc"],
+        ["frob"],
+        ["broker", "start", "--bogus"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "riverlog", *args], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2, args
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("riverlog: error:")
