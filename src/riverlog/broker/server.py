@@ -64,6 +64,9 @@ class KafkaConnection(asyncio.Protocol):
         self.closed = True
         self.server.connections.discard(self)
         self.writable.set()
+        # Nobody is left to answer: stop waiting (a long-poll fetch would otherwise linger).
+        if self.worker is not None and not self.worker.done():
+            self.worker.cancel()
 
     def pause_writing(self) -> None:
         self.writable.clear()
