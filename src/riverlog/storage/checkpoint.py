@@ -1,7 +1,7 @@
 """Checkpoint files in Kafka's text format, always replaced atomically.
 
 Offset checkpoints (data-dir level: `recovery-point-offset-checkpoint`,
-`log-start-offset-checkpoint`, `replication-offset-checkpoint`)::
+`log-start-offset-checkpoint`, `replication-offset-checkpoint`, `cleaner-offset-checkpoint`)::
 
     0                      <- format version
     2                      <- number of entries
@@ -33,6 +33,7 @@ CHECKPOINT_VERSION = 0
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 REPLICATION_OFFSET_CHECKPOINT = "replication-offset-checkpoint"
+CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
 LEADER_EPOCH_CHECKPOINT = "leader-epoch-checkpoint"
 
 
