@@ -25,7 +25,7 @@ on roll and close so that reopening replays little.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from crc32c import crc32c
@@ -86,6 +86,8 @@ class PartitionLog:
         self._high_watermark = loaded.log_start_offset
         self.leader_epoch_cache = loaded.epoch_cache
         self.producer_state = loaded.producer_state
+        # Called with the new log end offset after a truncation (LogManager: cleaner checkpoint).
+        self.on_truncated: Callable[[int], None] | None = None
 
     @classmethod
     def open(
@@ -501,6 +503,8 @@ class PartitionLog:
         recovery.rebuild_producer_state(
             self.local.segments, self.producer_state, self._log_start_offset, end, now
         )
+        if self.on_truncated is not None:
+            self.on_truncated(end)
         return True
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
@@ -509,6 +513,8 @@ class PartitionLog:
         self.leader_epoch_cache.clear()
         self.producer_state.truncate_fully_and_start_at(offset)
         self._log_start_offset = self._high_watermark = offset
+        if self.on_truncated is not None:
+            self.on_truncated(offset)
 
     def delete_records_before(self, offset: int) -> int:
         """Move the log start offset up to `offset` (DeleteRecords); returns the new one.
