@@ -198,6 +198,10 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("offsets.topic.num.partitions", parse_int(1, INT32_MAX), "50", read_only=True),
     ConfigDef("offsets.topic.replication.factor", parse_int(1, 32767), "3", read_only=True),
     ConfigDef("offsets.retention.minutes", parse_int(1, INT32_MAX), "10080"),
+    ConfigDef("offsets.retention.check.interval.ms", parse_int(1), "600000", read_only=True),
+    ConfigDef("offsets.topic.segment.bytes", parse_int(1, INT32_MAX), "104857600", read_only=True),
+    ConfigDef("offset.metadata.max.bytes", parse_int(0, INT32_MAX), "4096", read_only=True),
+    ConfigDef("group.max.size", parse_int(1, INT32_MAX), str(INT32_MAX), read_only=True),
     ConfigDef(
         "transaction.state.log.num.partitions", parse_int(1, INT32_MAX), "50", read_only=True
     ),

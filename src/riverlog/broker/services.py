@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.fetch_sessions import FetchSessionCache
+from riverlog.broker.group_runtime import GroupRuntime
 from riverlog.broker.local_metadata import LocalMetadataStore
 from riverlog.broker.replica_manager import ReplicaManager
 from riverlog.broker.topic_admin import TopicAdmin
@@ -42,6 +43,7 @@ class BrokerServices:
     replicas: ReplicaManager
     topics: TopicAdmin
     producer_ids: ProducerIdManager
+    groups: GroupRuntime
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
     advertised: tuple[str, int] = ("localhost", 9092)

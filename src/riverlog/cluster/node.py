@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
+from riverlog.broker.group_runtime import GroupRuntime
 from riverlog.broker.handlers import ALL_HANDLERS
 from riverlog.broker.local_metadata import LocalMetadataStore, load_or_create_cluster_id
 from riverlog.broker.replica_manager import ReplicaManager, topic_log_config
@@ -62,14 +63,16 @@ class BrokerNode:
         image = ClusterImage(cluster_id=cluster_id, controller_id=self.broker_id)
         metadata = LocalMetadataStore.open(data_dir, image, self.clock)
         replicas = ReplicaManager(self._logs, self.config, self.clock, self.broker_id)
+        topics = TopicAdmin(metadata, self.config, self.broker_id)
         services = BrokerServices(
             config=self.config,
             broker_id=self.broker_id,
             clock=self.clock,
             metadata=metadata,
             replicas=replicas,
-            topics=TopicAdmin(metadata, self.config, self.broker_id),
+            topics=topics,
             producer_ids=ProducerIdManager(metadata),
+            groups=GroupRuntime(self.config, self.clock, replicas, topics, self.broker_id),
         )
         dispatcher = Dispatcher(services, ALL_HANDLERS)
         services.api_ranges = [(r.api_key, r.min_version, r.max_version) for r in dispatcher.ranges]
@@ -79,6 +82,7 @@ class BrokerNode:
         self._register(metadata)
         metadata.on_commit.append(replicas.sync_with_image)
         replicas.sync_with_image(metadata.image)
+        await services.groups.start()
         self.services = services
         self._start_timers()
         log.info(
@@ -142,6 +146,8 @@ class BrokerNode:
         self._tasks.append(asyncio.get_running_loop().create_task(loop()))
 
     async def stop(self) -> None:
+        if self.services is not None:
+            await self.services.groups.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -6,12 +6,15 @@ Layout of `data_dir`::
     recovery-point-offset-checkpoint    per partition: offsets below are known durable
     log-start-offset-checkpoint         per partition: the log start offset
     replication-offset-checkpoint       per partition: the high watermark
+    cleaner-offset-checkpoint           per partition: the first offset compaction has not
+                                        cleaned yet (owned by the LogCleaner, cleaner.py)
     <topic>-<partition>/                one PartitionLog each
     <topic>-<partition>.<uuid>-delete/  a partition being deleted
 
 Checkpoints use Kafka's text format (checkpoint.py) and are replaced atomically by
 `checkpoint()`, which the broker calls on a timer and which runs on `close()`; `flush_pass` and
-`retention_pass` also write them when they moved an offset.
+`retention_pass` also write them when they moved an offset. Compaction runs through
+`clean_pass` / `clean_pass_async` (how the broker should drive them: cleaner.py).
 
 Crash behaviour: a partition is deleted by renaming its directory to `...-delete` (atomic), then
 removing it; `load()` removes any leftover `-delete` directory. A recovery point checkpoint
@@ -27,6 +30,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from pathlib import Path
 
 from riverlog.storage.checkpoint import (
@@ -35,6 +39,12 @@ from riverlog.storage.checkpoint import (
     REPLICATION_OFFSET_CHECKPOINT,
     OffsetCheckpointFile,
     fsync_dir,
+)
+from riverlog.storage.cleaner import (
+    DEFAULT_DEDUPE_BUFFER_SIZE,
+    DEFAULT_STEP_BYTES,
+    CleanPass,
+    LogCleaner,
 )
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
 from riverlog.storage.config import LogConfig
@@ -67,7 +77,12 @@ class LogManager:
     """Owns the partition logs of one data directory."""
 
     def __init__(
-        self, data_dir: Path | str, default_config: LogConfig, clock: Clock = SYSTEM_CLOCK
+        self,
+        data_dir: Path | str,
+        default_config: LogConfig,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        cleaner_dedupe_buffer_size: int = DEFAULT_DEDUPE_BUFFER_SIZE,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.default_config = default_config
@@ -77,6 +92,7 @@ class LogManager:
         self._recovery_points = OffsetCheckpointFile(self.data_dir / RECOVERY_POINT_CHECKPOINT)
         self._log_starts = OffsetCheckpointFile(self.data_dir / LOG_START_OFFSET_CHECKPOINT)
         self._high_watermarks = OffsetCheckpointFile(self.data_dir / REPLICATION_OFFSET_CHECKPOINT)
+        self.cleaner = LogCleaner(self.data_dir, dedupe_buffer_size=cleaner_dedupe_buffer_size)
 
     def load(self, topic_configs: Mapping[str, LogConfig] | None = None) -> None:
         """Lock the data dir and open every partition log in it (recovering as needed)."""
@@ -96,14 +112,23 @@ class LogManager:
             tp = parse_partition_dir(path.name)
             if tp is None:
                 continue
-            self._logs[tp] = PartitionLog.open(
-                path,
-                configs.get(tp[0], self.default_config),
-                clock=self.clock,
-                recovery_point=recovery_points.get(tp, 0),
-                log_start_offset=log_starts.get(tp),
-                high_watermark=high_watermarks.get(tp),
+            self._add(
+                tp,
+                PartitionLog.open(
+                    path,
+                    configs.get(tp[0], self.default_config),
+                    clock=self.clock,
+                    recovery_point=recovery_points.get(tp, 0),
+                    log_start_offset=log_starts.get(tp),
+                    high_watermark=high_watermarks.get(tp),
+                ),
             )
+
+    def _add(self, tp: TopicPartition, partition_log: PartitionLog) -> None:
+        partition_log.on_truncated = lambda offset: self.cleaner.maybe_truncate_checkpoint(
+            self._logs, tp, offset
+        )
+        self._logs[tp] = partition_log
 
     def _lock(self) -> None:
         if self._lock_fd >= 0:
@@ -136,7 +161,7 @@ class LogManager:
             path, config or self.default_config, clock=self.clock, recovery_point=0
         )
         fsync_dir(self.data_dir)
-        self._logs[(topic, partition)] = created
+        self._add((topic, partition), created)
         return created
 
     def delete(self, topic: str, partition: int) -> None:
@@ -144,6 +169,7 @@ class LogManager:
         partition_log = self._logs.pop((topic, partition), None)
         if partition_log is None:
             return
+        self.cleaner.forget(self._logs, (topic, partition))
         partition_log.close_handles()
         doomed = partition_log.directory.with_name(
             f"{partition_log.directory.name}.{uuid.uuid4().hex}-delete"
@@ -187,8 +213,20 @@ class LogManager:
             self.checkpoint()
         return flushed
 
+    def clean_pass(self, now_ms: int, max_bytes: int = DEFAULT_STEP_BYTES) -> CleanPass:
+        """Compaction: cleaner steps on this thread until about `max_bytes` of segment data
+        were read or no compacted log is due (see cleaner.py for how to drive it)."""
+        return self.cleaner.clean_pass(self._logs, now_ms, max_bytes)
+
+    async def clean_pass_async(
+        self, now_ms: int, max_bytes: int = DEFAULT_STEP_BYTES, executor: Executor | None = None
+    ) -> CleanPass:
+        """`clean_pass` with the decoding/filtering and fsync of each step in `executor`."""
+        return await self.cleaner.clean_pass_async(self._logs, now_ms, max_bytes, executor)
+
     def close(self) -> None:
         """Flush and close every log, write the checkpoints, release the directory."""
+        self.cleaner.close()
         for partition_log in self._logs.values():
             partition_log.close()
         self.checkpoint()
