@@ -10,7 +10,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import ClickException  # type: ignore[assignment]
 
 from riverlog.broker.config_defs import ConfigError
-from riverlog.cli import broker, consume, produce, topics
+from riverlog.cli import broker, consume, groups, log, produce, topics
 from riverlog.cli.errors import CliError, fail
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(broker.app, name="broker")
 app.add_typer(topics.app, name="topics")
+app.add_typer(log.app, name="log")
+app.add_typer(groups.app, name="groups")
 app.command("produce")(produce.produce)
 app.command("consume")(consume.consume)
 

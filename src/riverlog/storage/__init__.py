@@ -1,9 +1,11 @@
 """riverlog.storage: Kafka's partition log on disk — files and record batches only.
 
 Public API: `LogConfig`, `PartitionLog`, `LogManager`, `FileSlice`, `AppendResult`,
-`AppendOrigin`, `GroupCommitter`, clocks, and the exceptions in `riverlog.storage.errors`.
+`AppendOrigin`, `GroupCommitter`, `LogCleaner`/`CleanPass` (compaction), clocks, and the
+exceptions in `riverlog.storage.errors`. `riverlog.storage.dump` reads segment files for tools.
 """
 
+from riverlog.storage.cleaner import CleanPass, LogCleaner
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock, ManualClock
 from riverlog.storage.config import LogConfig
 from riverlog.storage.durability import GroupCommitter
@@ -17,9 +19,11 @@ __all__ = [
     "SYSTEM_CLOCK",
     "AppendOrigin",
     "AppendResult",
+    "CleanPass",
     "Clock",
     "FileSlice",
     "GroupCommitter",
+    "LogCleaner",
     "LogConfig",
     "LogManager",
     "ManualClock",

@@ -40,6 +40,9 @@ class LocalLog:
     ) -> None:
         self.directory = directory
         self.config = config
+        # Appends may take PartitionLog's single-batch fast path (no keys to check, no
+        # LogAppendTime to stamp); kept with the config so the hot path reads one attribute.
+        self.plain_appends = not (config.compact or config.log_append_time)
         self.clock = clock
         self.segments = segments
         self._bases = [s.base_offset for s in segments]
@@ -67,6 +70,7 @@ class LocalLog:
 
     def update_config(self, config: LogConfig) -> None:
         self.config = config
+        self.plain_appends = not (config.compact or config.log_append_time)
         for segment in self.segments:
             segment.config = config
 

@@ -71,6 +71,7 @@ from riverlog.storage.validator import (
 __all__ = ["AppendResult", "FileSlice", "PartitionLog"]
 
 _OFFSET_LENGTH_EPOCH = struct.Struct(">qii")  # base offset, batch length, partition leader epoch
+_new_tuple = tuple.__new__  # builds AppendResult without its Python-level __new__
 Producers = tuple[dict[int, ProducerAppendInfo], list[CompletedTxn]]
 
 
@@ -202,9 +203,8 @@ class PartitionLog:
         origin: AppendOrigin = AppendOrigin.CLIENT,
     ) -> AppendResult:
         """Leader append: validate, assign offsets, stamp `leader_epoch`, write."""
-        config = self.local.config
         now = self.clock.now_ms() if now_ms is None else now_ms
-        if origin is AppendOrigin.CLIENT and not (config.compact or config.log_append_time):
+        if origin is AppendOrigin.CLIENT and self.local.plain_appends:
             size = len(records)
             if size >= BATCH_HEADER_SIZE:
                 header = HEADER_STRUCT.unpack_from(records, 0)
@@ -294,11 +294,10 @@ class PartitionLog:
         segment = self.local.segments[-1]
         first = segment.next_offset
         last = first + delta
-        buf = bytearray(records)
-        _OFFSET_LENGTH_EPOCH.pack_into(buf, 0, first, length, leader_epoch)  # not under the CRC
-        if segment.should_roll(size, max_ts, last, now):
+        head = _OFFSET_LENGTH_EPOCH.pack(first, length, leader_epoch)  # not under the CRC
+        if not segment.append_produced(head, records, size, first, last, max_ts, now):
             segment = self.roll(now)
-        segment.append_batch(buf, first, last, max_ts)
+            segment.append_produced(head, records, size, first, last, max_ts, now)
         if producer is not None:
             producer.add_batch(epoch, increment_sequence(seq, delta), last, delta, max_ts)
             self.producer_state.map_end_offset = last + 1
@@ -306,7 +305,9 @@ class PartitionLog:
             self.leader_epoch_cache.assign(leader_epoch, first)
         if last + 1 - self.local.recovery_point >= config.flush_messages:
             self.flush()
-        return AppendResult(first, last, max_ts, last, -1, self._log_start_offset, count, size)
+        return _new_tuple(
+            AppendResult, (first, last, max_ts, last, -1, self._log_start_offset, count, size)
+        )
 
     def append_as_follower(self, records: Buffer) -> AppendResult:
         """Replica append: offsets and epochs kept as the leader wrote them."""

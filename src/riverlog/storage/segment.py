@@ -11,11 +11,13 @@ In memory: `size` (bytes of whole batches; the file may be longer only after a c
 recovery), `next_offset`, the max timestamp and the offset of the batch carrying it, and the
 first batch's max timestamp (Kafka's "rolling based timestamp" for `segment.ms`).
 
-Hot path: `append`/`append_batch` take already-validated, already-patched batches as buffers and
-write them with one `os.write`/`os.writev`; an index entry is added every `index.interval.bytes`
-in memory. Reads are `os.pread`, copied into the FileSlice at once (so a slice stays valid if the
-segment is later truncated or deleted). Thread-safety: none; one event loop owns the segment. `dup_log_fd` lets a
-thread fsync the file while the loop keeps appending.
+Hot path: `append` takes already-validated, already-patched batches and writes them with one
+`os.write`/`os.writev`; `append_produced` (one produced batch) writes the batch with a new 16-byte
+head (base offset, length, leader epoch) in one `os.writev`, without copying it. An index entry
+is added every `index.interval.bytes`, in memory. Reads are `os.pread`, copied into the FileSlice
+at once (so a slice stays valid if the segment is later truncated or deleted).
+Thread-safety: none; one event loop owns the segment. `dup_log_fd` lets a thread fsync the file
+while the loop keeps appending.
 
 Crash behaviour: the tail of `.log` may be torn or garbage and indexes may be stale or missing.
 `open` flags unusable indexes (`index_error`); `recover` re-reads every batch (size, magic, CRC,
@@ -235,14 +237,39 @@ class LogSegment:
         self.size = position + total
         self.next_offset = batches[-1][2] + 1
 
-    def append_batch(self, data: Buffer, base: int, last: int, max_ts: int) -> None:
-        """`append` for exactly one batch (the produce hot path): one write, no lists."""
+    def append_produced(
+        self, head: bytes, data: Buffer, size: int, base: int, last: int, max_ts: int, now: int
+    ) -> bool:
+        """The produce hot path for one batch of `size` bytes whose first 16 bytes (base offset,
+        length, leader epoch: not under the CRC) are replaced by `head`.
+
+        Returns False, writing nothing, when the batch belongs in a new segment (`should_roll`).
+        Otherwise one `os.writev` of `head` and the rest of `data` — the batch is never copied —
+        then the same bookkeeping as `append` (test_partition_log compares the two paths)."""
         position = self.size
-        size = len(data)
-        self._write((data,), size)
-        self._index_batch(position, base, last, max_ts, size)
+        if position and self.should_roll(size, max_ts, last, now):
+            return False
+        try:
+            written = os.writev(self._fd, (head, memoryview(data)[16:size]))
+            if written != size:
+                _write_fully(self._fd, memoryview(b"".join((head, data[16:size])))[written:])
+        except OSError as exc:
+            os.ftruncate(self._fd, self.size)  # keep the log whole-batch-aligned
+            raise KafkaStorageError(f"Error appending to {self.log_path}: {exc}") from exc
+        # The index bookkeeping of _index_batch, inline (it runs on every produce).
+        if max_ts > self.max_timestamp:
+            self.max_timestamp, self.offset_of_max_timestamp = max_ts, last
+        if self.first_batch_timestamp is None:
+            self.first_batch_timestamp = max_ts
+        if self._bytes_since_index > self.config.index_interval_bytes:
+            self.offset_index.append(base, position)
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self._bytes_since_index = size
+        else:
+            self._bytes_since_index += size
         self.size = position + size
         self.next_offset = last + 1
+        return True
 
     def _index_batch(self, position: int, base: int, last: int, max_ts: int, size: int) -> None:
         # Kafka's order: max timestamp first, then maybe an index entry, then count bytes.
@@ -273,12 +300,7 @@ class LogSegment:
             else:
                 written = os.writev(self._fd, chunks) if len(chunks) < 1000 else 0
             if written != total:
-                rest = memoryview(b"".join(chunks))[written:]
-                while rest:
-                    n = os.write(self._fd, rest)
-                    if n <= 0:
-                        raise OSError(f"short write to {self.log_path}")
-                    rest = rest[n:]
+                _write_fully(self._fd, memoryview(b"".join(chunks))[written:])
         except OSError as exc:
             os.ftruncate(self._fd, self.size)  # keep the log whole-batch-aligned
             raise KafkaStorageError(f"Error appending to {self.log_path}: {exc}") from exc
@@ -526,6 +548,15 @@ class LogSegment:
 
     def __repr__(self) -> str:
         return f"LogSegment({self.log_path.name}, size={self.size}, next={self.next_offset})"
+
+
+def _write_fully(fd: int, rest: memoryview) -> None:
+    """Write all of `rest` after a short write; OSError when the file takes no more."""
+    while rest:
+        n = os.write(fd, rest)
+        if n <= 0:
+            raise OSError("short write")
+        rest = rest[n:]
 
 
 def _iter_headers(data: Buffer) -> Iterator[tuple[int, BatchHeader]]:
