@@ -30,6 +30,7 @@ from riverlog.storage.manager import LogManager
 
 log = logging.getLogger(__name__)
 FLUSH_CHECK_INTERVAL_S = 1.0
+CLEANER_STEP_PAUSE_S = 0.005
 
 
 class BrokerNode:
@@ -118,6 +119,22 @@ class BrokerNode:
         self._every(retention_s, lambda: logs.retention_pass(self.clock.now_ms()))
         self._every(FLUSH_CHECK_INTERVAL_S, self._flush_pass)
         self._every(checkpoint_s, logs.checkpoint)
+        if self.config.get_bool("log.cleaner.enable"):
+            self._tasks.append(asyncio.get_running_loop().create_task(self._clean_forever()))
+
+    async def _clean_forever(self) -> None:
+        """Compaction in bounded steps: back to back while a round is in progress (yielding to
+        requests between steps), else every `log.cleaner.backoff.ms` (Kafka's cleaner thread)."""
+        assert self._logs is not None
+        backoff_s = self.config.get_int("log.cleaner.backoff.ms") / 1000
+        while True:
+            try:
+                result = await self._logs.clean_pass_async(self.clock.now_ms())
+                busy = result.busy
+            except Exception:
+                log.exception("log cleaner pass failed")
+                busy = False
+            await asyncio.sleep(CLEANER_STEP_PAUSE_S if busy else backoff_s)
 
     async def _flush_pass(self) -> None:
         """Kafka's flush.ms / flush.messages policy; the fsyncs run on a worker thread."""
