@@ -209,6 +209,13 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("group.initial.rebalance.delay.ms", parse_int(0, INT32_MAX), "3000"),
     ConfigDef("group.min.session.timeout.ms", parse_int(0, INT32_MAX), "6000"),
     ConfigDef("group.max.session.timeout.ms", parse_int(0, INT32_MAX), "1800000"),
+    ConfigDef(
+        "group.consumer.session.timeout.ms", parse_int(1, INT32_MAX), "45000", read_only=True
+    ),
+    ConfigDef(
+        "group.consumer.heartbeat.interval.ms", parse_int(1, INT32_MAX), "5000", read_only=True
+    ),
+    ConfigDef("group.consumer.assignors", parse_str, "uniform,range", read_only=True),
     ConfigDef("zookeeper.connect", parse_str, None, read_only=True),
     ConfigDef("zookeeper.session.timeout.ms", parse_int(1, INT32_MAX), "18000", read_only=True),
     ConfigDef("replica.lag.time.max.ms", parse_int(1), "30000", read_only=True),

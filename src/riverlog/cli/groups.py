@@ -17,6 +17,7 @@ import typer
 from confluent_kafka import (
     ConsumerGroupState,
     ConsumerGroupTopicPartitions,
+    ConsumerGroupType,
     TopicPartition,
 )
 
@@ -50,6 +51,8 @@ SPEC: Any = OffsetSpec  # its factory methods are untyped
 
 def state_name(state: Any) -> str:
     """Kafka's spelling of a group state (PreparingRebalance, Stable, …)."""
+    if isinstance(state, str):
+        return state
     names = {
         ConsumerGroupState.PREPARING_REBALANCING: "PreparingRebalance",
         ConsumerGroupState.COMPLETING_REBALANCING: "CompletingRebalance",
@@ -58,6 +61,13 @@ def state_name(state: Any) -> str:
         ConsumerGroupState.DEAD: "Dead",
     }
     return names.get(state, "Unknown")
+
+
+def group_kind(group: Any) -> str:
+    """consumer (KIP-848), classic, or simple (offsets only: members assign partitions themselves)."""
+    if group.type == ConsumerGroupType.CONSUMER:
+        return "consumer"
+    return "simple" if group.is_simple_consumer_group else "classic"
 
 
 def single(futures: Mapping[str, Any], action: str) -> Any:
@@ -82,10 +92,9 @@ def list_groups(
     if not listed.valid:
         typer.echo("No consumer groups.")
         return
-    table = Table("Group", "State", "Kind")
+    table = Table("Group", "State", "Protocol")
     for group in sorted(listed.valid, key=lambda g: g.group_id):
-        kind = "simple" if group.is_simple_consumer_group else "consumer"
-        table.add_row(group.group_id, state_name(group.state), kind)
+        table.add_row(group.group_id, state_name(group.state), group_kind(group))
     stdout_console().print(table)
 
 

@@ -286,11 +286,11 @@ class PartitionLog:
         if crc32c(memoryview(records)[21:]) != crc:  # attributes..end (the view dies here)
             raise CorruptRecordError("Record batch at position 0 fails its CRC check")
         if count <= 0 or count != delta + 1:
-            check_client_batch(Header(*header))  # raises with the full message
+            check_client_batch(Header._make(header))  # raises with the full message
         low = now - config.message_timestamp_before_max_ms
         high = now + config.message_timestamp_after_max_ms
         if not ((base_ts < 0 or low <= base_ts <= high) and (max_ts < 0 or low <= max_ts <= high)):
-            check_timestamps(Header(*header), config, now)  # raises with the full message
+            check_timestamps(Header._make(header), config, now)  # raises with the full message
         segment = self.local.segments[-1]
         first = segment.next_offset
         last = first + delta
@@ -396,7 +396,7 @@ class PartitionLog:
                     first, last, header.is_transactional,
                 )  # fmt: skip
                 continue
-            marker = read_end_txn_marker(records, pos, header.to_batch_header())
+            marker = read_end_txn_marker(records, pos, header)
             if marker is not None:
                 is_commit, coordinator_epoch = marker
                 txn = info.append_end_txn_marker(

@@ -40,7 +40,7 @@ from riverlog.storage.errors import (
     InvalidTimestampError,
     RecordTooLargeError,
 )
-from riverlog.storage.producer_append import AppendOrigin, increment_sequence
+from riverlog.storage.producer_append import AppendOrigin
 
 Buffer = bytes | bytearray | memoryview
 
@@ -50,52 +50,8 @@ _MIN_BATCH_LENGTH = BATCH_HEADER_SIZE - RECORD_BATCH_OVERHEAD
 _new_tuple = tuple.__new__
 
 
-class Header(NamedTuple):
-    """The 61-byte v2 batch header, parsed for the append path.
-
-    Same fields and properties as `riverlog.protocol.records.BatchHeader`, as a tuple: the
-    frozen dataclass costs ~2 us to build, a fifth of a whole append on small machines.
-    `to_batch_header()` converts for the protocol's record-level functions (rare paths).
-    """
-
-    base_offset: int
-    batch_length: int
-    partition_leader_epoch: int
-    magic: int
-    crc: int
-    attributes: int
-    last_offset_delta: int
-    base_timestamp: int
-    max_timestamp: int
-    producer_id: int
-    producer_epoch: int
-    base_sequence: int
-    records_count: int
-
-    @property
-    def size(self) -> int:
-        return self.batch_length + RECORD_BATCH_OVERHEAD
-
-    @property
-    def last_offset(self) -> int:
-        return self.base_offset + self.last_offset_delta
-
-    @property
-    def is_transactional(self) -> bool:
-        return bool(self.attributes & 0x10)
-
-    @property
-    def is_control(self) -> bool:
-        return bool(self.attributes & 0x20)
-
-    @property
-    def last_sequence(self) -> int:
-        """Sequence of the last record, wrapping past int32 max (Kafka's rule)."""
-        seq = self.base_sequence
-        return -1 if seq < 0 else increment_sequence(seq, self.last_offset_delta)
-
-    def to_batch_header(self) -> BatchHeader:
-        return BatchHeader(*self)
+# The protocol's batch header is a NamedTuple: cheap to build on the append path.
+Header = BatchHeader
 
 
 class AppendResult(NamedTuple):
@@ -118,7 +74,7 @@ def parse_batches(buf: Buffer) -> list[tuple[int, Header]]:
     while pos < end:
         if end - pos < BATCH_HEADER_SIZE:
             raise CorruptRecordError(f"Truncated batch header at position {pos}")
-        header: Header = _new_tuple(Header, _HEADER.unpack_from(buf, pos))
+        header: Header = Header._make(_HEADER.unpack_from(buf, pos))
         if header.magic != MAGIC_V2:
             raise CorruptRecordError(f"Unsupported record batch magic {header.magic} at {pos}")
         length = header.batch_length
@@ -188,7 +144,7 @@ def check_timestamps(header: Header, config: LogConfig, now_ms: int) -> None:
 
 def _check_keys(buf: Buffer, pos: int, header: Header) -> None:
     try:
-        records = decode_records(buf, pos, header.to_batch_header())
+        records = decode_records(buf, pos, header)
     except protocol_errors.CorruptRecordError as exc:
         raise CorruptRecordError(str(exc)) from exc
     if any(record.key is None for record in records):

@@ -7,6 +7,8 @@ from types import ModuleType
 from riverlog.broker.handlers import (
     alter_configs,
     api_versions,
+    consumer_group_describe,
+    consumer_group_heartbeat,
     create_partitions,
     create_topics,
     delete_groups,
@@ -62,4 +64,6 @@ ALL_HANDLERS: list[ModuleType] = [
     list_groups,
     delete_groups,
     offset_delete,
+    consumer_group_heartbeat,
+    consumer_group_describe,
 ]
