@@ -1,0 +1,86 @@
+"""ConsumerGroupDescribe (key 69): KIP-848 groups with epochs, members, assignments and targets.
+
+A classic group, or none, answers GROUP_ID_NOT_FOUND (Kafka's answer; admin clients then fall back to
+DescribeGroups for classic groups).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.coordinator.group.messages import DescribedConsumerGroup
+
+API_KEY = 69
+MIN_VERSION = 0
+MAX_VERSION = 1
+AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
+CONSUMER_MEMBER = 1
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    groups = tuple(_group(ctx, _describe(ctx, group_id)) for group_id in request.group_ids)
+    return ctx.build("ConsumerGroupDescribeResponse", throttle_time=ZERO_THROTTLE, groups=groups)
+
+
+def _describe(ctx: RequestContext, group_id: str) -> DescribedConsumerGroup:
+    try:
+        return ctx.services.groups.read(
+            group_id, lambda shard: shard.describe_consumer_group(group_id)
+        )
+    except CoordinatorError as exc:
+        return DescribedConsumerGroup(group_id, exc.code)
+
+
+def _assignment(ctx: RequestContext, assignment: Mapping[uuid.UUID, frozenset[int]]) -> Any:
+    image = ctx.services.image
+    topics = []
+    for topic_id, partitions in sorted(assignment.items()):
+        topic = image.topic_by_id(topic_id)
+        if topic is None or not partitions:
+            continue
+        topics.append(
+            ctx.build(
+                "TopicPartitions",
+                topic_id=topic_id,
+                topic_name=topic.name,
+                partitions=tuple(sorted(partitions)),
+            )
+        )
+    return ctx.build("Assignment", topic_partitions=tuple(topics))
+
+
+def _group(ctx: RequestContext, group: DescribedConsumerGroup) -> Any:
+    members = tuple(
+        ctx.build(
+            "Member",
+            member_id=m.member_id,
+            instance_id=m.instance_id,
+            rack_id=m.rack_id,
+            member_epoch=m.member_epoch,
+            client_id=m.client_id,
+            client_host=m.client_host,
+            subscribed_topic_names=m.subscribed_topic_names,
+            subscribed_topic_regex=m.subscribed_topic_regex,
+            assignment=_assignment(ctx, m.assignment),
+            target_assignment=_assignment(ctx, m.target_assignment),
+            member_type=CONSUMER_MEMBER,
+        )
+        for m in group.members
+    )
+    return ctx.build(
+        "DescribedGroup",
+        error_code=group.error,
+        error_message=group.error_message,
+        group_id=group.group_id,
+        group_state=group.state,
+        group_epoch=group.group_epoch,
+        assignment_epoch=group.assignment_epoch,
+        assignor_name=group.assignor,
+        members=members,
+        authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+    )

@@ -1,0 +1,80 @@
+"""ConsumerGroupHeartbeat (key 68): the KIP-848 consumer group protocol.
+
+A member joins (epoch 0), heartbeats with what changed and the partitions it owns, and gets its epoch and,
+when it changed, the partitions it may own; the coordinator computes assignments with its server-side
+assignors (`riverlog.coordinator.group.consumer`). v1 (KIP-1082): the client makes its member id; with
+v0 the coordinator may hand one out.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from kio.static.primitive import i32Timedelta
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers.join_group import client_host
+from riverlog.broker.responses import ZERO_THROTTLE, millis
+from riverlog.coordinator.group.messages import ConsumerHeartbeatRequest, ConsumerHeartbeatResult
+
+API_KEY = 68
+MIN_VERSION = 0
+MAX_VERSION = 1
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    owned = request.topic_partitions
+    names = request.subscribed_topic_names
+    req = ConsumerHeartbeatRequest(
+        group_id=request.group_id,
+        member_id=request.member_id,
+        member_epoch=request.member_epoch,
+        rebalance_timeout_ms=millis(request.rebalance_timeout),
+        subscribed_topic_names=None if names is None else tuple(names),
+        subscribed_topic_regex=getattr(request, "subscribed_topic_regex", None),
+        server_assignor=request.server_assignor,
+        owned=None
+        if owned is None
+        else {tp.topic_id: frozenset(tp.partitions) for tp in owned if tp.topic_id is not None},
+        instance_id=request.instance_id,
+        rack_id=request.rack_id,
+        client_id=ctx.client_id or "",
+        client_host=client_host(ctx),
+        api_version=ctx.version,
+    )
+    groups = ctx.services.groups
+    topics = groups.topics_view()
+    try:
+        result = await groups.execute(
+            req.group_id,
+            lambda shard, _ticket, now: shard.consumer_group_heartbeat(req, topics, now),
+        )
+    except CoordinatorError as exc:
+        result = ConsumerHeartbeatResult(exc.code)
+    return _response(ctx, result)
+
+
+def _response(ctx: RequestContext, result: ConsumerHeartbeatResult) -> Any:
+    assignment = None
+    if result.assignment is not None:
+        assignment = ctx.build(
+            "Assignment",
+            topic_partitions=tuple(
+                ctx.build("TopicPartitions", topic_id=topic_id, partitions=tuple(sorted(parts)))
+                for topic_id, parts in sorted(result.assignment.items())
+                if parts
+            ),
+        )
+    interval = datetime.timedelta(milliseconds=result.heartbeat_interval_ms)
+    return ctx.build(
+        "ConsumerGroupHeartbeatResponse",
+        throttle_time=ZERO_THROTTLE,
+        error_code=result.error,
+        error_message=result.error_message,
+        member_id=result.member_id,
+        member_epoch=result.member_epoch,
+        heartbeat_interval=i32Timedelta.parse(interval),
+        assignment=assignment,
+    )

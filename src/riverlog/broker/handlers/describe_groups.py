@@ -1,0 +1,55 @@
+"""DescribeGroups (key 15): state, protocol and members (with metadata and assignment when Stable).
+
+A group that does not exist is described as Dead with no error (Kafka's answer before v6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.coordinator.group.messages import DescribedGroup
+
+API_KEY = 15
+MIN_VERSION = 0
+MAX_VERSION = 5
+AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    groups = tuple(_described(ctx, _describe(ctx, group_id)) for group_id in request.groups)
+    return ctx.build("DescribeGroupsResponse", throttle_time=ZERO_THROTTLE, groups=groups)
+
+
+def _describe(ctx: RequestContext, group_id: str) -> DescribedGroup:
+    try:
+        return ctx.services.groups.read(group_id, lambda shard: shard.describe_group(group_id))
+    except CoordinatorError as exc:
+        return DescribedGroup(group_id, exc.code, "")
+
+
+def _described(ctx: RequestContext, group: DescribedGroup) -> Any:
+    members = tuple(
+        ctx.build(
+            "DescribedGroupMember",
+            member_id=m.member_id,
+            group_instance_id=m.group_instance_id,
+            client_id=m.client_id,
+            client_host=m.client_host,
+            member_metadata=m.metadata,
+            member_assignment=m.assignment,
+        )
+        for m in group.members
+    )
+    return ctx.build(
+        "DescribedGroup",
+        error_code=group.error,
+        group_id=group.group_id,
+        group_state=group.state,
+        protocol_type=group.protocol_type,
+        protocol_data=group.protocol_data,
+        members=members,
+        authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+    )

@@ -1,0 +1,68 @@
+"""FindCoordinator (key 10): where a group's coordinator is.
+
+v0-v3 ask for one key, v4+ for a batch (`coordinator_keys`). Key type 0 is a consumer group: the answer is
+the leader of the group's `__consumer_offsets` partition, creating that topic on first use as Kafka does.
+Key type 1 (transactional id) answers COORDINATOR_NOT_AVAILABLE: riverlog has no transaction coordinator
+yet. Any other key type is an INVALID_REQUEST.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorNode
+from riverlog.broker.responses import ZERO_THROTTLE
+
+API_KEY = 10
+MIN_VERSION = 0
+MAX_VERSION = 6
+GROUP_KEY, TRANSACTION_KEY = 0, 1
+NO_NODE = CoordinatorNode(-1, "", -1)
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    key_type = int(getattr(request, "key_type", GROUP_KEY))
+    if ctx.version >= 4:
+        coordinators = tuple(_coordinator(ctx, key, key_type) for key in request.coordinator_keys)
+        return ctx.build(
+            "FindCoordinatorResponse", throttle_time=ZERO_THROTTLE, coordinators=coordinators
+        )
+    code, message, node = find(ctx, request.key, key_type)
+    return ctx.build(
+        "FindCoordinatorResponse",
+        throttle_time=ZERO_THROTTLE,
+        error_code=code,
+        error_message=message,
+        node_id=node.node_id,
+        host=node.host,
+        port=node.port,
+    )
+
+
+def _coordinator(ctx: RequestContext, key: str, key_type: int) -> Any:
+    code, message, node = find(ctx, key, key_type)
+    return ctx.build(
+        "Coordinator",
+        key=key,
+        node_id=node.node_id,
+        host=node.host,
+        port=node.port,
+        error_code=code,
+        error_message=message,
+    )
+
+
+def find(
+    ctx: RequestContext, key: str, key_type: int
+) -> tuple[ErrorCode, str | None, CoordinatorNode]:
+    if key_type == TRANSACTION_KEY:
+        return ErrorCode.coordinator_not_available, "no transaction coordinator", NO_NODE
+    if key_type != GROUP_KEY:
+        return ErrorCode.invalid_request, f"unknown key type {key_type}", NO_NODE
+    found = ctx.services.groups.coordinator_for(key)
+    if isinstance(found, ErrorCode):
+        return found, found.name, NO_NODE
+    return ErrorCode.none, None, found

@@ -1,0 +1,32 @@
+"""Heartbeat (key 12): a member is alive; the answer says whether a rebalance is under way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.coordinator.group.messages import HeartbeatRequest
+
+API_KEY = 12
+MIN_VERSION = 0
+MAX_VERSION = 4
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    req = HeartbeatRequest(
+        group_id=request.group_id,
+        generation_id=request.generation_id,
+        member_id=request.member_id,
+        group_instance_id=getattr(request, "group_instance_id", None),
+    )
+    try:
+        error: ErrorCode = await ctx.services.groups.execute(
+            req.group_id, lambda shard, _ticket, now: shard.heartbeat(req, now)
+        )
+    except CoordinatorError as exc:
+        error = exc.code
+    return ctx.build("HeartbeatResponse", throttle_time=ZERO_THROTTLE, error_code=error)

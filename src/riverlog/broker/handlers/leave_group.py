@@ -1,0 +1,56 @@
+"""LeaveGroup (key 13): members leave at once instead of waiting out their session timeout.
+
+v0-v2 name one member id and answer with one error; v3+ (KIP-345) name members by member id and/or
+`group.instance.id`, and answer per member (batch leave, used by admin tools to remove static members).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.coordinator.group.messages import (
+    LeaveGroupRequest,
+    LeaveGroupResult,
+    MemberIdentity,
+)
+
+API_KEY = 13
+MIN_VERSION = 0
+MAX_VERSION = 5
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    if ctx.version >= 3:
+        members = tuple(
+            MemberIdentity(m.member_id, m.group_instance_id, getattr(m, "reason", None))
+            for m in request.members
+        )
+    else:
+        members = (MemberIdentity(request.member_id),)
+    req = LeaveGroupRequest(request.group_id, members)
+    try:
+        result = await ctx.services.groups.execute(
+            req.group_id, lambda shard, _ticket, now: shard.leave_group(req, now)
+        )
+    except CoordinatorError as exc:
+        result = LeaveGroupResult(exc.code)
+    error = result.error
+    if ctx.version < 3:
+        if result.members:
+            error = result.members[0].error  # one member: its error is the answer
+        return ctx.build("LeaveGroupResponse", throttle_time=ZERO_THROTTLE, error_code=error)
+    members = tuple(
+        ctx.build(
+            "MemberResponse",
+            member_id=m.member_id,
+            group_instance_id=m.group_instance_id,
+            error_code=m.error,
+        )
+        for m in result.members
+    )
+    return ctx.build(
+        "LeaveGroupResponse", throttle_time=ZERO_THROTTLE, error_code=error, members=members
+    )

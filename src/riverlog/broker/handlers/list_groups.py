@@ -1,0 +1,39 @@
+"""ListGroups (key 16): every group this broker coordinates, filtered by state (v4+) and type (v5+)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.responses import ZERO_THROTTLE
+
+API_KEY = 16
+MIN_VERSION = 0
+MAX_VERSION = 5
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    states = tuple(getattr(request, "states_filter", ()))
+    types = tuple(getattr(request, "types_filter", ()))
+    groups = [
+        group
+        for shard in ctx.services.groups.shards.values()
+        for group in shard.list_groups(states, types)
+    ]
+    return ctx.build(
+        "ListGroupsResponse",
+        throttle_time=ZERO_THROTTLE,
+        error_code=ErrorCode.none,
+        groups=tuple(
+            ctx.build(
+                "ListedGroup",
+                group_id=g.group_id,
+                protocol_type=g.protocol_type,
+                group_state=g.state,
+                group_type=g.group_type,
+            )
+            for g in sorted(groups, key=lambda g: g.group_id)
+        ),
+    )

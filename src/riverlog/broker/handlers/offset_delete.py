@@ -1,0 +1,46 @@
+"""OffsetDelete (key 47): delete a group's committed offsets for some partitions (KIP-496).
+
+Refused for topics an active consumer group subscribes to (GROUP_SUBSCRIBED_TO_TOPIC per partition) and
+for active groups of other protocol types (NON_EMPTY_GROUP).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.coordinator.group.messages import TopicErrors
+
+API_KEY = 47
+MIN_VERSION = 0
+MAX_VERSION = 0
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    group_id = request.group_id
+    wanted = [(t.name, [p.partition_index for p in t.partitions]) for t in request.topics]
+    answer: TopicErrors = ()
+    try:
+        error, answer = await ctx.services.groups.execute(
+            group_id, lambda shard, _ticket, _now: shard.delete_offsets(group_id, wanted)
+        )
+    except CoordinatorError as exc:
+        error = exc.code
+    return ctx.build(
+        "OffsetDeleteResponse",
+        throttle_time=ZERO_THROTTLE,
+        error_code=error,
+        topics=tuple(
+            ctx.build(
+                "OffsetDeleteResponseTopic",
+                name=topic,
+                partitions=tuple(
+                    ctx.build("OffsetDeleteResponsePartition", partition_index=p, error_code=e)
+                    for p, e in partitions
+                ),
+            )
+            for topic, partitions in answer
+        ),
+    )

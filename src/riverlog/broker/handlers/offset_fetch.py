@@ -1,0 +1,94 @@
+"""OffsetFetch (key 9): committed offsets of a group (v1-v7), or of several groups (v8+).
+
+A partition without a committed offset answers offset -1 and no error, as does a group that does not
+exist; `topics` null (v2+) means every committed offset of the group. Group-level errors (NOT_COORDINATOR)
+go in the top-level error from v2, per group from v8, and per partition in v1. v9 carries the member id
+and epoch of a KIP-848 member (STALE_MEMBER_EPOCH when outdated). `require_stable` (v7+)
+matters only for pending transactional offsets, which riverlog does not have yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.coordinator.group.messages import FetchedOffset, OffsetFetchResult
+
+API_KEY = 9
+MIN_VERSION = 1
+MAX_VERSION = 9
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    if ctx.version >= 8:
+        groups = tuple(_group(ctx, g) for g in request.groups)
+        return ctx.build("OffsetFetchResponse", throttle_time=ZERO_THROTTLE, groups=groups)
+    result = fetch(ctx, request.group_id, request.topics)
+    if ctx.version < 2 and result.error is not ErrorCode.none:
+        result = _errors_per_partition(request.topics, result.error)
+    topics = _topics(ctx, result, "OffsetFetchResponseTopic", "OffsetFetchResponsePartition")
+    return ctx.build(
+        "OffsetFetchResponse", throttle_time=ZERO_THROTTLE, topics=topics, error_code=result.error
+    )
+
+
+def fetch(
+    ctx: RequestContext,
+    group_id: str,
+    topics: Any,
+    member_id: str | None = None,
+    member_epoch: int = -1,
+) -> OffsetFetchResult:
+    wanted = None if topics is None else [(t.name, t.partition_indexes) for t in topics]
+    try:
+        return ctx.services.groups.read(
+            group_id, lambda shard: shard.fetch_offsets(group_id, wanted, member_id, member_epoch)
+        )
+    except CoordinatorError as exc:
+        return OffsetFetchResult(exc.code)
+
+
+def _errors_per_partition(topics: Any, error: ErrorCode) -> OffsetFetchResult:
+    return OffsetFetchResult(
+        error,
+        tuple(
+            (t.name, tuple(FetchedOffset(p, error=error) for p in t.partition_indexes))
+            for t in topics or ()
+        ),
+    )
+
+
+def _group(ctx: RequestContext, group: Any) -> Any:
+    member_id = getattr(group, "member_id", None)  # v9: KIP-848 members say who they are
+    result = fetch(ctx, group.group_id, group.topics, member_id, getattr(group, "member_epoch", -1))
+    return ctx.build(
+        "OffsetFetchResponseGroup",
+        group_id=group.group_id,
+        topics=_topics(ctx, result, "OffsetFetchResponseTopics", "OffsetFetchResponsePartitions"),
+        error_code=result.error,
+    )
+
+
+def _topics(ctx: RequestContext, result: OffsetFetchResult, topic_cls: str, part_cls: str) -> Any:
+    return tuple(
+        ctx.build(
+            topic_cls,
+            name=topic,
+            partitions=tuple(
+                ctx.build(
+                    part_cls,
+                    partition_index=p.partition,
+                    committed_offset=p.offset,
+                    committed_leader_epoch=p.leader_epoch,
+                    metadata=p.metadata,
+                    error_code=p.error,
+                )
+                for p in partitions
+            ),
+        )
+        for topic, partitions in result.topics
+    )

@@ -1,0 +1,44 @@
+"""SyncGroup (key 14): the leader sends the assignment; every member gets its own.
+
+Parked during CompletingRebalance until the leader's assignment is stored in `__consumer_offsets`; in
+Stable it answers at once with the member's current assignment. v5+ carries protocol type and name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.coordinator.group.messages import SyncGroupRequest, SyncGroupResult
+
+API_KEY = 14
+MIN_VERSION = 0
+MAX_VERSION = 5
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    req = SyncGroupRequest(
+        group_id=request.group_id,
+        generation_id=request.generation_id,
+        member_id=request.member_id,
+        assignments=tuple((a.member_id, bytes(a.assignment)) for a in request.assignments),
+        group_instance_id=getattr(request, "group_instance_id", None),
+        protocol_type=getattr(request, "protocol_type", None),
+        protocol_name=getattr(request, "protocol_name", None),
+    )
+    try:
+        result = await ctx.services.groups.execute(
+            req.group_id, lambda shard, ticket, now: shard.sync_group(req, ticket, now)
+        )
+    except CoordinatorError as exc:
+        result = SyncGroupResult(exc.code)
+    return ctx.build(
+        "SyncGroupResponse",
+        throttle_time=ZERO_THROTTLE,
+        error_code=result.error,
+        protocol_type=result.protocol_type,
+        protocol_name=result.protocol_name,
+        assignment=result.assignment,
+    )

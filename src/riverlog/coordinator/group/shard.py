@@ -1,0 +1,307 @@
+"""The group coordinator of one `__consumer_offsets` partition (Kafka's GroupCoordinatorShard).
+
+Contract with the runtime that drives it (sans-IO: no sockets, files, clocks or tasks here):
+1. call an operation with the current time (and, for JoinGroup/SyncGroup, a waiter ticket);
+2. append the returned `records` to this shard's partition as one batch; on success `replay` each record
+   in order (which may answer parked requests), on failure call `write_failed`;
+3. answer with `response` unless it is None (parked), and deliver every `Completion` returned by the
+   operation and by `replay`/`write_failed` to the request parked under its ticket;
+4. call `tick(now)` once `next_deadline()` has passed, and `expire_offsets(now)` every
+   `offsets.retention.check.interval.ms`, treating their results the same way.
+Recovery is step 2 alone: replay every record of the partition, in offset order, on a fresh shard.
+Operations on one shard must not interleave between steps 1 and 2 (one event loop owns it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.coordinator.group.classic import ClassicGroups
+from riverlog.coordinator.group.classic_common import TimerKey
+from riverlog.coordinator.group.config import GroupConfig
+from riverlog.coordinator.group.consumer import (
+    REVOCATION,
+    SESSION,
+    ConsumerGroups,
+    TopicsView,
+    validate_consumer_offset_fetch,
+)
+from riverlog.coordinator.group.consumer_group import ConsumerGroup, replay_consumer_record
+from riverlog.coordinator.group.consumer_protocol import CONSUMER_PROTOCOL_TYPE
+from riverlog.coordinator.group.consumer_records import ConsumerGroupMetadataRecord
+from riverlog.coordinator.group.messages import (
+    Completion,
+    ConsumerHeartbeatRequest,
+    ConsumerHeartbeatResult,
+    CoordinatorResult,
+    DescribedConsumerGroup,
+    DescribedGroup,
+    DescribedMember,
+    Effects,
+    HeartbeatRequest,
+    JoinGroupRequest,
+    JoinGroupResult,
+    LeaveGroupRequest,
+    LeaveGroupResult,
+    ListedGroup,
+    OffsetCommitRequest,
+    OffsetCommitResult,
+    OffsetFetchResult,
+    SyncGroupRequest,
+    SyncGroupResult,
+    TopicErrors,
+)
+from riverlog.coordinator.group.offsets import OffsetStore
+from riverlog.coordinator.group.records import (
+    CoordinatorRecord,
+    GroupMetadataRecord,
+    OffsetCommitRecord,
+)
+from riverlog.coordinator.group.replay import replay_group_metadata
+from riverlog.coordinator.group.state import ClassicGroup, GroupState
+
+CLASSIC_GROUP_TYPE, CONSUMER_GROUP_TYPE = "classic", "consumer"
+
+
+def random_member_id(prefix: str) -> str:
+    """Kafka's member ids: the client id (or group instance id), a dash and a random UUID."""
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+class GroupCoordinatorShard:
+    def __init__(
+        self, config: GroupConfig, new_member_id: Callable[[str], str] = random_member_id
+    ) -> None:
+        self.config = config
+        self.classic = ClassicGroups(config, new_member_id)
+        self.consumer = ConsumerGroups(config, self.classic.timers)
+        self.offsets = OffsetStore(self.classic, self.consumer, config)
+
+    @property
+    def groups(self) -> dict[str, ClassicGroup]:
+        return self.classic.groups
+
+    # --- membership -----------------------------------------------------------------------------
+
+    def join_group(
+        self, req: JoinGroupRequest, waiter: int, now: int
+    ) -> CoordinatorResult[JoinGroupResult]:
+        fx = Effects()
+        consumer_group = self.consumer.groups.get(req.group_id)
+        if consumer_group is not None:
+            if consumer_group.members:
+                # Classic members inside a KIP-848 group (Kafka's online migration) are not
+                # supported: only an empty consumer group turns back into a classic one.
+                error = ErrorCode.inconsistent_group_protocol
+                return fx.result(JoinGroupResult(error, member_id=req.member_id))
+            fx.extend(self.consumer.deletion(consumer_group))
+        return fx.result(self.classic.join(req, waiter, now, fx))
+
+    def consumer_group_heartbeat(
+        self, req: ConsumerHeartbeatRequest, topics: TopicsView, now: int
+    ) -> CoordinatorResult[ConsumerHeartbeatResult]:
+        """KIP-848 ConsumerGroupHeartbeat; an empty classic group of that id is converted."""
+        records: list[CoordinatorRecord] = []
+        classic = self.groups.get(req.group_id)
+        if classic is not None and req.group_id not in self.consumer.groups:
+            if not classic.is_in(GroupState.EMPTY) or req.member_epoch != 0:
+                error = ErrorCode.group_id_not_found
+                message = f"Group {req.group_id} is not a consumer group."
+                return CoordinatorResult(
+                    response=ConsumerHeartbeatResult(error, error_message=message)
+                )
+            records.append(GroupMetadataRecord(req.group_id, None))
+        result = self.consumer.heartbeat(req, topics, now, records)
+        if result.error is not ErrorCode.none:
+            records = []
+        return CoordinatorResult(records, result)
+
+    def describe_consumer_group(self, group_id: str) -> DescribedConsumerGroup:
+        """ConsumerGroupDescribe: a classic group is not a consumer group (GROUP_ID_NOT_FOUND)."""
+        if group_id in self.groups:
+            error = ErrorCode.group_id_not_found
+            return DescribedConsumerGroup(
+                group_id, error, error_message=f"Group {group_id} is not a consumer group."
+            )
+        return self.consumer.describe(group_id)
+
+    def sync_group(
+        self, req: SyncGroupRequest, waiter: int, now: int
+    ) -> CoordinatorResult[SyncGroupResult]:
+        fx = Effects()
+        return fx.result(self.classic.sync(req, waiter, now, fx))
+
+    def heartbeat(self, req: HeartbeatRequest, now: int) -> CoordinatorResult[ErrorCode]:
+        return CoordinatorResult(response=self.classic.heartbeat(req, now))
+
+    def leave_group(self, req: LeaveGroupRequest, now: int) -> CoordinatorResult[LeaveGroupResult]:
+        fx = Effects()
+        return fx.result(self.classic.leave(req, now, fx))
+
+    # --- offsets --------------------------------------------------------------------------------
+
+    def commit_offsets(
+        self, req: OffsetCommitRequest, now: int
+    ) -> CoordinatorResult[OffsetCommitResult]:
+        records, result = self.offsets.commit(req, now)
+        return CoordinatorResult(records, result)
+
+    def fetch_offsets(
+        self,
+        group_id: str,
+        topics: Iterable[tuple[str, Iterable[int]]] | None,
+        member_id: str | None = None,
+        member_epoch: int = -1,
+    ) -> OffsetFetchResult:
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            error = validate_consumer_offset_fetch(consumer_group, member_id, member_epoch)
+            if error is not ErrorCode.none:
+                return OffsetFetchResult(error)
+        return self.offsets.fetch(group_id, topics)
+
+    def delete_offsets(
+        self, group_id: str, topics: Iterable[tuple[str, Iterable[int]]]
+    ) -> CoordinatorResult[tuple[ErrorCode, TopicErrors]]:
+        records, error, answer = self.offsets.delete(group_id, topics)
+        return CoordinatorResult(records, (error, answer))
+
+    def expire_offsets(self, now: int) -> CoordinatorResult[None]:
+        return CoordinatorResult(self.offsets.expire(now))
+
+    # --- administration -------------------------------------------------------------------------
+
+    def describe_group(self, group_id: str) -> DescribedGroup:
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            return _describe_consumer_group_classically(consumer_group)
+        group = self.groups.get(group_id)
+        if group is None:
+            return DescribedGroup(group_id, ErrorCode.none, GroupState.DEAD.value)
+        stable = group.is_in(GroupState.STABLE)
+        members = tuple(
+            DescribedMember(
+                member_id=m.member_id,
+                group_instance_id=m.group_instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                metadata=m.metadata(group.protocol_name) if stable else b"",
+                assignment=m.assignment if stable else b"",
+            )
+            for m in group.members.values()
+        )
+        return DescribedGroup(
+            group_id,
+            ErrorCode.none,
+            group.state.value,
+            group.protocol_type or "",
+            (group.protocol_name or "") if stable else "",
+            members,
+        )
+
+    def list_groups(
+        self, states: Sequence[str] = (), types: Sequence[str] = ()
+    ) -> list[ListedGroup]:
+        """Groups matching the filters (case-insensitive; an empty filter matches everything)."""
+        wanted_states = {s.lower() for s in states}
+        wanted_types = {t.lower() for t in types}
+        listed = [
+            ListedGroup(g.group_id, g.protocol_type or "", g.state.value, CLASSIC_GROUP_TYPE)
+            for g in self.groups.values()
+        ]
+        listed += [
+            ListedGroup(g.group_id, CONSUMER_PROTOCOL_TYPE, g.state.value, CONSUMER_GROUP_TYPE)
+            for g in self.consumer.groups.values()
+        ]
+        return [
+            g
+            for g in listed
+            if (not wanted_states or g.state.lower() in wanted_states)
+            and (not wanted_types or g.group_type in wanted_types)
+        ]
+
+    def delete_group(self, group_id: str) -> CoordinatorResult[ErrorCode]:
+        """DeleteGroups for one group: only an Empty group; its offsets go with it."""
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            if consumer_group.members:
+                return CoordinatorResult(response=ErrorCode.non_empty_group)
+            deleted = self.offsets.tombstones(group_id) + self.consumer.deletion(consumer_group)
+            return CoordinatorResult(deleted, ErrorCode.none)
+        group = self.groups.get(group_id)
+        if group is None or group.is_in(GroupState.DEAD):
+            return CoordinatorResult(response=ErrorCode.group_id_not_found)
+        if not group.is_in(GroupState.EMPTY):
+            return CoordinatorResult(response=ErrorCode.non_empty_group)
+        records: list[CoordinatorRecord] = self.offsets.tombstones(group_id)
+        records.append(GroupMetadataRecord(group_id, None))
+        return CoordinatorResult(records, ErrorCode.none)
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def next_deadline(self) -> int | None:
+        return self.classic.timers.next_deadline()
+
+    def tick(self, now: int) -> CoordinatorResult[None]:
+        """Fire due timers, stopping after the first that produces records (they must be replayed
+        before the next timer looks at the group); call again while `next_deadline() <= now`."""
+        fx = Effects()
+        while not fx.records:
+            key = self.classic.timers.pop_due(now)
+            if key is None:
+                break
+            kind, group_id, member_id = _timer_key(key)
+            if kind in (SESSION, REVOCATION):
+                fx.extend(self.consumer.fire(kind, group_id, member_id))
+            else:
+                self.classic.fire((kind, group_id, member_id), now, fx)
+        return fx.result(None)
+
+    # --- replay ---------------------------------------------------------------------------------
+
+    def replay(self, record: CoordinatorRecord, now: int) -> list[Completion]:
+        fx = Effects()
+        if isinstance(record, OffsetCommitRecord):
+            self.offsets.replay(record, now)
+        elif isinstance(record, GroupMetadataRecord):
+            replay_group_metadata(self.classic, record.group, record.value, now, fx)
+        else:
+            replay_consumer_record(self.consumer.groups, record)
+            if isinstance(record, ConsumerGroupMetadataRecord) and record.epoch is None:
+                self.consumer.metadata_cache.pop(record.group, None)
+        return fx.completions
+
+    def loaded(self, now: int) -> None:
+        """After a load: consumer-group members must heartbeat within their session from now."""
+        self.consumer.after_load(now)
+
+    def write_failed(
+        self, records: Sequence[CoordinatorRecord], error: ErrorCode, now: int
+    ) -> list[Completion]:
+        fx = Effects()
+        for group_id in dict.fromkeys(
+            r.group for r in records if isinstance(r, GroupMetadataRecord)
+        ):
+            self.classic.write_failed(group_id, error, now, fx)
+        return fx.completions
+
+
+def _describe_consumer_group_classically(group: ConsumerGroup) -> DescribedGroup:
+    """DescribeGroups (the classic API) on a KIP-848 group: state and members, no metadata."""
+    members = tuple(
+        DescribedMember(m.member_id, m.metadata.instance_id, m.metadata.client_id,
+                        m.metadata.client_host, b"", b"")
+        for m in group.members.values()
+    )  # fmt: skip
+    return DescribedGroup(
+        group.group_id, ErrorCode.none, group.state.value, CONSUMER_PROTOCOL_TYPE, "", members
+    )
+
+
+def _timer_key(key: object) -> TimerKey:
+    assert isinstance(key, tuple) and len(key) == 3
+    kind, group_id, member_id = key
+    return (str(kind), str(group_id), str(member_id))
