@@ -3,8 +3,6 @@ KafkaAdminClient: topics, partitions, configs (topic and broker), records, clust
 
 from __future__ import annotations
 
-import socket
-import struct
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -34,7 +32,7 @@ from kafka.errors import (
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.responses import request_schema
-from riverlog.protocol.codec import decode_response, encode_request
+from riverlog.testing import wire
 from riverlog.testing.broker import RunningBroker
 
 
@@ -325,20 +323,7 @@ def test_describe_cluster(broker: RunningBroker, admin: AdminClient) -> None:
 
 def raw_call(broker: RunningBroker, request: Any) -> Any:
     """One request over a plain socket, for APIs the Python clients do not send (DescribeCluster)."""
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=10) as conn:
-        conn.sendall(encode_request(1, "raw", request))
-        size = struct.unpack(">i", _read(conn, 4))[0]
-        frame = _read(conn, size)
-    return decode_response(frame, type(request).__api_key__, type(request).__version__).body
-
-
-def _read(conn: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = conn.recv(count - len(data))
-        assert chunk, "broker closed the connection"
-        data += chunk
-    return data
+    return wire.call(broker.port, request)
 
 
 @pytest.mark.parametrize("version", [0, 1, 2])
