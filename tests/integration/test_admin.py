@@ -360,3 +360,15 @@ def test_describe_log_dirs(
     sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
     assert sizes[0] > 0
     assert sizes[1] == 0
+
+
+def test_authorized_operations_through_metadata(admin: AdminClient, make_topic) -> None:
+    """librdkafka answers describe_cluster/describe_topics from Metadata's operation bitfields."""
+    from confluent_kafka import TopicCollection
+
+    topic = make_topic()
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(10)
+    assert cluster.authorized_operations and len(cluster.authorized_operations) == 7
+    described = admin.describe_topics(TopicCollection([topic]), include_authorized_operations=True)
+    ops = described[topic].result(10).authorized_operations
+    assert ops and {op.name for op in ops} >= {"READ", "WRITE", "DESCRIBE"}

@@ -8,11 +8,13 @@ v10+ may name topics by id; an unknown id answers UNKNOWN_TOPIC_ID.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers.describe_cluster import CLUSTER_OPERATIONS
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
 from riverlog.metadata.image import ClusterImage, TopicImage
@@ -22,6 +24,9 @@ MIN_VERSION = 0
 MAX_VERSION = 13
 ZERO_UUID = uuid.UUID(int=0)
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
+# With no authorizer Kafka reports every operation the resource supports (AclOperation codes):
+# topics READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+TOPIC_OPERATIONS = sum(1 << code for code in (3, 4, 5, 6, 7, 8, 10, 11))
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
@@ -31,6 +36,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         topics = [topic_entry(ctx, t) for t in services.image.topics.values()]
     else:
         topics = [_requested(ctx, t, allow_create) for t in request.topics]
+    if getattr(request, "include_topic_authorized_operations", False):
+        topics = [
+            replace(t, topic_authorized_operations=TOPIC_OPERATIONS)
+            if t.error_code == ErrorCode.none
+            else t
+            for t in topics
+        ]
     image = services.image
     return ctx.build(
         "MetadataResponse",
@@ -39,7 +51,11 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         cluster_id=image.cluster_id,
         controller_id=image.controller_id,
         topics=tuple(topics),
-        cluster_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+        cluster_authorized_operations=(
+            CLUSTER_OPERATIONS
+            if getattr(request, "include_cluster_authorized_operations", False)
+            else AUTHORIZED_OPERATIONS_UNKNOWN
+        ),
         error_code=ErrorCode.none,
     )
 
