@@ -10,6 +10,7 @@ from riverlog.broker.group_runtime import GroupRuntime
 from riverlog.broker.local_metadata import LocalMetadataStore
 from riverlog.broker.replica_manager import ReplicaManager
 from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.broker.txn_runtime import TxnRuntime
 from riverlog.metadata.image import ClusterImage, ProducerIdsRecord
 from riverlog.storage.clock import Clock
 
@@ -44,6 +45,7 @@ class BrokerServices:
     topics: TopicAdmin
     producer_ids: ProducerIdManager
     groups: GroupRuntime
+    transactions: TxnRuntime | None = None
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
     advertised: tuple[str, int] = ("localhost", 9092)

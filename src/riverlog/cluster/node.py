@@ -24,6 +24,7 @@ from riverlog.broker.replica_manager import ReplicaManager, topic_log_config
 from riverlog.broker.server import BrokerServer
 from riverlog.broker.services import BrokerServices, ProducerIdManager
 from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.broker.txn_runtime import TxnRuntime
 from riverlog.metadata.image import ClusterImage, RegisterBrokerRecord
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
 from riverlog.storage.manager import LogManager
@@ -65,6 +66,8 @@ class BrokerNode:
         metadata = LocalMetadataStore.open(data_dir, image, self.clock)
         replicas = ReplicaManager(self._logs, self.config, self.clock, self.broker_id)
         topics = TopicAdmin(metadata, self.config, self.broker_id)
+        producer_ids = ProducerIdManager(metadata)
+        groups = GroupRuntime(self.config, self.clock, replicas, topics, self.broker_id)
         services = BrokerServices(
             config=self.config,
             broker_id=self.broker_id,
@@ -72,8 +75,17 @@ class BrokerNode:
             metadata=metadata,
             replicas=replicas,
             topics=topics,
-            producer_ids=ProducerIdManager(metadata),
-            groups=GroupRuntime(self.config, self.clock, replicas, topics, self.broker_id),
+            producer_ids=producer_ids,
+            groups=groups,
+            transactions=TxnRuntime(
+                self.config,
+                self.clock,
+                replicas,
+                topics,
+                self.broker_id,
+                producer_ids.next_id,
+                groups,
+            ),
         )
         dispatcher = Dispatcher(services, ALL_HANDLERS)
         services.api_ranges = [(r.api_key, r.min_version, r.max_version) for r in dispatcher.ranges]
@@ -84,6 +96,8 @@ class BrokerNode:
         metadata.on_commit.append(replicas.sync_with_image)
         replicas.sync_with_image(metadata.image)
         await services.groups.start()
+        if services.transactions is not None:
+            await services.transactions.start()
         self.services = services
         self._start_timers()
         log.info(
@@ -165,6 +179,8 @@ class BrokerNode:
     async def stop(self) -> None:
         if self.services is not None:
             await self.services.groups.stop()
+            if self.services.transactions is not None:
+                await self.services.transactions.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 
 from riverlog.broker.handlers import (
+    add_offsets_to_txn,
+    add_partitions_to_txn,
     alter_configs,
     api_versions,
     consumer_group_describe,
@@ -18,6 +20,7 @@ from riverlog.broker.handlers import (
     describe_configs,
     describe_groups,
     describe_log_dirs,
+    end_txn,
     fetch,
     find_coordinator,
     heartbeat,
@@ -34,6 +37,7 @@ from riverlog.broker.handlers import (
     offset_for_leader_epoch,
     produce,
     sync_group,
+    txn_offset_commit,
 )
 
 ALL_HANDLERS: list[ModuleType] = [
@@ -66,4 +70,8 @@ ALL_HANDLERS: list[ModuleType] = [
     offset_delete,
     consumer_group_heartbeat,
     consumer_group_describe,
+    add_partitions_to_txn,
+    add_offsets_to_txn,
+    end_txn,
+    txn_offset_commit,
 ]

@@ -2,8 +2,8 @@
 
 v0-v3 ask for one key, v4+ for a batch (`coordinator_keys`). Key type 0 is a consumer group: the answer is
 the leader of the group's `__consumer_offsets` partition, creating that topic on first use as Kafka does.
-Key type 1 (transactional id) answers COORDINATOR_NOT_AVAILABLE: riverlog has no transaction coordinator
-yet. Any other key type is an INVALID_REQUEST.
+Key type 1 (transactional id) is the leader of the id's `__transaction_state` partition, created on first
+use likewise. Any other key type is an INVALID_REQUEST.
 """
 
 from __future__ import annotations
@@ -58,11 +58,13 @@ def _coordinator(ctx: RequestContext, key: str, key_type: int) -> Any:
 def find(
     ctx: RequestContext, key: str, key_type: int
 ) -> tuple[ErrorCode, str | None, CoordinatorNode]:
-    if key_type == TRANSACTION_KEY:
+    transactions = ctx.services.transactions
+    if key_type == TRANSACTION_KEY and transactions is None:
         return ErrorCode.coordinator_not_available, "no transaction coordinator", NO_NODE
-    if key_type != GROUP_KEY:
+    if key_type not in (GROUP_KEY, TRANSACTION_KEY):
         return ErrorCode.invalid_request, f"unknown key type {key_type}", NO_NODE
-    found = ctx.services.groups.coordinator_for(key)
+    runtime = ctx.services.groups if transactions is None or key_type == GROUP_KEY else transactions
+    found = runtime.coordinator_for(key)
     if isinstance(found, ErrorCode):
         return found, found.name, NO_NODE
     return ErrorCode.none, None, found

@@ -1,8 +1,10 @@
-"""InitProducerId (key 22): producer ids for idempotent producers.
+"""InitProducerId (key 22): producer ids for idempotent and transactional producers.
 
 Without a transactional id Kafka hands out a fresh producer id with epoch 0 on every call (also when the
-client passes its old id/epoch to bump after an error, KIP-360). Transactional ids belong to the
-transaction coordinator, which riverlog does not have yet: those requests get COORDINATOR_NOT_AVAILABLE.
+client passes its old id/epoch to bump after an error, KIP-360). With one, the transaction coordinator
+(`riverlog.broker.txn_runtime`) bumps the id's epoch, fencing older producers; an ongoing transaction is
+aborted first (Kafka answers CONCURRENT_TRANSACTIONS and the client retries; riverlog completes the
+abort before answering and retries once itself, which the client cannot tell apart).
 """
 
 from __future__ import annotations
@@ -12,26 +14,50 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.handlers import _txn
+from riverlog.broker.responses import ZERO_THROTTLE, millis
 
 API_KEY = 22
 MIN_VERSION = 0
 MAX_VERSION = 5
+FENCED_SINCE = 4  # KIP-588
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     if request.transactional_id is not None:
-        return ctx.build(
-            "InitProducerIdResponse",
-            throttle_time=ZERO_THROTTLE,
-            error_code=ErrorCode.coordinator_not_available,
-            producer_id=-1,
-            producer_epoch=-1,
+        return await _transactional(ctx, request)
+    return _answer(ctx, ErrorCode.none, ctx.services.producer_ids.next_id(), 0)
+
+
+async def _transactional(ctx: RequestContext, request: Any) -> Any:
+    txn_id: str = request.transactional_id
+    if not txn_id:
+        return _answer(ctx, ErrorCode.invalid_request, -1, -1)  # Kafka: an empty id is invalid
+    timeout_ms = millis(request.transaction_timeout)
+    expected = (
+        int(getattr(request, "producer_id", -1)),
+        int(getattr(request, "producer_epoch", -1)),
+    )
+    new_id = ctx.services.producer_ids.next_id
+    for _ in range(2):
+        result = await _txn.execute(
+            ctx,
+            txn_id,
+            lambda shard, now: shard.init_producer_id(txn_id, timeout_ms, expected, now, new_id),
         )
+        if result.error is not ErrorCode.concurrent_transactions or result.markers is None:
+            break
+    meta = result.metadata
+    if result.error is not ErrorCode.none or meta is None:
+        return _answer(ctx, _txn.for_version(result.error, ctx.version, FENCED_SINCE), -1, -1)
+    return _answer(ctx, ErrorCode.none, meta.producer_id, meta.producer_epoch)
+
+
+def _answer(ctx: RequestContext, code: ErrorCode, producer_id: int, epoch: int) -> Any:
     return ctx.build(
         "InitProducerIdResponse",
         throttle_time=ZERO_THROTTLE,
-        error_code=ErrorCode.none,
-        producer_id=ctx.services.producer_ids.next_id(),
-        producer_epoch=0,
+        error_code=code,
+        producer_id=producer_id,
+        producer_epoch=epoch,
     )

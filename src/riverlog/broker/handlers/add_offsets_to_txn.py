@@ -1,0 +1,40 @@
+"""AddOffsetsToTxn (key 25): a transactional producer will commit offsets for a consumer group.
+
+Kafka adds the group's `__consumer_offsets` partition to the transaction, so EndTxn writes a marker
+there too. (riverlog serves no TxnOffsetCommit yet, so no transactional offsets land there.)
+PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v2 (KIP-588).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.group_runtime import OFFSETS_TOPIC
+from riverlog.broker.handlers import _txn
+from riverlog.broker.responses import ZERO_THROTTLE
+
+API_KEY = 25
+MIN_VERSION = 0
+MAX_VERSION = 3
+FENCED_SINCE = 2
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    txn_id: str = request.transactional_id
+    producer_id, epoch = int(request.producer_id), int(request.producer_epoch)
+    groups = ctx.services.groups
+    code = groups.ensure_offsets_topic()
+    if code is ErrorCode.none:
+        offsets_partition = [(OFFSETS_TOPIC, groups.partition_of(request.group_id))]
+        result = await _txn.execute(
+            ctx,
+            txn_id,
+            lambda shard, now: shard.add_partitions(
+                txn_id, producer_id, epoch, offsets_partition, now
+            ),
+        )
+        code = _txn.for_version(result.error, ctx.version, FENCED_SINCE)
+    return ctx.build("AddOffsetsToTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
