@@ -3,8 +3,8 @@
 Called by run.sh after bench/librdkafka_build.sh has built the suite; reads the paths it wrote to
 bench/tools/librdkafka.env. Standard library only.
 
-Each selected test number runs in its own test-runner process (``TESTS=NNNN test-runner -L -p1``) so a
-hang or crash costs one test, not the run. One broker per test scenario serves the tests of that scenario
+Each selected test number runs in its own test-runner process (``TESTS=NNNN test-runner -L -p1``;
+-p2 where two broker tests share a number) so a hang or crash costs one test, not the run. One broker per test scenario serves the tests of that scenario
 ("default": topic auto-creation on, num.partitions=4 as librdkafka's scenarios/default.json; "noautocreate":
 auto-creation off); it is restarted when it dies, and the death is recorded against the test that was
 running. A test's outcome is read from the runner's summary table (PASSED, FAILED, SKIPPED); a runner killed
@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -104,13 +105,19 @@ def parse_test_table(test_c: Path) -> list[TestDef]:
     return defs
 
 
-def read_allow(path: Path) -> list[str]:
-    """Test numbers or full test names, one a line; '#' starts a comment."""
-    entries = []
+def read_allow(path: Path) -> dict[str, str]:
+    """Test numbers or full test names, one a line, each optionally followed by ``subtests=TEXT`` (run
+    only the sub-tests whose name contains TEXT, librdkafka's SUBTESTS); '#' starts a comment.
+    Returns entry -> sub-test filter ("" for none)."""
+    entries = {}
     for line in path.read_text().splitlines():
-        entry = line.split("#", 1)[0].strip()
-        if entry:
-            entries.append(entry)
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        filters = [w.removeprefix("subtests=") for w in words[1:] if w.startswith("subtests=")]
+        if len(words) != 1 + len(filters) or len(filters) > 1:
+            sys.exit(f"{path}: cannot read line {line!r}")
+        entries[words[0]] = filters[0] if filters else ""
     return entries
 
 
@@ -212,9 +219,17 @@ def parse_summary(output: str) -> dict[str, Outcome]:
 
 
 def run_number(
-    number: str, scenario: str, broker: Broker, env: dict[str, str], settings: Settings
+    step: Step,
+    parallel: int,
+    broker: Broker,
+    env: dict[str, str],
+    settings: Settings,
 ) -> tuple[dict[str, Outcome], str]:
-    """Runs every broker test with this number; returns outcomes by test name and the log path."""
+    """Runs every broker test with this number; returns outcomes by test name and the log path.
+
+    Tests that share a number run side by side (-p<parallel>): test-runner stops starting tests once
+    one has timed out, so run one after the other a hang would hide the outcome of the next."""
+    number, scenario = step.number, step.scenario
     tests_dir = Path(env["LIBRDKAFKA_SRC"]) / "tests"
     src = Path(env["LIBRDKAFKA_SRC"])
     conf = settings.results / f"test-{scenario}.conf"
@@ -230,7 +245,9 @@ def run_number(
         KAFKA_PATH=str(HERE / "kafka-bin"),
         LD_LIBRARY_PATH=f"{src / 'src'}:{src / 'src-cpp'}",
     )
-    args = [env["LIBRDKAFKA_TEST_RUNNER"], "-L", "-p1", "-s", scenario]
+    if step.subtests:
+        run_env["SUBTESTS"] = step.subtests
+    args = [env["LIBRDKAFKA_TEST_RUNNER"], "-L", f"-p{parallel}", "-s", scenario]
     if settings.quick:
         args.append("-Q")
     started = time.monotonic()
@@ -283,25 +300,41 @@ def last_failure(output: str) -> str:
     return hits[-1].strip()[:200] if hits else ""
 
 
-def select(defs: list[TestDef], args: argparse.Namespace) -> list[tuple[str, str, set[str]]]:
-    """(number, scenario, test names of that number run in that scenario), in table order."""
+@dataclasses.dataclass
+class Step:
+    """One test-runner process: the tests of one number in one scenario."""
+
+    number: str
+    scenario: str
+    names: set[str]
+    subtests: str = ""
+
+
+def select(defs: list[TestDef], args: argparse.Namespace) -> list[Step]:
+    """What to run, in table order."""
     broker_defs = [d for d in defs if not d.local and not d.manual]
-    wanted = (
-        None if args.survey else (args.tests.split(",") if args.tests else read_allow(args.allow))
-    )
+    if args.survey:
+        wanted = None
+    elif args.tests:
+        wanted = dict.fromkeys(args.tests.split(","), "")
+    else:
+        wanted = read_allow(args.allow)
     if wanted is not None:
         known = {d.number for d in broker_defs} | {d.name for d in broker_defs}
         unknown = [e for e in wanted if e not in known]
         if unknown:
             sys.exit(f"not broker tests of this librdkafka: {', '.join(unknown)}")
-    plan: dict[tuple[str, str], set[str]] = {}
+    plan: dict[tuple[str, str], Step] = {}
     for d in broker_defs:
         scenario = pick_scenario(d.scenario)
         if scenario is None:
             continue
-        if wanted is None or d.number in wanted or d.name in wanted:
-            plan.setdefault((d.number, scenario), set()).add(d.name)
-    return [(number, scenario, names) for (number, scenario), names in plan.items()]
+        entry = d.name if wanted is not None and d.name in wanted else d.number
+        if wanted is None or entry in wanted:
+            step = plan.setdefault((d.number, scenario), Step(d.number, scenario, set()))
+            step.names.add(d.name)
+            step.subtests = step.subtests or (wanted or {}).get(entry, "")
+    return list(plan.values())
 
 
 def pick_scenario(scenarios: str) -> str | None:
@@ -332,6 +365,9 @@ def main() -> int:
     env = read_env()
     defs = parse_test_table(Path(env["LIBRDKAFKA_SRC"]) / "tests" / "test.c")
     plan = select(defs, args)
+    siblings = Counter(
+        (d.number, pick_scenario(d.scenario)) for d in defs if not d.local and not d.manual
+    )
     settings = Settings(
         args.kafka_version, args.multiplier, args.timeout, args.quick, args.results.resolve()
     )
@@ -348,13 +384,14 @@ def main() -> int:
     brokers: dict[str, Broker] = {}
     rows: list[tuple[Outcome, str]] = []
     try:
-        for number, scenario, names in plan:
-            broker = brokers.get(scenario)
+        for step in plan:
+            number, names = step.number, step.names
+            broker = brokers.get(step.scenario)
             if broker is None:
-                broker = brokers[scenario] = Broker(scenario, workdir)
+                broker = brokers[step.scenario] = Broker(step.scenario, workdir)
             if not broker.alive():
                 broker.start()
-            outcomes, log = run_number(number, scenario, broker, env, settings)
+            outcomes, log = run_number(step, siblings[number, step.scenario], broker, env, settings)
             died = not broker.alive()
             for outcome in outcomes.values():
                 if outcome.name not in names and outcome.name != number:
