@@ -3,7 +3,8 @@
 # the benchmarks) and tests/test-runner (librdkafka's own test suite, used by compat/librdkafka/run.sh).
 #
 # Idempotent and cached: everything lives under bench/tools/ (gitignored; third-party source is never
-# committed). A second run with a finished build only prints the paths.
+# committed). A second run with a finished build only prints the paths; a change of the dependency list or
+# configure flags (recorded in bench/tools/build.stamp) rebuilds from clean.
 #   bench/tools/librdkafka-src/librdkafka-<version>/   unpacked Debian source package, built in place
 #   bench/tools/librdkafka.env                         LIBRDKAFKA_{VERSION,SRC,PERF,TEST_RUNNER}=...
 #
@@ -44,32 +45,31 @@ has_deb_src() {
   return 1
 }
 
-# A deb-src twin of every enabled Debian "deb" entry (official Debian archives only).
+# A deb-src twin of every enabled Debian "deb" entry (official Debian archives only): deb822 stanzas
+# go to riverlog-deb-src.sources, one-line entries to riverlog-deb-src.list.
 write_deb_src() {
-  local out="/etc/apt/sources.list.d/riverlog-deb-src.sources" f tmp
-  tmp="$(mktemp)"
+  local base="/etc/apt/sources.list.d/riverlog-deb-src" f stanzas lines
+  stanzas="$(mktemp)" lines="$(mktemp)"
   while read -r f; do
     case "$f" in
       *.sources)
-        # deb822: keep stanzas whose URIs are a Debian archive, with Types switched to deb-src.
         awk -v RS= -v ORS='\n\n' '/URIs:[^\n]*debian/ { sub(/Types:[^\n]*/, "Types: deb-src"); print }' \
-          "$f" >>"$tmp"
+          "$f" >>"$stanzas"
         ;;
       *)
-        sed -n -E 's/^[[:space:]]*deb[[:space:]]+(.*debian.*)$/deb-src \1/p' "$f" >>"$tmp"
+        sed -n -E 's/^[[:space:]]*deb[[:space:]]+(.*debian.*)$/deb-src \1/p' "$f" >>"$lines"
         ;;
     esac
   done < <(apt_source_files)
-  if ! [ -s "$tmp" ]; then
+  if ! [ -s "$stanzas" ] && ! [ -s "$lines" ]; then
     local codename
     codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")"
     printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\n' \
-      "$codename" >"$tmp"
+      "$codename" >"$stanzas"
   fi
-  if grep -q '^deb-src ' "$tmp"; then out="${out%.sources}.list"; fi
-  install -m 0644 "$tmp" "$out"
-  rm -f "$tmp"
-  log "added $out"
+  if [ -s "$stanzas" ]; then install -m 0644 "$stanzas" "$base.sources" && log "added $base.sources"; fi
+  if [ -s "$lines" ]; then install -m 0644 "$lines" "$base.list" && log "added $base.list"; fi
+  rm -f "$stanzas" "$lines"
 }
 
 ensure_source() {

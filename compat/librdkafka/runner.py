@@ -3,12 +3,13 @@
 Called by run.sh after bench/librdkafka_build.sh has built the suite; reads the paths it wrote to
 bench/tools/librdkafka.env. Standard library only.
 
-Each selected test number runs in its own test-runner process (``TESTS=NNNN test-runner -L -p1``;
--p2 where two broker tests share a number) so a hang or crash costs one test, not the run. One broker per test scenario serves the tests of that scenario
-("default": topic auto-creation on, num.partitions=4 as librdkafka's scenarios/default.json; "noautocreate":
-auto-creation off); it is restarted when it dies, and the death is recorded against the test that was
-running. A test's outcome is read from the runner's summary table (PASSED, FAILED, SKIPPED); a runner killed
-by the outer timeout is TIMEOUT, one that exits without a summary is CRASHED.
+Each selected test number runs in its own test-runner process (``TESTS=NNNN test-runner -L -p1``; -p2
+where two broker tests share a number) so a hang or crash costs one test, not the run. One broker per test
+scenario serves the tests of that scenario ("default": topic auto-creation on and num.partitions=4, as in
+librdkafka's scenarios/default.json; "noautocreate": auto-creation off); it is restarted when it dies,
+and the death is recorded against the test that was running. A test's outcome is read from the runner's
+summary table (PASSED, FAILED, SKIPPED), or from its per-test PASSED / failed lines when it aborted
+before the summary; a runner killed by the outer timeout is TIMEOUT, one that left neither is CRASHED.
 
 Results (logs per test, test.conf, broker logs, survey table) go to --results (default
 bench/tools/compat-results/), which is gitignored.
@@ -29,6 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import BinaryIO
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -134,6 +136,7 @@ class Broker:
         self.scenario = scenario
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: BinaryIO | None = None
         self.port = 0
         self.starts = 0
 
@@ -148,7 +151,7 @@ class Broker:
         self.starts += 1
         self.port = free_port()
         data = self.workdir / f"data-{self.scenario}-{self.starts}"
-        log = (self.workdir / f"broker-{self.scenario}-{self.starts}.log").open("wb")
+        log = self.log = (self.workdir / f"broker-{self.scenario}-{self.starts}.log").open("wb")
         cmd = [
             str(RIVERLOG),
             "broker",
@@ -187,6 +190,9 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
 
 @dataclasses.dataclass
@@ -274,6 +280,9 @@ def run_number(
         elapsed = time.monotonic() - started
         reason = last_failure(output) or f"runner exit {proc.returncode}"
         outcomes = {number: Outcome(number, state, elapsed, reason)}
+    else:
+        for name in step.names - outcomes.keys():
+            outcomes[name] = Outcome(name, "NOT RUN", 0.0, "test-runner reported nothing for it")
     return outcomes, str(log_path)
 
 
@@ -398,6 +407,8 @@ def main() -> int:
                     continue
                 if died:
                     outcome.reason = f"BROKER DIED; {outcome.reason}"
+                if step.subtests:
+                    outcome.reason = f"[sub-tests: {step.subtests}] {outcome.reason}".rstrip()
                 rows.append((outcome, log))
                 print(format_row(outcome), flush=True)
             if died:
