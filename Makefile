@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/riverlog broker start --listen localhost:9092 --data-dir ./data
 
+## cluster: a local ZooKeeper and three brokers, data under ./data/zk and ./data/broker-N; Ctrl-C stops them
+cluster: $(STAMP) system-deps
+	@bash scripts/cluster.sh $(ARGS)
+
 ## system-deps: Debian packages the tests use (only when root and missing)
 system-deps:
 	@bash scripts/system-deps.sh

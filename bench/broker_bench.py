@@ -19,8 +19,12 @@ topics with one partition, replication factor 1):
    1 ms, each stamped with its send time; `rdkafka_performance -C -l -A FILE` records receive time minus
    stamp per record. The first second is dropped as warm-up. Run with linger.ms=0 (Kreps' Java producer
    default) and linger.ms=1. See bench/paced_producer.py for why not `rdkafka_performance -P -l -r`.
-4. Start time: process launch to the port accepting (median of 3 fresh starts) and the in-process
-   `riverlog.testing.RunningBroker.start()` (median of 3, fresh interpreter each, import time apart).
+4. Start time: process launch to the port accepting, median of 5 fresh starts each: as installed
+   (modules byte-compiled, `riverlog broker start` keeping hypothesis out of the process), the same with
+   hypothesis imported first (bench.broker_launch: what kio's hypothesis hooks cost in a dev venv), and
+   without a bytecode cache (an editable checkout under PYTHONDONTWRITEBYTECODE=1 compiles riverlog's
+   sources on every launch); and the in-process `riverlog.testing.RunningBroker.start()` (median of
+   3, fresh interpreter each, import time apart).
 5. Idle RSS: VmRSS of the broker process 2 s after start-up with five topics created.
 
 Throughput runs are repeated (`--repeat`, default 3) because the machine is shared; the table shows the
@@ -81,6 +85,7 @@ from bench.broker_support import (
     REPO_DIR,
     BenchError,
     BrokerProcess,
+    bytecode_env,
     ensure_py_spy,
     ensure_redis,
     load_average,
@@ -96,6 +101,7 @@ LATENCY_LINGERS_MS = (0, 1)
 # woken by new data, so its latency consumer polls every 1 ms instead.
 MOCK_LATENCY_CONSUMER = ("fetch.wait.max.ms=1",)
 REDIS_RECORDS = 2_000_000
+HYPOTHESIS_LAUNCHER = [sys.executable, "-m", "bench.broker_launch"]
 
 
 def repeated(times: int, run: Callable[[int], Throughput], label: str) -> Series:
@@ -110,21 +116,31 @@ def repeated(times: int, run: Callable[[int], Throughput], label: str) -> Series
 # --- start time and memory ----------------------------------------------------------------------
 
 
-def start_times(log: Path, rounds: int = 3) -> StartTimes:
-    launches = []
-    for _ in range(rounds):
-        with riverlog_broker(log) as broker:
-            launches.append(broker.launch_to_accept_s)
-    probes = [_probe_start(hide_hypothesis=False) for _ in range(rounds)]
+def start_times(log: Path, rounds: int = 5) -> StartTimes:
+    """Launch → accepting, three ways (see StartTimes), then the in-process start."""
+    with tempfile.TemporaryDirectory(prefix="riverlog-pyc-") as pyc:
+        cached = bytecode_env(Path(pyc))
+        _launch(log, None, cached)  # fills the bytecode cache, as `pip install` would have
+        launches = [_launch(log, None, cached) for _ in range(rounds)]
+        with_hypothesis = [_launch(log, HYPOTHESIS_LAUNCHER, cached) for _ in range(rounds)]
+    uncached = [_launch(log, None, bytecode_env(None)) for _ in range(rounds)]
+    probes = [_probe_start(hide_hypothesis=False) for _ in range(3)]
     bare = _probe_start(hide_hypothesis=True)
     result = StartTimes(
         launch_s=launches,
+        launch_with_hypothesis_s=with_hypothesis,
+        launch_uncached_s=uncached,
         inprocess_s=[p["start_s"] for p in probes],
         import_s=[p["import_s"] for p in probes],
         import_without_hypothesis_s=bare["import_s"],
     )
     print(f"  {result}", flush=True)
     return result
+
+
+def _launch(log: Path, launcher: list[str] | None, env: dict[str, str]) -> float:
+    with riverlog_broker(log, launcher, env) as broker:
+        return broker.launch_to_accept_s
 
 
 def _probe_start(hide_hypothesis: bool) -> dict[str, float]:

@@ -172,10 +172,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-prefix", required=True)
     args = parser.parse_args(argv)
 
+    # The same process set-up as `riverlog broker start` (riverlog.cli.startup).
+    from riverlog.cli.startup import freeze_imported_objects, keep_hypothesis_out
+
+    keep_hypothesis_out()
     import uvloop
 
     from riverlog.cli.broker import build_config
     from riverlog.cluster.node import BrokerNode
+
+    freeze_imported_objects()
 
     config = build_config(None, args.listen, Path(args.data_dir), None, [])
     profiler = _SignalledProfiler(args.out_prefix)

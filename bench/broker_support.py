@@ -107,10 +107,29 @@ class BrokerProcess:
         return self.proc.pid
 
 
+def bytecode_env(cache_dir: Path | None) -> dict[str, str]:
+    """The environment for a broker process with (`cache_dir`) or without a bytecode cache.
+
+    With a directory: .pyc files are read from and written to it (PYTHONPYCACHEPREFIX), so after one
+    launch every module, riverlog's included, loads as from a pip-installed, byte-compiled package.
+    Without: PYTHONDONTWRITEBYTECODE=1, so modules without a .pyc beside them (an editable checkout's
+    sources that were never byte-compiled) are compiled on every launch."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPYCACHEPREFIX",)}
+    if cache_dir is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(cache_dir)
+    return env
+
+
 @contextmanager
-def riverlog_broker(log_path: Path, launcher: list[str] | None = None) -> Iterator[BrokerProcess]:
+def riverlog_broker(
+    log_path: Path, launcher: list[str] | None = None, env: dict[str, str] | None = None
+) -> Iterator[BrokerProcess]:
     """`riverlog broker start` on a free port with a temporary data dir, Kafka's default settings.
-    `launcher`, when given, replaces `riverlog broker start` (it must take --listen and --data-dir)."""
+    `launcher`, when given, replaces `riverlog broker start` (it must take --listen and --data-dir);
+    `env`, when given, is the process's environment."""
     with tempfile.TemporaryDirectory(prefix="riverlog-bench-") as tmp:
         port = free_port()
         if launcher is None:
@@ -120,7 +139,7 @@ def riverlog_broker(log_path: Path, launcher: list[str] | None = None) -> Iterat
         cmd += ["--listen", f"127.0.0.1:{port}", "--data-dir", tmp]
         with log_path.open("ab") as log:
             start = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
             try:
                 wait_for_port(port, proc)
                 launched = time.perf_counter() - start

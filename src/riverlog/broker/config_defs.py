@@ -206,6 +206,30 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
         "transaction.state.log.num.partitions", parse_int(1, INT32_MAX), "50", read_only=True
     ),
     ConfigDef("transaction.max.timeout.ms", parse_int(1, INT32_MAX), "900000"),
+    ConfigDef("transaction.state.log.replication.factor", parse_int(1, 32767), "3", read_only=True),
+    ConfigDef(
+        "transaction.state.log.segment.bytes", parse_int(1, INT32_MAX), "104857600", read_only=True
+    ),
+    ConfigDef("transaction.state.log.min.isr", parse_int(1, INT32_MAX), "2", read_only=True),
+    ConfigDef(
+        "transaction.state.log.load.buffer.size", parse_int(1, INT32_MAX), "5242880", read_only=True
+    ),
+    ConfigDef(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        parse_int(1, INT32_MAX),
+        "10000",
+        read_only=True,
+    ),
+    ConfigDef(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        parse_int(1, INT32_MAX),
+        "3600000",
+        read_only=True,
+    ),
+    ConfigDef(
+        "transactional.id.expiration.ms", parse_int(1, INT32_MAX), "604800000", read_only=True
+    ),
+    ConfigDef("transaction.partition.verification.enable", parse_bool, "true"),
     ConfigDef("group.initial.rebalance.delay.ms", parse_int(0, INT32_MAX), "3000"),
     ConfigDef("group.min.session.timeout.ms", parse_int(0, INT32_MAX), "6000"),
     ConfigDef("group.max.session.timeout.ms", parse_int(0, INT32_MAX), "1800000"),
@@ -219,6 +243,20 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("zookeeper.connect", parse_str, None, read_only=True),
     ConfigDef("zookeeper.session.timeout.ms", parse_int(1, INT32_MAX), "18000", read_only=True),
     ConfigDef("replica.lag.time.max.ms", parse_int(1), "30000", read_only=True),
+    ConfigDef("zookeeper.connection.timeout.ms", parse_optional_int, None, read_only=True),
+    ConfigDef("replica.fetch.wait.max.ms", parse_int(0, INT32_MAX), "500", read_only=True),
+    ConfigDef("replica.fetch.min.bytes", parse_int(1, INT32_MAX), "1", read_only=True),
+    ConfigDef("replica.fetch.max.bytes", parse_int(0, INT32_MAX), "1048576", read_only=True),
+    ConfigDef(
+        "replica.fetch.response.max.bytes", parse_int(0, INT32_MAX), "10485760", read_only=True
+    ),
+    ConfigDef("replica.fetch.backoff.ms", parse_int(0, INT32_MAX), "1000", read_only=True),
+    ConfigDef("replica.socket.timeout.ms", parse_int(1, INT32_MAX), "30000", read_only=True),
+    ConfigDef("controlled.shutdown.enable", parse_bool, "true", read_only=True),
+    ConfigDef("auto.leader.rebalance.enable", parse_bool, "true", read_only=True),
+    ConfigDef(
+        "leader.imbalance.check.interval.seconds", parse_int(1, INT64_MAX), "300", read_only=True
+    ),
     # riverlog's own: "kafka" acknowledges after the page-cache write (Kafka's policy);
     # "strict" fsyncs (group commit) before an append is acknowledged.
     ConfigDef("riverlog.durability", parse_choice("kafka", "strict"), "kafka", read_only=True),

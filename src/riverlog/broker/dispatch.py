@@ -3,16 +3,19 @@
 Each handler module in `riverlog.broker.handlers` declares `API_KEY`, `MIN_VERSION`, `MAX_VERSION` and
 `async def handle(ctx, request) -> response | None` (None: send nothing, as for acks=0 produce).
 ApiVersions advertises exactly the registered ranges, so nothing is advertised that is not implemented.
+The dispatcher takes modules or `HandlerSpec`s (the same constants, module imported on first use); a
+spec is replaced by its module when its first request arrives.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers import HandlerSpec
 from riverlog.broker.responses import ResponseSchema
 from riverlog.protocol.codec import (
     api_versions_v0_error,
@@ -40,9 +43,10 @@ class ApiRange:
 
 
 class Dispatcher:
-    def __init__(self, services: BrokerServices, modules: list[ModuleType]) -> None:
+    def __init__(self, services: BrokerServices, modules: Sequence[Any]) -> None:
         self.services = services
-        self.handlers: dict[int, ModuleType] = {m.API_KEY: m for m in modules}
+        # A handler module, or a HandlerSpec until its first request (see the module docstring).
+        self.handlers: dict[int, Any] = {m.API_KEY: m for m in modules}
         self.ranges = sorted(
             (ApiRange(m.API_KEY, m.MIN_VERSION, m.MAX_VERSION) for m in modules),
             key=lambda r: r.api_key,
@@ -60,6 +64,8 @@ class Dispatcher:
         module = self.handlers.get(header.api_key)
         if module is None:
             raise CloseConnection(f"unsupported api key {header.api_key}")
+        if isinstance(module, HandlerSpec):
+            module = self.handlers[header.api_key] = module.load()
         if not module.MIN_VERSION <= header.api_version <= module.MAX_VERSION:
             if header.api_key == API_VERSIONS_KEY:
                 return self._api_versions_fallback(header.correlation_id)

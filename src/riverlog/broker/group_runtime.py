@@ -31,14 +31,25 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.replica_manager import Partition, ReplicaManager
-from riverlog.broker.topic_admin import AdminError, TopicAdmin
+from riverlog.broker.coordinator_runtime import (
+    READ_CHUNK_BYTES,
+    CoordinatorError,
+    CoordinatorNode,
+    CoordinatorRuntime,
+    InternalTopic,
+    ProducerIdAndEpoch,
+    append_error,
+    end_txn_marker,
+    java_string_hashcode,
+    partition_for,
+)
+from riverlog.broker.replica_manager import ReplicaManager
+from riverlog.broker.topic_admin import TopicAdmin
 from riverlog.coordinator.group import GroupConfig, GroupCoordinatorShard
 from riverlog.coordinator.group.messages import Completion, CoordinatorResult
 from riverlog.coordinator.group.records import (
@@ -48,60 +59,31 @@ from riverlog.coordinator.group.records import (
     encode_record,
 )
 from riverlog.protocol.errors import CorruptRecordError
-from riverlog.protocol.records import build_batch, decode_records, iter_batches
-from riverlog.storage import AppendOrigin
-from riverlog.storage import errors as storage_errors
+from riverlog.protocol.records import BatchHeader, build_batch, decode_records
 from riverlog.storage.clock import Clock
+
+__all__ = [
+    "OFFSETS_TOPIC",
+    "READ_CHUNK_BYTES",
+    "CoordinatorError",
+    "CoordinatorNode",
+    "GroupRuntime",
+    "append_error",
+    "java_string_hashcode",
+    "partition_for",
+]
 
 log = logging.getLogger(__name__)
 
 OFFSETS_TOPIC = "__consumer_offsets"
 MAX_TIMER_SLEEP_S = 1.0
-READ_CHUNK_BYTES = 1 << 20
 R = TypeVar("R")
 Operation = Callable[[GroupCoordinatorShard, int, int], CoordinatorResult[R]]
 
 
-class CoordinatorError(Exception):
-    """The request cannot be served here; `code` is Kafka's answer (NOT_COORDINATOR, …)."""
+class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
+    topic_name = OFFSETS_TOPIC
 
-    def __init__(self, code: ErrorCode, message: str = "") -> None:
-        super().__init__(message or code.name)
-        self.code = code
-
-
-def java_string_hashcode(text: str) -> int:
-    """Java's `String.hashCode()`: s[0]*31^(n-1) + … over UTF-16 code units, as an int32."""
-    value = 0
-    data = text.encode("utf-16-be")
-    for i in range(0, len(data), 2):
-        value = (31 * value + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
-def partition_for(group_id: str, partitions: int) -> int:
-    """Kafka's `Utils.abs(groupId.hashCode) % partitions` (Utils.abs maps Integer.MIN_VALUE to 0)."""
-    code = java_string_hashcode(group_id)
-    return (0 if code == -(2**31) else abs(code)) % partitions
-
-
-def append_error(exc: Exception, offsets: bool) -> ErrorCode:
-    """Kafka's mapping of a failed coordinator append to the error a client sees."""
-    if isinstance(exc, storage_errors.RecordTooLargeError):
-        return ErrorCode.invalid_commit_offset_size if offsets else ErrorCode.unknown_server_error
-    if isinstance(exc, storage_errors.KafkaStorageError):
-        return ErrorCode.not_coordinator
-    return ErrorCode.unknown_server_error
-
-
-@dataclass(frozen=True, slots=True)
-class CoordinatorNode:
-    node_id: int
-    host: str
-    port: int
-
-
-class GroupRuntime:
     def __init__(
         self,
         config: BrokerConfig,
@@ -110,13 +92,8 @@ class GroupRuntime:
         topics: TopicAdmin,
         broker_id: int,
     ) -> None:
-        self.config = config
-        self.clock = clock
-        self.replicas = replicas
-        self.topics = topics
-        self.broker_id = broker_id
+        super().__init__(config, clock, replicas, topics, broker_id)
         self.group_config = GroupConfig.from_settings(config.get_int, config.get_str)
-        self.shards: dict[int, GroupCoordinatorShard] = {}
         self._waiters: dict[int, asyncio.Future[Any]] = {}
         self._tickets = itertools.count(1)
         self._wake: asyncio.Event | None = None
@@ -127,12 +104,20 @@ class GroupRuntime:
 
     # --- the offsets topic and its partitions -----------------------------------------------------
 
-    @property
-    def partition_count(self) -> int:
-        topic = self.topics.image.topic(OFFSETS_TOPIC)
-        if topic is not None and topic.partitions:
-            return len(topic.partitions)
-        return self.config.get_int("offsets.topic.num.partitions")
+    def internal_topic(self) -> InternalTopic:
+        return InternalTopic(
+            OFFSETS_TOPIC,
+            self.config.get_int("offsets.topic.num.partitions"),
+            self.config.get_int("offsets.topic.replication.factor"),
+            {
+                "cleanup.policy": "compact",
+                "compression.type": "producer",
+                "segment.bytes": str(self.config.get_int("offsets.topic.segment.bytes")),
+            },
+        )
+
+    def new_shard(self) -> GroupCoordinatorShard:
+        return GroupCoordinatorShard(self.group_config)
 
     def topics_view(self) -> dict[str, tuple[uuid.UUID, int]]:
         """Every topic's id and partition count, for KIP-848 assignments (cached per image)."""
@@ -142,86 +127,43 @@ class GroupRuntime:
             self._topics_view = (image, view)
         return self._topics_view[1]
 
-    def partition_of(self, group_id: str) -> int:
-        return partition_for(group_id, self.partition_count)
-
     def ensure_offsets_topic(self) -> ErrorCode:
         """Create `__consumer_offsets` if missing (Kafka does so on the first FindCoordinator)."""
-        if self.topics.image.topic(OFFSETS_TOPIC) is None:
-            # Kafka refuses to create it until `offsets.topic.replication.factor` brokers exist; a
-            # single riverlog node caps it at the live brokers, like default.replication.factor.
-            live = len(self.topics.live_brokers())
-            replication = min(self.config.get_int("offsets.topic.replication.factor"), live)
-            created = self.topics.create_topic(
-                OFFSETS_TOPIC,
-                self.config.get_int("offsets.topic.num.partitions"),
-                replication,
-                {
-                    "cleanup.policy": "compact",
-                    "compression.type": "producer",
-                    "segment.bytes": str(self.config.get_int("offsets.topic.segment.bytes")),
-                },
-            )
-            if isinstance(created, AdminError):
-                log.warning("cannot create %s: %s", OFFSETS_TOPIC, created.message)
-                return ErrorCode.coordinator_not_available
-            log.info("created %s with %d partitions", OFFSETS_TOPIC, self.partition_count)
-        self.load()
-        return ErrorCode.none
+        return self.ensure_topic()
 
-    def coordinator_for(self, group_id: str) -> CoordinatorNode | ErrorCode:
-        """Where the group's coordinator is: the leader of its offsets partition."""
-        error = self.ensure_offsets_topic()
-        if error is not ErrorCode.none:
-            return error
-        image = self.topics.image
-        topic = image.topic(OFFSETS_TOPIC)
-        state = None if topic is None else topic.partitions.get(self.partition_of(group_id))
-        broker = None if state is None else image.brokers.get(state.leader)
-        if broker is None:
-            return ErrorCode.coordinator_not_available
-        return CoordinatorNode(broker.broker_id, broker.host, broker.port)
+    def replay_batch(
+        self, shard: GroupCoordinatorShard, data: bytes, pos: int, header: BatchHeader, now: int
+    ) -> int:
+        if header.is_control:
+            marker = end_txn_marker(data, pos, header)
+            if marker is not None:
+                shard.replay_end_transaction(header.producer_id, marker)
+            return 0
+        producer_id = header.producer_id if header.is_transactional else -1
+        count = 0
+        for raw in decode_records(data, pos, header):
+            count += self._replay_raw(shard, raw.key, raw.value, now, producer_id)
+        return count
 
-    def load(self) -> None:
-        """Replay every led partition of the offsets topic not loaded yet; drop the ones gone."""
-        for index in range(self.partition_count):
-            part = self.replicas.get(OFFSETS_TOPIC, index)
-            led = part is not None and part.leader == self.broker_id
-            if led and index not in self.shards:
-                assert part is not None
-                self.shards[index] = self._load_partition(part)
-            elif not led and index in self.shards:
-                del self.shards[index]
-        for index in [i for i in self.shards if i >= self.partition_count]:
-            del self.shards[index]
+    def complete_transaction(self, index: int, producer_id: int, commit: bool) -> None:
+        """A COMMIT/ABORT marker was appended to partition `index`: replay it into the shard."""
+        shard = self.shards.get(index)
+        if shard is not None:
+            shard.replay_end_transaction(producer_id, commit)
 
-    def _load_partition(self, part: Partition) -> GroupCoordinatorShard:
-        shard = GroupCoordinatorShard(self.group_config)
-        now = self.clock.now_ms()
-        plog, offset, count = part.log, part.log.log_start_offset, 0
-        while offset < plog.log_end_offset:
-            data = plog.read(offset, READ_CHUNK_BYTES).read()
-            if not data:
-                break
-            for pos, header in iter_batches(data, allow_partial_tail=True):
-                offset = header.last_offset + 1
-                if header.is_control:
-                    continue
-                for raw in decode_records(data, pos, header):
-                    count += self._replay_raw(shard, raw.key, raw.value, now)
+    def loaded(self, index: int, shard: GroupCoordinatorShard, records: int, now: int) -> None:
         shard.loaded(now)
         log.info(
-            "loaded %s-%d: %d records, %d groups",
-            OFFSETS_TOPIC,
-            part.index,
-            count,
-            len(shard.groups),
+            "loaded %s-%d: %d records, %d groups", OFFSETS_TOPIC, index, records, len(shard.groups)
         )
-        return shard
 
     @staticmethod
     def _replay_raw(
-        shard: GroupCoordinatorShard, key: bytes | None, value: bytes | None, now: int
+        shard: GroupCoordinatorShard,
+        key: bytes | None,
+        value: bytes | None,
+        now: int,
+        producer_id: int,
     ) -> int:
         try:
             record = decode_record(key, value)
@@ -230,26 +172,16 @@ class GroupRuntime:
             return 0
         if record is None:
             return 0
-        shard.replay(record, now)  # nobody waits while loading
+        shard.replay(record, now, producer_id)  # nobody waits while loading
         return 1
-
-    def shard_for(self, group_id: str) -> tuple[int, GroupCoordinatorShard]:
-        """The shard that owns the group here; CoordinatorError(NOT_COORDINATOR) when none does."""
-        if self.topics.image.topic(OFFSETS_TOPIC) is None:
-            raise CoordinatorError(ErrorCode.not_coordinator)
-        index = self.partition_of(group_id)
-        shard = self.shards.get(index)
-        if shard is None:
-            self.load()
-            shard = self.shards.get(index)
-        if shard is None:
-            raise CoordinatorError(ErrorCode.not_coordinator)
-        return index, shard
 
     # --- running operations -------------------------------------------------------------------------
 
-    async def execute(self, group_id: str, operation: Operation[R]) -> R:
-        """Run one shard operation: append + replay its records, answer now or when completed."""
+    async def execute(
+        self, group_id: str, operation: Operation[R], producer: ProducerIdAndEpoch | None = None
+    ) -> R:
+        """Run one shard operation: append + replay its records, answer now or when completed.
+        With `producer` the records are written in that producer's transaction (TxnOffsetCommit)."""
         index, shard = self.shard_for(group_id)
         ticket = next(self._tickets)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -257,7 +189,7 @@ class GroupRuntime:
         try:
             now = self.clock.now_ms()
             result = operation(shard, ticket, now)
-            await self._write(index, shard, result, now)
+            await self._write(index, shard, result, now, producer)
             if result.response is not None:
                 return result.response
             answer: R = await future
@@ -270,41 +202,55 @@ class GroupRuntime:
         return query(self.shard_for(group_id)[1])
 
     async def _write(
-        self, index: int, shard: GroupCoordinatorShard, result: CoordinatorResult[Any], now: int
+        self,
+        index: int,
+        shard: GroupCoordinatorShard,
+        result: CoordinatorResult[Any],
+        now: int,
+        producer: ProducerIdAndEpoch | None = None,
     ) -> None:
         completions = list(result.completions)
         try:
             if result.records:
-                completions += await self._append_and_replay(index, shard, result.records, now)
+                completions += await self._append_and_replay(
+                    index, shard, result.records, now, producer
+                )
         finally:
             self._deliver(completions)
             self._maybe_wake(shard)
 
     async def _append_and_replay(
-        self, index: int, shard: GroupCoordinatorShard, records: list[CoordinatorRecord], now: int
+        self,
+        index: int,
+        shard: GroupCoordinatorShard,
+        records: list[CoordinatorRecord],
+        now: int,
+        producer: ProducerIdAndEpoch | None = None,
     ) -> list[Completion]:
-        part = self.replicas.get(OFFSETS_TOPIC, index)
         offsets = any(isinstance(r, OffsetCommitRecord) for r in records)
-        if part is None or part.leader != self.broker_id:
-            self._deliver(shard.write_failed(records, ErrorCode.not_coordinator, now))
-            raise CoordinatorError(ErrorCode.not_coordinator)
-        batch = build_batch([(*encode_record(r), (), now) for r in records])
-        try:
-            part.log.append(
-                batch, leader_epoch=part.leader_epoch, now_ms=now, origin=AppendOrigin.COORDINATOR
+        encoded = [(*encode_record(r), (), now) for r in records]
+        if producer is None:
+            batch, producer_id = build_batch(encoded), -1
+        else:
+            producer_id = producer.producer_id
+            batch = build_batch(
+                encoded,
+                producer_id=producer_id,
+                producer_epoch=producer.producer_epoch,
+                transactional=True,
             )
-        except storage_errors.StorageError as exc:
-            code = append_error(exc, offsets)
-            log.warning("append to %s-%d failed: %s", OFFSETS_TOPIC, index, exc)
-            self._deliver(shard.write_failed(records, code, now))
-            raise CoordinatorError(code) from exc
-        completions: list[Completion] = []
-        for record in records:
-            completions += shard.replay(record, now)
-        if self.replicas.strict:
-            await self.replicas.committer.sync(part.log)
-        self.replicas.advance_high_watermark(part, part.log.log_end_offset)
-        return completions
+
+        def replay() -> list[Completion]:
+            completions: list[Completion] = []
+            for record in records:
+                completions += shard.replay(record, now, producer_id)
+            return completions
+
+        try:
+            return await self.append_and_replay(index, batch, replay, offsets=offsets)
+        except CoordinatorError as exc:
+            self._deliver(shard.write_failed(records, exc.code, now))
+            raise
 
     def _deliver(self, completions: list[Completion]) -> None:
         for completion in completions:

@@ -18,6 +18,7 @@ from riverlog.metadata.image import (
     ClusterImage,
     ImageHolder,
     MetadataRecord,
+    ProducerIdsRecord,
     decode_record,
     encode_record,
 )
@@ -93,6 +94,11 @@ class LocalMetadataStore:
         for listener in self.on_commit:
             listener(self.image)
         return self.image
+
+    def allocate_producer_ids(self, count: int) -> int:
+        start = self.image.next_producer_id
+        self.commit([ProducerIdsRecord(start + count)])
+        return start
 
     def close(self) -> None:
         self.log.close()

@@ -7,6 +7,11 @@ Invariants:
   with one log line; the broker and every other connection carry on.
 - Reading pauses while too many frames wait (back-pressure), and processing waits while the transport's
   write buffer is full.
+- Responses to pipelined requests are written together: while more frames of the same connection are
+  waiting, a response is held (at most MAX_COALESCED_RESPONSES of them, COALESCE_BYTES in all) and the
+  batch goes out in one write when the queue runs dry, or as soon as the worker yields to the event
+  loop (a flush is scheduled with call_soon), so a response never waits on a later request's I/O.
+  Under a pipelining producer this turns one send() per request into one per burst.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from riverlog.protocol.framing import FrameDecoder
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_FRAMES = 32
+MAX_COALESCED_RESPONSES = 16
+COALESCE_BYTES = 256 * 1024
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -36,6 +43,10 @@ class KafkaConnection(asyncio.Protocol):
         self.writable.set()
         self.reading_paused = False
         self.closed = False
+        # Responses held for one write (see the module docstring) and whether a flush is scheduled.
+        self.outgoing: list[bytes] = []
+        self.outgoing_bytes = 0
+        self.flush_scheduled = False
 
     # --- asyncio.Protocol callbacks ---
 
@@ -90,9 +101,36 @@ class KafkaConnection(asyncio.Protocol):
                 self.close(None)
                 return
             if response is not None and self.transport is not None and not self.closed:
-                self.transport.write(response)
+                self.send(response)
                 if not self.writable.is_set():
                     await self.writable.wait()
+        self.flush()
+
+    def send(self, response: bytes) -> None:
+        """Write `response`, or hold it for one write with the answers to frames already queued."""
+        self.outgoing.append(response)
+        self.outgoing_bytes += len(response)
+        if (
+            self.pending
+            and len(self.outgoing) < MAX_COALESCED_RESPONSES
+            and self.outgoing_bytes < COALESCE_BYTES
+        ):
+            if not self.flush_scheduled:
+                self.flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self.flush)
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every held response, in order, in one call."""
+        self.flush_scheduled = False
+        outgoing, self.outgoing, self.outgoing_bytes = self.outgoing, [], 0
+        if not outgoing or self.transport is None or self.closed:
+            return
+        if len(outgoing) == 1:
+            self.transport.write(outgoing[0])
+        else:
+            self.transport.writelines(outgoing)
 
     def maybe_pause_reading(self) -> None:
         if len(self.pending) >= MAX_QUEUED_FRAMES and not self.reading_paused and self.transport:
@@ -107,6 +145,7 @@ class KafkaConnection(asyncio.Protocol):
     def close(self, reason: str | None) -> None:
         if reason:
             log.warning("closing connection from %s: %s", self.peer, reason)
+        self.flush()  # answers to the requests before the one that closes it still go out
         self.closed = True
         self.pending.clear()
         if self.transport is not None:

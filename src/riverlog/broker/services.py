@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.fetch_sessions import FetchSessionCache
 from riverlog.broker.group_runtime import GroupRuntime
-from riverlog.broker.local_metadata import LocalMetadataStore
+from riverlog.broker.metadata_store import MetadataStore
 from riverlog.broker.replica_manager import ReplicaManager
 from riverlog.broker.topic_admin import TopicAdmin
 from riverlog.broker.txn_runtime import TxnRuntime
-from riverlog.metadata.image import ClusterImage, ProducerIdsRecord
+from riverlog.metadata.image import ClusterImage
 from riverlog.storage.clock import Clock
 
 PRODUCER_ID_BLOCK = 1000
@@ -21,14 +21,13 @@ PRODUCER_ID_BLOCK = 1000
 class ProducerIdManager:
     """Hands out producer ids, reserving them durably in blocks (Kafka's ProducerIdManager)."""
 
-    store: LocalMetadataStore
+    store: MetadataStore
     _next: int = -1
     _block_end: int = -1
 
     def next_id(self) -> int:
         if self._next < 0 or self._next >= self._block_end:
-            start = self.store.image.next_producer_id
-            self.store.commit([ProducerIdsRecord(start + PRODUCER_ID_BLOCK)])
+            start = self.store.allocate_producer_ids(PRODUCER_ID_BLOCK)
             self._next, self._block_end = start, start + PRODUCER_ID_BLOCK
         pid = self._next
         self._next += 1
@@ -40,7 +39,7 @@ class BrokerServices:
     config: BrokerConfig
     broker_id: int
     clock: Clock
-    metadata: LocalMetadataStore
+    metadata: MetadataStore
     replicas: ReplicaManager
     topics: TopicAdmin
     producer_ids: ProducerIdManager

@@ -22,7 +22,6 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from kio.schema.errors import ErrorCode
 
@@ -34,6 +33,7 @@ from riverlog.broker.config_defs import (
     parse_cleanup_policy,
     validate_topic_config,
 )
+from riverlog.broker.metadata_store import MetadataStore, TopicExistsError
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
     TOPIC_RESOURCE,
@@ -70,15 +70,6 @@ LIST_CONFIGS = frozenset(
 # IncrementalAlterConfigs operations (Kafka's AlterConfigOp.OpType ids).
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 ConfigOp = tuple[str, int, str | None]  # (name, operation, value)
-
-
-class MetadataStore(Protocol):
-    on_commit: list[Callable[[ClusterImage], None]]
-
-    @property
-    def image(self) -> ClusterImage: ...
-
-    def commit(self, records: Sequence[MetadataRecord]) -> ClusterImage: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +198,10 @@ class TopicAdmin:
             for key, value in (configs or {}).items()
             if value is not None
         ]
-        image = self._preview(records) if validate_only else self.store.commit(records)
+        try:
+            image = self._preview(records) if validate_only else self.store.commit(records)
+        except TopicExistsError as exc:
+            return AdminError(ErrorCode.topic_already_exists, str(exc))
         created = image.topic(name)
         assert created is not None
         return created
@@ -318,12 +312,28 @@ class TopicAdmin:
     ) -> dict[int, list[int]]:
         if assignments:
             return {p: list(r) for p, r in sorted(assignments.items())}
-        brokers = self.live_brokers()
+        brokers = self._rack_alternated(self.live_brokers())
         rf = replication_factor if replication_factor != -1 else self._default_rf()
         return {
             p: [brokers[(p + i) % len(brokers)] for i in range(rf)]
             for p in range(first, first + count)
         }
+
+    def _rack_alternated(self, brokers: list[int]) -> list[int]:
+        """Kafka's rack-aware order: brokers taken from each rack in turn, so that the replicas of a
+        partition (consecutive entries) land on different racks when `broker.rack` is set."""
+        racks: dict[str, list[int]] = {}
+        for broker_id in brokers:
+            info = self.image.brokers.get(broker_id)
+            rack = info.rack if info is not None and info.rack else None
+            if rack is None:
+                return brokers  # Kafka: rack-aware only when every broker has a rack
+            racks.setdefault(rack, []).append(broker_id)
+        queues = [racks[r] for r in sorted(racks)]
+        order: list[int] = []
+        for i in range(max((len(q) for q in queues), default=0)):
+            order += [q[i] for q in queues if i < len(q)]
+        return order
 
     # --- delete ---
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from riverlog.cli.startup import freeze_imported_objects, keep_hypothesis_out
+
 if TYPE_CHECKING:
     from riverlog.broker.config import BrokerConfig
 
@@ -20,6 +22,7 @@ def build_config(
     data_dir: Path | None,
     broker_id: int | None,
     settings: list[str],
+    zookeeper: str | None = None,
 ) -> BrokerConfig:
     # Server code is imported only when a broker starts: client commands stay light.
     from riverlog.broker.config import BrokerConfig, parse_assignments
@@ -31,6 +34,8 @@ def build_config(
         overrides["log.dirs"] = str(data_dir)
     if broker_id is not None:
         overrides["broker.id"] = str(broker_id)
+    if zookeeper is not None:
+        overrides["zookeeper.connect"] = zookeeper
     return BrokerConfig.load(config_file, overrides)
 
 
@@ -42,13 +47,18 @@ def start(
     listen: Annotated[str | None, typer.Option(help="HOST:PORT to listen on")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="where partition logs live")] = None,
     broker_id: Annotated[int | None, typer.Option(help="this broker's id")] = None,
+    zookeeper: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT[/chroot] of a ZooKeeper ensemble: join that cluster"),
+    ] = None,
     settings: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE, Kafka's config names")
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
     """Start a broker and serve until SIGTERM or Ctrl-C."""
-    config = build_config(config_file, listen, data_dir, broker_id, settings or [])
+    keep_hypothesis_out()  # before kio's first import: see riverlog.cli.startup
+    config = build_config(config_file, listen, data_dir, broker_id, settings or [], zookeeper)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -56,4 +66,5 @@ def start(
 
     from riverlog.cluster.node import BrokerNode
 
+    freeze_imported_objects()  # no full-GC pauses over them later: see riverlog.cli.startup
     uvloop.run(BrokerNode(config).run_until_signalled())

@@ -14,12 +14,14 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
 from riverlog.broker.group_runtime import GroupRuntime
 from riverlog.broker.handlers import ALL_HANDLERS
 from riverlog.broker.local_metadata import LocalMetadataStore, load_or_create_cluster_id
+from riverlog.broker.metadata_store import MetadataStore
 from riverlog.broker.replica_manager import ReplicaManager, topic_log_config
 from riverlog.broker.server import BrokerServer
 from riverlog.broker.services import BrokerServices, ProducerIdManager
@@ -28,6 +30,9 @@ from riverlog.broker.txn_runtime import TxnRuntime
 from riverlog.metadata.image import ClusterImage, RegisterBrokerRecord
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
 from riverlog.storage.manager import LogManager
+
+if TYPE_CHECKING:
+    from riverlog.cluster.zk_mode import ZkMode
 
 log = logging.getLogger(__name__)
 FLUSH_CHECK_INTERVAL_S = 1.0
@@ -46,6 +51,7 @@ class BrokerNode:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.advertised: tuple[str, int] = ("", -1)
+        self.zk: ZkMode | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -56,15 +62,24 @@ class BrokerNode:
         started = time.monotonic()
         data_dir = self.config.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = self.config.get_str("cluster.id") or load_or_create_cluster_id(
-            data_dir, self.broker_id
-        )
         default_log_config = topic_log_config(self.config, {})
         self._logs = LogManager(data_dir, default_log_config, self.clock)
         self._logs.load()
-        image = ClusterImage(cluster_id=cluster_id, controller_id=self.broker_id)
-        metadata = LocalMetadataStore.open(data_dir, image, self.clock)
+        metadata: MetadataStore
+        if self.config.get("zookeeper.connect"):
+            from riverlog.cluster.zk_mode import ZkMode  # kazoo only when clustered
+
+            self.zk = ZkMode(self.config, self.broker_id)
+            metadata = await self.zk.open(data_dir)
+        else:
+            cluster_id = self.config.get_str("cluster.id") or load_or_create_cluster_id(
+                data_dir, self.broker_id
+            )
+            image = ClusterImage(cluster_id=cluster_id, controller_id=self.broker_id)
+            metadata = LocalMetadataStore.open(data_dir, image, self.clock)
         replicas = ReplicaManager(self._logs, self.config, self.clock, self.broker_id)
+        if self.zk is not None:
+            self.zk.attach(replicas)
         topics = TopicAdmin(metadata, self.config, self.broker_id)
         producer_ids = ProducerIdManager(metadata)
         groups = GroupRuntime(self.config, self.clock, replicas, topics, self.broker_id)
@@ -92,8 +107,11 @@ class BrokerNode:
         self._server = BrokerServer(dispatcher, self.config.get_int("socket.request.max.bytes"))
         host, port = self.config.listener
         self.port = await self._server.start(host, port)
-        self._register(metadata)
         metadata.on_commit.append(replicas.sync_with_image)
+        if self.zk is not None:
+            await self.zk.register(*self._advertised())
+        else:
+            self._register(metadata)
         replicas.sync_with_image(metadata.image)
         await services.groups.start()
         if services.transactions is not None:
@@ -104,16 +122,21 @@ class BrokerNode:
             "broker %d listening on %s (cluster %s, %d partitions) in %.0f ms",
             self.broker_id,
             self.bootstrap,
-            cluster_id,
+            metadata.image.cluster_id,
             len(replicas.partitions),
             (time.monotonic() - started) * 1000,
         )
 
-    def _register(self, metadata: LocalMetadataStore) -> None:
+    def _advertised(self) -> tuple[str, int]:
         host, port = self.config.advertised_listener
         if host in ("0.0.0.0", "::", ""):
             host = socket.gethostname()
         port = self.port if port in (0, self.config.listener[1]) else port
+        self.advertised = (host, port)
+        return host, port
+
+    def _register(self, metadata: MetadataStore) -> None:
+        host, port = self._advertised()
         rack = self.config.get("broker.rack")
         record = RegisterBrokerRecord(self.broker_id, host, port, str(rack) if rack else None)
         current = metadata.image.brokers.get(self.broker_id)
@@ -133,6 +156,9 @@ class BrokerNode:
         self._every(retention_s, lambda: logs.retention_pass(self.clock.now_ms()))
         self._every(FLUSH_CHECK_INTERVAL_S, self._flush_pass)
         self._every(checkpoint_s, logs.checkpoint)
+        if self.zk is not None and self.services is not None:
+            lag_s = self.config.get_int("replica.lag.time.max.ms") / 2000
+            self._every(lag_s, self.services.replicas.shrink_isr_pass)
         if self.config.get_bool("log.cleaner.enable"):
             self._tasks.append(asyncio.get_running_loop().create_task(self._clean_forever()))
 
@@ -177,6 +203,12 @@ class BrokerNode:
         self._tasks.append(asyncio.get_running_loop().create_task(loop()))
 
     async def stop(self) -> None:
+        log.info("broker %d stopping", self.broker_id)
+        if self.zk is not None:
+            try:
+                await self.zk.controlled_shutdown()
+            except Exception:
+                log.exception("controlled shutdown failed")
         if self.services is not None:
             await self.services.groups.stop()
             if self.services.transactions is not None:
@@ -189,9 +221,12 @@ class BrokerNode:
         self._tasks.clear()
         if self._server is not None:
             await self._server.stop()
+        if self.zk is not None:
+            await self.zk.close()
         if self.services is not None:
             self.services.replicas.purgatory.notify_all()
-            self.services.metadata.close()
+            if self.zk is None:
+                self.services.metadata.close()
         if self._logs is not None:
             self._logs.checkpoint()
             self._logs.close()

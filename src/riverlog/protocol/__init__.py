@@ -3,6 +3,8 @@
 - ``framing``: size-prefixed frames in and out of a byte stream (sans-IO ``FrameDecoder``).
 - ``codec``: request/response headers and kio-typed bodies; ApiVersions fallbacks.
 - ``tagged``: tagged-field handling, including a reader that skips unknown tags.
+- ``produce_response`` / ``fetch_response``: plain hot-path response types with specialised encoders
+  (byte for byte what kio writes), used by ``codec.encode_response``; ``wire``: their primitives.
 - ``records``: record batch v2 headers, CRC, in-place patches, decoding and building.
 - ``compression``: gzip/snappy/lz4/zstd as Kafka's Java clients write them.
 - ``varint``: zigzag varints used inside records.

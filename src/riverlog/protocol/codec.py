@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import io
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,8 +39,10 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import i16
 from kio.static.protocol import RequestPayload, ResponsePayload
 
+from riverlog.protocol import fetch_response, produce_response
 from riverlog.protocol.errors import InvalidRequestError, UnsupportedVersionError
 from riverlog.protocol.tagged import lenient_entity_reader, skip_tagged_fields
+from riverlog.protocol.wire import Chunk
 
 __all__ = [
     "API_VERSIONS_KEY",
@@ -131,6 +134,7 @@ _load_request_schema = functools.cache(load_request_schema)
 _load_response_schema = functools.cache(load_response_schema)
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: clients choose these numbers
 def _request_is_flexible(api_key: int, api_version: int) -> bool:
     # Flexibility never goes away in later versions, so a version above the newest kio knows is
     # flexible when that newest one is (this is how a newer client's ApiVersions header parses).
@@ -141,6 +145,7 @@ def _request_is_flexible(api_key: int, api_version: int) -> bool:
     return bool(schema.__header_schema__.__flexible__)
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: clients choose these numbers
 def response_header_version(api_key: int, api_version: int) -> int:
     """0 or 1: the response header layout for (key, version); ApiVersions always uses 0."""
     if api_key == API_VERSIONS_KEY:
@@ -216,8 +221,24 @@ def encode_request(correlation_id: int, client_id: str | None, request: Any) -> 
 # --- responses ----------------------------------------------------------------------------------
 
 
+# Hot-path responses with their own encoders (DESIGN.md: Produce and Fetch only), by the plain
+# response class a handler builds: (api key, body encoder).
+_SPECIALISED: Final[dict[type[Any], tuple[int, Callable[[int, Any], list[Chunk]]]]] = {
+    produce_response.ProduceResponse: (0, produce_response.encode_produce_response),
+    fetch_response.FetchResponse: (1, fetch_response.encode_fetch_response),
+}
+
+
 def encode_response(correlation_id: int, api_key: int, api_version: int, response: Any) -> bytes:
-    """A framed response (size prefix included) for the request it answers."""
+    """A framed response (size prefix included) for the request it answers.
+
+    `response` is a kio response entity of exactly (api_key, api_version), or one of the plain,
+    version-independent responses that have a specialised encoder (`produce_response.ProduceResponse`,
+    `fetch_response.FetchResponse`), which writes what `api_version` has of it.
+    """
+    specialised = _SPECIALISED.get(type(response))
+    if specialised is not None:
+        return _encode_specialised(correlation_id, api_key, api_version, response, *specialised)
     schema = type(response)
     if schema.__api_key__ != api_key or schema.__version__ != api_version:
         raise ValueError(
@@ -230,6 +251,24 @@ def encode_response(correlation_id: int, api_key: int, api_version: int, respons
         buffer.write(_NO_TAGGED_FIELDS)
     entity_writer(schema)(buffer, response)
     return _finish_frame(buffer)
+
+
+def _encode_specialised(
+    correlation_id: int,
+    api_key: int,
+    api_version: int,
+    response: Any,
+    encoder_key: int,
+    encode_body: Callable[[int, Any], list[Chunk]],
+) -> bytes:
+    if encoder_key != api_key:
+        raise ValueError(f"{type(response).__qualname__} is api {encoder_key}, not api {api_key}")
+    body = encode_body(api_version, response)
+    header = _INT32.pack(correlation_id)
+    if response_header_version(api_key, api_version) == 1:
+        header += _NO_TAGGED_FIELDS
+    size = len(header) + sum(map(len, body))
+    return b"".join([_INT32.pack(size), header, *body])
 
 
 def decode_response(

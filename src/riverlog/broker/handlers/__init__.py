@@ -1,77 +1,72 @@
-"""One module per Kafka API; `ALL_HANDLERS` is what the broker serves and advertises."""
+"""One module per Kafka API; `ALL_HANDLERS` is what the broker serves and advertises.
+
+Handler modules are imported when a request of their API first arrives, not at start-up: the group and
+transaction handlers alone pull in the coordinators, and a broker should accept connections first.
+`HANDLERS` lists, as data, each module with the API key and version range it declares, which is what
+ApiVersions advertises; tests/unit/broker/test_handler_table.py checks every entry against its module's
+own `API_KEY`, `MIN_VERSION` and `MAX_VERSION`. To add a handler, add its module here.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
-from riverlog.broker.handlers import (
-    add_offsets_to_txn,
-    add_partitions_to_txn,
-    alter_configs,
-    api_versions,
-    consumer_group_describe,
-    consumer_group_heartbeat,
-    create_partitions,
-    create_topics,
-    delete_groups,
-    delete_records,
-    delete_topics,
-    describe_cluster,
-    describe_configs,
-    describe_groups,
-    describe_log_dirs,
-    end_txn,
-    fetch,
-    find_coordinator,
-    heartbeat,
-    incremental_alter_configs,
-    init_producer_id,
-    join_group,
-    leave_group,
-    list_groups,
-    list_offsets,
-    metadata,
-    offset_commit,
-    offset_delete,
-    offset_fetch,
-    offset_for_leader_epoch,
-    produce,
-    sync_group,
-    txn_offset_commit,
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    """A handler module by name, with the API it serves; the module is imported by `load`."""
+
+    # The handler modules' own constant names, so the dispatcher reads a spec and a module alike.
+    name: str
+    API_KEY: int
+    MIN_VERSION: int
+    MAX_VERSION: int
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(f"{__name__}.{self.name}")
+
+    async def handle(self, ctx: Any, request: Any) -> Any:
+        return await self.load().handle(ctx, request)
+
+
+HANDLERS: tuple[HandlerSpec, ...] = (
+    HandlerSpec("produce", 0, 3, 12),
+    HandlerSpec("fetch", 1, 4, 17),
+    HandlerSpec("list_offsets", 2, 1, 10),
+    HandlerSpec("metadata", 3, 0, 13),
+    HandlerSpec("offset_commit", 8, 2, 9),
+    HandlerSpec("offset_fetch", 9, 1, 9),
+    HandlerSpec("find_coordinator", 10, 0, 6),
+    HandlerSpec("join_group", 11, 0, 9),
+    HandlerSpec("heartbeat", 12, 0, 4),
+    HandlerSpec("leave_group", 13, 0, 5),
+    HandlerSpec("sync_group", 14, 0, 5),
+    HandlerSpec("describe_groups", 15, 0, 5),
+    HandlerSpec("list_groups", 16, 0, 5),
+    HandlerSpec("api_versions", 18, 0, 4),
+    HandlerSpec("create_topics", 19, 2, 7),
+    HandlerSpec("delete_topics", 20, 1, 6),
+    HandlerSpec("delete_records", 21, 0, 2),
+    HandlerSpec("init_producer_id", 22, 0, 5),
+    HandlerSpec("offset_for_leader_epoch", 23, 2, 4),
+    HandlerSpec("add_partitions_to_txn", 24, 0, 3),
+    HandlerSpec("add_offsets_to_txn", 25, 0, 3),
+    HandlerSpec("end_txn", 26, 0, 3),
+    HandlerSpec("txn_offset_commit", 28, 0, 3),
+    HandlerSpec("describe_configs", 32, 1, 4),
+    HandlerSpec("alter_configs", 33, 0, 2),
+    HandlerSpec("describe_log_dirs", 35, 1, 4),
+    HandlerSpec("create_partitions", 37, 0, 3),
+    HandlerSpec("delete_groups", 42, 0, 2),
+    HandlerSpec("elect_leaders", 43, 0, 2),
+    HandlerSpec("incremental_alter_configs", 44, 0, 1),
+    HandlerSpec("offset_delete", 47, 0, 0),
+    HandlerSpec("describe_cluster", 60, 0, 2),
+    HandlerSpec("consumer_group_heartbeat", 68, 0, 1),
+    HandlerSpec("consumer_group_describe", 69, 0, 1),
 )
 
-ALL_HANDLERS: list[ModuleType] = [
-    produce,
-    fetch,
-    list_offsets,
-    metadata,
-    api_versions,
-    init_producer_id,
-    offset_for_leader_epoch,
-    create_topics,
-    delete_topics,
-    delete_records,
-    describe_configs,
-    alter_configs,
-    describe_log_dirs,
-    create_partitions,
-    incremental_alter_configs,
-    describe_cluster,
-    find_coordinator,
-    join_group,
-    sync_group,
-    heartbeat,
-    leave_group,
-    offset_commit,
-    offset_fetch,
-    describe_groups,
-    list_groups,
-    delete_groups,
-    offset_delete,
-    consumer_group_heartbeat,
-    consumer_group_describe,
-    add_partitions_to_txn,
-    add_offsets_to_txn,
-    end_txn,
-    txn_offset_commit,
-]
+ALL_HANDLERS: list[HandlerSpec] = list(HANDLERS)

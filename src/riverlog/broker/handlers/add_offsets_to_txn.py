@@ -1,7 +1,7 @@
 """AddOffsetsToTxn (key 25): a transactional producer will commit offsets for a consumer group.
 
 Kafka adds the group's `__consumer_offsets` partition to the transaction, so EndTxn writes a marker
-there too. (riverlog serves no TxnOffsetCommit yet, so no transactional offsets land there.)
+there too, which commits (or drops) the offsets TxnOffsetCommit wrote there.
 PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v2 (KIP-588).
 """
 

@@ -20,6 +20,12 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.fetch_sessions import CachedPartition, FetchSession, PartitionKey
 from riverlog.broker.responses import ZERO_THROTTLE, millis
+from riverlog.protocol.fetch_response import (
+    AbortedTransaction,
+    FetchableTopicResponse,
+    FetchResponse,
+    PartitionData,
+)
 from riverlog.storage.errors import OffsetOutOfRangeError
 
 API_KEY = 1
@@ -36,6 +42,7 @@ class Wanted:
     fetch_offset: int
     max_bytes: int
     unknown_id: bool = False
+    leader_epoch: int = -1
 
 
 @dataclass(slots=True)
@@ -58,8 +65,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     try:
         session, wanted, incremental = _resolve_session(ctx, request)
     except SessionError as exc:
-        return ctx.build(
-            "FetchResponse",
+        return FetchResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=exc.code,
             session_id=0,
@@ -68,8 +74,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     results = await _read_with_long_poll(ctx, request, wanted)
     if session is not None:
         results = _update_session(session, results, incremental)
-    return ctx.build(
-        "FetchResponse",
+    return FetchResponse(  # plain types: riverlog.protocol's specialised codec (hot path)
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         session_id=session.session_id if session else 0,
@@ -133,7 +138,12 @@ def _requested_partitions(ctx: RequestContext, request: Any) -> Iterable[Wanted]
             topic_id = _topic_id(ctx, name)
         for p in topic.partitions:
             yield Wanted(
-                (name, p.partition), topic_id, p.fetch_offset, p.partition_max_bytes, unknown
+                (name, p.partition),
+                topic_id,
+                p.fetch_offset,
+                p.partition_max_bytes,
+                unknown,
+                getattr(p, "current_leader_epoch", -1),
             )
 
 
@@ -205,11 +215,11 @@ def _read_all(ctx: RequestContext, request: Any, wanted: list[Wanted]) -> list[P
     budget = request.max_bytes
     min_one = True
     committed = getattr(request, "isolation_level", 0) == READ_COMMITTED
-    follower = _replica_id(request) >= 0
+    replica_id = _replica_id(request)
     results = []
     for w in wanted:
         result = _read_partition(
-            ctx, w, min(w.max_bytes, max(budget, 0)), min_one, committed, follower
+            ctx, w, min(w.max_bytes, max(budget, 0)), min_one, committed, replica_id
         )
         budget -= len(result.records)
         min_one = min_one and not result.records
@@ -218,7 +228,7 @@ def _read_all(ctx: RequestContext, request: Any, wanted: list[Wanted]) -> list[P
 
 
 def _read_partition(
-    ctx: RequestContext, w: Wanted, max_bytes: int, min_one: bool, committed: bool, follower: bool
+    ctx: RequestContext, w: Wanted, max_bytes: int, min_one: bool, committed: bool, replica_id: int
 ) -> PartitionResult:
     if w.unknown_id:
         return PartitionResult(w, ErrorCode.unknown_topic_id)
@@ -227,6 +237,14 @@ def _read_partition(
         return PartitionResult(w, ErrorCode.unknown_topic_or_partition)
     if part.leader != ctx.services.broker_id:
         return PartitionResult(w, ErrorCode.not_leader_or_follower)
+    if 0 <= w.leader_epoch != part.leader_epoch:
+        fenced = w.leader_epoch < part.leader_epoch
+        return PartitionResult(
+            w, ErrorCode.fenced_leader_epoch if fenced else ErrorCode.unknown_leader_epoch
+        )
+    follower = replica_id >= 0
+    if follower:
+        ctx.services.replicas.record_follower_fetch(part, replica_id, w.fetch_offset)
     plog = part.log
     hw, lso = plog.high_watermark, plog.last_stable_offset
     upper = None if follower else (lso if committed else hw)
@@ -251,8 +269,7 @@ def _topic_responses(ctx: RequestContext, results: list[PartitionResult]) -> lis
     for r in results:
         by_topic.setdefault(r.wanted.key[0], []).append(r)
     return [
-        ctx.build(
-            "FetchableTopicResponse",
+        FetchableTopicResponse(
             topic=name,
             topic_id=group[0].wanted.topic_id or uuid.UUID(int=0),
             partitions=tuple(_partition_data(ctx, r) for r in group),
@@ -265,11 +282,9 @@ def _partition_data(ctx: RequestContext, r: PartitionResult) -> Any:
     aborted = None
     if r.aborted is not None:
         aborted = tuple(
-            ctx.build("AbortedTransaction", producer_id=pid, first_offset=first)
-            for pid, first in r.aborted
+            AbortedTransaction(producer_id=pid, first_offset=first) for pid, first in r.aborted
         )
-    return ctx.build(
-        "PartitionData",
+    return PartitionData(
         partition_index=r.wanted.key[1],
         error_code=r.error,
         high_watermark=r.high_watermark,

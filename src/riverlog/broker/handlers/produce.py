@@ -1,13 +1,16 @@
 """Produce (key 0): append each partition's record batches and answer per partition.
 
-acks=0 gets no response (Kafka closes nothing and answers nothing); acks=1 and acks=-1 are answered once
-the append is acknowledged (single node: the leader is the whole ISR; strict durability waits for the
-group-commit fsync). Storage errors map to Kafka's per-partition error codes; a duplicate batch from an
+acks=0 gets no response (Kafka closes nothing and answers nothing); acks=1 is answered once the leader
+holds the batch (strict durability: after the group-commit fsync); acks=-1 once the high watermark passes
+it, i.e. every in-sync replica has it, with `min.insync.replicas` checked before and after the append
+(NOT_ENOUGH_REPLICAS, NOT_ENOUGH_REPLICAS_AFTER_APPEND) and the request's timeout giving
+REQUEST_TIMED_OUT. Storage errors map to Kafka's per-partition error codes; a duplicate batch from an
 idempotent producer is answered with the offsets it got the first time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from typing import Any
@@ -15,7 +18,12 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.responses import millis
+from riverlog.protocol.produce_response import (
+    PartitionProduceResponse,
+    ProduceResponse,
+    TopicProduceResponse,
+)
 from riverlog.storage import errors as storage_errors
 
 API_KEY = 0
@@ -43,17 +51,30 @@ def error_code_for(exc: Exception) -> ErrorCode:
 async def handle(ctx: RequestContext, request: Any) -> Any:
     acks = request.acks
     topics = []
+    timeout_s = millis(request.timeout) / 1000
     for topic in request.topic_data:
-        parts = [await _produce_partition(ctx, topic.name, p, acks) for p in topic.partition_data]
-        topics.append(
-            ctx.build("TopicProduceResponse", name=topic.name, partition_responses=tuple(parts))
-        )
+        if acks == -1:  # replication waits run side by side
+            parts = await asyncio.gather(
+                *(
+                    _produce_partition(ctx, topic.name, p, acks, timeout_s)
+                    for p in topic.partition_data
+                )
+            )
+        else:
+            parts = [
+                await _produce_partition(ctx, topic.name, p, acks, timeout_s)
+                for p in topic.partition_data
+            ]
+        topics.append(TopicProduceResponse(name=topic.name, partition_responses=parts))
     if acks == 0:
         return None
-    return ctx.build("ProduceResponse", responses=tuple(topics), throttle_time=ZERO_THROTTLE)
+    # Plain response types: encoded by riverlog.protocol's specialised codec (hot path).
+    return ProduceResponse(responses=topics)
 
 
-async def _produce_partition(ctx: RequestContext, topic: str, data: Any, acks: int) -> Any:
+async def _produce_partition(
+    ctx: RequestContext, topic: str, data: Any, acks: int, timeout_s: float
+) -> Any:
     if acks not in (-1, 0, 1):
         return _answer(ctx, data.index, ErrorCode.invalid_required_acks)
     part = ctx.services.replicas.get(topic, data.index)
@@ -63,6 +84,9 @@ async def _produce_partition(ctx: RequestContext, topic: str, data: Any, acks: i
         return _answer(ctx, data.index, ErrorCode.not_leader_or_follower)
     if not data.records:
         return _answer(ctx, data.index, ErrorCode.corrupt_message, "no record batch")
+    replicas = ctx.services.replicas
+    if acks == -1 and not replicas.enough_replicas(part):
+        return _answer(ctx, data.index, ErrorCode.not_enough_replicas)
     try:
         result = await ctx.services.replicas.append(part, bytes(data.records))
     except storage_errors.DuplicateSequenceError as dup:
@@ -71,13 +95,16 @@ async def _produce_partition(ctx: RequestContext, topic: str, data: Any, acks: i
         code = error_code_for(exc)
         log.debug("produce to %s-%d failed: %s", topic, data.index, exc)
         return _answer(ctx, data.index, code, str(exc), part.log.log_start_offset)
+    if acks == -1:
+        code = await replicas.wait_for_replication(part, result.last_offset, timeout_s)
+        if code != ErrorCode.none:
+            return _answer(ctx, data.index, code, None, part.log.log_start_offset)
     append_time = None
     if result.log_append_time_ms >= 0:
         append_time = datetime.datetime.fromtimestamp(
             result.log_append_time_ms / 1000, tz=datetime.UTC
         )
-    return ctx.build(
-        "PartitionProduceResponse",
+    return PartitionProduceResponse(
         index=data.index,
         error_code=ErrorCode.none,
         base_offset=result.first_offset,
@@ -91,8 +118,7 @@ async def _produce_partition(ctx: RequestContext, topic: str, data: Any, acks: i
 def _answer(
     ctx: RequestContext, index: int, code: ErrorCode, message: str | None = None, start: int = -1
 ) -> Any:
-    return ctx.build(
-        "PartitionProduceResponse",
+    return PartitionProduceResponse(
         index=index,
         error_code=code,
         base_offset=-1,

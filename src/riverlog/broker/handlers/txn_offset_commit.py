@@ -1,10 +1,13 @@
 """TxnOffsetCommit (key 28): offsets a transactional producer commits for a consumer group.
 
-Served by the group's coordinator. The producer must be the transactional id's current producer
-(INVALID_PRODUCER_ID_MAPPING / PRODUCER_FENCED, INVALID_PRODUCER_EPOCH before v3, KIP-588). The offsets
-wait in the transaction coordinator and are committed through the group runtime when the transaction
-commits (dropped when it aborts); see `riverlog.broker.txn_runtime` for what is not durable yet.
-Not done yet: the member/generation check of v3+ and OffsetFetch's UNSTABLE_OFFSET_COMMIT.
+Served by the group's coordinator, as Kafka does: the offsets are written to `__consumer_offsets` as a
+transactional batch with the producer's id and epoch, held as pending by the group coordinator, and
+become committed when the COMMIT marker lands on that partition (dropped on ABORT); see
+`riverlog.coordinator.group.offsets`. They survive a restart like any record of the partition.
+When this broker also coordinates the transactional id, the producer must be its current one
+(INVALID_PRODUCER_ID_MAPPING / PRODUCER_FENCED); the partition's producer state fences older epochs in
+any case. v3+ member, generation and instance id are checked when given (Kafka's rules for
+transactional commits). PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v3 (KIP-588).
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinator_runtime import CoordinatorError, ProducerIdAndEpoch
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.coordinator.group.records import OffsetCommitValue
+from riverlog.coordinator.group.messages import (
+    NO_GENERATION,
+    UNKNOWN_MEMBER_ID,
+    OffsetCommitRequest,
+    PartitionCommit,
+)
 
 API_KEY = 28
 MIN_VERSION = 0
@@ -27,36 +35,68 @@ FENCED_SINCE = 3
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     wanted = [(t.name, p) for t in request.topics for p in t.partitions]
-    code = _check(ctx, request)
+    code = _check_producer(ctx, request)
     if code is not ErrorCode.none:
         return _response(ctx, {(topic, p.partition_index): code for topic, p in wanted})
     image = ctx.services.image
-    max_metadata = ctx.services.config.get_int("offset.metadata.max.bytes")
     answers: dict[tuple[str, int], ErrorCode] = {}
-    offsets: dict[tuple[str, str, int], OffsetCommitValue] = {}
+    known: dict[str, list[PartitionCommit]] = {}
     for topic, p in wanted:
         described = image.topic(topic)
-        metadata = p.committed_metadata or ""
         if described is None or p.partition_index not in described.partitions:
             answers[(topic, p.partition_index)] = ErrorCode.unknown_topic_or_partition
-        elif len(metadata.encode()) > max_metadata:
-            answers[(topic, p.partition_index)] = ErrorCode.offset_metadata_too_large
-        else:
-            epoch = int(getattr(p, "committed_leader_epoch", -1))
-            value = OffsetCommitValue(int(p.committed_offset), metadata, -1, epoch)
-            offsets[(request.group_id, topic, int(p.partition_index))] = value
-            answers[(topic, p.partition_index)] = ErrorCode.none
-    _txn.runtime(ctx).add_offsets(request.transactional_id, offsets)
+            continue
+        epoch = int(getattr(p, "committed_leader_epoch", -1))
+        commit = PartitionCommit(
+            int(p.partition_index), int(p.committed_offset), epoch, p.committed_metadata
+        )
+        known.setdefault(topic, []).append(commit)
+    if known:
+        answers.update(await _commit(ctx, request, known))
     return _response(ctx, answers)
 
 
-def _check(ctx: RequestContext, request: Any) -> ErrorCode:
+async def _commit(
+    ctx: RequestContext, request: Any, known: dict[str, list[PartitionCommit]]
+) -> dict[tuple[str, int], ErrorCode]:
+    req = OffsetCommitRequest(
+        group_id=request.group_id,
+        topics=tuple((topic, tuple(commits)) for topic, commits in known.items()),
+        generation_id=int(getattr(request, "generation_id", NO_GENERATION)),
+        member_id=getattr(request, "member_id", UNKNOWN_MEMBER_ID),
+        group_instance_id=getattr(request, "group_instance_id", None),
+        api_version=ctx.version,
+    )
+    producer = ProducerIdAndEpoch(int(request.producer_id), int(request.producer_epoch))
+    try:
+        result = await ctx.services.groups.execute(
+            req.group_id,
+            lambda shard, _ticket, now: shard.txn_commit_offsets(req, now),
+            producer=producer,
+        )
+    except CoordinatorError as exc:
+        code = _txn.for_version(_fenced(exc.code), ctx.version, FENCED_SINCE)
+        return {(t, c.partition): code for t, commits in known.items() for c in commits}
+    return {
+        (topic, partition): code for topic, errors in result.topics for partition, code in errors
+    }
+
+
+def _fenced(code: ErrorCode) -> ErrorCode:
+    """The partition refused an older epoch: the producer was fenced."""
+    return ErrorCode.producer_fenced if code is ErrorCode.invalid_producer_epoch else code
+
+
+def _check_producer(ctx: RequestContext, request: Any) -> ErrorCode:
     """NOT_COORDINATOR unless the group is here; the producer must be the id's current one."""
     try:
         ctx.services.groups.shard_for(request.group_id)
-        _, shard = _txn.runtime(ctx).shard_for(request.transactional_id)
     except CoordinatorError as exc:
         return exc.code
+    try:
+        _, shard = _txn.runtime(ctx).shard_for(request.transactional_id)
+    except CoordinatorError:
+        return ErrorCode.none  # coordinated elsewhere: the partition's producer state fences
     code = shard.check_producer(
         request.transactional_id, int(request.producer_id), int(request.producer_epoch)
     )

@@ -12,11 +12,18 @@ Who may commit (Kafka's ClassicGroup.validateOffsetCommit):
 Expiry (`offsets.retention.minutes`): an Empty group's offsets expire that long after it became Empty; a
 Stable consumer group's offsets of topics it no longer subscribes to, and a simple group's offsets, that
 long after their commit. An Empty group left with no offsets is deleted.
+
+Transactional offsets (TxnOffsetCommit, Kafka's pending transactional offsets): the records are written
+in a transactional batch by the producer's id and epoch and, on replay, held in `pending` by producer
+id; the COMMIT marker on this partition makes them committed (unless a plain commit of the same
+partition was replayed after them: log order wins), the ABORT marker drops them. Replay order is log
+order, so `_sequence` (one tick per replayed commit) stands in for the record's log offset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
@@ -48,6 +55,12 @@ S = GroupState
 TopicPartition = tuple[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    sequence: int  # replay order of the record (stands in for its log offset)
+    value: OffsetCommitValue
+
+
 class OffsetStore:
     def __init__(
         self, groups: ClassicGroups, consumer: ConsumerGroups, config: GroupConfig
@@ -56,6 +69,9 @@ class OffsetStore:
         self.consumer = consumer
         self.config = config
         self.offsets: dict[str, dict[TopicPartition, OffsetCommitValue]] = {}
+        self.pending: dict[int, dict[str, dict[TopicPartition, _Pending]]] = {}  # by producer id
+        self._sequence = 0
+        self._committed_at: dict[tuple[str, TopicPartition], int] = {}  # sequence of the commit
 
     # --- replay ---------------------------------------------------------------------------------
 
@@ -70,10 +86,39 @@ class OffsetStore:
             return
         if record.group not in self.consumer.groups:
             self.groups.get_or_create(record.group, now)
+        self._sequence += 1
+        self._committed_at[(record.group, tp)] = self._sequence
         self.offsets.setdefault(record.group, {})[tp] = record.value
+
+    def replay_transactional(self, producer_id: int, record: OffsetCommitRecord, now: int) -> None:
+        """A TxnOffsetCommit record: pending until the producer's transaction ends."""
+        if record.value is None:
+            return  # transactions never delete offsets
+        if record.group not in self.consumer.groups:
+            self.groups.get_or_create(record.group, now)
+        self._sequence += 1
+        by_group = self.pending.setdefault(producer_id, {}).setdefault(record.group, {})
+        by_group[(record.topic, record.partition)] = _Pending(self._sequence, record.value)
+
+    def replay_end_transaction(self, producer_id: int, commit: bool) -> None:
+        """A COMMIT/ABORT marker of the producer: its pending offsets are committed or dropped."""
+        pending = self.pending.pop(producer_id, {})
+        if not commit:
+            return
+        for group_id, by_partition in pending.items():
+            for tp, entry in by_partition.items():
+                if self._committed_at.get((group_id, tp), 0) < entry.sequence:
+                    self._committed_at[(group_id, tp)] = entry.sequence
+                    self.offsets.setdefault(group_id, {})[tp] = entry.value
+
+    def has_pending(self, group_id: str, tp: TopicPartition) -> bool:
+        """Whether an open transaction holds an offset for the partition (UNSTABLE_OFFSET_COMMIT)."""
+        return any(tp in groups.get(group_id, {}) for groups in self.pending.values())
 
     def forget_group(self, group_id: str) -> None:
         self.offsets.pop(group_id, None)
+        for tp in [key for key in self._committed_at if key[0] == group_id]:
+            del self._committed_at[tp]
 
     # --- OffsetCommit ---------------------------------------------------------------------------
 
@@ -83,6 +128,11 @@ class OffsetStore:
         error = self._commit_error(req)
         if error is not ErrorCode.none:
             return [], OffsetCommitResult(_all(req, error))
+        return self._commit_records(req, now)
+
+    def _commit_records(
+        self, req: OffsetCommitRequest, now: int
+    ) -> tuple[list[CoordinatorRecord], OffsetCommitResult]:
         expire = now + req.retention_time_ms if req.retention_time_ms >= 0 else -1
         records: list[CoordinatorRecord] = []
         topics = []
@@ -117,12 +167,48 @@ class OffsetStore:
             return ErrorCode.illegal_generation
         return validate_offset_commit(group, req)
 
+    def txn_commit(
+        self, req: OffsetCommitRequest, now: int
+    ) -> tuple[list[CoordinatorRecord], OffsetCommitResult]:
+        """TxnOffsetCommit: the records to write transactionally (Kafka's validation for it)."""
+        error = self._txn_commit_error(req)
+        if error is not ErrorCode.none:
+            return [], OffsetCommitResult(_all(req, error))
+        return self._commit_records(req, now)
+
+    def _txn_commit_error(self, req: OffsetCommitRequest) -> ErrorCode:
+        if not req.group_id:
+            return ErrorCode.invalid_group_id
+        anonymous = (
+            req.generation_id < 0
+            and req.member_id == UNKNOWN_MEMBER_ID
+            and req.group_instance_id is None
+        )
+        consumer_group = self.consumer.groups.get(req.group_id)
+        if consumer_group is not None:
+            if anonymous or (req.generation_id < 0 and not consumer_group.members):
+                return ErrorCode.none
+            member = consumer_group.members.get(req.member_id)
+            if member is None:
+                return ErrorCode.unknown_member_id
+            if req.generation_id != member.member_epoch:
+                return ErrorCode.stale_member_epoch
+            return ErrorCode.none
+        group = self.groups.groups.get(req.group_id)
+        if group is None:
+            return ErrorCode.none if req.generation_id < 0 else ErrorCode.illegal_generation
+        return validate_txn_offset_commit(group, req)
+
     # --- OffsetFetch ----------------------------------------------------------------------------
 
     def fetch(
-        self, group_id: str, topics: Iterable[tuple[str, Iterable[int]]] | None
+        self,
+        group_id: str,
+        topics: Iterable[tuple[str, Iterable[int]]] | None,
+        require_stable: bool = False,
     ) -> OffsetFetchResult:
-        """Committed offsets of the given partitions (-1 where none), or of all (`topics` None)."""
+        """Committed offsets of the given partitions (-1 where none), or of all (`topics` None);
+        with `require_stable`, UNSTABLE_OFFSET_COMMIT where a transaction holds one (KIP-447)."""
         committed = self.offsets.get(group_id, {})
         if topics is None:
             by_topic: dict[str, list[FetchedOffset]] = {}
@@ -136,9 +222,12 @@ class OffsetStore:
             fetched = []
             for partition in partitions:
                 found = committed.get((topic, partition))
-                fetched.append(
-                    FetchedOffset(partition) if found is None else _fetched(partition, found)
-                )
+                if require_stable and self.has_pending(group_id, (topic, partition)):
+                    fetched.append(FetchedOffset(partition, error=ErrorCode.unstable_offset_commit))
+                elif found is None:
+                    fetched.append(FetchedOffset(partition))
+                else:
+                    fetched.append(_fetched(partition, found))
             answer.append((topic, tuple(fetched)))
         return OffsetFetchResult(ErrorCode.none, tuple(answer))
 
@@ -253,6 +342,28 @@ def validate_offset_commit(group: ClassicGroup, req: OffsetCommitRequest) -> Err
         return ErrorCode.unknown_member_id
     if group.is_in(S.COMPLETING_REBALANCE):
         return ErrorCode.rebalance_in_progress
+    return ErrorCode.none
+
+
+def validate_txn_offset_commit(group: ClassicGroup, req: OffsetCommitRequest) -> ErrorCode:
+    """Kafka's ClassicGroup.validateOffsetCommit for a transactional commit: member, generation
+    and instance id are checked only when given, and a rebalance does not refuse it."""
+    if group.is_in(S.DEAD):
+        return ErrorCode.coordinator_not_available
+    if req.generation_id < 0 and group.is_in(S.EMPTY):
+        return ErrorCode.none
+    identified = (
+        req.generation_id >= 0
+        or req.member_id != UNKNOWN_MEMBER_ID
+        or req.group_instance_id is not None
+    )
+    if not identified:
+        return ErrorCode.none
+    error = validate_existing_member(group, req.member_id, req.group_instance_id)
+    if error is not ErrorCode.none:
+        return error
+    if req.generation_id != group.generation_id:
+        return ErrorCode.illegal_generation
     return ErrorCode.none
 
 

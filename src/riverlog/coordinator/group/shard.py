@@ -149,19 +149,28 @@ class GroupCoordinatorShard:
         records, result = self.offsets.commit(req, now)
         return CoordinatorResult(records, result)
 
+    def txn_commit_offsets(
+        self, req: OffsetCommitRequest, now: int
+    ) -> CoordinatorResult[OffsetCommitResult]:
+        """TxnOffsetCommit: records the runtime must append in the producer's transaction and
+        replay with `replay(record, now, producer_id)`."""
+        records, result = self.offsets.txn_commit(req, now)
+        return CoordinatorResult(records, result)
+
     def fetch_offsets(
         self,
         group_id: str,
         topics: Iterable[tuple[str, Iterable[int]]] | None,
         member_id: str | None = None,
         member_epoch: int = -1,
+        require_stable: bool = False,
     ) -> OffsetFetchResult:
         consumer_group = self.consumer.groups.get(group_id)
         if consumer_group is not None:
             error = validate_consumer_offset_fetch(consumer_group, member_id, member_epoch)
             if error is not ErrorCode.none:
                 return OffsetFetchResult(error)
-        return self.offsets.fetch(group_id, topics)
+        return self.offsets.fetch(group_id, topics, require_stable)
 
     def delete_offsets(
         self, group_id: str, topics: Iterable[tuple[str, Iterable[int]]]
@@ -262,9 +271,14 @@ class GroupCoordinatorShard:
 
     # --- replay ---------------------------------------------------------------------------------
 
-    def replay(self, record: CoordinatorRecord, now: int) -> list[Completion]:
+    def replay(
+        self, record: CoordinatorRecord, now: int, producer_id: int = -1
+    ) -> list[Completion]:
+        """Apply one record; `producer_id` >= 0 for a record of a transactional batch."""
         fx = Effects()
-        if isinstance(record, OffsetCommitRecord):
+        if isinstance(record, OffsetCommitRecord) and producer_id >= 0:
+            self.offsets.replay_transactional(producer_id, record, now)
+        elif isinstance(record, OffsetCommitRecord):
             self.offsets.replay(record, now)
         elif isinstance(record, GroupMetadataRecord):
             replay_group_metadata(self.classic, record.group, record.value, now, fx)
@@ -273,6 +287,10 @@ class GroupCoordinatorShard:
             if isinstance(record, ConsumerGroupMetadataRecord) and record.epoch is None:
                 self.consumer.metadata_cache.pop(record.group, None)
         return fx.completions
+
+    def replay_end_transaction(self, producer_id: int, commit: bool) -> None:
+        """A COMMIT/ABORT marker on this partition: the producer's pending offsets land or vanish."""
+        self.offsets.replay_end_transaction(producer_id, commit)
 
     def loaded(self, now: int) -> None:
         """After a load: consumer-group members must heartbeat within their session from now."""

@@ -1,0 +1,53 @@
+"""A connection from this broker to another one (inter-broker requests: replica fetches, epochs).
+
+One request at a time per connection, as the replica fetcher needs; requests and responses are kio
+entities encoded by `riverlog.protocol.codec`. Any error closes the connection; the caller reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+from riverlog.protocol.codec import decode_response, encode_request
+
+CLIENT_ID = "riverlog-replica"
+
+
+class PeerError(ConnectionError):
+    """The peer could not be reached or answered with something that is not a response."""
+
+
+class PeerConnection:
+    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._correlation = 0
+
+    async def request(self, request: Any, timeout_s: float | None = None) -> Any:
+        try:
+            return await asyncio.wait_for(self._roundtrip(request), timeout_s or self.timeout_s)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+            self.close()
+            raise PeerError(f"{self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
+
+    async def _roundtrip(self, request: Any) -> Any:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        self._correlation += 1
+        self._writer.write(encode_request(self._correlation, CLIENT_ID, request))
+        await self._writer.drain()
+        size = struct.unpack(">i", await self._reader.readexactly(4))[0]
+        frame = await self._reader.readexactly(size)
+        kind = type(request)
+        return decode_response(frame, kind.__api_key__, kind.__version__).body
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None

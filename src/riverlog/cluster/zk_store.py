@@ -1,0 +1,505 @@
+"""Cluster metadata kept in ZooKeeper (Kafka's classic layout, see `riverlog.metadata.zk_format`).
+
+How the image is kept current: every read of a znode sets a one-shot ZooKeeper watch; any watch firing
+schedules one re-read of the whole layout (pipelined asynchronous reads, a few milliseconds), and the new
+`ClusterImage` is applied on the event loop. Reads are numbered; an older read never replaces a newer one,
+and a read that fails (connection loss) leaves the image as it was — a topic never "disappears" because
+ZooKeeper was unreachable.
+
+Writes (`commit`) translate the broker's metadata records into znode writes: topic creation is one
+ZooKeeper transaction (assignment, every partition state, configs); partition state and configs change by
+compare-and-set on the znode version. After a write the image is re-read before `commit` returns, so an
+admin request answers with the change in place.
+
+Session loss: when the session expires — or the connection stays suspended for a whole session timeout —
+this broker is fenced: its image shows it leading nothing, so it stops taking writes as a leader. On a new
+session it registers again and reads the image afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
+
+from riverlog.broker.metadata_store import TopicExistsError
+from riverlog.metadata import zk_format as zf
+from riverlog.metadata.image import (
+    BROKER_RESOURCE,
+    BrokerInfo,
+    ClusterImage,
+    ConfigRecord,
+    MetadataRecord,
+    PartitionRecord,
+    PartitionState,
+    ProducerIdsRecord,
+    RegisterBrokerRecord,
+    RemoveTopicRecord,
+    TopicImage,
+    TopicRecord,
+)
+
+log = logging.getLogger(__name__)
+PartitionChange = tuple[
+    str, int, zf.LeaderAndIsr, int
+]  # topic, partition, new state, expected version
+REFRESH_RETRY_S = 0.5
+REGISTER_RETRY_S = 0.5
+
+
+class ZkCommitError(RuntimeError):
+    """A metadata change that ZooKeeper refused (a concurrent change won the race)."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ZkMetadataStore:
+    def __init__(self, connect: str, broker_id: int, session_timeout_ms: int) -> None:
+        self.broker_id = broker_id
+        self.session_timeout_s = session_timeout_ms / 1000
+        self.connect = connect
+        self.zk = KazooClient(hosts=connect, timeout=self.session_timeout_s)
+        self.on_commit: list[Callable[[ClusterImage], None]] = []
+        self.on_session: list[Callable[[bool], None]] = []
+        self._image = ClusterImage(cluster_id="")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._read_seq = 0
+        self._applied_seq = 0
+        self._seq_lock = threading.Lock()
+        self._refresh_pending = False
+        self._registration: zf.BrokerRegistration | None = None
+        self.fenced = False
+        self._suspend_timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    # --- life cycle ---
+
+    def start(self, loop: asyncio.AbstractEventLoop, cluster_id: str) -> str:
+        """Connect (blocking), create the layout and the cluster id if absent, read the image."""
+        self._loop = loop
+        self._ensure_chroot()
+        self.zk.start(timeout=max(self.session_timeout_s, 10.0))
+        for path in zf.PERSISTENT_PATHS:
+            self.zk.ensure_path(path)
+        for path, data in (
+            (zf.broker_config_path(), zf.encode_config({})),
+            (zf.PRODUCER_ID_BLOCK, b""),
+        ):
+            try:
+                self.zk.create(path, data, makepath=True)
+            except NodeExistsError:
+                pass
+        try:
+            self.zk.create(zf.CLUSTER_ID, zf.encode_cluster_id(cluster_id))
+        except NodeExistsError:
+            pass
+        self.zk.add_listener(self._on_state)
+        self._apply(*self._read())
+        return self._image.cluster_id
+
+    def _ensure_chroot(self) -> None:
+        """Create the chroot of `host:port/chroot` first, as Kafka does for its own path."""
+        hosts, slash, chroot = self.connect.partition("/")
+        if not slash or not chroot.strip("/"):
+            return
+        root = KazooClient(hosts=hosts, timeout=self.session_timeout_s)
+        root.start(timeout=max(self.session_timeout_s, 10.0))
+        try:
+            root.ensure_path("/" + chroot.strip("/"))
+        finally:
+            root.stop()
+            root.close()
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            self.zk.stop()
+            self.zk.close()
+        except KazooException:
+            log.debug("closing the ZooKeeper client", exc_info=True)
+
+    @property
+    def image(self) -> ClusterImage:
+        return self._image
+
+    # --- broker registration (ephemeral znode) ---
+
+    def register_broker(self, reg: zf.BrokerRegistration) -> None:
+        """Create /brokers/ids/<id>; waits out a previous session of ours that has not expired yet."""
+        self._registration = reg
+        deadline = time.monotonic() + self.session_timeout_s * 2 + 5
+        path = zf.broker_path(reg.broker_id)
+        while True:
+            try:
+                self.zk.create(path, zf.encode_broker(reg, _now_ms()), ephemeral=True)
+                break
+            except NodeExistsError:
+                _, stat = self.zk.get(path)
+                if stat.ephemeralOwner == self.zk.client_id[0]:
+                    break
+                if time.monotonic() > deadline:
+                    raise ZkCommitError(
+                        f"broker id {reg.broker_id} is registered by another live session"
+                    ) from None
+                time.sleep(REGISTER_RETRY_S)
+
+    # --- reading the image ---
+
+    def _watch(self, _event: Any) -> None:
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon_threadsafe(self.schedule_refresh)
+
+    def schedule_refresh(self) -> None:
+        if self._refresh_pending or self._closed:
+            return
+        self._refresh_pending = True
+        asyncio.get_running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        await asyncio.sleep(0)
+        self._refresh_pending = False
+        try:
+            seq, image = await asyncio.to_thread(self._read)
+        except KazooException as exc:
+            if self._closed:
+                return
+            log.info("metadata read from ZooKeeper failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(REFRESH_RETRY_S)
+            if not self._refresh_pending:
+                self.schedule_refresh()
+            return
+        self._apply(seq, image)
+
+    def refresh_now(self) -> ClusterImage:
+        """Read the image synchronously (after our own writes); listeners see it before we return."""
+        self._apply(*self._read())
+        return self._image
+
+    def _apply(self, seq: int, image: ClusterImage) -> None:
+        if seq <= self._applied_seq:
+            return
+        self._applied_seq = seq
+        if self.fenced:
+            image = _without_leadership(image, self.broker_id)
+        self._image = image
+        for listener in self.on_commit:
+            listener(image)
+
+    def _read(self) -> tuple[int, ClusterImage]:
+        with self._seq_lock:
+            self._read_seq += 1
+            seq = self._read_seq
+        zk, watch = self.zk, self._watch
+        ids_r = zk.get_children_async(zf.BROKER_IDS, watch=watch)
+        topics_r = zk.get_children_async(zf.TOPICS, watch=watch)
+        controller_r = zk.exists_async(zf.CONTROLLER, watch=watch)
+        cluster_r = zk.get_async(zf.CLUSTER_ID)
+        bconf_r = zk.get_async(zf.broker_config_path(), watch=watch)
+        pid_r = zk.get_async(zf.PRODUCER_ID_BLOCK, watch=watch)
+        brokers = self._read_brokers([int(b) for b in ids_r.get()])
+        topics = self._read_topics(sorted(topics_r.get()))
+        controller_id = -1
+        if controller_r.get() is not None:
+            got = _result(zk.get_async(zf.CONTROLLER, watch=watch))
+            controller_id = zf.decode_controller(got[0]) if got else -1
+        image = ClusterImage(
+            cluster_id=zf.decode_cluster_id(cluster_r.get()[0]),
+            controller_id=controller_id,
+            brokers=MappingProxyType(brokers),
+            topics=MappingProxyType(topics),
+            topics_by_id=MappingProxyType({t.topic_id: t.name for t in topics.values()}),
+            broker_configs=MappingProxyType(zf.decode_config("broker configs", bconf_r.get()[0])),
+            next_producer_id=zf.decode_producer_id_block(pid_r.get()[0]),
+        )
+        return seq, image
+
+    def _read_brokers(self, ids: list[int]) -> dict[int, BrokerInfo]:
+        pending = {b: self.zk.get_async(zf.broker_path(b)) for b in ids}
+        brokers = {}
+        for broker_id, result in pending.items():
+            got = _result(result)
+            if got is not None:
+                reg = zf.decode_broker(broker_id, got[0])
+                brokers[broker_id] = BrokerInfo(broker_id, reg.host, reg.port, reg.rack)
+        return brokers
+
+    def _read_topics(self, names: list[str]) -> dict[str, TopicImage]:
+        zk, watch = self.zk, self._watch
+        topic_rs = {t: zk.get_async(zf.topic_path(t), watch=watch) for t in names}
+        config_rs = {t: zk.get_async(zf.topic_config_path(t), watch=watch) for t in names}
+        assignments = {}
+        for name, result in topic_rs.items():
+            got = _result(result)
+            if got is not None:
+                assignments[name] = zf.decode_topic(name, got[0])
+        state_rs = {
+            (t, p): zk.get_async(zf.state_path(t, p), watch=watch)
+            for t, a in assignments.items()
+            for p in a.partitions
+        }
+        topics: dict[str, TopicImage] = {}
+        for name, assignment in assignments.items():
+            got = _result(config_rs[name])
+            if got is None:  # no config znode yet: watch for its creation
+                zk.exists(zf.topic_config_path(name), watch=watch)
+            configs = zf.decode_config(name, got[0]) if got else {}
+            partitions = {
+                p: self._partition_state(name, p, replicas, state_rs[(name, p)])
+                for p, replicas in assignment.partitions.items()
+            }
+            topic_id = assignment.topic_id or uuid.uuid5(uuid.NAMESPACE_URL, f"riverlog:{name}")
+            topics[name] = TopicImage(
+                name, topic_id, MappingProxyType(partitions), MappingProxyType(configs)
+            )
+        return topics
+
+    def _partition_state(
+        self, topic: str, partition: int, replicas: tuple[int, ...], pending: Any
+    ) -> PartitionState:
+        got = _result(pending)
+        if got is None:
+            self.zk.exists(zf.state_path(topic, partition), watch=self._watch)
+            return PartitionState(partition, -1, -1, replicas, (), -1)
+        state = zf.decode_state(f"{topic}-{partition} state", got[0])
+        return PartitionState(
+            partition, state.leader, state.leader_epoch, replicas, state.isr, got[1].version
+        )
+
+    # --- session ---
+
+    def _on_state(self, state: str) -> None:
+        if self._loop is None or self._closed:
+            return
+        self._loop.call_soon_threadsafe(self._session_changed, state)
+
+    def _session_changed(self, state: str) -> None:
+        if state == KazooState.LOST:
+            log.warning("ZooKeeper session expired: broker %d steps down as leader", self.broker_id)
+            self._fence()
+        elif state == KazooState.SUSPENDED:
+            log.warning("ZooKeeper connection suspended")
+            assert self._loop is not None
+            self._suspend_timer = self._loop.call_later(self.session_timeout_s, self._fence)
+        elif state == KazooState.CONNECTED:
+            if self._suspend_timer is not None:
+                self._suspend_timer.cancel()
+                self._suspend_timer = None
+            asyncio.get_running_loop().create_task(self._reconnected())
+
+    def _fence(self) -> None:
+        if self.fenced:
+            return
+        self.fenced = True
+        self._image = _without_leadership(self._image, self.broker_id)
+        for listener in self.on_commit:
+            listener(self._image)
+        for callback in self.on_session:
+            callback(False)
+
+    async def _reconnected(self) -> None:
+        if not self.fenced:
+            self.schedule_refresh()
+            return
+        log.info("ZooKeeper connection back: broker %d registers again", self.broker_id)
+        try:
+            if self._registration is not None:
+                await asyncio.to_thread(self.register_broker, self._registration)
+        except (KazooException, ZkCommitError):
+            log.exception("registering again failed")
+            return
+        self.fenced = False
+        self.schedule_refresh()
+        for callback in self.on_session:
+            callback(True)
+
+    # --- writes ---
+
+    def commit(self, records: Sequence[MetadataRecord]) -> ClusterImage:
+        creating = {r.name: r for r in records if isinstance(r, TopicRecord)}
+        if creating:
+            self._create_topics(creating, records)
+        for record in records:
+            self._write_record(record, creating)
+        return self.refresh_now()
+
+    def _write_record(self, record: MetadataRecord, creating: dict[str, TopicRecord]) -> None:
+        match record:
+            case ConfigRecord() if record.resource_type == BROKER_RESOURCE:
+                self._update_config(zf.broker_config_path(), record.name, record.value)
+            case ConfigRecord() if record.resource_name not in creating:
+                self._update_config(
+                    zf.topic_config_path(record.resource_name), record.name, record.value
+                )
+            case PartitionRecord() if self._topic_name(record.topic_id) not in creating:
+                self._add_or_alter_partition(record)
+            case RemoveTopicRecord(topic_id=raw_id):
+                name = self._topic_name(raw_id)
+                if name is not None:
+                    self._delete_topic(name)
+            case ProducerIdsRecord() | RegisterBrokerRecord():
+                raise ZkCommitError(f"{type(record).__name__} has its own call in ZooKeeper mode")
+
+    def _topic_name(self, raw_id: str) -> str | None:
+        return self._image.topics_by_id.get(uuid.UUID(raw_id))
+
+    def _create_topics(
+        self, creating: dict[str, TopicRecord], records: Sequence[MetadataRecord]
+    ) -> None:
+        live = set(self._image.brokers)
+        for name, topic in creating.items():
+            parts = [
+                r
+                for r in records
+                if isinstance(r, PartitionRecord) and r.topic_id == topic.topic_id
+            ]
+            configs = {
+                r.name: r.value
+                for r in records
+                if isinstance(r, ConfigRecord) and r.resource_name == name and r.value is not None
+            }
+            txn = self.zk.transaction()
+            txn.create(
+                zf.topic_path(name),
+                zf.encode_topic(
+                    uuid.UUID(topic.topic_id), {p.partition: p.replicas for p in parts}
+                ),
+            )
+            txn.create(zf.partitions_path(name))
+            for p in parts:
+                txn.create(zf.partition_path(name, p.partition))
+                txn.create(
+                    zf.state_path(name, p.partition),
+                    zf.encode_state(_initial_state(p.replicas, live)),
+                )
+            txn.create(zf.topic_config_path(name), zf.encode_config(configs))
+            results = txn.commit()
+            if isinstance(results[0], NodeExistsError):
+                raise TopicExistsError(f"Topic '{name}' already exists.")
+            failed = [r for r in results if isinstance(r, Exception)]
+            if failed:
+                raise ZkCommitError(f"creating topic {name} failed: {failed[0]!r}")
+
+    def _add_or_alter_partition(self, record: PartitionRecord) -> None:
+        name = self._topic_name(record.topic_id)
+        if name is None:
+            return
+        data, stat = self.zk.get(zf.topic_path(name))
+        assignment = zf.decode_topic(name, data)
+        if record.partition in assignment.partitions:
+            return  # partition state belongs to the controller and leaders (alter_partition)
+        partitions = dict(assignment.partitions)
+        partitions[record.partition] = record.replicas
+        topic_id = assignment.topic_id or uuid.UUID(record.topic_id)
+        txn = self.zk.transaction()
+        txn.set_data(zf.topic_path(name), zf.encode_topic(topic_id, partitions), stat.version)
+        txn.create(zf.partition_path(name, record.partition))
+        state = _initial_state(record.replicas, set(self._image.brokers))
+        txn.create(zf.state_path(name, record.partition), zf.encode_state(state))
+        failed = [r for r in txn.commit() if isinstance(r, Exception)]
+        if failed:
+            raise ZkCommitError(f"adding partition {name}-{record.partition} failed: {failed[0]!r}")
+
+    def _update_config(self, path: str, key: str, value: str | None) -> None:
+        while True:
+            try:
+                data, stat = self.zk.get(path)
+            except NoNodeError:
+                self.zk.create(path, zf.encode_config({}), makepath=True)
+                continue
+            configs = zf.decode_config(path, data)
+            if value is None:
+                configs.pop(key, None)
+            else:
+                configs[key] = value
+            try:
+                self.zk.set(path, zf.encode_config(configs), stat.version)
+                return
+            except BadVersionError:
+                continue
+
+    def _delete_topic(self, name: str) -> None:
+        for path in (zf.topic_path(name), zf.topic_config_path(name)):
+            try:
+                self.zk.delete(path, recursive=True)
+            except NoNodeError:
+                pass
+
+    def allocate_producer_ids(self, count: int) -> int:
+        while True:
+            data, stat = self.zk.get(zf.PRODUCER_ID_BLOCK)
+            start = zf.decode_producer_id_block(data)
+            block = zf.encode_producer_id_block(self.broker_id, start, start + count - 1)
+            try:
+                self.zk.set(zf.PRODUCER_ID_BLOCK, block, stat.version)
+                return start
+            except BadVersionError:
+                continue
+
+    # --- partition state (controller and leaders) ---
+
+    def alter_partitions_sync(self, changes: Sequence[PartitionChange]) -> list[int | None]:
+        """Compare-and-set many state znodes, pipelined (ZooKeeper commits them as a group)."""
+        pending = [
+            self.zk.set_async(zf.state_path(t, p), zf.encode_state(state), version)
+            for t, p, state, version in changes
+        ]
+        versions: list[int | None] = []
+        for result in pending:
+            try:
+                versions.append(int(result.get().version))
+            except (BadVersionError, NoNodeError):
+                versions.append(None)
+        return versions
+
+    async def alter_partitions(self, changes: Sequence[PartitionChange]) -> list[int | None]:
+        if self.fenced or not changes:
+            return [None] * len(changes)
+        try:
+            versions = await asyncio.to_thread(self.alter_partitions_sync, changes)
+        except KazooException as exc:
+            log.info("partition state writes failed: %s", type(exc).__name__)
+            return [None] * len(changes)
+        if any(v is not None for v in versions):
+            self.schedule_refresh()
+        return versions
+
+    async def alter_partition(
+        self, topic: str, partition: int, state: zf.LeaderAndIsr, version: int
+    ) -> int | None:
+        return (await self.alter_partitions([(topic, partition, state, version)]))[0]
+
+
+def _initial_state(replicas: Sequence[int], live: set[int]) -> zf.LeaderAndIsr:
+    isr = tuple(r for r in replicas if r in live)
+    return zf.LeaderAndIsr(isr[0] if isr else -1, 0, isr)
+
+
+def _result(pending: Any) -> tuple[bytes, Any] | None:
+    """An asynchronous get's (data, stat); None when the znode is gone."""
+    try:
+        data, stat = pending.get()
+    except NoNodeError:
+        return None
+    return data, stat
+
+
+def _without_leadership(image: ClusterImage, broker_id: int) -> ClusterImage:
+    topics = {}
+    for name, topic in image.topics.items():
+        parts = {
+            p: (replace(s, leader=-1) if s.leader == broker_id else s)
+            for p, s in topic.partitions.items()
+        }
+        topics[name] = replace(topic, partitions=MappingProxyType(parts))
+    return replace(image, topics=MappingProxyType(topics))

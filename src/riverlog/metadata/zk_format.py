@@ -1,0 +1,255 @@
+"""ZooKeeper znode paths and JSON payloads, in the layout classic (ZooKeeper-mode) Kafka uses.
+
+Pure: no I/O. The ZooKeeper-backed metadata store (`riverlog.cluster.zk_store`) reads and writes these
+znodes; the layout is Kafka's, so Kafka's own ZooKeeper tools can inspect a riverlog cluster:
+
+    /cluster/id                                 {"version":"1","id":"<cluster id>"}
+    /controller                   (ephemeral)   {"version":1,"brokerid":N,"timestamp":"<ms>"}
+    /controller_epoch                           "<epoch>"
+    /brokers/ids/<id>             (ephemeral)   {"version":5,"host":h,"port":p,"endpoints":[...],"rack":r,...}
+    /brokers/topics/<topic>                     {"version":3,"topic_id":"<base64url>","partitions":{"0":[1,2]},...}
+    /brokers/topics/<topic>/partitions/<p>/state  {"version":1,"leader":L,"leader_epoch":E,"isr":[..],
+                                                   "controller_epoch":C}
+    /config/topics/<topic>                      {"version":1,"config":{"k":"v"}}
+    /config/brokers/<default>                   {"version":1,"config":{"k":"v"}}
+    /latest_producer_id_block                   {"version":1,"broker":N,"block_start":"0","block_end":"999"}
+
+Invariant: a partition state znode's ZooKeeper version is the partition epoch; every change to it is a
+compare-and-set on that version, so a stale writer (an old controller, a deposed leader) always loses.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+CLUSTER_ID = "/cluster/id"
+CONTROLLER = "/controller"
+CONTROLLER_EPOCH = "/controller_epoch"
+BROKER_IDS = "/brokers/ids"
+TOPICS = "/brokers/topics"
+TOPIC_CONFIGS = "/config/topics"
+BROKER_CONFIGS = "/config/brokers"
+BROKER_DEFAULT = "<default>"
+PRODUCER_ID_BLOCK = "/latest_producer_id_block"
+PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, BROKER_CONFIGS, "/cluster")
+
+
+class ZkFormatError(ValueError):
+    """A znode whose payload is not what Kafka writes there."""
+
+
+def broker_path(broker_id: int) -> str:
+    return f"{BROKER_IDS}/{broker_id}"
+
+
+def topic_path(topic: str) -> str:
+    return f"{TOPICS}/{topic}"
+
+
+def partitions_path(topic: str) -> str:
+    return f"{TOPICS}/{topic}/partitions"
+
+
+def partition_path(topic: str, partition: int) -> str:
+    return f"{TOPICS}/{topic}/partitions/{partition}"
+
+
+def state_path(topic: str, partition: int) -> str:
+    return f"{TOPICS}/{topic}/partitions/{partition}/state"
+
+
+def topic_config_path(topic: str) -> str:
+    return f"{TOPIC_CONFIGS}/{topic}"
+
+
+def broker_config_path() -> str:
+    return f"{BROKER_CONFIGS}/{BROKER_DEFAULT}"
+
+
+def _dump(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _load(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ZkFormatError(f"{what}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ZkFormatError(f"{what}: expected a JSON object")
+    return value
+
+
+# --- Kafka's Uuid text form: base64url without padding ---
+
+
+def encode_topic_id(topic_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(topic_id.bytes).decode().rstrip("=")
+
+
+def decode_topic_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(bytes=base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise ZkFormatError(f"bad topic id {text!r}: {exc}") from None
+
+
+# --- brokers and the controller ---
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerRegistration:
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+def encode_broker(reg: BrokerRegistration, timestamp_ms: int) -> bytes:
+    value: dict[str, Any] = {
+        "version": 5,
+        "host": reg.host,
+        "port": reg.port,
+        "jmx_port": -1,
+        "timestamp": str(timestamp_ms),
+        "endpoints": [f"PLAINTEXT://{reg.host}:{reg.port}"],
+        "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"},
+        "features": {},
+    }
+    if reg.rack is not None:
+        value["rack"] = reg.rack
+    return _dump(value)
+
+
+def decode_broker(broker_id: int, data: bytes) -> BrokerRegistration:
+    value = _load(data, f"broker {broker_id}")
+    host, port = value.get("host"), value.get("port")
+    if not host or not isinstance(port, int) or port < 0:
+        # Kafka leaves host/port null for non-PLAINTEXT listeners; take the first endpoint then.
+        endpoints = value.get("endpoints") or []
+        if not endpoints:
+            raise ZkFormatError(f"broker {broker_id}: no host, port or endpoints")
+        address = str(endpoints[0]).split("://", 1)[-1]
+        host, _, port_text = address.rpartition(":")
+        port = int(port_text)
+    rack = value.get("rack")
+    return BrokerRegistration(broker_id, str(host), int(port), str(rack) if rack else None)
+
+
+def encode_controller(broker_id: int, timestamp_ms: int) -> bytes:
+    return _dump({"version": 1, "brokerid": broker_id, "timestamp": str(timestamp_ms)})
+
+
+def decode_controller(data: bytes) -> int:
+    value = _load(data, "controller")
+    broker_id = value.get("brokerid")
+    if not isinstance(broker_id, int):
+        raise ZkFormatError("controller: no brokerid")
+    return broker_id
+
+
+def encode_cluster_id(cluster_id: str) -> bytes:
+    return _dump({"version": "1", "id": cluster_id})
+
+
+def decode_cluster_id(data: bytes) -> str:
+    value = _load(data, "cluster id")
+    if not isinstance(value.get("id"), str):
+        raise ZkFormatError("cluster id: no id")
+    return str(value["id"])
+
+
+# --- topics and partitions ---
+
+
+@dataclass(frozen=True, slots=True)
+class TopicAssignment:
+    topic_id: uuid.UUID | None
+    partitions: Mapping[int, tuple[int, ...]]
+
+
+def encode_topic(topic_id: uuid.UUID, partitions: Mapping[int, Sequence[int]]) -> bytes:
+    return _dump(
+        {
+            "version": 3,
+            "topic_id": encode_topic_id(topic_id),
+            "partitions": {str(p): list(r) for p, r in sorted(partitions.items())},
+            "adding_replicas": {},
+            "removing_replicas": {},
+        }
+    )
+
+
+def decode_topic(name: str, data: bytes) -> TopicAssignment:
+    value = _load(data, f"topic {name}")
+    raw = value.get("partitions")
+    if not isinstance(raw, dict):
+        raise ZkFormatError(f"topic {name}: no partitions")
+    partitions = {int(p): tuple(int(b) for b in replicas) for p, replicas in raw.items()}
+    raw_id = value.get("topic_id")
+    return TopicAssignment(decode_topic_id(raw_id) if raw_id else None, partitions)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderAndIsr:
+    leader: int
+    leader_epoch: int
+    isr: tuple[int, ...]
+    controller_epoch: int = 0
+
+
+def encode_state(state: LeaderAndIsr) -> bytes:
+    return _dump(
+        {
+            "version": 1,
+            "leader": state.leader,
+            "leader_epoch": state.leader_epoch,
+            "isr": list(state.isr),
+            "controller_epoch": state.controller_epoch,
+        }
+    )
+
+
+def decode_state(what: str, data: bytes) -> LeaderAndIsr:
+    value = _load(data, what)
+    try:
+        return LeaderAndIsr(
+            int(value["leader"]),
+            int(value["leader_epoch"]),
+            tuple(int(b) for b in value["isr"]),
+            int(value.get("controller_epoch", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ZkFormatError(f"{what}: {exc}") from None
+
+
+# --- configs and producer ids ---
+
+
+def encode_config(configs: Mapping[str, str]) -> bytes:
+    return _dump({"version": 1, "config": dict(sorted(configs.items()))})
+
+
+def decode_config(what: str, data: bytes) -> dict[str, str]:
+    if not data:
+        return {}
+    raw = _load(data, what).get("config") or {}
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def encode_producer_id_block(broker_id: int, start: int, end: int) -> bytes:
+    return _dump(
+        {"version": 1, "broker": broker_id, "block_start": str(start), "block_end": str(end)}
+    )
+
+
+def decode_producer_id_block(data: bytes) -> int:
+    """The first producer id not yet handed out (block_end + 1); 0 for an empty znode."""
+    if not data:
+        return 0
+    return int(_load(data, "producer id block")["block_end"]) + 1

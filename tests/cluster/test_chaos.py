@@ -1,0 +1,179 @@
+"""Fault episodes (`make chaos`): a producer writes through faults; every acknowledged record survives.
+
+Each episode creates a fresh topic (3 partitions, RF=3, min.insync.replicas=2), produces continuously
+with an idempotent acks=all producer, injects one fault, heals it, waits for a full ISR again, then
+reads everything back and checks it. The counts over all episodes are printed at the end.
+RIVERLOG_CHAOS_EPISODES (default 200) sets the number of episodes, RIVERLOG_CHAOS_SEED the seed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from riverlog.testing.checker import AckRecorder, CheckResult, check, read_all
+from riverlog.testing.cluster import LocalCluster
+from riverlog.testing.netns import available
+from riverlog.testing.zookeeper import ZooKeeperServer
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.chaos,
+    pytest.mark.skipif(not os.environ.get("RIVERLOG_CHAOS"), reason="long run: make chaos"),
+]
+
+PARTITIONS = 3
+SESSION_TIMEOUT_S = 6.0  # zookeeper.session.timeout.ms in conftest's CLUSTER_SETTINGS
+
+
+class ContinuousProducer:
+    """Produces unique values from a thread of its own until stopped."""
+
+    def __init__(self, recorder: AckRecorder) -> None:
+        self.recorder = recorder
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-producer", daemon=True)
+
+    def __enter__(self) -> ContinuousProducer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.recorder.produce_values(10)
+            self.recorder.poll(0.02)
+
+
+class Episode:
+    """One fault on one topic: each fault breaks something, waits for the cluster to react, heals."""
+
+    def __init__(
+        self, cluster: LocalCluster, zookeeper: ZooKeeperServer, topic: str, rng: random.Random
+    ) -> None:
+        self.cluster = cluster
+        self.zookeeper = zookeeper
+        self.topic = topic
+        self.rng = rng
+        self.partition = rng.randrange(PARTITIONS)
+
+    def leader(self) -> int:
+        return self.cluster.metadata(self.topic)[self.partition].leader
+
+    def await_new_leader(self, old: int) -> None:
+        self.cluster.wait_for_leader(self.topic, self.partition, exclude={old}, timeout=30)
+
+    def kill_leader(self) -> None:
+        victim = self.leader()
+        self.cluster.broker(victim).kill()
+        self.await_new_leader(victim)
+        self.cluster.broker(victim).start()
+
+    def pause_leader(self) -> None:
+        # Frozen past its session timeout: it must lose leadership, and stop acting as leader.
+        victim = self.cluster.broker(self.leader())
+        victim.pause()
+        time.sleep(SESSION_TIMEOUT_S + self.rng.uniform(0.5, 3.0))
+        victim.resume()
+
+    def stop_leader(self) -> None:
+        # Controlled shutdown (SIGTERM), then back.
+        victim = self.cluster.broker(self.leader())
+        victim.stop(timeout=30)
+        victim.start()
+
+    def kill_controller(self) -> None:
+        controller = self.cluster.controller_id()
+        assert controller is not None
+        self.cluster.broker(controller).kill()
+        self.cluster.wait_for(
+            lambda: self.cluster.controller_id() not in (None, controller),
+            30,
+            what="new controller",
+        )
+        self.cluster.broker(controller).start()
+
+    def restart_zookeeper(self) -> None:
+        # Back within the session timeout: sessions survive.
+        self.zookeeper.stop()
+        time.sleep(self.rng.uniform(0.2, 2.0))
+        self.zookeeper.start()
+
+    def isolate_leader(self) -> None:
+        # Cut off from ZooKeeper and the other brokers until a new leader is elected, then healed.
+        victim = self.leader()
+        self.cluster.isolate(victim)
+        self.await_new_leader(victim)
+        time.sleep(self.rng.uniform(0.0, 2.0))
+        self.cluster.heal(victim)
+
+    def faults(self) -> dict[str, Callable[[], None]]:
+        faults = {
+            "kill_leader": self.kill_leader,
+            "pause_leader": self.pause_leader,
+            "stop_leader": self.stop_leader,
+            "kill_controller": self.kill_controller,
+            "restart_zookeeper": self.restart_zookeeper,
+        }
+        if self.cluster.network is not None:
+            faults["isolate_leader"] = self.isolate_leader
+        return faults
+
+    def wait_until_healed(self) -> None:
+        for partition in range(PARTITIONS):
+            self.cluster.wait_for_isr(self.topic, partition, {1, 2, 3}, timeout=60)
+
+
+@pytest.fixture
+def chaos_cluster(request: pytest.FixtureRequest) -> tuple[LocalCluster, ZooKeeperServer]:
+    """Brokers in network namespaces when this machine allows it (adds the isolation fault)."""
+    if available() is None:
+        cluster = request.getfixturevalue("partitionable_cluster3")
+        return cluster, request.getfixturevalue("bridged_zookeeper")
+    return request.getfixturevalue("cluster3"), request.getfixturevalue("zookeeper")
+
+
+def test_fault_episodes(
+    chaos_cluster: tuple[LocalCluster, ZooKeeperServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster3, zookeeper = chaos_cluster
+    episodes = int(os.environ.get("RIVERLOG_CHAOS_EPISODES", "200"))
+    seed = int(os.environ.get("RIVERLOG_CHAOS_SEED", str(random.randrange(1 << 30))))
+    rng = random.Random(seed)
+    total, refused, kinds = CheckResult(), Counter[str](), Counter[str]()
+    for number in range(episodes):
+        topic = f"chaos-{number}-{uuid.uuid4().hex[:6]}"
+        cluster3.create_topic(topic, partitions=PARTITIONS, replication_factor=3)
+        episode = Episode(cluster3, zookeeper, topic, rng)
+        kind, fault = rng.choice(sorted(episode.faults().items()))
+        recorder = AckRecorder(
+            cluster3.bootstrap_servers, topic, config={"message.timeout.ms": 60_000}
+        )
+        with ContinuousProducer(recorder):
+            time.sleep(rng.uniform(0.2, 1.0))
+            fault()
+            episode.wait_until_healed()
+            time.sleep(0.5)
+        recorder.flush(90)
+        result = check(recorder.acked, read_all(cluster3.bootstrap_servers, topic))
+        total = total + result
+        kinds[kind] += 1
+        refused.update(recorder.refused)
+        print(f"episode {number} {kind}: {result.summary()} refused={dict(recorder.refused)}")
+    with capsys.disabled():
+        print(
+            f"\nchaos seed={seed} episodes={episodes} faults={dict(kinds)}\n"
+            f"chaos {total.summary()} refused={dict(refused)}"
+        )
+    assert total.ok, f"seed {seed}: {total.summary()}"
+    assert total.acknowledged > 0
