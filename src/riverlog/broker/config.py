@@ -23,6 +23,8 @@ from riverlog.broker.config_defs import (
 )
 
 ENV_PREFIX = "RIVERLOG_"
+# The project's own test knobs (`make chaos`), not broker configs.
+TOOLING_ENV_PREFIXES = ("RIVERLOG_CHAOS",)
 _ENV_NAMES = {name.replace(".", "_").upper(): name for name in BROKER_CONFIGS}
 
 
@@ -78,7 +80,7 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
 def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for var, value in environ.items():
-        if not var.startswith(ENV_PREFIX):
+        if not var.startswith(ENV_PREFIX) or var.startswith(TOOLING_ENV_PREFIXES):
             continue
         name = _ENV_NAMES.get(var[len(ENV_PREFIX) :])
         if name is None:

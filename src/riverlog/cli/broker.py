@@ -49,7 +49,9 @@ def start(
     broker_id: Annotated[int | None, typer.Option(help="this broker's id")] = None,
     zookeeper: Annotated[
         str | None,
-        typer.Option(help="HOST:PORT[/chroot] of a ZooKeeper ensemble: join that cluster"),
+        typer.Option(
+            help="HOST:PORT (or HOST:PORT/chroot) of a ZooKeeper ensemble: join that cluster"
+        ),
     ] = None,
     settings: Annotated[
         list[str] | None, typer.Option("--set", help="KEY=VALUE, Kafka's config names")

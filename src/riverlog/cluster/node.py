@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
-from riverlog.broker.group_runtime import GroupRuntime
 from riverlog.broker.handlers import ALL_HANDLERS
 from riverlog.broker.local_metadata import LocalMetadataStore, load_or_create_cluster_id
 from riverlog.broker.metadata_store import MetadataStore
@@ -26,12 +25,13 @@ from riverlog.broker.replica_manager import ReplicaManager, topic_log_config
 from riverlog.broker.server import BrokerServer
 from riverlog.broker.services import BrokerServices, ProducerIdManager
 from riverlog.broker.topic_admin import TopicAdmin
-from riverlog.broker.txn_runtime import TxnRuntime
 from riverlog.metadata.image import ClusterImage, RegisterBrokerRecord
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
 from riverlog.storage.manager import LogManager
 
 if TYPE_CHECKING:
+    from riverlog.broker.group_runtime import GroupRuntime
+    from riverlog.broker.txn_runtime import TxnRuntime
     from riverlog.cluster.zk_mode import ZkMode
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class BrokerNode:
         self._stopped = asyncio.Event()
         self.advertised: tuple[str, int] = ("", -1)
         self.zk: ZkMode | None = None
+        self._coordinator_tasks: list[asyncio.Task[None]] = []
 
     @property
     def bootstrap(self) -> str:
@@ -82,7 +83,6 @@ class BrokerNode:
             self.zk.attach(replicas)
         topics = TopicAdmin(metadata, self.config, self.broker_id)
         producer_ids = ProducerIdManager(metadata)
-        groups = GroupRuntime(self.config, self.clock, replicas, topics, self.broker_id)
         services = BrokerServices(
             config=self.config,
             broker_id=self.broker_id,
@@ -91,16 +91,7 @@ class BrokerNode:
             replicas=replicas,
             topics=topics,
             producer_ids=producer_ids,
-            groups=groups,
-            transactions=TxnRuntime(
-                self.config,
-                self.clock,
-                replicas,
-                topics,
-                self.broker_id,
-                producer_ids.next_id,
-                groups,
-            ),
+            coordinator_factory=lambda: self._start_coordinators(replicas, topics, producer_ids),
         )
         dispatcher = Dispatcher(services, ALL_HANDLERS)
         services.api_ranges = [(r.api_key, r.min_version, r.max_version) for r in dispatcher.ranges]
@@ -113,11 +104,9 @@ class BrokerNode:
         else:
             self._register(metadata)
         replicas.sync_with_image(metadata.image)
-        await services.groups.start()
-        if services.transactions is not None:
-            await services.transactions.start()
         self.services = services
         self._start_timers()
+        asyncio.get_running_loop().call_soon(services.coordinators)
         log.info(
             "broker %d listening on %s (cluster %s, %d partitions) in %.0f ms",
             self.broker_id,
@@ -126,6 +115,27 @@ class BrokerNode:
             len(replicas.partitions),
             (time.monotonic() - started) * 1000,
         )
+
+    def _start_coordinators(
+        self, replicas: ReplicaManager, topics: TopicAdmin, producer_ids: ProducerIdManager
+    ) -> tuple[GroupRuntime, TxnRuntime]:
+        """Build the group and transaction coordinators (on first use, or just after start-up:
+        their imports are a third of the broker's) and start their timers; loading their internal
+        partitions (and finishing transactions a crash left half done) happens in those timers."""
+        from riverlog.broker import group_runtime, txn_runtime
+
+        groups = group_runtime.GroupRuntime(
+            self.config, self.clock, replicas, topics, self.broker_id
+        )
+        transactions = txn_runtime.TxnRuntime(
+            self.config, self.clock, replicas, topics, self.broker_id, producer_ids.next_id, groups
+        )
+        loop = asyncio.get_running_loop()
+        self._coordinator_tasks = [
+            loop.create_task(groups.start()),
+            loop.create_task(transactions.start()),
+        ]
+        return groups, transactions
 
     def _advertised(self) -> tuple[str, int]:
         host, port = self.config.advertised_listener
@@ -209,10 +219,10 @@ class BrokerNode:
                 await self.zk.controlled_shutdown()
             except Exception:
                 log.exception("controlled shutdown failed")
-        if self.services is not None:
+        if self.services is not None and self.services.coordinators_started:
+            await asyncio.gather(*self._coordinator_tasks, return_exceptions=True)
             await self.services.groups.stop()
-            if self.services.transactions is not None:
-                await self.services.transactions.stop()
+            await self.services.transactions.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

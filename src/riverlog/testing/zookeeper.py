@@ -131,7 +131,9 @@ class ZooKeeperServer:
             if self._port == 0 or (self._port_chosen and attempt > 0):
                 self._port = free_port(self.host)
             try:
-                return self._start_once()
+                self._start_once()
+                self._port_chosen = False  # from now on the port is this server's address
+                return self
             except ZooKeeperError:
                 if not (self._port_chosen and self._port_in_use()):
                     raise
@@ -225,6 +227,7 @@ class ZooKeeperServer:
             if self._process.poll() is not None:
                 code = self._process.returncode
                 self._process = None
+                self._discard_partial_archive()
                 raise ZooKeeperError(
                     f"ZooKeeper exited with code {code} while starting; "
                     f"{self.log_path} ends with:\n{log_tail(self.log_path)}"

@@ -80,3 +80,12 @@ def test_topic_config_validation() -> None:
         validate_topic_config("retention.ms", "-2")
     with pytest.raises(ConfigError, match="unknown topic config"):
         validate_topic_config("retention.mss", "1")
+
+
+def test_the_projects_own_chaos_knobs_are_not_read_as_configs() -> None:
+    config = BrokerConfig.load(
+        None, {}, environ={"RIVERLOG_CHAOS": "1", "RIVERLOG_CHAOS_SEED": "7"}
+    )
+    assert config.get_int("num.partitions") == 1
+    with pytest.raises(ConfigError, match="RIVERLOG_NOPE"):
+        BrokerConfig.load(None, {}, environ={"RIVERLOG_NOPE": "1"})

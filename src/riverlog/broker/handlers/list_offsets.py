@@ -43,6 +43,10 @@ def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, followe
     found = leader_partition(ctx, topic, p.partition_index, getattr(p, "current_leader_epoch", -1))
     if isinstance(found, ErrorCode):
         return _answer(ctx, p.partition_index, found)
+    if not follower and found.log.high_watermark < found.epoch_start_offset:
+        # KIP-207: a new leader whose high watermark has not reached the start of its epoch yet
+        # would answer an offset below what was acknowledged; clients retry OFFSET_NOT_AVAILABLE.
+        return _answer(ctx, p.partition_index, ErrorCode.offset_not_available)
     timestamp, offset = _lookup(found, p.timestamp, committed, follower)
     epoch = found.log.epoch_for_offset(offset) if offset >= 0 else -1
     return _answer(ctx, p.partition_index, ErrorCode.none, timestamp, offset, epoch)
