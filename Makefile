@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/riverlog broker start --listen localhost:9092 --data-dir ./data
 
-## cluster: a local ZooKeeper and three brokers, data under ./data/zk and ./data/broker-N; Ctrl-C stops them
+## cluster: a local ZooKeeper and three brokers, data under ./data/cluster/; Ctrl-C stops them
 cluster: $(STAMP) system-deps
 	@bash scripts/cluster.sh $(ARGS)
 

@@ -41,6 +41,7 @@ from riverlog.storage import errors as storage_errors
 from riverlog.storage.clock import Clock
 
 log = logging.getLogger(__name__)
+REPLICATION_TIMEOUT_S = 5.0  # Kafka's offsets.commit.timeout.ms default
 
 READ_CHUNK_BYTES = 1 << 20
 ShardT = TypeVar("ShardT")
@@ -290,4 +291,16 @@ class CoordinatorRuntime(ABC, Generic[ShardT]):
         """Wait for the durability mode's promise, then let readers see the append."""
         if self.replicas.strict:
             await self.replicas.committer.sync(part.log)
-        self.replicas.advance_high_watermark(part, part.log.log_end_offset)
+        # As Kafka's coordinators append with acks=all: answered once every in-sync replica has it.
+        self.replicas.maybe_advance_high_watermark(part)
+        self.replicas.purgatory.notify(part.key)
+        code = await self.replicas.wait_for_replication(
+            part, part.log.log_end_offset - 1, REPLICATION_TIMEOUT_S
+        )
+        if code is not ErrorCode.none:
+            log.warning("%s-%d: write not replicated: %s", self.topic_name, part.index, code.name)
+            raise CoordinatorError(
+                ErrorCode.not_coordinator
+                if code is ErrorCode.not_leader_or_follower
+                else ErrorCode.coordinator_not_available
+            )

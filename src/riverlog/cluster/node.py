@@ -130,6 +130,15 @@ class BrokerNode:
         transactions = txn_runtime.TxnRuntime(
             self.config, self.clock, replicas, topics, self.broker_id, producer_ids.next_id, groups
         )
+
+        # Coordinators move with the leadership of their internal partitions: on every image change
+        # each loads the partitions it now leads and drops the ones it lost (after the replica
+        # manager has applied the change: it listens first).
+        def follow_leadership(_image: ClusterImage) -> None:
+            groups.load()
+            transactions.load()
+
+        topics.store.on_commit.append(follow_leadership)
         loop = asyncio.get_running_loop()
         self._coordinator_tasks = [
             loop.create_task(groups.start()),
