@@ -1,4 +1,7 @@
-"""Fault episodes (`make chaos`): a producer writes through faults; every acknowledged record survives.
+"""Fault episodes: a producer writes through faults; every acknowledged record survives.
+
+`make chaos` runs `test_fault_episodes` (200 random episodes); `make test` runs
+`test_each_fault_once` (one episode of every fault kind, in a fixed order).
 
 Each episode creates a fresh topic (3 partitions, RF=3, min.insync.replicas=2), produces continuously
 with an idempotent acks=all producer, injects one fault, heals it, waits for a full ISR again, then
@@ -23,11 +26,7 @@ from riverlog.testing.cluster import LocalCluster
 from riverlog.testing.netns import available
 from riverlog.testing.zookeeper import ZooKeeperServer
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.chaos,
-    pytest.mark.skipif(not os.environ.get("RIVERLOG_CHAOS"), reason="long run: make chaos"),
-]
+pytestmark = pytest.mark.cluster
 
 PARTITIONS = 3
 SESSION_TIMEOUT_S = 6.0  # zookeeper.session.timeout.ms in conftest's CLUSTER_SETTINGS
@@ -143,37 +142,69 @@ def chaos_cluster(request: pytest.FixtureRequest) -> tuple[LocalCluster, ZooKeep
     return request.getfixturevalue("cluster3"), request.getfixturevalue("zookeeper")
 
 
+def run_episode(
+    cluster: LocalCluster,
+    zookeeper: ZooKeeperServer,
+    number: int,
+    rng: random.Random,
+    kind: str | None,
+) -> tuple[str, CheckResult, Counter[str]]:
+    """One episode: a fresh topic, a continuous producer, one fault (`kind`, else a random one)."""
+    topic = f"chaos-{number}-{uuid.uuid4().hex[:6]}"
+    cluster.create_topic(topic, partitions=PARTITIONS, replication_factor=3)
+    episode = Episode(cluster, zookeeper, topic, rng)
+    faults = episode.faults()
+    if kind is None:
+        kind = rng.choice(sorted(faults))
+    recorder = AckRecorder(cluster.bootstrap_servers, topic, config={"message.timeout.ms": 60_000})
+    with ContinuousProducer(recorder):
+        time.sleep(rng.uniform(0.2, 1.0))
+        faults[kind]()
+        episode.wait_until_healed()
+        time.sleep(0.5)
+    recorder.flush(90)
+    result = check(recorder.acked, read_all(cluster.bootstrap_servers, topic))
+    print(f"episode {number} {kind}: {result.summary()} refused={dict(recorder.refused)}")
+    return kind, result, Counter(recorder.refused)
+
+
+def run_episodes(
+    cluster: LocalCluster,
+    zookeeper: ZooKeeperServer,
+    kinds: list[str | None],
+    seed: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rng = random.Random(seed)
+    total, refused, counts = CheckResult(), Counter[str](), Counter[str]()
+    for number, wanted in enumerate(kinds):
+        kind, result, refusals = run_episode(cluster, zookeeper, number, rng, wanted)
+        total = total + result
+        counts[kind] += 1
+        refused.update(refusals)
+    with capsys.disabled():
+        print(
+            f"\nchaos seed={seed} episodes={len(kinds)} faults={dict(counts)}\n"
+            f"chaos {total.summary()} refused={dict(refused)}"
+        )
+    assert total.ok, f"seed {seed}: {total.summary()}"
+    assert total.acknowledged > 0
+
+
+@pytest.mark.chaos
 def test_fault_episodes(
     chaos_cluster: tuple[LocalCluster, ZooKeeperServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cluster3, zookeeper = chaos_cluster
     episodes = int(os.environ.get("RIVERLOG_CHAOS_EPISODES", "200"))
     seed = int(os.environ.get("RIVERLOG_CHAOS_SEED", str(random.randrange(1 << 30))))
-    rng = random.Random(seed)
-    total, refused, kinds = CheckResult(), Counter[str](), Counter[str]()
-    for number in range(episodes):
-        topic = f"chaos-{number}-{uuid.uuid4().hex[:6]}"
-        cluster3.create_topic(topic, partitions=PARTITIONS, replication_factor=3)
-        episode = Episode(cluster3, zookeeper, topic, rng)
-        kind, fault = rng.choice(sorted(episode.faults().items()))
-        recorder = AckRecorder(
-            cluster3.bootstrap_servers, topic, config={"message.timeout.ms": 60_000}
-        )
-        with ContinuousProducer(recorder):
-            time.sleep(rng.uniform(0.2, 1.0))
-            fault()
-            episode.wait_until_healed()
-            time.sleep(0.5)
-        recorder.flush(90)
-        result = check(recorder.acked, read_all(cluster3.bootstrap_servers, topic))
-        total = total + result
-        kinds[kind] += 1
-        refused.update(recorder.refused)
-        print(f"episode {number} {kind}: {result.summary()} refused={dict(recorder.refused)}")
-    with capsys.disabled():
-        print(
-            f"\nchaos seed={seed} episodes={episodes} faults={dict(kinds)}\n"
-            f"chaos {total.summary()} refused={dict(refused)}"
-        )
-    assert total.ok, f"seed {seed}: {total.summary()}"
-    assert total.acknowledged > 0
+    run_episodes(cluster3, zookeeper, [None] * episodes, seed, capsys)
+
+
+def test_each_fault_once(
+    chaos_cluster: tuple[LocalCluster, ZooKeeperServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The short version for `make test`: every fault kind once, in a fixed order."""
+    cluster3, zookeeper = chaos_cluster
+    kinds = sorted(Episode(cluster3, zookeeper, "-", random.Random(0)).faults())
+    run_episodes(cluster3, zookeeper, list(kinds), 1, capsys)
