@@ -7,10 +7,11 @@ only this protocol, so every admin API works the same on one node and in a clust
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from riverlog.metadata.image import ClusterImage, MetadataRecord
+from riverlog.metadata.reassignment import Assignment
 from riverlog.metadata.zk_format import LeaderAndIsr
 
 
@@ -43,3 +44,9 @@ class PartitionStateWriter(Protocol):
     ) -> int | None:
         """Write `state` if the partition is still at `version`; the new version, or None if stale."""
         ...
+
+
+class Reassigner(Protocol):
+    """Writes partition reassignments (the ZooKeeper store does; a single node has nothing to move)."""
+
+    def reassign(self, topic: str, changes: Mapping[int, Assignment]) -> None: ...

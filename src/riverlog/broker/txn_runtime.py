@@ -183,6 +183,7 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
         self._markers_done: dict[MarkerJob, set[tuple[str, int]]] = {}
         self._in_flight: set[str] = set()  # transactional ids whose markers are being written
         self._task: asyncio.Task[None] | None = None
+        self._next_id_expiry_ms = 0
 
     # --- the state topic and its partitions ---------------------------------------------------------
 
@@ -318,8 +319,15 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
             log.exception("transaction coordinator timers failed")
 
     async def run_due(self) -> None:
-        """Finish pending marker jobs, then abort every expired transaction."""
+        """Finish pending marker jobs, abort every expired transaction, and (every
+        `transaction.remove.expired.transaction.cleanup.interval.ms`) delete idle ids."""
         self.load()
+        now = self.clock.now_ms()
+        if now >= self._next_id_expiry_ms:
+            self._next_id_expiry_ms = now + self.config.get_int(
+                "transaction.remove.expired.transaction.cleanup.interval.ms"
+            )
+            await self.expire_ids()
         for index, shard in list(self.shards.items()):
             for job in shard.pending_markers():
                 await self._background(index, shard, job)
@@ -329,6 +337,15 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
                 await self._append_and_replay(index, shard, result.records)
                 if result.markers is not None:
                     await self._background(index, shard, result.markers)
+
+    async def expire_ids(self) -> None:
+        """Delete transactional ids idle for `transactional.id.expiration.ms` (tombstones)."""
+        expiration_ms = self.config.get_int("transactional.id.expiration.ms")
+        for index, shard in list(self.shards.items()):
+            for transactional_id in shard.expired_ids(self.clock.now_ms(), expiration_ms):
+                log.info("expiring transactional id %s", transactional_id)
+                result = shard.expire_id(transactional_id, self.clock.now_ms(), expiration_ms)
+                await self._append_and_replay(index, shard, result.records)
 
     async def _background(
         self, index: int, shard: TransactionCoordinatorShard, job: MarkerJob

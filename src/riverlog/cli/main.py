@@ -34,8 +34,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "topics": ("riverlog.cli.topics", "app", "group"),
     "log": ("riverlog.cli.log", "app", "group"),
     "groups": ("riverlog.cli.groups", "app", "group"),
+    "transactions": ("riverlog.cli.transactions", "app", "group"),
     "cluster": ("riverlog.cli.cluster", "app", "group"),
     "leaders": ("riverlog.cli.cluster", "leaders_app", "group"),
+    "partitions": ("riverlog.cli.partitions", "app", "group"),
 }
 
 

@@ -23,9 +23,11 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.cluster.zk_store import ZkMetadataStore
+from riverlog.metadata import reassignment
 from riverlog.metadata import zk_format as zf
 from riverlog.metadata.election import elect_leader, elect_preferred, needs_election
 from riverlog.metadata.image import ClusterImage, PartitionState, TopicImage
+from riverlog.metadata.reassignment import Assignment
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,27 @@ class Controller:
                 if decision is not None:
                     decisions.append((topic.name, state, decision))
         await self._write(decisions)
+        await self._complete_reassignments(image)
+
+    async def _complete_reassignments(self, image: ClusterImage) -> None:
+        """KIP-455 step 2: once every adding replica is in sync, shrink to the target replicas."""
+        live = set(image.brokers)
+        for topic in image.topics.values():
+            done: dict[int, Assignment] = {}
+            for state in topic.partitions.values():
+                if not reassignment.ready_to_complete(state):
+                    continue
+                target = reassignment.target_of(state)
+                decision = reassignment.completion(state, live)
+                if decision is None and state.leader not in target:
+                    continue  # no target replica can lead yet
+                if decision is not None:
+                    await self._write([(topic.name, state, decision)])
+                done[state.partition] = Assignment(target)
+            if done:
+                await asyncio.to_thread(self.store.reassign, topic.name, done)
+                log.info("%s: reassignment of partitions %s completed", topic.name, sorted(done))
+                self.store.schedule_refresh()
 
     async def _write(self, decisions: list[tuple[str, PartitionState, zf.LeaderAndIsr]]) -> None:
         changes = [

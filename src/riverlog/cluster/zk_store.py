@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -47,6 +47,7 @@ from riverlog.metadata.image import (
     TopicImage,
     TopicRecord,
 )
+from riverlog.metadata.reassignment import Assignment
 
 log = logging.getLogger(__name__)
 PartitionChange = tuple[
@@ -255,7 +256,11 @@ class ZkMetadataStore:
                 zk.exists(zf.topic_config_path(name), watch=watch)
             configs = zf.decode_config(name, got[0]) if got else {}
             partitions = {
-                p: self._partition_state(name, p, replicas, state_rs[(name, p)])
+                p: replace(
+                    self._partition_state(name, p, replicas, state_rs[(name, p)]),
+                    adding_replicas=assignment.adding.get(p, ()),
+                    removing_replicas=assignment.removing.get(p, ()),
+                )
                 for p, replicas in assignment.partitions.items()
             }
             topic_id = assignment.topic_id or uuid.uuid5(uuid.NAMESPACE_URL, f"riverlog:{name}")
@@ -402,13 +407,41 @@ class ZkMetadataStore:
         partitions[record.partition] = record.replicas
         topic_id = assignment.topic_id or uuid.UUID(record.topic_id)
         txn = self.zk.transaction()
-        txn.set_data(zf.topic_path(name), zf.encode_topic(topic_id, partitions), stat.version)
+        encoded = zf.encode_topic(topic_id, partitions, assignment.adding, assignment.removing)
+        txn.set_data(zf.topic_path(name), encoded, stat.version)
         txn.create(zf.partition_path(name, record.partition))
         state = _initial_state(record.replicas, set(self._image.brokers))
         txn.create(zf.state_path(name, record.partition), zf.encode_state(state))
         failed = [r for r in txn.commit() if isinstance(r, Exception)]
         if failed:
             raise ZkCommitError(f"adding partition {name}-{record.partition} failed: {failed[0]!r}")
+
+    def reassign(self, topic: str, changes: Mapping[int, Assignment]) -> None:
+        """Write new replica sets (with KIP-455's adding/removing lists) for partitions of `topic`,
+        by compare-and-set on the topic znode; raises ZkCommitError when the topic is gone."""
+        path = zf.topic_path(topic)
+        while True:
+            try:
+                data, stat = self.zk.get(path)
+            except NoNodeError:
+                raise ZkCommitError(f"topic {topic} does not exist") from None
+            old = zf.decode_topic(topic, data)
+            partitions, adding, removing = (
+                dict(old.partitions),
+                dict(old.adding),
+                dict(old.removing),
+            )
+            for p, change in changes.items():
+                partitions[p] = change.replicas
+                adding[p], removing[p] = change.adding, change.removing
+            topic_id = old.topic_id or self._image.topics[topic].topic_id
+            try:
+                self.zk.set(
+                    path, zf.encode_topic(topic_id, partitions, adding, removing), stat.version
+                )
+                return
+            except BadVersionError:
+                continue
 
     def _update_config(self, path: str, key: str, value: str | None) -> None:
         while True:

@@ -8,6 +8,7 @@ compare-and-set on the partition state znode. Kafka's rules (ZooKeeper-mode cont
   so that only a broker holding every committed record can lead it when it returns.
 - Every leader change bumps the leader epoch; an ISR-only change does not.
 - A broker that is not live is removed from the ISR of a partition whose leader is live.
+- Only assigned replicas may lead or be in the ISR (a cancelled reassignment can leave others there).
 """
 
 from __future__ import annotations
@@ -20,10 +21,6 @@ from riverlog.metadata.zk_format import LeaderAndIsr
 NO_LEADER = -1
 
 
-def _current(state: PartitionState) -> LeaderAndIsr:
-    return LeaderAndIsr(state.leader, state.leader_epoch, state.isr)
-
-
 def elect_leader(
     state: PartitionState,
     live: Collection[int],
@@ -32,7 +29,7 @@ def elect_leader(
     exclude: Collection[int] = (),
 ) -> LeaderAndIsr | None:
     """The state to write after brokers died (or `exclude` shuts down); None when nothing changes."""
-    usable = [b for b in live if b not in exclude]
+    usable = [b for b in live if b not in exclude and b in state.replicas]
     if state.leader in usable:
         isr = tuple(b for b in state.isr if b in usable)
         if state.leader not in isr:
@@ -63,7 +60,6 @@ def elect_preferred(state: PartitionState, live: Collection[int]) -> LeaderAndIs
 
 
 def needs_election(state: PartitionState, live: Collection[int]) -> bool:
-    return state.leader not in live or any(b not in live for b in state.isr)
-
-
-__all__ = ["NO_LEADER", "_current", "elect_leader", "elect_preferred", "needs_election"]
+    """A dead or unassigned leader, or a dead or unassigned ISR member (after a reassignment)."""
+    usable = [b for b in live if b in state.replicas]
+    return state.leader not in usable or any(b not in usable for b in state.isr)

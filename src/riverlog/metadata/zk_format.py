@@ -24,7 +24,7 @@ import base64
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CLUSTER_ID = "/cluster/id"
@@ -167,32 +167,58 @@ def decode_cluster_id(data: bytes) -> str:
 # --- topics and partitions ---
 
 
+Replicas = Mapping[int, tuple[int, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class TopicAssignment:
+    """A topic's replica assignment; during a reassignment (KIP-455) `partitions` holds the union of
+    the old and new replicas and `adding`/`removing` say which ones come and go."""
+
     topic_id: uuid.UUID | None
-    partitions: Mapping[int, tuple[int, ...]]
+    partitions: Replicas
+    adding: Replicas = field(default_factory=dict)
+    removing: Replicas = field(default_factory=dict)
 
 
-def encode_topic(topic_id: uuid.UUID, partitions: Mapping[int, Sequence[int]]) -> bytes:
+def _replica_map(raw: Mapping[int, Sequence[int]] | None) -> dict[str, list[int]]:
+    return {str(p): list(r) for p, r in sorted((raw or {}).items()) if r}
+
+
+def encode_topic(
+    topic_id: uuid.UUID,
+    partitions: Mapping[int, Sequence[int]],
+    adding: Mapping[int, Sequence[int]] | None = None,
+    removing: Mapping[int, Sequence[int]] | None = None,
+) -> bytes:
     return _dump(
         {
             "version": 3,
             "topic_id": encode_topic_id(topic_id),
             "partitions": {str(p): list(r) for p, r in sorted(partitions.items())},
-            "adding_replicas": {},
-            "removing_replicas": {},
+            "adding_replicas": _replica_map(adding),
+            "removing_replicas": _replica_map(removing),
         }
     )
 
 
+def _decode_replicas(raw: object) -> dict[int, tuple[int, ...]]:
+    if not isinstance(raw, dict):
+        return {}
+    return {int(p): tuple(int(b) for b in replicas) for p, replicas in raw.items()}
+
+
 def decode_topic(name: str, data: bytes) -> TopicAssignment:
     value = _load(data, f"topic {name}")
-    raw = value.get("partitions")
-    if not isinstance(raw, dict):
+    if not isinstance(value.get("partitions"), dict):
         raise ZkFormatError(f"topic {name}: no partitions")
-    partitions = {int(p): tuple(int(b) for b in replicas) for p, replicas in raw.items()}
     raw_id = value.get("topic_id")
-    return TopicAssignment(decode_topic_id(raw_id) if raw_id else None, partitions)
+    return TopicAssignment(
+        decode_topic_id(raw_id) if raw_id else None,
+        _decode_replicas(value["partitions"]),
+        _decode_replicas(value.get("adding_replicas")),
+        _decode_replicas(value.get("removing_replicas")),
+    )
 
 
 @dataclass(frozen=True, slots=True)

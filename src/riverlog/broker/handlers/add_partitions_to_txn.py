@@ -1,9 +1,12 @@
-"""AddPartitionsToTxn (key 24): a transactional producer names the partitions it is about to write.
+"""AddPartitionsToTxn (key 24): partitions a transactional producer is about to write.
 
-v0-v3 (one transaction per request) are served; the v4+ batched form (KIP-890, used by brokers) is not
-advertised yet. Partitions of unknown topics fail with UNKNOWN_TOPIC_OR_PARTITION and the rest of the
-request with OPERATION_NOT_ATTEMPTED, as Kafka does; otherwise every partition gets the coordinator's
-answer (PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v2, KIP-588).
+v0-v3: one transaction per request, sent by clients. v4+ (KIP-890): a batch of transactions, sent by
+brokers; a transaction with `verify_only` writes nothing and answers, per partition, whether it is
+already in the ongoing transaction (INVALID_TXN_STATE when not) — the check a partition leader makes
+before accepting a transactional produce. Partitions of unknown topics fail with
+UNKNOWN_TOPIC_OR_PARTITION and the rest of that transaction with OPERATION_NOT_ATTEMPTED, as Kafka
+does; otherwise every partition gets the coordinator's answer (PRODUCER_FENCED becomes
+INVALID_PRODUCER_EPOCH before v2, KIP-588).
 """
 
 from __future__ import annotations
@@ -13,44 +16,103 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.coordinator_runtime import CoordinatorError
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE
 
 API_KEY = 24
 MIN_VERSION = 0
-MAX_VERSION = 3
+MAX_VERSION = 5
 FENCED_SINCE = 2
+BATCHED_SINCE = 4
+Answers = dict[tuple[str, int], ErrorCode]
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
-    txn_id: str = request.v3_and_below_transactional_id
-    producer_id = int(request.v3_and_below_producer_id)
-    epoch = int(request.v3_and_below_producer_epoch)
-    wanted = [(t.name, int(p)) for t in request.v3_and_below_topics for p in t.partitions]
-    image = ctx.services.image
-    unknown = {
-        (topic, p)
-        for topic, p in wanted
-        if (described := image.topic(topic)) is None or p not in described.partitions
-    }
+    if ctx.version >= BATCHED_SINCE:
+        results = [await _batched(ctx, txn) for txn in request.transactions]
+        return ctx.build(
+            "AddPartitionsToTxnResponse",
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.none,
+            results_by_transaction=tuple(results),
+        )
+    answers = await add(
+        ctx,
+        request.v3_and_below_transactional_id,
+        int(request.v3_and_below_producer_id),
+        int(request.v3_and_below_producer_epoch),
+        [(t.name, int(p)) for t in request.v3_and_below_topics for p in t.partitions],
+    )
+    return ctx.build(
+        "AddPartitionsToTxnResponse",
+        throttle_time=ZERO_THROTTLE,
+        results_by_topic_v3_and_below=_topic_results(ctx, answers),
+    )
+
+
+async def _batched(ctx: RequestContext, txn: Any) -> Any:
+    wanted = [(t.name, int(p)) for t in txn.topics for p in t.partitions]
+    producer_id, epoch = int(txn.producer_id), int(txn.producer_epoch)
+    if txn.verify_only:
+        answers = verify(ctx, txn.transactional_id, producer_id, epoch, wanted)
+    else:
+        answers = await add(ctx, txn.transactional_id, producer_id, epoch, wanted)
+    return ctx.build(
+        "AddPartitionsToTxnResult",
+        transactional_id=txn.transactional_id,
+        topic_results=_topic_results(ctx, answers),
+    )
+
+
+async def add(
+    ctx: RequestContext, txn_id: str, producer_id: int, epoch: int, wanted: list[tuple[str, int]]
+) -> Answers:
+    """Add the partitions to the transaction; each partition's answer."""
+    unknown = _unknown(ctx, wanted)
     if unknown:
-        answers = {
-            tp: ErrorCode.unknown_topic_or_partition
-            if tp in unknown
-            else ErrorCode.operation_not_attempted
-            for tp in wanted
-        }
-        return _response(ctx, answers)
+        return _not_attempted(wanted, unknown)
     result = await _txn.execute(
         ctx,
         txn_id,
         lambda shard, now: shard.add_partitions(txn_id, producer_id, epoch, wanted, now),
     )
-    code = _txn.for_version(result.error, ctx.version, FENCED_SINCE)
-    return _response(ctx, dict.fromkeys(wanted, code))
+    return dict.fromkeys(wanted, _txn.for_version(result.error, ctx.version, FENCED_SINCE))
 
 
-def _response(ctx: RequestContext, answers: dict[tuple[str, int], ErrorCode]) -> Any:
+def verify(
+    ctx: RequestContext, txn_id: str, producer_id: int, epoch: int, wanted: list[tuple[str, int]]
+) -> Answers:
+    """KIP-890 verification: which partitions are already in the ongoing transaction."""
+    unknown = _unknown(ctx, wanted)
+    if unknown:
+        return _not_attempted(wanted, unknown)
+    try:
+        _, shard = _txn.runtime(ctx).shard_for(txn_id)
+    except CoordinatorError as exc:
+        return dict.fromkeys(wanted, exc.code)
+    return shard.verify_partitions(txn_id, producer_id, epoch, wanted)
+
+
+def _unknown(ctx: RequestContext, wanted: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    image = ctx.services.image
+    return {
+        (topic, p)
+        for topic, p in wanted
+        if (described := image.topic(topic)) is None or p not in described.partitions
+    }
+
+
+def _not_attempted(wanted: list[tuple[str, int]], unknown: set[tuple[str, int]]) -> Answers:
+    return {
+        tp: ErrorCode.unknown_topic_or_partition
+        if tp in unknown
+        else ErrorCode.operation_not_attempted
+        for tp in wanted
+    }
+
+
+def _topic_results(ctx: RequestContext, answers: Answers) -> tuple[Any, ...]:
     by_topic: dict[str, list[Any]] = {}
     for (topic, partition), code in answers.items():
         by_topic.setdefault(topic, []).append(
@@ -60,12 +122,7 @@ def _response(ctx: RequestContext, answers: dict[tuple[str, int], ErrorCode]) ->
                 partition_error_code=code,
             )
         )
-    results = tuple(
+    return tuple(
         ctx.build("AddPartitionsToTxnTopicResult", name=name, results_by_partition=tuple(parts))
         for name, parts in by_topic.items()
-    )
-    return ctx.build(
-        "AddPartitionsToTxnResponse",
-        throttle_time=ZERO_THROTTLE,
-        results_by_topic_v3_and_below=results,
     )

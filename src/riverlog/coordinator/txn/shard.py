@@ -14,6 +14,8 @@ Invariants (Kafka's TransactionCoordinator):
   retries once the abort completed). Near epoch exhaustion a new producer id takes over.
 - While markers are being written (Prepare*) every other operation gets CONCURRENT_TRANSACTIONS.
 - A transaction open longer than its timeout is aborted with a bumped epoch (`abort_expired`).
+- An id idle (Empty/Complete*) for `transactional.id.expiration.ms` is deleted with a tombstone.
+- AddPartitionsToTxn verify_only (KIP-890) only reads: INVALID_TXN_STATE for a partition not added.
 - Nothing changes here except by `replay`, so log order is state order.
 
 Crash behaviour: rebuilt by replaying the partition; transactions found in Prepare* (the broker died
@@ -151,6 +153,26 @@ class TransactionCoordinatorShard:
         ongoing = meta.transition(TxnState.ONGOING, now_ms, partitions=meta.partitions | added)
         return TxnResult(records=[_record(ongoing)], metadata=ongoing)
 
+    def verify_partitions(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        epoch: int,
+        partitions: Iterable[tuple[str, int]],
+    ) -> dict[tuple[str, int], ErrorCode]:
+        """AddPartitionsToTxn v4+ verify_only (KIP-890): is each partition in the ongoing
+        transaction? INVALID_TXN_STATE where not; nothing is written."""
+        wanted = list(partitions)
+        error = self.check_producer(transactional_id, producer_id, epoch)
+        if error is ErrorCode.none:
+            meta = self.transactions[transactional_id]
+            if meta.state.is_prepare or meta.state is TxnState.PREPARE_EPOCH_FENCE:
+                error = ErrorCode.concurrent_transactions
+        if error is not ErrorCode.none:
+            return dict.fromkeys(wanted, error)
+        added = self.transactions[transactional_id].partitions
+        return {tp: ErrorCode.none if tp in added else ErrorCode.invalid_txn_state for tp in wanted}
+
     # --- EndTxn, expiry and completion ---------------------------------------------------------------
 
     def end_txn(
@@ -190,6 +212,20 @@ class TransactionCoordinatorShard:
             return TxnResult()
         return self._begin_abort(meta, now_ms)
 
+    def expired_ids(self, now_ms: int, expiration_ms: int) -> list[str]:
+        """Ids with no transaction in flight and no update for `transactional.id.expiration.ms`."""
+        return [
+            txn for txn, meta in self.transactions.items() if _idle(meta, now_ms, expiration_ms)
+        ]
+
+    def expire_id(self, transactional_id: str, now_ms: int, expiration_ms: int) -> TxnResult:
+        """A tombstone for an expired id (Kafka: Dead, then the record is deleted)."""
+        meta = self.transactions.get(transactional_id)
+        if meta is None or not _idle(meta, now_ms, expiration_ms):
+            return TxnResult()
+        meta.transition(TxnState.DEAD, now_ms)  # raises if Kafka forbids it
+        return TxnResult(records=[TransactionLogRecord(transactional_id, None)])
+
     def complete(self, transactional_id: str, now_ms: int) -> TxnResult:
         """Every marker is written: PrepareCommit -> CompleteCommit, PrepareAbort -> CompleteAbort."""
         meta = self.transactions.get(transactional_id)
@@ -206,6 +242,10 @@ class TransactionCoordinatorShard:
     def pending_markers(self) -> list[MarkerJob]:
         """Transactions whose markers may not all be written yet (found in Prepare* on load)."""
         return [_job(meta) for meta in self.transactions.values() if meta.state.is_prepare]
+
+
+def _idle(meta: TransactionMetadata, now_ms: int, expiration_ms: int) -> bool:
+    return meta.state.is_complete and meta.last_update_ms + expiration_ms <= now_ms
 
 
 def _job(meta: TransactionMetadata) -> MarkerJob:

@@ -37,6 +37,15 @@ class TxnState(enum.IntEnum):
     PREPARE_EPOCH_FENCE = 7
 
     @property
+    def kafka_name(self) -> str:
+        """The name Kafka's tools show (TransactionState.stateName): PrepareCommit, …"""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+    @classmethod
+    def from_kafka_name(cls, name: str) -> TxnState | None:
+        return next((state for state in cls if state.kafka_name == name), None)
+
+    @property
     def is_complete(self) -> bool:
         return self in (TxnState.EMPTY, TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT)
 

@@ -1,0 +1,66 @@
+"""DescribeProducers (key 61): the active producers of partitions led here (KIP-664).
+
+Per partition, from its producer state: id, epoch, last sequence, last timestamp, coordinator epoch
+and the first offset of the open transaction (-1 when none) — what `kafka-transactions.sh
+describe-producers` shows and what `find-hanging` looks for. UNKNOWN_TOPIC_OR_PARTITION /
+NOT_LEADER_OR_FOLLOWER where the partition is not led here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._partition_checks import leader_partition
+from riverlog.broker.responses import ZERO_THROTTLE
+
+API_KEY = 61
+MIN_VERSION = 0
+MAX_VERSION = 0
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    topics = tuple(
+        ctx.build(
+            "TopicResponse",
+            name=topic.name,
+            partitions=tuple(_partition(ctx, topic.name, int(p)) for p in topic.partition_indexes),
+        )
+        for topic in request.topics
+    )
+    return ctx.build("DescribeProducersResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+
+
+def _partition(ctx: RequestContext, topic: str, index: int) -> Any:
+    part = leader_partition(ctx, topic, index)
+    if isinstance(part, ErrorCode):
+        return ctx.build(
+            "PartitionResponse",
+            partition_index=index,
+            error_code=part,
+            error_message=None,
+            active_producers=(),
+        )
+    producers = tuple(
+        ctx.build(
+            "ProducerState",
+            producer_id=entry.producer_id,
+            producer_epoch=entry.producer_epoch,
+            last_sequence=entry.last_seq,
+            last_timestamp=entry.last_timestamp,
+            coordinator_epoch=entry.coordinator_epoch,
+            current_txn_start_offset=(
+                -1 if entry.current_txn_first_offset is None else entry.current_txn_first_offset
+            ),
+        )
+        for entry in sorted(part.log.producer_state.producers.values(), key=lambda e: e.producer_id)
+    )
+    return ctx.build(
+        "PartitionResponse",
+        partition_index=index,
+        error_code=ErrorCode.none,
+        error_message=None,
+        active_producers=producers,
+    )

@@ -1,0 +1,55 @@
+"""WriteTxnMarkers (key 27): a transaction coordinator ends a transaction on partitions led here.
+
+Each marker is a COMMIT or ABORT control batch with the producer's id and epoch and the coordinator's
+epoch, written by `riverlog.broker.txn_runtime.MarkerWriter` — the same code path the local
+transaction coordinator uses. Per partition: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER, a
+stale coordinator epoch TRANSACTION_COORDINATOR_FENCED, an older producer epoch
+INVALID_PRODUCER_EPOCH, as Kafka answers. Markers on `__consumer_offsets` also commit or drop the
+producer's transactional offsets. v1+ (Kafka 4 dropped v0; v2 adds the transaction version, which
+riverlog records but does not need). `riverlog transactions abort` sends this request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.broker.txn_runtime import TxnMarker
+
+API_KEY = 27
+MIN_VERSION = 1
+MAX_VERSION = 2
+
+
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    results = [await _marker(ctx, marker) for marker in request.markers]
+    return ctx.build("WriteTxnMarkersResponse", markers=tuple(results))
+
+
+async def _marker(ctx: RequestContext, entry: Any) -> Any:
+    marker = TxnMarker(
+        int(entry.producer_id),
+        int(entry.producer_epoch),
+        bool(entry.transaction_result),
+        int(entry.coordinator_epoch),
+    )
+    runtime = ctx.services.transactions
+    topics = []
+    for topic in entry.topics:
+        partitions = []
+        for index in topic.partition_indexes:
+            if runtime is None:
+                code = ErrorCode.coordinator_not_available
+            else:
+                code = await runtime.markers.write(topic.name, int(index), marker)
+            partitions.append(
+                ctx.build(
+                    "WritableTxnMarkerPartitionResult", partition_index=index, error_code=code
+                )
+            )
+        topics.append(
+            ctx.build("WritableTxnMarkerTopicResult", name=topic.name, partitions=tuple(partitions))
+        )
+    return ctx.build("WritableTxnMarkerResult", producer_id=entry.producer_id, topics=tuple(topics))
