@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from riverlog.broker.txn_runtime import TxnRuntime
@@ -51,12 +51,13 @@ class Pipeline:
         self.close()
         self.producer, self.consumer = self._clients()
 
-    def _consumer(self) -> Consumer:
+    def _consumer(self, isolation: str = "read_committed") -> Consumer:
         return Consumer(
             {
                 "bootstrap.servers": self.broker.bootstrap_servers,
                 "group.id": self.group,
                 "enable.auto.commit": False,
+                "isolation.level": isolation,  # read_committed sends require_stable (KIP-447)
             }
         )
 
@@ -71,10 +72,10 @@ class Pipeline:
         else:
             self.producer.abort_transaction(TIMEOUT_S)
 
-    def committed(self) -> int:
-        consumer = self._consumer()  # a fresh connection: nothing cached across a restart
+    def committed(self, isolation: str = "read_committed", timeout: float = TIMEOUT_S) -> int:
+        consumer = self._consumer(isolation)  # a fresh connection: nothing cached across a restart
         try:
-            found = consumer.committed([TopicPartition(self.source, 0)], TIMEOUT_S)
+            found = consumer.committed([TopicPartition(self.source, 0)], timeout)
             return int(found[0].offset)
         finally:
             consumer.close()
@@ -139,7 +140,11 @@ def test_offsets_of_a_commit_cut_short_land_after_restart(
 
     _on_broker_loop(fresh_broker, lose_markers)
     pipeline.transform(8, commit=True)  # PrepareCommit written, no marker yet
-    assert pipeline.committed() == 3  # still pending in __consumer_offsets
+    # Still pending in __consumer_offsets: read_uncommitted sees the last stable commit, while
+    # read_committed (require_stable) gets UNSTABLE_OFFSET_COMMIT and retries until it gives up.
+    assert pipeline.committed("read_uncommitted") == 3
+    with pytest.raises(KafkaException):
+        pipeline.committed("read_committed", timeout=1.0)
     fresh_broker.restart()  # replay: offsets pending; the coordinator then writes the markers
     assert _eventually(pipeline.committed, 8)
 

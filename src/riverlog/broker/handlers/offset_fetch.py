@@ -25,9 +25,11 @@ MAX_VERSION = 9
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     if ctx.version >= 8:
-        groups = tuple(_group(ctx, g) for g in request.groups)
+        stable = bool(getattr(request, "require_stable", False))
+        groups = tuple(_group(ctx, g, stable) for g in request.groups)
         return ctx.build("OffsetFetchResponse", throttle_time=ZERO_THROTTLE, groups=groups)
-    result = fetch(ctx, request.group_id, request.topics)
+    stable = bool(getattr(request, "require_stable", False))
+    result = fetch(ctx, request.group_id, request.topics, require_stable=stable)
     if ctx.version < 2 and result.error is not ErrorCode.none:
         result = _errors_per_partition(request.topics, result.error)
     topics = _topics(ctx, result, "OffsetFetchResponseTopic", "OffsetFetchResponsePartition")
@@ -42,11 +44,17 @@ def fetch(
     topics: Any,
     member_id: str | None = None,
     member_epoch: int = -1,
+    require_stable: bool = False,
 ) -> OffsetFetchResult:
+    """KIP-447: with `require_stable`, an offset still held by an open transaction answers
+    UNSTABLE_OFFSET_COMMIT (the client retries) instead of the last committed one."""
     wanted = None if topics is None else [(t.name, t.partition_indexes) for t in topics]
     try:
         return ctx.services.groups.read(
-            group_id, lambda shard: shard.fetch_offsets(group_id, wanted, member_id, member_epoch)
+            group_id,
+            lambda shard: shard.fetch_offsets(
+                group_id, wanted, member_id, member_epoch, require_stable
+            ),
         )
     except CoordinatorError as exc:
         return OffsetFetchResult(exc.code)
@@ -62,9 +70,16 @@ def _errors_per_partition(topics: Any, error: ErrorCode) -> OffsetFetchResult:
     )
 
 
-def _group(ctx: RequestContext, group: Any) -> Any:
+def _group(ctx: RequestContext, group: Any, require_stable: bool) -> Any:
     member_id = getattr(group, "member_id", None)  # v9: KIP-848 members say who they are
-    result = fetch(ctx, group.group_id, group.topics, member_id, getattr(group, "member_epoch", -1))
+    result = fetch(
+        ctx,
+        group.group_id,
+        group.topics,
+        member_id,
+        getattr(group, "member_epoch", -1),
+        require_stable,
+    )
     return ctx.build(
         "OffsetFetchResponseGroup",
         group_id=group.group_id,
