@@ -40,8 +40,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kio.schema.errors import ErrorCode
+from kio.schema.write_txn_markers.v1 import request as markers_v1
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.coordinator_runtime import (
@@ -50,6 +52,7 @@ from riverlog.broker.coordinator_runtime import (
     InternalTopic,
 )
 from riverlog.broker.group_runtime import OFFSETS_TOPIC, GroupRuntime
+from riverlog.broker.peer import PeerConnection, PeerError
 from riverlog.broker.replica_manager import ReplicaManager
 from riverlog.broker.topic_admin import TopicAdmin
 from riverlog.coordinator.txn import (
@@ -60,6 +63,7 @@ from riverlog.coordinator.txn import (
     decode_record,
     encode_record,
 )
+from riverlog.metadata.image import ClusterImage
 from riverlog.protocol.errors import CorruptRecordError
 from riverlog.protocol.records import (
     BatchHeader,
@@ -72,6 +76,11 @@ from riverlog.storage import errors as storage_errors
 from riverlog.storage.clock import Clock
 
 log = logging.getLogger(__name__)
+MARKER_REPLICATION_TIMEOUT_S = 30.0
+# kio's WriteTxnMarkers v1 request types, untyped here: the values are plain ints and strings.
+MarkersRequest: Any = markers_v1.WriteTxnMarkersRequest
+WritableMarker: Any = markers_v1.WritableTxnMarker
+WritableMarkerTopic: Any = markers_v1.WritableTxnMarkerTopic
 
 TRANSACTION_STATE_TOPIC = "__transaction_state"
 ShardOperation = Callable[[TransactionCoordinatorShard, int], TxnResult]
@@ -116,18 +125,28 @@ class MarkerWriter:
         clock: Clock,
         broker_id: int,
         groups: GroupRuntime | None,
+        image_of: Callable[[], ClusterImage] | None = None,
     ) -> None:
         self.replicas = replicas
         self.clock = clock
         self.broker_id = broker_id
         self.groups = groups
+        self.image_of = image_of
+        self._peers: dict[int, PeerConnection] = {}
 
     async def write(self, topic: str, partition: int, marker: TxnMarker) -> ErrorCode:
         part = self.replicas.get(topic, partition)
-        if part is None:
-            return ErrorCode.unknown_topic_or_partition
-        if part.leader != self.broker_id:
-            return ErrorCode.not_leader_or_follower
+        if part is None or part.leader != self.broker_id:
+            # In a cluster the partition's leader writes it: send it WriteTxnMarkers, as Kafka's
+            # coordinator does (the handler's own calls only ever write locally led partitions).
+            remote = await self._write_remote(topic, partition, marker)
+            if remote is not None:
+                return remote
+            return (
+                ErrorCode.unknown_topic_or_partition
+                if part is None
+                else ErrorCode.not_leader_or_follower
+            )
         now = self.clock.now_ms()
         batch = build_control_batch(
             marker.commit,
@@ -148,8 +167,50 @@ class MarkerWriter:
             self.groups.complete_transaction(partition, marker.producer_id, marker.commit)
         if self.replicas.strict:
             await self.replicas.committer.sync(part.log)
-        self.replicas.advance_high_watermark(part, part.log.log_end_offset)
-        return ErrorCode.none
+        self.replicas.maybe_advance_high_watermark(part)
+        self.replicas.purgatory.notify(part.key)
+        code = await self.replicas.wait_for_replication(
+            part, part.log.log_end_offset - 1, MARKER_REPLICATION_TIMEOUT_S
+        )
+        return code if code is not ErrorCode.not_enough_replicas_after_append else ErrorCode.none
+
+    async def _write_remote(
+        self, topic: str, partition: int, marker: TxnMarker
+    ) -> ErrorCode | None:
+        """WriteTxnMarkers to the partition's leader; None when no other broker leads it."""
+        image = self.image_of() if self.image_of is not None else None
+        state = None if image is None else image.partition(topic, partition)
+        if image is None or state is None or state.leader in (-1, self.broker_id):
+            return None
+        broker = image.brokers.get(state.leader)
+        if broker is None:
+            return None
+        peer = self._peers.get(broker.broker_id)
+        if peer is None or (peer.host, peer.port) != (broker.host, broker.port):
+            peer = self._peers[broker.broker_id] = PeerConnection(broker.host, broker.port, 30.0)
+        request = MarkersRequest(
+            markers=(
+                WritableMarker(
+                    producer_id=marker.producer_id,
+                    producer_epoch=marker.producer_epoch,
+                    transaction_result=marker.commit,
+                    topics=(WritableMarkerTopic(name=topic, partition_indexes=(partition,)),),
+                    coordinator_epoch=marker.coordinator_epoch,
+                ),
+            )
+        )
+        try:
+            response = await peer.request(request)
+        except PeerError as exc:
+            log.info(
+                "marker for %s-%d to broker %d failed: %s", topic, partition, broker.broker_id, exc
+            )
+            return ErrorCode.coordinator_load_in_progress  # retriable: the job tries again
+        for result in response.markers:
+            for t in result.topics:
+                for p in t.partitions:
+                    return ErrorCode(p.error_code)
+        return ErrorCode.unknown_server_error
 
 
 def _marker_error(exc: Exception) -> ErrorCode:
@@ -179,7 +240,7 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
         self.abort_check_ms = abort_check_ms or config.get_int(
             "transaction.abort.timed.out.transaction.cleanup.interval.ms"
         )
-        self.markers = MarkerWriter(replicas, clock, broker_id, groups)
+        self.markers = MarkerWriter(replicas, clock, broker_id, groups, lambda: topics.image)
         self._markers_done: dict[MarkerJob, set[tuple[str, int]]] = {}
         self._in_flight: set[str] = set()  # transactional ids whose markers are being written
         self._task: asyncio.Task[None] | None = None
