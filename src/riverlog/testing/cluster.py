@@ -41,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
@@ -260,7 +261,23 @@ class LocalCluster:
         """CreateTopics through confluent-kafka's AdminClient; wait until every partition has a leader."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
         topic = NewTopic(name, partitions, replication_factor, config=dict(config or {}))
-        admin.create_topics([topic], operation_timeout=timeout)[name].result(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        retried = False
+        while True:
+            try:
+                admin.create_topics([topic], operation_timeout=timeout)[name].result(
+                    timeout=timeout
+                )
+                break
+            except KafkaException as exc:
+                error = exc.args[0]
+                if retried and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    break  # an earlier attempt got through before its connection broke
+                transient = error.retriable() or error.code() == KafkaError._TRANSPORT
+                if not transient or time.monotonic() > deadline:
+                    raise
+                retried = True
+                time.sleep(0.2)
         return self.wait_for(
             lambda: self._all_led(name, partitions), timeout, what=f"leaders for {name}"
         )
