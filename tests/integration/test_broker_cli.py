@@ -127,6 +127,35 @@ def test_invalid_config_fails_at_start_naming_the_key(
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_unreachable_zookeeper_fails_at_start_in_one_line(tmp_path: Path) -> None:
+    port = _free_port()  # nothing listens there
+    done = subprocess.run(
+        [
+            *RIVERLOG,
+            "broker",
+            "start",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path),
+            "--zookeeper",
+            f"127.0.0.1:{port}",
+            "--set",
+            "zookeeper.connection.timeout.ms=500",
+            "--log-level",
+            "WARNING",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("riverlog: error: cannot connect to ZooKeeper at 127.0.0.1:")
+    assert "zookeeper.connection.timeout.ms" in last
+
+
 def test_config_from_environment_is_validated(tmp_path: Path) -> None:
     env = {**os.environ, "RIVERLOG_NUM_PARTITIONS": "-3"}
     done = subprocess.run(

@@ -48,8 +48,12 @@ class ZkMode:
         self.config = config
         self.broker_id = broker_id
         connect = str(config.get("zookeeper.connect"))
+        timeout = config.get("zookeeper.connection.timeout.ms")
         self.store = ZkMetadataStore(
-            connect, broker_id, config.get_int("zookeeper.session.timeout.ms")
+            connect,
+            broker_id,
+            config.get_int("zookeeper.session.timeout.ms"),
+            int(str(timeout)) if timeout is not None else None,
         )
         self.controller = Controller(self.store, config, broker_id)
         self.fetcher: ReplicaFetcherManager | None = None

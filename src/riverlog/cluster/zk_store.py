@@ -57,6 +57,10 @@ REFRESH_RETRY_S = 0.5
 REGISTER_RETRY_S = 0.5
 
 
+class ZooKeeperUnavailable(ConnectionError):
+    """The ensemble did not answer at start-up (a one-line error for the CLI: an OSError)."""
+
+
 class ZkCommitError(RuntimeError):
     """A metadata change that ZooKeeper refused (a concurrent change won the race)."""
 
@@ -66,9 +70,17 @@ def _now_ms() -> int:
 
 
 class ZkMetadataStore:
-    def __init__(self, connect: str, broker_id: int, session_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        connect: str,
+        broker_id: int,
+        session_timeout_ms: int,
+        connection_timeout_ms: int | None = None,
+    ) -> None:
         self.broker_id = broker_id
         self.session_timeout_s = session_timeout_ms / 1000
+        # Kafka: zookeeper.connection.timeout.ms defaults to the session timeout.
+        self.connection_timeout_s = (connection_timeout_ms or session_timeout_ms) / 1000
         self.connect = connect
         self.zk = KazooClient(hosts=connect, timeout=self.session_timeout_s)
         self.on_commit: list[Callable[[ClusterImage], None]] = []
@@ -89,8 +101,14 @@ class ZkMetadataStore:
     def start(self, loop: asyncio.AbstractEventLoop, cluster_id: str) -> str:
         """Connect (blocking), create the layout and the cluster id if absent, read the image."""
         self._loop = loop
-        self._ensure_chroot()
-        self.zk.start(timeout=max(self.session_timeout_s, 10.0))
+        try:
+            self._ensure_chroot()
+            self.zk.start(timeout=self.connection_timeout_s)
+        except (KazooException, self.zk.handler.timeout_exception) as exc:
+            raise ZooKeeperUnavailable(
+                f"cannot connect to ZooKeeper at {self.connect} within "
+                f"{self.connection_timeout_s:g} s (zookeeper.connection.timeout.ms): {exc}"
+            ) from None
         for path in zf.PERSISTENT_PATHS:
             self.zk.ensure_path(path)
         for path, data in (
@@ -115,7 +133,7 @@ class ZkMetadataStore:
         if not slash or not chroot.strip("/"):
             return
         root = KazooClient(hosts=hosts, timeout=self.session_timeout_s)
-        root.start(timeout=max(self.session_timeout_s, 10.0))
+        root.start(timeout=self.connection_timeout_s)
         try:
             root.ensure_path("/" + chroot.strip("/"))
         finally:
