@@ -229,14 +229,14 @@ def _producer_verdict(rate: float, twice_redis: float) -> str:
     return "misses goal"
 
 
-def write_results(section: str) -> None:
-    """Replaces our section of bench/RESULTS.md (or appends it), leaving other sections alone."""
+def write_results(section: str, heading: str = SECTION) -> None:
+    """Replaces the `heading` section of bench/RESULTS.md (or appends it), leaving the others alone."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
+    start = text.find(heading)
     if start < 0:
         text = text.rstrip() + "\n\n" + section
     else:
-        nxt = text.find("\n## ", start + len(SECTION))
+        nxt = text.find("\n## ", start + len(heading))
         tail = "" if nxt < 0 else "\n" + text[nxt + 1 :]
         text = text[:start] + section + tail
     RESULTS.write_text(text)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from bench.broker_report import RESULTS
+from bench.broker_report import write_results
 from bench.broker_runs import create_topics, produce, warm_up
 from bench.broker_support import load_average, rdkafka_performance, riverlog_broker
 from riverlog.testing.cluster import LocalCluster
@@ -148,17 +148,6 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def write_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if nxt < 0 else "\n" + text[nxt + 1 :])
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -178,7 +167,7 @@ def main() -> None:
     section = report(single, cluster, times, args, started, version)
     print(section)
     if not args.no_write:
-        write_results(section)
+        write_results(section, SECTION)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ entities encoded by `riverlog.protocol.codec`. Any error closes the connection; 
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from typing import Any
 
@@ -51,3 +52,26 @@ class PeerConnection:
         if self._writer is not None:
             self._writer.close()
         self._reader = self._writer = None
+
+
+def call_blocking(
+    host: str, port: int, request: Any, client_id: str = CLIENT_ID, timeout_s: float = 10.0
+) -> Any:
+    """One request on a fresh blocking connection (tools and tests); the decoded response body.
+    Raises OSError when the broker cannot be reached or closes the connection."""
+    with socket.create_connection((host, port), timeout=timeout_s) as conn:
+        conn.sendall(encode_request(1, client_id, request))
+        size = struct.unpack(">i", _read_exactly(conn, 4))[0]
+        frame = _read_exactly(conn, size)
+    kind = type(request)
+    return decode_response(frame, kind.__api_key__, kind.__version__).body
+
+
+def _read_exactly(conn: socket.socket, count: int) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        chunk = conn.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        data += chunk
+    return bytes(data)
