@@ -5,7 +5,6 @@ Public API: `LogConfig`, `PartitionLog`, `LogManager`, `FileSlice`, `AppendResul
 exceptions in `riverlog.storage.errors`. `riverlog.storage.dump` reads segment files for tools.
 """
 
-from riverlog.storage.cleaner import CleanPass, LogCleaner
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock, ManualClock
 from riverlog.storage.config import LogConfig
 from riverlog.storage.durability import GroupCommitter
@@ -29,3 +28,12 @@ __all__ = [
     "ManualClock",
     "PartitionLog",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`LogCleaner` and `CleanPass` on first use: the cleaner is not needed to start a broker."""
+    if name in ("LogCleaner", "CleanPass"):
+        from riverlog.storage import cleaner
+
+        return getattr(cleaner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -62,6 +62,7 @@ from typing import NamedTuple
 
 from riverlog.storage.checkpoint import CLEANER_OFFSET_CHECKPOINT, OffsetCheckpointFile
 from riverlog.storage.cleaner_round import CleaningAborted, CleaningRound, Phase, StepWork
+from riverlog.storage.config import DEFAULT_DEDUPE_BUFFER_SIZE
 from riverlog.storage.log import PartitionLog
 from riverlog.storage.segment import LogSegment
 
@@ -70,9 +71,7 @@ log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
 Logs = Mapping[TopicPartition, PartitionLog]
 
-DEFAULT_DEDUPE_BUFFER_SIZE = 128 * 1024 * 1024  # log.cleaner.dedupe.buffer.size
 DEFAULT_LOAD_FACTOR = 0.9  # log.cleaner.io.buffer.load.factor
-DEFAULT_STEP_BYTES = 256 * 1024
 
 
 class CleanPass(NamedTuple):

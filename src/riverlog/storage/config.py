@@ -298,3 +298,8 @@ _BROKER_TIME_UNITS: dict[str, tuple[tuple[str, int], ...]] = {
     "segment.ms": (("log.roll.ms", 1), ("log.roll.hours", _HOUR)),
     "segment.jitter.ms": (("log.roll.jitter.ms", 1), ("log.roll.jitter.hours", _HOUR)),
 }
+
+
+# Log cleaner sizes (here, not in cleaner.py, so that importing storage does not import the cleaner).
+DEFAULT_DEDUPE_BUFFER_SIZE = 128 * 1024 * 1024  # log.cleaner.dedupe.buffer.size
+DEFAULT_STEP_BYTES = 256 * 1024  # segment bytes one cleaner step reads

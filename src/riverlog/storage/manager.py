@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from riverlog.storage.checkpoint import (
     LOG_START_OFFSET_CHECKPOINT,
@@ -40,16 +41,13 @@ from riverlog.storage.checkpoint import (
     OffsetCheckpointFile,
     fsync_dir,
 )
-from riverlog.storage.cleaner import (
-    DEFAULT_DEDUPE_BUFFER_SIZE,
-    DEFAULT_STEP_BYTES,
-    CleanPass,
-    LogCleaner,
-)
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
-from riverlog.storage.config import LogConfig
+from riverlog.storage.config import DEFAULT_DEDUPE_BUFFER_SIZE, DEFAULT_STEP_BYTES, LogConfig
 from riverlog.storage.errors import KafkaStorageError
 from riverlog.storage.log import PartitionLog
+
+if TYPE_CHECKING:
+    from riverlog.storage.cleaner import CleanPass, LogCleaner
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +90,17 @@ class LogManager:
         self._recovery_points = OffsetCheckpointFile(self.data_dir / RECOVERY_POINT_CHECKPOINT)
         self._log_starts = OffsetCheckpointFile(self.data_dir / LOG_START_OFFSET_CHECKPOINT)
         self._high_watermarks = OffsetCheckpointFile(self.data_dir / REPLICATION_OFFSET_CHECKPOINT)
-        self.cleaner = LogCleaner(self.data_dir, dedupe_buffer_size=cleaner_dedupe_buffer_size)
+        self._dedupe_buffer_size = cleaner_dedupe_buffer_size
+        self._cleaner: LogCleaner | None = None
+
+    @property
+    def cleaner(self) -> LogCleaner:
+        """The log cleaner, imported and built on first use (compaction is not on the start path)."""
+        if self._cleaner is None:
+            from riverlog.storage.cleaner import LogCleaner
+
+            self._cleaner = LogCleaner(self.data_dir, dedupe_buffer_size=self._dedupe_buffer_size)
+        return self._cleaner
 
     def load(self, topic_configs: Mapping[str, LogConfig] | None = None) -> None:
         """Lock the data dir and open every partition log in it (recovering as needed)."""
@@ -226,7 +234,8 @@ class LogManager:
 
     def close(self) -> None:
         """Flush and close every log, write the checkpoints, release the directory."""
-        self.cleaner.close()
+        if self._cleaner is not None:
+            self._cleaner.close()
         for partition_log in self._logs.values():
             partition_log.close()
         self.checkpoint()
