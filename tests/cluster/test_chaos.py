@@ -192,6 +192,7 @@ def run_episodes(
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(0)  # 200 episodes take about an hour; each one is bounded by its own waits
 def test_fault_episodes(
     chaos_cluster: tuple[LocalCluster, ZooKeeperServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -201,6 +202,7 @@ def test_fault_episodes(
     run_episodes(cluster3, zookeeper, [None] * episodes, seed, capsys)
 
 
+@pytest.mark.timeout(900)
 def test_each_fault_once(
     chaos_cluster: tuple[LocalCluster, ZooKeeperServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
