@@ -38,7 +38,7 @@ no persistence). Results are printed and written to bench/RESULTS.md (section "S
     python -m bench.broker_bench [--records 3000000] [--repeat 3] [--no-profile] [--no-write]
 
 After the measured runs (unless `--no-profile`) come profiles of the broker under a producer load, a consumer load
-and the linger.ms=1 latency load: py-spy sampling a `riverlog broker start`, then cProfile on the CPU
+and the linger.ms=1 and linger.ms=0 latency loads: py-spy sampling a `riverlog broker start`, then cProfile on the CPU
 clock inside a second broker (bench.broker_profile); extra runs, so profiling never perturbs the figures.
 """
 
@@ -265,7 +265,7 @@ def _check_stream_length(port: int, key: str, expected: int) -> None:
 
 
 def profile_runs(perf: str, records: int, latency_seconds: float, log: Path) -> list[str]:
-    """The broker under a producer load, a consumer load and the linger.ms=1 latency load, profiled
+    """The broker under a producer load, a consumer load and the two latency loads, profiled
     by py-spy from outside and, in a second broker, by cProfile on the CPU clock."""
     py_spy = ensure_py_spy()
     rendered = []
@@ -282,6 +282,7 @@ PROFILE_TITLES = (
     "Produce (rdkafka_performance -P, acks=1)",
     "Fetch (rdkafka_performance -C from the beginning)",
     "Produce + fetch at 100k rec/s, linger.ms=1 (the latency run)",
+    "Produce + fetch at 100k rec/s, linger.ms=0 (the latency run)",
 )
 
 
@@ -315,12 +316,13 @@ def _loads(
 ) -> list[Callable[[], str]]:
     """The three profiled loads (PROFILE_TITLES) on a warmed-up broker."""
     bs, pid = broker.bootstrap, broker.pid
-    create_topics(bs, ["profile", "profile-lat"])
+    create_topics(bs, ["profile", "profile-lat", "profile-lat0"])
     warm_up(perf, bs)
     return [
         lambda: _summary(measured(pid, lambda: produce(perf, bs, "profile", records, "1"))),
         lambda: _summary(measured(pid, lambda: consume(perf, bs, "profile", records))),
         lambda: _summary(latency(perf, bs, "profile-lat", 1, latency_seconds, server_pid=pid)),
+        lambda: _summary(latency(perf, bs, "profile-lat0", 0, latency_seconds, server_pid=pid)),
     ]
 
 

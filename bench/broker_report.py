@@ -230,7 +230,10 @@ def _producer_verdict(rate: float, twice_redis: float) -> str:
 
 
 def write_results(section: str, heading: str = SECTION) -> None:
-    """Replaces the `heading` section of bench/RESULTS.md (or appends it), leaving the others alone."""
+    """Replaces the `heading` section of bench/RESULTS.md (or appends it), leaving the others alone.
+
+    Hand-written notes in the old section between NOTES_BEGIN and NOTES_END (analysis, before/after
+    tables) are carried over into the new one, after its table and before the profiles."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     start = text.find(heading)
     if start < 0:
@@ -238,5 +241,30 @@ def write_results(section: str, heading: str = SECTION) -> None:
     else:
         nxt = text.find("\n## ", start + len(heading))
         tail = "" if nxt < 0 else "\n" + text[nxt + 1 :]
+        section = with_notes(section, kept_notes(text[start : len(text) - len(tail)]))
         text = text[:start] + section + tail
     RESULTS.write_text(text)
+
+
+NOTES_BEGIN = "<!-- notes: kept by bench.broker_report.write_results -->"
+NOTES_END = "<!-- /notes -->"
+_PROFILES_HEADING = "Broker profiles ("
+
+
+def kept_notes(old_section: str) -> str:
+    """The notes block of a section (markers included), or "" when it has none."""
+    begin = old_section.find(NOTES_BEGIN)
+    end = old_section.find(NOTES_END, begin)
+    if begin < 0 or end < 0:
+        return ""
+    return old_section[begin : end + len(NOTES_END)]
+
+
+def with_notes(section: str, notes: str) -> str:
+    """`section` with `notes` inserted before its profiles (at its end when it has none)."""
+    if not notes:
+        return section
+    at = section.find(_PROFILES_HEADING)
+    if at < 0:
+        return section.rstrip() + "\n\n" + notes + "\n"
+    return section[:at] + notes + "\n\n" + section[at:]

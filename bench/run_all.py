@@ -1,6 +1,7 @@
 """`make bench`: every benchmark present, one after another; each writes its section of bench/RESULTS.md.
 
-Order: bench.storage_bench, bench.broker_bench, bench.group_bench (a module not present is skipped).
+Order: bench.storage_bench, bench.broker_bench, bench.group_bench, bench.txn_bench (a module not
+present is skipped).
 Each runs in its own interpreter (`python -m bench.NAME`) so one failing does not stop the others;
 the exit status is non-zero when any of them failed.
 
@@ -15,7 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ("bench.storage_bench", "bench.broker_bench", "bench.group_bench")
+BENCHMARKS = (
+    "bench.storage_bench",
+    "bench.broker_bench",
+    "bench.group_bench",
+    "bench.txn_bench",
+)
 REPO_DIR = Path(__file__).resolve().parent.parent
 
 

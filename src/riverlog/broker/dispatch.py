@@ -51,6 +51,9 @@ class Dispatcher:
             (ApiRange(m.API_KEY, m.MIN_VERSION, m.MAX_VERSION) for m in modules),
             key=lambda r: r.api_key,
         )
+        # One ResponseSchema per served (api key, version): building one per request showed in the
+        # produce profile. Bounded by the advertised ranges (versions are checked first).
+        self._schemas: dict[tuple[int, int], ResponseSchema] = {}
 
     async def handle(self, frame: bytes | memoryview, client_host: str) -> bytes | None:
         """Answer one request frame; raise CloseConnection when the protocol says to hang up."""
@@ -79,12 +82,18 @@ class Dispatcher:
             correlation_id=header.correlation_id,
             client_id=header.client_id,
             client_host=client_host,
-            schema=ResponseSchema(header.api_key, header.api_version),
+            schema=self._schema(header.api_key, header.api_version),
         )
         response: Any = await module.handle(ctx, decoded.body)
         if response is None:
             return None
         return encode_response(header.correlation_id, header.api_key, header.api_version, response)
+
+    def _schema(self, api_key: int, api_version: int) -> ResponseSchema:
+        schema = self._schemas.get((api_key, api_version))
+        if schema is None:
+            schema = self._schemas[api_key, api_version] = ResponseSchema(api_key, api_version)
+        return schema
 
     def _unsupported(self, exc: UnsupportedVersionError) -> bytes:
         header = exc.header

@@ -163,6 +163,10 @@ class ReplicaManager:
     def _become_leader(self, part: Partition) -> None:
         if self.fetcher is not None:
             self.fetcher.unfollow(part.key)
+        if self.strict and part.log.recovery_point < part.log.log_end_offset:
+            # Strict mode's high watermark covers only fsynced data: a tail recovered after a crash
+            # (or replicated as a follower) is made durable before this leader exposes it.
+            part.log.flush()
         part.log.assign_epoch(part.leader_epoch)
         part.epoch_start_offset = part.log.log_end_offset
         part.followers = fresh_followers(part.replicas, self.broker_id, self.clock.now_ms())

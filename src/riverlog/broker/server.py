@@ -12,6 +12,16 @@ Invariants:
   batch goes out in one write when the queue runs dry, or as soon as the worker yields to the event
   loop (a flush is scheduled with call_soon), so a response never waits on a later request's I/O.
   Under a pipelining producer this turns one send() per request into one per burst.
+
+Per-request cost (a producer at linger.ms=0 sends thousands of small requests a second):
+- Reads are asyncio's BufferedProtocol: the event loop receives straight into the connection's
+  `FrameDecoder` (a reused buffer for small frames, a pooled one per large frame: see
+  riverlog.protocol.framing), never allocating a `bytes` per read or a zero-filled buffer per frame.
+  The pool is the server's, shared by its connections.
+- Frames are processed eagerly: the first step of the processing coroutine runs right in the read
+  callback, so a request that never waits (acks=1 produce, metadata, a fetch with data) is answered
+  without creating a task; only a request that has to wait (long-poll fetch, acks=all, a coordinator)
+  is handed to a task, which carries on from where it stopped (what Python 3.12's eager tasks do).
 """
 
 from __future__ import annotations
@@ -19,11 +29,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import cast
+from collections.abc import Coroutine, Generator
+from typing import Any, cast
 
 from riverlog.broker.dispatch import CloseConnection, Dispatcher
 from riverlog.protocol.errors import FrameTooLargeError
-from riverlog.protocol.framing import FrameDecoder
+from riverlog.protocol.framing import BufferPool, FrameDecoder
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_FRAMES = 32
@@ -31,14 +42,16 @@ MAX_COALESCED_RESPONSES = 16
 COALESCE_BYTES = 256 * 1024
 
 
-class KafkaConnection(asyncio.Protocol):
+class KafkaConnection(asyncio.BufferedProtocol):
     def __init__(self, server: BrokerServer) -> None:
         self.server = server
-        self.decoder = FrameDecoder(server.max_request_bytes)
+        self.decoder = FrameDecoder(server.max_request_bytes, server.buffer_pool)
         self.pending: deque[bytes | memoryview] = deque()
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        # The task carrying on a request that had to wait (None while processing is eager or idle).
         self.worker: asyncio.Task[None] | None = None
+        self.processing = False
         self.writable = asyncio.Event()
         self.writable.set()
         self.reading_paused = False
@@ -48,7 +61,7 @@ class KafkaConnection(asyncio.Protocol):
         self.outgoing_bytes = 0
         self.flush_scheduled = False
 
-    # --- asyncio.Protocol callbacks ---
+    # --- asyncio.BufferedProtocol callbacks ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -57,19 +70,17 @@ class KafkaConnection(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.server.connections.add(self)
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.decoder.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.decoder.buffer_updated(nbytes)
+        self.frames_arrived()
+
     def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
+        """The same for bytes handed over whole (tests, and transports without buffer support)."""
         self.decoder.receive_data(data)
-        try:
-            while (frame := self.decoder.next_frame()) is not None:
-                self.pending.append(frame)
-        except FrameTooLargeError as exc:
-            self.close(f"request too large: {exc}")
-            return
-        self.maybe_pause_reading()
-        if self.pending and (self.worker is None or self.worker.done()):
-            self.worker = asyncio.get_running_loop().create_task(self.process())
+        self.frames_arrived()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -87,24 +98,52 @@ class KafkaConnection(asyncio.Protocol):
 
     # --- processing, strictly in order ---
 
+    def frames_arrived(self) -> None:
+        if self.closed:
+            return
+        try:
+            while (frame := self.decoder.next_frame()) is not None:
+                self.pending.append(frame)
+        except FrameTooLargeError as exc:
+            self.close(f"request too large: {exc}")
+            return
+        self.maybe_pause_reading()
+        if self.pending and not self.processing:
+            self.start_processing()
+
+    def start_processing(self) -> None:
+        """Run `process` eagerly; hand it to a task only if it has to wait."""
+        self.processing = True
+        coro = self.process()
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
+        self.worker = asyncio.get_running_loop().create_task(_CarryOn(coro, waiting_on))
+
     async def process(self) -> None:
-        while self.pending and not self.closed:
-            frame = self.pending.popleft()
-            self.maybe_resume_reading()
-            try:
-                response = await self.server.dispatcher.handle(frame, self.peer)
-            except CloseConnection as exc:
-                self.close(str(exc))
-                return
-            except Exception:
-                log.exception("closing connection from %s: request handler failed", self.peer)
-                self.close(None)
-                return
-            if response is not None and self.transport is not None and not self.closed:
-                self.send(response)
-                if not self.writable.is_set():
-                    await self.writable.wait()
-        self.flush()
+        try:
+            while self.pending and not self.closed:
+                frame = self.pending.popleft()
+                self.maybe_resume_reading()
+                try:
+                    response = await self.server.dispatcher.handle(frame, self.peer)
+                except CloseConnection as exc:
+                    self.close(str(exc))
+                    return
+                except Exception:
+                    log.exception("closing connection from %s: request handler failed", self.peer)
+                    self.close(None)
+                    return
+                del frame  # a large frame's pooled buffer is free once nothing views it
+                if response is not None and self.transport is not None and not self.closed:
+                    self.send(response)
+                    if not self.writable.is_set():
+                        await self.writable.wait()
+            self.flush()
+        finally:
+            self.processing = False
+            self.worker = None
 
     def send(self, response: bytes) -> None:
         """Write `response`, or hold it for one write with the answers to frames already queued."""
@@ -152,10 +191,58 @@ class KafkaConnection(asyncio.Protocol):
             self.transport.close()
 
 
+class _CarryOn(Coroutine[Any, Any, None]):
+    """A coroutine already started by hand, as a task can drive it: the first step passes up what
+    it was waiting on when it stopped, later steps resume it, and a cancellation (even one before
+    the first step) is thrown into it where it waits."""
+
+    __slots__ = ("coro", "started", "waiting_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self.coro = coro
+        self.waiting_on = waiting_on
+        self.started = False
+
+    def send(self, value: Any) -> Any:
+        if not self.started:
+            self.started = True
+            return self.waiting_on
+        return self.coro.send(value)
+
+    def throw(self, *exc_info: Any) -> Any:
+        self.started = True
+        return self.coro.throw(*exc_info)
+
+    def close(self) -> None:
+        self.coro.close()
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        return (yield from _driven(self))
+
+
+def _driven(coro: _CarryOn) -> Generator[Any, Any, None]:
+    """`await` on a `_CarryOn` (the event loop's task drives it through send/throw instead)."""
+    value = coro.send(None)
+    while True:
+        try:
+            sent = yield value
+        except BaseException as exc:
+            try:
+                value = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                value = coro.send(sent)
+            except StopIteration:
+                return
+
+
 class BrokerServer:
     def __init__(self, dispatcher: Dispatcher, max_request_bytes: int) -> None:
         self.dispatcher = dispatcher
         self.max_request_bytes = max_request_bytes
+        self.buffer_pool = BufferPool()  # large-frame buffers, shared by every connection
         self.connections: set[KafkaConnection] = set()
         self._server: asyncio.Server | None = None
 

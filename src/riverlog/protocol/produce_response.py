@@ -69,6 +69,9 @@ ZERO_THROTTLE: Final = datetime.timedelta(0)
 _PARTITION_V3: Final = struct.Struct(">ihqq")  # index, error_code, base_offset, log_append_time
 _PARTITION_V5: Final = struct.Struct(">ihqqq")  # ... log_start_offset
 _LEADER: Final = struct.Struct(">ii")
+# record_errors (empty array), error_message (null), and for flexible versions no tagged fields.
+_NO_ERRORS_LEGACY: Final = INT32.pack(0) + struct.pack(">h", -1)
+_NO_ERRORS_FLEXIBLE: Final = uvarint(1) + b"\x00" + EMPTY_TAGGED_FIELDS
 
 
 @dataclass(slots=True)
@@ -145,7 +148,7 @@ def _topic(parts: list[Chunk], topic: Any, version: int, flexible: bool) -> None
 
 
 def _partition(parts: list[Chunk], p: Any, version: int, flexible: bool) -> None:
-    append_time = timestamp_ms(p.log_append_time)
+    append_time = -1 if p.log_append_time is None else timestamp_ms(p.log_append_time)
     if version >= 5:
         parts.append(
             _PARTITION_V5.pack(
@@ -154,6 +157,15 @@ def _partition(parts: list[Chunk], p: Any, version: int, flexible: bool) -> None
         )
     else:
         parts.append(_PARTITION_V3.pack(p.index, p.error_code, p.base_offset, append_time))
+    if (
+        version >= 8
+        and not p.record_errors
+        and p.error_message is None
+        and (version < 10 or p.current_leader is None)
+    ):
+        # What a successful append answers (the hot path): no record errors, no message, no tags.
+        parts.append(_NO_ERRORS_FLEXIBLE if flexible else _NO_ERRORS_LEGACY)
+        return
     if version >= 8:
         parts.append(array_length(len(p.record_errors), flexible))
         for record_error in p.record_errors:

@@ -70,9 +70,10 @@ def connect(dispatcher: ScriptedDispatcher) -> tuple[KafkaConnection, RecordingT
 
 
 async def drain(connection: KafkaConnection) -> None:
-    assert connection.worker is not None
-    await connection.worker
+    if connection.worker is not None:  # None: every request was answered without waiting
+        await connection.worker
     await asyncio.sleep(0)  # let a scheduled flush run
+    assert not connection.processing
 
 
 def test_a_lone_request_is_answered_with_one_write() -> None:

@@ -249,7 +249,8 @@ def test_unknown_tags_everywhere_decode_to_the_same_request(
     frame = buffer.getvalue()
     with pytest.raises(KeyError):  # kio alone cannot read what a newer client sends
         entity_reader(schema)(frame, body_start)
-    assert decode_request(frame).body == request
+    # The kio path for every schema; Produce's specialised decoder: test_produce_request.py.
+    assert decode_request(frame, specialised=False).body == request
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

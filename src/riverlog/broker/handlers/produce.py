@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from typing import Any
+from typing import Any, cast
 
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.responses import millis
+from riverlog.broker.handlers import _txn
+from riverlog.protocol.produce_request import PartitionProduceData, ProduceRequest
 from riverlog.protocol.produce_response import (
     PartitionProduceResponse,
     ProduceResponse,
@@ -48,21 +49,24 @@ def error_code_for(exc: Exception) -> ErrorCode:
     return ErrorCode.unknown_server_error
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: ProduceRequest) -> Any:
+    """`request` comes from the specialised decoder: records are views of the frame, valid until
+    this returns (the log copies what it keeps)."""
     acks = request.acks
     topics = []
-    timeout_s = millis(request.timeout) / 1000
+    timeout_s = request.timeout_ms / 1000
+    txn_id = request.transactional_id
     for topic in request.topic_data:
         if acks == -1:  # replication waits run side by side
             parts = await asyncio.gather(
                 *(
-                    _produce_partition(ctx, topic.name, p, acks, timeout_s)
+                    _produce_partition(ctx, topic.name, p, acks, timeout_s, txn_id)
                     for p in topic.partition_data
                 )
             )
         else:
             parts = [
-                await _produce_partition(ctx, topic.name, p, acks, timeout_s)
+                await _produce_partition(ctx, topic.name, p, acks, timeout_s, txn_id)
                 for p in topic.partition_data
             ]
         topics.append(TopicProduceResponse(name=topic.name, partition_responses=parts))
@@ -73,7 +77,12 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 async def _produce_partition(
-    ctx: RequestContext, topic: str, data: Any, acks: int, timeout_s: float
+    ctx: RequestContext,
+    topic: str,
+    data: PartitionProduceData,
+    acks: int,
+    timeout_s: float,
+    transactional_id: str | None = None,
 ) -> Any:
     if acks not in (-1, 0, 1):
         return _answer(ctx, data.index, ErrorCode.invalid_required_acks)
@@ -87,8 +96,18 @@ async def _produce_partition(
     replicas = ctx.services.replicas
     if acks == -1 and not replicas.enough_replicas(part):
         return _answer(ctx, data.index, ErrorCode.not_enough_replicas)
+    if transactional_id is not None:  # KIP-890 part 1: the partition must be in the transaction
+        code = _txn.verify_transactional_produce(
+            ctx.services, transactional_id, part, cast(bytes, data.records)
+        )
+        if code is not ErrorCode.none:
+            return _answer(ctx, data.index, code)
     try:
-        result = await ctx.services.replicas.append(part, bytes(data.records))
+        # The batch stays a view of the request frame (no copy): the log writes it out before
+        # returning and keeps no reference. ReplicaManager.append's annotation says bytes, but it
+        # only hands the buffer to PartitionLog.append, which takes any buffer.
+        records = cast(bytes, data.records)
+        result = await ctx.services.replicas.append(part, records)
     except storage_errors.DuplicateSequenceError as dup:
         result = dup.original
     except storage_errors.StorageError as exc:
