@@ -4,9 +4,10 @@
 #   compat/librdkafka/run.sh                 the tests in tests.allow; exit 1 if any does not pass
 #   compat/librdkafka/run.sh --survey        every broker test; prints a pass/fail table, exit 0
 #   compat/librdkafka/run.sh --tests 0001,0012_produce_consume   just these
+#   compat/librdkafka/run.sh --tests 0103 --cluster   against ZooKeeper and three brokers
 #
 # Other options go to runner.py (--timeout SECS per test number, --multiplier for librdkafka's
-# test.timeout.multiplier, --kafka-version for TEST_KAFKA_VERSION, --no-quick, --results DIR).
+# test.timeout.multiplier, --kafka-version for TEST_KAFKA_VERSION, --quick, --cluster, --results DIR).
 # Builds the suite first with bench/librdkafka_build.sh (cached under bench/tools/).
 set -euo pipefail
 

@@ -1,13 +1,17 @@
-"""Runs librdkafka's own regression tests (tests/test-runner) against a riverlog broker.
+"""Runs librdkafka's own regression tests (tests/test-runner) against riverlog.
 
 Called by run.sh after bench/librdkafka_build.sh has built the suite; reads the paths it wrote to
-bench/tools/librdkafka.env. Standard library only.
+bench/tools/librdkafka.env. Standard library only, but for the cluster deployment (brokers.py), which
+starts ZooKeeper and the brokers through riverlog.testing.
 
 Each selected test number runs in its own test-runner process (``TESTS=NNNN test-runner -L -p1``; -p2
-where two broker tests share a number) so a hang or crash costs one test, not the run. One broker per test
-scenario serves the tests of that scenario ("default": topic auto-creation on and num.partitions=4, as in
-librdkafka's scenarios/default.json; "noautocreate": auto-creation off); it is restarted when it dies,
-and the death is recorded against the test that was running. A test's outcome is read from the runner's
+where two broker tests share a number) so a hang or crash costs one test, not the run. One deployment
+per test scenario serves the tests of that scenario ("default": topic auto-creation on and
+num.partitions=4, as in librdkafka's scenarios/default.json; "noautocreate": auto-creation off): one
+broker, or, for allow-list entries marked ``scenario=cluster`` and with ``--cluster``, ZooKeeper and
+three brokers. Single brokers run side by side for the whole run; one cluster runs at a time, and the
+cluster steps run last, grouped by scenario. A deployment that died is started afresh for the next
+test, and the death is recorded against the test that was running. A test's outcome is read from the runner's
 summary table (PASSED, FAILED, SKIPPED), or from its per-test PASSED / failed lines when it aborted
 before the summary; a runner killed by the outer timeout is TIMEOUT, one that left neither is CRASHED.
 
@@ -23,31 +27,33 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import BinaryIO
+
+from brokers import SCENARIO_BROKER_SETTINGS, Cluster, Deployment, SingleBroker, ZooKeeperHolder
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 ENV_FILE = REPO / "bench" / "tools" / "librdkafka.env"
 DEFAULT_RESULTS = REPO / "bench" / "tools" / "compat-results"
-RIVERLOG = REPO / ".venv" / "bin" / "riverlog"
-
-# Broker settings per librdkafka test scenario (tests/scenarios/*.json), single node.
-SCENARIO_BROKER_SETTINGS = {
-    "default": {"auto.create.topics.enable": "true", "num.partitions": "4"},
-    "noautocreate": {"auto.create.topics.enable": "false", "num.partitions": "4"},
-}
 
 SUMMARY_LINE = re.compile(r"^\|\s*(\d{4}\w*)\s*\|\s*(\w+)\s*\|\s*([\d.]+)s\s*\|\s?(.*)$")
 PASSED_LINE = re.compile(r"=+ Test (\d{4}\w*) PASSED =+")
 FAILED_LINE = re.compile(r'### Test "(\d{4}\w*|<MAIN>)[^"]*" failed at')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# Tests whose checks only print their failure and let the test pass (0101's test_assert is Test::Say
+# in librdkafka 2.0.2): these messages in the log make a PASSED test FAILED.
+SOFT_ASSERTIONS = {
+    "0101_fetch_from_follower": (
+        "rxbytes was not highest on broker corresponding to client.rack",
+        "expecting rxbytes of client.rack broker to be at least",
+    ),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +83,7 @@ class Outcome:
     state: str
     seconds: float
     reason: str
+    cluster: bool = False
 
 
 def read_env() -> dict[str, str]:
@@ -107,92 +114,36 @@ def parse_test_table(test_c: Path) -> list[TestDef]:
     return defs
 
 
-def read_allow(path: Path) -> dict[str, str]:
+@dataclasses.dataclass(frozen=True)
+class AllowEntry:
+    """One line of tests.allow: a test number or full name, a sub-test filter ("" for none) and
+    whether it runs against the three-broker cluster."""
+
+    test: str
+    subtests: str = ""
+    cluster: bool = False
+
+
+def read_allow(path: Path) -> list[AllowEntry]:
     """Test numbers or full test names, one a line, each optionally followed by ``subtests=TEXT`` (run
-    only the sub-tests whose name contains TEXT, librdkafka's SUBTESTS); '#' starts a comment.
-    Returns entry -> sub-test filter ("" for none)."""
-    entries = {}
+    only the sub-tests whose name contains TEXT, librdkafka's SUBTESTS) and ``scenario=cluster`` (run
+    against ZooKeeper and three brokers); '#' starts a comment."""
+    entries = []
     for line in path.read_text().splitlines():
         words = line.split("#", 1)[0].split()
         if not words:
             continue
-        filters = [w.removeprefix("subtests=") for w in words[1:] if w.startswith("subtests=")]
-        if len(words) != 1 + len(filters) or len(filters) > 1:
+        options = dict(word.partition("=")[::2] for word in words[1:])
+        if (
+            len(options) != len(words) - 1
+            or not options.keys() <= {"subtests", "scenario"}
+            or options.get("scenario", "cluster") != "cluster"
+        ):
             sys.exit(f"{path}: cannot read line {line!r}")
-        entries[words[0]] = filters[0] if filters else ""
-    return entries
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Broker:
-    """A riverlog broker subprocess for one scenario, on a free port, data in a fresh directory."""
-
-    def __init__(self, scenario: str, workdir: Path) -> None:
-        self.scenario = scenario
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log: BinaryIO | None = None
-        self.port = 0
-        self.starts = 0
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> None:
-        self.starts += 1
-        self.port = free_port()
-        data = self.workdir / f"data-{self.scenario}-{self.starts}"
-        log = self.log = (self.workdir / f"broker-{self.scenario}-{self.starts}.log").open("wb")
-        cmd = [
-            str(RIVERLOG),
-            "broker",
-            "start",
-            "--listen",
-            self.bootstrap,
-            "--data-dir",
-            str(data),
-        ]
-        for key, value in SCENARIO_BROKER_SETTINGS[self.scenario].items():
-            cmd += ["--set", f"{key}={value}"]
-        cmd += ["--log-level", os.environ.get("COMPAT_BROKER_LOG_LEVEL", "WARNING")]
-        self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        entries.append(
+            AllowEntry(words[0], options.get("subtests", ""), cluster="scenario" in options)
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited with {self.proc.returncode}; see {log.name}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"broker did not listen on {self.bootstrap} within 30 s; see {log.name}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if self.log is not None:
-            self.log.close()
-            self.log = None
+    return entries
 
 
 @dataclasses.dataclass
@@ -204,9 +155,9 @@ class Settings:
     results: Path
 
 
-def write_test_conf(path: Path, broker: Broker, settings: Settings) -> None:
+def write_test_conf(path: Path, broker: Deployment, settings: Settings) -> None:
     path.write_text(
-        "# Written by compat/librdkafka/runner.py for one riverlog broker.\n"
+        "# Written by compat/librdkafka/runner.py.\n"
         f"bootstrap.servers={broker.bootstrap}\n"
         f"test.timeout.multiplier={settings.multiplier}\n"
         "test.topic.random=true\n"
@@ -227,7 +178,7 @@ def parse_summary(output: str) -> dict[str, Outcome]:
 def run_number(
     step: Step,
     parallel: int,
-    broker: Broker,
+    broker: Deployment,
     env: dict[str, str],
     settings: Settings,
 ) -> tuple[dict[str, Outcome], str]:
@@ -238,9 +189,9 @@ def run_number(
     number, scenario = step.number, step.scenario
     tests_dir = Path(env["LIBRDKAFKA_SRC"]) / "tests"
     src = Path(env["LIBRDKAFKA_SRC"])
-    conf = settings.results / f"test-{scenario}.conf"
+    conf = settings.results / f"test-{step.label}.conf"
     write_test_conf(conf, broker, settings)
-    log_path = settings.results / "logs" / f"{number}-{scenario}.log"
+    log_path = settings.results / "logs" / f"{number}-{step.label}.log"
     run_env = dict(os.environ)
     run_env.update(
         TESTS=number,
@@ -250,6 +201,9 @@ def run_number(
         BROKERS=broker.bootstrap,
         KAFKA_PATH=str(HERE / "kafka-bin"),
         LD_LIBRARY_PATH=f"{src / 'src'}:{src / 'src-cpp'}",
+        # The suite compiles its Java helpers before running one; java-shim/javac makes that a no-op
+        # and kafka-bin/bin/kafka-run-class.sh runs stand-ins for them.
+        PATH=f"{HERE / 'java-shim'}:{os.environ.get('PATH', '')}",
     )
     if step.subtests:
         run_env["SUBTESTS"] = step.subtests
@@ -283,7 +237,19 @@ def run_number(
     else:
         for name in step.names - outcomes.keys():
             outcomes[name] = Outcome(name, "NOT RUN", 0.0, "test-runner reported nothing for it")
+        mark_soft_failures(outcomes, output)
     return outcomes, str(log_path)
+
+
+def mark_soft_failures(outcomes: dict[str, Outcome], output: str) -> None:
+    """A PASSED test whose log shows one of its SOFT_ASSERTIONS did not pass: FAILED."""
+    text = ANSI.sub("", output)
+    for name, messages in SOFT_ASSERTIONS.items():
+        outcome = outcomes.get(name)
+        hit = next((m for m in messages if m in text), None)
+        if outcome is not None and outcome.state == "PASSED" and hit is not None:
+            outcome.state = "FAILED"
+            outcome.reason = f"soft assertion in the log: {hit}"
 
 
 def parse_markers(output: str, seconds: float) -> dict[str, Outcome]:
@@ -311,39 +277,65 @@ def last_failure(output: str) -> str:
 
 @dataclasses.dataclass
 class Step:
-    """One test-runner process: the tests of one number in one scenario."""
+    """One test-runner process: the tests of one number in one scenario, on one deployment."""
 
     number: str
     scenario: str
     names: set[str]
     subtests: str = ""
+    cluster: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario}-cluster" if self.cluster else self.scenario
 
 
 def select(defs: list[TestDef], args: argparse.Namespace) -> list[Step]:
-    """What to run, in table order."""
+    """What to run: single-broker steps in table order, then cluster steps grouped by scenario."""
     broker_defs = [d for d in defs if not d.local and not d.manual]
-    if args.survey:
-        wanted = None
-    elif args.tests:
-        wanted = dict.fromkeys(args.tests.split(","), "")
-    else:
-        wanted = read_allow(args.allow)
+    wanted = wanted_entries(args)
     if wanted is not None:
         known = {d.number for d in broker_defs} | {d.name for d in broker_defs}
-        unknown = [e for e in wanted if e not in known]
+        unknown = [e.test for e in wanted if e.test not in known]
         if unknown:
             sys.exit(f"not broker tests of this librdkafka: {', '.join(unknown)}")
-    plan: dict[tuple[str, str], Step] = {}
+    plan: dict[tuple[str, str, bool], Step] = {}
+    filters: dict[tuple[str, str, bool], dict[str, str]] = {}
     for d in broker_defs:
         scenario = pick_scenario(d.scenario)
         if scenario is None:
             continue
-        entry = d.name if wanted is not None and d.name in wanted else d.number
-        if wanted is None or entry in wanted:
-            step = plan.setdefault((d.number, scenario), Step(d.number, scenario, set()))
-            step.names.add(d.name)
-            step.subtests = step.subtests or (wanted or {}).get(entry, "")
-    return list(plan.values())
+        for entry in entries_for(d, wanted, args.cluster):
+            key = (d.number, scenario, entry.cluster)
+            plan.setdefault(key, Step(d.number, scenario, set(), cluster=entry.cluster))
+            plan[key].names.add(d.name)
+            # The same test listed twice (e.g. once per deployment, merged by --cluster): a line
+            # without a filter wins. Different tests of one number: any filter applies to all.
+            seen = filters.setdefault(key, {})
+            seen[entry.test] = entry.subtests if seen.get(entry.test, "x") else ""
+    for key, step in plan.items():
+        step.subtests = next((f for f in filters[key].values() if f), "")
+    return sorted(plan.values(), key=lambda s: (s.cluster, s.scenario if s.cluster else ""))
+
+
+def wanted_entries(args: argparse.Namespace) -> list[AllowEntry] | None:
+    """The allow-list, the --tests list, or None for every broker test (--survey)."""
+    if args.survey:
+        return None
+    if args.tests:
+        return [AllowEntry(test, cluster=args.cluster) for test in args.tests.split(",")]
+    entries = read_allow(args.allow)
+    if args.cluster:
+        entries = [dataclasses.replace(e, cluster=True) for e in entries]
+    return entries
+
+
+def entries_for(d: TestDef, wanted: list[AllowEntry] | None, cluster: bool) -> list[AllowEntry]:
+    """The entries that select this test: those naming it, else those naming its number."""
+    if wanted is None:
+        return [AllowEntry(d.number, cluster=cluster)]
+    by_name = [e for e in wanted if e.test == d.name]
+    return by_name or [e for e in wanted if e.test == d.number]
 
 
 def pick_scenario(scenarios: str) -> str | None:
@@ -359,6 +351,11 @@ def main() -> int:
         "--survey", action="store_true", help="run every broker test, print a table"
     )
     parser.add_argument("--allow", type=Path, default=HERE / "tests.allow")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="run every selected test against ZooKeeper and three brokers",
+    )
     parser.add_argument("--tests", help="comma-separated test numbers or names instead of --allow")
     parser.add_argument("--kafka-version", default=os.environ.get("TEST_KAFKA_VERSION", "3.7.0"))
     parser.add_argument("--multiplier", type=float, default=2.0, help="test.timeout.multiplier")
@@ -390,40 +387,71 @@ def main() -> int:
         f"results in {settings.results})",
         flush=True,
     )
-    brokers: dict[str, Broker] = {}
+    deployments = Deployments(workdir)
     rows: list[tuple[Outcome, str]] = []
     try:
         for step in plan:
             number, names = step.number, step.names
-            broker = brokers.get(step.scenario)
-            if broker is None:
-                broker = brokers[step.scenario] = Broker(step.scenario, workdir)
-            if not broker.alive():
-                broker.start()
+            broker = deployments.running(step)
             outcomes, log = run_number(step, siblings[number, step.scenario], broker, env, settings)
-            died = not broker.alive()
+            death = "" if broker.alive() else broker.death() or "not running"
             for outcome in outcomes.values():
                 if outcome.name not in names and outcome.name != number:
                     continue
-                if died:
-                    outcome.reason = f"BROKER DIED; {outcome.reason}"
+                outcome.cluster = step.cluster
+                if death:
+                    outcome.reason = f"BROKER DIED ({death}); {outcome.reason}"
                 if step.subtests:
                     outcome.reason = f"[sub-tests: {step.subtests}] {outcome.reason}".rstrip()
                 rows.append((outcome, log))
                 print(format_row(outcome), flush=True)
-            if died:
+            if death:
                 broker.stop()
     finally:
-        for broker in brokers.values():
-            broker.stop()
-        for broker_log in workdir.glob("*.log"):
-            shutil.move(broker_log, settings.results / broker_log.name)
+        deployments.close(settings.results)
         shutil.rmtree(workdir, ignore_errors=True)
     return report(rows, settings, survey=args.survey)
 
 
+class Deployments:
+    """The run's deployments by (scenario, cluster): single brokers side by side, one cluster at a
+    time (starting one stops the others), all sharing one ZooKeeper."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.zookeeper = ZooKeeperHolder(workdir)
+        self.all: dict[tuple[str, bool], Deployment] = {}
+
+    def running(self, step: Step) -> Deployment:
+        """The deployment for this step, started (afresh if it died)."""
+        key = (step.scenario, step.cluster)
+        if key not in self.all:
+            self.all[key] = (
+                Cluster(step.scenario, self.workdir, self.zookeeper)
+                if step.cluster
+                else SingleBroker(step.scenario, self.workdir)
+            )
+        deployment = self.all[key]
+        if not deployment.alive():
+            if step.cluster:
+                for (_, cluster), other in self.all.items():
+                    if cluster and other is not deployment:
+                        other.stop()
+            deployment.stop()
+            deployment.start()
+        return deployment
+
+    def close(self, results: Path) -> None:
+        for deployment in self.all.values():
+            deployment.stop()
+            deployment.collect_logs(results)
+        self.zookeeper.stop()
+        self.zookeeper.collect_logs(results)
+
+
 def format_row(outcome: Outcome) -> str:
-    return f"{outcome.name:<45} {outcome.state:<8} {outcome.seconds:8.1f}s  {outcome.reason[:150]}"
+    name = f"{outcome.name} [cluster]" if outcome.cluster else outcome.name
+    return f"{name:<45} {outcome.state:<8} {outcome.seconds:8.1f}s  {outcome.reason[:150]}"
 
 
 def report(rows: list[tuple[Outcome, str]], settings: Settings, survey: bool) -> int:
@@ -432,10 +460,14 @@ def report(rows: list[tuple[Outcome, str]], settings: Settings, survey: bool) ->
     failed = [o for o, _ in rows if o.state not in ("PASSED", "SKIPPED")]
     table = settings.results / ("survey.md" if survey else "run.md")
     with table.open("w") as out:
-        out.write("| test | state | seconds | reason |\n|---|---|---|---|\n")
+        out.write("| test | brokers | state | seconds | reason |\n|---|---|---|---|---|\n")
         for outcome, _ in rows:
             reason = outcome.reason.replace("|", "\\|")[:200]
-            out.write(f"| {outcome.name} | {outcome.state} | {outcome.seconds:.1f} | {reason} |\n")
+            brokers = "3 (cluster)" if outcome.cluster else "1"
+            out.write(
+                f"| {outcome.name} | {brokers} | {outcome.state} | {outcome.seconds:.1f} "
+                f"| {reason} |\n"
+            )
     print(f"table: {table}")
     if survey:
         print(f"survey: {len(passed)} passed, {len(failed)} failed, {len(skipped)} skipped")
@@ -443,7 +475,7 @@ def report(rows: list[tuple[Outcome, str]], settings: Settings, survey: bool) ->
     # In allow-list mode a skipped test did not show that riverlog works: it counts as a failure.
     bad = failed + skipped
     for outcome in bad:
-        print(f"NOT PASSED: {outcome.name} {outcome.state} {outcome.reason[:150]}")
+        print(f"NOT PASSED: {format_row(outcome)}")
     print(f"{len(passed)} passed, {len(bad)} failed")
     return 1 if bad or not passed else 0
 
@@ -451,5 +483,5 @@ def report(rows: list[tuple[Outcome, str]], settings: Settings, survey: bool) ->
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except RuntimeError as exc:  # the broker did not start: one line, not a traceback
+    except RuntimeError as exc:  # a broker or the cluster did not start: one line, no traceback
         sys.exit(f"runner.py: {exc}")

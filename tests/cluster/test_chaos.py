@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from riverlog.testing.checker import AckRecorder, CheckResult, check, read_all
 from riverlog.testing.cluster import LocalCluster
@@ -164,6 +165,10 @@ def run_episode(
         time.sleep(0.5)
     recorder.flush(90)
     result = check(recorder.acked, read_all(cluster.bootstrap_servers, topic))
+    # Each episode's topic goes afterwards: the cluster's partition count (and every broker's
+    # metadata work) stays that of one episode however long the run.
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    admin.delete_topics([topic])[topic].result(60)
     print(f"episode {number} {kind}: {result.summary()} refused={dict(recorder.refused)}")
     return kind, result, Counter(recorder.refused)
 

@@ -75,8 +75,8 @@ class Controller:
         if image.controller_id == -1 and not self.store.fenced and not self._electing:
             self._electing = True
             asyncio.get_running_loop().create_task(self._try_become_controller())
-        elif image.controller_id != self.broker_id:
-            self.epoch = -1
+        elif image.controller_id not in (-1, self.broker_id):
+            self.epoch = -1  # another broker holds /controller (an image without one is stale)
         if self.active:
             self._schedule_pass()
 
