@@ -130,6 +130,11 @@ class Episode:
         return faults
 
     def wait_until_healed(self) -> None:
+        self.cluster.wait_for(
+            lambda: set(self.cluster.registered_broker_ids()) == {1, 2, 3},
+            60,
+            what="all three brokers registered",
+        )
         for partition in range(PARTITIONS):
             self.cluster.wait_for_isr(self.topic, partition, {1, 2, 3}, timeout=60)
 

@@ -98,11 +98,13 @@ class BrokerNode:
         self._server = BrokerServer(dispatcher, self.config.get_int("socket.request.max.bytes"))
         host, port = self.config.listener
         self.port = await self._server.start(host, port)
-        metadata.on_commit.append(replicas.sync_with_image)
         if self.zk is not None:
+            # Registered first: a broker restarted before its previous session expired waits here,
+            # and must not replicate (nor rejoin ISRs) until it is a registered broker again.
             await self.zk.register(*self._advertised())
         else:
             self._register(metadata)
+        metadata.on_commit.append(replicas.sync_with_image)
         replicas.sync_with_image(metadata.image)
         self.services = services
         self._start_timers()
