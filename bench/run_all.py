@@ -21,6 +21,7 @@ BENCHMARKS = (
     "bench.broker_bench",
     "bench.group_bench",
     "bench.txn_bench",
+    "bench.cluster_bench",
 )
 REPO_DIR = Path(__file__).resolve().parent.parent
 
