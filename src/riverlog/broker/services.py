@@ -28,6 +28,11 @@ CoordinatorFactory = Callable[[], "tuple[GroupRuntime, TxnRuntime]"]
 PRODUCER_ID_BLOCK = 1000
 
 
+class ProducerIdUnavailable(Exception):
+    """No block of producer ids could be reserved just now; clients retry (as Kafka's
+    COORDINATOR_LOAD_IN_PROGRESS while a block is being fetched)."""
+
+
 @dataclass
 class ProducerIdManager:
     """Hands out producer ids, reserving them durably in blocks (Kafka's ProducerIdManager)."""
@@ -38,7 +43,10 @@ class ProducerIdManager:
 
     def next_id(self) -> int:
         if self._next < 0 or self._next >= self._block_end:
-            start = self.store.allocate_producer_ids(PRODUCER_ID_BLOCK)
+            try:
+                start = self.store.allocate_producer_ids(PRODUCER_ID_BLOCK)
+            except Exception as exc:  # ZooKeeper unreachable, a metadata log that cannot append
+                raise ProducerIdUnavailable(str(exc)) from exc
             self._next, self._block_end = start, start + PRODUCER_ID_BLOCK
         pid = self._next
         self._next += 1

@@ -16,6 +16,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE, millis
+from riverlog.broker.services import ProducerIdUnavailable
 
 API_KEY = 22
 MIN_VERSION = 0
@@ -24,9 +25,12 @@ FENCED_SINCE = 4  # KIP-588
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
-    if request.transactional_id is not None:
-        return await _transactional(ctx, request)
-    return _answer(ctx, ErrorCode.none, ctx.services.producer_ids.next_id(), 0)
+    try:
+        if request.transactional_id is not None:
+            return await _transactional(ctx, request)
+        return _answer(ctx, ErrorCode.none, ctx.services.producer_ids.next_id(), 0)
+    except ProducerIdUnavailable:
+        return _answer(ctx, ErrorCode.coordinator_load_in_progress, -1, -1)
 
 
 async def _transactional(ctx: RequestContext, request: Any) -> Any:
