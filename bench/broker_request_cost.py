@@ -45,6 +45,7 @@ from kio.static.primitive import i32Timedelta
 from bench.broker_runs import create_topics
 from bench.broker_support import cpu_seconds, load_average, riverlog_broker
 from riverlog.broker.config import BrokerConfig
+from riverlog.broker.peer import read_exactly
 from riverlog.broker.responses import request_schema
 from riverlog.broker.server import KafkaConnection
 from riverlog.cluster.node import BrokerNode
@@ -250,8 +251,8 @@ def socket_cost(args: argparse.Namespace) -> float:
             def requests(n: int) -> None:
                 for _ in range(n):
                     conn.sendall(framed)
-                    (size,) = _SIZE.unpack(_receive(conn, 4))
-                    _receive(conn, size)
+                    (size,) = _SIZE.unpack(read_exactly(conn, 4))
+                    read_exactly(conn, size)
 
             requests(500)  # warm-up
             best = float("inf")
@@ -260,16 +261,6 @@ def socket_cost(args: argparse.Namespace) -> float:
                 requests(args.requests)
                 best = min(best, cpu_seconds(broker.pid) - before)
     return best / args.requests * 1e6
-
-
-def _receive(conn: socket.socket, count: int) -> bytes:
-    data = bytearray()
-    while len(data) < count:
-        chunk = conn.recv(count - len(data))
-        if not chunk:
-            raise EOFError("the broker closed the connection")
-        data += chunk
-    return bytes(data)
 
 
 def main(argv: list[str] | None = None) -> None:

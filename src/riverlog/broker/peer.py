@@ -61,13 +61,13 @@ def call_blocking(
     Raises OSError when the broker cannot be reached or closes the connection."""
     with socket.create_connection((host, port), timeout=timeout_s) as conn:
         conn.sendall(encode_request(1, client_id, request))
-        size = struct.unpack(">i", _read_exactly(conn, 4))[0]
-        frame = _read_exactly(conn, size)
+        size = struct.unpack(">i", read_exactly(conn, 4))[0]
+        frame = read_exactly(conn, size)
     kind = type(request)
     return decode_response(frame, kind.__api_key__, kind.__version__).body
 
 
-def _read_exactly(conn: socket.socket, count: int) -> bytes:
+def read_exactly(conn: socket.socket, count: int) -> bytes:
     data = bytearray()
     while len(data) < count:
         chunk = conn.recv(count - len(data))

@@ -200,7 +200,7 @@ class ReplicaManager:
     def enough_replicas(self, part: Partition) -> bool:
         return len(part.isr or (self.broker_id,)) >= part.min_insync
 
-    async def append(self, part: Partition, records: bytes) -> AppendResult:
+    async def append(self, part: Partition, records: bytes | memoryview) -> AppendResult:
         """Append as leader; returns once the leader holds the batch under the durability mode."""
         result = part.log.append(
             records, leader_epoch=part.leader_epoch, now_ms=self.clock.now_ms()

@@ -93,14 +93,6 @@ _MARKER_ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
 )
 
 
-class MarkerError(Exception):
-    """A marker could not be written; the coordinator retries the job later."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 @dataclass(frozen=True, slots=True)
 class TxnMarker:
     """One WriteTxnMarkers entry: end the producer's transaction on a partition."""
@@ -337,7 +329,7 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
 
     async def _write_markers(self, index: int, job: MarkerJob) -> None:
         """One marker per partition of the job, through the WriteTxnMarkers path; raises
-        MarkerError (the job is retried; partitions already done are not written again)."""
+        CoordinatorError (the job is retried; partitions already done are not written again)."""
         state_part = self.replicas.get(TRANSACTION_STATE_TOPIC, index)
         marker = TxnMarker(
             job.producer_id,
@@ -351,7 +343,7 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
             if code in SKIPPED_MARKER_ERRORS:
                 log.warning("no marker for %s on %s-%d: %s", job, topic, partition, code.name)
             elif code is not ErrorCode.none:
-                raise MarkerError(code, f"marker on {topic}-{partition}: {code.name}")
+                raise CoordinatorError(code, f"marker on {topic}-{partition}: {code.name}")
             done.add((topic, partition))
 
     # --- timers -------------------------------------------------------------------------------------
@@ -413,5 +405,5 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
     ) -> None:
         try:
             await self._finish(index, shard, job)
-        except (CoordinatorError, MarkerError, storage_errors.StorageError) as exc:
+        except (CoordinatorError, storage_errors.StorageError) as exc:
             log.warning("markers for %s failed (retried later): %s", job.transactional_id, exc)

@@ -141,7 +141,9 @@ def kio_null_array(request: Any) -> bool:
     return request.topic_data is None or any(t.partition_data is None for t in request.topic_data)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
 @given(
     data=st.data(),
     version=st.sampled_from(VERSIONS),

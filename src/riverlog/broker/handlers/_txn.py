@@ -58,7 +58,7 @@ def verify_transactional_produce(
     services: BrokerServices,
     transactional_id: str | None,
     part: Partition,
-    records: bytes,
+    records: bytes | memoryview,
 ) -> ErrorCode:
     """KIP-890 part 1 (`transaction.partition.verification.enable`): a transactional batch that
     would open a transaction on this partition is refused with INVALID_TXN_STATE unless the

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from typing import Any, cast
+from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -97,17 +97,13 @@ async def _produce_partition(
     if acks == -1 and not replicas.enough_replicas(part):
         return _answer(ctx, data.index, ErrorCode.not_enough_replicas)
     if transactional_id is not None:  # KIP-890 part 1: the partition must be in the transaction
-        code = _txn.verify_transactional_produce(
-            ctx.services, transactional_id, part, cast(bytes, data.records)
-        )
+        code = _txn.verify_transactional_produce(ctx.services, transactional_id, part, data.records)
         if code is not ErrorCode.none:
             return _answer(ctx, data.index, code)
     try:
         # The batch stays a view of the request frame (no copy): the log writes it out before
-        # returning and keeps no reference. ReplicaManager.append's annotation says bytes, but it
-        # only hands the buffer to PartitionLog.append, which takes any buffer.
-        records = cast(bytes, data.records)
-        result = await ctx.services.replicas.append(part, records)
+        # returning and keeps no reference.
+        result = await ctx.services.replicas.append(part, data.records)
     except storage_errors.DuplicateSequenceError as dup:
         result = dup.original
     except storage_errors.StorageError as exc:
