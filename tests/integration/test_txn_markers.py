@@ -241,7 +241,7 @@ def test_kip890_verification_of_a_transactional_produce(
         assert part is not None
 
         async def run() -> ErrorCode:
-            return verify_transactional_produce(services, transactional_id, part, records)
+            return await verify_transactional_produce(services, transactional_id, part, records)
 
         return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=10)
 

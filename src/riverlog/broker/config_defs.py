@@ -260,6 +260,10 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     # riverlog's own: "kafka" acknowledges after the page-cache write (Kafka's policy);
     # "strict" fsyncs (group commit) before an append is acknowledged.
     ConfigDef("riverlog.durability", parse_choice("kafka", "strict"), "kafka", read_only=True),
+    # riverlog's own: the finalized level of Kafka's `transaction.version` feature, which Kafka sets
+    # with `kafka-storage format --feature` / `kafka-features upgrade` (2, transactions V2, is what
+    # a new Kafka 4.0 cluster gets). Clients read it from ApiVersions.
+    ConfigDef("riverlog.transaction.version", parse_int(0, 2), "2", read_only=True),
     ConfigDef("cluster.id", parse_str, None, read_only=True),
 )
 

@@ -71,6 +71,7 @@ class InternalTopic:
     partitions: int
     replication_factor: int
     configs: Mapping[str, str]
+    min_isr: int | None = None  # becomes min.insync.replicas, capped at the replication factor
 
 
 class ProducerIdAndEpoch(NamedTuple):
@@ -176,9 +177,13 @@ class CoordinatorRuntime(ABC, Generic[ShardT]):
             # Kafka refuses to create it until enough brokers exist; riverlog caps the replication
             # factor at the live brokers, like default.replication.factor.
             live = len(self.topics.live_brokers())
-            created = self.topics.create_topic(
-                spec.name, spec.partitions, min(spec.replication_factor, live), dict(spec.configs)
-            )
+            replication = min(spec.replication_factor, live)
+            configs = dict(spec.configs)
+            if spec.min_isr is not None:
+                # Kafka sets it as is; riverlog caps it with the replication factor it capped, or
+                # a single broker could never write its coordinator state.
+                configs["min.insync.replicas"] = str(max(1, min(spec.min_isr, replication)))
+            created = self.topics.create_topic(spec.name, spec.partitions, replication, configs)
             if isinstance(created, AdminError):
                 log.warning("cannot create %s: %s", spec.name, created.message)
                 return ErrorCode.coordinator_not_available
@@ -273,6 +278,8 @@ class CoordinatorRuntime(ABC, Generic[ShardT]):
         part = self.led_partition(index)
         if part is None:
             raise CoordinatorError(ErrorCode.not_coordinator)
+        if not self.replicas.enough_replicas(part):  # acks=all: Kafka's NOT_ENOUGH_REPLICAS
+            raise CoordinatorError(ErrorCode.coordinator_not_available)
         try:
             part.log.append(
                 batch,

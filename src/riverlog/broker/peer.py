@@ -1,7 +1,9 @@
 """A connection from this broker to another one (inter-broker requests: replica fetches, epochs).
 
-One request at a time per connection, as the replica fetcher needs; requests and responses are kio
-entities encoded by `riverlog.protocol.codec`. Any error closes the connection; the caller reconnects.
+One request at a time per connection: concurrent callers (marker writes and transaction checks for
+several producers) queue on a lock, so a response is always read by the caller that sent its
+request. Requests and responses are kio entities encoded by `riverlog.protocol.codec`. Any error
+closes the connection; the caller reconnects.
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ class PeerConnection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._correlation = 0
+        self._lock = asyncio.Lock()
 
     async def request(self, request: Any, timeout_s: float | None = None) -> Any:
-        try:
-            return await asyncio.wait_for(self._roundtrip(request), timeout_s or self.timeout_s)
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
-            self.close()
-            raise PeerError(f"{self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
+        async with self._lock:
+            try:
+                return await asyncio.wait_for(self._roundtrip(request), timeout_s or self.timeout_s)
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+                self.close()
+                raise PeerError(f"{self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
 
     async def _roundtrip(self, request: Any) -> Any:
         if self._writer is None:

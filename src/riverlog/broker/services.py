@@ -22,6 +22,7 @@ from riverlog.storage.clock import Clock
 if TYPE_CHECKING:
     from riverlog.broker.group_runtime import GroupRuntime
     from riverlog.broker.txn_runtime import TxnRuntime
+    from riverlog.broker.txn_verification import TxnVerifier
 
 CoordinatorFactory = Callable[[], "tuple[GroupRuntime, TxnRuntime]"]
 
@@ -67,6 +68,7 @@ class BrokerServices:
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
     advertised: tuple[str, int] = ("localhost", 9092)
     _coordinators: tuple[GroupRuntime, TxnRuntime] | None = None
+    _txn_verifier: TxnVerifier | None = None
 
     @property
     def groups(self) -> GroupRuntime:
@@ -75,6 +77,15 @@ class BrokerServices:
     @property
     def transactions(self) -> TxnRuntime:
         return self.coordinators()[1]
+
+    @property
+    def txn_verifier(self) -> TxnVerifier:
+        """The KIP-890 checks of transactional writes (built on the first one)."""
+        if self._txn_verifier is None:
+            from riverlog.broker.txn_verification import TxnVerifier
+
+            self._txn_verifier = TxnVerifier(self.broker_id, lambda: self.transactions)
+        return self._txn_verifier
 
     @property
     def coordinators_started(self) -> bool:

@@ -14,6 +14,8 @@ Invariants:
   (origin COORDINATOR, the transaction's producer id and epoch) on every partition of the
   transaction, then CompleteCommit/CompleteAbort; EndTxn is answered after the Complete record.
   A transaction is never both committing and aborting: while Prepare* the shard refuses everything.
+- `__transaction_state` gets `min.insync.replicas` = `transaction.state.log.min.isr` (capped at its
+  replication factor); a write with fewer in-sync replicas fails with COORDINATOR_NOT_AVAILABLE.
 - A timer task aborts transactions open longer than their `transaction.timeout.ms` (with a bumped
   epoch, fencing their producer) and retries marker jobs that failed, every
   `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
@@ -21,7 +23,7 @@ Invariants:
   remembers the partitions already done, so a retry writes only the missing markers. A partition of
   a deleted topic gets none (as in Kafka); any other failure (not the leader here, storage) leaves
   the transaction in Prepare* and is retried: Complete* is written only after every marker.
-  Partitions led by another broker need an inter-broker WriteTxnMarkers sender (not there yet).
+  Partitions led by another broker get WriteTxnMarkers from here, as Kafka's coordinator sends it.
 - TxnOffsetCommit offsets are not held here: the group coordinator writes them to
   `__consumer_offsets` in the producer's transaction, and the marker on that partition commits or
   drops them (`MarkerWriter` replays it into the group coordinator).
@@ -251,6 +253,7 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
                 "segment.bytes": str(self.config.get_int("transaction.state.log.segment.bytes")),
                 "unclean.leader.election.enable": "false",
             },
+            min_isr=self.config.get_int("transaction.state.log.min.isr"),
         )
 
     def new_shard(self) -> TransactionCoordinatorShard:

@@ -1,5 +1,5 @@
 """Shared by the transaction handlers: reaching the transaction coordinator, Kafka's error mapping,
-and the KIP-890 check a transactional produce goes through."""
+and the KIP-890 check a transactional produce goes through (`riverlog.broker.txn_verification`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.coordinator_runtime import CoordinatorError
 from riverlog.broker.replica_manager import Partition
 from riverlog.broker.txn_runtime import ShardOperation, TxnRuntime
+from riverlog.broker.txn_verification import for_producer
 from riverlog.coordinator.txn import TxnResult
 from riverlog.protocol.errors import CorruptRecordError
-from riverlog.protocol.records import parse_header
+from riverlog.protocol.records import BatchHeader, parse_header
 
 if TYPE_CHECKING:
     from riverlog.broker.services import BrokerServices
@@ -42,52 +43,65 @@ def for_version(code: ErrorCode, version: int, fenced_since: int) -> ErrorCode:
     return code
 
 
-# KIP-890 part 1: how a failed verification is answered to a producer (Kafka's mapping for
-# clients older than transactions V2: retriable coordinator trouble becomes NOT_ENOUGH_REPLICAS).
-_VERIFY_TO_PRODUCE: dict[ErrorCode, ErrorCode] = {
-    ErrorCode.producer_fenced: ErrorCode.invalid_producer_epoch,
-    ErrorCode.invalid_producer_id_mapping: ErrorCode.invalid_producer_epoch,
-    ErrorCode.concurrent_transactions: ErrorCode.not_enough_replicas,
-    ErrorCode.not_coordinator: ErrorCode.not_enough_replicas,
-    ErrorCode.coordinator_not_available: ErrorCode.not_enough_replicas,
-    ErrorCode.coordinator_load_in_progress: ErrorCode.not_enough_replicas,
-}
-
-
-def verify_transactional_produce(
+def unchecked_transactional_batch(
     services: BrokerServices,
     transactional_id: str | None,
     part: Partition,
     records: bytes | memoryview,
-) -> ErrorCode:
-    """KIP-890 part 1 (`transaction.partition.verification.enable`): a transactional batch that
-    would open a transaction on this partition is refused with INVALID_TXN_STATE unless the
-    coordinator has the partition in the producer's ongoing transaction. Checked only when this
-    broker also coordinates the transactional id (a remote check needs AddPartitionsToTxn v4
-    verify_only over an inter-broker connection). Produce calls this before appending."""
-    if transactional_id is None or services.transactions is None:
-        return ErrorCode.none
-    if not services.config.get_bool("transaction.partition.verification.enable"):
-        return ErrorCode.none
+    adds: bool,
+) -> BatchHeader | None:
+    """The header of a transactional batch that needs the KIP-890 check before it is appended, or
+    None: not transactional, checking switched off (`transaction.partition.verification.enable`,
+    transactions V1 only: V2 clients rely on the leader's add), or the producer is already in a
+    transaction on this partition with this epoch (checked when that transaction began here)."""
+    if transactional_id is None:
+        return None
+    if not adds and not services.config.get_bool("transaction.partition.verification.enable"):
+        return None
     try:
         header = parse_header(records)
     except CorruptRecordError:
-        return ErrorCode.none  # the append refuses it with Kafka's error
+        return None  # the append refuses it with Kafka's error
     if not header.is_transactional or header.is_control:
-        return ErrorCode.none
+        return None
     entry = part.log.producer_state.last_entry(header.producer_id)
     if (
         entry is not None
         and entry.producer_epoch == header.producer_epoch
         and entry.current_txn_first_offset is not None
     ):
-        return ErrorCode.none  # already in a transaction on this partition: verified then
-    try:
-        _, shard = services.transactions.shard_for(transactional_id)
-    except CoordinatorError:
+        return None
+    return header
+
+
+async def check_transactional_produce(
+    services: BrokerServices,
+    transactional_id: str,
+    part: Partition,
+    header: BatchHeader,
+    adds: bool,
+) -> ErrorCode:
+    """KIP-890: verify (V1) or add (V2, `adds`) the partition in the producer's transaction; the
+    Produce error when that fails (INVALID_TXN_STATE for a partition never added)."""
+    code = await services.txn_verifier.check(
+        transactional_id,
+        header.producer_id,
+        header.producer_epoch,
+        (part.topic, part.index),
+        add=adds,
+    )
+    return for_producer(code)
+
+
+async def verify_transactional_produce(
+    services: BrokerServices,
+    transactional_id: str | None,
+    part: Partition,
+    records: bytes | memoryview,
+    adds: bool = False,
+) -> ErrorCode:
+    """Both steps of Produce's KIP-890 check in one call (tests and tools)."""
+    header = unchecked_transactional_batch(services, transactional_id, part, records, adds)
+    if header is None or transactional_id is None:
         return ErrorCode.none
-    tp = (part.topic, part.index)
-    code = shard.verify_partitions(
-        transactional_id, header.producer_id, header.producer_epoch, [tp]
-    )[tp]
-    return _VERIFY_TO_PRODUCE.get(code, code)
+    return await check_transactional_produce(services, transactional_id, part, header, adds)

@@ -18,7 +18,7 @@ from riverlog.broker.responses import ZERO_THROTTLE
 
 API_KEY = 25
 MIN_VERSION = 0
-MAX_VERSION = 3
+MAX_VERSION = 4  # v4 only allows TRANSACTION_ABORTABLE (KIP-890), never answered here
 FENCED_SINCE = 2
 
 

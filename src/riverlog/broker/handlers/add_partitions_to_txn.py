@@ -3,7 +3,8 @@
 v0-v3: one transaction per request, sent by clients. v4+ (KIP-890): a batch of transactions, sent by
 brokers; a transaction with `verify_only` writes nothing and answers, per partition, whether it is
 already in the ongoing transaction (INVALID_TXN_STATE when not) — the check a partition leader makes
-before accepting a transactional produce. Partitions of unknown topics fail with
+before accepting a transactional produce. Without `verify_only` a leader adds the partition for a
+transactions V2 client (KIP-890 part 2), which marks the transaction as V2 (epoch bump at its end). Partitions of unknown topics fail with
 UNKNOWN_TOPIC_OR_PARTITION and the rest of that transaction with OPERATION_NOT_ATTEMPTED, as Kafka
 does; otherwise every partition gets the coordinator's answer (PRODUCER_FENCED becomes
 INVALID_PRODUCER_EPOCH before v2, KIP-588).
@@ -19,6 +20,7 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.coordinator_runtime import CoordinatorError
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.coordinator.txn.state import TV_2
 
 API_KEY = 24
 MIN_VERSION = 0
@@ -56,8 +58,8 @@ async def _batched(ctx: RequestContext, txn: Any) -> Any:
     producer_id, epoch = int(txn.producer_id), int(txn.producer_epoch)
     if txn.verify_only:
         answers = verify(ctx, txn.transactional_id, producer_id, epoch, wanted)
-    else:
-        answers = await add(ctx, txn.transactional_id, producer_id, epoch, wanted)
+    else:  # only a broker adding for a transactions V2 client sends v4+ without verify_only
+        answers = await add(ctx, txn.transactional_id, producer_id, epoch, wanted, TV_2)
     return ctx.build(
         "AddPartitionsToTxnResult",
         transactional_id=txn.transactional_id,
@@ -66,16 +68,22 @@ async def _batched(ctx: RequestContext, txn: Any) -> Any:
 
 
 async def add(
-    ctx: RequestContext, txn_id: str, producer_id: int, epoch: int, wanted: list[tuple[str, int]]
+    ctx: RequestContext,
+    txn_id: str,
+    producer_id: int,
+    epoch: int,
+    wanted: list[tuple[str, int]],
+    client_transaction_version: int = 0,
 ) -> Answers:
     """Add the partitions to the transaction; each partition's answer."""
     unknown = _unknown(ctx, wanted)
     if unknown:
         return _not_attempted(wanted, unknown)
+    tv = client_transaction_version
     result = await _txn.execute(
         ctx,
         txn_id,
-        lambda shard, now: shard.add_partitions(txn_id, producer_id, epoch, wanted, now),
+        lambda shard, now: shard.add_partitions(txn_id, producer_id, epoch, wanted, now, tv),
     )
     return dict.fromkeys(wanted, _txn.for_version(result.error, ctx.version, FENCED_SINCE))
 

@@ -1,4 +1,10 @@
-"""ApiVersions (key 18): the version ranges this broker implements, exactly those registered."""
+"""ApiVersions (key 18): the version ranges this broker implements, exactly those registered.
+
+v3+ also carries Kafka's feature flags. riverlog has one, `transaction.version` (supported 0-2,
+finalized at `riverlog.transaction.version`): at 2, Kafka 4.0 clients use transactions V2 (KIP-890
+part 2: an epoch bump per transaction, partitions added by the first produce). Features never change
+while a broker runs, so the finalized epoch is a constant.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,10 @@ from riverlog.broker.responses import ZERO_THROTTLE
 API_KEY = 18
 MIN_VERSION = 0
 MAX_VERSION = 4
+TRANSACTION_VERSION = "transaction.version"
+MAX_TRANSACTION_VERSION = 2
+FINALIZED_EPOCH = 1
+FEATURES_SINCE = 3
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
@@ -19,13 +29,34 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         ctx.build("ApiVersion", api_key=key, min_version=low, max_version=high)
         for key, low, high in ctx.services.api_ranges
     )
+    supported: tuple[Any, ...] = ()
+    finalized: tuple[Any, ...] = ()
+    if ctx.version >= FEATURES_SINCE:
+        level = ctx.services.config.get_int("riverlog.transaction.version")
+        supported = (
+            ctx.build(
+                "SupportedFeatureKey",
+                name=TRANSACTION_VERSION,
+                min_version=0,
+                max_version=MAX_TRANSACTION_VERSION,
+            ),
+        )
+        if level > 0:  # Kafka lists no finalized level for a feature at 0
+            finalized = (
+                ctx.build(
+                    "FinalizedFeatureKey",
+                    name=TRANSACTION_VERSION,
+                    max_version_level=level,
+                    min_version_level=level,
+                ),
+            )
     return ctx.build(
         "ApiVersionsResponse",
         error_code=ErrorCode.none,
         api_keys=keys,
         throttle_time=ZERO_THROTTLE,
-        supported_features=(),
-        finalized_features_epoch=-1,
-        finalized_features=(),
+        supported_features=supported,
+        finalized_features_epoch=FINALIZED_EPOCH,
+        finalized_features=finalized,
         zk_migration_ready=False,
     )

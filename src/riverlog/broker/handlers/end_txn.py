@@ -5,28 +5,53 @@ transaction, then CompleteCommit/CompleteAbort; riverlog answers after all of it
 the Prepare record and writes markers in the background; a client cannot tell the difference except
 that the next transaction never meets CONCURRENT_TRANSACTIONS). A retried EndTxn of a completed
 transaction succeeds. PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v2 (KIP-588).
+v4 only allows TRANSACTION_ABORTABLE, which riverlog never answers. v5 is transactions V2 (KIP-890
+part 2): the coordinator bumps the producer epoch for every transaction, and the answer carries the
+producer id and epoch the client goes on with.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.services import ProducerIdUnavailable
+from riverlog.coordinator.txn import TxnResult
+from riverlog.coordinator.txn.state import TV_2
 
 API_KEY = 26
 MIN_VERSION = 0
-MAX_VERSION = 3
+MAX_VERSION = 5
 FENCED_SINCE = 2
+TV2_SINCE = 5
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     txn_id: str = request.transactional_id
     producer_id, epoch = int(request.producer_id), int(request.producer_epoch)
     commit = bool(request.committed)
-    result = await _txn.execute(
-        ctx, txn_id, lambda shard, now: shard.end_txn(txn_id, producer_id, epoch, commit, now)
-    )
+    tv = TV_2 if ctx.version >= TV2_SINCE else 0
+    new_id = ctx.services.producer_ids.next_id
+    try:
+        result = await _txn.execute(
+            ctx,
+            txn_id,
+            lambda shard, now: shard.end_txn(txn_id, producer_id, epoch, commit, now, tv, new_id),
+        )
+    except ProducerIdUnavailable:  # an exhausted epoch needs a new producer id: retriable
+        result = TxnResult(error=ErrorCode.coordinator_load_in_progress)
     code = _txn.for_version(result.error, ctx.version, FENCED_SINCE)
-    return ctx.build("EndTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
+    if ctx.version < TV2_SINCE:
+        return ctx.build("EndTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
+    meta = result.metadata if code is ErrorCode.none else None
+    return ctx.build(
+        "EndTxnResponse",
+        throttle_time=ZERO_THROTTLE,
+        error_code=code,
+        producer_id=-1 if meta is None else meta.producer_id,
+        producer_epoch=-1 if meta is None else meta.producer_epoch,
+    )

@@ -5,7 +5,9 @@ holds the batch (strict durability: after the group-commit fsync); acks=-1 once 
 it, i.e. every in-sync replica has it, with `min.insync.replicas` checked before and after the append
 (NOT_ENOUGH_REPLICAS, NOT_ENOUGH_REPLICAS_AFTER_APPEND) and the request's timeout giving
 REQUEST_TIMED_OUT. Storage errors map to Kafka's per-partition error codes; a duplicate batch from an
-idempotent producer is answered with the offsets it got the first time.
+idempotent producer is answered with the offsets it got the first time. A transactional batch
+goes through KIP-890's check first (`_txn`): verified in the transaction before v12, added to it
+from v12 (transactions V2).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from riverlog.storage import errors as storage_errors
 API_KEY = 0
 MIN_VERSION = 3
 MAX_VERSION = 12
+IMPLICIT_ADD_SINCE = 12  # transactions V2: the first produce adds the partition to the transaction
 log = logging.getLogger(__name__)
 
 _ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
@@ -96,10 +99,17 @@ async def _produce_partition(
     replicas = ctx.services.replicas
     if acks == -1 and not replicas.enough_replicas(part):
         return _answer(ctx, data.index, ErrorCode.not_enough_replicas)
-    if transactional_id is not None:  # KIP-890 part 1: the partition must be in the transaction
-        code = _txn.verify_transactional_produce(ctx.services, transactional_id, part, data.records)
-        if code is not ErrorCode.none:
-            return _answer(ctx, data.index, code)
+    if transactional_id is not None:  # KIP-890: the partition must be in the transaction
+        adds = ctx.version >= IMPLICIT_ADD_SINCE
+        header = _txn.unchecked_transactional_batch(
+            ctx.services, transactional_id, part, data.records, adds
+        )
+        if header is not None:
+            code = await _txn.check_transactional_produce(
+                ctx.services, transactional_id, part, header, adds
+            )
+            if code is not ErrorCode.none:
+                return _answer(ctx, data.index, code)
     try:
         # The batch stays a view of the request frame (no copy): the log writes it out before
         # returning and keeps no reference.

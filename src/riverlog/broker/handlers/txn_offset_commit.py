@@ -8,6 +8,8 @@ When this broker also coordinates the transactional id, the producer must be its
 (INVALID_PRODUCER_ID_MAPPING / PRODUCER_FENCED); the partition's producer state fences older epochs in
 any case. v3+ member, generation and instance id are checked when given (Kafka's rules for
 transactional commits). PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v3 (KIP-588).
+v4 only allows TRANSACTION_ABORTABLE (never answered here). v5 is transactions V2: the client sent no
+AddOffsetsToTxn, so the group's partition is added to the transaction here first.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.coordinator_runtime import CoordinatorError, ProducerIdAndEpoch
+from riverlog.broker.group_runtime import OFFSETS_TOPIC
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import (
@@ -29,13 +32,16 @@ from riverlog.coordinator.group.messages import (
 
 API_KEY = 28
 MIN_VERSION = 0
-MAX_VERSION = 3
+MAX_VERSION = 5
 FENCED_SINCE = 3
+IMPLICIT_ADD_SINCE = 5  # transactions V2: no AddOffsetsToTxn, the group's broker adds the partition
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     wanted = [(t.name, p) for t in request.topics for p in t.partitions]
     code = _check_producer(ctx, request)
+    if code is ErrorCode.none and ctx.version >= IMPLICIT_ADD_SINCE:
+        code = await _add_offsets_partition(ctx, request)
     if code is not ErrorCode.none:
         return _response(ctx, {(topic, p.partition_index): code for topic, p in wanted})
     image = ctx.services.image
@@ -80,6 +86,20 @@ async def _commit(
     return {
         (topic, partition): code for topic, errors in result.topics for partition, code in errors
     }
+
+
+async def _add_offsets_partition(ctx: RequestContext, request: Any) -> ErrorCode:
+    """Transactions V2: put the group's `__consumer_offsets` partition in the transaction, as
+    AddOffsetsToTxn does for older clients (Kafka's implicit add, KIP-890 part 2)."""
+    groups = ctx.services.groups
+    tp = (OFFSETS_TOPIC, groups.partition_of(request.group_id))
+    return await ctx.services.txn_verifier.check(
+        request.transactional_id,
+        int(request.producer_id),
+        int(request.producer_epoch),
+        tp,
+        add=True,
+    )
 
 
 def _fenced(code: ErrorCode) -> ErrorCode:

@@ -75,9 +75,16 @@ class Writer:
         for value in values:
             self.i32(value)
 
-    def tags(self) -> None:
-        if self.flexible:
-            self.uvarint(0)
+    def tags(self, fields: dict[int, bytes] | None = None) -> None:
+        """A tagged-field section: `fields` maps each tag to its encoded value, written in tag order."""
+        if not self.flexible:
+            return
+        fields = fields or {}
+        self.uvarint(len(fields))
+        for tag in sorted(fields):
+            self.uvarint(tag)
+            self.uvarint(len(fields[tag]))
+            self.out += fields[tag]
 
 
 class Reader:
@@ -153,8 +160,14 @@ class Reader:
         return self.pos == len(self.data)
 
     def skip_tags(self) -> None:
+        self.tags()
+
+    def tags(self) -> dict[int, bytes]:
+        """A tagged-field section: each tag's raw value (empty when not flexible)."""
         if not self.flexible:
-            return
+            return {}
+        found: dict[int, bytes] = {}
         for _ in range(self.uvarint()):
-            self.uvarint()
-            self._take(self.uvarint())
+            tag = self.uvarint()
+            found[tag] = self._take(self.uvarint())
+        return found

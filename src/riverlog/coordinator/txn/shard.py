@@ -16,6 +16,9 @@ Invariants (Kafka's TransactionCoordinator):
 - A transaction open longer than its timeout is aborted with a bumped epoch (`abort_expired`).
 - An id idle (Empty/Complete*) for `transactional.id.expiration.ms` is deleted with a tombstone.
 - AddPartitionsToTxn verify_only (KIP-890) only reads: INVALID_TXN_STATE for a partition not added.
+- Transactions V2 (KIP-890 part 2): EndTxn v5 bumps the epoch in its Prepare record (markers carry
+  the bumped epoch, so a zombie write of the old epoch is fenced on every partition) and answers
+  the new producer id and epoch; the same EndTxn sent again with the pre-bump epoch is a retry.
 - Nothing changes here except by `replay`, so log order is state order.
 
 Crash behaviour: rebuilt by replaying the partition; transactions found in Prepare* (the broker died
@@ -33,6 +36,7 @@ from riverlog.coordinator.txn.records import TransactionLogRecord
 from riverlog.coordinator.txn.state import (
     MAX_EPOCH,
     NO_PRODUCER_ID,
+    TV_2,
     TransactionMetadata,
     TxnState,
 )
@@ -140,7 +144,10 @@ class TransactionCoordinatorShard:
         epoch: int,
         partitions: Iterable[tuple[str, int]],
         now_ms: int,
+        client_transaction_version: int = 0,
     ) -> TxnResult:
+        """AddPartitionsToTxn, AddOffsetsToTxn, and (transactions V2, `client_transaction_version`
+        2) the implicit add a partition leader asks for on a transaction's first produce there."""
         error = self.check_producer(transactional_id, producer_id, epoch)
         if error is not ErrorCode.none:
             return _failed(error)
@@ -150,7 +157,12 @@ class TransactionCoordinatorShard:
         added = frozenset(partitions)
         if meta.state is TxnState.ONGOING and added <= meta.partitions:
             return TxnResult(metadata=meta)  # nothing new: no write (Kafka's shortcut)
-        ongoing = meta.transition(TxnState.ONGOING, now_ms, partitions=meta.partitions | added)
+        ongoing = meta.transition(
+            TxnState.ONGOING,
+            now_ms,
+            partitions=meta.partitions | added,
+            client_transaction_version=client_transaction_version,
+        )
         return TxnResult(records=[_record(ongoing)], metadata=ongoing)
 
     def verify_partitions(
@@ -176,24 +188,68 @@ class TransactionCoordinatorShard:
     # --- EndTxn, expiry and completion ---------------------------------------------------------------
 
     def end_txn(
-        self, transactional_id: str, producer_id: int, epoch: int, commit: bool, now_ms: int
+        self,
+        transactional_id: str,
+        producer_id: int,
+        epoch: int,
+        commit: bool,
+        now_ms: int,
+        client_transaction_version: int = 0,
+        new_producer_id: Callable[[], int] | None = None,
     ) -> TxnResult:
-        error = self.check_producer(transactional_id, producer_id, epoch)
-        if error is not ErrorCode.none:
-            return _failed(error)
-        meta = self.transactions[transactional_id]
+        """Kafka's endTransaction. With transactions V2 (`client_transaction_version` >= 2, EndTxn
+        v5) the prepare record bumps the epoch, and a retry is recognised by the request carrying the
+        epoch before that bump (or, after an exhausted epoch, the previous producer id)."""
+        meta = self.transactions.get(transactional_id)
+        if meta is None:
+            return _failed(ErrorCode.invalid_producer_id_mapping)
+        retry = _retried_v2_end(meta, producer_id, epoch)
+        if meta.producer_id != producer_id and not retry:
+            return _failed(ErrorCode.invalid_producer_id_mapping)
+        if not _valid_end_epoch(meta, epoch, retry):
+            return _failed(ErrorCode.producer_fenced)
         state = meta.state
-        if state is TxnState.ONGOING:
-            target = TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT
-            prepared = meta.transition(target, now_ms)
-            return TxnResult(records=[_record(prepared)], metadata=prepared, markers=_job(prepared))
+        tv2 = client_transaction_version >= TV_2
         done = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         preparing = TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT
+        if state is TxnState.ONGOING or (tv2 and state.is_complete and not retry):
+            # V2 clients add partitions implicitly, so they may end a transaction the coordinator
+            # never saw start (every produce failed): it ends empty, with the epoch bump.
+            return self._prepare_end(
+                meta, preparing, now_ms, client_transaction_version, new_producer_id
+            )
         if state is done:
             return TxnResult(metadata=meta)  # a retry of a completed EndTxn
         if state is preparing:
             return _failed(ErrorCode.concurrent_transactions)
         return _failed(ErrorCode.invalid_txn_state)
+
+    def _prepare_end(
+        self,
+        meta: TransactionMetadata,
+        target: TxnState,
+        now_ms: int,
+        client_transaction_version: int,
+        new_producer_id: Callable[[], int] | None,
+    ) -> TxnResult:
+        if client_transaction_version < TV_2:
+            prepared = meta.transition(
+                target, now_ms, client_transaction_version=client_transaction_version
+            )
+        else:
+            next_id = NO_PRODUCER_ID
+            if meta.producer_epoch >= MAX_EPOCH:
+                if new_producer_id is None:
+                    return _failed(ErrorCode.coordinator_not_available)
+                next_id = new_producer_id()
+            prepared = meta.transition(
+                target,
+                now_ms,
+                producer_epoch=meta.producer_epoch + 1,
+                client_transaction_version=client_transaction_version,
+                next_producer_id=next_id,
+            )
+        return TxnResult(records=[_record(prepared)], metadata=prepared, markers=_job(prepared))
 
     def _begin_abort(self, meta: TransactionMetadata, now_ms: int) -> TxnResult:
         """Abort an ongoing transaction with a bumped epoch, fencing its producer (Kafka's
@@ -236,12 +292,42 @@ class TransactionCoordinatorShard:
             if meta.state is TxnState.PREPARE_COMMIT
             else TxnState.COMPLETE_ABORT
         )
-        completed = meta.transition(done, now_ms)
+        if meta.next_producer_id != NO_PRODUCER_ID:  # V2 epoch exhausted: the new id takes over
+            completed = meta.transition(
+                done,
+                now_ms,
+                producer_id=meta.next_producer_id,
+                producer_epoch=0,
+                next_producer_id=NO_PRODUCER_ID,
+                previous_producer_id=meta.producer_id,
+            )
+        else:
+            completed = meta.transition(done, now_ms)
         return TxnResult(records=[_record(completed)], metadata=completed)
 
     def pending_markers(self) -> list[MarkerJob]:
         """Transactions whose markers may not all be written yet (found in Prepare* on load)."""
         return [_job(meta) for meta in self.transactions.values() if meta.state.is_prepare]
+
+
+def _retried_v2_end(meta: TransactionMetadata, producer_id: int, epoch: int) -> bool:
+    """A V2 EndTxn sent again after its epoch bump was written (the answer was lost): the stored
+    epoch is the request's plus one, or the exhausted epoch moved the id on to a new producer id."""
+    if not meta.bumps_per_transaction or not (meta.state.is_prepare or meta.state.is_complete):
+        return False
+    if meta.producer_id == producer_id and meta.producer_epoch == epoch + 1:
+        return True
+    return (
+        meta.state.is_complete
+        and meta.previous_producer_id == producer_id
+        and epoch == MAX_EPOCH
+        and meta.producer_epoch == 0
+    )
+
+
+def _valid_end_epoch(meta: TransactionMetadata, epoch: int, retry: bool) -> bool:
+    """The request's epoch must be the current one, or (V2) the one before the bump it retries."""
+    return epoch == meta.producer_epoch or retry
 
 
 def _idle(meta: TransactionMetadata, now_ms: int, expiration_ms: int) -> bool:

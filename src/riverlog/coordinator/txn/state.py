@@ -10,6 +10,10 @@ Invariants:
   InitProducerId (epoch bump). `partitions` is empty outside Ongoing/Prepare*.
 - The producer epoch only grows for a producer id; when it would reach `MAX_EPOCH` a new producer id
   with epoch 0 takes over (Kafka's epoch exhaustion).
+- Transactions V2 (KIP-890 part 2, `client_transaction_version` >= 2): every EndTxn bumps the epoch,
+  and the markers carry the bumped epoch. If the epoch is exhausted, the bump goes to `MAX_EPOCH + 1`
+  (Short.MaxValue, markers only) with `next_producer_id` chosen; completion then moves to that id at
+  epoch 0, keeping the old one as `previous_producer_id` so a retried EndTxn is still recognised.
 
 Crash behaviour: pure in-memory state, rebuilt by replaying the records.
 """
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field, replace
 MAX_EPOCH = 32767 - 1  # Short.MaxValue - 1: the last epoch a producer id may use
 NO_PRODUCER_ID = -1
 NO_EPOCH = -1
+TV_2 = 2  # the `transaction.version` feature level of transactions V2 (KIP-890 part 2)
 
 
 class TxnState(enum.IntEnum):
@@ -84,6 +89,15 @@ class TransactionMetadata:
     partitions: frozenset[tuple[str, int]] = field(default_factory=frozenset)
     start_ms: int = -1
     last_update_ms: int = -1
+    # Transactions V2 (TransactionLogValue v1 tagged fields 0, 1 and 2).
+    previous_producer_id: int = NO_PRODUCER_ID
+    next_producer_id: int = NO_PRODUCER_ID
+    client_transaction_version: int = 0
+
+    @property
+    def bumps_per_transaction(self) -> bool:
+        """Whether the client ends transactions with an epoch bump (transactions V2)."""
+        return self.client_transaction_version >= TV_2
 
     def transition(
         self,
@@ -94,6 +108,9 @@ class TransactionMetadata:
         producer_id: int | None = None,
         producer_epoch: int | None = None,
         timeout_ms: int | None = None,
+        client_transaction_version: int | None = None,
+        next_producer_id: int | None = None,
+        previous_producer_id: int | None = None,
     ) -> TransactionMetadata:
         """The metadata after moving to `state` (IllegalTransitionError if Kafka forbids it)."""
         if self.state not in VALID_PREVIOUS[state]:
@@ -116,6 +133,17 @@ class TransactionMetadata:
             timeout_ms=self.timeout_ms if timeout_ms is None else timeout_ms,
             start_ms=start,
             last_update_ms=now_ms,
+            client_transaction_version=(
+                self.client_transaction_version
+                if client_transaction_version is None
+                else client_transaction_version
+            ),
+            next_producer_id=self.next_producer_id
+            if next_producer_id is None
+            else next_producer_id,
+            previous_producer_id=(
+                self.previous_producer_id if previous_producer_id is None else previous_producer_id
+            ),
         )
 
     def expired(self, now_ms: int) -> bool:
