@@ -44,6 +44,7 @@ from kio.static.protocol import RequestPayload, ResponsePayload
 
 from riverlog.protocol import fetch_response, produce_request, produce_response
 from riverlog.protocol.errors import InvalidRequestError, UnsupportedVersionError
+from riverlog.protocol.prescan import prescan
 from riverlog.protocol.tagged import lenient_entity_reader, skip_tagged_fields
 from riverlog.protocol.wire import Chunk
 
@@ -71,6 +72,8 @@ PRODUCE_KEY: Final = 0
 _HEADER_FIXED = struct.Struct(">hhih")  # api key, api version, correlation id, client id length
 _INT32 = struct.Struct(">i")
 _NO_TAGGED_FIELDS: Final = b"\x00"
+# Exceptions that stop the interpreter rather than report bad bytes: never turned into a refusal.
+_INTERPRETER_EXITS: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 # Request header and decoded request: slotted but not frozen, since a frozen dataclass costs a
@@ -333,13 +336,24 @@ def api_versions_v0_error(correlation_id: int, supported: list[tuple[int, int, i
 
 
 def read_entity(schema: type[Any], buf: bytes | bytearray | memoryview, offset: int) -> Any:
-    """Read one kio entity at ``offset``; unknown tagged fields are skipped."""
+    """Read one kio entity at ``offset``; unknown tagged fields are skipped.
+
+    Raises ``InvalidRequestError`` for any malformed bytes; never lets kio's native reader see an
+    array count it cannot allocate for (see ``riverlog.protocol.prescan``).
+    """
     try:
-        value, _size = entity_reader(schema)(buf, offset)
+        if prescan(schema, buf, offset) is not None:
+            value, _size = entity_reader(schema)(buf, offset)
+        else:  # an unknown tagged field, which kio's native reader refuses
+            value, _size = lenient_entity_reader(schema)(buf, offset)
     except KeyError:
-        # kio's native reader refuses unknown tags; the lenient reader skips them.
+        # Not expected once the prescan has passed (it finds the same unknown tags); kept so a
+        # difference between the two walks costs a slower read, not a closed connection.
         value = _read_lenient(schema, buf, offset)
-    except Exception as exc:
+    except _INTERPRETER_EXITS:
+        raise
+    except BaseException as exc:
+        # kio's native reader turns a Rust panic into pyo3's PanicException, a BaseException.
         raise InvalidRequestError(f"malformed {schema.__qualname__}: {exc!r}") from exc
     return value
 
@@ -347,7 +361,9 @@ def read_entity(schema: type[Any], buf: bytes | bytearray | memoryview, offset: 
 def _read_lenient(schema: type[Any], buf: bytes | bytearray | memoryview, offset: int) -> Any:
     try:
         value, _size = lenient_entity_reader(schema)(buf, offset)
-    except Exception as exc:
+    except _INTERPRETER_EXITS:
+        raise
+    except BaseException as exc:
         raise InvalidRequestError(f"malformed {schema.__qualname__}: {exc!r}") from exc
     return value
 

@@ -10,7 +10,11 @@ fields without a version bump. kio 0.6.5's native reader raises
 when that happens: a reader driven by the same kio schema classes (dataclass fields and their
 ``kafka_type``/``tag`` metadata), using kio's own native readers for primitive fields, that walks
 nested structs itself so it can skip unknown tags at every level. It is slower than the native
-reader, so ``riverlog.protocol.codec`` only uses it after the native reader has met an unknown tag.
+reader, so ``riverlog.protocol.codec`` only uses it for an entity holding an unknown tag.
+
+Every array count is checked against the bytes left before anything reads the items (Kafka's
+guard): kio's native array readers allocate for the count first, and a failed allocation aborts
+the process (see ``riverlog.protocol.prescan``).
 
 Like Kafka's generated readers, a known tag's value is read within its declared size and the
 cursor then moves to the end of that size, so a value written by a newer schema with extra
@@ -123,9 +127,13 @@ def _read_tagged_fields(
 
 def _field_reader(entity_type: type[Any], field: dataclasses.Field[Any], *, is_tag: bool) -> Reader:
     match classify_field(field):
-        case PrimitiveField() | PrimitiveTupleField():
+        case PrimitiveField():
             # Primitives never contain tagged fields: kio's native reader is exact and fast.
             return get_field_reader(entity_type, field, False, is_tag)
+        case PrimitiveTupleField():
+            # kio's native array reader allocates for the count before reading an item: bound it.
+            native = get_field_reader(entity_type, field, False, is_tag)
+            return _bounded_count(native, bool(entity_type.__flexible__), field.name)
         case EntityField(nested):
             reader = lenient_entity_reader(nested)
             # Tagged structs are never nullable on the wire (kio writes them the same way).
@@ -144,6 +152,19 @@ def _nullable_struct(reader: Reader) -> Reader:
             return None, size
         value, value_size = reader(buf, offset + size)
         return value, size + value_size
+
+    return read
+
+
+def _bounded_count(native: Reader, flexible: bool, name: str) -> Reader:
+    # An array of primitives read by kio, once its count fits the bytes left.
+    read_length = read_compact_array_length if flexible else read_legacy_array_length
+
+    def read(buf: Any, offset: int) -> tuple[Any, int]:
+        length, pos = read_length(buf, offset)
+        if length is not None and length > len(buf) - offset - pos:
+            raise BufferUnderflow(f"array {name} of {length} items exceeds the buffer")
+        return native(buf, offset)
 
     return read
 

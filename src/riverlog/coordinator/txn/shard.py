@@ -232,6 +232,8 @@ class TransactionCoordinatorShard:
         client_transaction_version: int,
         new_producer_id: Callable[[], int] | None,
     ) -> TxnResult:
+        if meta.state is not TxnState.ONGOING:  # V2's empty transaction: it starts as it ends
+            meta = meta.transition(TxnState.ONGOING, now_ms)
         if client_transaction_version < TV_2:
             prepared = meta.transition(
                 target, now_ms, client_transaction_version=client_transaction_version
