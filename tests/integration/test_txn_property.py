@@ -1,7 +1,8 @@
 """Random interleavings of transactional and plain producers, checked against a model of the log.
 
 Hypothesis draws a sequence of operations for two transactional producers and a plain idempotent
-one (confluent-kafka) over 2 or 3 partitions: send a record to a partition (a transactional producer
+one (confluent-kafka), and a transactions V2 producer (`riverlog.testing.txn_v2`: an epoch bump per
+transaction, partitions added by its first produce) over 2 or 3 partitions: send a record to a partition (a transactional producer
 begins a transaction first if it has none), commit, abort. The model lays out each partition as the
 broker must: records in send order and one control marker per partition of a transaction when it
 ends (riverlog answers EndTxn after its markers are written, so their place is known). Then, with
@@ -28,14 +29,16 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kio.schema.errors import ErrorCode
 from test_txn_aiokafka import SMALL, last_stable_offset
 
 from riverlog.testing.broker import RunningBroker
+from riverlog.testing.txn_v2 import TxnV2Producer
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT_S = 15
-TRANSACTIONAL = ("T0", "T1")
+TRANSACTIONAL = ("T0", "T1", "V2")
 EXAMPLES = int(os.environ.get("RIVERLOG_TXN_EXAMPLES", "15"))  # more for a longer hunt
 Op = tuple[str, str, int]  # (action, producer, partition)
 
@@ -108,7 +111,10 @@ class Clients:
         self.producers = {
             name: Producer({**common, "transactional.id": f"prop-{prefix}-{name}"})
             for name in TRANSACTIONAL
+            if name != "V2"
         }
+        self.v2 = TxnV2Producer(("127.0.0.1", broker.port), f"prop-{prefix}-V2")
+        assert self.v2.init() is ErrorCode.none
         for producer in self.producers.values():
             producer.init_transactions(TIMEOUT_S)
         self.producers["plain"] = Producer({**common, "enable.idempotence": True})
@@ -185,17 +191,27 @@ class Run:
             self.end(who, commit=action == "commit")
 
     def send(self, who: str, partition: int, number: int) -> None:
-        producer = self.clients.producers[who]
         if who in TRANSACTIONAL and who not in self.model.current:
-            producer.begin_transaction()
+            if who != "V2":  # a V2 transaction begins with its first produce
+                self.clients.producers[who].begin_transaction()
             self.begun += 1
             self.model.begin(who, self.begun)
         value = f"{number}-{who}-p{partition}".encode()
-        producer.produce(self.topic, value=value, partition=partition)
-        assert producer.flush(TIMEOUT_S) == 0
+        if who == "V2":
+            assert self.clients.v2.send(self.topic, partition, [value]) is ErrorCode.none
+        else:
+            producer = self.clients.producers[who]
+            producer.produce(self.topic, value=value, partition=partition)
+            assert producer.flush(TIMEOUT_S) == 0
         self.model.send(who, partition, value)
 
     def end(self, who: str, commit: bool) -> None:
+        if who == "V2":
+            epoch = self.clients.v2.producer_epoch
+            assert self.clients.v2.end(commit)[0] is ErrorCode.none
+            assert self.clients.v2.producer_epoch == epoch + 1
+            self.model.end(who, commit)
+            return
         producer = self.clients.producers[who]
         if commit:
             producer.commit_transaction(TIMEOUT_S)
