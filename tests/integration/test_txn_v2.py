@@ -97,7 +97,9 @@ def test_the_old_epoch_is_fenced_after_a_commit(broker: RunningBroker) -> None:
     late = txn.batch(topic, 0, [b"zombie"])  # built with the transaction's epoch
     assert txn.end(commit=True)[0] is ErrorCode.none
     assert txn.send_batch(topic, 0, late) is ErrorCode.invalid_producer_epoch
-    assert read_confluent(broker.bootstrap_servers, topic, 1, "read_uncommitted") == {0: [b"committed"]}
+    assert read_confluent(broker.bootstrap_servers, topic, 1, "read_uncommitted") == {
+        0: [b"committed"]
+    }
 
 
 def test_a_retried_end_txn_gets_the_same_answer(broker: RunningBroker) -> None:

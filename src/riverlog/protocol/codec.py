@@ -20,7 +20,11 @@ Decisions (Kafka's behaviour, followed here):
 - Bytes left after the body are ignored: Kafka's ``RequestContext.parseRequest`` reads the message
   and does not look at what remains in the frame.
 - Any failure while reading a body is an invalid request (Kafka wraps every Throwable from the
-  parser in ``InvalidRequestException``); the broker then closes the connection.
+  parser in ``InvalidRequestException``); the broker then closes the connection. That includes a
+  Rust panic inside kio (pyo3 raises it as a BaseException).
+- An array claiming more items than the bytes left is refused before kio sees it
+  (``riverlog.protocol.prescan``), as Kafka's generated readers refuse it: kio's native reader
+  allocates for the count first, and a failed allocation aborts the whole process.
 - Invalid UTF-8 in client_id is replaced, not rejected (Java's String decoding does the same).
 - Request header v0 (ControlledShutdown v0 only) is not supported: kio has no such API any more.
 """

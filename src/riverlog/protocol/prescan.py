@@ -19,9 +19,15 @@ outcome. The walk stops at the first unknown tagged field, because the native re
 Nothing is validated beyond what is needed to find the counts: string contents (UTF-8), nulls in
 non-nullable fields and the like are left to kio, which refuses them with an exception.
 
-Cost: a handful of Python steps per struct, fixed-size runs of fields skipped in one addition;
-arrays of fixed-size items are skipped without visiting each item. Measured figures are in
-``riverlog.protocol.codec``'s docstring.
+State: one walk per schema class, built on first use and kept (bounded by the classes kio ships);
+nothing else, and no I/O.
+
+Cost: a few Python steps per struct; runs of fixed-size fields are skipped in one addition, arrays
+of fixed-size items in one multiplication, and arrays of fixed-size flexible structs with empty tag
+sections (Fetch's partitions) in one slice. Measured with timeit on this project's dev machine
+(`decode_request`, header included, before -> after): Fetch v12 with one partition 3.5 -> 5.8 µs,
+three 3.9 -> 6.5 µs, fifty 14.4 -> 17.5 µs; Metadata v12 with two topics 2.8 -> 4.1 µs. The walk
+alone is 2.1 µs for any of those Fetch requests, 1.2 µs for that Metadata one.
 """
 
 from __future__ import annotations
@@ -203,7 +209,7 @@ def _entity_array(nested: type[Any], flexible: bool) -> Step:
         return _array(flexible, 0, _entity_step(nested, nullable=False))
     if not nested.__flexible__:
         return _array(flexible, fixed, None)
-    return _array(flexible, 0, _fixed_then_tags(fixed, nested))
+    return _fixed_items_with_tags(fixed, nested)
 
 
 def _fixed_layout(entity_type: type[Any]) -> int | None:
@@ -294,7 +300,7 @@ def _compact_array(item_size: int, item_step: Step | None) -> Step:
 
 def _legacy_array(item_size: int, item_step: Step | None) -> Step:
     def step(buf: Any, pos: int) -> int:
-        (count,) = _INT32.unpack_from(buf, pos)
+        count: int = _INT32.unpack_from(buf, pos)[0]
         pos += _INT32.size
         if count > len(buf) - pos:
             raise _too_many(count, len(buf) - pos)
@@ -314,15 +320,34 @@ def _too_many(count: int, left: int) -> BufferUnderflow:
     return BufferUnderflow(f"array of {count} items exceeds the {left} bytes left")
 
 
-def _fixed_then_tags(size: int, entity_type: type[Any]) -> Step:
-    # The common item shape of flexible arrays (e.g. Fetch's partitions): fixed fields, then tags.
+def _fixed_items_with_tags(size: int, entity_type: type[Any]) -> Step:
+    """A COMPACT_ARRAY of structs whose fields are all fixed-size, each ending with its tag
+    section: the common item shape of flexible versions (e.g. Fetch's partitions). When every
+    item's tag section is empty, as it nearly always is, all are checked with one slice."""
     tags = _tagged_fields(_known_tags(entity_type))
+    stride = size + 1
 
     def step(buf: Any, pos: int) -> int:
-        pos += size
-        if buf[pos] == _NO_TAGGED_FIELDS:
-            return pos + 1
-        return tags(buf, pos)
+        count: int = buf[pos]  # the count read as in _compact_array
+        if count < _ONE_BYTE:
+            pos += 1
+        else:
+            count, pos = _uvarint(buf, pos)
+        count -= 1
+        if count > len(buf) - pos:
+            raise _too_many(count, len(buf) - pos)
+        end = pos + max(count, 0) * stride
+        # The byte after each item's fixed fields, if every item is `stride` bytes long: all zero
+        # (no tagged fields) means they are.
+        if end <= len(buf) and not any(buf[pos + size : end : stride]):
+            return end
+        for _ in range(count):
+            pos += size
+            if buf[pos] == _NO_TAGGED_FIELDS:
+                pos += 1
+            else:
+                pos = tags(buf, pos)
+        return pos
 
     return step
 

@@ -141,9 +141,9 @@ def kio_null_array(request: Any) -> bool:
     return request.topic_data is None or any(t.partition_data is None for t in request.topic_data)
 
 
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
-)
+# Randomised again: kio is a safe oracle now that `read_entity` prescans the body (kio's native
+# reader used to abort the process on some corrupt bodies; see test_corrupt_bodies.py).
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     data=st.data(),
     version=st.sampled_from(VERSIONS),
