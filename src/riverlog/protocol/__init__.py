@@ -4,6 +4,8 @@
   transport may write into directly; ``BufferPool`` of reusable large-frame buffers).
 - ``codec``: request/response headers and kio-typed bodies; ApiVersions fallbacks.
 - ``tagged``: tagged-field handling, including a reader that skips unknown tags.
+- ``prescan``: a walk over a body before kio's native reader reads it, refusing array counts above
+  the bytes left (kio would reserve memory for them first, and an allocation failure aborts).
 - ``produce_request``: the Produce request as plain types with a specialised decoder (field for field
   what kio reads, records left as views of the frame), used by ``codec.decode_request``.
 - ``produce_response`` / ``fetch_response``: plain hot-path response types with specialised encoders
