@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from riverlog.testing.checker import AckRecorder, CheckResult, check, read_all
@@ -172,10 +173,24 @@ def run_episode(
     result = check(recorder.acked, read_all(cluster.bootstrap_servers, topic))
     # Each episode's topic goes afterwards: the cluster's partition count (and every broker's
     # metadata work) stays that of one episode however long the run.
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
-    admin.delete_topics([topic])[topic].result(60)
+    delete_topic(cluster, topic)
     print(f"episode {number} {kind}: {result.summary()} refused={dict(recorder.refused)}")
     return kind, result, Counter(recorder.refused)
+
+
+def delete_topic(cluster: LocalCluster, topic: str, timeout: float = 60.0) -> None:
+    """Delete the episode's topic; REQUEST_TIMED_OUT (the broker's ZooKeeper session is still
+    coming back from the fault) is retried, as an admin tool would."""
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.delete_topics([topic])[topic].result(timeout)
+            return
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.REQUEST_TIMED_OUT or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 def run_episodes(

@@ -19,6 +19,11 @@ class TopicExistsError(Exception):
     """Another broker created the topic between our check and our write."""
 
 
+class MetadataUnavailableError(Exception):
+    """The store could not take the write just now (ZooKeeper unreachable, session expired); the
+    change may or may not have been made, and the client may retry."""
+
+
 class MetadataStore(Protocol):
     on_commit: list[Callable[[ClusterImage], None]]
 
@@ -26,7 +31,8 @@ class MetadataStore(Protocol):
     def image(self) -> ClusterImage: ...
 
     def commit(self, records: Sequence[MetadataRecord]) -> ClusterImage:
-        """Make the change durable, then return the image that includes it."""
+        """Make the change durable, then return the image that includes it (MetadataUnavailableError
+        when the store cannot be reached)."""
         ...
 
     def allocate_producer_ids(self, count: int) -> int:

@@ -33,7 +33,11 @@ from riverlog.broker.config_defs import (
     parse_cleanup_policy,
     validate_topic_config,
 )
-from riverlog.broker.metadata_store import MetadataStore, TopicExistsError
+from riverlog.broker.metadata_store import (
+    MetadataStore,
+    MetadataUnavailableError,
+    TopicExistsError,
+)
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
     TOPIC_RESOURCE,
@@ -202,6 +206,8 @@ class TopicAdmin:
             image = self._preview(records) if validate_only else self.store.commit(records)
         except TopicExistsError as exc:
             return AdminError(ErrorCode.topic_already_exists, str(exc))
+        except MetadataUnavailableError as exc:
+            return _unavailable(exc)
         created = image.topic(name)
         assert created is not None
         return created
@@ -335,6 +341,14 @@ class TopicAdmin:
             order += [q[i] for q in queues if i < len(q)]
         return order
 
+    def _commit(self, records: Sequence[MetadataRecord]) -> AdminError | None:
+        """Write the change; an unreachable store is Kafka's REQUEST_TIMED_OUT (retriable)."""
+        try:
+            self.store.commit(records)
+        except MetadataUnavailableError as exc:
+            return _unavailable(exc)
+        return None
+
     # --- delete ---
 
     def delete_topic(self, name: str) -> AdminError | None:
@@ -343,8 +357,7 @@ class TopicAdmin:
             return _unknown_topic(name)
         if not self.config.get_bool("delete.topic.enable"):
             return AdminError(ErrorCode.topic_deletion_disabled, "Topic deletion is disabled.")
-        self.store.commit([RemoveTopicRecord(str(topic.topic_id))])
-        return None
+        return self._commit([RemoveTopicRecord(str(topic.topic_id))])
 
     # --- add partitions ---
 
@@ -385,14 +398,14 @@ class TopicAdmin:
                 return error
         else:
             by_partition = self._assign(count - current, rf, None, first=current)
-        if not validate_only:
-            self.store.commit(
-                [
-                    PartitionRecord(str(topic.topic_id), p, tuple(r), tuple(r), r[0])
-                    for p, r in by_partition.items()
-                ]
-            )
-        return None
+        if validate_only:
+            return None
+        return self._commit(
+            [
+                PartitionRecord(str(topic.topic_id), p, tuple(r), tuple(r), r[0])
+                for p, r in by_partition.items()
+            ]
+        )
 
     # --- topic configs ---
 
@@ -424,9 +437,7 @@ class TopicAdmin:
                 if key not in changes
             ]
         records += [ConfigRecord(TOPIC_RESOURCE, name, k, v) for k, v in changes.items()]
-        if not validate_only:
-            self.store.commit(records)
-        return None
+        return None if validate_only else self._commit(records)
 
     def incremental_alter_topic_configs(
         self, name: str, ops: Sequence[ConfigOp], validate_only: bool
@@ -481,9 +492,7 @@ class TopicAdmin:
                 if key not in changes
             ]
         records += [ConfigRecord(BROKER_RESOURCE, resource_name, k, v) for k, v in changes.items()]
-        if not validate_only:
-            self.store.commit(records)
-        return None
+        return None if validate_only else self._commit(records)
 
     def incremental_alter_broker_configs(
         self, resource_name: str, ops: Sequence[ConfigOp], validate_only: bool
@@ -576,3 +585,8 @@ def _topic_static_default(name: str) -> str | None:
 def _broker_static_default(name: str) -> str | None:
     definition = BROKER_CONFIGS.get(name)
     return None if definition is None else definition.default
+
+
+def _unavailable(exc: MetadataUnavailableError) -> AdminError:
+    """A controller that cannot complete a change answers REQUEST_TIMED_OUT in Kafka too."""
+    return AdminError(ErrorCode.request_timed_out, str(exc))

@@ -22,7 +22,8 @@ from dataclasses import replace
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
 
 from riverlog.broker.config import BrokerConfig
-from riverlog.cluster.zk_store import ZkMetadataStore
+from riverlog.broker.metadata_store import MetadataUnavailableError
+from riverlog.cluster.zk_store import ZkCommitError, ZkMetadataStore
 from riverlog.metadata import reassignment
 from riverlog.metadata import zk_format as zf
 from riverlog.metadata.election import elect_leader, elect_preferred, needs_election
@@ -166,7 +167,15 @@ class Controller:
                     await self._write([(topic.name, state, decision)])
                 done[state.partition] = Assignment(target)
             if done:
-                await asyncio.to_thread(self.store.reassign, topic.name, done)
+                try:
+                    await asyncio.to_thread(self.store.reassign, topic.name, done)
+                except (MetadataUnavailableError, ZkCommitError) as exc:
+                    log.info(
+                        "%s: completing a reassignment failed (next pass retries): %s",
+                        topic.name,
+                        exc,
+                    )
+                    continue
                 log.info("%s: reassignment of partitions %s completed", topic.name, sorted(done))
                 self.store.schedule_refresh()
 

@@ -31,7 +31,7 @@ from typing import Any
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
 
-from riverlog.broker.metadata_store import TopicExistsError
+from riverlog.broker.metadata_store import MetadataUnavailableError, TopicExistsError
 from riverlog.metadata import zk_format as zf
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
@@ -348,13 +348,25 @@ class ZkMetadataStore:
 
     # --- writes ---
 
+    def require_connection(self) -> None:
+        """Refuse a write at once while ZooKeeper is away: kazoo's blocking calls would otherwise
+        wait for the reconnection, holding the broker's event loop (every client) all that time."""
+        if self.zk.state != KazooState.CONNECTED or self.fenced:
+            raise MetadataUnavailableError(f"not connected to ZooKeeper ({self.zk.state})")
+
     def commit(self, records: Sequence[MetadataRecord]) -> ClusterImage:
         creating = {r.name: r for r in records if isinstance(r, TopicRecord)}
-        if creating:
-            self._create_topics(creating, records)
-        for record in records:
-            self._write_record(record, creating)
-        return self.refresh_now()
+        self.require_connection()
+        try:
+            if creating:
+                self._create_topics(creating, records)
+            for record in records:
+                self._write_record(record, creating)
+            return self.refresh_now()
+        except KazooException as exc:  # connection lost, session expired: the client retries
+            raise MetadataUnavailableError(
+                f"ZooKeeper did not take the change: {type(exc).__name__}"
+            ) from exc
 
     def _write_record(self, record: MetadataRecord, creating: dict[str, TopicRecord]) -> None:
         match record:
@@ -436,7 +448,17 @@ class ZkMetadataStore:
 
     def reassign(self, topic: str, changes: Mapping[int, Assignment]) -> None:
         """Write new replica sets (with KIP-455's adding/removing lists) for partitions of `topic`,
-        by compare-and-set on the topic znode; raises ZkCommitError when the topic is gone."""
+        by compare-and-set on the topic znode; raises ZkCommitError when the topic is gone and
+        MetadataUnavailableError when ZooKeeper cannot be reached."""
+        self.require_connection()
+        try:
+            self._reassign(topic, changes)
+        except KazooException as exc:
+            raise MetadataUnavailableError(
+                f"ZooKeeper did not take the reassignment: {type(exc).__name__}"
+            ) from exc
+
+    def _reassign(self, topic: str, changes: Mapping[int, Assignment]) -> None:
         path = zf.topic_path(topic)
         while True:
             try:
@@ -487,6 +509,7 @@ class ZkMetadataStore:
                 pass
 
     def allocate_producer_ids(self, count: int) -> int:
+        self.require_connection()
         while True:
             data, stat = self.zk.get(zf.PRODUCER_ID_BLOCK)
             start = zf.decode_producer_id_block(data)

@@ -16,6 +16,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.metadata_store import MetadataUnavailableError
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata import reassignment
 from riverlog.metadata.image import ClusterImage
@@ -38,10 +39,14 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 message = "A single node has no other broker to move replicas to."
                 outcomes = {p: (ErrorCode.invalid_replica_assignment, message) for p in outcomes}
             else:
-                await asyncio.to_thread(store.reassign, topic.name, changes)
-                refresh = getattr(store, "refresh_now", None)
-                if refresh is not None:
-                    refresh()  # answer with the new replica sets in the image
+                try:
+                    await asyncio.to_thread(store.reassign, topic.name, changes)
+                    refresh = getattr(store, "refresh_now", None)
+                    if refresh is not None:
+                        refresh()  # answer with the new replica sets in the image
+                except MetadataUnavailableError as exc:  # Kafka: the controller timed out
+                    failed = (ErrorCode.request_timed_out, str(exc))
+                    outcomes = {**outcomes, **dict.fromkeys(changes, failed)}
         partitions = tuple(
             ctx.build(
                 "ReassignablePartitionResponse",
