@@ -59,6 +59,11 @@ class ZnodeCache:
             full, dirty = self._full, self._dirty
             self._full, self._dirty = False, set()
         if full:
+            # Forget everything: a full sync must re-read every state znode too (keeping old
+            # entries made a broker back from an expired session keep stale leaders). A failed
+            # sync builds no image, so an empty cache is never published.
+            self.data.clear()
+            self.children.clear()
             dirty = {*LISTS, *SINGLE_ZNODES}
         try:
             while dirty:
