@@ -7,8 +7,14 @@ re-read of every partition. `mark_all` (a new session: its watches are gone) re-
 `build_image` turns the cached znodes into a `ClusterImage`; it does no I/O.
 
 Invariants: `sync` and `build_image` run under one lock, so the cache never mixes two rounds; a sync
-that fails (connection loss) keeps the cache as it was and makes the next sync a full one, so a
-connection loss never makes a topic disappear and never loses a change.
+that fails (connection loss) makes the next sync a full one, and a full sync starts from an empty
+cache (nothing read under an expired session survives it), so a change is never lost. The cache
+holds znodes of listed brokers and topics only: a deleted topic's znodes, whose watches fire as
+they go, are not read back in.
+
+Cost: a full sync reads every znode once (the old whole re-read, done only at start and after a
+session loss); a change to one partition's state is one read. With 1,000 partitions a state change
+reached the image in a median 13.5 ms instead of 183 ms (bench: `python -m bench.zk_image_bench`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class ZnodeCache:
         self.watch = watch
         self.data: dict[str, Entry] = {}
         self.children: dict[str, list[str]] = {}
+        self.members: dict[str, frozenset[str]] = {}  # the same lists, for membership tests
         self.lock = threading.Lock()
         self._dirty_lock = threading.Lock()
         self._dirty: set[str] = set()
@@ -64,6 +71,7 @@ class ZnodeCache:
             # sync builds no image, so an empty cache is never published.
             self.data.clear()
             self.children.clear()
+            self.members.clear()
             dirty = {*LISTS, *SINGLE_ZNODES}
         try:
             while dirty:
@@ -82,6 +90,7 @@ class ZnodeCache:
             new = sorted(pending.get())
             old = set() if full else set(self.children.get(path, ()))
             self.children[path] = new
+            self.members[path] = frozenset(new)
             for child in set(new) - old:
                 following |= self._paths_of(path, child)
             for child in old - set(new):
@@ -90,13 +99,25 @@ class ZnodeCache:
             try:
                 data, stat = pending.get()
             except NoNodeError:
-                self.data[path] = None
-                self.zk.exists(path, watch=self.watch)  # be told when it appears
+                if self._listed(path):
+                    self.data[path] = None
+                    self.zk.exists(path, watch=self.watch)  # be told when it appears
                 continue
+            if not self._listed(path):
+                continue  # a deleted topic's (or broker's) znode, read before its list changed
             self.data[path] = (data, stat.version)
             if _is_topic_path(path):
                 following |= self._new_state_paths(path, data)
         return following
+
+    def _listed(self, path: str) -> bool:
+        """Whether the path belongs to a broker or topic its list still names (else forget it)."""
+        parts = path.split("/")
+        if path.startswith(zf.BROKER_IDS + "/"):
+            return parts[3] in self.members.get(zf.BROKER_IDS, ())
+        if path.startswith(zf.TOPICS + "/") or path.startswith(zf.TOPIC_CONFIGS + "/"):
+            return parts[3] in self.members.get(zf.TOPICS, ())
+        return True
 
     def _paths_of(self, parent: str, child: str) -> set[str]:
         if parent == zf.BROKER_IDS:

@@ -469,9 +469,10 @@ class ZkMetadataStore:
         for (topic, partition, _, _), result in zip(changes, pending, strict=True):
             try:
                 versions.append(int(result.get().version))
-                self.cache.mark(zf.state_path(topic, partition))
             except (BadVersionError, NoNodeError):
                 versions.append(None)
+            # Re-read it either way: after a refused CAS the cached version is the stale one.
+            self.cache.mark(zf.state_path(topic, partition))
         return versions
 
     async def alter_partitions(self, changes: Sequence[PartitionChange]) -> list[int | None]:
@@ -482,8 +483,7 @@ class ZkMetadataStore:
         except KazooException as exc:
             log.info("partition state writes failed: %s", type(exc).__name__)
             return [None] * len(changes)
-        if any(v is not None for v in versions):
-            self.schedule_refresh()
+        self.schedule_refresh()  # written or refused, the image must catch up with the znodes
         return versions
 
     async def alter_partition(
