@@ -1,8 +1,9 @@
 """Cluster metadata kept in ZooKeeper (Kafka's classic layout, see `riverlog.metadata.zk_format`).
 
-How the image is kept current: every read of a znode sets a one-shot ZooKeeper watch; any watch firing
-schedules one re-read of the whole layout (pipelined asynchronous reads, a few milliseconds), and the new
-`ClusterImage` is applied on the event loop. Reads are numbered; an older read never replaces a newer one,
+How the image is kept current: every read of a znode sets a one-shot ZooKeeper watch; a watch firing
+marks its znode in the cache (`riverlog.cluster.zk_cache`) and schedules one refresh, which re-reads
+only the marked znodes (pipelined; everything after a new session) and applies the new `ClusterImage`
+on the event loop. Reads are numbered; an older read never replaces a newer one,
 and a read that fails (connection loss) leaves the image as it was — a topic never "disappears" because
 ZooKeeper was unreachable.
 
