@@ -342,6 +342,10 @@ def test_kafka_python_group_consumers(
             enable_auto_commit=False,
             session_timeout_ms=6000,
             heartbeat_interval_ms=500,
+            # kafka-python's group leader may assign before its first Metadata answer arrives
+            # ("No partition metadata for topic"); it corrects that at the next metadata refresh,
+            # which by default is 5 minutes away.
+            metadata_max_age_ms=1000,
         )
         for _ in range(2)
     ]
