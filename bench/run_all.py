@@ -1,7 +1,7 @@
 """`make bench`: every benchmark present, one after another; each writes its section of bench/RESULTS.md.
 
-Order: bench.storage_bench, bench.broker_bench, bench.group_bench, bench.txn_bench, bench.cluster_bench
-(a module not present is skipped).
+Order: bench.storage_bench, bench.broker_bench, bench.group_bench, bench.txn_bench, bench.cluster_bench,
+bench.zk_image_bench (a module not present is skipped).
 Each runs in its own interpreter (`python -m bench.NAME`) so one failing does not stop the others;
 the exit status is non-zero when any of them failed.
 
@@ -22,6 +22,7 @@ BENCHMARKS = (
     "bench.group_bench",
     "bench.txn_bench",
     "bench.cluster_bench",
+    "bench.zk_image_bench",
 )
 REPO_DIR = Path(__file__).resolve().parent.parent
 

@@ -103,6 +103,8 @@ class Controller:
         except KazooException:
             log.info("controller election failed", exc_info=True)
             return False
+        finally:
+            self.store.cache.mark(zf.CONTROLLER)
         while True:
             try:
                 data, stat = zk.get(zf.CONTROLLER_EPOCH)

@@ -1,8 +1,9 @@
 """Cluster metadata kept in ZooKeeper (Kafka's classic layout, see `riverlog.metadata.zk_format`).
 
-How the image is kept current: every read of a znode sets a one-shot ZooKeeper watch; any watch firing
-schedules one re-read of the whole layout (pipelined asynchronous reads, a few milliseconds), and the new
-`ClusterImage` is applied on the event loop. Reads are numbered; an older read never replaces a newer one,
+How the image is kept current: every read of a znode sets a one-shot ZooKeeper watch; a watch firing
+marks its znode in the cache (`riverlog.cluster.zk_cache`) and schedules one refresh, which re-reads
+only the marked znodes (pipelined; everything after a new session) and applies the new `ClusterImage`
+on the event loop. Reads are numbered; an older read never replaces a newer one,
 and a read that fails (connection loss) leaves the image as it was — a topic never "disappears" because
 ZooKeeper was unreachable.
 
@@ -32,19 +33,17 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
 
 from riverlog.broker.metadata_store import MetadataUnavailableError, TopicExistsError
+from riverlog.cluster.zk_cache import ZnodeCache
 from riverlog.metadata import zk_format as zf
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
-    BrokerInfo,
     ClusterImage,
     ConfigRecord,
     MetadataRecord,
     PartitionRecord,
-    PartitionState,
     ProducerIdsRecord,
     RegisterBrokerRecord,
     RemoveTopicRecord,
-    TopicImage,
     TopicRecord,
 )
 from riverlog.metadata.reassignment import Assignment
@@ -92,6 +91,7 @@ class ZkMetadataStore:
         self._seq_lock = threading.Lock()
         self._refresh_pending = False
         self._registration: zf.BrokerRegistration | None = None
+        self.cache = ZnodeCache(self.zk, self._watch)
         self.fenced = False
         self._suspend_timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -172,10 +172,16 @@ class ZkMetadataStore:
                         f"broker id {reg.broker_id} is registered by another live session"
                     ) from None
                 time.sleep(REGISTER_RETRY_S)
+        self.cache.mark(zf.BROKER_IDS)
 
     # --- reading the image ---
 
-    def _watch(self, _event: Any) -> None:
+    def _watch(self, event: Any) -> None:
+        path = getattr(event, "path", None)
+        if path:
+            self.cache.mark(path)
+        else:
+            self.cache.mark_all()
         if self._loop is not None and not self._closed:
             self._loop.call_soon_threadsafe(self.schedule_refresh)
 
@@ -216,88 +222,13 @@ class ZkMetadataStore:
             listener(image)
 
     def _read(self) -> tuple[int, ClusterImage]:
-        with self._seq_lock:
-            self._read_seq += 1
-            seq = self._read_seq
-        zk, watch = self.zk, self._watch
-        ids_r = zk.get_children_async(zf.BROKER_IDS, watch=watch)
-        topics_r = zk.get_children_async(zf.TOPICS, watch=watch)
-        controller_r = zk.exists_async(zf.CONTROLLER, watch=watch)
-        cluster_r = zk.get_async(zf.CLUSTER_ID)
-        bconf_r = zk.get_async(zf.broker_config_path(), watch=watch)
-        pid_r = zk.get_async(zf.PRODUCER_ID_BLOCK, watch=watch)
-        brokers = self._read_brokers([int(b) for b in ids_r.get()])
-        topics = self._read_topics(sorted(topics_r.get()))
-        controller_id = -1
-        if controller_r.get() is not None:
-            got = _result(zk.get_async(zf.CONTROLLER, watch=watch))
-            controller_id = zf.decode_controller(got[0]) if got else -1
-        image = ClusterImage(
-            cluster_id=zf.decode_cluster_id(cluster_r.get()[0]),
-            controller_id=controller_id,
-            brokers=MappingProxyType(brokers),
-            topics=MappingProxyType(topics),
-            topics_by_id=MappingProxyType({t.topic_id: t.name for t in topics.values()}),
-            broker_configs=MappingProxyType(zf.decode_config("broker configs", bconf_r.get()[0])),
-            next_producer_id=zf.decode_producer_id_block(pid_r.get()[0]),
-        )
-        return seq, image
-
-    def _read_brokers(self, ids: list[int]) -> dict[int, BrokerInfo]:
-        pending = {b: self.zk.get_async(zf.broker_path(b)) for b in ids}
-        brokers = {}
-        for broker_id, result in pending.items():
-            got = _result(result)
-            if got is not None:
-                reg = zf.decode_broker(broker_id, got[0])
-                brokers[broker_id] = BrokerInfo(broker_id, reg.host, reg.port, reg.rack)
-        return brokers
-
-    def _read_topics(self, names: list[str]) -> dict[str, TopicImage]:
-        zk, watch = self.zk, self._watch
-        topic_rs = {t: zk.get_async(zf.topic_path(t), watch=watch) for t in names}
-        config_rs = {t: zk.get_async(zf.topic_config_path(t), watch=watch) for t in names}
-        assignments = {}
-        for name, result in topic_rs.items():
-            got = _result(result)
-            if got is not None:
-                assignments[name] = zf.decode_topic(name, got[0])
-        state_rs = {
-            (t, p): zk.get_async(zf.state_path(t, p), watch=watch)
-            for t, a in assignments.items()
-            for p in a.partitions
-        }
-        topics: dict[str, TopicImage] = {}
-        for name, assignment in assignments.items():
-            got = _result(config_rs[name])
-            if got is None:  # no config znode yet: watch for its creation
-                zk.exists(zf.topic_config_path(name), watch=watch)
-            configs = zf.decode_config(name, got[0]) if got else {}
-            partitions = {
-                p: replace(
-                    self._partition_state(name, p, replicas, state_rs[(name, p)]),
-                    adding_replicas=assignment.adding.get(p, ()),
-                    removing_replicas=assignment.removing.get(p, ()),
-                )
-                for p, replicas in assignment.partitions.items()
-            }
-            topic_id = assignment.topic_id or uuid.uuid5(uuid.NAMESPACE_URL, f"riverlog:{name}")
-            topics[name] = TopicImage(
-                name, topic_id, MappingProxyType(partitions), MappingProxyType(configs)
-            )
-        return topics
-
-    def _partition_state(
-        self, topic: str, partition: int, replicas: tuple[int, ...], pending: Any
-    ) -> PartitionState:
-        got = _result(pending)
-        if got is None:
-            self.zk.exists(zf.state_path(topic, partition), watch=self._watch)
-            return PartitionState(partition, -1, -1, replicas, (), -1)
-        state = zf.decode_state(f"{topic}-{partition} state", got[0])
-        return PartitionState(
-            partition, state.leader, state.leader_epoch, replicas, state.isr, got[1].version
-        )
+        """Re-read what changed (see zk_cache) and build the image; numbered for `_apply`."""
+        with self.cache.lock:
+            with self._seq_lock:
+                self._read_seq += 1
+                seq = self._read_seq
+            self.cache.sync()
+            return seq, self.cache.build_image()
 
     # --- session ---
 
@@ -342,6 +273,7 @@ class ZkMetadataStore:
             log.exception("registering again failed")
             return
         self.fenced = False
+        self.cache.mark_all()  # the expired session's watches are gone
         self.schedule_refresh()
         for callback in self.on_session:
             callback(True)
@@ -419,6 +351,7 @@ class ZkMetadataStore:
                 )
             txn.create(zf.topic_config_path(name), zf.encode_config(configs))
             results = txn.commit()
+            self.cache.mark(zf.TOPICS)
             if isinstance(results[0], NodeExistsError):
                 raise TopicExistsError(f"Topic '{name}' already exists.")
             failed = [r for r in results if isinstance(r, Exception)]
@@ -443,6 +376,7 @@ class ZkMetadataStore:
         state = _initial_state(record.replicas, set(self._image.brokers))
         txn.create(zf.state_path(name, record.partition), zf.encode_state(state))
         failed = [r for r in txn.commit() if isinstance(r, Exception)]
+        self.cache.mark(zf.topic_path(name))
         if failed:
             raise ZkCommitError(f"adding partition {name}-{record.partition} failed: {failed[0]!r}")
 
@@ -479,6 +413,7 @@ class ZkMetadataStore:
                 self.zk.set(
                     path, zf.encode_topic(topic_id, partitions, adding, removing), stat.version
                 )
+                self.cache.mark(path)
                 return
             except BadVersionError:
                 continue
@@ -497,11 +432,13 @@ class ZkMetadataStore:
                 configs[key] = value
             try:
                 self.zk.set(path, zf.encode_config(configs), stat.version)
+                self.cache.mark(path)
                 return
             except BadVersionError:
                 continue
 
     def _delete_topic(self, name: str) -> None:
+        self.cache.mark(zf.TOPICS)
         for path in (zf.topic_path(name), zf.topic_config_path(name)):
             try:
                 self.zk.delete(path, recursive=True)
@@ -516,6 +453,7 @@ class ZkMetadataStore:
             block = zf.encode_producer_id_block(self.broker_id, start, start + count - 1)
             try:
                 self.zk.set(zf.PRODUCER_ID_BLOCK, block, stat.version)
+                self.cache.mark(zf.PRODUCER_ID_BLOCK)
                 return start
             except BadVersionError:
                 continue
@@ -529,11 +467,13 @@ class ZkMetadataStore:
             for t, p, state, version in changes
         ]
         versions: list[int | None] = []
-        for result in pending:
+        for (topic, partition, _, _), result in zip(changes, pending, strict=True):
             try:
                 versions.append(int(result.get().version))
             except (BadVersionError, NoNodeError):
                 versions.append(None)
+            # Re-read it either way: after a refused CAS the cached version is the stale one.
+            self.cache.mark(zf.state_path(topic, partition))
         return versions
 
     async def alter_partitions(self, changes: Sequence[PartitionChange]) -> list[int | None]:
@@ -544,8 +484,7 @@ class ZkMetadataStore:
         except KazooException as exc:
             log.info("partition state writes failed: %s", type(exc).__name__)
             return [None] * len(changes)
-        if any(v is not None for v in versions):
-            self.schedule_refresh()
+        self.schedule_refresh()  # written or refused, the image must catch up with the znodes
         return versions
 
     async def alter_partition(
@@ -557,15 +496,6 @@ class ZkMetadataStore:
 def _initial_state(replicas: Sequence[int], live: set[int]) -> zf.LeaderAndIsr:
     isr = tuple(r for r in replicas if r in live)
     return zf.LeaderAndIsr(isr[0] if isr else -1, 0, isr)
-
-
-def _result(pending: Any) -> tuple[bytes, Any] | None:
-    """An asynchronous get's (data, stat); None when the znode is gone."""
-    try:
-        data, stat = pending.get()
-    except NoNodeError:
-        return None
-    return data, stat
 
 
 def _without_leadership(image: ClusterImage, broker_id: int) -> ClusterImage:
