@@ -125,3 +125,19 @@ def test_topics_come_and_go_and_a_full_sync_reads_everything_again(zk: KazooClie
     image = watched.image()
     assert image.topics["b"].partitions[0].leader == -1
     assert watched.reads >= 3 + 2
+
+
+def test_a_znode_created_between_the_read_and_the_watch_is_read(zk: KazooClient) -> None:
+    """The read finds no /controller; it is created before the exists() that sets the watch, so no
+    event will ever report it. The cache must read it anyway (else this broker would name no
+    controller until the controller changed, and admin clients wait for one)."""
+    watched = Watched(zk)
+    original_exists = zk.exists
+
+    def exists_after_creation(path: str, watch: Any = None) -> Any:
+        if path == zf.CONTROLLER and not original_exists(path):
+            zk.create(zf.CONTROLLER, b'{"version":1,"brokerid":7,"timestamp":"0"}', ephemeral=True)
+        return original_exists(path, watch=watch)
+
+    zk.exists = exists_after_creation  # type: ignore[method-assign]
+    assert watched.image().controller_id == 7

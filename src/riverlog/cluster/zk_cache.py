@@ -106,7 +106,10 @@ class ZnodeCache:
             except NoNodeError:
                 if self._listed(path):
                     self._store(path, None)
-                    self.zk.exists(path, watch=self.watch)  # be told when it appears
+                    # Be told when it appears; if it appeared since the read (the watch is on
+                    # what exists now, so no event will come for it), read it next round.
+                    if self.zk.exists(path, watch=self.watch) is not None:
+                        following.add(path)
                 continue
             if not self._listed(path):
                 continue  # a deleted topic's (or broker's) znode, read before its list changed
