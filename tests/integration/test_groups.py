@@ -335,20 +335,25 @@ def test_kafka_python_group_consumers(
     produce(broker.bootstrap_servers, topic, values, 4)
     consumers = [
         KafkaConsumer(
-            topic,
             bootstrap_servers=broker.bootstrap_servers,
             group_id=group,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             session_timeout_ms=6000,
             heartbeat_interval_ms=500,
-            # kafka-python's group leader may assign before its first Metadata answer arrives
-            # ("No partition metadata for topic"); it corrects that at the next metadata refresh,
-            # which by default is 5 minutes away.
             metadata_max_age_ms=1000,
         )
         for _ in range(2)
     ]
+    # kafka-python's group leader assigns from the metadata it holds; one that joins before its
+    # first Metadata answer assigns nothing ("No partition metadata for topic") and may not
+    # rejoin in time (seen under full-suite load). Learn the topic first, then subscribe.
+    for consumer in consumers:
+        deadline = time.monotonic() + 10
+        while not consumer.partitions_for_topic(topic):
+            assert time.monotonic() < deadline, "kafka-python never learned the topic"
+            time.sleep(0.05)
+        consumer.subscribe([topic])
     got: list[str] = []
     deadline = time.monotonic() + 30
     while len(got) < len(values) or not all(len(c.assignment()) == 2 for c in consumers):
