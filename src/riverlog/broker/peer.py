@@ -58,6 +58,22 @@ class PeerConnection:
         self._reader = self._writer = None
 
 
+class PeerPool:
+    """One connection per broker id, replaced when that broker's address changes."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._peers: dict[int, PeerConnection] = {}
+
+    def get(self, broker_id: int, host: str, port: int) -> PeerConnection:
+        peer = self._peers.get(broker_id)
+        if peer is None or (peer.host, peer.port) != (host, port):
+            if peer is not None:
+                peer.close()
+            peer = self._peers[broker_id] = PeerConnection(host, port, self.timeout_s)
+        return peer
+
+
 def call_blocking(
     host: str, port: int, request: Any, client_id: str = CLIENT_ID, timeout_s: float = 10.0
 ) -> Any:

@@ -54,7 +54,7 @@ from riverlog.broker.coordinator_runtime import (
     InternalTopic,
 )
 from riverlog.broker.group_runtime import OFFSETS_TOPIC, GroupRuntime
-from riverlog.broker.peer import PeerConnection, PeerError
+from riverlog.broker.peer import PeerError, PeerPool
 from riverlog.broker.replica_manager import ReplicaManager
 from riverlog.broker.topic_admin import TopicAdmin
 from riverlog.coordinator.txn import (
@@ -126,7 +126,7 @@ class MarkerWriter:
         self.broker_id = broker_id
         self.groups = groups
         self.image_of = image_of
-        self._peers: dict[int, PeerConnection] = {}
+        self._peers = PeerPool(30.0)
 
     async def write(self, topic: str, partition: int, marker: TxnMarker) -> ErrorCode:
         part = self.replicas.get(topic, partition)
@@ -179,9 +179,7 @@ class MarkerWriter:
         broker = image.brokers.get(state.leader)
         if broker is None:
             return None
-        peer = self._peers.get(broker.broker_id)
-        if peer is None or (peer.host, peer.port) != (broker.host, broker.port):
-            peer = self._peers[broker.broker_id] = PeerConnection(broker.host, broker.port, 30.0)
+        peer = self._peers.get(broker.broker_id, broker.host, broker.port)
         request = MarkersRequest(
             markers=(
                 WritableMarker(

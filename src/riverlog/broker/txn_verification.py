@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from kio.schema.add_partitions_to_txn.v5 import request as add_v5
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.coordinator_runtime import CoordinatorError, CoordinatorNode
-from riverlog.broker.peer import PeerConnection, PeerError
+from riverlog.broker.coordinator_runtime import CoordinatorError
+from riverlog.broker.peer import PeerError, PeerPool
 from riverlog.coordinator.txn.state import TV_2
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class TxnVerifier:
     def __init__(self, broker_id: int, runtime: Callable[[], TxnRuntime]) -> None:
         self.broker_id = broker_id
         self.runtime = runtime
-        self._peers: dict[int, PeerConnection] = {}
+        self._peers = PeerPool(REQUEST_TIMEOUT_S)
 
     async def check(
         self, transactional_id: str, producer_id: int, epoch: int, tp: TopicPartition, add: bool
@@ -68,11 +68,10 @@ class TxnVerifier:
         """Verify (or, `add`, add) `tp` in the producer's transaction; the coordinator's answer."""
         runtime = self.runtime()
         try:
-            runtime.shard_for(transactional_id)
+            _, shard = runtime.shard_for(transactional_id)
         except CoordinatorError:
             return await self._remote(runtime, transactional_id, producer_id, epoch, tp, add)
         if not add:
-            _, shard = runtime.shard_for(transactional_id)
             return shard.verify_partitions(transactional_id, producer_id, epoch, [tp])[tp]
         try:
             result = await runtime.execute(
@@ -111,7 +110,8 @@ class TxnVerifier:
             )
         )
         try:
-            response = await self._peer(node).request(request)
+            peer = self._peers.get(node.node_id, node.host, node.port)
+            response = await peer.request(request)
         except PeerError as exc:
             log.info("transaction check for %s at broker %d: %s", tp, node.node_id, exc)
             return ErrorCode.coordinator_not_available
@@ -122,13 +122,3 @@ class TxnVerifier:
                 for partition in topic.results_by_partition:
                     return ErrorCode(partition.partition_error_code)
         return ErrorCode.unknown_server_error
-
-    def _peer(self, node: CoordinatorNode) -> PeerConnection:
-        peer = self._peers.get(node.node_id)
-        if peer is None or (peer.host, peer.port) != (node.host, node.port):
-            if peer is not None:
-                peer.close()
-            peer = self._peers[node.node_id] = PeerConnection(
-                node.host, node.port, REQUEST_TIMEOUT_S
-            )
-        return peer
