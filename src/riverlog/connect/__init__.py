@@ -1,0 +1,1 @@
+"""riverlog.connect: a Kafka Connect-compatible connector runtime (workers, herders, REST, connectors)."""

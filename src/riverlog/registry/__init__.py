@@ -1,0 +1,1 @@
+"""riverlog.registry: a schema registry speaking Confluent Schema Registry's REST API, stored in Kafka."""

@@ -1,0 +1,1 @@
+"""riverlog.streams: Kafka Streams' model and semantics in Python, on any Kafka-protocol cluster."""
