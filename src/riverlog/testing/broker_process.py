@@ -116,6 +116,9 @@ class BrokerProcess:
                 stderr=subprocess.STDOUT,
                 env=broker_environment(),
                 preexec_fn=die_with_parent,
+                # its own process group: a terminal's Ctrl-C reaches only the harness, which then
+                # stops brokers before ZooKeeper (they would otherwise retry a dead ZooKeeper)
+                start_new_session=True,
             )
         self.paused = False
 

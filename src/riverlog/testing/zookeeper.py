@@ -215,6 +215,9 @@ class ZooKeeperServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
+                # its own process group: a terminal's Ctrl-C reaches only the harness, which then
+                # stops brokers before ZooKeeper (they would otherwise retry a dead ZooKeeper)
+                start_new_session=True,
             )
         self._wait_until_serving()
         self.startup_seconds = time.monotonic() - began
