@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-## run: a single-node broker on localhost:9092 with data under ./data
+## run: the platform (broker on localhost:9092 and every service built so far), data under ./data
 run: $(STAMP)
-	$(BIN)/riverlog broker start --listen localhost:9092 --data-dir ./data
+	$(BIN)/riverlog platform start --data-dir ./data
 
 ## cluster: a local ZooKeeper and three brokers, data under ./data/cluster/; Ctrl-C stops them
 cluster: $(STAMP) system-deps

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import ctypes
-import signal
-import socket
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
+from riverlog.common.processes import die_with_parent, free_port, port_accepts
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel's choice for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def port_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
-    """True when a TCP connection to host:port succeeds."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+__all__ = ["die_with_parent", "free_port", "log_tail", "port_accepts"]
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -35,14 +17,3 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return ""
     return "\n".join(text.splitlines()[-lines:])
 
-
-def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGKILL when the process that started it dies (Linux only).
-
-    A test run that is itself killed leaves no ZooKeeper or broker behind.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass

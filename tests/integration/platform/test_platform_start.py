@@ -1,0 +1,104 @@
+"""`riverlog platform start` from the command line: every service it starts answers on its port, the broker
+serves real clients, and Ctrl-C stops every child process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+
+from riverlog.common.processes import free_port, port_accepts
+
+SERVICES = ("broker", "registry", "connect", "sql", "console")
+
+
+def test_platform_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in SERVICES}
+    command = [
+        sys.executable,
+        "-m",
+        "riverlog",
+        "platform",
+        "start",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--host",
+        "127.0.0.1",
+        "--metrics-port",
+        str(free_port()),
+    ]
+    command += [arg for name in SERVICES for arg in (f"--{name}-port", str(ports[name]))]
+    began = time.monotonic()
+    platform = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        assert platform.stdout is not None
+        lines: list[str] = []
+        for line in platform.stdout:
+            lines.append(line)
+            if "Ctrl-C stops them all" in line:
+                break
+        output = "".join(lines)
+        ready_after = time.monotonic() - began
+        started = [
+            name
+            for name in SERVICES
+            if any(line.startswith(name) and "skipped" not in line for line in lines)
+        ]
+        assert "broker" in started, output
+        for name in SERVICES:  # each service is either started or skipped with a reason
+            assert any(line.startswith(name) for line in lines), output
+        for name in started:
+            assert port_accepts("127.0.0.1", ports[name]), f"{name} does not answer\n{output}"
+        children = _children(platform.pid)
+        assert len(children) >= len(started)
+
+        bootstrap = f"127.0.0.1:{ports['broker']}"
+        topic = f"platform-{uuid.uuid4().hex[:8]}"
+        producer = Producer({"bootstrap.servers": bootstrap})
+        producer.produce(topic, b"hello")
+        assert producer.flush(15) == 0
+        consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": topic, "auto.offset.reset": "earliest"}
+        )
+        consumer.subscribe([topic])
+        message = None
+        deadline = time.monotonic() + 20
+        while message is None and time.monotonic() < deadline:
+            candidate = consumer.poll(0.5)
+            if candidate is not None and candidate.error() is None:
+                message = candidate
+        consumer.close()
+        assert message is not None and message.value() == b"hello"
+
+        os.killpg(platform.pid, signal.SIGINT)  # the terminal's Ctrl-C
+        rest = platform.communicate(timeout=60)[0]
+    finally:
+        if platform.poll() is None:
+            os.killpg(platform.pid, signal.SIGKILL)
+    assert platform.returncode == 0, output + rest
+    assert "stopping" in rest
+    assert all(not _alive(pid) for pid in children), "a service outlived the platform"
+    print(f"platform ready in {ready_after:.1f} s: {', '.join(started)}")
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
+    return [int(p) for p in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
