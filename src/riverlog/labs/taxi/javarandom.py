@@ -17,6 +17,7 @@ from typing import TypeVar
 _MULTIPLIER = 0x5DEECE66D
 _ADDEND = 0xB
 _MASK = (1 << 48) - 1
+_FLOAT_MAX = (2 - 2.0**-23) * 2.0**127
 
 T = TypeVar("T")
 
@@ -28,7 +29,11 @@ def _int32(value: int) -> int:
 
 def to_float32(value: float) -> float:
     """Round a Python float (a double) to the nearest IEEE single, as Java's `(float)` cast does."""
-    result: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    try:
+        result: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:  # beyond the largest float: IEEE rounds to it up to half an ulp above
+        magnitude = _FLOAT_MAX if abs(value) < 2.0**128 - 2.0**103 else math.inf
+        return math.copysign(magnitude, value)
     return result
 
 
