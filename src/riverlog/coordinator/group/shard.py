@@ -66,6 +66,17 @@ from riverlog.coordinator.group.state import ClassicGroup, GroupState
 CLASSIC_GROUP_TYPE, CONSUMER_GROUP_TYPE = "classic", "consumer"
 
 
+class TimerFailed(Exception):
+    """Firing one timer raised (a coordinator bug, never a client's doing). The timer is gone;
+    `done` holds the records and completions of the timers fired before it in the same tick,
+    which the runtime must still apply. The original exception is the `__cause__`."""
+
+    def __init__(self, timer: TimerKey, done: CoordinatorResult[None]) -> None:
+        super().__init__(f"timer {timer} failed")
+        self.timer = timer
+        self.done = done
+
+
 def random_member_id(prefix: str) -> str:
     """Kafka's member ids: the client id (or group instance id), a dash and a random UUID."""
     return f"{prefix}-{uuid.uuid4()}"
@@ -256,18 +267,32 @@ class GroupCoordinatorShard:
 
     def tick(self, now: int) -> CoordinatorResult[None]:
         """Fire due timers, stopping after the first that produces records (they must be replayed
-        before the next timer looks at the group); call again while `next_deadline() <= now`."""
+        before the next timer looks at the group); call again while `next_deadline() <= now`.
+
+        A timer whose firing raises is dropped (it is popped first) and reported as `TimerFailed`,
+        which carries what the timers fired before it produced: one group's failure never holds
+        up another group's timeouts."""
         fx = Effects()
         while not fx.records:
             key = self.classic.timers.pop_due(now)
             if key is None:
                 break
-            kind, group_id, member_id = _timer_key(key)
-            if kind in (SESSION, REVOCATION):
-                fx.extend(self.consumer.fire(kind, group_id, member_id))
-            else:
-                self.classic.fire((kind, group_id, member_id), now, fx)
+            timer = _timer_key(key)
+            fired = Effects()
+            try:
+                self._fire(timer, now, fired)
+            except Exception as exc:
+                raise TimerFailed(timer, fx.result(None)) from exc
+            fx.extend(fired.records)
+            fx.completions.extend(fired.completions)
         return fx.result(None)
+
+    def _fire(self, timer: TimerKey, now: int, fx: Effects) -> None:
+        kind, group_id, member_id = timer
+        if kind in (SESSION, REVOCATION):
+            fx.extend(self.consumer.fire(kind, group_id, member_id))
+        else:
+            self.classic.fire(timer, now, fx)
 
     # --- replay ---------------------------------------------------------------------------------
 
