@@ -56,9 +56,11 @@ def parse_choice(*choices: str) -> Parser:
 
 
 def parse_cleanup_policy(text: str) -> str:
+    """A LIST of `delete` and `compact`. An empty list is valid, as in Kafka (its ValidList checks
+    each item only; Kafka 4.2 documents it as infinite retention): no retention, no compaction."""
     parts = sorted({p.strip() for p in text.split(",") if p.strip()})
-    if not parts or any(p not in ("compact", "delete") for p in parts):
-        raise ValueError(f"value {text!r} must be delete, compact or compact,delete")
+    if any(p not in ("compact", "delete") for p in parts):
+        raise ValueError(f"value {text!r} must be delete, compact, compact,delete or empty")
     return ",".join(parts)
 
 
