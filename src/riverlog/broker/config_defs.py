@@ -164,6 +164,8 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("auto.create.topics.enable", parse_bool, "true", read_only=True),
     ConfigDef("delete.topic.enable", parse_bool, "true", read_only=True),
     ConfigDef("socket.request.max.bytes", parse_int(1, INT32_MAX), "104857600", read_only=True),
+    # The most partitions one DescribeTopicPartitions response carries (KIP-966).
+    ConfigDef("max.request.partition.size.limit", parse_int(1, INT32_MAX), "2000", read_only=True),
     ConfigDef("log.cleanup.policy", parse_cleanup_policy, "delete"),
     ConfigDef("compression.type", parse_choice(*COMPRESSION_TYPES), "producer"),
     ConfigDef("log.cleaner.enable", parse_bool, "true", read_only=True),
