@@ -244,6 +244,12 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
         "group.consumer.heartbeat.interval.ms", parse_int(1, INT32_MAX), "5000", read_only=True
     ),
     ConfigDef("group.consumer.assignors", parse_str, "uniform,range", read_only=True),
+    ConfigDef(
+        "group.consumer.migration.policy",
+        parse_choice("disabled", "upgrade", "downgrade", "bidirectional"),
+        "bidirectional",
+        read_only=True,
+    ),
     ConfigDef("zookeeper.connect", parse_str, None, read_only=True),
     ConfigDef("zookeeper.session.timeout.ms", parse_int(1, INT32_MAX), "18000", read_only=True),
     ConfigDef("replica.lag.time.max.ms", parse_int(1), "30000", read_only=True),

@@ -120,7 +120,7 @@ class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
         )
 
     def new_shard(self) -> GroupCoordinatorShard:
-        return GroupCoordinatorShard(self.group_config)
+        return GroupCoordinatorShard(self.group_config, topics=self.topics_view)
 
     def topics_view(self) -> dict[str, tuple[uuid.UUID, int]]:
         """Every topic's id and partition count, for KIP-848 assignments (cached per image)."""
