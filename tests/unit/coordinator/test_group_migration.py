@@ -124,6 +124,10 @@ def test_a_consumer_member_upgrades_a_classic_group_and_all_share_it() -> None:
         b.member_id: generation,
     }
     assert all(group.members[m].metadata.classic is not None for m in (a.member_id, b.member_id))
+    described = {
+        m.member_id: m.uses_classic_protocol for m in h.shard.describe_consumer_group("g").members
+    }
+    assert described == {a.member_id: True, b.member_id: True, c.member_id: False}
     # The classic members are told to rejoin; they do, into the consumer group.
     assert a.heartbeat() is ErrorCode.rebalance_in_progress
     settle([a, b], [c])
@@ -244,3 +248,44 @@ def test_a_classic_member_missing_its_rejoin_is_fenced() -> None:
 
 def _fields(config: GroupConfig) -> dict[str, object]:
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
+
+
+def test_an_upgrade_answers_parked_joins_with_rebalance_in_progress() -> None:
+    h = Harness()
+    h.add_topic("t", 4)
+    a, b = classic_group(h)
+    parked = a.join()  # a rejoins: the group rebalances and a waits for b
+    assert parked not in h.answers
+    c = Client(h, "g", ("t",))
+    assert c.beat() is ErrorCode.none
+    assert h.answers[parked].error is ErrorCode.rebalance_in_progress
+    settle([a, b], [c])
+    assert owners(a, b, c) == [0, 1, 2, 3]
+
+
+def test_a_silent_consumer_member_is_fenced_and_the_group_downgraded() -> None:
+    h = Harness()
+    h.add_topic("t", 4)
+    a, b = classic_group(h)
+    c = Client(h, "g", ("t",))
+    c.beat()
+    settle([a, b], [c])
+    for _ in range(6):  # the classic members keep heartbeating; c goes silent
+        h.advance(8_000)
+        a.heartbeat(), b.heartbeat()
+    assert "g" not in h.shard.consumer.groups
+    assert h.shard.groups["g"].state is GroupState.PREPARING_REBALANCE
+
+
+def test_a_join_group_v0_member_keeps_its_session_as_rebalance_timeout() -> None:
+    h = Harness()
+    h.add_topic("t", 2)
+    c = Client(h, "g", ("t",))
+    c.beat()
+    ticket = h.join("g", "", (("range", subscription("t")),), session=10_000, version=0,
+                    rebalance=-1)  # fmt: skip
+    joined: JoinGroupResult = h.answers[ticket]
+    assert joined.error is ErrorCode.none
+    h.advance(1_000)
+    member = h.shard.consumer.groups["g"].members[joined.member_id]
+    assert member.metadata.rebalance_timeout_ms == 10_000

@@ -399,6 +399,7 @@ class ConsumerGroups:
                 subscribed_topic_regex=m.metadata.subscribed_topic_regex,
                 assignment=m.assigned,
                 target_assignment=group.target.get(m.member_id, {}),
+                uses_classic_protocol=m.metadata.classic is not None,
             )
             for m in group.members.values()
         )

@@ -96,11 +96,14 @@ def classic_join(
     if member is None:
         return JoinGroupResult(ErrorCode.fenced_instance_id, member_id=req.member_id)
     joined = member.member_id not in group.members
+    rebalance_timeout = req.rebalance_timeout_ms
+    if rebalance_timeout < 0:  # JoinGroup v0 has none: Kafka uses the session timeout
+        rebalance_timeout = req.session_timeout_ms
     metadata = ConsumerMemberMetadata(
         client_id=req.client_id,
         client_host=req.client_host,
         subscribed_topic_names=subscription.topics,
-        rebalance_timeout_ms=req.rebalance_timeout_ms,
+        rebalance_timeout_ms=rebalance_timeout,
         instance_id=req.group_instance_id,
         rack_id=subscription.rack_id,
         classic=ClassicMemberMetadata(
@@ -112,9 +115,7 @@ def classic_join(
     # Now the member has its session, and its rebalance timeout to send SyncGroup.
     consumers.timers.cancel((CLASSIC_JOIN, group.group_id, member_id))
     consumers.timers.schedule(session_key(group.group_id, member_id), now + req.session_timeout_ms)
-    consumers.timers.schedule(
-        (CLASSIC_SYNC, group.group_id, member_id), now + max(req.rebalance_timeout_ms, 0)
-    )
+    consumers.timers.schedule((CLASSIC_SYNC, group.group_id, member_id), now + rebalance_timeout)
     return JoinGroupResult(
         ErrorCode.none,
         member_id=member_id,
