@@ -405,6 +405,7 @@ class GroupCoordinatorShard:
         for group_id in dict.fromkeys(
             r.group for r in records if isinstance(r, GroupMetadataRecord)
         ):
+            self.pending_rebalances.pop(group_id, None)  # a downgrade that was not stored
             self.classic.write_failed(group_id, error, now, fx)
         return fx.completions
 
