@@ -310,7 +310,7 @@ class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
         next_due = self._next_expiry_ms
         for index, shard in list(self.shards.items()):
             try:
-                await self._run_shard_due(index, shard, now, expire)
+                await self.run_shard_due(index, shard, now, expire)
             except Exception:
                 # One shard's failure must not stop the other shards' timeouts.
                 log.exception("group coordinator timers of %s-%d failed", OFFSETS_TOPIC, index)
@@ -322,9 +322,10 @@ class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
         self._planned_wake_ms = now + sleep_ms
         return sleep_ms / 1000
 
-    async def _run_shard_due(
-        self, index: int, shard: GroupCoordinatorShard, now: int, expire: bool
+    async def run_shard_due(
+        self, index: int, shard: GroupCoordinatorShard, now: int, expire: bool = False
     ) -> None:
+        """Fire the shard's deadlines due at `now` (and expire offsets when `expire`)."""
         while (deadline := shard.next_deadline()) is not None and deadline <= now:
             try:
                 result = shard.tick(now)
