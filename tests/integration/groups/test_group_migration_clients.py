@@ -129,3 +129,66 @@ def test_classic_group_upgrades_and_downgrades_with_real_consumers(
     committed = checker.committed([TopicPartition(topic, p) for p in range(4)], timeout=10)
     checker.close()
     assert [tp.offset for tp in committed] == [30] * 4
+
+
+def test_kafka_python_classic_member_through_an_upgrade_and_back(
+    broker: RunningBroker, make_topic: Callable[..., str], opened: list[Consumer]
+) -> None:
+    from kafka import KafkaConsumer
+
+    topic, group = make_topic(partitions=4), f"mig-kp-{uuid.uuid4().hex[:8]}"
+    bootstrap = broker.bootstrap_servers
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    kp = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=300,
+        metadata_max_age_ms=1000,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not kp.partitions_for_topic(topic):  # learn the topic before subscribing
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        kp.subscribe([topic])
+        got: list[str] = []
+
+        def poll_kp() -> None:
+            for records in kp.poll(timeout_ms=50).values():
+                got.extend(r.value.decode() for r in records)
+                kp.commit()
+
+        def until(done: Callable[[], bool], *others: Member) -> None:
+            deadline = time.monotonic() + 60
+            while not done():
+                assert time.monotonic() < deadline, "timed out waiting for the group"
+                poll_kp()
+                for other in others:
+                    other.poll()
+
+        first = [f"a{i}" for i in range(20)]
+        produce(bootstrap, topic, first)
+        until(lambda: set(got) >= set(first) and len(kp.assignment()) == 4)
+        modern = Member(bootstrap, group, topic, CONSUMER)
+        opened.append(modern.consumer)
+        second = [f"b{i}" for i in range(20)]
+        produce(bootstrap, topic, second)
+        until(
+            lambda: (
+                set(got) | set(modern.values) >= set(first + second)
+                and bool(modern.partitions)
+                and len(kp.assignment()) + len(modern.partitions) == 4
+            ),
+            modern,
+        )
+        assert group_type(admin, group) == ConsumerGroupType.CONSUMER
+        modern.consumer.close()
+        third = [f"c{i}" for i in range(20)]
+        produce(bootstrap, topic, third)
+        until(lambda: set(got) >= set(third) and len(kp.assignment()) == 4)
+        assert group_type(admin, group) == ConsumerGroupType.CLASSIC
+    finally:
+        kp.close()
