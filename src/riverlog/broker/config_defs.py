@@ -56,9 +56,11 @@ def parse_choice(*choices: str) -> Parser:
 
 
 def parse_cleanup_policy(text: str) -> str:
+    """A LIST of `delete` and `compact`. An empty list is valid, as in Kafka (its ValidList checks
+    each item only; Kafka 4.2 documents it as infinite retention): no retention, no compaction."""
     parts = sorted({p.strip() for p in text.split(",") if p.strip()})
-    if not parts or any(p not in ("compact", "delete") for p in parts):
-        raise ValueError(f"value {text!r} must be delete, compact or compact,delete")
+    if any(p not in ("compact", "delete") for p in parts):
+        raise ValueError(f"value {text!r} must be delete, compact, compact,delete or empty")
     return ",".join(parts)
 
 
@@ -162,6 +164,8 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("auto.create.topics.enable", parse_bool, "true", read_only=True),
     ConfigDef("delete.topic.enable", parse_bool, "true", read_only=True),
     ConfigDef("socket.request.max.bytes", parse_int(1, INT32_MAX), "104857600", read_only=True),
+    # The most partitions one DescribeTopicPartitions response carries (KIP-966).
+    ConfigDef("max.request.partition.size.limit", parse_int(1, INT32_MAX), "2000", read_only=True),
     ConfigDef("log.cleanup.policy", parse_cleanup_policy, "delete"),
     ConfigDef("compression.type", parse_choice(*COMPRESSION_TYPES), "producer"),
     ConfigDef("log.cleaner.enable", parse_bool, "true", read_only=True),
@@ -240,6 +244,12 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
         "group.consumer.heartbeat.interval.ms", parse_int(1, INT32_MAX), "5000", read_only=True
     ),
     ConfigDef("group.consumer.assignors", parse_str, "uniform,range", read_only=True),
+    ConfigDef(
+        "group.consumer.migration.policy",
+        parse_choice("disabled", "upgrade", "downgrade", "bidirectional"),
+        "bidirectional",
+        read_only=True,
+    ),
     ConfigDef("zookeeper.connect", parse_str, None, read_only=True),
     ConfigDef("zookeeper.session.timeout.ms", parse_int(1, INT32_MAX), "18000", read_only=True),
     ConfigDef("replica.lag.time.max.ms", parse_int(1), "30000", read_only=True),

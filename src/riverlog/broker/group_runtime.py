@@ -15,7 +15,9 @@ Invariants:
 - Parked JoinGroup/SyncGroup requests wait on futures keyed by ticket; completions resolve them.
 - One timer task fires the shards' deadlines (classic heartbeats, rebalance and sync timeouts; KIP-848
   session and revocation timeouts) and expires offsets every `offsets.retention.check.interval.ms`;
-  an operation wakes it when it set a deadline earlier than the task's next wake-up.
+  an operation wakes it when it set a deadline earlier than the task's next wake-up. A timer that
+  raises (a coordinator bug) is logged and dropped; every other timer, of its shard and the others,
+  still fires, and what the timers before it produced is still applied.
 - KIP-848 heartbeats see the cluster's topics (name -> id, partition count) as of the current image.
 
 Crash behaviour: nothing here is durable beyond the log. On start every led partition of
@@ -58,6 +60,7 @@ from riverlog.coordinator.group.records import (
     decode_record,
     encode_record,
 )
+from riverlog.coordinator.group.shard import TimerFailed
 from riverlog.protocol.errors import CorruptRecordError
 from riverlog.protocol.records import BatchHeader, build_batch, decode_records
 from riverlog.storage.clock import Clock
@@ -117,7 +120,7 @@ class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
         )
 
     def new_shard(self) -> GroupCoordinatorShard:
-        return GroupCoordinatorShard(self.group_config)
+        return GroupCoordinatorShard(self.group_config, topics=self.topics_view)
 
     def topics_view(self) -> dict[str, tuple[uuid.UUID, int]]:
         """Every topic's id and partition count, for KIP-848 assignments (cached per image)."""
@@ -306,10 +309,11 @@ class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
             self._next_expiry_ms = now + self._expiry_interval_ms
         next_due = self._next_expiry_ms
         for index, shard in list(self.shards.items()):
-            while (deadline := shard.next_deadline()) is not None and deadline <= now:
-                await self._background(index, shard, shard.tick(now), now)
-            if expire:
-                await self._background(index, shard, shard.expire_offsets(now), now)
+            try:
+                await self.run_shard_due(index, shard, now, expire)
+            except Exception:
+                # One shard's failure must not stop the other shards' timeouts.
+                log.exception("group coordinator timers of %s-%d failed", OFFSETS_TOPIC, index)
             deadline = shard.next_deadline()
             if deadline is not None:
                 next_due = min(next_due, deadline)
@@ -317,6 +321,21 @@ class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
         sleep_ms = min(max(next_due - now, 0), int(MAX_TIMER_SLEEP_S * 1000))
         self._planned_wake_ms = now + sleep_ms
         return sleep_ms / 1000
+
+    async def run_shard_due(
+        self, index: int, shard: GroupCoordinatorShard, now: int, expire: bool = False
+    ) -> None:
+        """Fire the shard's deadlines due at `now` (and expire offsets when `expire`)."""
+        while (deadline := shard.next_deadline()) is not None and deadline <= now:
+            try:
+                result = shard.tick(now)
+            except TimerFailed as exc:
+                # That timer is dropped; the ones after it (this group's and others') still fire.
+                log.error("group coordinator timer %s failed", exc.timer, exc_info=exc.__cause__)
+                result = exc.done
+            await self._background(index, shard, result, now)
+        if expire:
+            await self._background(index, shard, shard.expire_offsets(now), now)
 
     async def _background(
         self, index: int, shard: GroupCoordinatorShard, result: CoordinatorResult[Any], now: int

@@ -342,7 +342,7 @@ def test_alter_topic_configs_replace_all_and_incremental() -> None:
         ([("retention.ms", 9, "1")], ErrorCode.invalid_request),
         ([("retention.ms", SET, "x")], ErrorCode.invalid_config),
         ([("no.such", DELETE, None)], ErrorCode.invalid_config),
-        ([("cleanup.policy", SUBTRACT, "delete")], ErrorCode.invalid_config),
+        ([("cleanup.policy", APPEND, "shred")], ErrorCode.invalid_config),
     ],
 )
 def test_incremental_errors(ops: list[Any], code: ErrorCode) -> None:

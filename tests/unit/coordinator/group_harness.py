@@ -57,12 +57,14 @@ class Harness:
         self.config = config
         self.now = now
         self._ids = itertools.count(1)
-        self.shard = GroupCoordinatorShard(config, lambda prefix: f"{prefix}-{next(self._ids)}")
+        # The cluster's topics as the runtime shows them to KIP-848 heartbeats.
+        self.topics: dict[str, tuple[uuid.UUID, int]] = {}
+        self.shard = GroupCoordinatorShard(
+            config, lambda prefix: f"{prefix}-{next(self._ids)}", lambda: self.topics
+        )
         self.log: list[tuple[bytes, bytes | None]] = []
         self.answers: dict[int, Any] = {}
         self._tickets = itertools.count(1)
-        # The cluster's topics as the runtime shows them to KIP-848 heartbeats.
-        self.topics: dict[str, tuple[uuid.UUID, int]] = {}
 
     # --- the runtime's contract ---
 

@@ -73,6 +73,7 @@ HANDLERS: tuple[HandlerSpec, ...] = (
     HandlerSpec("list_transactions", 66, 0, 2),
     HandlerSpec("consumer_group_heartbeat", 68, 0, 1),
     HandlerSpec("consumer_group_describe", 69, 0, 1),
+    HandlerSpec("describe_topic_partitions", 75, 0, 0),
 )
 
 ALL_HANDLERS: list[HandlerSpec] = list(HANDLERS)

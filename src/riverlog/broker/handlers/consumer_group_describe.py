@@ -19,7 +19,7 @@ API_KEY = 69
 MIN_VERSION = 0
 MAX_VERSION = 1
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
-CONSUMER_MEMBER = 1
+CLASSIC_MEMBER, CONSUMER_MEMBER = 0, 1  # KIP-1099's MemberType (v1)
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
@@ -68,7 +68,7 @@ def _group(ctx: RequestContext, group: DescribedConsumerGroup) -> Any:
             subscribed_topic_regex=m.subscribed_topic_regex,
             assignment=_assignment(ctx, m.assignment),
             target_assignment=_assignment(ctx, m.target_assignment),
-            member_type=CONSUMER_MEMBER,
+            member_type=CLASSIC_MEMBER if m.uses_classic_protocol else CONSUMER_MEMBER,
         )
         for m in group.members
     )

@@ -2,7 +2,12 @@
 
 Topics requested by name that do not exist are auto-created when both the broker
 (`auto.create.topics.enable`) and the request (`allow_auto_topic_creation`, v4+) allow it — Kafka's rule.
-v10+ may name topics by id; an unknown id answers UNKNOWN_TOPIC_ID.
+Topic ids, as Kafka's KafkaApis.handleTopicMetadataRequest treats them:
+- v10 and v11 carry a topic id field but do not support it: a topic with a null name or a non-zero id
+  fails the whole request with INVALID_REQUEST (Kafka's MetadataRequest.getErrorResponse: every
+  requested topic echoed with that error, no brokers);
+- v12+: when any topic is named by a non-zero id the request is answered by id (names are ignored),
+  an unknown id with UNKNOWN_TOPIC_ID and a null name.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     allow_create = getattr(request, "allow_auto_topic_creation", True)
     if request.topics is None:
         topics = [topic_entry(ctx, t) for t in services.image.topics.values()]
+    elif ctx.version < 12 and any(_names_by_id(t) for t in request.topics):
+        return _invalid_request(ctx, request.topics)
+    elif ids := _requested_ids(request.topics):
+        topics = [_by_id(ctx, topic_id) for topic_id in ids]
     else:
         topics = [_requested(ctx, t, allow_create) for t in request.topics]
     if getattr(request, "include_topic_authorized_operations", False):
@@ -69,15 +78,45 @@ def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
     ]
 
 
+def _names_by_id(requested: Any) -> bool:
+    """A topic given by id (or without a name): what v10 and v11 carry but do not support."""
+    topic_id = getattr(requested, "topic_id", None)
+    return requested.name is None or topic_id not in (None, ZERO_UUID)
+
+
+def _requested_ids(requested: Any) -> list[uuid.UUID]:
+    """The distinct non-zero topic ids requested, in request order."""
+    ids = (getattr(t, "topic_id", None) for t in requested)
+    return list(dict.fromkeys(i for i in ids if i is not None and i != ZERO_UUID))
+
+
+def _invalid_request(ctx: RequestContext, requested: Any) -> Any:
+    """Kafka's error answer to a Metadata request it refuses as a whole."""
+    code = ErrorCode.invalid_request
+    return ctx.build(
+        "MetadataResponse",
+        throttle_time=ZERO_THROTTLE,
+        brokers=(),
+        cluster_id=None,
+        controller_id=-1,
+        topics=tuple(
+            _error_topic(ctx, t.name or "", getattr(t, "topic_id", None), code) for t in requested
+        ),
+        cluster_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+        error_code=code,
+    )
+
+
+def _by_id(ctx: RequestContext, topic_id: uuid.UUID) -> Any:
+    topic = ctx.services.image.topic_by_id(topic_id)
+    if topic is None:
+        return _error_topic(ctx, None, topic_id, ErrorCode.unknown_topic_id)
+    return topic_entry(ctx, topic)
+
+
 def _requested(ctx: RequestContext, requested: Any, allow_create: bool) -> Any:
     services = ctx.services
-    topic_id = getattr(requested, "topic_id", None)
     name = requested.name
-    if name is None and topic_id not in (None, ZERO_UUID):
-        topic = services.image.topic_by_id(topic_id)
-        if topic is None:
-            return _error_topic(ctx, None, topic_id, ErrorCode.unknown_topic_id)
-        return topic_entry(ctx, topic)
     if name is None or topic_name_error(name) is not None:
         return _error_topic(ctx, name or "", None, ErrorCode.invalid_topic_exception)
     if name not in services.image.topics and allow_create:

@@ -7,6 +7,9 @@ replayed. No sockets, files, clocks or tasks: time comes in as `now` arguments a
   Heartbeat, LeaveGroup, their timeouts), `replay.py` (how GroupMetadata records change groups).
 - KIP-848 consumer protocol: `consumer_group.py` (epochs, members, reconciliation), `consumer.py`
   (ConsumerGroupHeartbeat, fencing), `assignors.py` (server-side uniform and range assignors).
+- Online migration (KIP-848, `group.consumer.migration.policy`): `migration.py` (classic group ->
+  consumer group when a consumer-protocol member joins, and back when the last one leaves),
+  `consumer_classic.py` (classic-protocol members inside consumer groups).
 - `offsets.py`: OffsetCommit, OffsetFetch, OffsetDelete and expiry, for both kinds of group.
 - `records.py`, `consumer_records.py`, `wire.py`: Kafka's on-disk key/value formats.
 The broker's `group_runtime` does the I/O: appends, replays, timers, parked requests.

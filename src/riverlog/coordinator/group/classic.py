@@ -85,7 +85,7 @@ class ClassicGroups:
         self, req: JoinGroupRequest, waiter: int, now: int, fx: Effects
     ) -> JoinGroupResult | None:
         """Answer now, or park under `waiter` (None) until the join phase completes."""
-        error = self._join_request_error(req)
+        error = self.join_request_error(req)
         if error is not ErrorCode.none:
             return JoinGroupResult(error, member_id=req.member_id)
         known = req.member_id != UNKNOWN_MEMBER_ID
@@ -106,7 +106,7 @@ class ClassicGroups:
             return self._join_existing(group, req, waiter, now, fx)
         return self._join_new(group, req, waiter, now, fx)
 
-    def _join_request_error(self, req: JoinGroupRequest) -> ErrorCode:
+    def join_request_error(self, req: JoinGroupRequest) -> ErrorCode:
         if not req.group_id:
             return ErrorCode.invalid_group_id
         timeout = req.session_timeout_ms
@@ -309,6 +309,10 @@ class ClassicGroups:
             self._prepare_rebalance(group, now, fx)
         else:
             self._maybe_complete_join(group, now, fx)
+
+    def prepare_rebalance(self, group: ClassicGroup, now: int, fx: Effects) -> None:
+        """Start a rebalance (a downgraded group's first, once its record is replayed)."""
+        self._prepare_rebalance(group, now, fx)
 
     def _prepare_rebalance(self, group: ClassicGroup, now: int, fx: Effects) -> None:
         # 1. Members waiting for an assignment must rejoin instead.

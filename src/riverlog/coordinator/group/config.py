@@ -23,6 +23,17 @@ class GroupConfig:
     consumer_session_timeout_ms: int = 45_000  # group.consumer.session.timeout.ms
     consumer_heartbeat_interval_ms: int = 5000  # group.consumer.heartbeat.interval.ms
     consumer_assignors: tuple[str, ...] = ("uniform", "range")  # group.consumer.assignors
+    # group.consumer.migration.policy: which online conversions between classic and consumer groups
+    # are allowed (KIP-848): disabled, upgrade, downgrade or bidirectional.
+    consumer_migration_policy: str = "bidirectional"
+
+    @property
+    def upgrade_enabled(self) -> bool:
+        return self.consumer_migration_policy in ("upgrade", "bidirectional")
+
+    @property
+    def downgrade_enabled(self) -> bool:
+        return self.consumer_migration_policy in ("downgrade", "bidirectional")
 
     @classmethod
     def from_settings(
@@ -38,6 +49,7 @@ class GroupConfig:
             consumer_session_timeout_ms=get_int("group.consumer.session.timeout.ms"),
             consumer_heartbeat_interval_ms=get_int("group.consumer.heartbeat.interval.ms"),
             consumer_assignors=assignors or ("uniform", "range"),
+            consumer_migration_policy=get_str("group.consumer.migration.policy").lower(),
             min_session_timeout_ms=get_int("group.min.session.timeout.ms"),
             max_session_timeout_ms=get_int("group.max.session.timeout.ms"),
             initial_rebalance_delay_ms=get_int("group.initial.rebalance.delay.ms"),

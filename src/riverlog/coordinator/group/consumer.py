@@ -38,6 +38,7 @@ from riverlog.coordinator.group.consumer_group import (
     resolve_topics,
 )
 from riverlog.coordinator.group.consumer_records import (
+    Assignment,
     ConsumerGroupMetadataRecord,
     ConsumerMemberMetadata,
     ConsumerMemberMetadataRecord,
@@ -55,6 +56,10 @@ from riverlog.coordinator.group.records import CoordinatorRecord
 from riverlog.coordinator.group.timers import DeadlineQueue
 
 SESSION, REVOCATION = "consumer-session", "consumer-revocation"
+# Deadlines of members using the classic protocol inside a consumer group (KIP-848 migration): rejoin
+# after REBALANCE_IN_PROGRESS, and SyncGroup after the JoinGroup, each within the rebalance timeout.
+CLASSIC_JOIN, CLASSIC_SYNC = "consumer-classic-join", "consumer-classic-sync"
+CONSUMER_TIMERS = frozenset({SESSION, REVOCATION, CLASSIC_JOIN, CLASSIC_SYNC})
 TopicsView = Mapping[str, tuple[uuid.UUID, int]]  # topic name -> (topic id, partition count)
 Records = list[CoordinatorRecord]
 
@@ -71,6 +76,12 @@ def session_key(group_id: str, member_id: str) -> tuple[str, str, str]:
 
 def revocation_key(group_id: str, member_id: str) -> tuple[str, str, str]:
     return (REVOCATION, group_id, member_id)
+
+
+def session_timeout_ms(member: ConsumerMember, config: GroupConfig) -> int:
+    """A classic-protocol member keeps its own session timeout; others the group's."""
+    classic = member.metadata.classic
+    return config.consumer_session_timeout_ms if classic is None else classic.session_timeout_ms
 
 
 def member_topics(metadata: ConsumerMemberMetadata, topics: TopicsView) -> set[str]:
@@ -95,17 +106,27 @@ class ConsumerGroups:
         self.groups: dict[str, ConsumerGroup] = {}
         # Partition counts each group's epoch was computed for (a cache: rebuilt after a load).
         self.metadata_cache: dict[str, dict[str, tuple[uuid.UUID, int]]] = {}
+        # Set by the shard: records turning the group into a classic one when `member_id` leaves
+        # (KIP-848 online downgrade), or None when the group stays a consumer group.
+        self.downgrade: Callable[[ConsumerGroup, str], Records | None] = lambda g, m: None
 
     # --- ConsumerGroupHeartbeat -------------------------------------------------------------------
 
     def heartbeat(
-        self, req: ConsumerHeartbeatRequest, topics: TopicsView, now: int, records: Records
+        self,
+        req: ConsumerHeartbeatRequest,
+        topics: TopicsView,
+        now: int,
+        records: Records,
+        converted: ConsumerGroup | None = None,
     ) -> ConsumerHeartbeatResult:
+        """`converted`: the group as a classic group's conversion makes it (its records are already
+        in `records`), when this heartbeat upgrades one."""
         try:
             self._check_request(req)
             if req.member_epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
                 return self._leave(req, now, records)
-            return self._heartbeat(req, topics, now, records)
+            return self._heartbeat(req, topics, now, records, converted)
         except HeartbeatError as exc:
             return ConsumerHeartbeatResult(
                 exc.code, req.member_id or None, -1, error_message=str(exc)
@@ -144,9 +165,14 @@ class ConsumerGroups:
                 raise HeartbeatError(ErrorCode.invalid_regular_expression, str(exc)) from None
 
     def _heartbeat(
-        self, req: ConsumerHeartbeatRequest, topics: TopicsView, now: int, records: Records
+        self,
+        req: ConsumerHeartbeatRequest,
+        topics: TopicsView,
+        now: int,
+        records: Records,
+        converted: ConsumerGroup | None = None,
     ) -> ConsumerHeartbeatResult:
-        group = self.groups.get(req.group_id)
+        group = converted or self.groups.get(req.group_id)
         if group is None:
             if req.member_epoch != 0:
                 raise HeartbeatError(
@@ -156,8 +182,35 @@ class ConsumerGroups:
         member_id = req.member_id or self.new_member_id()
         member, joined, replaced = self._member(group, member_id, req, records)
         before = member
-        # 1. Metadata; what the assignment depends on moves the group epoch.
         metadata = _updated_metadata(member.metadata, req)
+        updated = self.converge(
+            group, member, metadata, joined, replaced, topics, records, req.owned
+        )
+        self._schedule(group.group_id, before, updated, now)
+        send = req.owned is not None or joined or updated.assigned != before.assigned
+        return ConsumerHeartbeatResult(
+            ErrorCode.none,
+            member_id,
+            updated.member_epoch,
+            self.config.consumer_heartbeat_interval_ms,
+            dict(updated.assigned) if send else None,
+        )
+
+    def converge(
+        self,
+        group: ConsumerGroup,
+        member: ConsumerMember,
+        metadata: ConsumerMemberMetadata,
+        joined: bool,
+        replaced: str | None,
+        topics: TopicsView,
+        records: Records,
+        owned: Assignment | None,
+    ) -> ConsumerMember:
+        """Steps 2-4 of a heartbeat (or of a classic member's JoinGroup): store the member's
+        metadata, maybe bump the group epoch and compute a new target, reconcile one step."""
+        member_id, before = member.member_id, member
+        # 1. Metadata; what the assignment depends on moves the group epoch.
         if metadata != member.metadata or joined:
             records.append(ConsumerMemberMetadataRecord(group.group_id, member_id, metadata))
         bump = joined and member_id not in group.members and replaced is None
@@ -180,18 +233,10 @@ class ConsumerGroups:
         if epoch > group.assignment_epoch:
             self._assign(view, topics, records)
         # 3. One reconciliation step for this member.
-        updated = reconcile(view, member, req.owned)
+        updated = reconcile(view, member, owned)
         if joined or updated.current() != before.current():
             records.append(CurrentAssignmentRecord(group.group_id, member_id, updated.current()))
-        self._schedule(group.group_id, before, updated, now)
-        send = req.owned is not None or joined or updated.assigned != before.assigned
-        return ConsumerHeartbeatResult(
-            ErrorCode.none,
-            member_id,
-            updated.member_epoch,
-            self.config.consumer_heartbeat_interval_ms,
-            dict(updated.assigned) if send else None,
-        )
+        return updated
 
     def _member(
         self, group: ConsumerGroup, member_id: str, req: ConsumerHeartbeatRequest, records: Records
@@ -226,11 +271,11 @@ class ConsumerGroups:
                 ErrorCode.unreleased_instance_id,
                 f"Static member {old.metadata.instance_id} is still in use by {old.member_id}.",
             )
-        records += self._removal(group.group_id, old.member_id)
+        records += self.removal(group.group_id, old.member_id)
         target = group.target.get(old.member_id)
         if target is not None:
             records.append(TargetAssignmentMemberRecord(group.group_id, member_id, target))
-        self._cancel(group.group_id, old.member_id)
+        self.cancel(group.group_id, old.member_id)
         return replace(
             old,
             member_id=member_id,
@@ -289,7 +334,7 @@ class ConsumerGroups:
         records += self.fence(group, member.member_id)
         return ConsumerHeartbeatResult(ErrorCode.none, member.member_id, LEAVE_EPOCH)
 
-    def _removal(self, group_id: str, member_id: str) -> Records:
+    def removal(self, group_id: str, member_id: str) -> Records:
         return [
             CurrentAssignmentRecord(group_id, member_id, None),
             TargetAssignmentMemberRecord(group_id, member_id, None),
@@ -297,16 +342,22 @@ class ConsumerGroups:
         ]
 
     def fence(self, group: ConsumerGroup, member_id: str) -> Records:
-        """Remove a member; the others rebalance (group epoch + 1)."""
-        self._cancel(group.group_id, member_id)
+        """Remove a member; the others rebalance (group epoch + 1) — or, when it was the last
+        member using the consumer protocol, the group may turn back into a classic group."""
+        downgrade = self.downgrade(group, member_id)
+        if downgrade is not None:
+            for other in group.members:
+                self.cancel(group.group_id, other)
+            return downgrade
+        self.cancel(group.group_id, member_id)
         return [
-            *self._removal(group.group_id, member_id),
+            *self.removal(group.group_id, member_id),
             ConsumerGroupMetadataRecord(group.group_id, group.group_epoch + 1),
         ]
 
-    def _cancel(self, group_id: str, member_id: str) -> None:
-        self.timers.cancel(session_key(group_id, member_id))
-        self.timers.cancel(revocation_key(group_id, member_id))
+    def cancel(self, group_id: str, member_id: str) -> None:
+        for kind in CONSUMER_TIMERS:
+            self.timers.cancel((kind, group_id, member_id))
 
     def fire(self, kind: str, group_id: str, member_id: str) -> Records:
         """A session or revocation deadline passed: fence the member if it is still at fault."""
@@ -321,10 +372,10 @@ class ConsumerGroups:
     def after_load(self, now: int) -> None:
         """Every loaded member must heartbeat within its session timeout from now."""
         for group in self.groups.values():
-            for member_id in group.members:
+            for member_id, member in group.members.items():
                 self.timers.schedule(
                     session_key(group.group_id, member_id),
-                    now + self.config.consumer_session_timeout_ms,
+                    now + session_timeout_ms(member, self.config),
                 )
 
     # --- reads and deletion -----------------------------------------------------------------------
@@ -348,6 +399,7 @@ class ConsumerGroups:
                 subscribed_topic_regex=m.metadata.subscribed_topic_regex,
                 assignment=m.assigned,
                 target_assignment=group.target.get(m.member_id, {}),
+                uses_classic_protocol=m.metadata.classic is not None,
             )
             for m in group.members.values()
         )
@@ -434,16 +486,18 @@ def _subscription(metadata: ConsumerMemberMetadata) -> tuple[object, ...]:
 def validate_consumer_offset_commit(
     group: ConsumerGroup, member_id: str, member_epoch: int, api_version: int
 ) -> ErrorCode:
-    """Kafka's ConsumerGroup.validateOffsetCommit."""
+    """Kafka's ConsumerGroup.validateOffsetCommit (a classic-protocol member commits with its
+    generation, any version, and a mismatch is ILLEGAL_GENERATION)."""
     if member_epoch < 0 and not group.members:
         return ErrorCode.none  # admin tools, when nobody is in the group
     member = group.members.get(member_id)
     if member is None:
         return ErrorCode.unknown_member_id
-    if api_version < 9:
+    classic = member.metadata.classic is not None
+    if api_version < 9 and not classic:
         return ErrorCode.unsupported_version  # KIP-848 members commit with OffsetCommit v9+
     if member_epoch != member.member_epoch:
-        return ErrorCode.stale_member_epoch
+        return ErrorCode.illegal_generation if classic else ErrorCode.stale_member_epoch
     return ErrorCode.none
 
 

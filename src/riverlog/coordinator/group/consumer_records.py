@@ -7,7 +7,9 @@ ConsumerGroupMemberMetadataKey (group, member), 6 ConsumerGroupTargetAssignmentM
 fields read and skipped):
 - 3 ConsumerGroupMetadataValue: epoch int32 (the group epoch).
 - 5 ConsumerGroupMemberMetadataValue: instanceId?, rackId?, clientId, clientHost, subscribedTopicNames
-  []string, subscribedTopicRegex?, rebalanceTimeoutMs int32, serverAssignor?.
+  []string, subscribedTopicRegex?, rebalanceTimeoutMs int32, serverAssignor?; tagged field 0,
+  ClassicMemberMetadata (a nullable struct: a varint 1 marks it present): sessionTimeoutMs int32,
+  supportedProtocols [name string, metadata bytes] — set for members using the classic protocol.
 - 6 ConsumerGroupTargetAssignmentMetadataValue: assignmentEpoch int32.
 - 7 ConsumerGroupTargetAssignmentMemberValue: topicPartitions [topicId uuid, partitions []int32].
 - 8 ConsumerGroupCurrentMemberAssignmentValue: memberEpoch int32, previousMemberEpoch int32, state int8
@@ -31,6 +33,7 @@ TARGET_ASSIGNMENT_METADATA = 6
 TARGET_ASSIGNMENT_MEMBER = 7
 CURRENT_MEMBER_ASSIGNMENT = 8
 CONSUMER_KEY_TYPES = frozenset({3, 5, 6, 7, 8})
+CLASSIC_MEMBER_METADATA_TAG = 0
 
 Assignment = Mapping[uuid.UUID, frozenset[int]]
 
@@ -39,6 +42,14 @@ Assignment = Mapping[uuid.UUID, frozenset[int]]
 class ConsumerGroupMetadataRecord:
     group: str
     epoch: int | None  # None: tombstone
+
+
+@dataclass(frozen=True, slots=True)
+class ClassicMemberMetadata:
+    """What a member using the classic protocol sent in its JoinGroup (KIP-848 migration)."""
+
+    session_timeout_ms: int
+    protocols: tuple[tuple[str, bytes], ...]  # (name, metadata), in the member's preference order
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,7 @@ class ConsumerMemberMetadata:
     rack_id: str | None = None
     subscribed_topic_regex: str | None = None
     server_assignor: str | None = None
+    classic: ClassicMemberMetadata | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +186,37 @@ def _member_metadata(value: ConsumerMemberMetadata) -> bytes:
     out.string(value.subscribed_topic_regex)
     out.i32(value.rebalance_timeout_ms)
     out.string(value.server_assignor)
-    return _value(out)
+    if value.classic is None:
+        return _value(out)
+    out.tags({CLASSIC_MEMBER_METADATA_TAG: _classic_metadata(value.classic)})
+    return bytes(out.out)
+
+
+def _classic_metadata(value: ClassicMemberMetadata) -> bytes:
+    out = Writer(flexible=True)
+    out.uvarint(1)  # a tagged nullable struct: present
+    out.i32(value.session_timeout_ms)
+    out.length(len(value.protocols), wide=True)
+    for name, metadata in value.protocols:
+        out.string(name)
+        out.bytes_(metadata)
+        out.tags()
+    out.tags()
+    return bytes(out.out)
+
+
+def _read_classic_metadata(raw: bytes) -> ClassicMemberMetadata | None:
+    reader = Reader(raw, flexible=True)
+    if reader.uvarint() <= 0:
+        return None
+    session_timeout = reader.i32()
+    protocols = []
+    for _ in range(reader.count()):
+        name = reader.string()
+        protocols.append((name, reader.bytes_()))
+        reader.skip_tags()
+    reader.skip_tags()
+    return ClassicMemberMetadata(session_timeout, tuple(protocols))
 
 
 def _current_assignment(value: CurrentAssignment) -> bytes:
@@ -219,8 +261,18 @@ def _read_member_metadata(reader: Reader) -> ConsumerMemberMetadata:
     regex = reader.nullable_string()
     rebalance_timeout = reader.i32()
     assignor = reader.nullable_string()
+    raw_classic = reader.tags().get(CLASSIC_MEMBER_METADATA_TAG)
+    classic = None if raw_classic is None else _read_classic_metadata(raw_classic)
     return ConsumerMemberMetadata(
-        client_id, client_host, topics, rebalance_timeout, instance_id, rack_id, regex, assignor
+        client_id,
+        client_host,
+        topics,
+        rebalance_timeout,
+        instance_id,
+        rack_id,
+        regex,
+        assignor,
+        classic,
     )
 
 

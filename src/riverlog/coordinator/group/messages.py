@@ -264,6 +264,7 @@ class DescribedConsumerMember:
     subscribed_topic_regex: str | None
     assignment: Mapping[uuid.UUID, frozenset[int]]
     target_assignment: Mapping[uuid.UUID, frozenset[int]]
+    uses_classic_protocol: bool = False  # a classic member inside the group (KIP-848 migration)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,18 @@ from riverlog.coordinator.group.classic import ClassicGroups
 from riverlog.coordinator.group.classic_common import TimerKey
 from riverlog.coordinator.group.config import GroupConfig
 from riverlog.coordinator.group.consumer import (
-    REVOCATION,
-    SESSION,
+    CONSUMER_TIMERS,
     ConsumerGroups,
     TopicsView,
+    session_key,
+    session_timeout_ms,
     validate_consumer_offset_fetch,
+)
+from riverlog.coordinator.group.consumer_classic import (
+    classic_heartbeat,
+    classic_join,
+    classic_leave,
+    classic_sync,
 )
 from riverlog.coordinator.group.consumer_group import ConsumerGroup, replay_consumer_record
 from riverlog.coordinator.group.consumer_protocol import CONSUMER_PROTOCOL_TYPE
@@ -54,6 +61,7 @@ from riverlog.coordinator.group.messages import (
     SyncGroupResult,
     TopicErrors,
 )
+from riverlog.coordinator.group.migration import can_downgrade, can_upgrade, downgrade, upgrade
 from riverlog.coordinator.group.offsets import OffsetStore
 from riverlog.coordinator.group.records import (
     CoordinatorRecord,
@@ -66,6 +74,23 @@ from riverlog.coordinator.group.state import ClassicGroup, GroupState
 CLASSIC_GROUP_TYPE, CONSUMER_GROUP_TYPE = "classic", "consumer"
 
 
+def _not_a_consumer_group(group_id: str) -> CoordinatorResult[ConsumerHeartbeatResult]:
+    error = ErrorCode.group_id_not_found
+    message = f"Group {group_id} is not a consumer group."
+    return CoordinatorResult(response=ConsumerHeartbeatResult(error, error_message=message))
+
+
+class TimerFailed(Exception):
+    """Firing one timer raised (a coordinator bug, never a client's doing). The timer is gone;
+    `done` holds the records and completions of the timers fired before it in the same tick,
+    which the runtime must still apply. The original exception is the `__cause__`."""
+
+    def __init__(self, timer: TimerKey, done: CoordinatorResult[None]) -> None:
+        super().__init__(f"timer {timer} failed")
+        self.timer = timer
+        self.done = done
+
+
 def random_member_id(prefix: str) -> str:
     """Kafka's member ids: the client id (or group instance id), a dash and a random UUID."""
     return f"{prefix}-{uuid.uuid4()}"
@@ -73,12 +98,22 @@ def random_member_id(prefix: str) -> str:
 
 class GroupCoordinatorShard:
     def __init__(
-        self, config: GroupConfig, new_member_id: Callable[[str], str] = random_member_id
+        self,
+        config: GroupConfig,
+        new_member_id: Callable[[str], str] = random_member_id,
+        topics: Callable[[], TopicsView] = dict,
     ) -> None:
+        """`topics`: the cluster's topics now (name -> id, partition count), for classic-protocol
+        members of consumer groups and the migrations between the two kinds of group."""
         self.config = config
+        self.topics = topics
         self.classic = ClassicGroups(config, new_member_id)
         self.consumer = ConsumerGroups(config, self.classic.timers)
+        self.consumer.downgrade = self._maybe_downgrade
         self.offsets = OffsetStore(self.classic, self.consumer, config)
+        # Downgraded groups whose classic record is not replayed yet: group -> its generation.
+        # The replay starts the classic group's first rebalance (soft state, as Kafka's).
+        self.pending_rebalances: dict[str, int] = {}
 
     @property
     def groups(self) -> dict[str, ClassicGroup]:
@@ -93,31 +128,57 @@ class GroupCoordinatorShard:
         consumer_group = self.consumer.groups.get(req.group_id)
         if consumer_group is not None:
             if consumer_group.members:
-                # Classic members inside a KIP-848 group (Kafka's online migration) are not
-                # supported: only an empty consumer group turns back into a classic one.
-                error = ErrorCode.inconsistent_group_protocol
-                return fx.result(JoinGroupResult(error, member_id=req.member_id))
+                # A classic member in a consumer group (KIP-848 migration): answered at once.
+                error = self.classic.join_request_error(req)
+                if error is not ErrorCode.none:
+                    return fx.result(JoinGroupResult(error, member_id=req.member_id))
+                records: list[CoordinatorRecord] = []
+                joined = classic_join(
+                    self.consumer, consumer_group, req, self.topics(), now, records
+                )
+                return CoordinatorResult(records, joined)
             fx.extend(self.consumer.deletion(consumer_group))
         return fx.result(self.classic.join(req, waiter, now, fx))
 
     def consumer_group_heartbeat(
         self, req: ConsumerHeartbeatRequest, topics: TopicsView, now: int
     ) -> CoordinatorResult[ConsumerHeartbeatResult]:
-        """KIP-848 ConsumerGroupHeartbeat; an empty classic group of that id is converted."""
+        """KIP-848 ConsumerGroupHeartbeat; a classic group of that id is converted when it is
+        empty, or upgraded with its members when the migration policy allows (`migration.py`)."""
         records: list[CoordinatorRecord] = []
+        answers: list[Completion] = []
+        converted = None
         classic = self.groups.get(req.group_id)
         if classic is not None and req.group_id not in self.consumer.groups:
-            if not classic.is_in(GroupState.EMPTY) or req.member_epoch != 0:
-                error = ErrorCode.group_id_not_found
-                message = f"Group {req.group_id} is not a consumer group."
-                return CoordinatorResult(
-                    response=ConsumerHeartbeatResult(error, error_message=message)
-                )
-            records.append(GroupMetadataRecord(req.group_id, None))
-        result = self.consumer.heartbeat(req, topics, now, records)
+            upgraded = None
+            if req.member_epoch == 0 and not classic.is_in(GroupState.EMPTY):
+                if can_upgrade(classic, self.config):
+                    upgraded = upgrade(classic, topics)
+                if upgraded is None:
+                    return _not_a_consumer_group(req.group_id)
+                converted, records, answers = upgraded
+            elif req.member_epoch == 0:
+                records.append(GroupMetadataRecord(req.group_id, None))
+            else:
+                return _not_a_consumer_group(req.group_id)
+        result = self.consumer.heartbeat(req, topics, now, records, converted)
         if result.error is not ErrorCode.none:
-            records = []
-        return CoordinatorResult(records, result)
+            return CoordinatorResult([], result)
+        if converted is not None:
+            for member_id, member in converted.members.items():
+                if member_id != result.member_id:
+                    deadline = now + session_timeout_ms(member, self.config)
+                    self.classic.timers.schedule(session_key(req.group_id, member_id), deadline)
+        return CoordinatorResult(records, result, answers)
+
+    def _maybe_downgrade(
+        self, group: ConsumerGroup, leaving: str
+    ) -> list[CoordinatorRecord] | None:
+        """Records turning `group` back into a classic group as `leaving` goes, or None."""
+        if not can_downgrade(group, leaving, self.config):
+            return None
+        self.pending_rebalances[group.group_id] = group.group_epoch
+        return downgrade(group, leaving, self.topics())
 
     def describe_consumer_group(self, group_id: str) -> DescribedConsumerGroup:
         """ConsumerGroupDescribe: a classic group is not a consumer group (GROUP_ID_NOT_FOUND)."""
@@ -131,13 +192,29 @@ class GroupCoordinatorShard:
     def sync_group(
         self, req: SyncGroupRequest, waiter: int, now: int
     ) -> CoordinatorResult[SyncGroupResult]:
+        consumer_group = self.consumer.groups.get(req.group_id)
+        if consumer_group is not None:
+            topics = self.topics()
+            return CoordinatorResult(
+                response=classic_sync(self.consumer, consumer_group, req, topics, now)
+            )
         fx = Effects()
         return fx.result(self.classic.sync(req, waiter, now, fx))
 
     def heartbeat(self, req: HeartbeatRequest, now: int) -> CoordinatorResult[ErrorCode]:
+        consumer_group = self.consumer.groups.get(req.group_id)
+        if consumer_group is not None:
+            return CoordinatorResult(
+                response=classic_heartbeat(self.consumer, consumer_group, req, now)
+            )
         return CoordinatorResult(response=self.classic.heartbeat(req, now))
 
     def leave_group(self, req: LeaveGroupRequest, now: int) -> CoordinatorResult[LeaveGroupResult]:
+        consumer_group = self.consumer.groups.get(req.group_id)
+        if consumer_group is not None:
+            records: list[CoordinatorRecord] = []
+            left = classic_leave(self.consumer, consumer_group, req, records)
+            return CoordinatorResult(records, left)
         fx = Effects()
         return fx.result(self.classic.leave(req, now, fx))
 
@@ -256,18 +333,32 @@ class GroupCoordinatorShard:
 
     def tick(self, now: int) -> CoordinatorResult[None]:
         """Fire due timers, stopping after the first that produces records (they must be replayed
-        before the next timer looks at the group); call again while `next_deadline() <= now`."""
+        before the next timer looks at the group); call again while `next_deadline() <= now`.
+
+        A timer whose firing raises is dropped (it is popped first) and reported as `TimerFailed`,
+        which carries what the timers fired before it produced: one group's failure never holds
+        up another group's timeouts."""
         fx = Effects()
         while not fx.records:
             key = self.classic.timers.pop_due(now)
             if key is None:
                 break
-            kind, group_id, member_id = _timer_key(key)
-            if kind in (SESSION, REVOCATION):
-                fx.extend(self.consumer.fire(kind, group_id, member_id))
-            else:
-                self.classic.fire((kind, group_id, member_id), now, fx)
+            timer = _timer_key(key)
+            fired = Effects()
+            try:
+                self._fire(timer, now, fired)
+            except Exception as exc:
+                raise TimerFailed(timer, fx.result(None)) from exc
+            fx.extend(fired.records)
+            fx.completions.extend(fired.completions)
         return fx.result(None)
+
+    def _fire(self, timer: TimerKey, now: int, fx: Effects) -> None:
+        kind, group_id, member_id = timer
+        if kind in CONSUMER_TIMERS:
+            fx.extend(self.consumer.fire(kind, group_id, member_id))
+        else:
+            self.classic.fire(timer, now, fx)
 
     # --- replay ---------------------------------------------------------------------------------
 
@@ -282,11 +373,22 @@ class GroupCoordinatorShard:
             self.offsets.replay(record, now)
         elif isinstance(record, GroupMetadataRecord):
             replay_group_metadata(self.classic, record.group, record.value, now, fx)
+            self._maybe_rebalance_downgraded(record, now, fx)
         else:
             replay_consumer_record(self.consumer.groups, record)
             if isinstance(record, ConsumerGroupMetadataRecord) and record.epoch is None:
                 self.consumer.metadata_cache.pop(record.group, None)
         return fx.completions
+
+    def _maybe_rebalance_downgraded(
+        self, record: GroupMetadataRecord, now: int, fx: Effects
+    ) -> None:
+        generation = self.pending_rebalances.pop(record.group, None)
+        group = self.groups.get(record.group)
+        if generation is None or group is None or record.value is None:
+            return
+        if record.value.generation == generation and group.is_in(GroupState.STABLE):
+            self.classic.prepare_rebalance(group, now, fx)
 
     def replay_end_transaction(self, producer_id: int, commit: bool) -> None:
         """A COMMIT/ABORT marker on this partition: the producer's pending offsets land or vanish."""
@@ -303,6 +405,7 @@ class GroupCoordinatorShard:
         for group_id in dict.fromkeys(
             r.group for r in records if isinstance(r, GroupMetadataRecord)
         ):
+            self.pending_rebalances.pop(group_id, None)  # a downgrade that was not stored
             self.classic.write_failed(group_id, error, now, fx)
         return fx.completions
 

@@ -82,7 +82,11 @@ class ClassicMember:
 
     @property
     def protocol_names(self) -> list[str]:
-        return [p.name for p in self.protocols]
+        """Each protocol name once, in preference order.
+
+        A JoinGroup may list a name twice (the wire allows it); counting it twice would leave the
+        group without a protocol every member supports. The first entry of a name is the one used."""
+        return list(dict.fromkeys(p.name for p in self.protocols))
 
     @property
     def has_satisfied_heartbeat(self) -> bool:
