@@ -61,7 +61,7 @@ class RegistryKey:
         if not isinstance(data, dict):
             raise RecordError(f"key is not a JSON object: {raw!r}")
         try:
-            keytype = KeyType(data.get("keytype"))
+            keytype = KeyType(str(data.get("keytype")))
         except ValueError:
             return None
         version = data.get("version")
