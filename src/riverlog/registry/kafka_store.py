@@ -126,7 +126,10 @@ class KafkaStore:
         assert self._consumer is not None
         while not self._stop.is_set():
             try:
-                messages = self._consumer.consume(500, 0.1)
+                # poll returns at the first record; consume(…, 0) then drains what else is there
+                # (a batch consume with a timeout would wait for the whole batch).
+                first = self._consumer.poll(0.1)
+                messages = [] if first is None else [first, *self._consumer.consume(500, 0)]
             except KafkaException as exc:  # consumer closed under us at shutdown
                 log.warning("registry reader: %s", exc)
                 continue
@@ -166,18 +169,14 @@ class KafkaStore:
     def write(self, key: RegistryKey, value: bytes | None) -> None:
         assert self._producer is not None
         delivered: list[Any] = []
-        done = threading.Event()
 
         def on_delivery(err: Any, message: Any) -> None:
             delivered.append(err if err is not None else message.offset())
-            done.set()
 
         self._producer.produce(
             self.topic, value, key.encode(), partition=0, on_delivery=on_delivery
         )
-        deadline = time.monotonic() + max(self.timeout_s, 5.0)
-        while not done.is_set() and time.monotonic() < deadline:
-            self._producer.poll(0.05)
+        self._producer.flush(max(self.timeout_s, 5.0))
         if not delivered:
             raise errors.store_timeout(f"Write to {self.topic} timed out")
         outcome = delivered[0]
