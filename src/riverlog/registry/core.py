@@ -317,6 +317,8 @@ class SchemaRegistry:
         if mode == "READONLY":
             raise errors.not_permitted(f"Subject {subject} is in read-only mode")
         parsed = self.parse_request(body)
+        if isinstance(parsed, ProtobufSchema):
+            parsed = parsed.as_text()  # stored and served as .proto text, as Confluent does
         wanted_id, wanted_version = body.get("id"), body.get("version")
         if wanted_id is not None and mode != "IMPORT":
             raise errors.not_permitted(f"Subject {subject} is not in import mode")

@@ -208,6 +208,7 @@ class ProtobufSchema(ParsedSchema):
         copy.CopyFrom(self.file)
         copy.ClearField("name")
         copy.ClearField("source_code_info")
+        _clear_default_json_names(list(copy.message_type))
         return base64.b64encode(copy.SerializeToString(deterministic=True)).decode()
 
     def canonical(self) -> str:
@@ -216,6 +217,23 @@ class ProtobufSchema(ParsedSchema):
     def serialized(self) -> str:
         """Confluent's `format=serialized`: the base64 FileDescriptorProto."""
         return base64.b64encode(self.file.SerializeToString()).decode()
+
+    def as_text(self) -> ProtobufSchema:
+        """This schema as .proto text (Confluent answers text): itself when it is text already, else
+        the rendered descriptor — or itself when the rendering does not compile back to the same
+        descriptor."""
+        if decode_descriptor(self.text) is None:
+            return self
+        from riverlog.schema.proto_text import render
+
+        resolved = {
+            dep.name: base64.b64encode(dep.SerializeToString()).decode() for dep in self.deps
+        }
+        try:
+            rendered = ProtobufSchema(render(self.file), self.references, resolved)
+        except InvalidSchemaError:
+            return self
+        return rendered if rendered.canonical() == self.canonical() else self
 
     def record_name(self) -> str | None:
         if not self.file.message_type:
@@ -245,6 +263,17 @@ class ProtobufSchema(ParsedSchema):
                 f"Incompatible schema type: {writer.schema_type.value} cannot be read as PROTOBUF"
             ]
         return _diff(writer, self)
+
+
+def _clear_default_json_names(messages: list[descriptor_pb2.DescriptorProto]) -> None:
+    """protoc fills in `json_name`, hand-built descriptors often do not: the default says nothing."""
+    for message in messages:
+        for field in message.field:
+            parts = field.name.split("_")
+            default = parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
+            if field.json_name == default:
+                field.ClearField("json_name")
+        _clear_default_json_names(list(message.nested_type))
 
 
 def _fail(kind: str, where: str) -> str:

@@ -171,6 +171,8 @@ def test_protobuf_serializer_with_references(
     registered = client.get_latest_version(f"{topic}-value")
     assert [r.name for r in registered.schema.references] == ["customer.proto"]
     assert "customer.proto" in client.get_subjects()
+    # Registered as a descriptor, served as .proto text (as Confluent's registry does).
+    assert "message Invoice {" in registered.schema.schema_str
     reader = ProtobufDeserializer(
         invoice_cls,
         {"use.deprecated.format": False},

@@ -362,3 +362,18 @@ def test_protobuf_imports_resolve_through_references() -> None:
     with pytest.raises(InvalidSchemaError):
         ProtobufSchema(main)
     assert ProtobufSchema(main, resolved={"other.proto": other}).record_name() == "p.M"
+
+
+def test_protobuf_descriptor_renders_back_to_the_same_schema() -> None:
+    source = proto(
+        'import "google/protobuf/timestamp.proto";\n'
+        "message M { string a = 1; map<string, int32> m = 2; oneof o { int32 x = 3; string y = 4; }\n"
+        "  optional int64 z = 5; repeated N ns = 6; google.protobuf.Timestamp t = 7;\n"
+        '  message N { E e = 1; enum E { A = 0; B = 1; } } reserved 9, 10 to 12; reserved "old"; }\n'
+        "enum Top { T0 = 0; }\n"
+        "service S { rpc Call (M) returns (stream M.N); }"
+    )
+    as_descriptor = ProtobufSchema(source.serialized())
+    text = as_descriptor.as_text()
+    assert text is not as_descriptor and "message M {" in text.text
+    assert text.canonical() == source.canonical()
