@@ -27,6 +27,7 @@ ACCEPTED_BODIES = (
     "application/octet-stream",
 )
 FORWARD_TIMEOUT_S = 30.0
+FORWARDED_HEADER = "X-Riverlog-Forwarded"
 
 
 class Leadership(Protocol):
@@ -98,6 +99,9 @@ def build_app(registry: SchemaRegistry, leadership: Leadership) -> Starlette:
         return endpoint
 
     async def forward(request: Request) -> Response:
+        if request.headers.get(FORWARDED_HEADER):
+            # Forwarded here by an instance that took us for the leader: never forward twice.
+            raise errors.unknown_leader("Request forwarded to an instance that is not the leader")
         leader = await run_in_threadpool(leadership.leader_url)
         if leader is None:
             raise errors.unknown_leader("Request forwarding failed: no leader is known")
@@ -108,6 +112,7 @@ def build_app(registry: SchemaRegistry, leadership: Leadership) -> Starlette:
         headers = {
             k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")
         }
+        headers[FORWARDED_HEADER] = "true"
         try:
             answer = await forwarder.request(
                 request.method, url, content=await request.body(), headers=headers
