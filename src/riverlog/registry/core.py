@@ -332,7 +332,9 @@ class SchemaRegistry:
                         return {"id": value.id}
                 stored = StoredSchema(parsed.schema_type, parsed.text, parsed.references)
                 existing = self.state.find_id(stored, canonical_of, parsed.canonical())
-                next_version = self.state.max_version.get(subject, 0) + 1
+                # Versions follow the kept ones (soft-deleted included): the same on every replay.
+                kept = self.state.subject_versions(subject, deleted=True)
+                next_version = max((v.version for v in kept), default=0) + 1
                 next_id = self.state.max_id + 1
             if mode == "IMPORT" and wanted_id is not None:
                 schema_id = self._import_id(int(wanted_id), parsed, canonical_of)

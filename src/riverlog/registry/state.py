@@ -5,8 +5,7 @@ Invariants:
   on start, a follower reading the leader's writes) are the same code path.
 - `versions[subject]` maps version -> SchemaValue for every version not hard-deleted (soft-deleted ones
   carry `deleted=True`); `by_id[id]` is the (type, text, references) of every id that some kept version
-  uses; `max_id` and `max_version[subject]` only grow, so ids and versions are never reused while their
-  records are in the topic.
+  uses; `max_id` only grows, so an id is never reused while its records are in the topic.
 - Readers take `lock` for a consistent view; `apply` holds it while it changes anything. `offset` is the
   last applied topic offset (-1 before the first), signalled on `applied`.
 """
@@ -46,7 +45,6 @@ class RegistryState:
         self.versions: dict[str, dict[int, SchemaValue]] = {}
         self.by_id: dict[int, StoredSchema] = {}
         self.max_id = 0
-        self.max_version: dict[str, int] = {}
         self.config: dict[str | None, str] = {}
         self.mode: dict[str | None, str] = {}
 
@@ -88,7 +86,6 @@ class RegistryState:
         self.versions.setdefault(value.subject, {})[value.version] = value
         self.by_id[value.id] = StoredSchema(value.schema_type, value.schema, value.references)
         self.max_id = max(self.max_id, value.id)
-        self.max_version[value.subject] = max(self.max_version.get(value.subject, 0), value.version)
 
     @staticmethod
     def _apply_setting(

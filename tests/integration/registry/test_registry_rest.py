@@ -154,6 +154,9 @@ def test_soft_and_hard_delete(registry: RegistryServer) -> None:
     assert error_of(fresh(registry).get_versions, name) == (404, 40401)
     assert client.delete_subject(name, permanent=True) == [2]
     assert name not in fresh(registry).get_subjects(deleted=True)
+    # A subject deleted permanently starts again at version 1 (as Confluent's does).
+    fresh(registry).register_schema(name, avro(V2))
+    assert fresh(registry).get_versions(name) == [1]
     # The id is still served while another subject uses the schema; gone once nothing does.
     other = subject()
     assert client.register_schema(other, avro(V1)) == id1
