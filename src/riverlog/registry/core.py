@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from riverlog.registry import errors
@@ -110,17 +110,15 @@ class SchemaRegistry:
             self._parsed.popitem(last=False)
         return parsed
 
-    def canonical_of(self) -> dict[int, str]:
-        """Canonical text of every id (parsing those not seen yet)."""
-        with self.state.lock:
-            ids = list(self.state.by_id)
-        for schema_id in ids:
-            if schema_id not in self._canonical:
-                try:
-                    self.parsed(schema_id)
-                except errors.RegistryError:
-                    self._canonical[schema_id] = ""
-        return self._canonical
+    def canonical(self, schema_id: int) -> str:
+        """Canonical text of an id, parsed on first use ("" for one that no longer parses)."""
+        known = self._canonical.get(schema_id)
+        if known is None:
+            try:
+                known = self.parsed(schema_id).canonical()
+            except errors.RegistryError:
+                known = self._canonical[schema_id] = ""
+        return known
 
     def parse_request(self, body: Mapping[str, Any]) -> ParsedSchema:
         """A request body's schema (`schema`, `schemaType`, `references`), parsed."""
@@ -287,10 +285,9 @@ class SchemaRegistry:
         if not known:
             raise errors.subject_not_found(subject)
         parsed = self.parse_request(body)
-        canonical_of = self.canonical_of()
         with self.state.lock:
             for value in reversed(self.state.subject_versions(subject, deleted)):
-                if _same(value, parsed, canonical_of):
+                if _same(value, parsed, self.canonical):
                     return version_body(value, value.schema)
         raise errors.schema_not_found()
 
@@ -324,20 +321,19 @@ class SchemaRegistry:
             raise errors.not_permitted(f"Subject {subject} is not in import mode")
         with self.write_lock:
             self.store.sync()
-            canonical_of = self.canonical_of()
             with self.state.lock:
                 live = self.state.subject_versions(subject)
                 for value in reversed(live):
-                    if _same(value, parsed, canonical_of):
+                    if _same(value, parsed, self.canonical):
                         return {"id": value.id}
                 stored = StoredSchema(parsed.schema_type, parsed.text, parsed.references)
-                existing = self.state.find_id(stored, canonical_of, parsed.canonical())
+                existing = self.state.find_id(stored, self.canonical, parsed.canonical())
                 # Versions follow the kept ones (soft-deleted included): the same on every replay.
                 kept = self.state.subject_versions(subject, deleted=True)
                 next_version = max((v.version for v in kept), default=0) + 1
                 next_id = self.state.max_id + 1
             if mode == "IMPORT" and wanted_id is not None:
-                schema_id = self._import_id(int(wanted_id), parsed, canonical_of)
+                schema_id = self._import_id(int(wanted_id), parsed)
                 version = int(wanted_version) if wanted_version is not None else next_version
             else:
                 details = check(
@@ -353,10 +349,10 @@ class SchemaRegistry:
             self.store.write(RegistryKey(KeyType.SCHEMA, subject, version), value.encode())
             return {"id": schema_id}
 
-    def _import_id(self, schema_id: int, parsed: ParsedSchema, canonical_of: dict[int, str]) -> int:
+    def _import_id(self, schema_id: int, parsed: ParsedSchema) -> int:
         with self.state.lock:
             taken = schema_id in self.state.by_id
-        if taken and canonical_of.get(schema_id) != parsed.canonical():
+        if taken and self.canonical(schema_id) != parsed.canonical():
             raise errors.not_permitted(
                 f"Overwrite new schema with id {schema_id} is not permitted."
             )
@@ -458,11 +454,11 @@ def version_body(value: SchemaValue, text: str) -> dict[str, Any]:
     return body
 
 
-def _same(value: SchemaValue, parsed: ParsedSchema, canonical_of: dict[int, str]) -> bool:
+def _same(value: SchemaValue, parsed: ParsedSchema, canonical_of: Callable[[int], str]) -> bool:
     return (
         value.schema_type == parsed.schema_type
         and value.references == parsed.references
-        and canonical_of.get(value.id) == parsed.canonical()
+        and canonical_of(value.id) == parsed.canonical()
     )
 
 

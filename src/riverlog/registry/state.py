@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from riverlog.registry.records import (
@@ -130,14 +131,14 @@ class RegistryState:
         return sorted(s for s in self.versions if self.subject_versions(s, deleted))
 
     def find_id(
-        self, stored: StoredSchema, canonical_of: dict[int, str], canonical: str
+        self, stored: StoredSchema, canonical_of: Callable[[int], str], canonical: str
     ) -> int | None:
         """An existing id whose schema equals `stored` (by canonical text), if any."""
         for schema_id, candidate in self.by_id.items():
             if (
                 candidate.schema_type == stored.schema_type
                 and candidate.references == stored.references
-                and canonical_of.get(schema_id) == canonical
+                and canonical_of(schema_id) == canonical
             ):
                 return schema_id
         return None
