@@ -274,3 +274,54 @@ def test_routes_without_a_client_method(registry: RegistryServer) -> None:
         )
         assert unsupported.status_code == 415
         assert http.get("/no/such/route").status_code == 404
+
+
+def test_json_schema_and_protobuf_evolution_and_references(registry: RegistryServer) -> None:
+    client = fresh(registry)
+    # JSON Schema: a document referencing another by URL.
+    address_subject = subject()
+    address = {"type": "object", "properties": {"city": {"type": "string"}}}
+    client.register_schema(address_subject, Schema(json.dumps(address), "JSON"))
+    person = {
+        "type": "object",
+        "properties": {"home": {"$ref": "address.json"}, "name": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    refs = [SchemaReference("address.json", address_subject, 1)]
+    person_subject = subject()
+    client.register_schema(person_subject, Schema(json.dumps(person), "JSON", refs))
+    # Removing a property from a closed model is refused under BACKWARD.
+    narrowed = {**person, "properties": {"home": {"$ref": "address.json"}}}
+    assert error_of(
+        client.register_schema, person_subject, Schema(json.dumps(narrowed), "JSON", refs)
+    ) == (409, 409)
+    widened = {**person, "properties": {**person["properties"], "age": {"type": "integer"}}}
+    client.register_schema(person_subject, Schema(json.dumps(widened), "JSON", refs))
+
+    # Protobuf as .proto text, importing another registered file.
+    common_subject = subject()
+    common = 'syntax = "proto3";\npackage c;\nmessage Money { int64 cents = 1; }\n'
+    client.register_schema(common_subject, Schema(common, "PROTOBUF"))
+    order = (
+        'syntax = "proto3";\npackage o;\nimport "money.proto";\n'
+        "message Order { string id = 1; c.Money total = 2; }\n"
+    )
+    proto_refs = [SchemaReference("money.proto", common_subject, 1)]
+    order_subject = subject()
+    order_id = client.register_schema(order_subject, Schema(order, "PROTOBUF", proto_refs))
+    assert fresh(registry).get_schema(order_id).schema_type == "PROTOBUF"
+    changed = order.replace("string id = 1", "double id = 1")
+    assert error_of(
+        client.register_schema, order_subject, Schema(changed, "PROTOBUF", proto_refs)
+    ) == (409, 409)
+    added = order.replace("c.Money total = 2;", "c.Money total = 2; bool paid = 3;")
+    assert client.register_schema(order_subject, Schema(added, "PROTOBUF", proto_refs)) > order_id
+    with httpx.Client(base_url=registry.url) as http:
+        serialized = http.get(f"/schemas/ids/{order_id}", params={"format": "serialized"}).json()
+        assert "message" not in serialized["schema"]  # base64 FileDescriptorProto
+        assert serialized["references"] == [
+            {"name": "money.proto", "subject": common_subject, "version": 1}
+        ]
+    assert error_of(
+        client.register_schema, subject(), Schema('syntax = "proto3"; message {', "PROTOBUF")
+    ) == (422, 42201)
