@@ -61,6 +61,7 @@ class SchemaRegistry:
         self.write_lock = threading.Lock()
         self._parsed: OrderedDict[int, ParsedSchema] = OrderedDict()
         self._canonical: dict[int, str] = {}
+        self._cache_lock = threading.Lock()  # the caches are shared by the HTTP loop and workers
 
     # -- parsing ------------------------------------------------------------------------------------
 
@@ -95,19 +96,21 @@ class SchemaRegistry:
 
     def parsed(self, schema_id: int) -> ParsedSchema:
         """The parsed schema of an id (cached)."""
-        cached = self._parsed.get(schema_id)
-        if cached is not None:
-            self._parsed.move_to_end(schema_id)
-            return cached
+        with self._cache_lock:
+            cached = self._parsed.get(schema_id)
+            if cached is not None:
+                self._parsed.move_to_end(schema_id)
+                return cached
         with self.state.lock:
             stored = self.state.by_id.get(schema_id)
         if stored is None:
             raise errors.schema_not_found(schema_id)
         parsed = self.parse(stored.schema_type, stored.schema, stored.references)
-        self._parsed[schema_id] = parsed
-        self._canonical[schema_id] = parsed.canonical()
-        if len(self._parsed) > PARSED_CACHE_SIZE:
-            self._parsed.popitem(last=False)
+        with self._cache_lock:
+            self._parsed[schema_id] = parsed
+            self._canonical[schema_id] = parsed.canonical()
+            if len(self._parsed) > PARSED_CACHE_SIZE:
+                self._parsed.popitem(last=False)
         return parsed
 
     def canonical(self, schema_id: int) -> str:

@@ -50,7 +50,7 @@ class LeaderElector:
         self.is_leader = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._admin = AdminClient(self.base)
+        self._admin: AdminClient | None = AdminClient(self.base)
         self._cached: tuple[float, str | None] = (0.0, None)
         self.changed = threading.Condition()
 
@@ -65,6 +65,7 @@ class LeaderElector:
         if self._thread is not None:
             self._thread.join(10)
         self._set_leader(False)
+        self._admin = None
 
     def _run(self) -> None:
         try:
@@ -124,6 +125,8 @@ class LeaderElector:
         return url
 
     def _describe(self) -> str | None:
+        if self._admin is None:
+            return None
         try:
             futures = self._admin.describe_consumer_groups([self.group_id], request_timeout=5)
             group = futures[self.group_id].result(5)

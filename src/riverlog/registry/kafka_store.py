@@ -88,6 +88,8 @@ class KafkaStore:
             self._offsets.close()
         if self._producer is not None:
             self._producer.flush(5)
+        # librdkafka handles are destroyed when collected: drop them so none outlives the store.
+        self._producer = self._consumer = self._offsets = None
 
     def _maybe_create_topic(self) -> None:
         admin = AdminClient(self.base)
