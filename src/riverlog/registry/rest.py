@@ -69,7 +69,9 @@ async def read_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def build_app(registry: SchemaRegistry, leadership: Leadership) -> Starlette:
+def build_app(
+    registry: SchemaRegistry, leadership: Leadership, group_id: str = "schema-registry"
+) -> Starlette:
     """The ASGI app serving `registry`."""
     forwarder = httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S)
 
@@ -137,7 +139,7 @@ def build_app(registry: SchemaRegistry, leadership: Leadership) -> Starlette:
                 "path": [],
                 "clusters": {
                     "kafka-cluster": leadership.cluster_id(),
-                    "schema-registry-cluster": registry_group,
+                    "schema-registry-cluster": group_id,
                 },
             }
         }
@@ -239,7 +241,6 @@ def build_app(registry: SchemaRegistry, leadership: Leadership) -> Starlette:
     def delete_mode(request: Request, body: dict[str, Any]) -> Any:
         return registry.delete_mode(request.path_params["subject"])
 
-    registry_group = "schema-registry"
     subject = "/subjects/{subject:path}"
     routes = [
         Route("/", read(root), methods=["GET"]),

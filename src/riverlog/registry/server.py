@@ -63,7 +63,9 @@ class RegistryServer:
             mode_mutability=self.config["mode.mutability"],
         )
         self.elector: LeaderElector | None = None
-        self.app = build_app(self.registry, _Leadership(self))
+        self.app = build_app(
+            self.registry, _Leadership(self), self.config["schema.registry.group.id"]
+        )
         self.http = HttpService(self.app, host, port, name="schema-registry")
 
     @property
