@@ -19,6 +19,8 @@ def registry_props(broker: RunningBroker, topic: str, **extra: str) -> dict[str,
         "kafkastore.bootstrap.servers": broker.bootstrap_servers,
         "kafkastore.topic": topic,
         "schema.registry.group.id": f"{topic}-group",
+        # Confluent's 500 ms default is tight on a loaded CI machine: no test is about it.
+        "kafkastore.timeout.ms": "10000",
         **extra,
     }
 

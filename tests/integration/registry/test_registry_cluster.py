@@ -103,6 +103,7 @@ def registry_process(broker: RunningBroker, schemas_topic: str, tmp_path: Path) 
         f"kafkastore.bootstrap.servers={broker.bootstrap_servers}\n"
         f"kafkastore.topic={schemas_topic}\n"
         "host.name=127.0.0.1\n"
+        "kafkastore.timeout.ms=10000\n"
     )
     proc = subprocess.Popen(
         [
