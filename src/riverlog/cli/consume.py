@@ -11,6 +11,7 @@ starts at the log end, the beginning, `--offset N` or the first offset at or aft
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import sys
@@ -46,6 +47,7 @@ from riverlog.cli.client import (
 )
 from riverlog.cli.errors import CliError
 from riverlog.cli.output import ConsumedRecord, RecordFormat, format_record
+from riverlog.cli.schema_formats import DEFAULT_REGISTRY_URL, Codec, value_decoder, value_format
 
 ISOLATION_LEVELS = ("read_uncommitted", "read_committed")
 # A group id is mandatory in librdkafka even when only assigning; without --group nothing uses it.
@@ -161,17 +163,36 @@ class RecordPrinter:
     print_headers: bool
     out: BinaryIO = field(default_factory=lambda: sys.stdout.buffer)
     printed: int = 0
+    value_decoder: Codec | None = None  # --value-format: wire-format bytes -> JSON
 
     def print_batch(self, messages: list[Message]) -> None:
         data = b"".join(
             format_record(
-                detach(m), self.fmt, print_key=self.print_key, print_headers=self.print_headers
+                self.decoded(detach(m)),
+                self.fmt,
+                print_key=self.print_key,
+                print_headers=self.print_headers,
             )
             for m in messages
         )
         self.out.write(data)
         self.out.flush()
         self.printed += len(messages)
+
+    def decoded(self, record: ConsumedRecord) -> ConsumedRecord:
+        """The record with its value decoded by --value-format (left as it is when it cannot be)."""
+        if self.value_decoder is None:
+            return record
+        try:
+            value = self.value_decoder(record.topic, record.value)
+        except Exception as exc:  # one undecodable record is reported, the run goes on
+            print(
+                f"riverlog: warning: {record.topic}[{record.partition}]@{record.offset}: "
+                f"cannot decode the value ({exc}); printed as it is",
+                file=sys.stderr,
+            )
+            return record
+        return dataclasses.replace(record, value=value)
 
 
 def detach(msg: Message) -> ConsumedRecord:
@@ -289,6 +310,16 @@ def consume(
     isolation: Annotated[
         str, typer.Option("--isolation", metavar="LEVEL", help="read_uncommitted or read_committed")
     ] = "read_uncommitted",
+    value_fmt: Annotated[
+        str,
+        typer.Option(
+            "--value-format", metavar="FORMAT", help="raw, avro, json or protobuf (a registry's)"
+        ),
+    ] = "raw",
+    registry_url: Annotated[
+        str,
+        typer.Option("--registry-url", metavar="URL", help="schema registry for --value-format"),
+    ] = DEFAULT_REGISTRY_URL,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
@@ -298,6 +329,7 @@ def consume(
     if timeout is not None and timeout <= 0:
         raise CliError(f"bad --timeout {timeout}: must be more than 0 seconds")
     printer = RecordPrinter(record_format(fmt), print_key, print_headers)
+    printer.value_decoder = value_decoder(value_format(value_fmt), registry_url)
     start = start_position(from_beginning, offset, timestamp, group is not None)
     settings = ClientSettings.from_options(bootstrap, command_config)
     config = consumer_config(settings, group, from_beginning, isolation)

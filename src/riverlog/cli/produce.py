@@ -36,6 +36,7 @@ from riverlog.cli.client import (
     topic_partitions,
 )
 from riverlog.cli.errors import CliError
+from riverlog.cli.schema_formats import DEFAULT_REGISTRY_URL, Codec, value_encoder, value_format
 
 ACKS = ("0", "1", "all", "-1")
 COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -125,16 +126,28 @@ class LineSender:
     parser: LineParser
     headers: list[tuple[str, bytes | None]]
     report: DeliveryReport = field(default_factory=DeliveryReport)
+    value_encoder: Codec | None = None  # --value-format: a JSON line -> wire-format bytes
 
     def send_line(self, number: int, line: bytes) -> None:
         """Send one input line; a line that cannot be sent counts as an error and the run goes on."""
         try:
             key, value = self.parser.parse(line)
+            if self.value_encoder is not None:
+                value = self.encode(value)
             self.send(key, value)
         except ValueError as exc:
             self.report.fail_line(f"line {number}: {exc}")
         except KafkaException as exc:
             self.report.fail_line(f"line {number}: {cli_error(exc, 'not sent')}")
+
+    def encode(self, value: bytes | None) -> bytes | None:
+        assert self.value_encoder is not None
+        try:
+            return self.value_encoder(self.topic, value)
+        except ValueError:
+            raise
+        except Exception as exc:  # the registry's or the serializer's refusal of this line
+            raise ValueError(str(exc)) from None
 
     def send(self, key: bytes | None, value: bytes | None) -> None:
         """Queue one record, waiting for room when librdkafka's queue is full."""
@@ -193,6 +206,20 @@ def produce(
             help="a key, value or header equal to it is null",
         ),
     ] = None,
+    value_fmt: Annotated[
+        str,
+        typer.Option(
+            "--value-format", metavar="FORMAT", help="raw, avro or json: encode JSON lines"
+        ),
+    ] = "raw",
+    value_schema_file: Annotated[
+        Path | None,
+        typer.Option("--value-schema-file", metavar="FILE", help="the value schema (.avsc/.json)"),
+    ] = None,
+    registry_url: Annotated[
+        str,
+        typer.Option("--registry-url", metavar="URL", help="schema registry for --value-format"),
+    ] = DEFAULT_REGISTRY_URL,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
 ) -> None:
@@ -202,6 +229,7 @@ def produce(
     marker = null_marker.encode() if null_marker is not None else None
     parser = LineParser(key_separator.encode() if key_separator else None, marker)
     headers = parse_headers(header_items, marker)
+    encoder = value_encoder(value_format(value_fmt), registry_url, value_schema_file)
     settings = ClientSettings.from_options(bootstrap, command_config)
     config = producer_config(settings, acks, compression)
     with open_source(file) as source:
@@ -212,6 +240,7 @@ def produce(
         sender = LineSender(
             producer, topic, -1 if partition is None else partition, parser, headers
         )
+        sender.value_encoder = encoder
         with kafka_errors(f"cannot produce to {topic!r}"):
             for number, line in enumerate(read_lines(source), start=1):
                 sender.send_line(number, line)
