@@ -88,7 +88,7 @@ class RocksBytesMap:
         opts.create_if_missing(True)
         self._db = Rdict(str(path), opts)
         wo = WriteOptions()
-        wo.disable_wal(True)
+        wo.disable_wal = True  # type: ignore[method-assign,assignment]  # a property at runtime
         self._db.set_write_options(wo)
 
     def get(self, key: bytes) -> bytes | None:

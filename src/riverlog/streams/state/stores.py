@@ -207,12 +207,10 @@ class _Segmented(_TypedStore):
                 self.layer.delete_range_inner(_Q.pack(0), _Q.pack(new_min_seg))
 
     def _segments(self, t_from: int, t_to: int) -> range:
-        hi = (
-            max(self.observed_stream_time, t_to)
-            if self.observed_stream_time != NO_TIMESTAMP
-            else t_to
-        )
-        return range(self._seg(t_from), self._seg(min(t_to, hi)) + 1)
+        """Segments that may hold timestamps in `[t_from, t_to]` (none past observed stream time)."""
+        if self.observed_stream_time == NO_TIMESTAMP:
+            return range(0)
+        return range(self._seg(t_from), self._seg(min(t_to, self.observed_stream_time)) + 1)
 
 
 class TimestampedWindowStore(_Segmented):
