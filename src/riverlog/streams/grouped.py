@@ -216,7 +216,7 @@ class TimeWindowedKStream:
             store,
             func,
             make,
-            None if ks is None else TimeWindowedSerde(ks, size),
+            TimeWindowedSerde(ks, size),  # type: ignore[arg-type]
             vs,
             m.store_name is not None,
             w.grace_ms,
@@ -291,7 +291,7 @@ class SessionWindowedKStream:
             store,
             func,
             lambda s: KStreamSessionWindowAggregate(s, w, init, agg, merger),
-            None if ks is None else SessionWindowedSerde(ks),
+            SessionWindowedSerde(ks),  # type: ignore[arg-type]
             vs,
             m.store_name is not None,
             w.grace_ms + w.gap_ms,

@@ -159,16 +159,14 @@ class KTable:
         return KGroupedTable(self.builder, name, g.key_serde, g.value_serde, g.name)
 
     def suppress(self, suppressed: Suppressed) -> KTable:
-        name = (
-            suppressed.name
-            if suppressed.name is not None
-            else self.builder.new_processor_name("KTABLE-SUPPRESS-")
-        )
-        store = (
-            f"{suppressed.name}-store"
-            if suppressed.name is not None
-            else self.builder.new_store_name("KTABLE-SUPPRESS-")
-        )
+        """Hold back updates: until the window closes (final results) or a time limit passes."""
+        name = suppressed.name
+        if name is None:
+            name = self.builder.new_processor_name("KTABLE-SUPPRESS-")
+        if suppressed.name is not None:
+            store = f"{suppressed.name}-store"
+        else:
+            store = self.builder.new_store_name("KTABLE-SUPPRESS-")
         if suppressed.final_results:
             if self.window_grace_ms is None:
                 raise ValueError("suppress(until_window_closes) applies only to a windowed KTable")
@@ -176,29 +174,30 @@ class KTable:
         else:
             duration, window_end, drop_tombstones = suppressed.time_limit_ms, False, False
         buf = suppressed.buffer
-        ks = self.key_serde
-
-        def key_size(key: Any) -> int:
-            if ks is None:
-                return len(str(key))
-            return len(ks.serialize("", key) or b"")
 
         def make() -> KTableSuppress:
             return KTableSuppress(
+                store,
                 duration,
                 window_end,
                 drop_tombstones,
                 buf.max_records,
                 buf.max_bytes,
                 buf.shut_down_when_full,
-                key_size,
             )
 
         self.builder.topology.add_processor(ProcessorSpec(name, make, [self.name]))
-        # Kafka keeps the buffer in an in-memory store with a changelog; here it is held by the processor.
-        self.builder.topology.add_state_store(
-            StoreSpec(store, "kv", ks, self.value_serde, False, logging=False, caching=False), name
+        spec = StoreSpec(
+            store,
+            "buffer",
+            self.key_serde,
+            self.value_serde,
+            False,
+            logging=buf.logging_enabled,
+            topic_config=dict(buf.log_config),
+            caching=False,
         )
+        self.builder.topology.add_state_store(spec, name)
         return KTable(
             self.builder,
             name,

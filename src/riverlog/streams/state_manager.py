@@ -28,6 +28,7 @@ from riverlog.streams.state.stores import (
     TimestampedWindowStore,
     _TypedStore,
 )
+from riverlog.streams.state.suppress_buffer import SuppressionBuffer
 from riverlog.streams.topology import StoreSpec
 
 log = logging.getLogger("riverlog.streams")
@@ -88,8 +89,8 @@ class ProcessorStateManager:
         self.changelog_sink = changelog_sink
         self.cache_max_bytes = cache_max_bytes
         self.context = context
-        self.stores: dict[str, _TypedStore] = {}
-        self.by_changelog: dict[TopicPartition, _TypedStore] = {}
+        self.stores: dict[str, Any] = {}  # typed stores and suppression buffers
+        self.by_changelog: dict[TopicPartition, Any] = {}
         self.offsets: dict[TopicPartition, int] = {}  # changelog tp -> next offset
         self.checkpointed: dict[TopicPartition, int] = (
             read_checkpoint(self.task_dir / CHECKPOINT) if self.task_dir is not None else {}
@@ -100,7 +101,9 @@ class ProcessorStateManager:
 
     def register(
         self, spec: StoreSpec, key_serde: Serde[Any], value_serde: Serde[Any], caching: bool
-    ) -> _TypedStore:
+    ) -> Any:
+        if spec.kind == "buffer":
+            return self._register_buffer(spec, key_serde, value_serde)
         persistent = (
             self.default_persistent
             if spec.persistent is None
@@ -161,6 +164,23 @@ class ProcessorStateManager:
                 self.offsets[tp] = self.checkpointed[tp]
         return store
 
+    def _register_buffer(
+        self, spec: StoreSpec, key_serde: Serde[Any], value_serde: Serde[Any]
+    ) -> Any:
+        tp = self.changelog_tp(spec.name)
+        buffer = SuppressionBuffer(
+            spec.name,
+            key_serde,
+            value_serde,
+            tp.topic,
+            self.changelog_sink if spec.logging else None,
+            lambda: self.context().timestamp,
+        )
+        self.stores[spec.name] = buffer
+        if spec.logging:
+            self.by_changelog[tp] = buffer
+        return buffer
+
     def changelog_offsets_to_restore(self) -> dict[TopicPartition, int]:
         return {tp: self.offsets.get(tp, 0) for tp in self.by_changelog}
 
@@ -195,4 +215,4 @@ class ProcessorStateManager:
 
     def close(self) -> None:
         for s in self.stores.values():
-            s.layer.close()
+            s.close()

@@ -15,10 +15,22 @@ class _BufferConfig:
         max_records: int | None = None,
         max_bytes: int | None = None,
         shut_down_when_full: bool = False,
+        logging_enabled: bool = True,
+        log_config: dict[str, str] | None = None,
     ) -> None:
         self.max_records = max_records
         self.max_bytes = max_bytes
         self.shut_down_when_full = shut_down_when_full
+        self.logging_enabled = logging_enabled
+        self.log_config = dict(log_config or {})
+
+    def with_logging_disabled(self) -> _BufferConfig:
+        return _BufferConfig(self.max_records, self.max_bytes, self.shut_down_when_full, False)
+
+    def with_logging_enabled(self, config: dict[str, str]) -> _BufferConfig:
+        return _BufferConfig(
+            self.max_records, self.max_bytes, self.shut_down_when_full, True, config
+        )
 
     @classmethod
     def unbounded(cls) -> _BufferConfig:

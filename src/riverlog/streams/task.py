@@ -29,7 +29,14 @@ from riverlog.streams.records import (
     TaskId,
     TopicPartition,
 )
-from riverlog.streams.serdes import ChangedSerde, Serde, StringSerde, resolve_serde
+from riverlog.streams.serdes import (
+    ChangedSerde,
+    Serde,
+    SessionWindowedSerde,
+    StringSerde,
+    TimeWindowedSerde,
+    resolve_serde,
+)
 from riverlog.streams.state_manager import ProcessorStateManager
 from riverlog.streams.topology import ProcessorSpec, SinkSpec, SourceSpec, Topology
 
@@ -156,6 +163,10 @@ class StreamTask:
     def _serde(self, serde: Serde[Any] | None, is_key: bool) -> Serde[Any]:
         if isinstance(serde, ChangedSerde) and serde.inner is None:
             return ChangedSerde(self._serde(None, False))
+        if isinstance(serde, TimeWindowedSerde) and serde.inner is None:
+            return TimeWindowedSerde(self._serde(None, True), serde.window_size_ms)
+        if isinstance(serde, SessionWindowedSerde) and serde.inner is None:
+            return SessionWindowedSerde(self._serde(None, True))
         if serde is not None:
             return serde
         default = self.default_key_serde if is_key else self.default_value_serde
@@ -261,16 +272,17 @@ class StreamTask:
         finally:
             self._current, self.record_context = prev_node, prev_ctx
 
-    def _log_change(self, store: str, key: bytes, value: bytes | None, timestamp: int) -> None:
+    def _log_change(
+        self,
+        store: str,
+        key: bytes,
+        value: bytes | None,
+        timestamp: int,
+        headers: list[tuple[str, bytes | None]] | None = None,
+    ) -> None:
+        topic = f"{self.application_id}-{store}-changelog"
         self.outputs.append(
-            OutputRecord(
-                f"{self.application_id}-{store}-changelog",
-                self.id.partition,
-                key,
-                value,
-                timestamp,
-                [],
-            )
+            OutputRecord(topic, self.id.partition, key, value, timestamp, list(headers or []))
         )
 
     # -- restoration -------------------------------------------------------------------------

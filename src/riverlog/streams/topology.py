@@ -243,7 +243,9 @@ class Topology:
         for name, spec in self.stores.items():
             if not spec.logging or not self.store_users[name]:
                 continue
-            if spec.kind in ("window", "session"):
+            if spec.kind == "buffer":
+                configs = {"cleanup.policy": "compact"}
+            elif spec.kind in ("window", "session"):
                 configs = {
                     "cleanup.policy": "compact,delete",
                     "retention.ms": str(

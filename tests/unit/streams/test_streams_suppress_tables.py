@@ -86,12 +86,12 @@ def test_until_time_limit_emits_latest_value_per_key_after_the_limit() -> None:
         inp.pipe_input("a", 2, 50)
         inp.pipe_input("b", 7, 60)
         assert out.is_empty()
-        inp.pipe_input("c", 1, 150)  # "a" (buffered at 50) is due at 150; "b" at 160 is not
+        # an update keeps the key's place in the buffer (Kafka's non-resetting semantics): "a" was
+        # buffered at 0, so it is due at stream time 100 with its latest value; "b" (60) is not yet
+        inp.pipe_input("c", 1, 150)
         assert out.read_key_values_to_list() == [KeyValue("a", 2)]
-        inp.pipe_input("c", 2, 400)  # "b" is due; "c" was updated, so it waits until 500
-        assert out.read_key_values_to_list() == [KeyValue("b", 7)]
-        inp.pipe_input("d", 0, 500)
-        assert out.read_key_values_to_list() == [KeyValue("c", 2)]
+        inp.pipe_input("c", 2, 400)  # "b" (due 160) and "c" (buffered at 150) in buffer-time order
+        assert out.read_key_values_to_list() == [KeyValue("b", 7), KeyValue("c", 2)]
 
 
 def test_bounded_buffer_emits_early_or_fails_when_full() -> None:
@@ -203,3 +203,77 @@ def test_stream_to_table() -> None:
             ("a", 2, 15),
         ]
         assert driver.get_key_value_store("latest").get("a") == 2
+
+
+def test_suppression_buffer_changelog_is_kafka_format_and_restores() -> None:
+    from riverlog.streams.records import InputRecord, TaskId, TopicPartition
+    from riverlog.streams.task import StreamTask
+
+    def topo():
+        builder = StreamsBuilder()
+        (
+            builder.stream("views", Consumed.with_(S, S))
+            .group_by_key()
+            .windowed_by(TimeWindows.of_size_with_no_grace(timedelta(milliseconds=10)))
+            .count(Materialized.as_("c").with_caching_disabled())
+            .suppress(
+                Suppressed.until_window_closes(Suppressed.BufferConfig.unbounded()).with_name(
+                    "final"
+                )
+            )
+            .to_stream()
+            .to("final-out", Produced.with_(TimeWindowedSerde(S, 10), L))
+        )
+        return builder.build()
+
+    tp = TopicPartition("views", 0)
+    task = StreamTask(TaskId(0, 0), topo(), {tp}, {}, "app", None)
+    task.add_records(tp, [InputRecord("views", 0, 0, 4, b"k", b"v", [("h", b"1")])])
+    task.process(0)
+    task.prepare_commit()
+    buffered = [o for o in task.drain_outputs() if o.topic == "app-final-store-changelog"]
+    assert len(buffered) == 1
+    rec = buffered[0]
+    assert rec.key == b"k" + bytes.fromhex("0000000000000000")  # the windowed key, window start 0
+    assert rec.headers == [("v", b"\x03")]
+    expected_value = (
+        bytes.fromhex("0000000000000004")  # record context: timestamp
+        + bytes.fromhex("0000000000000000")  # offset
+        + bytes.fromhex("00000005")
+        + b"views"  # topic
+        + bytes.fromhex("00000000")  # partition
+        + bytes.fromhex("00000001")
+        + bytes.fromhex("00000001")
+        + b"h"
+        + bytes.fromhex("00000001")
+        + b"1"
+        + bytes.fromhex("ffffffff")  # prior value: null
+        + bytes.fromhex("ffffffff")  # old value: null
+        + bytes.fromhex("00000008")
+        + bytes.fromhex("0000000000000001")  # new value: count 1
+        + bytes.fromhex("000000000000000a")  # buffer time: window end 10
+    )
+    assert rec.value == expected_value
+    assert topo().internal_topics()["final-store-changelog"].configs["cleanup.policy"] == "compact"
+
+    # a new owner restores the buffer and emits the final result once the window closes
+    again = StreamTask(TaskId(0, 0), topo(), {tp}, {}, "app", None)
+    ctp = TopicPartition("app-final-store-changelog", 0)
+    assert ctp in again.changelog_offsets_to_restore()
+    again.restore(
+        ctp, [InputRecord(ctp.topic, 0, 0, rec.timestamp, rec.key, rec.value, rec.headers)]
+    )
+    again.complete_restoration()
+    again.add_records(tp, [InputRecord("views", 0, 1, 25, b"k", b"v", [])])
+    again.process(0)
+    finals = [o for o in again.drain_outputs() if o.topic == "final-out"]
+    assert [(o.key, o.value, o.timestamp, o.headers) for o in finals] == [
+        (b"k" + bytes(8), bytes.fromhex("0000000000000001"), 4, [("h", b"1")])
+    ]
+    again.prepare_commit()
+    tombstones = [
+        o
+        for o in again.drain_outputs()
+        if o.topic == "app-final-store-changelog" and o.value is None
+    ]
+    assert [o.key for o in tombstones] == [b"k" + bytes(8)]

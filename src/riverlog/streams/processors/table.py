@@ -20,6 +20,7 @@ from riverlog.streams.processors.base import Processor, ProcessorContext
 from riverlog.streams.processors.stateless import _pair
 from riverlog.streams.records import Change, Record, RecordContext
 from riverlog.streams.state.stores import NO_TIMESTAMP, TimestampedKeyValueStore
+from riverlog.streams.state.suppress_buffer import SuppressionBuffer
 
 _Q = struct.Struct(">q")
 
@@ -219,79 +220,61 @@ class KTableSuppress(Processor):
 
     def __init__(
         self,
+        store_name: str,
         duration_ms: int,
         window_end_time: bool,
         safe_to_drop_tombstones: bool,
         max_records: int | None,
         max_bytes: int | None,
         shut_down_when_full: bool,
-        key_size: Callable[[Any], int],
     ) -> None:
+        self.store_name = store_name
         self.duration_ms = duration_ms
         self.window_end_time = window_end_time
         self.safe_to_drop_tombstones = safe_to_drop_tombstones
         self.max_records = max_records
         self.max_bytes = max_bytes
         self.shut_down_when_full = shut_down_when_full
-        self.key_size = key_size
         self.observed_stream_time = NO_TIMESTAMP
-        # key -> (buffer time, seq, record, record context, first old value)
-        self.buffer: dict[Any, tuple[int, int, Record, RecordContext, Any]] = {}
-        self._seq = 0
-        self._bytes = 0
+
+    def init(self, context: ProcessorContext) -> None:
+        super().init(context)
+        self.buffer: SuppressionBuffer = context.get_state_store(self.store_name)
+        self.node = context.current_node_name()
 
     def process(self, record: Record) -> None:
         self.observed_stream_time = max(self.observed_stream_time, record.timestamp)
         t = record.key.window.end if self.window_end_time else record.timestamp
-        prior = self.buffer.pop(record.key, None)
-        old = record.value.old_value
-        if prior is not None:
-            self._bytes -= self._size(prior[2])
-            old = prior[4]
-        self._seq += 1
         rc = self.context.record_context
-        self.buffer[record.key] = (
-            t,
-            self._seq,
-            record,
-            RecordContext(record.timestamp, record.headers, rc.topic, rc.partition, rc.offset),
-            old,
-        )
-        self._bytes += self._size(record)
+        ctx = RecordContext(record.timestamp, record.headers, rc.topic, rc.partition, rc.offset)
+        change: Change[Any] = record.value
+        self.buffer.put(t, record.key, change.new_value, change.old_value, ctx)
         self._enforce()
-
-    def _size(self, record: Record) -> int:
-        return self.key_size(record.key) + 64
 
     def _over(self) -> bool:
         return (self.max_records is not None and len(self.buffer) > self.max_records) or (
-            self.max_bytes is not None and self._bytes > self.max_bytes
+            self.max_bytes is not None and self.buffer.size_bytes > self.max_bytes
         )
 
-    def _min(self) -> tuple[int, int, Any]:
-        return min((v[0], v[1], k) for k, v in self.buffer.items())
+    def _due(self) -> bool:
+        t = self.buffer.min_time()
+        return t is not None and t <= self.observed_stream_time - self.duration_ms
 
     def _enforce(self) -> None:
-        expiry = self.observed_stream_time - self.duration_ms
-        while self.buffer:
-            t, _, key = self._min()
-            if t > expiry:
-                break
-            self._evict(key)
+        self.buffer.evict_while(self._due, self._emit)
         if self._over():
             if self.shut_down_when_full:
                 raise StreamsException(
-                    f"{self.context.current_node_name()} buffer exceeded its max capacity. Currently "
-                    f"[{len(self.buffer)}/{self.max_records}] records and [{self._bytes}/{self.max_bytes}] bytes."
+                    f"{self.node} buffer exceeded its max capacity. Currently "
+                    f"[{len(self.buffer)}/{self.max_records}] records and "
+                    f"[{self.buffer.size_bytes}/{self.max_bytes}] bytes.",
+                    self.node,
                 )
-            while self.buffer and self._over():
-                self._evict(self._min()[2])
+            self.buffer.evict_while(self._over, self._emit)
 
-    def _evict(self, key: Any) -> None:
-        _, _, record, rc, old = self.buffer.pop(key)
-        self._bytes -= self._size(record)
-        change: Change[Any] = record.value
-        if change.new_value is None and self.safe_to_drop_tombstones:
+    def _emit(self, key: Any, new: Any, old: Any, ctx: RecordContext) -> None:
+        if new is None and self.safe_to_drop_tombstones:
             return
-        out = Record(record.key, Change(change.new_value, old), rc.timestamp, rc.headers)
-        self.context.forward_from(self.context.current_node_name(), out, rc)
+        self.context.forward_from(
+            self.node, Record(key, Change(new, old), ctx.timestamp, ctx.headers), ctx
+        )

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from riverlog.streams.records import RecordContext
 from riverlog.streams.state.bytes_map import BytesMap
 
-# (store name, changelog key, changelog value, timestamp)
-ChangelogSink = Callable[[str, bytes, bytes | None, int], None]
+# (store name, changelog key, changelog value, timestamp[, headers])
+ChangelogSink = Callable[..., None]
 # (store key, new value, old value, record context)
 FlushListener = Callable[[bytes, bytes | None, bytes | None, RecordContext], None]
 # store (key, value, context) -> changelog (key, value, timestamp)

@@ -84,6 +84,9 @@ class _TypedStore:
     def flush(self) -> None:
         self.layer.flush()
 
+    def close(self) -> None:
+        self.layer.close()
+
     def restore(self, key: bytes, value: bytes | None, timestamp: int) -> None:
         raise NotImplementedError
 
