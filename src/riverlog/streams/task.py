@@ -44,12 +44,16 @@ log = logging.getLogger("riverlog.streams")
 NO_TIMESTAMP = -1
 
 
-@dataclass(slots=True)
-class _Queued:
-    raw: InputRecord
-    key: Any
-    value: Any
-    timestamp: int
+class _Partition:
+    """One input partition: its buffered (timestamp, raw, key, value) tuples and commit position."""
+
+    __slots__ = ("consumed", "node", "queue", "tp")
+
+    def __init__(self, tp: TopicPartition) -> None:
+        self.tp = tp
+        self.queue: deque[tuple[int, InputRecord, Any, Any]] = deque()
+        self.consumed = -1  # next offset to commit; -1 = nothing processed
+        self.node: ProcessorNode | None = None
 
 
 @dataclass(slots=True)
@@ -93,7 +97,7 @@ class SinkProcessor(Processor):
                 self.spec.name,
             )
         self.task.outputs.append(
-            OutputRecord(topic, partition, kb, vb, record.timestamp, list(record.headers))
+            OutputRecord(topic, partition, kb, vb, record.timestamp, record.headers)
         )
 
 
@@ -127,15 +131,15 @@ class StreamTask:
         ).lower()
         self.skip_bad_records = "continue" in handler
         self.outputs: list[OutputRecord] = []
-        self.metrics: dict[str, float] = {"dropped-records-total": 0.0, "process-total": 0.0}
+        self._dropped = 0
+        self._processed = 0
         self.stream_time = NO_TIMESTAMP
         self.record_context = RecordContext(NO_TIMESTAMP, [], None, -1, -1)
         self.partition_counts: dict[str, int] = {}
-        self._queues: dict[TopicPartition, deque[_Queued]] = {
-            tp: deque() for tp in input_partitions
+        self._partitions: dict[TopicPartition, _Partition] = {
+            tp: _Partition(tp) for tp in input_partitions
         }
         self._sources: dict[str, SourceSpec] = {}
-        self._consumed: dict[TopicPartition, int] = {}
         self._idle_since: int | None = None
         self._current: ProcessorNode | None = None
         self._closed = False
@@ -235,11 +239,11 @@ class StreamTask:
         return store
 
     def record_dropped(self, node: str, reason: str) -> None:
-        self.metrics["dropped-records-total"] += 1
+        self._dropped += 1
 
     @property
     def dropped_records(self) -> int:
-        return int(self.metrics["dropped-records-total"])
+        return self._dropped
 
     def partition_count(self, topic: str) -> int | None:
         return self.partition_counts.get(topic)
@@ -298,10 +302,14 @@ class StreamTask:
 
     # -- processing --------------------------------------------------------------------------
     def add_records(self, tp: TopicPartition, records: list[InputRecord]) -> None:
-        q = self._queues.setdefault(tp, deque())
+        part = self._partitions.get(tp)
+        if part is None:
+            part = self._partitions[tp] = _Partition(tp)
         source = self._sources.get(tp.topic)
         if source is None:
             raise StreamsException(f"task {self.id} has no source for topic {tp.topic}")
+        part.node = self.source_nodes[tp.topic]
+        q = part.queue
         ks, vs = self._serde(source.key_serde, True), self._serde(source.value_serde, False)
         extractor = source.timestamp_extractor or self.timestamp_extractor
         for r in records:
@@ -322,8 +330,8 @@ class StreamTask:
                     r.offset,
                     e,
                 )
-                self.metrics["dropped-records-total"] += 1
-                self._consumed[tp] = r.offset + 1
+                self._dropped += 1
+                part.consumed = r.offset + 1
                 continue
             ts = r.timestamp
             if extractor is not None:
@@ -342,28 +350,33 @@ class StreamTask:
                     r.partition,
                     r.offset,
                 )
-                self.metrics["dropped-records-total"] += 1
-                self._consumed[tp] = r.offset + 1
+                self._dropped += 1
+                part.consumed = r.offset + 1
                 continue
-            q.append(_Queued(r, key, value, ts))
+            q.append((ts, r, key, value))
 
     def head_timestamp(self) -> int | None:
         """The lowest timestamp among the buffered head records (None when nothing is buffered)."""
-        heads = [q[0].timestamp for q in self._queues.values() if q]
+        heads = [p.queue[0][0] for p in self._partitions.values() if p.queue]
         return min(heads) if heads else None
 
     def buffered(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        return sum(len(p.queue) for p in self._partitions.values())
 
-    def _next_partition(self, wall_clock_ms: int) -> TopicPartition | None:
-        best: TopicPartition | None = None
+    def _next_partition(self, wall_clock_ms: int) -> _Partition | None:
+        parts = self._partitions
+        if len(parts) == 1:
+            for only in parts.values():
+                return only if only.queue else None
+        best: _Partition | None = None
         best_ts = 0
         empty = False
-        for tp, q in self._queues.items():
+        for p in parts.values():
+            q = p.queue
             if not q:
                 empty = True
-            elif best is None or q[0].timestamp < best_ts:
-                best, best_ts = tp, q[0].timestamp
+            elif best is None or q[0][0] < best_ts:
+                best, best_ts = p, q[0][0]
         if best is None:
             return None
         if empty and self.max_idle_ms > 0:
@@ -376,25 +389,31 @@ class StreamTask:
         return best
 
     def process(self, wall_clock_ms: int) -> bool:
-        tp = self._next_partition(wall_clock_ms)
-        if tp is None:
+        part = self._next_partition(wall_clock_ms)
+        if part is None:
             return False
-        item = self._queues[tp].popleft()
-        raw = item.raw
-        if item.timestamp > self.stream_time:
-            self.stream_time = item.timestamp
-        self.record_context = RecordContext(
-            item.timestamp, raw.headers, raw.topic, raw.partition, raw.offset
-        )
-        node = self.source_nodes[tp.topic]
+        ts, raw, key, value = part.queue.popleft()
+        if ts > self.stream_time:
+            self.stream_time = ts
+        self.record_context = RecordContext(ts, raw.headers, raw.topic, raw.partition, raw.offset)
+        node = part.node
+        assert node is not None
         self._current = node
         try:
-            node.processor.process(Record(item.key, item.value, item.timestamp, raw.headers))
+            node.processor.process(Record(key, value, ts, raw.headers))
         finally:
             self._current = None
-        self._consumed[tp] = raw.offset + 1
-        self.metrics["process-total"] += 1
+        part.consumed = raw.offset + 1
+        self._processed += 1
         return True
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Task metrics (Kafka's names): `dropped-records-total`, `process-total`."""
+        return {
+            "dropped-records-total": float(self._dropped),
+            "process-total": float(self._processed),
+        }
 
     def maybe_punctuate(self, wall_clock_ms: int) -> bool:
         return False
@@ -405,7 +424,7 @@ class StreamTask:
 
     def prepare_commit(self) -> dict[TopicPartition, int]:
         self.state.flush()
-        return dict(self._consumed)
+        return {tp: p.consumed for tp, p in self._partitions.items() if p.consumed >= 0}
 
     def post_commit(self, changelog_end_offsets: dict[TopicPartition, int]) -> None:
         self.state.update_changelog_offsets(changelog_end_offsets)
