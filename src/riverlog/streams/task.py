@@ -38,6 +38,11 @@ from riverlog.streams.serdes import (
     resolve_serde,
 )
 from riverlog.streams.state_manager import ProcessorStateManager
+from riverlog.streams.timestamps import (
+    FailOnInvalidTimestamp,
+    LogAndSkipOnInvalidTimestamp,
+    resolve_extractor,
+)
 from riverlog.streams.topology import ProcessorSpec, SinkSpec, SourceSpec, Topology
 
 log = logging.getLogger("riverlog.streams")
@@ -47,12 +52,13 @@ NO_TIMESTAMP = -1
 class _Partition:
     """One input partition: its buffered (timestamp, raw, key, value) tuples and commit position."""
 
-    __slots__ = ("consumed", "node", "queue", "tp")
+    __slots__ = ("consumed", "node", "partition_time", "queue", "tp")
 
     def __init__(self, tp: TopicPartition) -> None:
         self.tp = tp
         self.queue: deque[tuple[int, InputRecord, Any, Any]] = deque()
         self.consumed = -1  # next offset to commit; -1 = nothing processed
+        self.partition_time = -1  # max timestamp seen in this partition
         self.node: ProcessorNode | None = None
 
 
@@ -67,6 +73,7 @@ class ConsumedRecord:
     key: Any
     value: Any
     headers: list[tuple[str, bytes | None]]
+    wall_clock_ms: int = 0
 
 
 class SinkProcessor(Processor):
@@ -123,9 +130,8 @@ class StreamTask:
         self.default_value_serde = resolve_serde(
             config.get("default.value.serde"), "default.value.serde"
         )
-        self.timestamp_extractor = config.get("default.timestamp.extractor")
-        if not callable(self.timestamp_extractor):
-            self.timestamp_extractor = None
+        self.timestamp_extractor = resolve_extractor(config.get("default.timestamp.extractor"))
+        self._wall_clock_ms = 0
         handler = str(
             config.get("default.deserialization.exception.handler", "log-and-fail")
         ).lower()
@@ -312,6 +318,8 @@ class StreamTask:
         q = part.queue
         ks, vs = self._serde(source.key_serde, True), self._serde(source.value_serde, False)
         extractor = source.timestamp_extractor or self.timestamp_extractor
+        # the default extractor returns valid record timestamps unchanged: skip the call for those
+        fast = isinstance(extractor, FailOnInvalidTimestamp | LogAndSkipOnInvalidTimestamp)
         for r in records:
             try:
                 key = ks.deserialize(r.topic, r.key)
@@ -334,13 +342,18 @@ class StreamTask:
                 part.consumed = r.offset + 1
                 continue
             ts = r.timestamp
-            if extractor is not None:
-                ts = extractor(
-                    ConsumedRecord(
-                        r.topic, r.partition, r.offset, r.timestamp, key, value, r.headers
-                    ),
-                    self.stream_time,
+            if ts < 0 or not fast:
+                consumed = ConsumedRecord(
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.timestamp,
+                    key,
+                    value,
+                    r.headers,
+                    self._wall_clock_ms,
                 )
+                ts = extractor(consumed, part.partition_time)
             if ts < 0:
                 log.warning(
                     "Skipping record with invalid (negative) timestamp %s. topic=[%s] partition=[%s] "
@@ -353,6 +366,8 @@ class StreamTask:
                 self._dropped += 1
                 part.consumed = r.offset + 1
                 continue
+            if ts > part.partition_time:
+                part.partition_time = ts
             q.append((ts, r, key, value))
 
     def head_timestamp(self) -> int | None:
@@ -389,6 +404,7 @@ class StreamTask:
         return best
 
     def process(self, wall_clock_ms: int) -> bool:
+        self._wall_clock_ms = wall_clock_ms
         part = self._next_partition(wall_clock_ms)
         if part is None:
             return False
@@ -416,6 +432,8 @@ class StreamTask:
         }
 
     def maybe_punctuate(self, wall_clock_ms: int) -> bool:
+        """Wall-clock punctuation (none in the DSL of this version); records the wall clock."""
+        self._wall_clock_ms = wall_clock_ms
         return False
 
     def drain_outputs(self) -> list[OutputRecord]:

@@ -86,6 +86,7 @@ class TopologyTestDriver:
                 self.state_dir,
             )
             task.complete_restoration()
+            task.maybe_punctuate(self.wall_clock_ms)
             self.tasks.append(task)
             for t in real:
                 self._by_topic[t] = task

@@ -139,7 +139,7 @@ class Print(Processor):
         self.out = out
         self.path = path
         self.label = label
-        self.mapper = mapper or (lambda k, v: f"{k}, {v}")
+        self.mapper = mapper or (lambda k, v: f"{_java_str(k)}, {_java_str(v)}")
 
     def init(self, context: Any) -> None:
         super().init(context)
@@ -154,3 +154,7 @@ class Print(Processor):
     def close(self) -> None:
         if self.path is not None and self.out is not None:
             self.out.close()
+
+
+def _java_str(x: Any) -> str:
+    return "null" if x is None else str(x)
