@@ -72,6 +72,7 @@ class TopologyTestDriver:
         self._by_topic: dict[str, StreamTask] = {}
         self._offsets: dict[str, int] = {}
         self.outputs: dict[str, deque[OutputRecord]] = {}
+        self._produced: dict[TopicPartition, int] = {}  # next offset per output partition
         for sid, info in topology.subtopologies().items():
             real = {
                 f"{self.application_id}-{t}" if topology.is_internal(t) else t
@@ -145,12 +146,18 @@ class TopologyTestDriver:
                 return
             task.maybe_punctuate(self.wall_clock_ms)
             task.prepare_commit()
-            task.post_commit({})
-            self._capture(task)
+            task.post_commit(self._capture(task))
 
-    def _capture(self, task: StreamTask) -> None:
+    def _capture(self, task: StreamTask) -> dict[TopicPartition, int]:
+        """Move a task's outputs to the topics; the changelog end offsets it wrote."""
+        changelog_ends: dict[TopicPartition, int] = {}
         for rec in task.drain_outputs():
             self.outputs.setdefault(rec.topic, deque()).append(rec)
+            tp = TopicPartition(rec.topic, rec.partition or 0)
+            end = self._produced.get(tp, 0) + 1
+            self._produced[tp] = end
+            if rec.topic.endswith("-changelog"):
+                changelog_ends[tp] = end
             if rec.topic in self._by_topic:  # repartition topic: loop back
                 offset = self._offsets.get(rec.topic, 0)
                 self._offsets[rec.topic] = offset + 1
@@ -162,13 +169,14 @@ class TopologyTestDriver:
                         )
                     ],
                 )
+        return changelog_ends
 
     def advance_wall_clock_time(self, advance: timedelta | int) -> None:
         self.wall_clock_ms += to_ms(advance, "advance")
         for task in self.tasks:
             task.maybe_punctuate(self.wall_clock_ms)
             task.prepare_commit()
-            self._capture(task)
+            task.post_commit(self._capture(task))
         self._complete_all_work()
 
     # -- output ------------------------------------------------------------------------------
@@ -222,7 +230,7 @@ class TopologyTestDriver:
     def close(self) -> None:
         for t in self.tasks:
             t.prepare_commit()
-            self._capture(t)
+            t.post_commit(self._capture(t))
             t.close(clean=True)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
