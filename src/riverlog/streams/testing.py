@@ -20,9 +20,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from riverlog.streams.records import InputRecord, KeyValue, OutputRecord, TaskId, TopicPartition
+from riverlog.streams.records import (
+    InputRecord,
+    KeyValue,
+    OutputRecord,
+    TaskId,
+    TopicPartition,
+    ValueAndTimestamp,
+)
 from riverlog.streams.serdes import Serde
-from riverlog.streams.state.stores import to_epoch_ms
+from riverlog.streams.state.stores import TimestampedKeyValueStore, to_epoch_ms
 from riverlog.streams.task import StreamTask
 from riverlog.streams.topology import Topology
 from riverlog.streams.windows import to_ms
@@ -206,7 +213,10 @@ class TopologyTestDriver:
     def get_key_value_store(self, name: str) -> Any:
         return self._typed(name, "kv")
 
-    get_timestamped_key_value_store = get_key_value_store
+    def get_timestamped_key_value_store(self, name: str) -> Any:
+        """The store with values as `ValueAndTimestamp` (Kafka's `getTimestampedKeyValueStore`)."""
+        store = self._typed(name, "kv")
+        return None if store is None else TimestampedKeyValueView(store)
 
     def get_window_store(self, name: str) -> Any:
         return self._typed(name, "window")
@@ -242,6 +252,27 @@ class TopologyTestDriver:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class TimestampedKeyValueView:
+    """A key-value store read as `ValueAndTimestamp` values."""
+
+    def __init__(self, store: TimestampedKeyValueStore) -> None:
+        self.store = store
+
+    def get(self, key: Any) -> ValueAndTimestamp[Any] | None:
+        return self.store.get_with_timestamp(key)
+
+    def all(self) -> list[KeyValue[Any, ValueAndTimestamp[Any]]]:
+        out = []
+        for kv in self.store.all():
+            vt = self.store.get_with_timestamp(kv.key)
+            assert vt is not None
+            out.append(KeyValue(kv.key, vt))
+        return out
+
+    def approximate_num_entries(self) -> int:
+        return self.store.approximate_num_entries()
 
 
 class TestInputTopic:

@@ -109,6 +109,8 @@ def test_wordcount_emits_every_update_and_fills_the_store() -> None:
             KeyValue("lead", 1),
         ]
         assert store.approximate_num_entries() == 8
+        timestamped = driver.get_timestamped_key_value_store("counts-store")
+        assert (timestamped.get("kafka").value, timestamped.get("kafka").timestamp) == (3, 3000)
         # the changelog and the repartition topic were written with the application id prefix
         assert {"wordcount-counts-store-changelog", "wordcount-counts-store-repartition"} <= (
             driver.produced_topic_names()
