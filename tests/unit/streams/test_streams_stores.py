@@ -137,7 +137,7 @@ def test_window_store_matches_a_model(ops, persistent: bool, cache: int) -> None
     assert got == sorted((k, s, s + size, v) for (k, s), v in model.items())
     assert sorted(
         (kv.key.key, kv.key.window.start) for kv in store.fetch("a", "b", 0, 10**6)
-    ) == sorted((k, s) for (k, s) in model if "a".encode() <= k.encode() <= b"b")
+    ) == sorted((k, s) for (k, s) in model if b"a" <= k.encode() <= b"b")
 
 
 session_ops = st.lists(
