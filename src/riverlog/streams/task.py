@@ -257,11 +257,11 @@ class StreamTask:
     def forward(self, record: Record, child: str | None = None) -> None:
         node = self._current
         assert node is not None
-        targets = node.children if child is None else [node.children_by_name[child]]
+        targets = node.children if child is None else (node.children_by_name[child],)
         for c in targets:
             self._current = c
             try:
-                c.processor.process(record)
+                c.process(record)
             except StreamsException:
                 raise
             except Exception as e:

@@ -19,6 +19,10 @@ class SourceProcessor(PassThrough):
     """A source node: records arrive deserialized from the task."""
 
 
+class RepartitionFilter(PassThrough):
+    """The filter Kafka Streams puts before a repartition sink (its predicate passes everything)."""
+
+
 class Filter(Processor):
     def __init__(self, predicate: Callable[[Any, Any], bool], negate: bool) -> None:
         self.predicate = predicate
