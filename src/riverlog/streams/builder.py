@@ -23,6 +23,9 @@ REPARTITION_SUFFIX = "-repartition"
 class StreamsBuilder:
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.topology = Topology()
+        extra = (config or {}).get("windowstore.changelog.additional.retention.ms")
+        if extra is not None:
+            self.topology.additional_retention_ms = int(extra)
         self._index = 0
         self.config = dict(config or {})
 
