@@ -85,6 +85,7 @@ class SinkProcessor(Processor):
         self.key_serde = key_serde
         self.value_serde = value_serde
         self.topic = None if spec.topic is None else task.real_topic(spec.topic)
+        self._warned = False
 
     def process(self, record: Record) -> None:
         topic = self.topic
@@ -98,6 +99,14 @@ class SinkProcessor(Processor):
             n = self.task.partition_count(topic)
             if n is not None:
                 partition = self.spec.partitioner(topic, record.key, record.value, n)
+            elif not self._warned:
+                self._warned = True
+                log.warning(
+                    "sink %s: partition count of %s unknown (task.partition_counts): the "
+                    "stream partitioner is not applied, records are partitioned by key",
+                    self.spec.name,
+                    topic,
+                )
         if record.timestamp < 0:
             raise StreamsException(
                 f"Invalid (negative) timestamp of {record.timestamp} for output record",
