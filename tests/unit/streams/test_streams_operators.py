@@ -250,3 +250,20 @@ def test_timestamp_extractors() -> None:
         driver.advance_wall_clock_time(0)
         driver.create_input_topic("in", S, I).pipe_input("k", 1, 1)
         assert driver.create_output_topic("out", S, I).read_record().timestamp == 5000
+
+
+def test_driver_waits_for_empty_partitions_until_the_wall_clock_passes_max_task_idle() -> None:
+    builder = StreamsBuilder()
+    a = builder.stream("a", Consumed.with_(S, I))
+    a.merge(builder.stream("b", Consumed.with_(S, I))).to("out", Produced.with_(S, I))
+    with TopologyTestDriver(builder.build(), {"max.task.idle.ms": 1000}) as driver:
+        out = driver.create_output_topic("out", S, I)
+        driver.create_input_topic("a", S, I).pipe_input("a1", 1, 50)
+        assert out.is_empty()  # "b" has no data yet: the task waits
+        driver.create_input_topic("b", S, I).pipe_input("b1", 2, 10)
+        # both had data: the lowest timestamp went first; then "b" is empty again and "a1" waits
+        assert out.read_key_values_to_list() == [KeyValue("b1", 2)]
+        driver.create_input_topic("a", S, I).pipe_input("a2", 3, 60)
+        assert out.is_empty()
+        driver.advance_wall_clock_time(1000)  # waited max.task.idle.ms: process what is there
+        assert out.read_key_values_to_list() == [KeyValue("a1", 1), KeyValue("a2", 3)]
