@@ -64,7 +64,7 @@ from riverlog.storage.validator import (
     Buffer,
     Header,
     check_client_batch,
-    check_timestamps,
+    check_records,
     validate_batches,
 )
 
@@ -276,7 +276,7 @@ class PartitionLog:
         Must stay equivalent to `_append_batches` (tests compare them byte for byte)."""
         config = self.local.config
         size = len(records)
-        (_, length, _, magic, crc, _, delta, base_ts, max_ts, _, epoch, seq, count) = header
+        (_, length, _, magic, crc, _, delta, _, max_ts, _, epoch, seq, count) = header
         if magic != 2 or length < 49:
             raise CorruptRecordError(f"Invalid batch (magic {magic}, length {length})")
         if size > config.max_message_bytes:
@@ -287,10 +287,8 @@ class PartitionLog:
             raise CorruptRecordError("Record batch at position 0 fails its CRC check")
         if count <= 0 or count != delta + 1:
             check_client_batch(Header._make(header))  # raises with the full message
-        low = now - config.message_timestamp_before_max_ms
-        high = now + config.message_timestamp_after_max_ms
-        if not ((base_ts < 0 or low <= base_ts <= high) and (max_ts < 0 or low <= max_ts <= high)):
-            check_timestamps(Header._make(header), config, now)  # raises with the full message
+        data = records if isinstance(records, bytes) else bytes(records)
+        check_records(data, 0, Header._make(header), config, now)
         segment = self.local.segments[-1]
         first = segment.next_offset
         last = first + delta
