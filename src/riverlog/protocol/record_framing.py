@@ -34,8 +34,6 @@ from riverlog.protocol.errors import InvalidRecordError
 
 __all__ = ["record_summaries", "walk_records"]
 
-Buffer = bytes | bytearray | memoryview
-
 _VARINT_MAX_BYTES: Final = 5
 _VARLONG_MAX_BYTES: Final = 10
 _MASK32: Final = 0xFFFFFFFF
@@ -44,7 +42,7 @@ _NO_LOW: Final = 1 << 64  # above any varlong: the first record sets both bounds
 _NO_HIGH: Final = -(1 << 64)
 
 
-def walk_records(data: Buffer, pos: int, end: int, count: int) -> tuple[int, int]:
+def walk_records(data: bytes, pos: int, end: int, count: int) -> tuple[int, int]:
     """Check the framing of ``count`` records in ``data[pos:end]``.
 
     Returns (smallest, largest) timestamp delta (``(2**64, -2**64)`` when ``count`` is 0); raises ``InvalidRecordError`` naming the first
@@ -91,6 +89,8 @@ def walk_records(data: Buffer, pos: int, end: int, count: int) -> tuple[int, int
             b = data[pos]
             if b < 0x80:
                 raw, pos = b, pos + 1
+            elif data[pos + 1] < 0x80:
+                raw, pos = (b & 0x7F) | data[pos + 1] << 7, pos + 2
             else:
                 raw, pos = _varint(data, pos, record_end, _VARINT_MAX_BYTES, _MASK32)
             if raw != expected:
@@ -139,7 +139,7 @@ def walk_records(data: Buffer, pos: int, end: int, count: int) -> tuple[int, int
     return low, high
 
 
-def record_summaries(data: Buffer, pos: int, count: int) -> list[tuple[int, bool]]:
+def record_summaries(data: bytes, pos: int, count: int) -> list[tuple[int, bool]]:
     """(timestamp delta, has a key) of each record of a section ``walk_records`` accepted."""
     summaries = []
     for _ in range(count):
@@ -154,7 +154,7 @@ def record_summaries(data: Buffer, pos: int, count: int) -> list[tuple[int, bool
     return summaries
 
 
-def _varint(data: Buffer, pos: int, limit: int, max_bytes: int, mask: int) -> tuple[int, int]:
+def _varint(data: bytes, pos: int, limit: int, max_bytes: int, mask: int) -> tuple[int, int]:
     """Unsigned (zigzag-encoded) value of the varint at ``pos``: (raw, position after it)."""
     raw = 0
     for index in range(max_bytes):
@@ -169,7 +169,7 @@ def _varint(data: Buffer, pos: int, limit: int, max_bytes: int, mask: int) -> tu
     )
 
 
-def _headers(data: Buffer, pos: int, record_end: int, index: int) -> int:
+def _headers(data: bytes, pos: int, record_end: int, index: int) -> int:
     """Skip a record's headers (count varint at ``pos``); the position after them."""
     raw, pos = _varint(data, pos, record_end, _VARINT_MAX_BYTES, _MASK32)
     count = (raw >> 1) ^ -(raw & 1)
