@@ -11,9 +11,10 @@ batches are tiny and the broker decompresses ~1 MB per request.
 The two trees are a `git archive` of the commit before the change (`--before`, default the merge base
 of HEAD and main) and this checkout; each broker is `python -m riverlog broker start` with that tree's
 `src` first on PYTHONPATH. Runs alternate before/after, `--repeat` times each; the best and the median
-are reported with the broker's CPU per record.
+are reported with the broker's CPU per record. `--pure` adds a third broker running the committed
+sources without the mypyc-compiled walk (what an install without a C compiler gets).
 
-    python -m bench.validation_bench [--before REV] [--records 3000000] [--repeat 3]
+    python -m bench.validation_bench [--before REV] [--records 3000000] [--repeat 3] [--pure]
 
 It prints a table for bench/RESULTS.md ("Record validation"); it does not edit the file.
 """
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -108,29 +109,29 @@ def run(args: argparse.Namespace) -> list[str]:
     rows: dict[tuple[str, str], list[Throughput]] = {}
     redis_runs: list[Throughput] = []
     redis_records = min(args.records, 2_000_000)
-    with tree_at(args.before) as before, redis_server() as (redis_port, redis_pid):
-        trees = {"before": before, "after": REPO_DIR}
-        with broker_of(before, log) as old, broker_of(REPO_DIR, log) as new:
-            brokers = {"before": old, "after": new}
-            for name, broker in brokers.items():
-                topics = [f"{codec}-{i}" for codec in CODECS for i in range(args.repeat)]
-                create_topics(broker.bootstrap, topics)
-                warm_up(perf, broker.bootstrap)
-                print(f"{name}: broker from {trees[name]} on {broker.bootstrap}", flush=True)
-            # Each round runs every row once, Redis included, so all rows see the same load.
-            for i in range(args.repeat):
-                for codec in CODECS:
-                    for name, broker in brokers.items():
-                        topic = f"{codec}-{i}"
-                        action = partial(
-                            produce, perf, broker.bootstrap, topic, args.records, codec
-                        )
-                        result = measured(broker.pid, action)
-                        rows.setdefault((codec, name), []).append(result)
-                        print(f"  {codec} {name} #{i + 1}: {result.text()}; {result.cpu_note()}")
-                redis = measured(redis_pid, partial(xadd, redis_port, f"bench-{i}", redis_records))
-                redis_runs.append(redis)
-                print(f"  redis XADD #{i + 1}: {redis.text()}; {redis.cpu_note()}", flush=True)
+    with ExitStack() as stack:
+        trees = {"before": stack.enter_context(tree_at(args.before)), "after": REPO_DIR}
+        if args.pure:  # the committed sources only: no compiled walk beside them
+            trees["pure"] = stack.enter_context(tree_at("HEAD"))
+        redis_port, redis_pid = stack.enter_context(redis_server())
+        brokers = {name: stack.enter_context(broker_of(tree, log)) for name, tree in trees.items()}
+        for name, broker in brokers.items():
+            topics = [f"{codec}-{i}" for codec in CODECS for i in range(args.repeat)]
+            create_topics(broker.bootstrap, topics)
+            warm_up(perf, broker.bootstrap)
+            print(f"{name}: broker from {trees[name]} on {broker.bootstrap}", flush=True)
+        # Each round runs every row once, Redis included, so all rows see the same load.
+        for i in range(args.repeat):
+            for codec in CODECS:
+                for name, broker in brokers.items():
+                    topic = f"{codec}-{i}"
+                    action = partial(produce, perf, broker.bootstrap, topic, args.records, codec)
+                    result = measured(broker.pid, action)
+                    rows.setdefault((codec, name), []).append(result)
+                    print(f"  {codec} {name} #{i + 1}: {result.text()}; {result.cpu_note()}")
+            redis = measured(redis_pid, partial(xadd, redis_port, f"bench-{i}", redis_records))
+            redis_runs.append(redis)
+            print(f"  redis XADD #{i + 1}: {redis.text()}; {redis.cpu_note()}", flush=True)
     return table(rows, redis_runs)
 
 
@@ -145,11 +146,18 @@ def table(rows: dict[tuple[str, str], list[Throughput]], redis: list[Throughput]
     ]
     for codec in CODECS:
         old, new = rows[(codec, "before")], rows[(codec, "after")]
+        label = "uncompressed" if codec == "none" else codec
         lines.append(
-            f"| {'uncompressed' if codec == 'none' else codec} | {_rates(old)} | {_rates(new)} "
+            f"| {label} | {_rates(old)} | {_rates(new)} "
             f"| {_ratio(old, redis_best, redis_median)}, {_ratio(new, redis_best, redis_median)} "
             f"| {_cpu(old)} → {_cpu(new)} µs |"
         )
+        if (codec, "pure") in rows:
+            pure = rows[(codec, "pure")]
+            lines.append(
+                f"| {label}, walk as pure Python (no compiler) | | {_rates(pure)} "
+                f"| {_ratio(pure, redis_best, redis_median)} | {_cpu(old)} → {_cpu(pure)} µs |"
+            )
     lines.append(
         f"| Redis XADD, pipelined (reference) | {_k(redis_best)} rec/s ({_k(redis_median)}) | | | |"
     )
@@ -181,6 +189,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", default=None, help="the tree to compare against (a git rev)")
     parser.add_argument("--records", type=int, default=3_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--pure", action="store_true", help="also a broker whose walk runs as pure Python"
+    )
     args = parser.parse_args(argv)
     if args.before is None:
         args.before = subprocess.run(

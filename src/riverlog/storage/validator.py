@@ -28,8 +28,9 @@ as a stream with no size limit; riverlog decompresses into memory and so bounds 
 Kafka rebuilds a compressed batch whose offset deltas are not 0..n-1; riverlog refuses it (no v2
 client writes one).
 
-Cost: the walk is one tight loop per batch (about a microsecond per record in CPython); header-only
-checks stay as they were. bench/RESULTS.md ("Record validation") has the before/after figures.
+Cost: the walk is one tight loop over the records, about 50 ns a record where the build compiled it
+with mypyc (setup.py) and about 1.3 us as pure Python; bench/RESULTS.md ("Record validation") has
+the before/after produce figures.
 """
 
 from __future__ import annotations
