@@ -24,6 +24,11 @@ two-byte varints inline, nothing allocated per record. It returns the smallest a
 timestamp delta so that per-record timestamp rules can be checked on two numbers; the rare paths
 that must name records (a timestamp out of range, a compacted topic's null key) call
 ``record_summaries`` on the walked section.
+
+Installs compile this module with mypyc when they can (setup.py): ``record_framing.*.so`` beside
+this file then shadows it. After editing it, rebuild (``pip install -e .`` or ``python setup.py
+build_ext --inplace``) or delete the ``.so`` files; tests/unit/protocol/test_record_framing.py runs
+the compiled module and this source side by side and fails when they disagree.
 """
 
 from __future__ import annotations
