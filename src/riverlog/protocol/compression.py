@@ -18,8 +18,8 @@ All codecs run in ``cramjam``'s native code. Failures raise ``CorruptRecordError
 Decompression is bounded: ``decompress`` never produces more than ``limit`` bytes and raises
 ``DecompressedSizeError`` past it. A few KiB of zstd or gzip can claim gigabytes, and cramjam
 allocates what the input claims (an allocation failure aborts the process), so the output buffer is
-ours: it starts near the input's size and grows fourfold while the codec reports it too small, up to
-the limit. Kafka streams decompression and has no such limit; the broker's is generous (see
+ours: it starts at the size the frame states (zstd, lz4) or at the codec's last ratio, and grows
+fourfold while the codec reports it too small, up to the limit. Kafka streams decompression and has no such limit; the broker's is generous (see
 ``storage.validator``).
 """
 
@@ -62,10 +62,18 @@ DEFAULT_DECOMPRESSED_LIMIT: Final = 1 << 30  # what readers of stored batches ac
 _FIRST_GUESS_RATIO: Final = 8  # the first output buffer: 8x the input (at least _MIN_OUTPUT)
 _MIN_OUTPUT: Final = 64 * 1024
 _GROWTH: Final = 4
+_MAX_STATED_RATIO: Final = 256
 # How cramjam reports an output buffer that is too small (Rust's io::ErrorKind::WriteZero);
 # test_compression pins it, so a cramjam release that words it differently fails a test, not
 # the broker.
 _OUTPUT_FULL: Final = "failed to write whole buffer"
+
+
+_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+_LZ4_MAGIC: Final = b"\x04\x22\x4d\x18"
+# Output-to-input ratio of each codec's last batch: the first output buffer's size when the frame
+# states none (a cache; any value is safe).
+_last_ratio: dict[int, float] = {}
 
 
 class DecompressedSizeError(CorruptRecordError):
@@ -100,9 +108,14 @@ def decompress(codec: int, data: Buffer, limit: int = DEFAULT_DECOMPRESSED_LIMIT
         raise CorruptRecordError(f"cannot decompress codec {codec}: {exc}") from exc
 
 
-def _bounded(into: Callable[[Buffer, bytearray], int], data: Buffer, limit: int) -> bytes:
-    """Decompress with a cramjam ``*_into`` function into a buffer that grows up to ``limit``."""
-    size = min(limit, max(_MIN_OUTPUT, _FIRST_GUESS_RATIO * len(data)))
+def _bounded(
+    codec: int, into: Callable[[Buffer, bytearray], int], data: Buffer, limit: int
+) -> bytes:
+    """Decompress with a cramjam ``*_into`` function into a buffer that grows up to ``limit``.
+
+    The first size is the size the frame states (zstd, lz4) or the last batch's ratio for the
+    codec; a stated size is only a hint: the buffer still grows, and never past ``limit``."""
+    size = min(limit, _first_guess(codec, data))
     while True:
         out = bytearray(size)
         try:
@@ -120,8 +133,36 @@ def _bounded(into: Callable[[Buffer, bytearray], int], data: Buffer, limit: int)
             # Exactly full: the output may have been cut at the buffer's end; try once bigger.
             size = min(limit, size * _GROWTH)
             continue
-        del out[written:]
-        return bytes(out)
+        if data:
+            _last_ratio[codec] = written / len(data)
+        return bytes(memoryview(out)[:written])
+
+
+def _first_guess(codec: int, data: Buffer) -> int:
+    stated = _stated_size(codec, data)
+    if stated is not None:
+        # One spare byte (a full buffer means "maybe more"); a frame claiming far more than its
+        # size could hold gets no more than _MAX_STATED_RATIO times its size up front.
+        return min(stated + 1, max(_MIN_OUTPUT, _MAX_STATED_RATIO * len(data)))
+    ratio = _last_ratio.get(codec, _FIRST_GUESS_RATIO)
+    return max(_MIN_OUTPUT, int(len(data) * ratio * 1.25))
+
+
+def _stated_size(codec: int, data: Buffer) -> int | None:
+    """The content size a zstd or lz4 frame header states, if it states one."""
+    with memoryview(data) as view:
+        head = bytes(view[:18])
+    if codec == ZSTD and len(head) >= 6 and head[:4] == _ZSTD_MAGIC:
+        descriptor = head[4]
+        single_segment = descriptor & 0x20
+        size_field = (0 if not single_segment else 1, 2, 4, 8)[descriptor >> 6]
+        at = 5 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 0x03]
+        if size_field and len(head) >= at + size_field:
+            stated = int.from_bytes(head[at : at + size_field], "little")
+            return stated + 256 if size_field == 2 else stated
+    if codec == LZ4 and len(head) >= 15 and head[:4] == _LZ4_MAGIC and head[4] & 0x08:
+        return int.from_bytes(head[6:14], "little")
+    return None
 
 
 def _gzip_compress(data: Buffer) -> bytes:
@@ -129,7 +170,7 @@ def _gzip_compress(data: Buffer) -> bytes:
 
 
 def _gzip_decompress(data: Buffer, limit: int) -> bytes:
-    return _bounded(cramjam.gzip.decompress_into, data, limit)
+    return _bounded(GZIP, cramjam.gzip.decompress_into, data, limit)
 
 
 def _snappy_compress(data: Buffer) -> bytes:
@@ -180,7 +221,7 @@ def _lz4_compress(data: Buffer) -> bytes:
 
 
 def _lz4_decompress(data: Buffer, limit: int) -> bytes:
-    return _bounded(cramjam.lz4.decompress_into, data, limit)
+    return _bounded(LZ4, cramjam.lz4.decompress_into, data, limit)
 
 
 def _zstd_compress(data: Buffer) -> bytes:
@@ -188,7 +229,7 @@ def _zstd_compress(data: Buffer) -> bytes:
 
 
 def _zstd_decompress(data: Buffer, limit: int) -> bytes:
-    return _bounded(cramjam.zstd.decompress_into, data, limit)
+    return _bounded(ZSTD, cramjam.zstd.decompress_into, data, limit)
 
 
 _COMPRESSORS: Final[dict[int, Callable[[Buffer], bytes]]] = {
