@@ -116,13 +116,13 @@ def run(args: argparse.Namespace) -> list[str]:
         redis_port, redis_pid = stack.enter_context(redis_server())
         brokers = {name: stack.enter_context(broker_of(tree, log)) for name, tree in trees.items()}
         for name, broker in brokers.items():
-            topics = [f"{codec}-{i}" for codec in CODECS for i in range(args.repeat)]
+            topics = [f"{codec}-{i}" for codec in args.codecs for i in range(args.repeat)]
             create_topics(broker.bootstrap, topics)
             warm_up(perf, broker.bootstrap)
             print(f"{name}: broker from {trees[name]} on {broker.bootstrap}", flush=True)
         # Each round runs every row once, Redis included, so all rows see the same load.
         for i in range(args.repeat):
-            for codec in CODECS:
+            for codec in args.codecs:
                 for name, broker in brokers.items():
                     topic = f"{codec}-{i}"
                     action = partial(produce, perf, broker.bootstrap, topic, args.records, codec)
@@ -132,10 +132,12 @@ def run(args: argparse.Namespace) -> list[str]:
             redis = measured(redis_pid, partial(xadd, redis_port, f"bench-{i}", redis_records))
             redis_runs.append(redis)
             print(f"  redis XADD #{i + 1}: {redis.text()}; {redis.cpu_note()}", flush=True)
-    return table(rows, redis_runs)
+    return table(rows, redis_runs, args.codecs)
 
 
-def table(rows: dict[tuple[str, str], list[Throughput]], redis: list[Throughput]) -> list[str]:
+def table(
+    rows: dict[tuple[str, str], list[Throughput]], redis: list[Throughput], codecs: list[str]
+) -> list[str]:
     redis_best = max(r.rate for r in redis)
     redis_median = statistics.median(r.rate for r in redis)
     lines = [
@@ -144,7 +146,7 @@ def table(rows: dict[tuple[str, str], list[Throughput]], redis: list[Throughput]
         "(best runs) |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for codec in CODECS:
+    for codec in codecs:
         old, new = rows[(codec, "before")], rows[(codec, "after")]
         label = "uncompressed" if codec == "none" else codec
         lines.append(
@@ -192,7 +194,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--pure", action="store_true", help="also a broker whose walk runs as pure Python"
     )
+    parser.add_argument(
+        "--codecs", default=",".join(CODECS), help="comma-separated, of none,lz4,zstd"
+    )
     args = parser.parse_args(argv)
+    args.codecs = args.codecs.split(",")
     if args.before is None:
         args.before = subprocess.run(
             ["git", "-C", str(REPO_DIR), "merge-base", "HEAD", "main"],
