@@ -67,6 +67,7 @@ __all__ = [
     "patch_base_offset",
     "patch_leader_epoch",
     "set_log_append_time",
+    "set_max_timestamp",
 ]
 
 Buffer = bytes | bytearray | memoryview
@@ -262,6 +263,14 @@ def set_log_append_time(buf: WritableBuffer, pos: int, ts_ms: int) -> None:
     """
     (attributes,) = _INT16.unpack_from(buf, pos + ATTRIBUTES_OFFSET)
     _INT16.pack_into(buf, pos + ATTRIBUTES_OFFSET, attributes | _TIMESTAMP_TYPE_BIT)
+    _INT64.pack_into(buf, pos + MAX_TIMESTAMP_OFFSET, ts_ms)
+    (batch_length,) = _INT32.unpack_from(buf, pos + 8)
+    _write_crc(buf, pos, batch_length + RECORD_BATCH_OVERHEAD)
+
+
+def set_max_timestamp(buf: WritableBuffer, pos: int, ts_ms: int) -> None:
+    """Set the batch's max timestamp and recompute its CRC (the leader's fix of a header whose
+    max timestamp is not its records', as Kafka's ``setMaxTimestamp``)."""
     _INT64.pack_into(buf, pos + MAX_TIMESTAMP_OFFSET, ts_ms)
     (batch_length,) = _INT32.unpack_from(buf, pos + 8)
     _write_crc(buf, pos, batch_length + RECORD_BATCH_OVERHEAD)

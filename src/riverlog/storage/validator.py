@@ -19,6 +19,8 @@ Rules for the leader path (origin CLIENT), in Kafka's order:
 - CreateTime topics: every record's timestamp within message.timestamp.before/after.max.ms of
   now, and no batch claiming LogAppendTime (InvalidTimestampError naming each record);
 - compacted topics: no null keys (InvalidRecordError naming each record).
+A CreateTime batch whose header states a max timestamp other than its records' is stored with the
+records' (Kafka's setMaxTimestamp), so time indexes and retention see what the records say.
 The follower and coordinator paths check framing, size and CRC only, as Kafka's do.
 
 Where riverlog answers differently from Kafka, and why: Kafka throws an unexpected exception for an
@@ -116,7 +118,8 @@ def parse_batches(buf: Buffer) -> list[tuple[int, Header]]:
 def validate_batches(
     buf: Buffer, config: LogConfig, origin: AppendOrigin, now_ms: int
 ) -> list[tuple[int, Header]]:
-    """Parse and validate an append; returns (position, header) of each batch."""
+    """Parse and validate an append; returns (position, header) of each batch, a client batch's
+    header carrying its records' max timestamp where the batch states another."""
     batches = parse_batches(buf)
     client = origin is AppendOrigin.CLIENT
     max_bytes = config.max_message_bytes
@@ -131,9 +134,11 @@ def validate_batches(
                 raise CorruptRecordError(f"Record batch at position {pos} fails its CRC check")
     if client:
         data = buf if isinstance(buf, bytes) else bytes(buf)
-        for pos, header in batches:
+        for index, (pos, header) in enumerate(batches):
             check_client_batch(header)
-            check_records(data, pos, header, config, now_ms)
+            records_max = check_records(data, pos, header, config, now_ms)
+            if records_max is not None:  # the caller rewrites the header, as Kafka does
+                batches[index] = (pos, header._replace(max_timestamp=records_max))
     return batches
 
 
@@ -153,9 +158,12 @@ def check_client_batch(header: Header) -> None:
         )
 
 
-def check_records(data: bytes, pos: int, header: Header, config: LogConfig, now_ms: int) -> None:
+def check_records(
+    data: bytes, pos: int, header: Header, config: LogConfig, now_ms: int
+) -> int | None:
     """The record-level checks of a client batch at `pos` (after its header checks): codec,
-    decompression, framing, timestamps, compacted keys."""
+    decompression, framing, timestamps, compacted keys. Returns the records' max timestamp when
+    the header of a CreateTime batch states another (Kafka rewrites it), else None."""
     start, end = pos + BATCH_HEADER_SIZE, pos + header.batch_length + RECORD_BATCH_OVERHEAD
     codec = header.attributes & _CODEC_MASK
     if codec:
@@ -177,6 +185,10 @@ def check_records(data: bytes, pos: int, header: Header, config: LogConfig, now_
             _check_timestamps(data, start, header, window_low, window_high, config)
     if config.compact:
         _check_keys(data, start, header)
+    if header.attributes & _LOG_APPEND_TIME_BIT or config.log_append_time:
+        return None
+    records_max = header.base_timestamp + high
+    return records_max if records_max != header.max_timestamp else None
 
 
 def decompressed_limit(config: LogConfig) -> int:

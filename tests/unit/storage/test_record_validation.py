@@ -204,3 +204,23 @@ def test_lz4_bomb_of_cramjam_reports_a_full_buffer() -> None:
     data = bytes(cramjam.lz4.compress(b"\0" * 100_000))
     with pytest.raises(cramjam.DecompressionError, match="failed to write whole buffer"):
         cramjam.lz4.decompress_into(data, bytearray(1000))
+
+
+def test_a_header_max_timestamp_other_than_the_records_is_rewritten(open_log: LogFactory) -> None:
+    # Kafka stores the records' max timestamp (setMaxTimestamp); a header claiming a far future
+    # would otherwise keep its segment from time-based retention and mislead ListOffsets.
+    from riverlog.protocol.records import crc_ok, iter_batches, parse_header
+
+    log = open_log()
+    for codec in (0, ZSTD):
+        lying = bytearray(batch(3, ts=NOW, compression=codec))
+        struct.pack_into(">q", lying, 35, NOW + 10**9)
+        struct.pack_into(">I", lying, 17, crc32c(bytes(lying[21:])))
+        for append in appenders(log):
+            before = log.log_end_offset
+            append(bytes(lying))
+            data = log.read(before, 100_000).read()
+            ((pos, header),) = list(iter_batches(data))
+            assert header.max_timestamp == NOW + 2 and crc_ok(data, pos, header)
+    assert parse_header(log.read(0, 100_000).read()).max_timestamp == NOW + 2
+    assert log.offset_for_timestamp(NOW + 2) == (2, NOW + 2)
