@@ -53,7 +53,16 @@ def plan(options: PlatformOptions) -> list[ServiceSpec]:
             "broker",
             ports["broker"],
             bootstrap,
-            ("broker", "start", "--listen", bootstrap, "--data-dir", str(data / "broker")),
+            (
+                "broker",
+                "start",
+                "--listen",
+                bootstrap,
+                "--data-dir",
+                str(data / "broker"),
+                "--set",
+                f"metrics.port={ports['metrics']}",
+            ),
             data / "broker",
         ),
         ServiceSpec(

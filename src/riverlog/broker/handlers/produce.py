@@ -120,6 +120,7 @@ async def _produce_partition(
         code = error_code_for(exc)
         log.debug("produce to %s-%d failed: %s", topic, data.index, exc)
         return _answer(ctx, data.index, code, str(exc), part.log.log_start_offset)
+    ctx.services.metrics.produced(topic, result.records_count, len(data.records))
     if acks == -1:
         code = await replicas.wait_for_replication(part, result.last_offset, timeout_s)
         if code != ErrorCode.none:
