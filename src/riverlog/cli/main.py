@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "leaders": ("riverlog.cli.cluster", "leaders_app", "group"),
     "partitions": ("riverlog.cli.partitions", "app", "group"),
     "platform": ("riverlog.cli.platform", "app", "group"),
+    "console": ("riverlog.cli.console", "console", "command"),
 }
 
 

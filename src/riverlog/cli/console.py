@@ -1,0 +1,66 @@
+"""`riverlog console`: the web console for a Kafka cluster (and its registry, Connect and SQL server)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from riverlog.cli.errors import CliError
+
+
+def console(
+    bootstrap_server: Annotated[
+        str, typer.Option("--bootstrap-server", help="Kafka bootstrap HOST:PORT")
+    ] = "localhost:9092",
+    listen: Annotated[
+        str, typer.Option(help="where the console listens (localhost only by default)")
+    ] = "http://localhost:8080",
+    registry_url: Annotated[str | None, typer.Option(help="schema registry URL")] = None,
+    connect_url: Annotated[str | None, typer.Option(help="Kafka Connect REST URL")] = None,
+    sql_url: Annotated[str | None, typer.Option(help="SQL server URL")] = None,
+    metrics_url: Annotated[
+        list[str] | None,
+        typer.Option(help="a broker's Prometheus /metrics URL (repeatable; default: port 9644)"),
+    ] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="no create, delete, produce, reset or config change")
+    ] = False,
+) -> None:
+    """Serve the web console until Ctrl-C or SIGTERM."""
+    from riverlog.common.service import HttpService, ServiceError, parse_listener
+    from riverlog.console.app import ConsoleSettings, build_app
+
+    try:
+        _, host, port = parse_listener(listen)
+    except ValueError as exc:
+        raise CliError(f"--listen: {exc}") from None
+    settings = ConsoleSettings(
+        bootstrap=bootstrap_server,
+        registry_url=registry_url,
+        connect_url=connect_url,
+        sql_url=sql_url,
+        metrics_urls=list(metrics_url or []),
+        read_only=read_only,
+    )
+    service = HttpService(build_app(settings), host, port, name="console")
+    try:
+        service.start()
+    except ServiceError as exc:
+        raise CliError(f"{exc} (is the port in use? choose another with --listen)") from None
+    typer.echo(
+        f"console on {service.url} for {bootstrap_server}{' (read-only)' if read_only else ''}"
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop.wait(1.0):
+        pass
+    service.stop()

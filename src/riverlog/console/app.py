@@ -1,0 +1,170 @@
+"""The console: a server-rendered Starlette app (Jinja2 templates, htmx and uPlot served from the package).
+
+`build_app(settings)` returns the ASGI app; `riverlog console` serves it with `HttpService`. Pages live in
+`pages_topics`, `pages_groups` and `pages_services`; this module holds the shared state, the overview and
+the helpers every page uses. With `read_only`, every destructive route answers 403 and the pages hide
+those actions; destructive actions otherwise need an explicit confirmation field (see each route).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from riverlog.console.history import LagHistory, ThroughputSampler
+from riverlog.console.kafka import BadInput, ConsoleError, KafkaGateway, NotFound
+from riverlog.console.rest import ConnectApi, RegistryApi, RestError, SqlApi
+
+HERE = Path(__file__).parent
+T = TypeVar("T")
+
+
+@dataclass
+class ConsoleSettings:
+    bootstrap: str
+    registry_url: str | None = None
+    connect_url: str | None = None
+    sql_url: str | None = None
+    metrics_urls: list[str] = field(default_factory=list)  # empty: each broker's host, port 9644
+    read_only: bool = False
+    client_config: dict[str, str] = field(default_factory=dict)
+
+
+class Console:
+    """Everything the pages share: the Kafka gateway, the REST clients, chart history, settings."""
+
+    def __init__(self, settings: ConsoleSettings) -> None:
+        self.settings = settings
+        self.kafka = KafkaGateway(settings.bootstrap, settings.client_config)
+        self.connect = ConnectApi("Connect", settings.connect_url)
+        self.sql = SqlApi("SQL server", settings.sql_url)
+        self.registry = RegistryApi("Schema registry", settings.registry_url)
+        self.lag = LagHistory()
+        self.throughput = ThroughputSampler(list(settings.metrics_urls))
+
+    @property
+    def read_only(self) -> bool:
+        return self.settings.read_only
+
+    def close(self) -> None:
+        self.kafka.close()
+        for service in (self.connect, self.sql, self.registry):
+            service.close()
+
+
+def fmt_time(ms: int) -> str:
+    """Epoch milliseconds as UTC ISO 8601 (empty for Kafka's -1: no timestamp)."""
+    if ms < 0:
+        return ""
+    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["time"] = fmt_time
+
+
+def console_of(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+async def blocking(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking client call on the thread pool (never on the event loop)."""
+    return await run_in_threadpool(fn, *args)
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    console = console_of(request)
+    base = {
+        "read_only": console.read_only,
+        "bootstrap": console.settings.bootstrap,
+        "services": {
+            "connect": console.connect.configured,
+            "sql": console.sql.configured,
+            "registry": console.registry.configured,
+        },
+    }
+    response: HTMLResponse = templates.TemplateResponse(
+        request, name, {**base, **context}, status_code=status
+    )
+    return response
+
+
+def forbid_if_read_only(request: Request) -> Response | None:
+    if console_of(request).read_only:
+        return render(request, "error.html", 403, error="The console is read-only (--read-only).")
+    return None
+
+
+async def overview(request: Request) -> Response:
+    console = console_of(request)
+    cluster = await blocking(console.kafka.cluster, True)
+    topics = cluster.topics.values()
+    stats = {
+        "topics": sum(1 for t in topics if not t.internal),
+        "partitions": sum(len(t.partitions) for t in topics),
+        "under_replicated": sum(t.under_replicated for t in topics),
+        "offline": sum(t.offline for t in topics),
+    }
+    return render(request, "overview.html", cluster=cluster, stats=stats, page="overview")
+
+
+async def throughput(request: Request) -> Response:
+    console = console_of(request)
+    if not console.throughput.urls:
+        cluster = await blocking(console.kafka.cluster)
+        console.throughput.urls = [
+            f"http://{address.rsplit(':', 1)[0]}:9644/metrics" for _, address in cluster.brokers
+        ]
+    await blocking(console.throughput.sample)
+    return JSONResponse(console.throughput.chart())
+
+
+async def console_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, NotFound):
+        status = 404
+    elif isinstance(exc, BadInput):
+        status = 400
+    else:
+        status = 502  # the cluster or a service failed
+    return render(request, "error.html", status, error=str(exc))
+
+
+def build_app(settings: ConsoleSettings) -> Starlette:
+    from riverlog.console import pages_groups, pages_services, pages_topics
+
+    console = Console(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(console.close)
+
+    routes: list[BaseRoute] = [
+        Route("/", overview),
+        Route("/api/throughput", throughput),
+        *pages_topics.ROUTES,
+        *pages_groups.ROUTES,
+        *pages_services.ROUTES,
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ConsoleError: console_error, RestError: console_error},
+    )
+    app.state.console = console
+    return app

@@ -1,0 +1,98 @@
+"""Short time series kept in memory for the console's charts: consumer lag per group and partition,
+and cluster throughput from the brokers' Prometheus metrics.
+
+Invariants: each series holds at most MAX_POINTS samples (about 12 minutes at one every 2 s); samples
+are added when a chart asks (the page polls), so an unwatched group costs nothing; everything is lost
+when the console restarts. Guarded by one lock: Starlette's thread pool calls in from several threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+MAX_POINTS = 360
+MIN_SAMPLE_INTERVAL_S = 1.0
+THROUGHPUT_METRICS = {
+    "kafka_server_brokertopicmetrics_messagesin_total": "messages_in",
+    "kafka_server_brokertopicmetrics_bytesin_total": "bytes_in",
+    "kafka_server_brokertopicmetrics_bytesout_total": "bytes_out",
+}
+
+
+class LagHistory:
+    """(time, {partition label: lag}) per group."""
+
+    def __init__(self) -> None:
+        self._series: dict[str, deque[tuple[float, dict[str, int]]]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, group: str, lags: dict[str, int], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._lock:
+            series = self._series.setdefault(group, deque(maxlen=MAX_POINTS))
+            if series and now - series[-1][0] < MIN_SAMPLE_INTERVAL_S:
+                series[-1] = (series[-1][0], lags)
+            else:
+                series.append((now, lags))
+
+    def chart(self, group: str) -> dict[str, object]:
+        """uPlot's data layout: times, then one list per partition label (None where unknown)."""
+        with self._lock:
+            points = list(self._series.get(group, ()))
+        labels = sorted({label for _, lags in points for label in lags})
+        return {
+            "labels": labels,
+            "data": [[t for t, _ in points]]
+            + [[lags.get(label) for _, lags in points] for label in labels],
+        }
+
+
+class ThroughputSampler:
+    """Scrapes the brokers' /metrics and turns counter deltas into per-second rates."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
+        self._samples: deque[tuple[float, dict[str, float]]] = deque(maxlen=MAX_POINTS + 1)
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def sample(self) -> None:
+        totals = dict.fromkeys(THROUGHPUT_METRICS.values(), 0.0)
+        errors = []
+        for url in self.urls:
+            try:
+                text = httpx.get(url, timeout=3).text
+            except httpx.HTTPError as exc:
+                errors.append(f"{url}: {exc}")
+                continue
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    key = THROUGHPUT_METRICS.get(sample.name)
+                    if key is not None:
+                        totals[key] += sample.value
+        self.error = "; ".join(errors) or None
+        now = time.time()
+        with self._lock:
+            if self._samples and now - self._samples[-1][0] < MIN_SAMPLE_INTERVAL_S:
+                return
+            self._samples.append((now, totals))
+
+    def chart(self) -> dict[str, object]:
+        """Rates between consecutive samples (a counter that went down, a restart, counts from 0)."""
+        with self._lock:
+            samples = list(self._samples)
+        times: list[float] = []
+        rates: dict[str, list[float]] = {key: [] for key in THROUGHPUT_METRICS.values()}
+        for (t0, before), (t1, after) in itertools.pairwise(samples):
+            elapsed = max(t1 - t0, 1e-6)
+            times.append(t1)
+            for key in rates:
+                delta = after[key] - before[key]
+                rates[key].append((delta if delta >= 0 else after[key]) / elapsed)
+        return {"labels": list(rates), "data": [times, *rates.values()], "error": self.error}
