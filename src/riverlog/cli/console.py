@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from types import FrameType
 from typing import Annotated
@@ -10,6 +11,19 @@ from typing import Annotated
 import typer
 
 from riverlog.cli.errors import CliError
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Fail with one line before uvicorn logs its own multi-line error for a taken port."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise CliError(
+            f"console cannot listen on {host}:{port}: {exc.strerror} (is the port in use? "
+            "choose another with --listen)"
+        ) from None
 
 
 def console(
@@ -46,6 +60,7 @@ def console(
         metrics_urls=list(metrics_url or []),
         read_only=read_only,
     )
+    _check_bindable(host, port)
     service = HttpService(build_app(settings), host, port, name="console")
     try:
         service.start()

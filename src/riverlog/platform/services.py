@@ -135,6 +135,11 @@ def _link_optional_services(specs: list[ServiceSpec], options: PlatformOptions) 
             if "connect" in running:
                 extra += ["--set", f"ksql.connect.url={running['connect'].url}"]
         if spec.name == "console":
+            if options.ports.get("metrics"):
+                extra += [
+                    "--metrics-url",
+                    f"http://{options.host}:{options.ports['metrics']}/metrics",
+                ]
             for other, flag in (
                 ("registry", "--registry-url"),
                 ("connect", "--connect-url"),

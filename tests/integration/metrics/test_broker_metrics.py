@@ -4,6 +4,8 @@ histograms, log gauges, group lag, process metrics; `metrics.port` 0 serves noth
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -137,3 +139,22 @@ def test_metrics_port_zero_serves_nothing(tmp_path: Path) -> None:
         assert running.node is not None and running.node.metrics_server is None
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_grafana_dashboard_queries_only_exported_metrics(
+    metered: tuple[RunningBroker, str],
+) -> None:
+    _, url = metered
+    dashboard = json.loads(
+        (Path(__file__).parents[3] / "docs" / "grafana-riverlog.json").read_text()
+    )
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(?:kafka|process)_[a-z_]+", target["expr"])
+    }
+    exported = set(scrape(url).keys())
+    names = {name for name, _ in exported}
+    missing = sorted(q for q in queried if q not in names)
+    assert queried and not missing, missing
