@@ -8,7 +8,8 @@
 2. Metrics overhead on produce throughput: the same broker with `metrics.port=0` and with metrics on,
    alternating runs (off, on, off, on, ...) with one confluent-kafka producer (100-byte records,
    acks=1, linger.ms=5, batch.size=1000000); rate = records / time from first send to last delivery.
-   A Prometheus scrape runs every second during the "on" runs, as a real deployment would.
+   A Prometheus scrape runs every second during the "on" runs, as a real deployment would. The
+   broker's CPU time per record (/proc) is shown too: on a shared machine it is steadier than the rate.
 
     python -m bench.console_bench [--records 1000000] [--topics 1000] [--repeat 5] [--runs 3]
         [--screenshot docs/console.png] [--no-write]
@@ -51,6 +52,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+PIDS: dict[str, int] = {}
+
+
 @contextmanager
 def broker(metrics_port: int) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="riverlog-console-bench-") as tmp:
@@ -70,6 +80,7 @@ def broker(metrics_port: int) -> Iterator[str]:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise SystemExit("the broker did not start") from None
                     time.sleep(0.05)
+            PIDS[f"127.0.0.1:{port}"] = proc.pid
             yield f"127.0.0.1:{port}"
         finally:
             proc.terminate()
@@ -222,6 +233,7 @@ def console_figures(args: argparse.Namespace) -> list[str]:
 
 def metrics_overhead(args: argparse.Namespace) -> list[str]:
     rates: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
     value = b"x" * 100
     for run in range(args.runs):
         for mode in ("off", "on"):
@@ -240,18 +252,32 @@ def metrics_overhead(args: argparse.Namespace) -> list[str]:
 
                     scraper = threading.Thread(target=scrape, daemon=True)
                     scraper.start()
+                before = cpu_seconds(PIDS[bootstrap])
                 rate = produce(bootstrap, "bench", args.overhead_records, value)
+                used = cpu_seconds(PIDS[bootstrap]) - before
+                cpu[mode].append(used / args.overhead_records * 1e6)
                 stop.set()
                 if scraper is not None:
                     scraper.join()
                 rates[mode].append(rate)
-                print(f"  run {run + 1} metrics {mode}: {rate:,.0f} records/s", flush=True)
+                print(
+                    f"  run {run + 1} metrics {mode}: {rate:,.0f} records/s, "
+                    f"broker CPU {cpu[mode][-1]:.2f} µs/record",
+                    flush=True,
+                )
     off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
-    overhead = (off - on) / off * 100
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+
+    def runs(values: list[float], fmt: str) -> str:
+        return ", ".join(format(v, fmt) for v in values)
+
     return [
-        f"| produce, metrics off (metrics.port=0) | {off:,.0f} | {', '.join(f'{r:,.0f}' for r in rates['off'])} |",
-        f"| produce, metrics on (scraped every 1 s) | {on:,.0f} | {', '.join(f'{r:,.0f}' for r in rates['on'])} |",
-        f"| overhead (median off vs on) | {overhead:+.1f} % | |",
+        f"| produce, metrics off (metrics.port=0) | {off:,.0f} | {runs(rates['off'], ',.0f')} "
+        f"| {cpu_off:.2f} | {runs(cpu['off'], '.2f')} |",
+        f"| produce, metrics on (scraped every 1 s) | {on:,.0f} | {runs(rates['on'], ',.0f')} "
+        f"| {cpu_on:.2f} | {runs(cpu['on'], '.2f')} |",
+        f"| overhead (medians, off → on) | {(off - on) / off * 100:+.1f} % | "
+        f"| {(cpu_on - cpu_off) / cpu_off * 100:+.1f} % | |",
     ]
 
 
@@ -285,8 +311,8 @@ def main() -> None:
         out += [
             f"Metrics overhead on produce throughput ({args.overhead_records:,} records of 100 B, "
             f"one confluent-kafka producer, {args.runs} alternating runs each):\n",
-            "| broker | median records/s | runs |",
-            "|---|---|---|",
+            "| broker | median records/s | runs | broker CPU µs/record (median) | runs |",
+            "|---|---|---|---|---|",
             *metrics_overhead(args),
             "",
         ]

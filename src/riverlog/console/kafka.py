@@ -309,9 +309,8 @@ class KafkaGateway:
                             raise ConsoleError(str(error))
                         result.scanned += 1
                         result.next_offset = int(record.offset() or 0) + 1
-                        message = _message(record)
-                        if not needle or _matches(message, needle):
-                            result.messages.append(message)
+                        if not needle or _matches(record, needle):
+                            result.messages.append(_message(record))
                             if len(result.messages) >= limit:
                                 break
             finally:
@@ -461,5 +460,6 @@ def _message(record: Any) -> Message:
     )
 
 
-def _matches(message: Message, needle: str) -> bool:
-    return any(needle in (text or "").lower() for text in (message.key, message.value))
+def _matches(record: Any, needle: str) -> bool:
+    """Whether the record's key or value contains `needle` (lower case), before decoding it for show."""
+    return any(needle in (_text(raw) or "").lower() for raw in (record.key(), record.value()))
