@@ -1,0 +1,59 @@
+"""Console chart series: lag history per group and throughput rates from counter samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from riverlog.console.history import MAX_POINTS, LagHistory, ThroughputSampler
+from riverlog.console.kafka import BadInput
+from riverlog.console.pages_topics import _timestamp
+from riverlog.console.rest import _json_line
+
+
+def test_lag_history_lays_out_series_per_partition() -> None:
+    history = LagHistory()
+    history.add("g", {"t-0": 5}, now=100.0)
+    history.add("g", {"t-0": 3, "t-1": 7}, now=102.0)
+    history.add("g", {"t-0": 1, "t-1": 6}, now=102.5)  # within a second: replaces the last point
+    chart = history.chart("g")
+    assert chart == {"labels": ["t-0", "t-1"], "data": [[100.0, 102.0], [5, 1], [None, 6]]}
+    assert history.chart("other") == {"labels": [], "data": [[]]}
+
+
+def test_lag_history_is_bounded() -> None:
+    history = LagHistory()
+    for i in range(MAX_POINTS + 50):
+        history.add("g", {"t-0": i}, now=float(i * 2))
+    data = history.chart("g")["data"]
+    assert isinstance(data, list) and len(data[0]) == MAX_POINTS
+
+
+def test_throughput_rates_from_counter_deltas() -> None:
+    sampler = ThroughputSampler([])
+    sampler._samples.extend(
+        [
+            (10.0, {"messages_in": 0.0, "bytes_in": 0.0, "bytes_out": 0.0}),
+            (12.0, {"messages_in": 200.0, "bytes_in": 4000.0, "bytes_out": 0.0}),
+            (14.0, {"messages_in": 50.0, "bytes_in": 1000.0, "bytes_out": 10.0}),  # a restart
+        ]
+    )
+    chart = sampler.chart()
+    assert chart["labels"] == ["messages_in", "bytes_in", "bytes_out"]
+    assert chart["data"] == [[12.0, 14.0], [100.0, 25.0], [2000.0, 500.0], [0.0, 5.0]]
+
+
+def test_timestamps_in_epoch_ms_or_iso() -> None:
+    assert _timestamp({"timestamp": "1700000000000"}) == 1700000000000
+    assert _timestamp({"timestamp": "2023-11-14T22:13:20"}) == 1700000000000
+    assert _timestamp({"timestamp": "2023-11-14T23:13:20+01:00"}) == 1700000000000
+    with pytest.raises(BadInput, match="ISO 8601"):
+        _timestamp({"timestamp": "yesterday"})
+
+
+def test_ksql_delimited_lines() -> None:
+    assert _json_line('{"queryId":"q1","columnNames":["A"]}') == {
+        "queryId": "q1",
+        "columnNames": ["A"],
+    }
+    assert _json_line('[1,"x"]') == [1, "x"]
+    assert _json_line("") is None and _json_line("not json") is None
