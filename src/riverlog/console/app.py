@@ -31,6 +31,7 @@ from riverlog.console.kafka import BadInput, ConsoleError, KafkaGateway, NotFoun
 from riverlog.console.rest import ConnectApi, RegistryApi, RestError, SqlApi
 
 HERE = Path(__file__).parent
+SIZES_TTL_S = 10.0
 T = TypeVar("T")
 
 
@@ -57,6 +58,22 @@ class Console:
         self.lag = LagHistory()
         self.throughput = ThroughputSampler(list(settings.metrics_urls))
 
+    def topic_sizes(self) -> dict[str, float]:
+        """Each topic's bytes from the brokers' metrics, scraped at most every SIZES_TTL_S (empty
+        when no broker serves metrics)."""
+        if time.monotonic() - self.throughput.sizes_at > SIZES_TTL_S:
+            self.ensure_metrics_urls()
+            self.throughput.sample()
+        return self.throughput.sizes
+
+    def ensure_metrics_urls(self) -> None:
+        """Without --metrics-url: each broker's host on port 9644 (the default metrics.port)."""
+        if not self.throughput.urls:
+            self.throughput.urls = [
+                f"http://{address.rsplit(':', 1)[0]}:9644/metrics"
+                for _, address in self.kafka.cluster().brokers
+            ]
+
     @property
     def read_only(self) -> bool:
         return self.settings.read_only
@@ -77,6 +94,19 @@ def fmt_time(ms: int) -> str:
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["time"] = fmt_time
+
+
+def fmt_bytes(size: float | None) -> str:
+    if size is None:
+        return "\N{EN DASH}"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+templates.env.filters["bytes"] = fmt_bytes
 
 
 def console_of(request: Request) -> Console:
@@ -127,11 +157,7 @@ async def overview(request: Request) -> Response:
 
 async def throughput(request: Request) -> Response:
     console = console_of(request)
-    if not console.throughput.urls:
-        cluster = await blocking(console.kafka.cluster)
-        console.throughput.urls = [
-            f"http://{address.rsplit(':', 1)[0]}:9644/metrics" for _, address in cluster.brokers
-        ]
+    await blocking(console.ensure_metrics_urls)
     await blocking(console.throughput.sample)
     return JSONResponse(console.throughput.chart())
 

@@ -54,20 +54,24 @@ class LagHistory:
 
 
 class ThroughputSampler:
-    """Scrapes the brokers' /metrics and turns counter deltas into per-second rates."""
+    """Scrapes the brokers' /metrics and turns counter deltas into per-second rates; keeps each
+    topic's log size from the same scrape (the largest replica of each partition, summed)."""
 
     def __init__(self, urls: list[str]) -> None:
         self.urls = urls
         self._samples: deque[tuple[float, dict[str, float]]] = deque(maxlen=MAX_POINTS + 1)
         self._lock = threading.Lock()
         self.error: str | None = None
+        self.sizes: dict[str, float] = {}
+        self.sizes_at = 0.0  # time.monotonic() of the last scrape
 
     def sample(self) -> None:
         totals = dict.fromkeys(THROUGHPUT_METRICS.values(), 0.0)
+        partition_sizes: dict[tuple[str, str], float] = {}
         errors = []
         for url in self.urls:
             try:
-                text = httpx.get(url, timeout=3).text
+                text = httpx.get(url, timeout=1).text
             except httpx.HTTPError as exc:
                 errors.append(f"{url}: {exc}")
                 continue
@@ -76,7 +80,14 @@ class ThroughputSampler:
                     key = THROUGHPUT_METRICS.get(sample.name)
                     if key is not None:
                         totals[key] += sample.value
+                    elif sample.name == "kafka_log_log_size":
+                        tp = (sample.labels["topic"], sample.labels["partition"])
+                        partition_sizes[tp] = max(partition_sizes.get(tp, 0.0), sample.value)
         self.error = "; ".join(errors) or None
+        sizes: dict[str, float] = {}
+        for (topic, _), size in partition_sizes.items():
+            sizes[topic] = sizes.get(topic, 0.0) + size
+        self.sizes, self.sizes_at = sizes, time.monotonic()
         now = time.time()
         with self._lock:
             if self._samples and now - self._samples[-1][0] < MIN_SAMPLE_INTERVAL_S:

@@ -35,6 +35,7 @@ async def topics(request: Request) -> Response:
     show_internal = request.query_params.get("internal") == "1"
     page = max(1, _int(request.query_params.get("page"), 1, "page"))
     cluster = await blocking(console.kafka.cluster)
+    sizes = await blocking(console.topic_sizes)
     names = sorted(
         name
         for name, topic in cluster.topics.items()
@@ -45,6 +46,7 @@ async def topics(request: Request) -> Response:
     shown = [cluster.topics[n] for n in names[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
     context: dict[str, Any] = dict(
         topics=shown,
+        sizes=sizes,
         total=len(names),
         search=search,
         show_internal=show_internal,

@@ -126,6 +126,8 @@ def test_topics_page_lists_and_searches(chrome: webdriver.Chrome, console: str) 
     chrome.get(console + "/topics")
     table = chrome.find_element(By.ID, "topics").text
     assert TOPIC in table and OTHER in table
+    row = chrome.find_element(By.XPATH, f"//table[@id='topics']//tr[td/a[text()='{TOPIC}']]")
+    assert row.find_element(By.CSS_SELECTOR, ".size").text.endswith("KiB")  # from /metrics
     search = chrome.find_element(By.ID, "topic-search")
     search.send_keys(f"audit-{RUN}")
     wait(chrome).until(lambda d: TOPIC not in d.find_element(By.ID, "topics").text)
