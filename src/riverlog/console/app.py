@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from riverlog.console.decode import SchemaDecoder
 from riverlog.console.history import LagHistory, ThroughputSampler
 from riverlog.console.kafka import BadInput, ConsoleError, KafkaGateway, NotFound
 from riverlog.console.rest import ConnectApi, RegistryApi, RestError, SqlApi
@@ -55,6 +56,7 @@ class Console:
         self.connect = ConnectApi("Connect", settings.connect_url)
         self.sql = SqlApi("SQL server", settings.sql_url)
         self.registry = RegistryApi("Schema registry", settings.registry_url)
+        self.decoder = SchemaDecoder(self.registry)
         self.lag = LagHistory()
         self.throughput = ThroughputSampler(list(settings.metrics_urls))
 

@@ -16,7 +16,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ METADATA_TTL_S = 2.0
 TIMEOUT_S = 10.0
 SCAN_LIMIT = 2000  # records examined per filtered browse request
 SPEC: Any = OffsetSpec  # its factory methods are untyped
+Decoder = Callable[[bytes | None], "tuple[str, str] | None"]  # raw value -> (text, format label)
 
 
 class ConsoleError(Exception):
@@ -103,7 +104,8 @@ class Message:
     key: str | None
     value: str | None
     headers: tuple[tuple[str, str], ...]
-    json_value: str | None  # pretty-printed when the value is JSON
+    json_value: str | None  # pretty-printed when the value is JSON (or decoded with its schema)
+    value_format: str = ""  # e.g. "AVRO schema 3" when decoded through the registry
 
 
 @dataclass
@@ -280,6 +282,7 @@ class KafkaGateway:
         start: int,
         limit: int,
         text: str = "",
+        decode: Decoder | None = None,
     ) -> BrowseResult:
         """Up to `limit` records from `start` (those whose key or value contains `text`)."""
         low, high = self.watermarks(topic)[partition]
@@ -310,7 +313,7 @@ class KafkaGateway:
                         result.scanned += 1
                         result.next_offset = int(record.offset() or 0) + 1
                         if not needle or _matches(record, needle):
-                            result.messages.append(_message(record))
+                            result.messages.append(_message(record, decode))
                             if len(result.messages) >= limit:
                                 break
             finally:
@@ -445,8 +448,10 @@ def _enum_name(value: Any) -> str:
     return str(name).replace("_", " ").title().replace(" ", "") if name else ""
 
 
-def _message(record: Any) -> Message:
-    value = _text(record.value())
+def _message(record: Any, decode: Decoder | None = None) -> Message:
+    raw = record.value()
+    decoded = decode(raw) if decode is not None else None
+    value = _text(raw)
     _, timestamp = record.timestamp()
     headers = tuple((k, _text(v) or "") for k, v in (record.headers() or []))
     return Message(
@@ -456,7 +461,8 @@ def _message(record: Any) -> Message:
         _text(record.key()),
         value,
         headers,
-        _pretty_json(value),
+        decoded[0] if decoded else _pretty_json(value),
+        decoded[1] if decoded else "",
     )
 
 

@@ -141,7 +141,8 @@ async def messages(request: Request) -> Response:
         start = max(low, high - limit)
     else:
         raise BadInput(f"unknown browse mode {mode!r}")
-    result = await blocking(console.kafka.browse, name, partition, start, limit, text)
+    decode = console.decoder.decode if console.registry.configured else None
+    result = await blocking(console.kafka.browse, name, partition, start, limit, text, decode)
     template = "tail_rows.html" if mode == "tail" else "messages.html"
     return render(
         request,

@@ -6,15 +6,19 @@ runs once both are merged."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from confluent_kafka import Producer
+from fastavro import parse_schema, schemaless_writer
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
 
 from riverlog.common.service import HttpService
 from riverlog.console.app import ConsoleSettings, build_app
@@ -31,6 +35,9 @@ V2 = {
     "name": "Order",
     "fields": [{"name": "id", "type": "long"}, {"name": "note", "type": "string", "default": ""}],
 }
+
+
+IDS: list[int] = []
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +61,7 @@ def registry_url(broker: RunningBroker) -> Iterator[str]:
                 timeout=20,
             )
             assert answer.status_code == 200, answer.text
+            IDS.append(answer.json()["id"])
         yield server.url
     finally:
         server.stop()
@@ -80,3 +88,22 @@ def test_subjects_versions_diff_and_compatibility(
     chrome.find_element(By.CSS_SELECTOR, "form.row button").click()
     config = httpx.get(f"{registry_url}/config/{SUBJECT}", timeout=10).json()
     assert config["compatibilityLevel"] == "FULL"
+
+
+def test_browser_decodes_avro_through_the_registry(
+    chrome: webdriver.Chrome, console: str, broker: RunningBroker
+) -> None:
+    topic = SUBJECT.removesuffix("-value")
+    payload = io.BytesIO()
+    schemaless_writer(payload, parse_schema(V2), {"id": 4242, "note": "decoded by the console"})
+    framed = b"\x00" + IDS[-1].to_bytes(4, "big") + payload.getvalue()
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    producer.produce(topic, framed, key=b"avro-key")
+    assert producer.flush(10) == 0
+    chrome.get(f"{console}/topics/{topic}")
+    WebDriverWait(chrome, 15).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#message-rows tr.message")
+    )
+    value = chrome.find_element(By.CSS_SELECTOR, "#message-rows tr.message .value").text
+    assert f"AVRO schema {IDS[-1]}" in value
+    assert '"id": 4242' in value and '"note": "decoded by the console"' in value

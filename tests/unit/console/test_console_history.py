@@ -57,3 +57,15 @@ def test_ksql_delimited_lines() -> None:
     }
     assert _json_line('[1,"x"]') == [1, "x"]
     assert _json_line("") is None and _json_line("not json") is None
+
+
+def test_decoder_leaves_unframed_values_alone() -> None:
+    from riverlog.console.decode import SchemaDecoder
+    from riverlog.console.rest import RegistryApi
+
+    unconfigured = SchemaDecoder(RegistryApi("Schema registry", None))
+    assert unconfigured.decode(b"\x00\x00\x00\x00\x01payload") is None  # no registry to ask
+    configured = SchemaDecoder(RegistryApi("Schema registry", "http://127.0.0.1:9"))
+    assert configured.decode(b'{"a": 1}') is None  # not the wire format
+    assert configured.decode(b"\x00\x00") is None  # too short for a schema id
+    assert configured.decode(None) is None
