@@ -69,3 +69,23 @@ def test_decoder_leaves_unframed_values_alone() -> None:
     assert configured.decode(b'{"a": 1}') is None  # not the wire format
     assert configured.decode(b"\x00\x00") is None  # too short for a schema id
     assert configured.decode(None) is None
+
+
+def test_wanted_samples_reads_only_the_needed_lines() -> None:
+    from riverlog.console.history import wanted_samples
+
+    text = "\n".join(
+        [
+            "# HELP kafka_log_log_size Log bytes",
+            "# TYPE kafka_log_log_size gauge",
+            'kafka_log_log_size{topic="orders",partition="0"} 1024.0',
+            'kafka_log_log_logendoffset{topic="orders",partition="0"} 7.0',
+            'kafka_server_brokertopicmetrics_messagesin_total{topic="orders"} 7.0',
+            'kafka_server_brokertopicmetrics_messagesin_created{topic="orders"} 1.7e9',
+            "process_cpu_seconds_total 3.5",
+        ]
+    )
+    assert wanted_samples(text) == [
+        ("kafka_log_log_size", {"topic": "orders", "partition": "0"}, 1024.0),
+        ("kafka_server_brokertopicmetrics_messagesin_total", {"topic": "orders"}, 7.0),
+    ]
