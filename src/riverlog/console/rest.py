@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 
 TIMEOUT_S = 10.0
+PUSH_WAIT_S = 3.0
 
 
 class RestError(Exception):
@@ -115,7 +116,8 @@ class SqlApi(RestService):
                 self.url + "/query-stream",
                 json=body,
                 headers={"Accept": "application/vnd.ksqlapi.delimited.v1"},
-                timeout=TIMEOUT_S,
+                # a push query keeps the response open: stop when no row came for PUSH_WAIT_S
+                timeout=httpx.Timeout(TIMEOUT_S, read=PUSH_WAIT_S),
             ) as response:
                 if response.status_code >= 400:
                     response.read()

@@ -6,6 +6,7 @@ confirmed offset reset changes the group's committed offsets; --read-only hides 
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,3 +237,47 @@ def test_deleting_a_topic_needs_its_name(
     wait(chrome).until(ec.text_to_be_present_in_element((By.ID, "message"), f"deleted {doomed}"))
     admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
     assert doomed not in admin.list_topics(timeout=10).topics
+
+
+def test_live_tail_shows_new_records(
+    chrome: webdriver.Chrome, console: str, cluster: tuple[RunningBroker, int]
+) -> None:
+    broker, _ = cluster
+    chrome.get(f"{console}/topics/{TOPIC}")
+    wait(chrome).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#message-rows tr.message"))
+    chrome.find_element(By.ID, "tail-box").click()
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    producer.produce(TOPIC, b"tailed value", key=b"tailed-key", partition=0)
+    assert producer.flush(10) == 0
+    wait(chrome).until(
+        lambda d: any(
+            k.text == "tailed-key" for k in d.find_elements(By.CSS_SELECTOR, "#message-rows .key")
+        )
+    )
+
+
+def test_group_page_shows_active_members_and_their_assignment(
+    chrome: webdriver.Chrome, console: str, cluster: tuple[RunningBroker, int]
+) -> None:
+    broker, _ = cluster
+    group = f"console-active-{RUN}"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": group,
+            "client.id": "console-test-client",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        consumer.subscribe([OTHER])
+        deadline = time.monotonic() + 30
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(0.5)
+        assert consumer.assignment()
+        chrome.get(f"{console}/groups/{group}")
+        assert chrome.find_element(By.ID, "group-state").text == "Stable"
+        members = chrome.find_element(By.ID, "members").text
+        assert "console-test-client" in members and f"{OTHER}-0" in members
+    finally:
+        consumer.close()
