@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from riverlog.cli.client import CommandConfigOption
 from riverlog.cli.errors import CliError
 
 
@@ -40,11 +41,15 @@ def console(
         list[str] | None,
         typer.Option(help="a broker's Prometheus /metrics URL (repeatable; default: port 9644)"),
     ] = None,
+    command_config: CommandConfigOption = None,
     read_only: Annotated[
         bool, typer.Option("--read-only", help="no create, delete, produce, reset or config change")
     ] = False,
 ) -> None:
     """Serve the web console until Ctrl-C or SIGTERM."""
+    from confluent_kafka import KafkaException
+
+    from riverlog.cli.client import ClientSettings
     from riverlog.common.service import HttpService, ServiceError, parse_listener
     from riverlog.console.app import ConsoleSettings, build_app
 
@@ -52,8 +57,10 @@ def console(
         _, host, port = parse_listener(listen)
     except ValueError as exc:
         raise CliError(f"--listen: {exc}") from None
+    client = ClientSettings.from_options(bootstrap_server, command_config)
     settings = ConsoleSettings(
-        bootstrap=bootstrap_server,
+        bootstrap=client.bootstrap,
+        client_config=dict(client.extra),
         registry_url=registry_url,
         connect_url=connect_url,
         sql_url=sql_url,
@@ -61,7 +68,11 @@ def console(
         read_only=read_only,
     )
     _check_bindable(host, port)
-    service = HttpService(build_app(settings), host, port, name="console")
+    try:
+        app = build_app(settings)
+    except KafkaException as exc:  # librdkafka refused a --command-config setting
+        raise CliError(f"--command-config: {exc.args[0].str() if exc.args else exc}") from None
+    service = HttpService(app, host, port, name="console")
     try:
         service.start()
     except ServiceError as exc:

@@ -28,6 +28,7 @@ def test_console_serves_until_sigterm(broker: RunningBroker) -> None:
     port = free_port()
     command = [*RIVERLOG, "console", "--bootstrap-server", broker.bootstrap_servers]
     command += ["--listen", f"http://127.0.0.1:{port}", "--read-only"]
+    command += ["--command-config", "client.id=riverlog-console-test"]  # librdkafka settings
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -53,23 +54,22 @@ def test_listens_on_localhost_by_default(broker: RunningBroker) -> None:
 
 @pytest.mark.parametrize(
     ("listen", "expected"),
-    [("8080", "not of the form http://host:port"), ("http://127.0.0.1:{busy}", "port in use")],
+    [
+        ("8080", "not of the form http://host:port"),
+        ("http://127.0.0.1:{busy}", "port in use"),
+        ("http://127.0.0.1:0 --command-config no.such.setting=1", "--command-config"),
+        ("http://127.0.0.1:0 --command-config nonsense", "KEY=VALUE"),
+    ],
 )
-def test_bad_listener_is_one_line(broker: RunningBroker, listen: str, expected: str) -> None:
+def test_bad_option_is_one_line(broker: RunningBroker, listen: str, expected: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        target = listen.format(busy=busy.getsockname()[1])
+        target, *more = listen.format(busy=busy.getsockname()[1]).split()
         started = time.monotonic()
+        command = [*RIVERLOG, "console", "--bootstrap-server", broker.bootstrap_servers]
         result = subprocess.run(
-            [
-                *RIVERLOG,
-                "console",
-                "--bootstrap-server",
-                broker.bootstrap_servers,
-                "--listen",
-                target,
-            ],
+            [*command, "--listen", target, *more],
             capture_output=True,
             text=True,
             timeout=60,
