@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -281,3 +281,55 @@ def test_group_page_shows_active_members_and_their_assignment(
         assert "console-test-client" in members and f"{OTHER}-0" in members
     finally:
         consumer.close()
+
+
+def test_reset_plans_to_an_offset_and_a_timestamp(console: str) -> None:
+    url = f"{console}/groups/{GROUP}/reset"
+    to_offset = httpx.post(url, data={"topic": TOPIC, "to": "offset", "value": "40"}, timeout=20)
+    assert to_offset.status_code == 200
+    assert to_offset.text.count('value="40"') >= 2  # both partitions' new offset (hidden inputs)
+    to_time = httpx.post(url, data={"topic": TOPIC, "to": "timestamp", "value": "0"}, timeout=20)
+    assert to_time.status_code == 200
+    assert 'name="p0" value="0"' in to_time.text and 'name="p1" value="0"' in to_time.text
+    no_value = httpx.post(url, data={"topic": TOPIC, "to": "offset", "value": "x"}, timeout=20)
+    assert no_value.status_code == 400 and "whole number" in no_value.text
+
+
+def test_configure_a_topic_from_the_page(
+    chrome: webdriver.Chrome, console: str, cluster: tuple[RunningBroker, int]
+) -> None:
+    broker, _ = cluster
+    chrome.get(f"{console}/topics/{OTHER}")
+    form = chrome.find_element(By.ID, "set-config")
+    form.find_element(By.NAME, "key").send_keys("retention.ms")
+    form.find_element(By.NAME, "value").send_keys("3600000")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(chrome).until(ec.text_to_be_present_in_element((By.ID, "message"), "retention.ms"))
+    row = chrome.find_element(By.XPATH, "//table[@id='config-table']//tr[td[1]='retention.ms']")
+    assert "3600000" in row.text and "topic" in row.text
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, OTHER)
+    configs = admin.describe_configs([resource])[resource].result(10)
+    assert configs["retention.ms"].value == "3600000"
+
+
+def test_topics_list_pages_through_many_topics(
+    chrome: webdriver.Chrome, console: str, cluster: tuple[RunningBroker, int]
+) -> None:
+    broker, _ = cluster
+    prefix = f"console-many-{RUN}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    futures = admin.create_topics([NewTopic(f"{prefix}-{i:02d}", 1, 1) for i in range(55)])
+    for future in futures.values():
+        future.result(20)
+
+    def listed(driver: webdriver.Chrome) -> bool:  # the console caches metadata for 2 s
+        driver.get(f"{console}/topics?q={prefix}")
+        return "55 topics" in driver.find_element(By.ID, "topic-table").text
+
+    wait(chrome).until(listed)
+    first = chrome.find_elements(By.CSS_SELECTOR, "#topics tr td:first-child a")
+    assert len(first) == 50 and first[0].text == f"{prefix}-00"
+    chrome.find_element(By.LINK_TEXT, "2").click()
+    second = [a.text for a in chrome.find_elements(By.CSS_SELECTOR, "#topics tr td:first-child a")]
+    assert second == [f"{prefix}-{i}" for i in range(50, 55)]
