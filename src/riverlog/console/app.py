@@ -161,7 +161,8 @@ async def throughput(request: Request) -> Response:
     console = console_of(request)
     await blocking(console.ensure_metrics_urls)
     await blocking(console.throughput.sample)
-    return JSONResponse(console.throughput.chart())
+    kind = request.query_params.get("kind")  # "messages" or "bytes": one unit per chart
+    return JSONResponse(console.throughput.chart(kind))
 
 
 class ServerTiming:

@@ -116,8 +116,9 @@ class ThroughputSampler:
                 return
             self._samples.append((now, totals))
 
-    def chart(self) -> dict[str, object]:
-        """Rates between consecutive samples (a counter that went down, a restart, counts from 0)."""
+    def chart(self, kind: str | None = None) -> dict[str, object]:
+        """Rates between consecutive samples (a counter that went down, a restart, counts from 0);
+        `kind` "messages" or "bytes" keeps those series only."""
         with self._lock:
             samples = list(self._samples)
         times: list[float] = []
@@ -128,4 +129,6 @@ class ThroughputSampler:
             for key in rates:
                 delta = after[key] - before[key]
                 rates[key].append((delta if delta >= 0 else after[key]) / elapsed)
+        if kind:
+            rates = {key: series for key, series in rates.items() if key.startswith(kind[:-1])}
         return {"labels": list(rates), "data": [times, *rates.values()], "error": self.error}

@@ -121,6 +121,7 @@ def test_overview_counts_the_cluster_and_draws_throughput(
     assert int(chrome.find_element(By.ID, "stat-topics").text) >= 2
     assert chrome.find_element(By.ID, "stat-offline").text == "0"
     wait(chrome).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#throughput canvas"))
+    wait(chrome).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#throughput-bytes canvas"))
 
 
 def test_topics_page_lists_and_searches(chrome: webdriver.Chrome, console: str) -> None:

@@ -89,3 +89,17 @@ def test_wanted_samples_reads_only_the_needed_lines() -> None:
         ("kafka_log_log_size", {"topic": "orders", "partition": "0"}, 1024.0),
         ("kafka_server_brokertopicmetrics_messagesin_total", {"topic": "orders"}, 7.0),
     ]
+
+
+def test_throughput_chart_of_one_kind() -> None:
+    sampler = ThroughputSampler([])
+    sampler._samples.extend(
+        [
+            (0.0, {"messages_in": 0.0, "bytes_in": 0.0, "bytes_out": 0.0}),
+            (1.0, {"messages_in": 10.0, "bytes_in": 100.0, "bytes_out": 50.0}),
+        ]
+    )
+    assert sampler.chart("messages")["labels"] == ["messages_in"]
+    bytes_chart = sampler.chart("bytes")
+    assert bytes_chart["labels"] == ["bytes_in", "bytes_out"]
+    assert bytes_chart["data"] == [[1.0], [100.0], [50.0]]
