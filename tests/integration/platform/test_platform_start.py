@@ -79,6 +79,11 @@ def test_platform_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> 
                 message = candidate
         consumer.close()
         assert message is not None and message.value() == b"hello"
+        if "console" in started:  # the console reads the same cluster (and the broker's metrics)
+            topics = httpx.get(f"http://127.0.0.1:{ports['console']}/topics?q={topic}", timeout=20)
+            assert topics.status_code == 200 and topic in topics.text
+            rates = httpx.get(f"http://127.0.0.1:{ports['console']}/api/throughput", timeout=20)
+            assert rates.status_code == 200 and rates.json()["error"] is None
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         assert f'kafka_server_brokertopicmetrics_messagesin_total{{topic="{topic}"}} 1.0' in scraped
 
