@@ -125,6 +125,7 @@ async def _produce_partition(
         answer = _answer(ctx, data.index, code, str(exc), part.log.log_start_offset)
         answer.record_errors = _record_errors(exc)
         return answer
+    ctx.services.metrics.produced(topic, result.records_count, len(data.records))
     if acks == -1:
         code = await replicas.wait_for_replication(part, result.last_offset, timeout_s)
         if code != ErrorCode.none:
