@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "cluster": ("riverlog.cli.cluster", "app", "group"),
     "leaders": ("riverlog.cli.cluster", "leaders_app", "group"),
     "partitions": ("riverlog.cli.partitions", "app", "group"),
+    "connect": ("riverlog.cli.connect", "app", "group"),
 }
 
 
