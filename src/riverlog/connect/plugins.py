@@ -113,6 +113,26 @@ class Plugins:
             self._descs = descs
             return descs
 
+    def _import_path(self, name: str) -> PluginDesc | None:
+        """A Python class named by its path (`pkg.mod.Class` or `pkg.mod:Class`), as Kafka loads any
+        class on its plugin path by name."""
+        target = name if ":" in name else ":".join(name.rsplit(".", 1))
+        if ":" not in target:
+            return None
+        probe = PluginDesc(name, "unknown", VERSION, target)
+        try:
+            cls = probe.load()
+        except (ImportError, AttributeError, AssertionError, ValueError):
+            return None
+        kind, _ = _kind_of(cls)
+        if kind == "unknown":
+            return None
+        desc = PluginDesc(name, kind, _version_of(cls), target)
+        with self._lock:
+            assert self._descs is not None
+            self._descs[name] = desc
+        return desc
+
     def all(self) -> list[PluginDesc]:
         return sorted(self._scan().values(), key=lambda p: p.class_name)
 
@@ -121,6 +141,8 @@ class Plugins:
         descs = self._scan()
         name = name.strip()
         desc = descs.get(name) or descs.get(self._aliases.get(name, ""))
+        if desc is None:
+            desc = self._import_path(name)
         if desc is None:
             raise NotFoundException(
                 f"Failed to find any class that implements Connector and which name matches {name}"
