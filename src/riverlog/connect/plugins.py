@@ -26,6 +26,8 @@ VERSION = "3.9.0"  # the Kafka Connect version whose behaviour this runtime foll
 BUILTINS: dict[str, str] = {
     "org.apache.kafka.connect.file.FileStreamSourceConnector": "riverlog.connect.file:FileStreamSourceConnector",
     "org.apache.kafka.connect.file.FileStreamSinkConnector": "riverlog.connect.file:FileStreamSinkConnector",
+    "io.confluent.connect.jdbc.JdbcSourceConnector": "riverlog.connect.jdbc.source:JdbcSourceConnector",
+    "io.confluent.connect.jdbc.JdbcSinkConnector": "riverlog.connect.jdbc.sink:JdbcSinkConnector",
     "org.apache.kafka.connect.json.JsonConverter": "riverlog.connect.converters:JsonConverter",
     "org.apache.kafka.connect.storage.StringConverter": "riverlog.connect.converters:StringConverter",
     "org.apache.kafka.connect.converters.ByteArrayConverter": "riverlog.connect.converters:ByteArrayConverter",
