@@ -180,3 +180,31 @@ def test_source_transforms_with_predicate_and_json_envelope(
         "smt-src": {"topics": [routed]}
     }
     httpx.delete(f"{worker.url}/connectors/smt-src")
+
+
+def test_datagen_is_deterministic_with_a_seed(
+    worker: ConnectStandalone, broker: RunningBroker, make_topic: Callable[..., str]
+) -> None:
+    topics = [make_topic(prefix="orders"), make_topic(prefix="orders")]
+    for i, topic in enumerate(topics):
+        config = {
+            "connector.class": "DatagenConnector",
+            "kafka.topic": topic,
+            "quickstart": "orders",
+            "random.seed": "42",
+            "iterations": "20",
+            "max.interval": "0",
+        }
+        assert (
+            httpx.post(
+                f"{worker.url}/connectors", json={"name": f"datagen-{i}", "config": config}
+            ).status_code
+            == 201
+        )
+    runs = [[(m.key(), m.value()) for m in consume_all(broker, t, 20)] for t in topics]
+    assert len(runs[0]) == 20 and runs[0] == runs[1]
+    first = json.loads(runs[0][0][1])
+    assert first["schema"]["name"] == "ksql.orders" and first["payload"]["orderid"] == 0
+    assert [json.loads(v)["payload"]["orderid"] for _, v in runs[0]] == list(range(20))
+    for i in range(2):
+        httpx.delete(f"{worker.url}/connectors/datagen-{i}")
