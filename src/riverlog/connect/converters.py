@@ -366,7 +366,7 @@ class JsonConverter(Converter):
         if kind in (d.Type.INT8, d.Type.INT16, d.Type.INT32, d.Type.INT64):
             return _expect_int(node, kind.name)
         if kind in (d.Type.FLOAT32, d.Type.FLOAT64):
-            if isinstance(node, bool) or not isinstance(node, (int, float)):
+            if isinstance(node, bool) or not isinstance(node, (int, float, decimal.Decimal)):
                 raise DataException(f"Invalid type for {kind.name}: {type(node).__name__}")
             return float(node)
         if kind is d.Type.BOOLEAN:

@@ -148,3 +148,8 @@ def test_string_and_bytearray() -> None:
     assert b.from_connect_data("t", d.BYTES_SCHEMA, b"\x00\x01") == b"\x00\x01"
     with pytest.raises(DataException):
         b.from_connect_data("t", d.STRING_SCHEMA, "x")
+
+
+def test_doubles_in_payload_read_back() -> None:
+    raw = b'{"schema":{"type":"struct","fields":[{"type":"double","optional":true,"field":"x"}],"optional":false},"payload":{"x":0.25}}'
+    assert converter().to_connect_data("t", raw).value.get("x") == 0.25
