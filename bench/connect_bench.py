@@ -43,17 +43,21 @@ def wait(check: Callable[[], bool], timeout_s: float = 300.0, status: str | None
             failed = [t for t in tasks if t["state"] == "FAILED"]
             if failed:
                 raise RuntimeError(f"connector task failed: {failed[0].get('trace', '')[-2000:]}")
-        time.sleep(0.02)
+        time.sleep(0.05)
+
+
+_WATERMARK_CONSUMERS: dict[str, Consumer] = {}
 
 
 def high_watermark(bootstrap: str, topic: str) -> int:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-wm"})
+    """The topic's end offset (one long-lived consumer: creating one per probe would load the machine)."""
+    c = _WATERMARK_CONSUMERS.get(bootstrap)
+    if c is None:
+        c = _WATERMARK_CONSUMERS[bootstrap] = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-wm"})
     try:
         return int(c.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)[1])
     except Exception:
         return 0
-    finally:
-        c.close()
 
 
 def create_topic(bootstrap: str, name: str) -> None:
@@ -217,6 +221,7 @@ def jdbc_upsert_sink(url: str, bootstrap: str, pg: RunningPostgres, rows: int) -
 
     wait(done, status=f"{url}/connectors/bench-pg-sink/status")
     elapsed = time.perf_counter() - start
+    probe.close()
     httpx.delete(f"{url}/connectors/bench-pg-sink")
     return rows / elapsed
 

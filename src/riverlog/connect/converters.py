@@ -21,7 +21,7 @@ from riverlog.common.configdef import ConfigDef, ConfigError, Importance, Type, 
 from riverlog.connect import data as d
 from riverlog.connect.data import Schema, SchemaAndValue, SchemaBuilder, Struct
 from riverlog.connect.errors import DataException
-from riverlog.connect.json_format import Float32, dumps_bytes
+from riverlog.connect.json_format import Float32, dumps, dumps_bytes
 
 
 class Converter:
@@ -148,6 +148,8 @@ class JsonConverter(Converter):
         self.numeric_decimals = str(self.config["decimal.format"]).upper() == "NUMERIC"
         self.replace_null = bool(self.config["replace.null.with.default"])
         self._schema_cache: dict[Schema, dict[str, Any]] = {}
+        self._schema_text: dict[Schema, str] = {}
+        self._connect_schemas: dict[str, Schema | None] = {}
 
     # -- Connect -> JSON
 
@@ -155,13 +157,14 @@ class JsonConverter(Converter):
         if schema is None and value is None:
             return None
         if self.schemas_enabled:
-            node: Any = {
-                "schema": self.as_json_schema(schema),
-                "payload": self._to_json(schema, value),
-            }
-        else:
-            node = self._to_json(schema, value)
-        return dumps_bytes(node)
+            schema_text = self._schema_text.get(schema) if schema is not None else "null"
+            if schema_text is None:
+                schema_text = dumps(self.as_json_schema(schema))
+                if len(self._schema_text) < int(self.config["schemas.cache.size"]):
+                    self._schema_text[schema] = schema_text  # type: ignore[index]
+            payload = dumps(self._to_json(schema, value))
+            return ('{"schema":' + schema_text + ',"payload":' + payload + "}").encode()
+        return dumps_bytes(self._to_json(schema, value))
 
     def as_json_schema(self, schema: Schema | None) -> dict[str, Any] | None:
         if schema is None:
@@ -288,7 +291,13 @@ class JsonConverter(Converter):
         if self.schemas_enabled:
             if not isinstance(node, dict) or set(node) != {"schema", "payload"}:
                 raise DataException(_ENVELOPE_ERROR)
-            schema = self.as_connect_schema(node["schema"])
+            key = json.dumps(node["schema"], separators=(",", ":"), default=str)
+            if key in self._connect_schemas:
+                schema = self._connect_schemas[key]
+            else:
+                schema = self.as_connect_schema(node["schema"])
+                if len(self._connect_schemas) < int(self.config["schemas.cache.size"]):
+                    self._connect_schemas[key] = schema
             return SchemaAndValue(schema, self._to_connect(schema, node["payload"]))
         return SchemaAndValue(None, _plain(node))
 
@@ -396,8 +405,9 @@ class JsonConverter(Converter):
                     "Structs should be encoded as JSON objects, but found " + type(node).__name__
                 )
             s = Struct(schema)
+            values = s._values  # each value was checked against its field schema just above
             for f in schema.fields:
-                s.put(f.name, self._to_connect(f.schema, node.get(f.name)))
+                values[f.index] = self._to_connect(f.schema, node.get(f.name))
             return s
         raise DataException(f"Unknown schema type: {kind}")
 

@@ -73,7 +73,11 @@ class Schema:
     value_schema: Schema | None = None
 
     def __hash__(self) -> int:
-        return hash((self.type, self.optional, self.name, self.version, self.fields))
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.type, self.optional, self.name, self.version, self.fields))
+            object.__setattr__(self, "_hash", cached)
+        return cached  # type: ignore[no-any-return]
 
     @property
     def params(self) -> dict[str, str]:

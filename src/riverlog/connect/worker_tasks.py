@@ -194,9 +194,12 @@ class WorkerSourceTask(WorkerTask):
 
     def _send(self, record: SourceRecord) -> None:
         assert self.producer is not None
-        ok, transformed = self.retry.execute(
-            Stage.TRANSFORMATION, lambda: self.chain.apply(record), executing="TransformationChain"
-        )
+        if not self.chain.stages:
+            ok, transformed = True, record
+        else:
+            ok, transformed = self.retry.execute(
+                Stage.TRANSFORMATION, lambda: self.chain.apply(record), executing="TransformationChain"
+            )
         if not ok or transformed is None:
             self.writer.offset(record.source_partition, record.source_offset)
             self.task.commit_record(record, None)
@@ -292,7 +295,7 @@ class WorkerSinkTask(WorkerTask):
         flush_interval_ms: int,
         on_status: StatusCallback,
         target: TargetState,
-        batch_size: int = 500,
+        batch_size: int = 2000,
     ) -> None:
         super().__init__(task_id, on_status, target)
         self.task, self.props = task, props
@@ -361,7 +364,7 @@ class WorkerSinkTask(WorkerTask):
             if getattr(self, "_paused_consumer", False):
                 self.consumer.resume(self.consumer.assignment())
                 self._paused_consumer = False
-            messages = self.consumer.consume(self.batch_size, 0.5)
+            messages = self.consumer.consume(self.batch_size, 0.2)
             records = [r for r in (self._convert(m) for m in messages) if r is not None]
             self._put(records)
             self._apply_resets()
@@ -433,6 +436,8 @@ class WorkerSinkTask(WorkerTask):
             original_kafka_partition=partition,
             original_kafka_offset=offset,
         )
+        if not self.chain.stages:
+            return record
         ok_t, out = self.retry.execute(
             Stage.TRANSFORMATION,
             lambda: self.chain.apply(record),
