@@ -34,8 +34,9 @@ from kio.schema.leave_group.v3.request import LeaveGroupRequest, MemberIdentity
 from kio.schema.leave_group.v3.response import LeaveGroupResponse
 from kio.schema.sync_group.v3.request import SyncGroupRequest, SyncGroupRequestAssignment
 from kio.schema.sync_group.v3.response import SyncGroupResponse
+from kio.schema.types import GroupId
 from kio.serial import entity_reader, entity_writer
-from kio.static.primitive import i8, i32
+from kio.static.primitive import i8, i32, i32Timedelta
 
 PROTOCOL_TYPE = "connect"
 PROTOCOL_NAME = "default"  # Kafka Connect's eager protocol
@@ -153,7 +154,16 @@ class _Connection:
         schema = type(request)
         body = io.BytesIO()
         entity_writer(schema)(body, request)
-        header = struct.pack(">hhih", schema.__api_key__, schema.__version__, self.correlation, len(self.client_id)) + self.client_id
+        header = (
+            struct.pack(
+                ">hhih",
+                schema.__api_key__,
+                schema.__version__,
+                self.correlation,
+                len(self.client_id),
+            )
+            + self.client_id
+        )
         payload = header + body.getvalue()
         if timeout_s is not None:
             self.sock.settimeout(timeout_s)
@@ -194,7 +204,15 @@ class JoinResult:
 class GroupMember:
     """One worker's membership in the Connect group."""
 
-    def __init__(self, bootstrap: list[str], group_id: str, *, session_timeout_ms: int, rebalance_timeout_ms: int, client_id: str) -> None:
+    def __init__(
+        self,
+        bootstrap: list[str],
+        group_id: str,
+        *,
+        session_timeout_ms: int,
+        rebalance_timeout_ms: int,
+        client_id: str,
+    ) -> None:
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.session_timeout_ms = session_timeout_ms
@@ -213,7 +231,10 @@ class GroupMember:
             try:
                 probe = _Connection(host or "localhost", int(port), self.client_id, 10)
                 try:
-                    answer: FindCoordinatorResponse = probe.call(FindCoordinatorRequest(key=self.group_id, key_type=i8(0)), FindCoordinatorResponse)
+                    answer: FindCoordinatorResponse = probe.call(
+                        FindCoordinatorRequest(key=self.group_id, key_type=i8(0)),
+                        FindCoordinatorResponse,
+                    )
                 finally:
                     probe.close()
             except OSError as exc:
@@ -241,21 +262,33 @@ class GroupMember:
         """JoinGroup until accepted (the first answer of a new member asks it to rejoin with its id)."""
         while True:
             request = JoinGroupRequest(
-                group_id=self.group_id,
-                session_timeout=timedelta(milliseconds=self.session_timeout_ms),
-                rebalance_timeout=timedelta(milliseconds=self.rebalance_timeout_ms),
+                group_id=GroupId(self.group_id),
+                session_timeout=i32Timedelta.parse(timedelta(milliseconds=self.session_timeout_ms)),
+                rebalance_timeout=i32Timedelta.parse(
+                    timedelta(milliseconds=self.rebalance_timeout_ms)
+                ),
                 member_id=self.member_id,
                 protocol_type=PROTOCOL_TYPE,
-                protocols=(JoinGroupRequestProtocol(name=PROTOCOL_NAME, metadata=encode_metadata(url, config_offset)),),
+                protocols=(
+                    JoinGroupRequestProtocol(
+                        name=PROTOCOL_NAME, metadata=encode_metadata(url, config_offset)
+                    ),
+                ),
             )
-            answer: JoinGroupResponse = self._call(request, JoinGroupResponse, self.rebalance_timeout_ms / 1000 + 10)
+            answer: JoinGroupResponse = self._call(
+                request, JoinGroupResponse, self.rebalance_timeout_ms / 1000 + 10
+            )
             if answer.error_code == ErrorCode.member_id_required:
                 self.member_id = answer.member_id
                 continue
             if answer.error_code == ErrorCode.unknown_member_id:
                 self.member_id = ""
                 continue
-            if answer.error_code in (ErrorCode.not_coordinator, ErrorCode.coordinator_not_available, ErrorCode.coordinator_load_in_progress):
+            if answer.error_code in (
+                ErrorCode.not_coordinator,
+                ErrorCode.coordinator_not_available,
+                ErrorCode.coordinator_load_in_progress,
+            ):
                 self.reset_connection()
                 raise GroupError(f"JoinGroup: {answer.error_code.name}", answer.error_code)
             if answer.error_code != ErrorCode.none:
@@ -267,18 +300,27 @@ class GroupMember:
 
     def sync(self, assignments: dict[str, Assignment]) -> Assignment:
         request = SyncGroupRequest(
-            group_id=self.group_id,
+            group_id=GroupId(self.group_id),
             generation_id=i32(self.generation),
             member_id=self.member_id,
-            assignments=tuple(SyncGroupRequestAssignment(member_id=m, assignment=a.encode()) for m, a in assignments.items()),
+            assignments=tuple(
+                SyncGroupRequestAssignment(member_id=m, assignment=a.encode())
+                for m, a in assignments.items()
+            ),
         )
-        answer: SyncGroupResponse = self._call(request, SyncGroupResponse, self.rebalance_timeout_ms / 1000 + 10)
+        answer: SyncGroupResponse = self._call(
+            request, SyncGroupResponse, self.rebalance_timeout_ms / 1000 + 10
+        )
         if answer.error_code != ErrorCode.none:
             raise GroupError(f"SyncGroup: {answer.error_code.name}", answer.error_code)
         return Assignment.decode(answer.assignment)
 
     def heartbeat(self) -> ErrorCode:
-        request = HeartbeatRequest(group_id=self.group_id, generation_id=i32(self.generation), member_id=self.member_id)
+        request = HeartbeatRequest(
+            group_id=GroupId(self.group_id),
+            generation_id=i32(self.generation),
+            member_id=self.member_id,
+        )
         answer: HeartbeatResponse = self._call(request, HeartbeatResponse)
         return answer.error_code  # type: ignore[no-any-return]
 
@@ -286,13 +328,25 @@ class GroupMember:
         if not self.member_id:
             return
         try:
-            self._call(LeaveGroupRequest(group_id=self.group_id, members=(MemberIdentity(member_id=self.member_id),)), LeaveGroupResponse, 5)
+            self._call(
+                LeaveGroupRequest(
+                    group_id=GroupId(self.group_id),
+                    members=(MemberIdentity(member_id=self.member_id),),
+                ),
+                LeaveGroupResponse,
+                5,
+            )
         except GroupError:
             pass
         self.reset_connection()
 
 
-def round_robin(members: list[str], connectors: list[str], tasks: list[tuple[str, int]], assign: Callable[[str], Assignment]) -> dict[str, Assignment]:
+def round_robin(
+    members: list[str],
+    connectors: list[str],
+    tasks: list[tuple[str, int]],
+    assign: Callable[[str], Assignment],
+) -> dict[str, Assignment]:
     """Kafka's eager assignor: connectors, then tasks, dealt round-robin over members sorted by id."""
     ordered = sorted(members)
     out = {m: assign(m) for m in ordered}

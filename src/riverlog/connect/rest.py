@@ -65,25 +65,31 @@ class ConnectRest:
         routes = [
             Route("/", r(self.root), methods=["GET"]),
             Route("/connectors", r(self.list_connectors), methods=["GET"]),
-            Route("/connectors", r(self.create_connector), methods=["POST"]),
+            Route("/connectors", r(self.create_connector, forward=True), methods=["POST"]),
             Route("/connectors/{c}", r(self.get_connector), methods=["GET"]),
-            Route("/connectors/{c}", r(self.delete_connector), methods=["DELETE"]),
+            Route("/connectors/{c}", r(self.delete_connector, forward=True), methods=["DELETE"]),
             Route("/connectors/{c}/config", r(self.get_config), methods=["GET"]),
-            Route("/connectors/{c}/config", r(self.put_config), methods=["PUT"]),
-            Route("/connectors/{c}/config", r(self.patch_config), methods=["PATCH"]),
+            Route("/connectors/{c}/config", r(self.put_config, forward=True), methods=["PUT"]),
+            Route("/connectors/{c}/config", r(self.patch_config, forward=True), methods=["PATCH"]),
             Route("/connectors/{c}/status", r(self.status), methods=["GET"]),
-            Route("/connectors/{c}/restart", r(self.restart), methods=["POST"]),
-            Route("/connectors/{c}/pause", r(self.pause), methods=["PUT"]),
-            Route("/connectors/{c}/resume", r(self.resume), methods=["PUT"]),
-            Route("/connectors/{c}/stop", r(self.stop), methods=["PUT"]),
+            Route("/connectors/{c}/restart", r(self.restart, forward=True), methods=["POST"]),
+            Route("/connectors/{c}/pause", r(self.pause, forward=True), methods=["PUT"]),
+            Route("/connectors/{c}/resume", r(self.resume, forward=True), methods=["PUT"]),
+            Route("/connectors/{c}/stop", r(self.stop, forward=True), methods=["PUT"]),
             Route("/connectors/{c}/tasks", r(self.tasks), methods=["GET"]),
             Route("/connectors/{c}/tasks/{t:int}/status", r(self.task_status), methods=["GET"]),
             Route("/connectors/{c}/tasks/{t:int}/restart", r(self.task_restart), methods=["POST"]),
             Route("/connectors/{c}/topics", r(self.topics), methods=["GET"]),
-            Route("/connectors/{c}/topics/reset", r(self.topics_reset), methods=["PUT"]),
+            Route(
+                "/connectors/{c}/topics/reset", r(self.topics_reset, forward=True), methods=["PUT"]
+            ),
             Route("/connectors/{c}/offsets", r(self.get_offsets), methods=["GET"]),
-            Route("/connectors/{c}/offsets", r(self.alter_offsets), methods=["PATCH"]),
-            Route("/connectors/{c}/offsets", r(self.reset_offsets), methods=["DELETE"]),
+            Route(
+                "/connectors/{c}/offsets", r(self.alter_offsets, forward=True), methods=["PATCH"]
+            ),
+            Route(
+                "/connectors/{c}/offsets", r(self.reset_offsets, forward=True), methods=["DELETE"]
+            ),
             Route("/connector-plugins", r(self.plugins), methods=["GET"]),
             Route("/connector-plugins/{p}/config", r(self.plugin_config), methods=["GET"]),
             Route("/connector-plugins/{p}/config/validate", r(self.validate), methods=["PUT"]),
@@ -98,9 +104,11 @@ class ConnectRest:
 
         return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
 
-    def _wrap(self, handler: Handler) -> Handler:
+    def _wrap(self, handler: Handler, forward: bool = False) -> Handler:
         def endpoint(request: Request) -> Response:
             try:
+                if forward and getattr(self.herder, "is_leader", True) is False:
+                    return self._forward(request)
                 return handler(request)
             except ConnectRestError as exc:
                 return _error(exc.status, exc.message)
@@ -111,6 +119,39 @@ class ConnectRest:
                 return _error(500, str(exc) or type(exc).__name__)
 
         return endpoint
+
+    def _forward(self, request: Request) -> Response:
+        """A write reaching a follower goes to the leader (Kafka Connect forwards the same way)."""
+        import anyio.from_thread
+        import httpx
+
+        leader = getattr(self.herder, "leader_url", None)
+        if leader is None or request.headers.get("x-riverlog-forwarded"):
+            raise ConnectRestError(
+                409,
+                "Cannot complete request because of a conflicting operation (e.g. worker rebalance)",
+            )
+        body = anyio.from_thread.run(request.body)
+        url = (
+            leader.rstrip("/")
+            + request.url.path
+            + (f"?{request.url.query}" if request.url.query else "")
+        )
+        headers = {
+            "content-type": request.headers.get("content-type", "application/json"),
+            "x-riverlog-forwarded": "1",
+        }
+        try:
+            answer = httpx.request(request.method, url, content=body, headers=headers, timeout=60)
+        except httpx.HTTPError as exc:
+            raise ConnectRestError(
+                409, f"Cannot forward the request to the leader at {leader}: {exc}"
+            ) from None
+        return Response(
+            answer.content,
+            status_code=answer.status_code,
+            media_type=answer.headers.get("content-type"),
+        )
 
     # ------------------------------------------------------------ routes
 

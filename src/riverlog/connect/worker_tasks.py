@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from riverlog.connect.api import (
+    ConnectRecord,
     Header,
     RecordMetadata,
     SinkRecord,
@@ -194,11 +195,13 @@ class WorkerSourceTask(WorkerTask):
 
     def _send(self, record: SourceRecord) -> None:
         assert self.producer is not None
-        if not self.chain.stages:
-            ok, transformed = True, record
-        else:
+        transformed: ConnectRecord | None = record
+        ok = True
+        if self.chain.stages:
             ok, transformed = self.retry.execute(
-                Stage.TRANSFORMATION, lambda: self.chain.apply(record), executing="TransformationChain"
+                Stage.TRANSFORMATION,
+                lambda: self.chain.apply(record),
+                executing="TransformationChain",
             )
         if not ok or transformed is None:
             self.writer.offset(record.source_partition, record.source_offset)

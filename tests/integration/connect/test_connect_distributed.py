@@ -1,0 +1,241 @@
+"""Distributed mode: three `riverlog connect distributed` worker processes form a group (protocol type
+`connect`) on a real broker; a connector created through a follower is forwarded to the leader; configs,
+status and offsets land in their topics in Kafka Connect's formats; SIGKILLing the worker that runs the
+task moves it to another worker and no source record is lost (at-least-once)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer
+
+from riverlog.testing.broker import RunningBroker
+
+SRC = str(Path(__file__).resolve().parents[3] / "src")
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except httpx.HTTPError:
+            result = None
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Worker:
+    def __init__(self, broker: RunningBroker, tmp: Path, index: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.worker_id = f"127.0.0.1:{self.port}"
+        props = {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": "connect-cluster",
+            "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "config.storage.topic": "connect-configs",
+            "offset.storage.topic": "connect-offsets",
+            "status.storage.topic": "connect-status",
+            "config.storage.replication.factor": "1",
+            "offset.storage.replication.factor": "1",
+            "status.storage.replication.factor": "1",
+            "offset.storage.partitions": "5",
+            "status.storage.partitions": "3",
+            "listeners": self.url,
+            "rest.advertised.host.name": "127.0.0.1",
+            "session.timeout.ms": "6000",
+            "heartbeat.interval.ms": "1000",
+            "offset.flush.interval.ms": "300",
+        }
+        cfg = tmp / f"worker{index}.properties"
+        cfg.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        self.log = open(tmp / f"worker{index}.log", "w")  # noqa: SIM115
+        env = {**os.environ, "PYTHONPATH": SRC}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "riverlog",
+                "connect",
+                "distributed",
+                str(cfg),
+                "--log-level",
+                "INFO",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def workers(broker: RunningBroker, tmp_path: Path) -> Iterator[list[Worker]]:
+    started = [Worker(broker, tmp_path, i) for i in range(3)]
+    try:
+        for w in started:
+            wait_until(lambda w=w: httpx.get(f"{w.url}/").status_code == 200)
+        yield started
+    finally:
+        for w in started:
+            w.stop()
+
+
+def read_topic(broker: RunningBroker, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": f"read-{topic}-{time.monotonic()}",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
+    consumer.subscribe([topic])
+    out: list[tuple[bytes | None, bytes | None]] = []
+    eofs = 0
+    deadline = time.monotonic() + 20
+    parts = None
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error() is not None:
+            eofs += 1
+            parts = parts or len(consumer.assignment())
+            if parts and eofs >= parts:
+                break
+            continue
+        out.append((msg.key(), msg.value()))
+    consumer.close()
+    return out
+
+
+def test_three_workers_failover_without_loss(
+    workers: list[Worker], broker: RunningBroker, tmp_path: Path, make_topic: Callable[..., str]
+) -> None:
+    topic = make_topic()
+    source = tmp_path / "in.txt"
+    source.write_text("".join(f"line-{i}\n" for i in range(200)))
+    # Created through the third worker: forwarded to the leader when that worker is a follower.
+    config = {
+        "connector.class": "FileStreamSource",
+        "file": str(source),
+        "topic": topic,
+        "batch.size": "50",
+    }
+    r = wait_until(
+        lambda: (
+            (
+                resp := httpx.post(
+                    f"{workers[2].url}/connectors",
+                    json={"name": "dist-src", "config": config},
+                    timeout=30,
+                )
+            ).status_code
+            != 409
+            and resp
+        )
+    )
+    assert r.status_code == 201, r.text
+    wait_until(
+        lambda: all(httpx.get(f"{w.url}/connectors").json() == ["dist-src"] for w in workers)
+    )
+    status = wait_until(
+        lambda: (
+            (s := httpx.get(f"{workers[0].url}/connectors/dist-src/status").json()).get("tasks")
+            and s["tasks"][0]["state"] == "RUNNING"
+            and s
+        )
+    )
+    owner_id = status["tasks"][0]["worker_id"]
+    owner = next(w for w in workers if w.worker_id == owner_id)
+    wait_until(lambda: len({v for _, v in read_topic(broker, topic)}) == 200)
+
+    # Kafka Connect's record formats in the internal topics
+    configs = dict(read_topic(broker, "connect-configs"))
+    assert json.loads(configs[b"connector-dist-src"]) == {
+        "properties": {**config, "name": "dist-src"}
+    }
+    assert json.loads(configs[b"commit-dist-src"]) == {"tasks": 1}
+    assert json.loads(configs[b"task-dist-src-0"])["properties"]["task.class"].endswith(
+        "FileStreamSourceTask"
+    )
+    statuses = dict(read_topic(broker, "connect-status"))
+    assert json.loads(statuses[b"status-task-dist-src-0"])["state"] == "RUNNING"
+    assert set(json.loads(statuses[b"status-connector-dist-src"])) == {
+        "state",
+        "trace",
+        "worker_id",
+        "generation",
+    }
+    offset_key = f'["dist-src",{{"filename":"{source}"}}]'.encode()
+    offset_value = b'{"position":' + str(source.stat().st_size).encode() + b"}"
+    wait_until(lambda: (offset_key, offset_value) in read_topic(broker, "connect-offsets"))
+
+    # SIGKILL the worker running the task while lines keep arriving; the task moves to a survivor.
+    with source.open("a") as fh:
+        fh.write("".join(f"line-{i}\n" for i in range(200, 400)))
+    owner.proc.send_signal(signal.SIGKILL)
+    owner.proc.wait()
+    with source.open("a") as fh:
+        fh.write("".join(f"line-{i}\n" for i in range(400, 600)))
+    survivors = [w for w in workers if w is not owner]
+    moved = wait_until(
+        lambda: (
+            (s := httpx.get(f"{survivors[0].url}/connectors/dist-src/status").json()).get("tasks")
+            and s["tasks"][0]["state"] == "RUNNING"
+            and s["tasks"][0]["worker_id"] != owner_id
+            and s
+        ),
+        timeout_s=90,
+    )
+    assert moved["tasks"][0]["worker_id"] in {w.worker_id for w in survivors}
+    wait_until(
+        lambda: (
+            {v for _, v in read_topic(broker, topic)} >= {f"line-{i}".encode() for i in range(600)}
+        ),
+        timeout_s=60,
+    )
+
+    # the survivors still answer for the connector and can delete it (through the leader)
+    r = wait_until(
+        lambda: (
+            (
+                resp := httpx.delete(f"{survivors[1].url}/connectors/dist-src", timeout=30)
+            ).status_code
+            != 409
+            and resp
+        )
+    )
+    assert r.status_code == 204
+    wait_until(lambda: all(httpx.get(f"{w.url}/connectors").json() == [] for w in survivors))
