@@ -84,6 +84,11 @@ class RetryWithToleranceOperator:
         self.sleep, self.clock = sleep, clock
         self.total_errors = 0
         self.total_skipped = 0
+        self.on_close: Callable[[], None] | None = None  # releases the DLQ producer
+
+    def close(self) -> None:
+        if self.on_close is not None:
+            self.on_close()
 
     def execute(
         self,

@@ -29,6 +29,7 @@ BUILTINS: dict[str, str] = {
     "io.confluent.connect.jdbc.JdbcSourceConnector": "riverlog.connect.jdbc.source:JdbcSourceConnector",
     "io.confluent.connect.jdbc.JdbcSinkConnector": "riverlog.connect.jdbc.sink:JdbcSinkConnector",
     "io.confluent.kafka.connect.datagen.DatagenConnector": "riverlog.connect.datagen:DatagenConnector",
+    "io.confluent.connect.http.HttpSinkConnector": "riverlog.connect.http_sink:HttpSinkConnector",
     "org.apache.kafka.connect.json.JsonConverter": "riverlog.connect.converters:JsonConverter",
     "org.apache.kafka.connect.storage.StringConverter": "riverlog.connect.converters:StringConverter",
     "org.apache.kafka.connect.converters.ByteArrayConverter": "riverlog.connect.converters:ByteArrayConverter",

@@ -254,6 +254,7 @@ class Worker:
             retry = RetryWithToleranceOperator(
                 parsed, connector=task_id.connector, task_id=task_id.task, dlq_send=dlq_send
             )
+            retry.on_close = dlq_producer.clear
             consumer = self.consumer_config(cprops, task_id)
             topics = [t for t in parsed.get("topics") or [] if t]
             return WorkerSinkTask(

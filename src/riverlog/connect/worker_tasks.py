@@ -309,6 +309,8 @@ class WorkerSinkTask(WorkerTask):
         self.batch_size = batch_size
         self.consumer: Consumer | None = None
         self.context = SinkTaskContext(dict(props))
+        self.context.errant_record_reporter = self.report
+        self._batch: dict[tuple[str, int, int], ConsumedRecord] = {}
         self.current: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.records_put = 0
@@ -367,6 +369,7 @@ class WorkerSinkTask(WorkerTask):
             if getattr(self, "_paused_consumer", False):
                 self.consumer.resume(self.consumer.assignment())
                 self._paused_consumer = False
+            self._batch.clear()
             messages = self.consumer.consume(self.batch_size, 0.2)
             records = [r for r in (self._convert(m) for m in messages) if r is not None]
             self._put(records)
@@ -401,6 +404,7 @@ class WorkerSinkTask(WorkerTask):
             for k, v in headers_in
         ]
         consumed = ConsumedRecord(topic, partition, offset, msg.key(), msg.value(), raw_headers)
+        self._batch[(topic, partition, offset)] = consumed
         ok_k, key = self.retry.execute(
             Stage.KEY_CONVERTER,
             lambda: self.converters.key.to_connect_data(topic, msg.key()),
@@ -448,6 +452,17 @@ class WorkerSinkTask(WorkerTask):
             consumed=consumed,
         )
         return out if ok_t else None  # type: ignore[return-value]
+
+    def report(self, record: SinkRecord, error: BaseException) -> None:
+        """Kafka's errant record reporter (KIP-610): the task hands back a record it could not write;
+        it is handled as a failure of stage TASK_PUT (tolerance, log, DLQ with the consumed bytes)."""
+        key = (
+            record.original_topic or record.topic,
+            record.original_kafka_partition or 0,
+            record.original_kafka_offset or record.kafka_offset,
+        )
+        consumed = self._batch.get(key)
+        self.retry._failed(Stage.TASK_PUT, error, type(self.task).__name__, consumed)
 
     def _put(self, records: list[SinkRecord]) -> None:
         if not records:
@@ -500,3 +515,4 @@ class WorkerSinkTask(WorkerTask):
         except Exception:
             log.exception("Sink task %s raised in stop", self.id)
         self.chain.close()
+        self.retry.close()

@@ -66,10 +66,29 @@ def props(bootstrap: str, tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def test_failed_task_is_restarted_automatically(broker: RunningBroker, tmp_path: Path) -> None:
-    worker_props = props(broker.bootstrap_servers, tmp_path, **{"auto.restart.enabled": "true", "auto.restart.backoff.ms": "100", "auto.restart.max.attempts": "3"})
+    worker_props = props(
+        broker.bootstrap_servers,
+        tmp_path,
+        **{
+            "auto.restart.enabled": "true",
+            "auto.restart.backoff.ms": "100",
+            "auto.restart.max.attempts": "3",
+        },
+    )
     with ConnectStandalone(worker_props) as worker:
-        httpx.post(f"{worker.url}/connectors", json={"name": "flaky", "config": {"connector.class": f"{__name__}.FlakyConnector"}})
-        task = wait_until(lambda: (s := httpx.get(f"{worker.url}/connectors/flaky/tasks/0/status").json()).get("state") == "RUNNING" and s)
+        httpx.post(
+            f"{worker.url}/connectors",
+            json={"name": "flaky", "config": {"connector.class": f"{__name__}.FlakyConnector"}},
+        )
+        task = wait_until(
+            lambda: (
+                (s := httpx.get(f"{worker.url}/connectors/flaky/tasks/0/status").json()).get(
+                    "state"
+                )
+                == "RUNNING"
+                and s
+            )
+        )
         assert task["restart_attempts"] == 2
         assert len(ATTEMPTS) == 3
 
@@ -82,5 +101,8 @@ def test_worker_reports_unreachable_kafka_and_recovers(tmp_path: Path) -> None:
         info = httpx.get(f"{worker.url}/").json()
         assert info["kafka_cluster_id"] is None
         with RunningBroker(tmp_path / "late", listeners=f"PLAINTEXT://127.0.0.1:{port}"):
-            recovered = wait_until(lambda: (i := httpx.get(f"{worker.url}/").json())["kafka_cluster_id"] and i, timeout_s=60)
+            recovered = wait_until(
+                lambda: (i := httpx.get(f"{worker.url}/").json())["kafka_cluster_id"] and i,
+                timeout_s=60,
+            )
             assert recovered["kafka_cluster_id"]
