@@ -56,11 +56,14 @@ class KafkaOffsetStore(OffsetStore):
 
     def __init__(self, topic: str, client_config: dict[str, Any], name: str) -> None:
         super().__init__()
-        self.log = KafkaBasedLog(
-            topic,
-            client_config,
-            lambda k, v, p, o: self.apply_record(k or b"", v),
-            name=f"offsets-{name}",
+        self.log = (
+            KafkaBasedLog(  # read_committed: exactly-once tasks write offsets in transactions
+                topic,
+                client_config,
+                lambda k, v, p, o: self.apply_record(k or b"", v),
+                name=f"offsets-{name}",
+                read_committed=True,
+            )
         )
 
     def put(

@@ -51,7 +51,13 @@ def ensure_topic(
 
 class KafkaBasedLog:
     def __init__(
-        self, topic: str, client_config: dict[str, Any], callback: RecordCallback, *, name: str
+        self,
+        topic: str,
+        client_config: dict[str, Any],
+        callback: RecordCallback,
+        *,
+        name: str,
+        read_committed: bool = False,
     ) -> None:
         self.topic = topic
         self.callback = callback
@@ -71,6 +77,8 @@ class KafkaBasedLog:
                 "enable.auto.commit": False,
                 "client.id": f"{name}-consumer",
                 "enable.partition.eof": False,
+                # exactly-once source offsets are written in transactions: read only committed ones
+                "isolation.level": "read_committed" if read_committed else "read_uncommitted",
             }
         )
         # End offsets come from the admin client: its futures never hold the GIL while they wait (the
@@ -113,6 +121,17 @@ class KafkaBasedLog:
                 with self._lock:
                     self.position[int(msg.partition() or 0)] = int(msg.offset() or 0) + 1
                     self._lock.notify_all()
+            # Transaction markers take offsets but are never delivered: after applying a batch, the
+            # consumer's own position (past any marker) counts as read too.
+            try:
+                positions = self.consumer.position(self.consumer.assignment())
+            except Exception:
+                continue
+            with self._lock:
+                for tp in positions:
+                    if tp.offset >= 0 and tp.offset > self.position.get(tp.partition, 0):
+                        self.position[tp.partition] = tp.offset
+                self._lock.notify_all()
 
     def end_offsets(self) -> dict[int, int]:
         """End offsets from the admin client: its futures wait without holding the GIL (the consumer's

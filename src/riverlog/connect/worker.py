@@ -217,6 +217,20 @@ class Worker:
                 parsed, connector=task_id.connector, task_id=task_id.task
             )
             producer = self.producer_config(cprops, f"connector-producer-{task_id}")
+            eos_topic = None
+            if (
+                self.config.distributed
+                and str(self.config.values.get("exactly.once.source.support", "disabled")).lower()
+                == "enabled"
+            ):
+                eos_topic = str(self.config.get("offset.storage.topic"))
+                producer["transactional.id"] = (
+                    f"{self.config.get('group.id')}-{task_id.connector}-{task_id.task}"
+                )
+                producer["enable.idempotence"] = True
+                producer["partitioner"] = (
+                    "murmur2_random"  # the offsets topic is partitioned as Java does
+                )
             return WorkerSourceTask(
                 task_id,
                 task,
@@ -230,6 +244,7 @@ class Worker:
                 flush_timeout_ms=int(self.config.get("offset.flush.timeout.ms")),
                 on_status=self.task_status,
                 target=target,
+                exactly_once_offsets_topic=eos_topic,
             )
         if issubclass(connector_cls, SinkConnector) and isinstance(task, SinkTask):
             dlq_producer: list[Any] = []
@@ -311,6 +326,7 @@ class Worker:
             "client.id": f"connector-consumer-{task_id}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",  # sinks never see aborted transactions
         }
         out.update(self.config.with_prefix("consumer."))
         out.update(

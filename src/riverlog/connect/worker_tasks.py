@@ -143,11 +143,15 @@ class WorkerSourceTask(WorkerTask):
         flush_timeout_ms: int,
         on_status: StatusCallback,
         target: TargetState,
+        exactly_once_offsets_topic: str | None = None,
     ) -> None:
         super().__init__(task_id, on_status, target)
         self.task, self.props = task, props
         self.converters, self.chain, self.retry = converters, chain, retry
         self.offset_store = offset_store
+        # Exactly-once (KIP-618, transaction.boundary=poll): each poll's records and their offsets are
+        # written in one transaction of a producer whose transactional.id is the task's.
+        self.eos_offsets_topic = exactly_once_offsets_topic
         self.writer = OffsetWriter(offset_store, task_id.connector)
         self.producer_config = producer_config
         self.flush_interval_s = flush_interval_ms / 1000
@@ -165,6 +169,10 @@ class WorkerSourceTask(WorkerTask):
     def execute(self) -> None:
         # 1. Start the plugin task; it reads its offsets through the context.
         self.producer = Producer(self.producer_config)
+        if self.eos_offsets_topic is not None:
+            self.producer.init_transactions(
+                30
+            )  # fences a previous instance and aborts its open transaction
         self.task.initialize(
             SourceTaskContext(
                 dict(self.props), TaskOffsetReader(self.offset_store, self.id.connector)
@@ -180,6 +188,10 @@ class WorkerSourceTask(WorkerTask):
             _ok, records = self.retry.execute(
                 Stage.TASK_POLL, self.task.poll, executing=type(self.task).__name__
             )
+            if self.eos_offsets_topic is not None:
+                if records:
+                    self._send_transaction(records)
+                continue
             for record in records or []:
                 self._send(record)
             self.producer.poll(0)
@@ -191,7 +203,8 @@ class WorkerSourceTask(WorkerTask):
                 self.commit_offsets()
                 next_flush = time.monotonic() + self.flush_interval_s
         # 3. Last flush before the plugin stops.
-        self.commit_offsets()
+        if self.eos_offsets_topic is None:
+            self.commit_offsets()
 
     def _send(self, record: SourceRecord) -> None:
         assert self.producer is not None
@@ -256,6 +269,34 @@ class WorkerSourceTask(WorkerTask):
             except BufferError:
                 self.producer.poll(0.05)  # the local queue is full: wait for deliveries
         self.writer.offset(record.source_partition, record.source_offset)
+
+    def _send_transaction(self, records: list[SourceRecord]) -> None:
+        """One poll's records and the offsets they reach, committed atomically."""
+        from riverlog.connect.offsets import key_bytes, value_bytes
+
+        assert self.producer is not None and self.eos_offsets_topic is not None
+        self.producer.begin_transaction()
+        try:
+            for record in records:
+                self._send(record)
+            for partition, offset in self.writer.begin_flush().values():
+                self.producer.produce(
+                    self.eos_offsets_topic,
+                    key=key_bytes(self.id.connector, partition),
+                    value=value_bytes(offset),
+                )
+            self.producer.commit_transaction(30)
+        except Exception:
+            try:
+                self.producer.abort_transaction(30)
+            except Exception:
+                pass
+            raise
+        if self._send_failure is not None:
+            raise ConnectException(
+                f"Unrecoverable exception from producer send callback: {self._send_failure}"
+            )
+        self.task.commit()
 
     def commit_offsets(self) -> None:
         """Deliver everything sent, then store the offsets of what was delivered, then `task.commit`."""
