@@ -53,7 +53,9 @@ def high_watermark(bootstrap: str, topic: str) -> int:
     """The topic's end offset (one long-lived consumer: creating one per probe would load the machine)."""
     c = _WATERMARK_CONSUMERS.get(bootstrap)
     if c is None:
-        c = _WATERMARK_CONSUMERS[bootstrap] = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-wm"})
+        c = _WATERMARK_CONSUMERS[bootstrap] = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "bench-wm"}
+        )
     try:
         return int(c.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)[1])
     except Exception:
@@ -209,14 +211,15 @@ def jdbc_upsert_sink(url: str, bootstrap: str, pg: RunningPostgres, rows: int) -
         f"{url}/connectors", json={"name": "bench-pg-sink", "config": config}
     ).raise_for_status()
 
+    probe = psycopg.connect(pg.dsn, autocommit=True)
+
     def done() -> bool:
-        with psycopg.connect(pg.dsn) as conn:
-            try:
-                row = conn.execute(
-                    "SELECT plate FROM tolls WHERE id = %s", ((rows - 1) % (rows // 2),)
-                ).fetchone()
-            except psycopg.errors.UndefinedTable:
-                return False
+        try:
+            row = probe.execute(
+                "SELECT plate FROM tolls WHERE id = %s", ((rows - 1) % (rows // 2),)
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return False
         return row is not None and row[0] == f"AB-{rows - 1}"
 
     wait(done, status=f"{url}/connectors/bench-pg-sink/status")
