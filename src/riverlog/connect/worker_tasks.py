@@ -152,6 +152,7 @@ class WorkerSourceTask(WorkerTask):
         # Exactly-once (KIP-618, transaction.boundary=poll): each poll's records and their offsets are
         # written in one transaction of a producer whose transactional.id is the task's.
         self.eos_offsets_topic = exactly_once_offsets_topic
+        self._wants_commit_record = type(task).commit_record is not SourceTask.commit_record
         self.writer = OffsetWriter(offset_store, task_id.connector)
         self.producer_config = producer_config
         self.flush_interval_s = flush_interval_ms / 1000
@@ -255,7 +256,9 @@ class WorkerSourceTask(WorkerTask):
                 ),
             )
 
-        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered}
+        # A task that does not override commit_record needs no per-record closure, only error checks.
+        callback = delivered if self._wants_commit_record else self._delivered_plain
+        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": callback}
         if out.kafka_partition is not None:
             kwargs["partition"] = out.kafka_partition
         if out.timestamp is not None:
@@ -269,6 +272,12 @@ class WorkerSourceTask(WorkerTask):
             except BufferError:
                 self.producer.poll(0.05)  # the local queue is full: wait for deliveries
         self.writer.offset(record.source_partition, record.source_offset)
+
+    def _delivered_plain(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._send_failure = ConnectException(str(err))
+        else:
+            self.records_sent += 1
 
     def _send_transaction(self, records: list[SourceRecord]) -> None:
         """One poll's records and the offsets they reach, committed atomically."""
