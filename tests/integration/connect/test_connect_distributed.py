@@ -230,6 +230,34 @@ def test_three_workers_failover_without_loss(
         timeout_s=60,
     )
 
+    # pause / resume / stop through a follower or the leader, states as Kafka reports them
+    def task_state() -> str:
+        return str(
+            httpx.get(f"{survivors[0].url}/connectors/dist-src/status").json()["tasks"][0]["state"]
+        )
+
+    assert wait_until(
+        lambda: (
+            httpx.put(f"{survivors[1].url}/connectors/dist-src/pause", timeout=30).status_code
+            == 202
+        )
+    )
+    wait_until(lambda: task_state() == "PAUSED")
+    assert (
+        httpx.put(f"{survivors[0].url}/connectors/dist-src/resume", timeout=30).status_code == 202
+    )
+    wait_until(lambda: task_state() == "RUNNING")
+    assert httpx.put(f"{survivors[1].url}/connectors/dist-src/stop", timeout=30).status_code == 202
+    wait_until(
+        lambda: (
+            httpx.get(f"{survivors[0].url}/connectors/dist-src/status").json()["connector"]["state"]
+            == "STOPPED"
+        )
+    )
+    wait_until(lambda: httpx.get(f"{survivors[1].url}/connectors/dist-src/tasks").json() == [])
+    offsets = httpx.get(f"{survivors[0].url}/connectors/dist-src/offsets").json()["offsets"]
+    assert offsets[0]["partition"] == {"filename": str(source)}
+
     # the survivors still answer for the connector and can delete it (through the leader)
     r = wait_until(
         lambda: (
