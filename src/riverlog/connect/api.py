@@ -39,9 +39,12 @@ class TopicPartition:
     partition: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ConnectRecord:
-    """What every record has (Kafka's `ConnectRecord`); SMTs return new ones with `replace`."""
+    """What every record has (Kafka's `ConnectRecord`); SMTs return new ones with `replace`.
+
+    Records are treated as immutable (never assigned to after creation) but are not frozen dataclasses:
+    a frozen one costs an `object.__setattr__` per field on the per-record hot path."""
 
     topic: str
     kafka_partition: int | None
@@ -59,13 +62,13 @@ class ConnectRecord:
         return dataclasses.replace(self, headers=(*self.headers, Header(key, schema, value)))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SourceRecord(ConnectRecord):
     source_partition: JsonMap | None = None
     source_offset: JsonMap | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SinkRecord(ConnectRecord):
     kafka_offset: int = -1
     timestamp_type: str = "CreateTime"

@@ -149,7 +149,7 @@ class JsonConverter(Converter):
         self.replace_null = bool(self.config["replace.null.with.default"])
         self._schema_cache: dict[Schema, dict[str, Any]] = {}
         self._schema_text: dict[Schema, str] = {}
-        self._connect_schemas: dict[str, Schema | None] = {}
+        self._connect_schemas: dict[bytes, tuple[Schema | None, bool]] = {}
 
     # -- Connect -> JSON
 
@@ -283,23 +283,33 @@ class JsonConverter(Converter):
         if value is None:
             return SchemaAndValue(None, None)
         try:
-            node = json.loads(value, parse_float=decimal.Decimal)
+            node = json.loads(value)
         except (ValueError, UnicodeDecodeError) as exc:
             raise DataException(
                 f"Converting byte[] to Kafka Connect data failed due to serialization error: {exc}"
             ) from None
-        if self.schemas_enabled:
-            if not isinstance(node, dict) or set(node) != {"schema", "payload"}:
-                raise DataException(_ENVELOPE_ERROR)
-            key = json.dumps(node["schema"], separators=(",", ":"), default=str)
-            if key in self._connect_schemas:
-                schema = self._connect_schemas[key]
-            else:
-                schema = self.as_connect_schema(node["schema"])
-                if len(self._connect_schemas) < int(self.config["schemas.cache.size"]):
-                    self._connect_schemas[key] = schema
-            return SchemaAndValue(schema, self._to_connect(schema, node["payload"]))
-        return SchemaAndValue(None, _plain(node))
+        if not self.schemas_enabled:
+            return SchemaAndValue(None, node)
+        if not isinstance(node, dict) or set(node) != {"schema", "payload"}:
+            raise DataException(_ENVELOPE_ERROR)
+        # Cache key: the raw bytes up to the last `,"payload":` — they hold the whole schema text, so
+        # equal keys mean equal schemas (a compact envelope as Kafka writes it; else the schema re-dumped).
+        key: bytes | None = None
+        if value.startswith(b'{"schema":'):
+            cut = value.rfind(b',"payload":')
+            key = value[:cut] if cut > 0 else None
+        if key is None:
+            key = json.dumps(node["schema"], separators=(",", ":"), default=str).encode()
+        cached = self._connect_schemas.get(key)
+        if cached is None:
+            schema = self.as_connect_schema(node["schema"])
+            cached = (schema, _has_decimal(schema))
+            if len(self._connect_schemas) < int(self.config["schemas.cache.size"]):
+                self._connect_schemas[key] = cached
+        schema, exact = cached
+        if exact:  # decimals written as JSON numbers must keep every digit
+            node = json.loads(value, parse_float=decimal.Decimal)
+        return SchemaAndValue(schema, self._to_connect(schema, node["payload"]))
 
     def as_connect_schema(self, node: Any) -> Schema | None:
         if node is None:
@@ -465,6 +475,16 @@ def _expect_int(node: Any, what: str) -> int:
     if isinstance(node, bool) or not isinstance(node, int):
         raise DataException(f"Invalid type for {what}, underlying representation should be integer")
     return node
+
+
+def _has_decimal(schema: Schema | None) -> bool:
+    if schema is None:
+        return False
+    if schema.name == d.DECIMAL_NAME:
+        return True
+    return any(_has_decimal(s) for s in (schema.key_schema, schema.value_schema)) or any(
+        _has_decimal(f.schema) for f in schema.fields
+    )
 
 
 def _plain(node: Any) -> Any:

@@ -361,6 +361,7 @@ class WorkerSinkTask(WorkerTask):
         self.context = SinkTaskContext(dict(props))
         self.context.errant_record_reporter = self.report
         self._batch: dict[tuple[str, int, int], ConsumedRecord] = {}
+        self._tps: dict[tuple[str, int], TopicPartition] = {}
         self.current: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.records_put = 0
@@ -447,7 +448,10 @@ class WorkerSinkTask(WorkerTask):
             int(msg.offset() or 0),
         )
         self.topics_used.add(topic)
-        self.current[TopicPartition(topic, partition)] = offset + 1
+        tp = self._tps.get((topic, partition))
+        if tp is None:
+            tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
+        self.current[tp] = offset + 1
         headers_in = cast(list[tuple[str, Any]], msg.headers() or [])
         raw_headers: list[tuple[str, bytes | None]] = [
             (str(k), v if isinstance(v, bytes) or v is None else str(v).encode())
@@ -471,11 +475,13 @@ class WorkerSinkTask(WorkerTask):
         )
         if not ok_v:
             return None
-        headers = tuple(
-            Header(k, sv.schema, sv.value)
-            for k, v in raw_headers
-            for sv in [self.converters.header.to_connect_data(topic, v)]
-        )
+        headers: tuple[Header, ...] = ()
+        if raw_headers:
+            headers = tuple(
+                Header(k, sv.schema, sv.value)
+                for k, v in raw_headers
+                for sv in [self.converters.header.to_connect_data(topic, v)]
+            )
         ts_type, ts = msg.timestamp()
         assert key is not None and value is not None
         record = SinkRecord(
