@@ -80,8 +80,7 @@ def test_file_source_to_file_sink_from_files_and_resume(
         wait_until(lambda: len(lines_of(sink_out)) == 150)
         # the offset of the last line is stored in Kafka's key/value shapes
         wait_until(lambda: (tmp_path / "connect.offsets").exists())
-        offsets = httpx.get(f"{worker.url}/connectors/local-file-source/offsets").json()
-        assert offsets == {
+        expected = {
             "offsets": [
                 {
                     "partition": {"filename": str(source_in)},
@@ -89,6 +88,12 @@ def test_file_source_to_file_sink_from_files_and_resume(
                 }
             ]
         }
+        # offsets are flushed every offset.flush.interval.ms, after the records are delivered
+        wait_until(
+            lambda: (
+                httpx.get(f"{worker.url}/connectors/local-file-source/offsets").json() == expected
+            )
+        )
     doc = json.loads((tmp_path / "connect.offsets").read_text())
     assert doc["format"] == "riverlog-connect-offsets"
     assert doc["offsets"] == [
