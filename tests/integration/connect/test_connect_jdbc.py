@@ -312,3 +312,110 @@ def test_sqlite_timestamp_incrementing_source_and_insert_sink(
     assert copied() == [(i - 1, i, f"k{i}") for i in range(1, 11)]
     httpx.delete(f"{worker.url}/connectors/lite-src")
     httpx.delete(f"{worker.url}/connectors/lite-sink")
+
+
+def test_postgres_query_and_bulk_modes_and_sink_evolve_and_update(
+    worker: ConnectStandalone,
+    broker: RunningBroker,
+    pg: RunningPostgres,
+    make_topic: Callable[..., str],
+) -> None:
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE gantries (id INT PRIMARY KEY, road TEXT NOT NULL, price NUMERIC(6,2) NOT NULL, seen TIMESTAMP NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO gantries VALUES (1, 'A1', 2.50, '2024-05-01 10:00:00'), (2, 'A2', 3.10, '2024-05-01 10:00:01'), (3, 'A1', 1.00, '2024-05-01 10:00:02')"
+        )
+    url = f"jdbc:postgresql://127.0.0.1:{pg.port}/postgres"
+    common = {"connection.url": url, "connection.user": "postgres", "poll.interval.ms": "200"}
+    # query mode: the query's rows, topic = topic.prefix, partition {"query": "query"}
+    query = {
+        "connector.class": "JdbcSourceConnector",
+        **common,
+        "mode": "incrementing",
+        "incrementing.column.name": "id",
+        "query": "SELECT id, road FROM gantries WHERE road = 'A1'",
+        "topic.prefix": "pg-a1-gantries",
+    }
+    assert (
+        httpx.post(
+            f"{worker.url}/connectors", json={"name": "pg-query", "config": query}
+        ).status_code
+        == 201
+    )
+    rows = [json.loads(m.value())["payload"] for m in consume(broker, "pg-a1-gantries", 2)]
+    assert rows == [{"id": 1, "road": "A1"}, {"id": 3, "road": "A1"}]
+    wait_until(
+        lambda: (
+            httpx.get(f"{worker.url}/connectors/pg-query/offsets").json()["offsets"]
+            == [{"partition": {"query": "query"}, "offset": {"incrementing": 3}}]
+        )
+    )
+    # bulk mode: the whole table on every poll
+    bulk = {
+        "connector.class": "JdbcSourceConnector",
+        **common,
+        "mode": "bulk",
+        "table.whitelist": "gantries",
+        "topic.prefix": "bulk-",
+    }
+    assert (
+        httpx.post(f"{worker.url}/connectors", json={"name": "pg-bulk", "config": bulk}).status_code
+        == 201
+    )
+    assert len(consume(broker, "bulk-gantries", 6)) == 6  # at least two full passes
+    httpx.delete(f"{worker.url}/connectors/pg-bulk")
+    httpx.delete(f"{worker.url}/connectors/pg-query")
+
+    # sink: auto.evolve adds a new optional column; insert.mode=update changes existing rows only
+    topic = make_topic(prefix="evolve")
+    table = topic.replace("-", "_")
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{table}" (id INT PRIMARY KEY, name TEXT)')
+        conn.execute(f"INSERT INTO \"{table}\" VALUES (1, 'old'), (2, 'old')")
+    value_schema = {
+        "type": "struct",
+        "fields": [
+            {"type": "int32", "optional": False, "field": "id"},
+            {"type": "string", "optional": True, "field": "name"},
+            {"type": "int64", "optional": True, "field": "score"},
+        ],
+        "optional": False,
+    }
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for i, name in ((1, "new"), (3, "absent")):
+        producer.produce(
+            topic,
+            value=json.dumps(
+                {"schema": value_schema, "payload": {"id": i, "name": name, "score": 10 * i}}
+            ).encode(),
+        )
+    producer.flush(10)
+    sink = {
+        "connector.class": "JdbcSinkConnector",
+        "connection.url": url,
+        "connection.user": "postgres",
+        "topics": topic,
+        "table.name.format": table,
+        "insert.mode": "update",
+        "pk.mode": "record_value",
+        "pk.fields": "id",
+        "auto.evolve": "true",
+    }
+    assert (
+        httpx.post(
+            f"{worker.url}/connectors", json={"name": "pg-evolve", "config": sink}
+        ).status_code
+        == 201
+    )
+
+    def table_rows() -> list[tuple[Any, ...]]:
+        with psycopg.connect(pg.dsn) as conn:
+            try:
+                return conn.execute(f'SELECT id, name, score FROM "{table}" ORDER BY id').fetchall()
+            except psycopg.errors.UndefinedColumn:
+                return []
+
+    wait_until(lambda: table_rows() == [(1, "new", 10), (2, "old", None)])
+    httpx.delete(f"{worker.url}/connectors/pg-evolve")
