@@ -14,6 +14,7 @@ import base64
 import binascii
 import decimal
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -21,7 +22,7 @@ from riverlog.common.configdef import ConfigDef, ConfigError, Importance, Type, 
 from riverlog.connect import data as d
 from riverlog.connect.data import Schema, SchemaAndValue, SchemaBuilder, Struct
 from riverlog.connect.errors import DataException
-from riverlog.connect.json_format import Float32, dumps, dumps_bytes
+from riverlog.connect.json_format import Float32, dumps
 
 
 class Converter:
@@ -149,6 +150,7 @@ class JsonConverter(Converter):
         self.replace_null = bool(self.config["replace.null.with.default"])
         self._schema_cache: dict[Schema, dict[str, Any]] = {}
         self._schema_text: dict[Schema, str] = {}
+        self._fast: dict[Schema, bool] = {}
         self._connect_schemas: dict[bytes, tuple[Schema | None, bool]] = {}
 
     # -- Connect -> JSON
@@ -162,9 +164,24 @@ class JsonConverter(Converter):
                 schema_text = dumps(self.as_json_schema(schema))
                 if len(self._schema_text) < int(self.config["schemas.cache.size"]):
                     self._schema_text[schema] = schema_text  # type: ignore[index]
-            payload = dumps(self._to_json(schema, value))
+            payload = self._dumps(schema, self._to_json(schema, value))
             return ('{"schema":' + schema_text + ',"payload":' + payload + "}").encode()
-        return dumps_bytes(self._to_json(schema, value))
+        return self._dumps(schema, self._to_json(schema, value)).encode()
+
+    def _dumps(self, schema: Schema | None, node: Any) -> str:
+        """Jackson's text for `node`. Schemas without floats or numeric decimals take the C encoder
+        (its output is Jackson's once control-character escapes are upper-cased); others the
+        Java-exact writer (Java's float formatting differs from Python's)."""
+        fast = self._fast.get(schema) if schema is not None else False
+        if fast is None:
+            fast = not _has_float(schema) and not (self.numeric_decimals and _has_decimal(schema))
+            self._fast[schema] = fast  # type: ignore[index]
+        if not fast:
+            return dumps(node)
+        text = _FAST_JSON(node)
+        if "\\u00" in text:
+            text = _CONTROL_ESCAPE.sub(lambda m: m.group(0).upper().replace("\\U", "\\u"), text)
+        return text
 
     def as_json_schema(self, schema: Schema | None) -> dict[str, Any] | None:
         if schema is None:
@@ -235,7 +252,7 @@ class JsonConverter(Converter):
         if kind is d.Type.BYTES:
             if not isinstance(value, (bytes, bytearray, memoryview)):
                 raise DataException(f"Invalid type for bytes type: {type(value).__name__}")
-            return bytes(value)
+            return base64.b64encode(bytes(value)).decode("ascii")
         if kind is d.Type.ARRAY:
             item_schema = schema.value_schema if schema is not None else None
             return [self._to_json(item_schema, v) for v in value]
@@ -268,7 +285,9 @@ class JsonConverter(Converter):
                 raise DataException(
                     f"Invalid type for Decimal, expected BigDecimal but was {type(value).__name__}"
                 )
-            return value if self.numeric_decimals else d.decimal_to_bytes(schema, value)
+            if self.numeric_decimals:
+                return value
+            return base64.b64encode(d.decimal_to_bytes(schema, value)).decode("ascii")
         if name == d.DATE_NAME:
             return d.date_to_int(value)
         if name == d.TIME_NAME:
@@ -475,6 +494,20 @@ def _expect_int(node: Any, what: str) -> int:
     if isinstance(node, bool) or not isinstance(node, int):
         raise DataException(f"Invalid type for {what}, underlying representation should be integer")
     return node
+
+
+_FAST_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_CONTROL_ESCAPE = re.compile(r"\\u00[0-9a-f]{2}")
+
+
+def _has_float(schema: Schema | None) -> bool:
+    if schema is None:
+        return False
+    if schema.type in (d.Type.FLOAT32, d.Type.FLOAT64):
+        return True
+    return any(_has_float(s) for s in (schema.key_schema, schema.value_schema)) or any(
+        _has_float(f.schema) for f in schema.fields
+    )
 
 
 def _has_decimal(schema: Schema | None) -> bool:

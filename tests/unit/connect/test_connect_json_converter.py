@@ -153,3 +153,30 @@ def test_string_and_bytearray() -> None:
 def test_doubles_in_payload_read_back() -> None:
     raw = b'{"schema":{"type":"struct","fields":[{"type":"double","optional":true,"field":"x"}],"optional":false},"payload":{"x":0.25}}'
     assert converter().to_connect_data("t", raw).value.get("x") == 0.25
+
+
+def test_fast_and_exact_writers_agree() -> None:
+    from riverlog.connect.json_format import dumps as exact
+
+    schema = (
+        SchemaBuilder.struct()
+        .field("s", d.STRING_SCHEMA)
+        .field("n", d.INT64_SCHEMA)
+        .field("b", d.OPTIONAL_BYTES_SCHEMA)
+        .build()
+    )
+    c = converter(**{"schemas.enable": "false"})
+    for text in (
+        "plain",
+        "tab\there",
+        "ctl\x1f\x00\x7f",
+        'quote"back\\slash',
+        "ünïcødé ✓ \u2028",
+        "",
+    ):
+        value = Struct(schema).put("s", text).put("n", -(2**40)).put("b", b"\xff\x00")
+        fast = c.from_connect_data("t", schema, value)
+        assert fast == exact(c._to_json(schema, value)).encode()
+    assert b"\\u001F" in c.from_connect_data(
+        "t", schema, Struct(schema).put("s", "\x1f").put("n", 1)
+    )
