@@ -245,6 +245,7 @@ class Worker:
                 on_status=self.task_status,
                 target=target,
                 exactly_once_offsets_topic=eos_topic,
+                create_topic=self._topic_creator(cprops),
             )
         if issubclass(connector_cls, SinkConnector) and isinstance(task, SinkTask):
             dlq_producer: list[Any] = []
@@ -289,6 +290,50 @@ class Worker:
         raise ConfigException(
             f"{task_cls.__name__} does not match connector type of {connector_cls.__name__}"
         )
+
+    def _topic_creator(self, cprops: Mapping[str, str]) -> Callable[[str], None] | None:
+        """KIP-158: with `topic.creation.enable` (worker) and `topic.creation.default.replication.factor`
+        and `.partitions` (connector), topics a source writes to are created with the `default` group's
+        settings (`topic.creation.default.<topic config>`) — or the first group in
+        `topic.creation.groups` whose `include` regexes match and `exclude` ones do not."""
+        if not self.config.get("topic.creation.enable"):
+            return None
+        prefix = "topic.creation.default."
+        if prefix + "replication.factor" not in cprops or prefix + "partitions" not in cprops:
+            return None
+        import re
+
+        groups = [
+            g.strip() for g in cprops.get("topic.creation.groups", "").split(",") if g.strip()
+        ]
+
+        def settings(group: str) -> tuple[int, int, dict[str, str]]:
+            p = f"topic.creation.{group}."
+            own = {k[len(p) :]: v for k, v in cprops.items() if k.startswith(p)}
+            base = {k[len(prefix) :]: v for k, v in cprops.items() if k.startswith(prefix)}
+            merged = {**base, **own}
+            rf, parts = (
+                int(merged.pop("replication.factor", "-1")),
+                int(merged.pop("partitions", "-1")),
+            )
+            merged.pop("include", None)
+            merged.pop("exclude", None)
+            return rf, parts, merged
+
+        def create(topic: str) -> None:
+            chosen = "default"
+            for g in groups:
+                inc = [x for x in cprops.get(f"topic.creation.{g}.include", "").split(",") if x]
+                exc = [x for x in cprops.get(f"topic.creation.{g}.exclude", "").split(",") if x]
+                if any(re.fullmatch(x, topic) for x in inc) and not any(
+                    re.fullmatch(x, topic) for x in exc
+                ):
+                    chosen = g
+                    break
+            rf, parts, configs = settings(chosen)
+            self.ensure_topic(topic, parts if parts > 0 else 1, rf if rf > 0 else 3, configs)
+
+        return create
 
     def _converter(self, cprops: Mapping[str, str], key: str, *, is_key: bool) -> Converter:
         if cprops.get(key):
@@ -341,7 +386,13 @@ class Worker:
     def admin_config(self) -> dict[str, Any]:
         return {**self.config.client_config(), **self.config.with_prefix("admin.")}
 
-    def ensure_topic(self, topic: str, partitions: int, replication: int) -> None:
+    def ensure_topic(
+        self,
+        topic: str,
+        partitions: int,
+        replication: int,
+        configs: Mapping[str, str] | None = None,
+    ) -> None:
         """Create `topic` if missing (replication capped by the cluster's broker count)."""
         from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -351,7 +402,14 @@ class Worker:
             return
         rf = max(1, min(replication, len(md.brokers)))
         futures = admin.create_topics(
-            [NewTopic(topic, num_partitions=partitions, replication_factor=rf)]
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=partitions,
+                    replication_factor=rf,
+                    config=dict(configs or {}),
+                )
+            ]
         )
         try:
             futures[topic].result(10)

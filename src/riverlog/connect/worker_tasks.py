@@ -144,6 +144,7 @@ class WorkerSourceTask(WorkerTask):
         on_status: StatusCallback,
         target: TargetState,
         exactly_once_offsets_topic: str | None = None,
+        create_topic: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(task_id, on_status, target)
         self.task, self.props = task, props
@@ -152,6 +153,7 @@ class WorkerSourceTask(WorkerTask):
         # Exactly-once (KIP-618, transaction.boundary=poll): each poll's records and their offsets are
         # written in one transaction of a producer whose transactional.id is the task's.
         self.eos_offsets_topic = exactly_once_offsets_topic
+        self.create_topic = create_topic  # KIP-158 topic creation, when the connector configures it
         self._wants_commit_record = type(task).commit_record is not SourceTask.commit_record
         self.writer = OffsetWriter(offset_store, task_id.connector)
         self.producer_config = producer_config
@@ -223,6 +225,8 @@ class WorkerSourceTask(WorkerTask):
             return
         out: SourceRecord = transformed  # type: ignore[assignment]
         topic = out.topic
+        if topic not in self.topics_used and self.create_topic is not None:
+            self.create_topic(topic)
         self.topics_used.add(topic)
         ok_k, key = self.retry.execute(
             Stage.KEY_CONVERTER,

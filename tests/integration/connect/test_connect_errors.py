@@ -208,3 +208,34 @@ def test_datagen_is_deterministic_with_a_seed(
     assert [json.loads(v)["payload"]["orderid"] for _, v in runs[0]] == list(range(20))
     for i in range(2):
         httpx.delete(f"{worker.url}/connectors/datagen-{i}")
+
+
+def test_source_topic_creation_kip158(
+    worker: ConnectStandalone, broker: RunningBroker, tmp_path: Path
+) -> None:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    topic = f"created-{time.monotonic_ns()}"
+    source = tmp_path / "in.txt"
+    source.write_text("one\ntwo\n")
+    config = {
+        "connector.class": "FileStreamSource",
+        "file": str(source),
+        "topic": topic,
+        "topic.creation.default.replication.factor": "1",
+        "topic.creation.default.partitions": "3",
+        "topic.creation.default.retention.ms": "86400000",
+    }
+    assert (
+        httpx.post(
+            f"{worker.url}/connectors", json={"name": "creator", "config": config}
+        ).status_code
+        == 201
+    )
+    assert len(consume_all(broker, topic, 2)) == 2
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 3
+    described = admin.describe_configs([ConfigResource("TOPIC", topic)])
+    configs = next(iter(described.values())).result(10)
+    assert configs["retention.ms"].value == "86400000"
+    httpx.delete(f"{worker.url}/connectors/creator")
