@@ -201,6 +201,7 @@ class StandaloneHerder:
     # ------------------------------------------------------------ validation and writes
 
     def validate(self, props: Mapping[str, str]) -> dict[str, Any]:
+        props = self.worker.resolve(props)  # Kafka validates the transformed config
         infos = cc.validate(props, self.plugins)
         policy_errors = check_override_policy(
             str(self.config.get("connector.client.config.override.policy")), props

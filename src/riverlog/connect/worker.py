@@ -101,8 +101,15 @@ class Worker:
 
     # ------------------------------------------------------------ connectors
 
+    def resolve(self, props: Mapping[str, str]) -> dict[str, str]:
+        """Config provider references (`${file:…}`, `${env:…}`) replaced by their values."""
+        from riverlog.connect.config_providers import resolve
+
+        return resolve(props, self.config.config_providers())
+
     def start_connector(self, name: str, props: dict[str, str], target: TargetState) -> bool:
         """Instantiate and (unless STOPPED) start the connector; False and FAILED status if it raised."""
+        props = self.resolve(props)
         with self.lock:
             try:
                 connector: Connector = self.plugins.new(props["connector.class"])
@@ -184,6 +191,7 @@ class Worker:
     ) -> bool:
         """Build and start the task's thread; False and FAILED status if it could not be built."""
         try:
+            connector_props, task_props = self.resolve(connector_props), self.resolve(task_props)
             worker_task = self._build_task(task_id, connector_props, task_props, target)
         except Exception as exc:
             trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -474,7 +474,17 @@ class WorkerConfig:
                     required,
                     f'Missing required configuration "{required}" which has no default value.',
                 )
+        from riverlog.connect.config_providers import providers_from
+
+        providers_from(
+            list(values["config.providers"]), props
+        )  # unknown provider classes fail at start
         return cls(values, {k: str(v) for k, v in props.items()}, distributed)
+
+    def config_providers(self) -> dict[str, Any]:
+        from riverlog.connect.config_providers import providers_from
+
+        return providers_from(list(self.values["config.providers"]), self.originals)
 
     def get(self, key: str) -> Any:
         return self.values[key]

@@ -87,3 +87,48 @@ def test_unknown_connector_class() -> None:
     assert any(
         c["value"]["name"] == "connector.class" and c["value"]["errors"] for c in infos["configs"]
     )
+
+
+def test_config_providers_resolve_file_env_and_directory(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from riverlog.connect.config_providers import resolve
+
+    base = Path(str(tmp_path))
+    (base / "creds.properties").write_text("password=s3cret\n")
+    (base / "token").write_text("tok")
+    monkeypatch.setenv("PG_USER", "app")
+    cfg = WorkerConfig.parse(
+        {
+            **BASE,
+            "config.providers": "file,env,dir",
+            "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+            "config.providers.env.class": "EnvVarConfigProvider",
+            "config.providers.dir.class": "DirectoryConfigProvider",
+        },
+        distributed=False,
+    )
+    props = {
+        "connection.password": f"${{file:{base}/creds.properties:password}}",
+        "connection.user": "${env:PG_USER}",
+        "t": f"${{dir:{base}:token}}",
+        "x": "${nope:a}",
+    }
+    assert resolve(props, cfg.config_providers()) == {
+        "connection.password": "s3cret",
+        "connection.user": "app",
+        "t": "tok",
+        "x": "${nope:a}",
+    }
+    with pytest.raises(ConfigError) as exc:
+        WorkerConfig.parse(
+            {
+                **BASE,
+                "config.providers": "vault",
+                "config.providers.vault.class": "com.example.Vault",
+            },
+            distributed=False,
+        )
+    assert exc.value.key == "config.providers.vault.class"
