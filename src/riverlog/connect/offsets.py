@@ -154,15 +154,20 @@ class OffsetWriter:
         self.connector = connector
         self._pending: dict[Any, tuple[JsonMap, JsonMap | None]] = {}
         self._lock = threading.Lock()
+        self._last_partition: Mapping[str, Any] | None = None
+        self._last_key: Any = None
 
     def offset(self, partition: Mapping[str, Any] | None, offset: Mapping[str, Any] | None) -> None:
         if partition is None:
             return
+        # Tasks usually pass the same partition map for a whole poll: its frozen key is kept.
+        if partition is self._last_partition:
+            key = self._last_key
+        else:
+            key = partition_key(partition)
+            self._last_partition, self._last_key = partition, key
         with self._lock:
-            self._pending[partition_key(partition)] = (
-                dict(partition),
-                None if offset is None else dict(offset),
-            )
+            self._pending[key] = (partition, offset)  # type: ignore[assignment]
 
     def begin_flush(self) -> dict[Any, tuple[JsonMap, JsonMap | None]]:
         with self._lock:
