@@ -419,3 +419,52 @@ def test_postgres_query_and_bulk_modes_and_sink_evolve_and_update(
 
     wait_until(lambda: table_rows() == [(1, "new", 10), (2, "old", None)])
     httpx.delete(f"{worker.url}/connectors/pg-evolve")
+
+
+def test_postgres_timestamp_mode(
+    worker: ConnectStandalone, broker: RunningBroker, pg: RunningPostgres
+) -> None:
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE readings (sensor TEXT NOT NULL, value DOUBLE PRECISION, updated TIMESTAMP NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO readings VALUES ('s1', 1.5, '2024-01-01 00:00:01'), ('s2', 2.5, '2024-01-01 00:00:02.250')"
+        )
+    config = {
+        "connector.class": "JdbcSourceConnector",
+        "connection.url": f"jdbc:postgresql://127.0.0.1:{pg.port}/postgres",
+        "connection.user": "postgres",
+        "mode": "timestamp",
+        "timestamp.column.name": "updated",
+        "table.whitelist": "readings",
+        "topic.prefix": "ts-",
+        "poll.interval.ms": "200",
+    }
+    assert (
+        httpx.post(f"{worker.url}/connectors", json={"name": "pg-ts", "config": config}).status_code
+        == 201
+    )
+    first = [json.loads(m.value())["payload"] for m in consume(broker, "ts-readings", 2)]
+    assert first == [
+        {"sensor": "s1", "value": 1.5, "updated": 1704067201000},
+        {"sensor": "s2", "value": 2.5, "updated": 1704067202250},
+    ]
+    with psycopg.connect(
+        pg.dsn, autocommit=True
+    ) as conn:  # an update moves the row's timestamp: sent again
+        conn.execute(
+            "UPDATE readings SET value = 9.0, updated = '2024-01-01 00:00:05' WHERE sensor = 's1'"
+        )
+    again = [json.loads(m.value())["payload"] for m in consume(broker, "ts-readings", 3)]
+    assert again[2] == {"sensor": "s1", "value": 9.0, "updated": 1704067205000}
+    expected = {
+        "offsets": [
+            {
+                "partition": {"protocol": "1", "table": "public.readings"},
+                "offset": {"timestamp": 1704067205000, "timestamp_nanos": 0},
+            }
+        ]
+    }
+    wait_until(lambda: httpx.get(f"{worker.url}/connectors/pg-ts/offsets").json() == expected)
+    httpx.delete(f"{worker.url}/connectors/pg-ts")

@@ -390,3 +390,24 @@ def test_admin_loggers(http: httpx.Client) -> None:
 def test_unknown_route_is_kafka_shaped(http: httpx.Client) -> None:
     r = http.get("/no/such/route")
     assert r.status_code == 404 and r.json()["error_code"] == 404
+
+
+def test_sink_with_topics_regex(
+    http: httpx.Client, tmp_path: Path, make_topic: Callable[..., str], broker: RunningBroker
+) -> None:
+    from confluent_kafka import Producer
+
+    prefix = f"rx{int(time.monotonic() * 1000)}"
+    topics = [make_topic(prefix=prefix), make_topic(prefix=prefix)]
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for t in topics:
+        producer.produce(t, value=t.encode())
+    producer.flush(10)
+    out = tmp_path / "out.txt"
+    config = {"connector.class": "FileStreamSink", "file": str(out), "topics.regex": f"{prefix}-.*"}
+    assert http.post("/connectors", json={"name": "rx", "config": config}).status_code == 201
+    wait_until(lambda: out.exists() and sorted(out.read_text().splitlines()) == sorted(topics))
+    assert http.get("/connectors/rx/topics").json() == {"rx": {"topics": sorted(topics)}}
+    both = http.post("/connectors", json={"name": "rx2", "config": {**config, "topics": topics[0]}})
+    assert both.status_code == 400 and "mutually exclusive" in both.json()["message"]
+    http.delete("/connectors/rx")
