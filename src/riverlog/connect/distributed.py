@@ -544,6 +544,7 @@ class ConnectDistributed:
         self.service: HttpService | None = None
         self.herder: DistributedHerder | None = None
         self.probe = ClusterIdProbe(self.config.client_config())
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -552,14 +553,37 @@ class ConnectDistributed:
 
     def start(self) -> ConnectDistributed:
         box: list[Any] = []
-        rest = ConnectRest(_Lazy(box))
+        rest = ConnectRest(_Lazy(box, self.probe))
         self.service = HttpService(
             rest.app(), self.service_host, self.service_port, name="connect"
         ).start()
+        self.probe.start()
+        self._box = box
+        self._starter = threading.Thread(
+            target=self._start_herder, name="herder-start", daemon=True
+        )
+        self._starter.start()
+        return self
+
+    def _start_herder(self) -> None:
+        """Build the herder once Kafka answers (its topics must exist first); retried every 5 s with
+        one log line per failure, so a worker started before its Kafka comes up on its own."""
+        assert self.service is not None
         worker_id = worker_id_for(self.config, self.service.port)
         advertised = f"http://{worker_id}"
-        self.probe.start()
-        herder = DistributedHerder(self.config, worker_id, advertised)
+        while not self._stopping.is_set():
+            try:
+                herder = DistributedHerder(self.config, worker_id, advertised)
+                break
+            except Exception as exc:
+                log.warning(
+                    "Kafka at %s is not usable yet (%s); retrying in 5 s",
+                    ",".join(self.config.get("bootstrap.servers")),
+                    exc,
+                )
+                self._stopping.wait(5)
+        else:
+            return
         original = herder.server_info
 
         def info() -> dict[str, Any]:
@@ -568,11 +592,11 @@ class ConnectDistributed:
             return answer
 
         herder.server_info = info  # type: ignore[method-assign]
-        box.append(herder)
         self.herder = herder.start()
-        return self
+        self._box.append(herder)
 
     def stop(self) -> None:
+        self._stopping.set()
         self.probe.stop()
         if self.service is not None:
             self.service.stop()

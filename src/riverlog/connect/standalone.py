@@ -164,8 +164,21 @@ class ConnectStandalone:
 class _Lazy:
     """The herder, once it exists (the REST service starts first to learn its port)."""
 
-    def __init__(self, box: list[Any]) -> None:
+    def __init__(self, box: list[Any], probe: ClusterIdProbe | None = None) -> None:
         self._box = box
+        self._probe = probe
+
+    def server_info(self) -> dict[str, Any]:
+        """`GET /` answers even before the herder exists (e.g. while Kafka is unreachable)."""
+        if self._box:
+            return self._box[0].server_info()  # type: ignore[no-any-return]
+        from riverlog.connect.plugins import VERSION
+
+        return {
+            "version": VERSION,
+            "commit": "riverlog",
+            "kafka_cluster_id": self._probe.cluster_id if self._probe else None,
+        }
 
     def __getattr__(self, name: str) -> Any:
         if not self._box:

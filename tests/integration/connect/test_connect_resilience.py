@@ -106,3 +106,41 @@ def test_worker_reports_unreachable_kafka_and_recovers(tmp_path: Path) -> None:
                 timeout_s=60,
             )
             assert recovered["kafka_cluster_id"]
+
+
+def test_distributed_worker_waits_for_kafka(tmp_path: Path) -> None:
+    from riverlog.connect.distributed import ConnectDistributed
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker_props = {
+        "bootstrap.servers": f"127.0.0.1:{port}",
+        "group.id": "late-cluster",
+        "key.converter": "StringConverter",
+        "value.converter": "StringConverter",
+        "config.storage.topic": "late-configs",
+        "offset.storage.topic": "late-offsets",
+        "status.storage.topic": "late-status",
+        "config.storage.replication.factor": "1",
+        "offset.storage.replication.factor": "1",
+        "status.storage.replication.factor": "1",
+        "offset.storage.partitions": "2",
+        "status.storage.partitions": "2",
+        "listeners": "http://127.0.0.1:0",
+        "session.timeout.ms": "6000",
+        "heartbeat.interval.ms": "1000",
+    }
+    worker = ConnectDistributed(worker_props).start()
+    try:
+        assert httpx.get(f"{worker.url}/").json()["kafka_cluster_id"] is None
+        assert (
+            httpx.get(f"{worker.url}/connectors").status_code == 409
+        )  # not ready while Kafka is away
+        with RunningBroker(tmp_path / "late", listeners=f"PLAINTEXT://127.0.0.1:{port}"):
+            wait_until(
+                lambda: httpx.get(f"{worker.url}/connectors").status_code == 200, timeout_s=60
+            )
+            assert httpx.get(f"{worker.url}/").json()["kafka_cluster_id"]
+    finally:
+        worker.stop()
