@@ -35,7 +35,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.common.service import HttpService
 from riverlog.connect import connector_config as cc
 from riverlog.connect.errors import ConnectRestError
-from riverlog.connect.group import Assignment, GroupError, GroupMember, round_robin
+from riverlog.connect.group import Assignment, GroupError, GroupMember
 from riverlog.connect.herder import StandaloneHerder
 from riverlog.connect.kafka_log import KafkaBasedLog, ensure_topic
 from riverlog.connect.offsets import OffsetStore
@@ -125,8 +125,16 @@ class DistributedHerder(StandaloneHerder):
         self.is_leader = False
         self.leader_url: str | None = None
         self.member_urls: dict[str, str] = {}
-        self.last_assignments: dict[str, Assignment] = {}
+        self.owners: dict[tuple[str, int], str] = {}  # leader: (connector, task) -> member id
         self._rejoin = threading.Event()
+        self.rejoin_at: float | None = None  # a scheduled rejoin (the cooperative protocol's delay)
+        self.changed: set[str] = (
+            set()
+        )  # connectors whose config or task configs changed since the last rebalance
+        from riverlog.connect.group import CooperativeAssignor
+
+        self.assignor = CooperativeAssignor(int(config.get("scheduled.rebalance.max.delay.ms")))
+        self.cooperative = str(config.get("connect.protocol")) != "eager"
         self._thread = threading.Thread(target=self._run, name="distributed-herder", daemon=True)
 
     # ------------------------------------------------------------ start / stop
@@ -166,7 +174,10 @@ class DistributedHerder(StandaloneHerder):
                     self.targets.pop(name, None)
                     self.statuses.forget(name)
                 else:
-                    self.configs[name] = {str(k): str(v) for k, v in doc["properties"].items()}
+                    new_props = {str(k): str(v) for k, v in doc["properties"].items()}
+                    if name in self.configs and self.configs[name] != new_props:
+                        self.changed.add(name)
+                    self.configs[name] = new_props
                     self.targets.setdefault(name, TargetState.STARTED)
                 self._rejoin.set()
             elif name_key.startswith("task-") and doc is not None:
@@ -178,7 +189,10 @@ class DistributedHerder(StandaloneHerder):
                 name = name_key[len("commit-") :]
                 pending = self.pending_tasks.get(name, {})
                 count = int(doc.get("tasks", 0))
-                self.task_configs[name] = [pending[i] for i in range(count) if i in pending]
+                new_tasks = [pending[i] for i in range(count) if i in pending]
+                if self.task_configs.get(name) and self.task_configs.get(name) != new_tasks:
+                    self.changed.add(name)
+                self.task_configs[name] = new_tasks
                 self._rejoin.set()
             elif name_key.startswith("target-state-"):
                 name = name_key[len("target-state-") :]
@@ -247,6 +261,9 @@ class DistributedHerder(StandaloneHerder):
         next_beat = 0.0
         while not self._stopped.is_set():
             try:
+                if self.rejoin_at is not None and time.monotonic() >= self.rejoin_at:
+                    self.rejoin_at = None
+                    self._rejoin.set()
                 if self._rejoin.is_set():
                     self._rebalance()
                     next_beat = time.monotonic() + interval
@@ -265,46 +282,10 @@ class DistributedHerder(StandaloneHerder):
                 self._stopped.wait(1.0)
 
     def _rebalance(self) -> None:
-        """Eager protocol: stop everything, join, (leader: assign), sync, start this worker's share."""
-        self._rejoin.clear()
-        self.is_leader, self.leader_url = False, None
-        self._stop_everything()
-        self.config_log.read_to_end()
-        joined = self.member.join(self.url, self.config_offset)
-        assignments: dict[str, Assignment] = {}
-        if joined.is_leader:
-            self.config_log.read_to_end()
-            with self.lock:
-                connectors = sorted(self.configs)
-                tasks = [
-                    (n, i)
-                    for n in connectors
-                    if self.targets.get(n) is not TargetState.STOPPED
-                    for i in range(len(self.task_configs.get(n, [])))
-                ]
-            leader_url = self.url
-            self.member_urls = {m: url for m, (url, _) in joined.members.items()}
-            assignments = round_robin(
-                list(joined.members),
-                connectors,
-                tasks,
-                lambda m: Assignment(0, joined.member_id, leader_url, self.config_offset),
-            )
-            self.last_assignments = assignments
-        mine = self.member.sync(assignments)
-        self.assignment = mine
-        self.is_leader = joined.is_leader
-        self.leader_url = mine.leader_url
-        log.info(
-            "Joined group generation %d as %s (leader %s): connectors %s, tasks %s",
-            joined.generation,
-            "leader" if self.is_leader else "follower",
-            mine.leader_url,
-            mine.connectors,
-            mine.tasks,
-        )
-        self.offset_store.log.read_to_end()  # type: ignore[attr-defined]
-        self._start_assigned(mine)
+        """One rebalance: cooperative (`connect.protocol` compatible/sessioned) or eager; see rebalance.py."""
+        from riverlog.connect.rebalance import rebalance
+
+        rebalance(self)
 
     def _stop_everything(self) -> None:
         tasks = [
@@ -517,7 +498,7 @@ class DistributedHerder(StandaloneHerder):
             self._restart_task(TaskId(name, task))
             return
         self._require_leader()
-        owner = next((m for m, a in self.last_assignments.items() if (name, task) in a.tasks), None)
+        owner = self.owners.get((name, task))
         if owner is None or owner not in self.member_urls:
             raise ConnectRestError(404, f"Unknown task: {name}-{task}")
         import httpx

@@ -40,6 +40,7 @@ from kio.static.primitive import i8, i32, i32Timedelta
 
 PROTOCOL_TYPE = "connect"
 PROTOCOL_NAME = "default"  # Kafka Connect's eager protocol
+COOPERATIVE_NAME = "compatible"  # incremental cooperative, ConnectProtocol V1 (KIP-415)
 
 
 class GroupError(Exception):
@@ -87,6 +88,95 @@ def decode_metadata(data: bytes) -> tuple[str, int]:
     r = _Reader(data)
     r.unpack(">h")
     return r.string(), r.unpack(">q")
+
+
+Work = tuple[
+    str, int
+]  # (connector, task); task -1 is the connector itself (Kafka's CONNECTOR_TASK)
+
+
+def _write_work(out: io.BytesIO, work: list[Work] | None) -> None:
+    if work is None:
+        out.write(struct.pack(">i", -1))
+        return
+    by_connector: dict[str, list[int]] = {}
+    for name, task in work:
+        by_connector.setdefault(name, []).append(task)
+    out.write(struct.pack(">i", len(by_connector)))
+    for name, ids in by_connector.items():
+        _string(out, name)
+        out.write(struct.pack(">i", len(ids)))
+        for t in sorted(ids):
+            out.write(struct.pack(">i", t))
+
+
+def _read_work(r: _Reader) -> list[Work]:
+    out: list[Work] = []
+    count = r.unpack(">i")
+    for _ in range(max(count, 0)):
+        name = r.string()
+        for _ in range(r.unpack(">i")):
+            out.append((name, r.unpack(">i")))
+    return out
+
+
+@dataclass
+class CooperativeAssignment:
+    """Kafka's ConnectProtocol Assignment V1: newly assigned and revoked work, and a delay (ms) after
+    which members rejoin (work of a departed worker is held that long, `scheduled.rebalance.max.delay.ms`)."""
+
+    error: int
+    leader: str
+    leader_url: str
+    config_offset: int
+    assigned: list[Work] = field(default_factory=list)
+    revoked: list[Work] = field(default_factory=list)
+    delay_ms: int = 0
+
+    def encode(self) -> bytes:
+        out = io.BytesIO()
+        out.write(struct.pack(">hh", 1, self.error))
+        _string(out, self.leader)
+        _string(out, self.leader_url)
+        out.write(struct.pack(">q", self.config_offset))
+        _write_work(out, self.assigned)
+        _write_work(out, self.revoked)
+        out.write(struct.pack(">i", self.delay_ms))
+        return out.getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes) -> CooperativeAssignment:
+        r = _Reader(data)
+        r.unpack(">h")
+        error = r.unpack(">h")
+        leader, leader_url, offset = r.string(), r.string(), r.unpack(">q")
+        assigned, revoked = _read_work(r), _read_work(r)
+        return cls(error, leader, leader_url, offset, assigned, revoked, r.unpack(">i"))
+
+
+def encode_metadata_v1(url: str, config_offset: int, owned: list[Work]) -> bytes:
+    """Metadata V1: version 1, url, config offset, and the current allocation (an Assignment V1)."""
+    out = io.BytesIO()
+    out.write(struct.pack(">h", 1))
+    _string(out, url)
+    out.write(struct.pack(">q", config_offset))
+    allocation = CooperativeAssignment(0, "", "", config_offset, owned).encode()
+    out.write(struct.pack(">i", len(allocation)))
+    out.write(allocation)
+    return out.getvalue()
+
+
+def decode_metadata_v1(data: bytes) -> tuple[str, int, list[Work]]:
+    r = _Reader(data)
+    version = r.unpack(">h")
+    url, offset = r.string(), r.unpack(">q")
+    if version < 1 or r.pos >= len(data):
+        return url, offset, []
+    size = r.unpack(">i")
+    if size < 0:
+        return url, offset, []
+    allocation = CooperativeAssignment.decode(data[r.pos : r.pos + size])
+    return url, offset, allocation.assigned
 
 
 @dataclass
@@ -195,6 +285,10 @@ class JoinResult:
     member_id: str
     leader_id: str
     members: dict[str, tuple[str, int]]  # member id -> (url, config offset); only for the leader
+    protocol: str = PROTOCOL_NAME
+    owned: dict[str, list[Work]] = field(
+        default_factory=dict
+    )  # cooperative: member -> its allocation
 
     @property
     def is_leader(self) -> bool:
@@ -258,7 +352,7 @@ class GroupMember:
             self._conn.close()
         self._conn = None
 
-    def join(self, url: str, config_offset: int) -> JoinResult:
+    def join(self, url: str, config_offset: int, owned: list[Work] | None = None) -> JoinResult:
         """JoinGroup until accepted (the first answer of a new member asks it to rejoin with its id)."""
         while True:
             request = JoinGroupRequest(
@@ -270,6 +364,16 @@ class GroupMember:
                 member_id=self.member_id,
                 protocol_type=PROTOCOL_TYPE,
                 protocols=(
+                    (
+                        JoinGroupRequestProtocol(
+                            name=COOPERATIVE_NAME,
+                            metadata=encode_metadata_v1(url, config_offset, owned),
+                        ),
+                    )
+                    if owned is not None
+                    else ()
+                )
+                + (
                     JoinGroupRequestProtocol(
                         name=PROTOCOL_NAME, metadata=encode_metadata(url, config_offset)
                     ),
@@ -295,16 +399,37 @@ class GroupMember:
                 raise GroupError(f"JoinGroup: {answer.error_code.name}", answer.error_code)
             self.member_id = answer.member_id
             self.generation = int(answer.generation_id)
-            members = {m.member_id: decode_metadata(m.metadata) for m in answer.members}
-            return JoinResult(self.generation, self.member_id, answer.leader, members)
+            protocol = answer.protocol_name or PROTOCOL_NAME
+            members: dict[str, tuple[str, int]] = {}
+            owned_by: dict[str, list[Work]] = {}
+            for m in answer.members:
+                if protocol == COOPERATIVE_NAME:
+                    m_url, m_offset, m_owned = decode_metadata_v1(m.metadata)
+                    members[m.member_id] = (m_url, m_offset)
+                    owned_by[m.member_id] = m_owned
+                else:
+                    members[m.member_id] = decode_metadata(m.metadata)
+            return JoinResult(
+                self.generation, self.member_id, answer.leader, members, protocol, owned_by
+            )
 
     def sync(self, assignments: dict[str, Assignment]) -> Assignment:
+        return Assignment.decode(self.sync_raw({m: a.encode() for m, a in assignments.items()}))
+
+    def sync_cooperative(
+        self, assignments: dict[str, CooperativeAssignment]
+    ) -> CooperativeAssignment:
+        return CooperativeAssignment.decode(
+            self.sync_raw({m: a.encode() for m, a in assignments.items()})
+        )
+
+    def sync_raw(self, assignments: dict[str, bytes]) -> bytes:
         request = SyncGroupRequest(
             group_id=GroupId(self.group_id),
             generation_id=i32(self.generation),
             member_id=self.member_id,
             assignments=tuple(
-                SyncGroupRequestAssignment(member_id=m, assignment=a.encode())
+                SyncGroupRequestAssignment(member_id=m, assignment=a)
                 for m, a in assignments.items()
             ),
         )
@@ -313,7 +438,7 @@ class GroupMember:
         )
         if answer.error_code != ErrorCode.none:
             raise GroupError(f"SyncGroup: {answer.error_code.name}", answer.error_code)
-        return Assignment.decode(answer.assignment)
+        return bytes(answer.assignment)
 
     def heartbeat(self) -> ErrorCode:
         request = HeartbeatRequest(
@@ -355,3 +480,52 @@ def round_robin(
     for i, task in enumerate(sorted(tasks)):
         out[ordered[i % len(ordered)]].tasks.append(task)
     return out
+
+
+@dataclass
+class CooperativeAssignor:
+    """The leader's incremental cooperative assignor (after Kafka's `IncrementalCooperativeAssignor`,
+    simplified): work stays where it runs; work no longer configured or owned twice is revoked; new
+    work goes to the least-loaded members; the work of a departed member is held for
+    `scheduled.rebalance.max.delay.ms` (members rejoin when the delay ends), then dealt out. Live
+    members' work is not moved to balance load (a joining worker receives new and lost work)."""
+
+    max_delay_ms: int
+    previous: set[Work] = field(default_factory=set)
+    deadline: float | None = None
+    held: set[Work] = field(default_factory=set)
+
+    def assign(
+        self, owned: dict[str, list[Work]], configured: list[Work], now: float
+    ) -> tuple[dict[str, list[Work]], dict[str, list[Work]], int]:
+        """(assigned, revoked) per member and the delay in ms to announce."""
+        wanted = set(configured)
+        revoked: dict[str, list[Work]] = {m: [] for m in owned}
+        kept: dict[str, set[Work]] = {m: set() for m in owned}
+        seen: set[Work] = set()
+        for member in sorted(owned):
+            for work in owned[member]:
+                if work not in wanted or work in seen:
+                    revoked[member].append(work)
+                else:
+                    kept[member].add(work)
+                    seen.add(work)
+        lost = (self.previous & wanted) - seen
+        delay = 0
+        if lost and self.max_delay_ms > 0:
+            if self.deadline is None:
+                self.deadline = now + self.max_delay_ms / 1000
+            if now < self.deadline:
+                delay = max(1, int((self.deadline - now) * 1000))
+                self.held = lost
+            else:
+                self.deadline, self.held = None, set()
+        else:
+            self.deadline, self.held = None, set()
+        assigned: dict[str, list[Work]] = {m: [] for m in owned}
+        todo = sorted(wanted - seen - self.held)
+        for work in todo:
+            member = min(sorted(owned), key=lambda m: len(kept[m]) + len(assigned[m]))
+            assigned[member].append(work)
+        self.previous = (seen | {w for ws in assigned.values() for w in ws} | self.held) & wanted
+        return assigned, revoked, delay

@@ -71,6 +71,7 @@ class Worker:
             "offset.flush.interval.ms": "300",
             **(extra or {}),
         }
+        self.props = props
         cfg = tmp / f"worker{index}.properties"
         cfg.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.log = open(tmp / f"worker{index}.log", "w")  # noqa: SIM115
@@ -102,9 +103,22 @@ class Worker:
         self.log.close()
 
 
-@pytest.fixture
-def workers(broker: RunningBroker, tmp_path: Path) -> Iterator[list[Worker]]:
-    started = [Worker(broker, tmp_path, i) for i in range(3)]
+@pytest.fixture(params=["sessioned", "eager"])
+def workers(
+    broker: RunningBroker, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[list[Worker]]:
+    """Three workers; `sessioned` (Kafka's default) runs the incremental cooperative protocol, with a
+    short scheduled.rebalance.max.delay.ms so a dead worker's tasks move after 2 s."""
+    protocol = request.param
+    extra = {
+        "connect.protocol": protocol,
+        "scheduled.rebalance.max.delay.ms": "2000",
+        "group.id": f"connect-{protocol}",
+        "config.storage.topic": f"{protocol}-configs",
+        "offset.storage.topic": f"{protocol}-offsets",
+        "status.storage.topic": f"{protocol}-status",
+    }
+    started = [Worker(broker, tmp_path, i, extra) for i in range(3)]
     try:
         for w in started:
             wait_until(lambda w=w: httpx.get(f"{w.url}/").status_code == 200)
@@ -185,7 +199,8 @@ def test_three_workers_failover_without_loss(
     wait_until(lambda: len({v for _, v in read_topic(broker, topic)}) == 200)
 
     # Kafka Connect's record formats in the internal topics
-    configs = dict(read_topic(broker, "connect-configs"))
+    prefix = workers[0].props["config.storage.topic"].split("-")[0]
+    configs = dict(read_topic(broker, f"{prefix}-configs"))
     assert json.loads(configs[b"connector-dist-src"]) == {
         "properties": {**config, "name": "dist-src"}
     }
@@ -193,7 +208,7 @@ def test_three_workers_failover_without_loss(
     assert json.loads(configs[b"task-dist-src-0"])["properties"]["task.class"].endswith(
         "FileStreamSourceTask"
     )
-    statuses = dict(read_topic(broker, "connect-status"))
+    statuses = dict(read_topic(broker, f"{prefix}-status"))
     assert json.loads(statuses[b"status-task-dist-src-0"])["state"] == "RUNNING"
     assert set(json.loads(statuses[b"status-connector-dist-src"])) == {
         "state",
@@ -203,7 +218,7 @@ def test_three_workers_failover_without_loss(
     }
     offset_key = f'["dist-src",{{"filename":"{source}"}}]'.encode()
     offset_value = b'{"position":' + str(source.stat().st_size).encode() + b"}"
-    wait_until(lambda: (offset_key, offset_value) in read_topic(broker, "connect-offsets"))
+    wait_until(lambda: (offset_key, offset_value) in read_topic(broker, f"{prefix}-offsets"))
 
     # SIGKILL the worker running the task while lines keep arriving; the task moves to a survivor.
     with source.open("a") as fh:

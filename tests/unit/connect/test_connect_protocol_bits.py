@@ -45,3 +45,41 @@ def test_file_lines_split_on_lf_crlf_and_cr_and_wait_for_partial() -> None:
     assert lines == [] and used == 0
     lines, _ = _split_lines(b"1\n2\n3\n", 2)
     assert [line for line, _ in lines] == [b"1", b"2"]
+
+
+def test_cooperative_assignment_v1_round_trip() -> None:
+    from riverlog.connect.group import CooperativeAssignment, decode_metadata_v1, encode_metadata_v1
+
+    a = CooperativeAssignment(
+        0, "m-1", "http://w1:8083", 9, [("c", -1), ("c", 0)], [("d", 1)], 1500
+    )
+    assert CooperativeAssignment.decode(a.encode()) == a
+    assert decode_metadata_v1(encode_metadata_v1("http://w2:8083", 4, [("c", 2)])) == (
+        "http://w2:8083",
+        4,
+        [("c", 2)],
+    )
+
+
+def test_cooperative_assignor_keeps_work_holds_lost_work_then_deals_it() -> None:
+    from riverlog.connect.group import CooperativeAssignor
+
+    assignor = CooperativeAssignor(max_delay_ms=1000)
+    work = [("c", -1), ("c", 0), ("c", 1), ("c", 2)]
+    assigned, revoked, delay = assignor.assign({"a": [], "b": [], "x": []}, work, now=0.0)
+    assert sorted(w for ws in assigned.values() for w in ws) == sorted(work) and delay == 0
+    owned = {m: list(ws) for m, ws in assigned.items()}
+    # x dies: its work is held (not reassigned) while the delay runs; a and b keep theirs untouched
+    survivors = {"a": owned["a"], "b": owned["b"]}
+    assigned, revoked, delay = assignor.assign(survivors, work, now=1.0)
+    assert assigned == {"a": [], "b": []} and revoked == {"a": [], "b": []} and 0 < delay <= 1000
+    assigned, _, delay = assignor.assign(survivors, work, now=1.5)
+    assert assigned == {"a": [], "b": []} and delay > 0
+    # the delay is over: x's work goes to the least loaded survivor
+    assigned, _, delay = assignor.assign(survivors, work, now=2.5)
+    assert delay == 0 and sorted(w for ws in assigned.values() for w in ws) == sorted(owned["x"])
+    # work no longer configured, or owned twice, is revoked
+    _, revoked, _ = assignor.assign(
+        {"a": [("c", 0), ("gone", -1)], "b": [("c", 0)]}, [("c", 0)], now=3.0
+    )
+    assert revoked == {"a": [("gone", -1)], "b": [("c", 0)]}
