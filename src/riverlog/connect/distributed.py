@@ -10,11 +10,8 @@ schemas disabled writes them):
   `{"state", "trace", "worker_id", "generation"}`.
 - `offset.storage.topic`: `["<connector>", {partition}]` → `{offset}`, partitioned with murmur2 as Java.
 
-Membership is Kafka's group protocol with protocol type `connect` (see `group.py`), eager sub-protocol:
-on every rebalance each worker stops what it runs, the leader deals connectors and tasks round-robin, and
-each worker starts its share. A worker that dies stops heartbeating; after `session.timeout.ms` the
-coordinator rebalances and its work moves to the others (`scheduled.rebalance.max.delay.ms`, which
-belongs to the incremental cooperative protocol, is accepted but the eager protocol does not delay).
+Membership is Kafka's group protocol with protocol type `connect` (see `group.py`); what a rebalance
+does — incremental cooperative by default, eager with `connect.protocol=eager` — is in `rebalance.py`.
 Only the leader writes connector configs and target states: REST writes reaching a follower are forwarded
 to the leader's URL (409 while no leader is known, as Kafka answers during a rebalance). The worker that
 runs a connector writes its task configs.
