@@ -2,11 +2,12 @@
 
 confluent-kafka (librdkafka) can only join groups of protocol type `consumer`, so this module speaks
 the group protocol itself — FindCoordinator v2, JoinGroup v5, SyncGroup v3, Heartbeat v3, LeaveGroup v3
-(non-flexible versions) — with kio's generated message types over a plain socket. It offers Kafka
-Connect's `default` (eager, `connect.protocol=eager`) sub-protocol: member metadata is ConnectProtocol
-V0 `{version int16, url string, config_offset int64}`, the leader's assignment V0
-`{version int16, error int16, leader string, leader_url string, config_offset int64,
-assignment [{connector string, tasks [int32]}]}` — the same bytes Kafka Connect's eager protocol uses,
+(non-flexible versions) — with kio's generated message types over a plain socket. Sub-protocols, with
+Kafka Connect's bytes: `compatible` (incremental cooperative, ConnectProtocol V1: metadata
+`{version 1, url, config_offset, allocation: nullable bytes}`, assignment `{version, error, leader,
+leader_url, config_offset, assignment [{connector, tasks}], revoked [{connector, tasks}], delay int32}`)
+and `default` (eager, V0: metadata `{version int16, url string, config_offset int64}`, assignment
+`{version, error, leader, leader_url, config_offset, assignment}`); task id -1 stands for the connector,
 so `kafka-consumer-groups`-style tools see a `connect` group.
 
 Thread-safety: one `GroupMember` is driven by one thread (the herder's); `heartbeat` may be called from
