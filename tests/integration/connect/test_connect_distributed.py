@@ -291,6 +291,7 @@ def test_three_workers_failover_without_loss(
 def eos_workers(broker: RunningBroker, tmp_path: Path) -> Iterator[list[Worker]]:
     extra = {
         "exactly.once.source.support": "enabled",
+        "scheduled.rebalance.max.delay.ms": "2000",
         "group.id": "connect-eos",
         "config.storage.topic": "eos-configs",
         "offset.storage.topic": "eos-offsets",
