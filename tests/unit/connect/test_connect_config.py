@@ -132,3 +132,33 @@ def test_config_providers_resolve_file_env_and_directory(
             distributed=False,
         )
     assert exc.value.key == "config.providers.vault.class"
+
+
+def test_third_party_plugin_found_through_entry_points(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `pip install`ed package declaring `[riverlog.connectors]` entry points adds its connector."""
+    import sys
+    from pathlib import Path
+
+    from riverlog.connect.plugins import Plugins
+
+    site = Path(str(tmp_path))
+    (site / "acme_connect.py").write_text(
+        "from riverlog.connect.api import SourceConnector\n"
+        "class AcmeSourceConnector(SourceConnector):\n"
+        "    VERSION = '1.2.3'\n"
+    )
+    dist = site / "acme_connect-1.2.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-connect\nVersion: 1.2.3\n")
+    (dist / "entry_points.txt").write_text(
+        "[riverlog.connectors]\nAcmeSource = acme_connect:AcmeSourceConnector\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    plugins = Plugins()
+    desc = plugins.resolve("AcmeSource")
+    assert desc.type == "source" and desc.version == "1.2.3"
+    assert plugins.resolve("AcmeSourceConnector") == desc
+    assert any(p.class_name == desc.class_name for p in plugins.all())
+    sys.modules.pop("acme_connect", None)
