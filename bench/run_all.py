@@ -23,6 +23,7 @@ BENCHMARKS = (
     "bench.txn_bench",
     "bench.cluster_bench",
     "bench.zk_image_bench",
+    "bench.connect_bench",
 )
 REPO_DIR = Path(__file__).resolve().parent.parent
 

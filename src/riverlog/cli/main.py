@@ -41,6 +41,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "platform": ("riverlog.cli.platform", "app", "group"),
     "registry": ("riverlog.cli.registry", "app", "group"),
     "console": ("riverlog.cli.console", "console", "command"),
+    "connect": ("riverlog.cli.connect", "app", "group"),
 }
 
 
