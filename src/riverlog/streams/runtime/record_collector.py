@@ -1,0 +1,104 @@
+"""RecordCollector: hands a thread's OutputRecords to its one producer (Kafka's `RecordCollectorImpl`).
+
+Invariants:
+- Records keep the partition the task chose; `partition=None` is left to the producer, configured with
+  `partitioner=murmur2_random` (Java's default partitioner: murmur2 of the key bytes, so a key lands on
+  the partition a Java client or Kafka Streams would choose).
+- The first delivery error is kept and raised (as ProductionException) by the next `send` or `flush`;
+  nothing after a failed record is reported as committed.
+- `changelog_offsets` holds, per changelog partition, the offset after the last delivered write — what a
+  task's `.checkpoint` records after a commit.
+
+Timestamps: librdkafka replaces a produce timestamp of 0 with the current time (rd_kafka_msg_new: 0
+means "not set"), and neither a producer setting nor another produce API avoids it. A record whose
+timestamp is 0 is therefore produced with timestamp 0 only if… it cannot be: the collector counts such
+records in `zero_timestamp_records` and logs a warning once, instead of pretending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from riverlog.streams.errors import ProductionException
+from riverlog.streams.records import OutputRecord, TopicPartition
+
+log = logging.getLogger(__name__)
+
+
+class RecordCollector:
+    """Sends task outputs through one producer; tracks changelog end offsets; surfaces send errors."""
+
+    def __init__(self, producer: Producer, is_changelog: Callable[[str], bool]) -> None:
+        self.producer = producer
+        self._is_changelog = is_changelog
+        self.changelog_offsets: dict[TopicPartition, int] = {}
+        self.sent = 0
+        self.zero_timestamp_records = 0
+        self._error: KafkaError | None = None
+        self._error_topic: str | None = None
+
+    def send_all(self, records: Iterable[OutputRecord]) -> None:
+        """Produce every record, in order; raises the first earlier delivery error."""
+        self.maybe_raise()
+        produce = self.producer.produce
+        on_delivery = self._on_delivery
+        for record in records:
+            kwargs: dict[str, Any] = {
+                "key": record.key,
+                "value": record.value,
+                "timestamp": record.timestamp,
+                "on_delivery": on_delivery,
+            }
+            if record.partition is not None:
+                kwargs["partition"] = record.partition
+            if record.headers:
+                kwargs["headers"] = record.headers
+            if record.timestamp == 0:
+                self._note_zero_timestamp(record.topic)
+            while True:
+                try:
+                    produce(record.topic, **kwargs)
+                    break
+                except BufferError:
+                    # The local queue is full: serve delivery reports until there is room.
+                    self.producer.poll(0.05)
+                    self.maybe_raise()
+            self.sent += 1
+        self.producer.poll(0)
+
+    def flush(self, timeout_s: float = 60.0) -> None:
+        """Wait until every record sent is acknowledged; raises ProductionException on any failure."""
+        remaining = self.producer.flush(timeout_s)
+        self.maybe_raise()
+        if remaining:
+            raise ProductionException(f"{remaining} records not delivered within {timeout_s}s")
+
+    def maybe_raise(self) -> None:
+        if self._error is not None:
+            error, topic = self._error, self._error_topic
+            self._error = None
+            raise ProductionException(f"Error sending a record to topic {topic}: {error.str()}")
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            if self._error is None:
+                self._error, self._error_topic = error, message.topic()
+            return
+        topic = cast(str, message.topic())
+        if self._is_changelog(topic):
+            tp = TopicPartition(topic, cast(int, message.partition()))
+            offset = cast(int, message.offset()) + 1
+            if offset > self.changelog_offsets.get(tp, -1):
+                self.changelog_offsets[tp] = offset
+
+    def _note_zero_timestamp(self, topic: str) -> None:
+        if self.zero_timestamp_records == 0:
+            log.warning(
+                "a record for %s has timestamp 0, which librdkafka replaces with the current time",
+                topic,
+            )
+        self.zero_timestamp_records += 1
