@@ -9,10 +9,10 @@ Invariants:
 - `changelog_offsets` holds, per changelog partition, the offset after the last delivered write — what a
   task's `.checkpoint` records after a commit.
 
-Timestamps: librdkafka replaces a produce timestamp of 0 with the current time (rd_kafka_msg_new: 0
-means "not set"), and neither a producer setting nor another produce API avoids it. A record whose
-timestamp is 0 is therefore produced with timestamp 0 only if… it cannot be: the collector counts such
-records in `zero_timestamp_records` and logs a warning once, instead of pretending.
+Timestamps are passed to the producer exactly. One value cannot survive: librdkafka treats a produce
+timestamp of 0 as "not set" and stamps the current time instead (checked against a real broker; no
+producer setting or other produce API of librdkafka avoids it). Such records are counted in
+`zero_timestamp_records` (metric `zero-timestamp-records`) and a warning is logged once.
 """
 
 from __future__ import annotations

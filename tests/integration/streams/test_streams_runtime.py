@@ -1,0 +1,276 @@
+"""KafkaStreams in the test process on a real broker: states, internal topics, restoration, errors."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from riverlog.streams import (
+    Consumed,
+    Grouped,
+    KafkaStreams,
+    Materialized,
+    Produced,
+    Serdes,
+    StreamsBuilder,
+)
+from riverlog.streams.runtime.kafka_streams import State, StreamThreadExceptionResponse
+from riverlog.testing.broker import RunningBroker
+
+pytestmark = pytest.mark.integration
+
+
+def wordcount_topology(source: str, sink: str, on_word: Callable[[str], None] | None = None) -> Any:
+    builder = StreamsBuilder()
+
+    def split(line: str) -> list[str]:
+        words = line.lower().split()
+        if on_word is not None:
+            for word in words:
+                on_word(word)
+        return words
+
+    (
+        builder.stream(source, Consumed.with_(Serdes.String(), Serdes.String()))
+        .flat_map_values(split)
+        .group_by(lambda key, word: word, Grouped.with_(Serdes.String(), Serdes.String()))
+        .count(Materialized.as_("counts-store"))
+        .to_stream()
+        .to(sink, Produced.with_(Serdes.String(), Serdes.Long()))
+    )
+    return builder.build()
+
+
+@pytest.fixture
+def streams_apps() -> Iterator[list[KafkaStreams]]:
+    started: list[KafkaStreams] = []
+    yield started
+    for app in started:
+        app.close(timedelta(seconds=30))
+
+
+def _config(broker: RunningBroker, app_id: str, state_dir: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "application.id": app_id,
+        "bootstrap.servers": broker.bootstrap_servers,
+        "state.dir": str(state_dir),
+        "commit.interval.ms": 100,
+        "statestore.cache.max.bytes": 0,
+        **extra,
+    }
+
+
+def _produce(
+    broker: RunningBroker, topic: str, lines: list[str], timestamp: int | None = None
+) -> None:
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for i, line in enumerate(lines):
+        producer.produce(topic, key=f"k{i}".encode(), value=line.encode(), timestamp=timestamp or 0)
+    assert producer.flush(30) == 0
+
+
+def _read_counts(
+    broker: RunningBroker, topic: str, want: dict[str, int], timeout_s: float = 60
+) -> dict[str, int]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": f"check-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([topic])
+    last: dict[str, int] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and last != want:
+            for message in consumer.consume(500, 0.3):
+                if not message.error():
+                    last[message.key().decode()] = struct.unpack(">q", message.value())[0]
+    finally:
+        consumer.close()
+    return last
+
+
+def test_states_internal_topics_and_counts(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=3, prefix="in"), make_topic(partitions=1, prefix="out")
+    app_id = f"wc-{uuid.uuid4().hex[:6]}"
+    app = KafkaStreams(wordcount_topology(source, sink), _config(broker, app_id, tmp_path))
+    transitions: list[tuple[State, State]] = []
+    app.set_state_listener(lambda new, old: transitions.append((old, new)))
+    streams_apps.append(app)
+    app.start()
+    assert app.wait_for_state(State.RUNNING, 60)
+    lines = ["the quick brown fox", "the lazy dog", "The end"]
+    _produce(broker, source, lines)
+    want = dict(Counter(w for line in lines for w in line.lower().split()))
+    assert _read_counts(broker, sink, want) == want
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    topics = admin.list_topics(timeout=10).topics
+    changelog = f"{app_id}-counts-store-changelog"
+    repartitions = [t for t in topics if t.startswith(app_id) and t.endswith("-repartition")]
+    assert changelog in topics and len(topics[changelog].partitions) == 3
+    assert len(repartitions) == 1 and len(topics[repartitions[0]].partitions) == 3
+    resource = ConfigResource(ConfigResource.Type.TOPIC, changelog)
+    configs = admin.describe_configs([resource])[resource].result(timeout=10)
+    assert configs["cleanup.policy"].value == "compact"
+
+    assert app.close(timedelta(seconds=30))
+    assert app.state is State.NOT_RUNNING
+    assert transitions[0] == (State.CREATED, State.REBALANCING)
+    assert (State.REBALANCING, State.RUNNING) in transitions
+    assert transitions[-2:] == [
+        (State.RUNNING, State.PENDING_SHUTDOWN),
+        (State.PENDING_SHUTDOWN, State.NOT_RUNNING),
+    ]
+    # a clean close leaves Kafka's .checkpoint files behind
+    checkpoints = list((tmp_path / app_id).glob("*/.checkpoint"))
+    assert checkpoints
+    assert checkpoints[0].read_text().splitlines()[0] == "0"
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once_v2"])
+def test_state_restored_from_changelog_after_wiping_state_dir(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+    guarantee: str,
+) -> None:
+    source, sink = make_topic(partitions=2, prefix="in"), make_topic(partitions=1, prefix="out")
+    app_id = f"wc-{uuid.uuid4().hex[:6]}"
+    config = _config(broker, app_id, tmp_path, **{"processing.guarantee": guarantee})
+    first_lines = [f"a b c{i % 3}" for i in range(30)]
+    app = KafkaStreams(wordcount_topology(source, sink), config)
+    app.start()
+    _produce(broker, source, first_lines)
+    want = dict(Counter(w for line in first_lines for w in line.split()))
+    assert _read_counts(broker, sink, want) == want
+    assert app.close(timedelta(seconds=30))
+    app.clean_up()
+    assert not (tmp_path / app_id).exists()
+
+    again = KafkaStreams(wordcount_topology(source, sink), config)
+    streams_apps.append(again)
+    again.start()
+    assert again.wait_for_state(State.RUNNING, 60)
+    second_lines = ["a b", "c0"]
+    _produce(broker, source, second_lines)
+    want = dict(Counter(w for line in first_lines + second_lines for w in line.split()))
+    assert _read_counts(broker, sink, want) == want  # counts continue from the restored stores
+    assert again.metrics()["restore-total"] > 0
+
+
+def test_user_code_error_ends_in_error_state(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=1, prefix="in"), make_topic(partitions=1, prefix="out")
+
+    def explode(word: str) -> None:
+        if word == "boom":
+            raise ValueError("user code failed")
+
+    app = KafkaStreams(
+        wordcount_topology(source, sink, explode),
+        _config(broker, f"err-{uuid.uuid4().hex[:6]}", tmp_path),
+    )
+    seen: list[BaseException] = []
+    app.set_uncaught_exception_handler(
+        lambda exc: seen.append(exc) or StreamThreadExceptionResponse.SHUTDOWN_CLIENT
+    )
+    transitions: list[State] = []
+    app.set_state_listener(lambda new, old: transitions.append(new))
+    streams_apps.append(app)
+    app.start()
+    _produce(broker, source, ["fine", "boom"])
+    assert app.wait_for_state(State.ERROR, 60)
+    assert transitions[-2:] == [State.PENDING_ERROR, State.ERROR]
+    assert seen and getattr(seen[0], "node_name", None)  # the failing processor node is named
+
+
+def test_replace_thread_carries_on(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=1, prefix="in"), make_topic(partitions=1, prefix="out")
+    failed = threading.Event()
+
+    def explode_once(word: str) -> None:
+        if word == "boom" and not failed.is_set():
+            failed.set()
+            raise ValueError("first time only")
+
+    app = KafkaStreams(
+        wordcount_topology(source, sink, explode_once),
+        _config(broker, f"rep-{uuid.uuid4().hex[:6]}", tmp_path),
+    )
+    app.set_uncaught_exception_handler(lambda exc: StreamThreadExceptionResponse.REPLACE_THREAD)
+    streams_apps.append(app)
+    app.start()
+    _produce(broker, source, ["one", "boom", "two"])
+    assert _read_counts(broker, sink, {"one": 1, "boom": 1, "two": 1}) == {
+        "one": 1,
+        "boom": 1,
+        "two": 1,
+    }
+    assert failed.is_set()
+    assert app.state in (State.RUNNING, State.REBALANCING)
+
+
+def test_output_timestamps_are_kept(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=1, prefix="in"), make_topic(partitions=1, prefix="out")
+    builder = StreamsBuilder()
+    builder.stream(source, Consumed.with_(Serdes.String(), Serdes.String())).map_values(
+        str.upper
+    ).to(sink, Produced.with_(Serdes.String(), Serdes.String()))
+    app = KafkaStreams(builder.build(), _config(broker, f"ts-{uuid.uuid4().hex[:6]}", tmp_path))
+    streams_apps.append(app)
+    app.start()
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for i, ts in enumerate([1, 5_000, 1_600_000_000_123]):
+        producer.produce(source, key=f"k{i}".encode(), value=b"v", timestamp=ts)
+    producer.flush(30)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": "ts-check",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([sink])
+    got: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(got) < 3 and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            got.append(message.timestamp()[1])
+    consumer.close()
+    assert got == [1, 5_000, 1_600_000_000_123]
