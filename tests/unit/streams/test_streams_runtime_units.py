@@ -33,6 +33,7 @@ def test_state_table_is_kafka_streams() -> None:
 @dataclass
 class Sub:
     source_topics: frozenset[str]
+    sink_topics: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -47,7 +48,11 @@ class Topology:
     """A topology value as the core describes one (word count: source -> repartition -> count)."""
 
     def __init__(self, repartition_owner: int) -> None:
-        self.subs = {0: Sub(frozenset({"text"})), 1: Sub(frozenset({"words-repartition"}))}
+        self.subs = {
+            0: Sub(frozenset({"text"}), frozenset({"words-repartition"})),
+            1: Sub(frozenset({"words-repartition"})),
+            2: Sub(frozenset({"wide"}), frozenset({"words-repartition"})),
+        }
         self.specs = {
             "words-repartition": Spec("repartition", repartition_owner, None),
             "counts-changelog": Spec("changelog", 1, None),
@@ -69,10 +74,11 @@ def test_partition_counts_follow_the_source_topics(owner: int) -> None:
     manager = InternalTopicManager(
         None, StreamsConfig({"application.id": "app", "bootstrap.servers": "x:1"})
     )  # type: ignore[arg-type]
-    counts = manager.resolve_partitions(Topology(owner), {"text": 5})
+    counts = manager.resolve_partitions(Topology(owner), {"text": 5, "wide": 6})
+    # the repartition topic is as wide as its widest writer, the changelog as its store's reader
     assert counts == {
-        "app-words-repartition": 5,
-        "app-counts-changelog": 5,
+        "app-words-repartition": 6,
+        "app-counts-changelog": 6,
         "app-fixed-repartition": 7,
     }
 
@@ -82,4 +88,4 @@ def test_missing_source_topic_is_named() -> None:
         None, StreamsConfig({"application.id": "app", "bootstrap.servers": "x:1"})
     )  # type: ignore[arg-type]
     with pytest.raises(MissingSourceTopicException, match="text"):
-        manager.resolve_partitions(Topology(0), {})
+        manager.resolve_partitions(Topology(0), {"wide": 1})

@@ -1,9 +1,10 @@
 """Internal topics: naming, partition counts and creation (Kafka's `InternalTopicManager`).
 
 Names are Kafka Streams': `<application.id>-<suffix>`, the suffix from the topology
-(`<store>-changelog`, `<name>-repartition`). Partition counts: a spec that names none takes the
-partition count of its sub-topology — the most partitions among that sub-topology's source topics,
-where a source that is itself a repartition topic counts with its own resolved count. Changelogs and
+(`<store>-changelog`, `<name>-repartition`). Partition counts: a repartition topic that names none is as
+wide as the widest sub-topology writing into it, a changelog as its store's sub-topology — a
+sub-topology being as wide as its widest source topic, a repartition source counting with its own
+resolved width. Changelogs and
 repartition topics are created with the topology's configs, then the app's `topic.`-prefixed configs,
 and `replication.factor` (-1 = the broker's default). A topic that exists already is used as it is if
 its partition count matches; a mismatch is an error, as in Kafka Streams.
@@ -88,8 +89,17 @@ class InternalTopicManager:
             name = f"{app}-{suffix}"
             if name not in resolved:
                 spec = specs[suffix]
+                # A repartition topic is as wide as the widest sub-topology writing into it.
+                writers = [
+                    sub_id
+                    for sub_id, info in sources.items()
+                    if suffix in getattr(info, "sink_topics", ())
+                    and suffix not in info.source_topics
+                ]
                 if spec.partitions is not None:
                     resolved[name] = spec.partitions
+                elif spec.kind == "repartition" and writers:
+                    resolved[name] = max(of_subtopology(w, visiting | {suffix}) for w in writers)
                 else:
                     resolved[name] = of_subtopology(spec.subtopology, visiting | {suffix})
             return resolved[name]
