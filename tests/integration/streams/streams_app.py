@@ -3,8 +3,9 @@
     python streams_app.py BOOTSTRAP APP_ID KIND GUARANTEE STATE_DIR INPUT OUTPUT
 
 KIND is `wordcount` (the issue's word count) or `windowed` (counts per key in 10 s tumbling windows,
-5 s grace, keyed `<key>@<window start>` on output). Prints RUNNING once the client runs; stops cleanly
-on SIGTERM.
+5 min grace — longer than the test's whole event-time span, so no window closes — keyed
+`<key>@<window start>` on output). Prints RUNNING once the client runs and
+`PROCESSED <n>` as its records-processed counter moves; stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def windowed(builder: StreamsBuilder, source: str, sink: str) -> None:
     (
         builder.stream(source, Consumed.with_(Serdes.String(), Serdes.String()))
         .group_by_key(Grouped.with_(Serdes.String(), Serdes.String()))
-        .windowed_by(TimeWindows.of_size_and_grace(timedelta(seconds=10), timedelta(seconds=5)))
+        .windowed_by(TimeWindows.of_size_and_grace(timedelta(seconds=10), timedelta(minutes=5)))
         .count(Materialized.as_("windowed-counts"))
         .to_stream()
         .map(flatten)
@@ -80,7 +81,12 @@ def main() -> None:
     app.start()
     if app.wait_for_state(KafkaStreams.State.RUNNING, 60):
         print("RUNNING", flush=True)
-    while not stop.wait(0.2):
+    processed = -1.0
+    while not stop.wait(0.1):
+        done = app.metrics().get("process-total", 0.0)
+        if done != processed:
+            processed = done
+            print(f"PROCESSED {int(done)}", flush=True)  # the test kills mid-stream by this
         if app.state.has_completed_shutdown():
             print(f"STOPPED {app.state.value}", flush=True)
             sys.exit(1)

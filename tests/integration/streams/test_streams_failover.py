@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 APP = Path(__file__).with_name("streams_app.py")
 WORDS = [f"w{i}" for i in range(12)]
-KEYS = [f"k{i}" for i in range(6)]
+KEYS = [f"k{i}" for i in range(24)]
 BASE_TS = 1_700_000_000_000  # a multiple of the 10 s window
 STEP_MS = 40
 
@@ -82,6 +82,18 @@ class App:
         )
 
     _runs_seen = 0
+
+    def processed(self) -> int:
+        """The last records-processed figure the app printed (0 before any)."""
+        text = self.log_path.read_text(errors="replace")
+        lines = [ln for ln in text.splitlines() if ln.startswith("PROCESSED ")]
+        return int(lines[-1].split()[1]) if lines else 0
+
+    def wait_processed_beyond(self, count: int, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.processed() <= count:
+            assert time.monotonic() < deadline, self.log_path.read_text()[-3000:]
+            time.sleep(0.02)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -205,13 +217,14 @@ def test_two_instances_one_killed_and_restarted(
 
     sent: list[tuple[str, str, int]] = []
     for phase in range(3):
-        batch = make_input(rng, 400, len(sent))
+        before = first.processed()
+        batch = make_input(rng, 1000, len(sent))
         _produce(broker, source, batch)
         sent.extend(batch)
         if phase == 1:
-            time.sleep(
-                0.5
-            )  # the first instance is mid-stream: some of this batch processed, not all
+            # Kill the first instance mid-stream, once it has processed part of this batch (1000
+            # records over 4 partitions, committed every 200 ms: it has not finished).
+            first.wait_processed_beyond(before)
             first.kill()
             first.start()
             first.wait_running()

@@ -3,7 +3,9 @@
 at_least_once (`AtLeastOnceCommitter.commit`):
   1. flush the producer: every output, repartition and changelog record sent so far is acknowledged
      (a failed delivery raises here, and nothing is committed);
-  2. commit the consumed input offsets synchronously to the group.
+  2. commit the consumed input offsets synchronously to the group. If a rebalance refuses them
+     (generation moved on), they are kept and committed with the next commit for the partitions the
+     thread still owns; partitions that move are committed by the revocation callback first.
   A crash between 1 and 2 re-processes input whose effects were already written: counts may only grow
   too high, never too low.
 
@@ -21,7 +23,7 @@ exactly_once_v2 (`ExactlyOnceCommitter`), one transactional producer per thread 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
@@ -46,6 +48,8 @@ class AtLeastOnceCommitter:
         self.producer = producer
         self.consumer = consumer
         self.collector = collector
+        # Offsets a commit could not place (a rebalance was under way): retried with the next commit.
+        self.pending: dict[TopicPartition, int] = {}
 
     def init(self, timeout_s: float) -> None:
         """Nothing to set up."""
@@ -57,18 +61,30 @@ class AtLeastOnceCommitter:
     def has_open_work(self) -> bool:
         return False
 
-    def commit(self, offsets: Mapping[TopicPartition, int], timeout_s: float) -> None:
+    def commit(
+        self,
+        offsets: Mapping[TopicPartition, int],
+        timeout_s: float,
+        owned: Callable[[TopicPartition], bool] = lambda tp: True,
+    ) -> None:
         # 1. every record sent is acknowledged (raises ProductionException otherwise)
         self.collector.flush(timeout_s)
-        # 2. then the input offsets
-        if offsets:
-            try:
-                self.consumer.commit(offsets=kafka_offsets(offsets), asynchronous=False)
-            except KafkaException as exc:
-                error = exc.args[0]
-                if isinstance(error, KafkaError) and error.code() in _MIGRATED:
-                    raise TaskMigratedException(f"offset commit refused: {error.str()}") from exc
+        # 2. then the input offsets (with any a rebalance refused before, for partitions still ours)
+        todo = {tp: o for tp, o in self.pending.items() if owned(tp)}
+        todo.update(offsets)
+        self.pending = {}
+        if not todo:
+            return
+        try:
+            self.consumer.commit(offsets=kafka_offsets(todo), asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (isinstance(error, KafkaError) and error.code() in _MIGRATED):
                 raise
+            # The group is rebalancing: the records are written, only the offsets wait. Partitions
+            # that move are committed by the revocation callback; the rest go with the next commit.
+            log.info("offset commit deferred (%s)", error.str())
+            self.pending = todo
 
     def abort(self) -> None:
         """Nothing to abort: what was sent stays sent."""
@@ -107,7 +123,12 @@ class ExactlyOnceCommitter:
             self._call(self.producer.begin_transaction)
             self.in_transaction = True
 
-    def commit(self, offsets: Mapping[TopicPartition, int], timeout_s: float) -> None:
+    def commit(
+        self,
+        offsets: Mapping[TopicPartition, int],
+        timeout_s: float,
+        owned: Callable[[TopicPartition], bool] = lambda tp: True,
+    ) -> None:
         if not offsets and not self.in_transaction:
             return
         self.before_send()

@@ -159,7 +159,7 @@ class KafkaStreams:
                     f"Stream-client: unexpected state transition from {old.value} to {new.value}"
                 )
             self._state = new
-            log.info("_State transition from %s to %s", old.value, new.value)
+            log.info("State transition from %s to %s", old.value, new.value)
         listener = self._state_listener
         if listener is not None and old is not new:
             try:
@@ -234,6 +234,9 @@ class KafkaStreams:
             for thread in threads:
                 if thread is not threading.current_thread():
                     thread.join()
+            with self._lock:
+                # Let the threads (and their librdkafka clients) go: nothing reconnects after close.
+                self._threads.clear()
             self._set_state(final)
             self._stopped.set()
 

@@ -178,9 +178,11 @@ class StreamThread(threading.Thread):
             self._revive_all()
         except TaskMigratedException as exc:
             if self.committer.eos:
-                raise
-            log.warning("%s: tasks migrated, closing them: %s", self.name, exc)
-            self._drop_all_tasks()
+                raise  # the transactional producer is fenced: the thread cannot go on with it
+            log.warning(
+                "%s: tasks migrated, rebuilding them from committed state: %s", self.name, exc
+            )
+            self._revive_all()
 
     @property
     def _has_ready_work(self) -> bool:
@@ -244,7 +246,7 @@ class StreamThread(threading.Thread):
         for _, task in ready:
             offsets.update(task.prepare_commit())
             self._send(task.drain_outputs())
-        self.committer.commit(offsets, 60.0)
+        self.committer.commit(offsets, 60.0, self.tasks.owner_of.__contains__)
         for _, task in ready:
             task.post_commit(dict(self.collector.changelog_offsets))
         self._last_commit = time.monotonic()
@@ -262,11 +264,6 @@ class StreamThread(threading.Thread):
         for task_id, tps in partitions.items():
             self.reader.add(task_id, self.tasks.create(task_id, tps))
         self._seek_to_committed({tp for tps in partitions.values() for tp in tps})
-
-    def _drop_all_tasks(self) -> None:
-        for task_id in list(self.tasks.tasks):
-            self.reader.remove(task_id)
-        self.tasks.close_all(clean=False)
 
     def _seek_to_committed(self, tps: set[TopicPartition]) -> None:
         if not tps:
@@ -352,7 +349,9 @@ class StreamThread(threading.Thread):
             "restore-total": float(self.reader.restored_records),
             "zero-timestamp-records": float(self.collector.zero_timestamp_records),
         }
+        own = set(out)
         for task in self.tasks.tasks.values():
             for name, value in task.metrics.items():
-                out[name] = out.get(name, 0.0) + value
+                if name not in own:  # the thread counts processing itself (tasks come and go)
+                    out[name] = out.get(name, 0.0) + value
         return out
