@@ -1,1 +1,63 @@
 """riverlog.streams: Kafka Streams' model and semantics in Python, on any Kafka-protocol cluster."""
+
+from riverlog.streams.builder import StreamsBuilder
+from riverlog.streams.errors import StreamsException, TopologyException
+from riverlog.streams.grouped import (
+    KGroupedStream,
+    KGroupedTable,
+    SessionWindowedKStream,
+    TimeWindowedKStream,
+)
+from riverlog.streams.kstream import BranchedKStream, KStream
+from riverlog.streams.ktable import KTable
+from riverlog.streams.options import (
+    Branched,
+    Consumed,
+    Grouped,
+    Materialized,
+    Named,
+    Printed,
+    Produced,
+    Repartitioned,
+    Stores,
+)
+from riverlog.streams.records import KeyValue, Window, Windowed
+from riverlog.streams.serdes import Serde, Serdes, WindowedSerdes
+from riverlog.streams.suppressed import Suppressed
+from riverlog.streams.topology import Topology, TopologyDescription
+from riverlog.streams.windows import SessionWindows, SlidingWindows, TimeWindows
+
+__all__ = [
+    "Branched",
+    "BranchedKStream",
+    "Consumed",
+    "Grouped",
+    "KGroupedStream",
+    "KGroupedTable",
+    "KStream",
+    "KTable",
+    "KeyValue",
+    "Materialized",
+    "Named",
+    "Printed",
+    "Produced",
+    "Repartitioned",
+    "Serde",
+    "Serdes",
+    "SessionWindowedKStream",
+    "SessionWindows",
+    "SlidingWindows",
+    "Stores",
+    "StreamsBuilder",
+    "StreamsException",
+    "Suppressed",
+    "TimeWindowedKStream",
+    "TimeWindows",
+    "Topology",
+    "TopologyDescription",
+    "TopologyException",
+    "Window",
+    "Windowed",
+    "WindowedSerdes",
+]
+from riverlog.streams.runtime.kafka_streams import KafkaStreams as KafkaStreams

@@ -19,6 +19,14 @@ class StreamsException(Exception):
         self.node_name = node_name
 
 
+class TopologyException(StreamsException):
+    """An invalid topology (bad names, a store used without being added…)."""
+
+
+class SerializationException(StreamsException):
+    """A key or value that could not be (de)serialized."""
+
+
 class TaskMigratedException(StreamsException):
     """The thread lost ownership of a task; it rejoins the group and carries on."""
 

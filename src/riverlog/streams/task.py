@@ -1,0 +1,429 @@
+"""StreamTask: one sub-topology on one partition group, sans-I/O (no Kafka, sockets, threads, clocks).
+
+The runtime (or `TopologyTestDriver`) hands it raw records per partition and the wall-clock time; the
+task deserializes them on arrival, picks the buffered record with the lowest timestamp across its
+partitions (waiting up to `max.task.idle.ms` while a partition is empty), runs it through the
+processor graph depth-first, and collects sink, repartition and changelog records for the runtime to
+produce. Invariants: stream time = the max timestamp of the records processed; committed offsets are
+(last processed offset + 1) per input partition; `prepare_commit` flushes caches (their forwards and
+changelog writes land in `drain_outputs`) before the offsets are handed out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from riverlog.streams.errors import StreamsException
+from riverlog.streams.processors.base import Processor, ProcessorNode
+from riverlog.streams.processors.stateless import SourceProcessor
+from riverlog.streams.records import (
+    InputRecord,
+    OutputRecord,
+    Record,
+    RecordContext,
+    TaskId,
+    TopicPartition,
+)
+from riverlog.streams.serdes import (
+    ChangedSerde,
+    Serde,
+    SessionWindowedSerde,
+    StringSerde,
+    TimeWindowedSerde,
+    resolve_serde,
+)
+from riverlog.streams.state_manager import ProcessorStateManager
+from riverlog.streams.topology import ProcessorSpec, SinkSpec, SourceSpec, Topology
+
+log = logging.getLogger("riverlog.streams")
+NO_TIMESTAMP = -1
+
+
+@dataclass(slots=True)
+class _Queued:
+    raw: InputRecord
+    key: Any
+    value: Any
+    timestamp: int
+
+
+@dataclass(slots=True)
+class ConsumedRecord:
+    """What a timestamp extractor sees (Kafka's `ConsumerRecord`, deserialized)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: Any
+    value: Any
+    headers: list[tuple[str, bytes | None]]
+
+
+class SinkProcessor(Processor):
+    def __init__(
+        self, task: StreamTask, spec: SinkSpec, key_serde: Serde[Any], value_serde: Serde[Any]
+    ) -> None:
+        self.task = task
+        self.spec = spec
+        self.key_serde = key_serde
+        self.value_serde = value_serde
+        self.topic = None if spec.topic is None else task.real_topic(spec.topic)
+
+    def process(self, record: Record) -> None:
+        topic = self.topic
+        if topic is None:
+            assert self.spec.extractor is not None
+            topic = self.spec.extractor(record.key, record.value, self.task.record_context)
+        kb = self.key_serde.serialize(topic, record.key)
+        vb = self.value_serde.serialize(topic, record.value)
+        partition = None
+        if self.spec.partitioner is not None:
+            n = self.task.partition_count(topic)
+            if n is not None:
+                partition = self.spec.partitioner(topic, record.key, record.value, n)
+        if record.timestamp < 0:
+            raise StreamsException(
+                f"Invalid (negative) timestamp of {record.timestamp} for output record",
+                self.spec.name,
+            )
+        self.task.outputs.append(
+            OutputRecord(topic, partition, kb, vb, record.timestamp, list(record.headers))
+        )
+
+
+class StreamTask:
+    def __init__(
+        self,
+        task_id: TaskId,
+        topology: Topology,
+        input_partitions: set[TopicPartition],
+        config: Mapping[str, Any],
+        application_id: str,
+        state_dir: Path | None,
+    ) -> None:
+        self.id = task_id
+        self.topology = topology
+        self.application_id = application_id
+        self.config = config
+        self.eos = str(config.get("processing.guarantee", "at_least_once")).startswith(
+            "exactly_once"
+        )
+        self.max_idle_ms = int(config.get("max.task.idle.ms", 0))
+        self.default_key_serde = resolve_serde(config.get("default.key.serde"), "default.key.serde")
+        self.default_value_serde = resolve_serde(
+            config.get("default.value.serde"), "default.value.serde"
+        )
+        self.timestamp_extractor = config.get("default.timestamp.extractor")
+        if not callable(self.timestamp_extractor):
+            self.timestamp_extractor = None
+        handler = str(
+            config.get("default.deserialization.exception.handler", "log-and-fail")
+        ).lower()
+        self.skip_bad_records = "continue" in handler
+        self.outputs: list[OutputRecord] = []
+        self.metrics: dict[str, float] = {"dropped-records-total": 0.0, "process-total": 0.0}
+        self.stream_time = NO_TIMESTAMP
+        self.record_context = RecordContext(NO_TIMESTAMP, [], None, -1, -1)
+        self.partition_counts: dict[str, int] = {}
+        self._queues: dict[TopicPartition, deque[_Queued]] = {
+            tp: deque() for tp in input_partitions
+        }
+        self._sources: dict[str, SourceSpec] = {}
+        self._consumed: dict[TopicPartition, int] = {}
+        self._idle_since: int | None = None
+        self._current: ProcessorNode | None = None
+        self._closed = False
+        cache = int(
+            config.get("statestore.cache.max.bytes", config.get("cache.max.bytes.buffering", 0))
+            or 0
+        )
+        info = topology.subtopologies()[task_id.subtopology]
+        self.state = ProcessorStateManager(
+            task_id,
+            application_id,
+            state_dir,
+            self.eos,
+            str(config.get("default.dsl.store", "rocksDB")).lower() != "in_memory",
+            self._log_change,
+            cache // max(1, len(info.stores)) if cache > 0 else 0,
+            lambda: self.record_context,
+        )
+        self._build(info.nodes)
+
+    # -- building ----------------------------------------------------------------------------
+    def real_topic(self, topic: str) -> str:
+        return f"{self.application_id}-{topic}" if self.topology.is_internal(topic) else topic
+
+    def _serde(self, serde: Serde[Any] | None, is_key: bool) -> Serde[Any]:
+        if isinstance(serde, ChangedSerde) and serde.inner is None:
+            return ChangedSerde(self._serde(None, False))
+        if isinstance(serde, TimeWindowedSerde) and serde.inner is None:
+            return TimeWindowedSerde(self._serde(None, True), serde.window_size_ms)
+        if isinstance(serde, SessionWindowedSerde) and serde.inner is None:
+            return SessionWindowedSerde(self._serde(None, True))
+        if serde is not None:
+            return serde
+        default = self.default_key_serde if is_key else self.default_value_serde
+        return default if default is not None else StringSerde()
+
+    def _build(self, names: tuple[str, ...]) -> None:
+        topo = self.topology
+        store_names: list[str] = []
+        for n in names:
+            pspec = topo.nodes[n]
+            if isinstance(pspec, ProcessorSpec):
+                store_names.extend(s for s in pspec.stores if s not in store_names)
+        for store in store_names:
+            sspec = topo.stores[store]
+            self.state.register(
+                sspec,
+                self._serde(sspec.key_serde, True),
+                self._serde(sspec.value_serde, False),
+                sspec.caching,
+            )
+        self.nodes: dict[str, ProcessorNode] = {}
+        self.source_nodes: dict[str, ProcessorNode] = {}
+        for n in names:
+            spec = topo.nodes[n]
+            proc: Processor
+            if isinstance(spec, SourceSpec):
+                proc = SourceProcessor()
+                for t in spec.topics:
+                    self._sources[self.real_topic(t)] = spec
+            elif isinstance(spec, SinkSpec):
+                proc = SinkProcessor(
+                    self,
+                    spec,
+                    self._serde(spec.key_serde, True),
+                    self._serde(spec.value_serde, False),
+                )
+            else:
+                proc = spec.supplier()
+            node = ProcessorNode(n, proc)
+            if isinstance(spec, SourceSpec):
+                for t in spec.topics:
+                    self.source_nodes[self.real_topic(t)] = node
+            self.nodes[n] = node
+        for n in names:
+            for p in getattr(topo.nodes[n], "parents", []):
+                self.nodes[p].add_child(self.nodes[n])
+        for node in self.nodes.values():
+            self._current = node
+            node.processor.init(self)  # type: ignore[arg-type]
+        self._current = None
+
+    # -- the processor context ---------------------------------------------------------------
+    @property
+    def task_id(self) -> TaskId:
+        return self.id
+
+    def current_node_name(self) -> str:
+        return self._current.name if self._current is not None else ""
+
+    def get_state_store(self, name: str) -> Any:
+        store = self.state.stores.get(name)
+        if store is None:
+            raise StreamsException(
+                f"Processor {self.current_node_name()} has no access to StateStore {name}"
+            )
+        return store
+
+    def record_dropped(self, node: str, reason: str) -> None:
+        self.metrics["dropped-records-total"] += 1
+
+    @property
+    def dropped_records(self) -> int:
+        return int(self.metrics["dropped-records-total"])
+
+    def partition_count(self, topic: str) -> int | None:
+        return self.partition_counts.get(topic)
+
+    def forward(self, record: Record, child: str | None = None) -> None:
+        node = self._current
+        assert node is not None
+        targets = node.children if child is None else [node.children_by_name[child]]
+        for c in targets:
+            self._current = c
+            try:
+                c.processor.process(record)
+            except StreamsException:
+                raise
+            except Exception as e:
+                rc = self.record_context
+                raise StreamsException(
+                    f"Exception caught in process. taskId={self.id}, processor={c.name}, topic={rc.topic}, "
+                    f"partition={rc.partition}, offset={rc.offset}, error={e!r}",
+                    c.name,
+                ) from e
+        self._current = node
+
+    def forward_from(self, node_name: str, record: Record, ctx: RecordContext) -> None:
+        """Forward as `node_name` with `ctx` as the record context (cache flushes, suppress)."""
+        prev_node, prev_ctx = self._current, self.record_context
+        self._current, self.record_context = self.nodes[node_name], ctx
+        try:
+            self.forward(record)
+        finally:
+            self._current, self.record_context = prev_node, prev_ctx
+
+    def _log_change(
+        self,
+        store: str,
+        key: bytes,
+        value: bytes | None,
+        timestamp: int,
+        headers: list[tuple[str, bytes | None]] | None = None,
+    ) -> None:
+        topic = f"{self.application_id}-{store}-changelog"
+        self.outputs.append(
+            OutputRecord(topic, self.id.partition, key, value, timestamp, list(headers or []))
+        )
+
+    # -- restoration -------------------------------------------------------------------------
+    def changelog_offsets_to_restore(self) -> dict[TopicPartition, int]:
+        return self.state.changelog_offsets_to_restore()
+
+    def restore(self, tp: TopicPartition, records: list[InputRecord]) -> None:
+        self.state.restore(tp, records)
+
+    def complete_restoration(self) -> None:
+        if self.eos:
+            self.state.delete_checkpoint()
+
+    # -- processing --------------------------------------------------------------------------
+    def add_records(self, tp: TopicPartition, records: list[InputRecord]) -> None:
+        q = self._queues.setdefault(tp, deque())
+        source = self._sources.get(tp.topic)
+        if source is None:
+            raise StreamsException(f"task {self.id} has no source for topic {tp.topic}")
+        ks, vs = self._serde(source.key_serde, True), self._serde(source.value_serde, False)
+        extractor = source.timestamp_extractor or self.timestamp_extractor
+        for r in records:
+            try:
+                key = ks.deserialize(r.topic, r.key)
+                value = vs.deserialize(r.topic, r.value)
+            except Exception as e:
+                if not self.skip_bad_records:
+                    raise StreamsException(
+                        f"Deserialization exception handler is set to fail upon a deserialization error. "
+                        f"topic={r.topic} partition={r.partition} offset={r.offset}: {e}",
+                        source.name,
+                    ) from e
+                log.warning(
+                    "Skipping record due to deserialization error. topic=[%s] partition=[%s] offset=[%s]: %s",
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    e,
+                )
+                self.metrics["dropped-records-total"] += 1
+                self._consumed[tp] = r.offset + 1
+                continue
+            ts = r.timestamp
+            if extractor is not None:
+                ts = extractor(
+                    ConsumedRecord(
+                        r.topic, r.partition, r.offset, r.timestamp, key, value, r.headers
+                    ),
+                    self.stream_time,
+                )
+            if ts < 0:
+                log.warning(
+                    "Skipping record with invalid (negative) timestamp %s. topic=[%s] partition=[%s] "
+                    "offset=[%s]",
+                    ts,
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                )
+                self.metrics["dropped-records-total"] += 1
+                self._consumed[tp] = r.offset + 1
+                continue
+            q.append(_Queued(r, key, value, ts))
+
+    def head_timestamp(self) -> int | None:
+        """The lowest timestamp among the buffered head records (None when nothing is buffered)."""
+        heads = [q[0].timestamp for q in self._queues.values() if q]
+        return min(heads) if heads else None
+
+    def buffered(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    def _next_partition(self, wall_clock_ms: int) -> TopicPartition | None:
+        best: TopicPartition | None = None
+        best_ts = 0
+        empty = False
+        for tp, q in self._queues.items():
+            if not q:
+                empty = True
+            elif best is None or q[0].timestamp < best_ts:
+                best, best_ts = tp, q[0].timestamp
+        if best is None:
+            return None
+        if empty and self.max_idle_ms > 0:
+            if self._idle_since is None:
+                self._idle_since = wall_clock_ms
+            if wall_clock_ms - self._idle_since < self.max_idle_ms:
+                return None
+        else:
+            self._idle_since = None
+        return best
+
+    def process(self, wall_clock_ms: int) -> bool:
+        tp = self._next_partition(wall_clock_ms)
+        if tp is None:
+            return False
+        item = self._queues[tp].popleft()
+        raw = item.raw
+        if item.timestamp > self.stream_time:
+            self.stream_time = item.timestamp
+        self.record_context = RecordContext(
+            item.timestamp, raw.headers, raw.topic, raw.partition, raw.offset
+        )
+        node = self.source_nodes[tp.topic]
+        self._current = node
+        try:
+            node.processor.process(Record(item.key, item.value, item.timestamp, raw.headers))
+        finally:
+            self._current = None
+        self._consumed[tp] = raw.offset + 1
+        self.metrics["process-total"] += 1
+        return True
+
+    def maybe_punctuate(self, wall_clock_ms: int) -> bool:
+        return False
+
+    def drain_outputs(self) -> list[OutputRecord]:
+        out, self.outputs = self.outputs, []
+        return out
+
+    def prepare_commit(self) -> dict[TopicPartition, int]:
+        self.state.flush()
+        return dict(self._consumed)
+
+    def post_commit(self, changelog_end_offsets: dict[TopicPartition, int]) -> None:
+        self.state.update_changelog_offsets(changelog_end_offsets)
+        if not self.eos:
+            self.state.checkpoint()
+
+    def close(self, clean: bool) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for node in self.nodes.values():
+            try:
+                node.processor.close()
+            except Exception:
+                log.exception("task %s: closing %s failed", self.id, node.name)
+        if clean:
+            self.state.flush()
+            self.state.checkpoint()
+        elif self.eos:
+            self.state.delete_checkpoint()
+        self.state.close()
