@@ -148,8 +148,9 @@ class StreamThread(threading.Thread):
                 log.debug("closing a consumer failed", exc_info=True)
         try:
             self.producer.flush(10)
+            self.producer.close()  # aborts a transaction left open by a failure
         except Exception:
-            log.debug("final producer flush failed", exc_info=True)
+            log.debug("closing the producer failed", exc_info=True)
 
     def _set_state(self, new: ThreadState) -> None:
         old, self.state = self.state, new
