@@ -5,8 +5,8 @@ Start a broker (`make run`), then:
     python examples/streams/pageviews_windowed.py            # Ctrl-C stops it
     python examples/streams/pageviews_windowed.py --seconds 20
 
-It creates `pageviews` and `pageviews-per-minute`, writes simulated page views (keyed by user, value
-the page) with event times one second apart starting ten minutes ago, and runs an app that counts views
+It creates `pageviews` and `pageviews-per-minute`, writes simulated page views (keyed by page, value
+the user) with event times one second apart starting ten minutes ago, and runs an app that counts views
 per page in one-minute tumbling windows with 10 s grace. `suppress(until_window_closes(unbounded()))`
 holds each window's count until stream time passes its end plus grace, so every (page, window) is
 printed once, with its final count.
@@ -50,9 +50,10 @@ def build_topology(source: str, sink: str):  # type: ignore[no-untyped-def]
     builder = StreamsBuilder()
     (
         builder.stream(source, Consumed.with_(Serdes.String(), Serdes.String()))
-        .group_by(lambda user, page: page, Grouped.with_(Serdes.String(), Serdes.String()))
+        .group_by_key(Grouped.with_(Serdes.String(), Serdes.String()))
         .windowed_by(TimeWindows.of_size_and_grace(timedelta(minutes=1), timedelta(seconds=10)))
-        .count(Materialized.as_("pageviews-per-minute-store"))
+        # the store keeps an hour of windows (Kafka's default keeps only size + grace)
+        .count(Materialized.as_("pageviews-per-minute-store").with_retention(timedelta(hours=1)))
         .suppress(Suppressed.until_window_closes(Suppressed.BufferConfig.unbounded()))
         .to_stream()
         .map(label)
@@ -79,10 +80,8 @@ def produce_views(bootstrap: str, topic: str, count: int) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
     start = int(time.time() * 1000) - 10 * 60 * 1000
     for i in range(count):
-        user = f"user{rng.randint(1, 20)}"
-        producer.produce(
-            topic, key=user.encode(), value=rng.choice(PAGES).encode(), timestamp=start + i * 1000
-        )
+        user, page = f"user{rng.randint(1, 20)}", rng.choice(PAGES)
+        producer.produce(topic, key=page.encode(), value=user.encode(), timestamp=start + i * 1000)
     producer.flush(10)
 
 
