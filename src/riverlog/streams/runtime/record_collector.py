@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import cast
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -27,6 +27,9 @@ from riverlog.streams.errors import ProductionException
 from riverlog.streams.records import OutputRecord, TopicPartition
 
 log = logging.getLogger(__name__)
+
+# librdkafka takes str or bytes header values; ours are bytes (or None)
+_Headers = list[tuple[str, str | bytes | None]]
 
 
 class RecordCollector:
@@ -46,28 +49,38 @@ class RecordCollector:
         self.maybe_raise()
         produce = self.producer.produce
         on_delivery = self._on_delivery
+        sent = 0
         for record in records:
-            kwargs: dict[str, Any] = {
-                "key": record.key,
-                "value": record.value,
-                "timestamp": record.timestamp,
-                "on_delivery": on_delivery,
-            }
-            if record.partition is not None:
-                kwargs["partition"] = record.partition
-            if record.headers:
-                kwargs["headers"] = record.headers
             if record.timestamp == 0:
                 self._note_zero_timestamp(record.topic)
             while True:
                 try:
-                    produce(record.topic, **kwargs)
+                    if record.partition is None:
+                        produce(
+                            record.topic,
+                            record.value,
+                            record.key,
+                            timestamp=record.timestamp,
+                            headers=cast(_Headers, record.headers) or None,
+                            on_delivery=on_delivery,
+                        )
+                    else:
+                        produce(
+                            record.topic,
+                            record.value,
+                            record.key,
+                            record.partition,
+                            timestamp=record.timestamp,
+                            headers=cast(_Headers, record.headers) or None,
+                            on_delivery=on_delivery,
+                        )
                     break
                 except BufferError:
                     # The local queue is full: serve delivery reports until there is room.
                     self.producer.poll(0.05)
                     self.maybe_raise()
-            self.sent += 1
+            sent += 1
+        self.sent += sent
         self.producer.poll(0)
 
     def flush(self, timeout_s: float = 60.0) -> None:
