@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from riverlog.streams.options import Consumed, Materialized, _check_name
-from riverlog.streams.processors.stateless import Filter
+from riverlog.streams.processors.stateless import RepartitionFilter
 from riverlog.streams.processors.table import KTableSource, TableSupplier
 from riverlog.streams.serdes import Serde
 from riverlog.streams.topology import ProcessorSpec, SinkSpec, SourceSpec, StoreSpec, Topology
@@ -23,6 +23,9 @@ REPARTITION_SUFFIX = "-repartition"
 class StreamsBuilder:
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.topology = Topology()
+        extra = (config or {}).get("windowstore.changelog.additional.retention.ms")
+        if extra is not None:
+            self.topology.additional_retention_ms = int(extra)
         self._index = 0
         self.config = dict(config or {})
 
@@ -143,9 +146,7 @@ class StreamsBuilder:
             sink, filt, source = gen_sink, gen_filter, gen_source
         else:
             sink, filt, source = f"{topic}-sink", f"{topic}-filter", f"{topic}-source"
-        self.topology.add_processor(
-            ProcessorSpec(filt, lambda: Filter(lambda k, v: True, False), [parent])
-        )
+        self.topology.add_processor(ProcessorSpec(filt, RepartitionFilter, [parent]))
         self.topology.add_sink(
             SinkSpec(sink, topic, None, key_serde, value_serde, partitioner, [filt])
         )

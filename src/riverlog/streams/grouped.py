@@ -192,7 +192,7 @@ class TimeWindowedKStream:
         func = g.builder.name_or(_name(named), prefix)
         ks = m.key_serde or g.key_serde
         vs = m.value_serde or value_serde
-        retention = max(w.retention_ms(), m.retention_ms or 0)
+        retention = max(w.retention_ms(), _retention(m))
         size = w.size_ms if isinstance(w, TimeWindows) else w.time_difference_ms
         store = StoreSpec(
             store_name,
@@ -275,7 +275,7 @@ class SessionWindowedKStream:
         func = g.builder.name_or(_name(named), prefix)
         ks = m.key_serde or g.key_serde
         vs = m.value_serde or value_serde
-        retention = max(w.retention_ms(), m.retention_ms or 0)
+        retention = max(w.retention_ms(), _retention(m))
         store = StoreSpec(
             store_name,
             "session",
@@ -465,3 +465,12 @@ def _persistent(m: Materialized) -> bool | None:
     if m.store_type is None:
         return None
     return m.store_type == Materialized.ROCKS_DB
+
+
+def _retention(m: Materialized) -> int:
+    """A retention asked for through `with_retention` or a store supplier (0 = the default)."""
+    if m.retention_ms is not None:
+        return m.retention_ms
+    if m.supplier is not None and m.supplier.retention_ms is not None:
+        return m.supplier.retention_ms
+    return 0

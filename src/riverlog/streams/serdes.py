@@ -62,10 +62,10 @@ class StringSerde(Serde[str]):
     name = "String"
 
     def serialize(self, topic: str, data: str | None) -> bytes | None:
-        return None if data is None else data.encode("utf-8")
+        return None if data is None else data.encode()
 
     def deserialize(self, topic: str, data: bytes | None) -> str | None:
-        return None if data is None else data.decode("utf-8")
+        return None if data is None else data.decode()
 
 
 class _StructSerde(Serde[Any]):

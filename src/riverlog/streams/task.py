@@ -38,18 +38,28 @@ from riverlog.streams.serdes import (
     resolve_serde,
 )
 from riverlog.streams.state_manager import ProcessorStateManager
+from riverlog.streams.timestamps import (
+    FailOnInvalidTimestamp,
+    LogAndSkipOnInvalidTimestamp,
+    resolve_extractor,
+)
 from riverlog.streams.topology import ProcessorSpec, SinkSpec, SourceSpec, Topology
 
 log = logging.getLogger("riverlog.streams")
 NO_TIMESTAMP = -1
 
 
-@dataclass(slots=True)
-class _Queued:
-    raw: InputRecord
-    key: Any
-    value: Any
-    timestamp: int
+class _Partition:
+    """One input partition: its buffered (timestamp, raw, key, value) tuples and commit position."""
+
+    __slots__ = ("consumed", "node", "partition_time", "queue", "tp")
+
+    def __init__(self, tp: TopicPartition) -> None:
+        self.tp = tp
+        self.queue: deque[tuple[int, InputRecord, Any, Any]] = deque()
+        self.consumed = -1  # next offset to commit; -1 = nothing processed
+        self.partition_time = -1  # max timestamp seen in this partition
+        self.node: ProcessorNode | None = None
 
 
 @dataclass(slots=True)
@@ -63,6 +73,7 @@ class ConsumedRecord:
     key: Any
     value: Any
     headers: list[tuple[str, bytes | None]]
+    wall_clock_ms: int = 0
 
 
 class SinkProcessor(Processor):
@@ -93,7 +104,7 @@ class SinkProcessor(Processor):
                 self.spec.name,
             )
         self.task.outputs.append(
-            OutputRecord(topic, partition, kb, vb, record.timestamp, list(record.headers))
+            OutputRecord(topic, partition, kb, vb, record.timestamp, record.headers)
         )
 
 
@@ -119,23 +130,22 @@ class StreamTask:
         self.default_value_serde = resolve_serde(
             config.get("default.value.serde"), "default.value.serde"
         )
-        self.timestamp_extractor = config.get("default.timestamp.extractor")
-        if not callable(self.timestamp_extractor):
-            self.timestamp_extractor = None
+        self.timestamp_extractor = resolve_extractor(config.get("default.timestamp.extractor"))
+        self._wall_clock_ms = 0
         handler = str(
             config.get("default.deserialization.exception.handler", "log-and-fail")
         ).lower()
         self.skip_bad_records = "continue" in handler
         self.outputs: list[OutputRecord] = []
-        self.metrics: dict[str, float] = {"dropped-records-total": 0.0, "process-total": 0.0}
+        self._dropped = 0
+        self._processed = 0
         self.stream_time = NO_TIMESTAMP
         self.record_context = RecordContext(NO_TIMESTAMP, [], None, -1, -1)
         self.partition_counts: dict[str, int] = {}
-        self._queues: dict[TopicPartition, deque[_Queued]] = {
-            tp: deque() for tp in input_partitions
+        self._partitions: dict[TopicPartition, _Partition] = {
+            tp: _Partition(tp) for tp in input_partitions
         }
         self._sources: dict[str, SourceSpec] = {}
-        self._consumed: dict[TopicPartition, int] = {}
         self._idle_since: int | None = None
         self._current: ProcessorNode | None = None
         self._closed = False
@@ -235,11 +245,11 @@ class StreamTask:
         return store
 
     def record_dropped(self, node: str, reason: str) -> None:
-        self.metrics["dropped-records-total"] += 1
+        self._dropped += 1
 
     @property
     def dropped_records(self) -> int:
-        return int(self.metrics["dropped-records-total"])
+        return self._dropped
 
     def partition_count(self, topic: str) -> int | None:
         return self.partition_counts.get(topic)
@@ -247,11 +257,11 @@ class StreamTask:
     def forward(self, record: Record, child: str | None = None) -> None:
         node = self._current
         assert node is not None
-        targets = node.children if child is None else [node.children_by_name[child]]
+        targets = node.children if child is None else (node.children_by_name[child],)
         for c in targets:
             self._current = c
             try:
-                c.processor.process(record)
+                c.process(record)
             except StreamsException:
                 raise
             except Exception as e:
@@ -298,12 +308,18 @@ class StreamTask:
 
     # -- processing --------------------------------------------------------------------------
     def add_records(self, tp: TopicPartition, records: list[InputRecord]) -> None:
-        q = self._queues.setdefault(tp, deque())
+        part = self._partitions.get(tp)
+        if part is None:
+            part = self._partitions[tp] = _Partition(tp)
         source = self._sources.get(tp.topic)
         if source is None:
             raise StreamsException(f"task {self.id} has no source for topic {tp.topic}")
+        part.node = self.source_nodes[tp.topic]
+        q = part.queue
         ks, vs = self._serde(source.key_serde, True), self._serde(source.value_serde, False)
         extractor = source.timestamp_extractor or self.timestamp_extractor
+        # the default extractor returns valid record timestamps unchanged: skip the call for those
+        fast = isinstance(extractor, FailOnInvalidTimestamp | LogAndSkipOnInvalidTimestamp)
         for r in records:
             try:
                 key = ks.deserialize(r.topic, r.key)
@@ -322,17 +338,22 @@ class StreamTask:
                     r.offset,
                     e,
                 )
-                self.metrics["dropped-records-total"] += 1
-                self._consumed[tp] = r.offset + 1
+                self._dropped += 1
+                part.consumed = r.offset + 1
                 continue
             ts = r.timestamp
-            if extractor is not None:
-                ts = extractor(
-                    ConsumedRecord(
-                        r.topic, r.partition, r.offset, r.timestamp, key, value, r.headers
-                    ),
-                    self.stream_time,
+            if ts < 0 or not fast:
+                consumed = ConsumedRecord(
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.timestamp,
+                    key,
+                    value,
+                    r.headers,
+                    self._wall_clock_ms,
                 )
+                ts = extractor(consumed, part.partition_time)
             if ts < 0:
                 log.warning(
                     "Skipping record with invalid (negative) timestamp %s. topic=[%s] partition=[%s] "
@@ -342,28 +363,35 @@ class StreamTask:
                     r.partition,
                     r.offset,
                 )
-                self.metrics["dropped-records-total"] += 1
-                self._consumed[tp] = r.offset + 1
+                self._dropped += 1
+                part.consumed = r.offset + 1
                 continue
-            q.append(_Queued(r, key, value, ts))
+            if ts > part.partition_time:
+                part.partition_time = ts
+            q.append((ts, r, key, value))
 
     def head_timestamp(self) -> int | None:
         """The lowest timestamp among the buffered head records (None when nothing is buffered)."""
-        heads = [q[0].timestamp for q in self._queues.values() if q]
+        heads = [p.queue[0][0] for p in self._partitions.values() if p.queue]
         return min(heads) if heads else None
 
     def buffered(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        return sum(len(p.queue) for p in self._partitions.values())
 
-    def _next_partition(self, wall_clock_ms: int) -> TopicPartition | None:
-        best: TopicPartition | None = None
+    def _next_partition(self, wall_clock_ms: int) -> _Partition | None:
+        parts = self._partitions
+        if len(parts) == 1:
+            for only in parts.values():
+                return only if only.queue else None
+        best: _Partition | None = None
         best_ts = 0
         empty = False
-        for tp, q in self._queues.items():
+        for p in parts.values():
+            q = p.queue
             if not q:
                 empty = True
-            elif best is None or q[0].timestamp < best_ts:
-                best, best_ts = tp, q[0].timestamp
+            elif best is None or q[0][0] < best_ts:
+                best, best_ts = p, q[0][0]
         if best is None:
             return None
         if empty and self.max_idle_ms > 0:
@@ -376,27 +404,36 @@ class StreamTask:
         return best
 
     def process(self, wall_clock_ms: int) -> bool:
-        tp = self._next_partition(wall_clock_ms)
-        if tp is None:
+        self._wall_clock_ms = wall_clock_ms
+        part = self._next_partition(wall_clock_ms)
+        if part is None:
             return False
-        item = self._queues[tp].popleft()
-        raw = item.raw
-        if item.timestamp > self.stream_time:
-            self.stream_time = item.timestamp
-        self.record_context = RecordContext(
-            item.timestamp, raw.headers, raw.topic, raw.partition, raw.offset
-        )
-        node = self.source_nodes[tp.topic]
+        ts, raw, key, value = part.queue.popleft()
+        if ts > self.stream_time:
+            self.stream_time = ts
+        self.record_context = RecordContext(ts, raw.headers, raw.topic, raw.partition, raw.offset)
+        node = part.node
+        assert node is not None
         self._current = node
         try:
-            node.processor.process(Record(item.key, item.value, item.timestamp, raw.headers))
+            node.processor.process(Record(key, value, ts, raw.headers))
         finally:
             self._current = None
-        self._consumed[tp] = raw.offset + 1
-        self.metrics["process-total"] += 1
+        part.consumed = raw.offset + 1
+        self._processed += 1
         return True
 
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Task metrics (Kafka's names): `dropped-records-total`, `process-total`."""
+        return {
+            "dropped-records-total": float(self._dropped),
+            "process-total": float(self._processed),
+        }
+
     def maybe_punctuate(self, wall_clock_ms: int) -> bool:
+        """Wall-clock punctuation (none in the DSL of this version); records the wall clock."""
+        self._wall_clock_ms = wall_clock_ms
         return False
 
     def drain_outputs(self) -> list[OutputRecord]:
@@ -405,7 +442,7 @@ class StreamTask:
 
     def prepare_commit(self) -> dict[TopicPartition, int]:
         self.state.flush()
-        return dict(self._consumed)
+        return {tp: p.consumed for tp, p in self._partitions.items() if p.consumed >= 0}
 
     def post_commit(self, changelog_end_offsets: dict[TopicPartition, int]) -> None:
         self.state.update_changelog_offsets(changelog_end_offsets)

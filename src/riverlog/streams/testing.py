@@ -20,9 +20,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from riverlog.streams.records import InputRecord, KeyValue, OutputRecord, TaskId, TopicPartition
+from riverlog.streams.records import (
+    InputRecord,
+    KeyValue,
+    OutputRecord,
+    TaskId,
+    TopicPartition,
+    ValueAndTimestamp,
+)
 from riverlog.streams.serdes import Serde
-from riverlog.streams.state.stores import to_epoch_ms
+from riverlog.streams.state.stores import TimestampedKeyValueStore, to_epoch_ms
 from riverlog.streams.task import StreamTask
 from riverlog.streams.topology import Topology
 from riverlog.streams.windows import to_ms
@@ -72,6 +79,7 @@ class TopologyTestDriver:
         self._by_topic: dict[str, StreamTask] = {}
         self._offsets: dict[str, int] = {}
         self.outputs: dict[str, deque[OutputRecord]] = {}
+        self._produced: dict[TopicPartition, int] = {}  # next offset per output partition
         for sid, info in topology.subtopologies().items():
             real = {
                 f"{self.application_id}-{t}" if topology.is_internal(t) else t
@@ -86,6 +94,7 @@ class TopologyTestDriver:
                 self.state_dir,
             )
             task.complete_restoration()
+            task.maybe_punctuate(self.wall_clock_ms)
             self.tasks.append(task)
             for t in real:
                 self._by_topic[t] = task
@@ -144,12 +153,18 @@ class TopologyTestDriver:
                 return
             task.maybe_punctuate(self.wall_clock_ms)
             task.prepare_commit()
-            task.post_commit({})
-            self._capture(task)
+            task.post_commit(self._capture(task))
 
-    def _capture(self, task: StreamTask) -> None:
+    def _capture(self, task: StreamTask) -> dict[TopicPartition, int]:
+        """Move a task's outputs to the topics; the changelog end offsets it wrote."""
+        changelog_ends: dict[TopicPartition, int] = {}
         for rec in task.drain_outputs():
             self.outputs.setdefault(rec.topic, deque()).append(rec)
+            tp = TopicPartition(rec.topic, rec.partition or 0)
+            end = self._produced.get(tp, 0) + 1
+            self._produced[tp] = end
+            if rec.topic.endswith("-changelog"):
+                changelog_ends[tp] = end
             if rec.topic in self._by_topic:  # repartition topic: loop back
                 offset = self._offsets.get(rec.topic, 0)
                 self._offsets[rec.topic] = offset + 1
@@ -161,13 +176,14 @@ class TopologyTestDriver:
                         )
                     ],
                 )
+        return changelog_ends
 
     def advance_wall_clock_time(self, advance: timedelta | int) -> None:
         self.wall_clock_ms += to_ms(advance, "advance")
         for task in self.tasks:
             task.maybe_punctuate(self.wall_clock_ms)
             task.prepare_commit()
-            self._capture(task)
+            task.post_commit(self._capture(task))
         self._complete_all_work()
 
     # -- output ------------------------------------------------------------------------------
@@ -197,7 +213,10 @@ class TopologyTestDriver:
     def get_key_value_store(self, name: str) -> Any:
         return self._typed(name, "kv")
 
-    get_timestamped_key_value_store = get_key_value_store
+    def get_timestamped_key_value_store(self, name: str) -> Any:
+        """The store with values as `ValueAndTimestamp` (Kafka's `getTimestampedKeyValueStore`)."""
+        store = self._typed(name, "kv")
+        return None if store is None else TimestampedKeyValueView(store)
 
     def get_window_store(self, name: str) -> Any:
         return self._typed(name, "window")
@@ -221,7 +240,7 @@ class TopologyTestDriver:
     def close(self) -> None:
         for t in self.tasks:
             t.prepare_commit()
-            self._capture(t)
+            t.post_commit(self._capture(t))
             t.close(clean=True)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
@@ -233,6 +252,27 @@ class TopologyTestDriver:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class TimestampedKeyValueView:
+    """A key-value store read as `ValueAndTimestamp` values."""
+
+    def __init__(self, store: TimestampedKeyValueStore) -> None:
+        self.store = store
+
+    def get(self, key: Any) -> ValueAndTimestamp[Any] | None:
+        return self.store.get_with_timestamp(key)
+
+    def all(self) -> list[KeyValue[Any, ValueAndTimestamp[Any]]]:
+        out = []
+        for kv in self.store.all():
+            vt = self.store.get_with_timestamp(kv.key)
+            assert vt is not None
+            out.append(KeyValue(kv.key, vt))
+        return out
+
+    def approximate_num_entries(self) -> int:
+        return self.store.approximate_num_entries()
 
 
 class TestInputTopic:

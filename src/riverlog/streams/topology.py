@@ -105,6 +105,8 @@ class Topology:
         self.repartition_topics: dict[str, int | None] = {}  # suffix -> partitions
         self._topic_to_source: dict[str, str] = {}
         self._subtopologies: dict[int, SubtopologyInfo] | None = None
+        # `windowstore.changelog.additional.retention.ms`, added to windowed changelogs' retention
+        self.additional_retention_ms = WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS
 
     # -- building ----------------------------------------------------------------------------
     def _add(self, node: Node) -> None:
@@ -248,9 +250,7 @@ class Topology:
             elif spec.kind in ("window", "session"):
                 configs = {
                     "cleanup.policy": "compact,delete",
-                    "retention.ms": str(
-                        spec.retention_ms + WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS
-                    ),
+                    "retention.ms": str(spec.retention_ms + self.additional_retention_ms),
                 }
             else:
                 configs = {"cleanup.policy": "compact"}

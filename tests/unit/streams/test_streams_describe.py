@@ -261,3 +261,28 @@ def test_branches_and_successor_order() -> None:
     assert "    Processor: KSTREAM-BRANCH-0000000001 (stores: [])\n" in text
     assert "      --> KSTREAM-BRANCH-00000000010, KSTREAM-BRANCH-00000000011\n" in text
     assert "Sink: KSTREAM-SINK-0000000004 (topic: out-1)" in text
+
+
+def test_windowed_changelog_topic_configs() -> None:
+    b = StreamsBuilder()
+    grouped = b.stream("in").group_by_key()
+    grouped.windowed_by(
+        TimeWindows.of_size_and_grace(timedelta(minutes=1), timedelta(seconds=30))
+    ).count(Materialized.as_("w"))
+    grouped.windowed_by(SessionWindows.of_inactivity_gap_with_no_grace(timedelta(seconds=5))).count(
+        Materialized.as_("s").with_retention(timedelta(hours=1))
+    )
+    topics = b.build().internal_topics()
+    assert topics["w-changelog"].configs == {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(
+            90_000 + 86_400_000
+        ),  # size + grace + windowstore.changelog.additional.retention.ms
+        "message.timestamp.type": "CreateTime",
+    }
+    assert topics["s-changelog"].configs["retention.ms"] == str(3_600_000 + 86_400_000)
+    b = StreamsBuilder({"windowstore.changelog.additional.retention.ms": 0})
+    b.stream("in").group_by_key().windowed_by(
+        TimeWindows.of_size_with_no_grace(timedelta(seconds=10))
+    ).count(Materialized.as_("w"))
+    assert b.build().internal_topics()["w-changelog"].configs["retention.ms"] == "10000"

@@ -214,3 +214,39 @@ def test_group_by_inserts_a_repartition_topic_only_after_a_key_change() -> None:
     assert list(builder.build().repartition_topics) == [
         "KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition"
     ]
+
+
+def test_timestamp_extractors() -> None:
+    def topo(consumed):
+        builder = StreamsBuilder()
+        builder.stream("in", consumed).to("out", Produced.with_(S, I))
+        return builder.build()
+
+    # the default (FailOnInvalidTimestamp) stops on a negative timestamp
+    with (
+        TopologyTestDriver(topo(Consumed.with_(S, I))) as driver,
+        pytest.raises(StreamsException, match="negative"),
+    ):
+        driver.pipe_raw("in", b"k", b"\x00\x00\x00\x01", -5)
+    # LogAndSkipOnInvalidTimestamp drops and counts it
+    config = {
+        "default.timestamp.extractor": "org.apache.kafka.streams.processor.LogAndSkipOnInvalidTimestamp"
+    }
+    with TopologyTestDriver(topo(Consumed.with_(S, I)), config) as driver:
+        driver.pipe_raw("in", b"k", b"\x00\x00\x00\x01", -5)
+        assert driver.metrics()["dropped-records-total"] == 1
+    # a per-source extractor sees the deserialized record
+    by_value = Consumed.with_(S, I).with_timestamp_extractor(
+        lambda rec, partition_time: rec.value * 1000
+    )
+    with TopologyTestDriver(topo(by_value)) as driver:
+        driver.create_input_topic("in", S, I).pipe_input("k", 7, 1)
+        assert driver.create_output_topic("out", S, I).read_record().timestamp == 7000
+    # the wall clock the task was last driven with
+    wall = {"default.timestamp.extractor": "WallclockTimestampExtractor"}
+    with TopologyTestDriver(
+        topo(Consumed.with_(S, I)), wall, initial_wall_clock_time_ms=5000
+    ) as driver:
+        driver.advance_wall_clock_time(0)
+        driver.create_input_topic("in", S, I).pipe_input("k", 1, 1)
+        assert driver.create_output_topic("out", S, I).read_record().timestamp == 5000

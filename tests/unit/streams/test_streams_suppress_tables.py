@@ -277,3 +277,26 @@ def test_suppression_buffer_changelog_is_kafka_format_and_restores() -> None:
         if o.topic == "app-final-store-changelog" and o.value is None
     ]
     assert [o.key for o in tombstones] == [b"k" + bytes(8)]
+
+
+def test_old_values_flow_through_filter_and_map_values_into_group_by() -> None:
+    builder = StreamsBuilder()
+    (
+        builder.table("scores", Consumed.with_(S, L))
+        .filter(lambda k, v: v > 0)
+        .map_values(lambda v: v * 10)
+        .group_by(lambda k, v: ("total", v), Grouped.with_(S, L))
+        .reduce(lambda a, b: a + b, lambda a, b: a - b, Materialized.as_("total"))
+        .to_stream()
+        .to("totals", Produced.with_(S, L))
+    )
+    with TopologyTestDriver(builder.build()) as driver:
+        inp = driver.create_input_topic("scores", S, L)
+        out = driver.create_output_topic("totals", S, L)
+        inp.pipe_input("a", 1, 1)
+        inp.pipe_input("b", 2, 2)
+        inp.pipe_input("a", 3, 3)  # same group key: one record subtracts 10 and adds 30
+        inp.pipe_input("b", -1, 4)  # filtered out now: subtract 20
+        inp.pipe_input("c", -5, 5)  # never passed the filter: nothing to subtract or add
+        assert out.read_values_to_list() == [10, 30, 50, 30]
+        assert driver.get_key_value_store("total").get("total") == 30

@@ -194,3 +194,50 @@ def test_rocksdb_window_store_queries(tmp_path: Path) -> None:
     ]
     assert len(list(w.all())) == 4
     task.close(clean=True)
+
+
+def test_caching_forwards_one_update_per_key_and_window_per_commit() -> None:
+    b = StreamsBuilder()
+    grouped = b.stream("in", Consumed.with_(S, S)).group_by_key()
+    grouped.count(Materialized.as_("kv")).to_stream().to("kv-out", Produced.with_(S, L))
+    grouped.windowed_by(TimeWindows.of_size_with_no_grace(timedelta(seconds=10))).count(
+        Materialized.as_("win")
+    ).to_stream().to("win-out")
+    tp = TopicPartition("in", 0)
+    task = StreamTask(
+        TaskId(0, 0), b.build(), {tp}, {"statestore.cache.max.bytes": 1 << 20}, APP, None
+    )
+    keys = ["a", "b", "a", "a", "b"]
+    task.add_records(tp, [_rec("in", 0, i, 1000 + i, k, "v") for i, k in enumerate(keys)])
+    while task.process(0):
+        pass
+    assert [o for o in task.drain_outputs() if o.topic in ("kv-out", "win-out")] == []  # all cached
+    task.prepare_commit()
+    outs = task.drain_outputs()
+    kv = [(o.key, int.from_bytes(o.value, "big"), o.timestamp) for o in outs if o.topic == "kv-out"]
+    assert kv == [(b"a", 3, 1003), (b"b", 2, 1004)]
+    win = [(o.key[:-8], int.from_bytes(o.value, "big")) for o in outs if o.topic == "win-out"]
+    assert win == [(b"a", 3), (b"b", 2)]
+    # the changelog also gets one record per key at the flush
+    assert len([o for o in outs if o.topic == "app-kv-changelog"]) == 2
+    assert len([o for o in outs if o.topic == "app-win-changelog"]) == 2
+
+
+def test_small_cache_evicts_and_forwards_before_the_commit() -> None:
+    tp = TopicPartition("in", 0)
+    task = StreamTask(
+        TaskId(0, 0),
+        _count_topology(Materialized.IN_MEMORY),
+        {tp},
+        {"statestore.cache.max.bytes": 150},
+        APP,
+        None,
+    )
+    task.add_records(tp, [_rec("in", 0, i, i, f"k{i}", "v") for i in range(5)])
+    while task.process(0):
+        pass
+    evicted = [o.key for o in task.drain_outputs() if o.topic == "out"]
+    assert 0 < len(evicted) < 5  # the oldest entries were flushed when the cache filled up
+    task.prepare_commit()
+    rest = [o.key for o in task.drain_outputs() if o.topic == "out"]
+    assert evicted + rest == [f"k{i}".encode() for i in range(5)]

@@ -109,6 +109,8 @@ def test_wordcount_emits_every_update_and_fills_the_store() -> None:
             KeyValue("lead", 1),
         ]
         assert store.approximate_num_entries() == 8
+        timestamped = driver.get_timestamped_key_value_store("counts-store")
+        assert (timestamped.get("kafka").value, timestamped.get("kafka").timestamp) == (3, 3000)
         # the changelog and the repartition topic were written with the application id prefix
         assert {"wordcount-counts-store-changelog", "wordcount-counts-store-repartition"} <= (
             driver.produced_topic_names()
@@ -123,3 +125,20 @@ def test_wordcount_with_a_cache_emits_once_per_commit() -> None:
         # the driver commits after each input record: one line's repeated words collapse
         inp.pipe_input(None, "a a a b", 10)
         assert out.read_key_values_to_map() == {"a": 3, "b": 1}
+
+
+def test_wordcount_on_rocksdb_with_a_state_dir(tmp_path) -> None:
+    config = {"application.id": "wc", "state.dir": str(tmp_path)}
+    with TopologyTestDriver(wordcount(), config) as driver:
+        inp = driver.create_input_topic("streams-plaintext-input", Serdes.String(), Serdes.String())
+        inp.pipe_value_list(["a b", "b c", "c c"])
+        store = driver.get_key_value_store("counts-store")
+        assert store.persistent()
+        assert [(kv.key, kv.value) for kv in store.all()] == [("a", 1), ("b", 2), ("c", 3)]
+        assert [(kv.key, kv.value) for kv in store.reverse_range("b", "c")] == [("c", 3), ("b", 2)]
+    assert (tmp_path / "wc" / "1_0" / "rocksdb" / "counts-store").is_dir()
+    assert (
+        (tmp_path / "wc" / "1_0" / ".checkpoint")
+        .read_text()
+        .startswith("0\n1\nwc-counts-store-changelog 0 ")
+    )

@@ -88,6 +88,7 @@ class KStreamAggregate(Processor):
         self.caching = self.store.layer.caching
         if self.caching:
             self.store.layer.flush_listener = self._on_flush
+            self.store.layer.needs_old_values = self.supplier.send_old_values
 
     def _on_flush(
         self, key: bytes, new: bytes | None, old: bytes | None, rc: RecordContext
@@ -103,24 +104,25 @@ class KStreamAggregate(Processor):
         if record.key is None or record.value is None:
             _skip_null_key(self.context, "null key or value")
             return
-        old = self.store.get_with_timestamp(record.key)
-        if old is None or old.value is None:
+        store = self.store
+        kb = store._k(record.key)  # serialized once for the read and the write
+        raw = store.layer.get(kb)
+        old_agg = None if raw is None else store._dv(raw[8:])
+        if old_agg is None:
             if self.reducer is not None:
                 new_agg = record.value
             else:
                 assert self.initializer is not None and self.aggregator is not None
                 new_agg = self.aggregator(record.key, record.value, self.initializer())
             ts = record.timestamp
-            old_agg = None
         else:
-            old_agg = old.value
             if self.reducer is not None:
                 new_agg = self.reducer(old_agg, record.value)
             else:
                 assert self.aggregator is not None
                 new_agg = self.aggregator(record.key, record.value, old_agg)
-            ts = max(record.timestamp, old.timestamp)
-        self.store.put(record.key, new_agg, ts)
+            ts = max(record.timestamp, _Q.unpack_from(raw)[0])  # type: ignore[arg-type]
+        store.put_raw(kb, new_agg, ts)
         if not self.caching:
             ov = old_agg if self.supplier.send_old_values else None
             self.context.forward(Record(record.key, Change(new_agg, ov), ts, record.headers))
@@ -172,6 +174,7 @@ class KStreamWindowAggregate(_WindowedBase):
         self.caching = self.store.layer.caching
         if self.caching:
             self.store.layer.flush_listener = self._on_flush
+            self.store.layer.needs_old_values = self.supplier.send_old_values
 
     def _on_flush(
         self, key: bytes, new: bytes | None, old: bytes | None, rc: RecordContext
@@ -398,6 +401,7 @@ class KStreamSessionWindowAggregate(_WindowedBase):
         self.caching = self.store.layer.caching
         if self.caching:
             self.store.layer.flush_listener = self._on_flush
+            self.store.layer.needs_old_values = self.supplier.send_old_values
 
     def _on_flush(
         self, key: bytes, new: bytes | None, old: bytes | None, rc: RecordContext

@@ -51,11 +51,12 @@ ProcessorSupplier = Callable[[], Processor]
 
 
 class ProcessorNode:
-    __slots__ = ("children", "children_by_name", "name", "processor")
+    __slots__ = ("children", "children_by_name", "name", "process", "processor")
 
     def __init__(self, name: str, processor: Processor) -> None:
         self.name = name
         self.processor = processor
+        self.process = processor.process  # bound once: the hot path calls it per record
         self.children: list[ProcessorNode] = []
         self.children_by_name: dict[str, ProcessorNode] = {}
 

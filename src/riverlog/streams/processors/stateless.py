@@ -19,6 +19,10 @@ class SourceProcessor(PassThrough):
     """A source node: records arrive deserialized from the task."""
 
 
+class RepartitionFilter(PassThrough):
+    """The filter Kafka Streams puts before a repartition sink (its predicate passes everything)."""
+
+
 class Filter(Processor):
     def __init__(self, predicate: Callable[[Any, Any], bool], negate: bool) -> None:
         self.predicate = predicate
@@ -139,7 +143,7 @@ class Print(Processor):
         self.out = out
         self.path = path
         self.label = label
-        self.mapper = mapper or (lambda k, v: f"{k}, {v}")
+        self.mapper = mapper or (lambda k, v: f"{_java_str(k)}, {_java_str(v)}")
 
     def init(self, context: Any) -> None:
         super().init(context)
@@ -154,3 +158,7 @@ class Print(Processor):
     def close(self) -> None:
         if self.path is not None and self.out is not None:
             self.out.close()
+
+
+def _java_str(x: Any) -> str:
+    return "null" if x is None else str(x)

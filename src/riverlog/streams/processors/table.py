@@ -55,6 +55,7 @@ class _StoreBacked(Processor):
             self.caching = self.store.layer.caching
             if self.caching:
                 self.store.layer.flush_listener = self._on_flush
+                self.store.layer.needs_old_values = self.supplier.send_old_values
 
     def _on_flush(
         self, key: bytes, new: bytes | None, old: bytes | None, rc: RecordContext

@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -49,9 +50,10 @@ class LayeredBytesStore:
         self.changelog = changelog
         self.cache_max_bytes = cache_max_bytes
         self.caching = cache_max_bytes > 0
-        self._cache: dict[bytes, _Entry] = {}
+        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self._cache_bytes = 0
         self.flush_listener: FlushListener | None = None
+        self.needs_old_values = True
 
     # -- writes ------------------------------------------------------------------------------
     def put(self, key: bytes, value: bytes | None, ctx: RecordContext) -> None:
@@ -73,21 +75,26 @@ class LayeredBytesStore:
 
     def _maybe_evict(self) -> None:
         while self._cache_bytes > self.cache_max_bytes and self._cache:
-            key = next(iter(self._cache))
-            self._flush_entry(key, self._cache.pop(key))
+            key, entry = self._cache.popitem(last=False)
+            self._flush_entry(key, entry)
 
     def _flush_entry(self, key: bytes, entry: _Entry) -> None:
         self._cache_bytes -= _size(key, entry.value)
-        old = self.inner.get(key) if self.flush_listener is not None else None
+        # Kafka's caching stores read the old value only when it is forwarded or the entry is a
+        # delete (a delete of a key that never reached the store is not forwarded)
+        listener = self.flush_listener
+        old = None
+        if listener is not None and (entry.value is None or self.needs_old_values):
+            old = self.inner.get(key)
         self._write(key, entry.value, entry.context)
-        if self.flush_listener is not None and not (old is None and entry.value is None):
-            self.flush_listener(key, entry.value, old, entry.context)
+        if listener is not None and (entry.value is not None or old is not None):
+            listener(key, entry.value, old, entry.context)
 
     def flush_cache(self) -> None:
         """Write every dirty cached entry (in write order) and forward it."""
         while self._cache:
-            key = next(iter(self._cache))
-            self._flush_entry(key, self._cache.pop(key))
+            key, entry = self._cache.popitem(last=False)
+            self._flush_entry(key, entry)
 
     def delete_range_inner(self, lo: bytes, hi: bytes) -> None:
         """Drop expired segments (no changelog: retention on the topic expires them there)."""

@@ -120,6 +120,11 @@ class TimestampedKeyValueStore(_TypedStore):
         vb = self.value_serde.serialize(self.topic, value)
         self.layer.put(self._k(key), None if vb is None else _Q.pack(ts) + vb, ctx)
 
+    def put_raw(self, kb: bytes, value: Any, timestamp: int) -> None:
+        """`put` with the key already serialized."""
+        vb = self.value_serde.serialize(self.topic, value)
+        self.layer.put(kb, None if vb is None else _Q.pack(timestamp) + vb, self._context())
+
     def put_if_absent(self, key: Any, value: Any) -> Any:
         old = self.get(key)
         if old is None:
