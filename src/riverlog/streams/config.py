@@ -209,6 +209,14 @@ STREAMS_CONFIG_DEF = (
         doc="How long a task waits for data on all its partitions before processing out of order.",
     )
     .define(
+        "windowstore.changelog.additional.retention.ms",
+        Type.LONG,
+        24 * 60 * 60 * 1000,
+        in_range(0),
+        Importance.LOW,
+        doc="Added to a window store's retention for its changelog's retention.ms.",
+    )
+    .define(
         "buffered.records.per.partition",
         Type.INT,
         1000,

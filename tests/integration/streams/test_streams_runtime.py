@@ -274,3 +274,79 @@ def test_output_timestamps_are_kept(
             got.append(message.timestamp()[1])
     consumer.close()
     assert got == [1, 5_000, 1_600_000_000_123]
+
+
+def _java_murmur2_partition(key: bytes, partitions: int) -> int:
+    """Kafka's `Utils.murmur2` and `toPositive(hash) % partitions` (the Java default partitioner)."""
+    m, r = 0x5BD1E995, 24
+    length = len(key)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(key[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    tail = length % 4
+    base = length - tail
+    if tail == 3:
+        h ^= key[base + 2] << 16
+    if tail >= 2:
+        h ^= key[base + 1] << 8
+    if tail >= 1:
+        h ^= key[base]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
+
+
+def test_sink_partitioning_default_is_javas_and_custom_partitioners_see_the_count(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source = make_topic(partitions=1, prefix="in")
+    by_key, custom = make_topic(partitions=5, prefix="out"), make_topic(partitions=3, prefix="out")
+    seen_counts: list[int] = []
+
+    def last_partition(topic: str, key: Any, value: Any, partitions: int) -> int:
+        seen_counts.append(partitions)
+        return partitions - 1
+
+    builder = StreamsBuilder()
+    stream = builder.stream(source, Consumed.with_(Serdes.String(), Serdes.String()))
+    stream.to(by_key, Produced.with_(Serdes.String(), Serdes.String()))
+    stream.to(custom, Produced.with_(Serdes.String(), Serdes.String(), last_partition))
+    app = KafkaStreams(builder.build(), _config(broker, f"part-{uuid.uuid4().hex[:6]}", tmp_path))
+    streams_apps.append(app)
+    app.start()
+    keys = [f"key-{i}" for i in range(20)]
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for key in keys:
+        producer.produce(source, key=key.encode(), value=b"v")
+    producer.flush(30)
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": f"p-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([by_key, custom])
+    placed: dict[tuple[str, str], int] = {}
+    deadline = time.monotonic() + 60
+    while len(placed) < 2 * len(keys) and time.monotonic() < deadline:
+        for message in consumer.consume(100, 0.5):
+            if not message.error():
+                placed[(message.topic(), message.key().decode())] = message.partition()
+    consumer.close()
+    assert {k: placed[(by_key, k)] for k in keys} == {
+        k: _java_murmur2_partition(k.encode(), 5) for k in keys
+    }
+    assert {placed[(custom, k)] for k in keys} == {2}
+    assert set(seen_counts) == {3}

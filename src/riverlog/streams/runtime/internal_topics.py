@@ -111,7 +111,7 @@ class InternalTopicManager:
         return resolved
 
     def make_ready(self, topology: Any) -> dict[str, int]:
-        """Create missing internal topics; returns every internal topic's real name -> partitions."""
+        """Create missing internal topics; returns every known topic's real name -> partitions."""
         existing = self.existing_partitions()
         wanted = self.resolve_partitions(topology, existing)
         specs: dict[str, _Spec] = topology.internal_topics()
@@ -138,7 +138,7 @@ class InternalTopicManager:
             )
         if new_topics:
             self._create(new_topics)
-        return wanted
+        return {**existing, **wanted}
 
     def _create(self, new_topics: list[NewTopic]) -> None:
         futures = self.admin.create_topics(new_topics, operation_timeout=self.timeout_s)

@@ -113,6 +113,8 @@ class KafkaStreams:
         self._next_thread_index = 1
         self._shutdown_thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        # topic -> partitions, known at start (custom partitioners of sinks ask tasks for it)
+        self._partition_counts: dict[str, int] = {}
         app = self.config.application_id
         self._source_topics = source_topics_by_subtopology(app, topology)
         self._changelogs = frozenset(
@@ -182,7 +184,9 @@ class KafkaStreams:
             admin = AdminClient(
                 self.config.admin_configs(f"{self.config.client_id_prefix()}-admin")
             )
-            InternalTopicManager(admin, self.config).make_ready(self.topology)
+            self._partition_counts.update(
+                InternalTopicManager(admin, self.config).make_ready(self.topology)
+            )
         except BaseException as exc:
             log.error("stream-client failed to start: %s", exc)
             self._set_state(_State.PENDING_ERROR)
@@ -203,6 +207,7 @@ class KafkaStreams:
             self._changelogs,
             self._on_thread_state,
             self._on_thread_failure,
+            self._partition_counts,
         )
         self._next_thread_index += 1
         self._threads.append(thread)

@@ -65,6 +65,7 @@ class StreamThread(threading.Thread):
         changelog_topics: frozenset[str],
         on_state: StateCallback,
         on_failure: FailureCallback,
+        partition_counts: dict[str, int] | None = None,
     ) -> None:
         name = f"{config.client_id_prefix()}-StreamThread-{index}"
         super().__init__(name=name, daemon=True)
@@ -90,6 +91,7 @@ class StreamThread(threading.Thread):
             config.application_id,
             Path(config["state.dir"]),
             source_topics,
+            partition_counts or {},
         )
         self.commit_interval_s = int(config["commit.interval.ms"]) / 1000.0
         self.poll_s = int(config["poll.ms"]) / 1000.0

@@ -34,6 +34,7 @@ class TaskManager:
         application_id: str,
         state_dir: Path | None,
         source_topics: dict[int, frozenset[str]],
+        partition_counts: dict[str, int] | None = None,
     ) -> None:
         self.topology = topology
         self.task_config = task_config
@@ -42,6 +43,7 @@ class TaskManager:
         self._subtopology_of: dict[str, int] = {
             topic: sub_id for sub_id, topics in source_topics.items() for topic in topics
         }
+        self.partition_counts = partition_counts if partition_counts is not None else {}
         self.tasks: dict[TaskId, StreamTask] = {}
         self.partitions: dict[TaskId, set[TopicPartition]] = {}
         self.owner_of: dict[TopicPartition, TaskId] = {}
@@ -87,6 +89,7 @@ class TaskManager:
             self.application_id,
             self.state_dir,
         )
+        task.partition_counts.update(self.partition_counts)
         self.tasks[task_id] = task
         self.partitions[task_id] = set(partitions)
         for tp in partitions:
