@@ -25,6 +25,7 @@ from riverlog.streams import (
     Serdes,
     StreamsBuilder,
 )
+from riverlog.streams.errors import StreamsException
 from riverlog.streams.runtime.kafka_streams import State, StreamThreadExceptionResponse
 from riverlog.testing.broker import RunningBroker
 
@@ -350,3 +351,25 @@ def test_sink_partitioning_default_is_javas_and_custom_partitioners_see_the_coun
     }
     assert {placed[(custom, k)] for k in keys} == {2}
     assert set(seen_counts) == {3}
+
+
+def test_a_second_instance_on_the_same_state_dir_is_refused(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=1, prefix="in"), make_topic(partitions=1, prefix="out")
+    config = _config(broker, f"lock-{uuid.uuid4().hex[:6]}", tmp_path)
+    first = KafkaStreams(wordcount_topology(source, sink), config)
+    streams_apps.append(first)
+    first.start()
+    second = KafkaStreams(wordcount_topology(source, sink), config)
+    with pytest.raises(StreamsException, match="locked by another instance"):
+        second.start()
+    assert second.state is State.ERROR
+    assert first.close(timedelta(seconds=30))
+    third = KafkaStreams(wordcount_topology(source, sink), config)  # the lock went with the first
+    streams_apps.append(third)
+    third.start()
+    assert third.wait_for_state(State.RUNNING, 60)

@@ -22,6 +22,7 @@ instances; they are not told).
 from __future__ import annotations
 
 import enum
+import fcntl
 import logging
 import shutil
 import threading
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from confluent_kafka.admin import AdminClient
 
@@ -113,6 +114,7 @@ class KafkaStreams:
         self._next_thread_index = 1
         self._shutdown_thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._state_dir_lock: IO[str] | None = None
         # topic -> partitions, known at start (custom partitioners of sinks ask tasks for it)
         self._partition_counts: dict[str, int] = {}
         app = self.config.application_id
@@ -193,10 +195,37 @@ class KafkaStreams:
             self._set_state(_State.ERROR)
             self._stopped.set()
             raise
-        Path(self.config["state.dir"]).mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock_state_dir()
+        except BaseException:
+            self._set_state(State.PENDING_ERROR)
+            self._set_state(State.ERROR)
+            self._stopped.set()
+            raise
         with self._lock:
             for _ in range(int(self.config["num.stream.threads"])):
                 self._start_thread()
+
+    def _lock_state_dir(self) -> None:
+        """Hold `state.dir/<application.id>/.lock` while running, as Kafka Streams locks its directory:
+        a second instance of the app on the same state directory is refused rather than corrupt it."""
+        app_dir = Path(self.config["state.dir"]) / self.config.application_id
+        app_dir.mkdir(parents=True, exist_ok=True)
+        handle = (app_dir / ".lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StreamsException(
+                f"state directory {app_dir} is locked by another instance of {self.config.application_id}"
+                " in another process: give each instance its own state.dir"
+            ) from None
+        self._state_dir_lock = handle
+
+    def _unlock_state_dir(self) -> None:
+        handle, self._state_dir_lock = self._state_dir_lock, None
+        if handle is not None:
+            handle.close()  # closing the file releases the flock
 
     def _start_thread(self) -> StreamThread:
         thread = StreamThread(
@@ -242,6 +271,7 @@ class KafkaStreams:
             with self._lock:
                 # Let the threads (and their librdkafka clients) go: nothing reconnects after close.
                 self._threads.clear()
+            self._unlock_state_dir()
             self._set_state(final)
             self._stopped.set()
 

@@ -98,6 +98,8 @@ class StreamThread(threading.Thread):
         self._last_commit = time.monotonic()
         self.processed = 0
         self.commits = 0
+        self.max_buffered = int(config["buffered.records.per.partition"])
+        self._paused: set[TaskId] = set()
 
     # Lifecycle --------------------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class StreamThread(threading.Thread):
             now_ms = int(time.time() * 1000)
             self._process(now_ms)
             self._punctuate(now_ms)
+            self._maybe_pause_or_resume()
             if time.monotonic() - self._last_commit >= self.commit_interval_s:
                 self._commit_all()
         except TaskCorruptedException as exc:
@@ -239,6 +242,36 @@ class StreamThread(threading.Thread):
             self._send(task.drain_outputs())
         self.processed += processed
         self._last_round_processed = processed
+
+    def _maybe_pause_or_resume(self) -> None:
+        """Stop fetching for a task holding more than buffered.records.per.partition; resume at half.
+
+        Only single-partition tasks pause: a task over several partitions may be waiting for data on
+        an empty one (max.task.idle.ms), and pausing that one too would starve it.
+        """
+        paused = self._paused
+        for task_id in list(paused):
+            task = self.tasks.tasks.get(task_id)
+            if task is None:
+                paused.discard(
+                    task_id
+                )  # closed: its partitions were unassigned or will be re-paused
+            elif task.buffered() <= self.max_buffered * len(self.tasks.partitions[task_id]) // 2:
+                self.consumer.resume(self._kafka_partitions(task_id))
+                paused.discard(task_id)
+        for task_id, task in self.tasks.tasks.items():
+            if (
+                task_id not in paused
+                and len(self.tasks.partitions[task_id]) == 1
+                and task.buffered() > self.max_buffered
+            ):
+                self.consumer.pause(self._kafka_partitions(task_id))
+                paused.add(task_id)
+
+    def _kafka_partitions(self, task_id: TaskId) -> list[KafkaTopicPartition]:
+        return [
+            KafkaTopicPartition(tp.topic, tp.partition) for tp in self.tasks.partitions[task_id]
+        ]
 
     def _punctuate(self, now_ms: int) -> None:
         for task_id, task in self.tasks.tasks.items():
