@@ -20,10 +20,12 @@ from riverlog.streams import (
     Consumed,
     Grouped,
     KafkaStreams,
+    KeyValue,
     Materialized,
     Produced,
     Serdes,
     StreamsBuilder,
+    TimeWindows,
 )
 from riverlog.streams.errors import StreamsException
 from riverlog.streams.runtime.kafka_streams import State, StreamThreadExceptionResponse
@@ -373,3 +375,39 @@ def test_a_second_instance_on_the_same_state_dir_is_refused(
     streams_apps.append(third)
     third.start()
     assert third.wait_for_state(State.RUNNING, 60)
+
+
+def test_windowed_changelog_and_repartition_topic_configs(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=2, prefix="in"), make_topic(partitions=1, prefix="out")
+    app_id = f"win-{uuid.uuid4().hex[:6]}"
+    builder = StreamsBuilder()
+    (
+        builder.stream(source, Consumed.with_(Serdes.String(), Serdes.String()))
+        .group_by(lambda key, value: value, Grouped.as_("by-value").with_key_serde(Serdes.String()))
+        .windowed_by(TimeWindows.of_size_and_grace(timedelta(minutes=1), timedelta(seconds=30)))
+        .count(Materialized.as_("per-minute"))
+        .to_stream()
+        .map(lambda key, count: KeyValue(key.key, count))
+        .to(sink, Produced.with_(Serdes.String(), Serdes.Long()))
+    )
+    app = KafkaStreams(
+        builder.build(), _config(broker, app_id, tmp_path, **{"replication.factor": 1})
+    )
+    streams_apps.append(app)
+    app.start()
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    changelog, repartition = f"{app_id}-per-minute-changelog", f"{app_id}-by-value-repartition"
+    topics = admin.list_topics(timeout=10).topics
+    assert len(topics[changelog].partitions) == 2 and len(topics[repartition].partitions) == 2
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in (changelog, repartition)]
+    described = {r.name: f.result(timeout=10) for r, f in admin.describe_configs(resources).items()}
+    assert described[changelog]["cleanup.policy"].value == "compact,delete"
+    # retention = window size + grace + windowstore.changelog.additional.retention.ms (1 day)
+    assert int(described[changelog]["retention.ms"].value) == 60_000 + 30_000 + 86_400_000
+    assert described[repartition]["cleanup.policy"].value == "delete"
