@@ -140,7 +140,8 @@ class StreamTask:
         self._dropped = 0
         self._processed = 0
         self.stream_time = NO_TIMESTAMP
-        self.record_context = RecordContext(NO_TIMESTAMP, [], None, -1, -1)
+        self._rc: RecordContext | None = RecordContext(NO_TIMESTAMP, [], None, -1, -1)
+        self._cur: tuple[int, InputRecord] | None = None
         self.partition_counts: dict[str, int] = {}
         self._partitions: dict[TopicPartition, _Partition] = {
             tp: _Partition(tp) for tp in input_partitions
@@ -229,6 +230,20 @@ class StreamTask:
         self._current = None
 
     # -- the processor context ---------------------------------------------------------------
+    @property
+    def record_context(self) -> RecordContext:
+        """The current record's context (topic, partition, offset, timestamp, headers)."""
+        rc = self._rc
+        if rc is None:
+            assert self._cur is not None
+            ts, raw = self._cur
+            rc = self._rc = RecordContext(ts, raw.headers, raw.topic, raw.partition, raw.offset)
+        return rc
+
+    @record_context.setter
+    def record_context(self, rc: RecordContext) -> None:
+        self._rc = rc
+
     @property
     def task_id(self) -> TaskId:
         return self.id
@@ -411,7 +426,7 @@ class StreamTask:
         ts, raw, key, value = part.queue.popleft()
         if ts > self.stream_time:
             self.stream_time = ts
-        self.record_context = RecordContext(ts, raw.headers, raw.topic, raw.partition, raw.offset)
+        self._rc, self._cur = None, (ts, raw)  # the record context is built when first asked for
         node = part.node
         assert node is not None
         self._current = node

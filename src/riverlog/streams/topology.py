@@ -301,7 +301,7 @@ class TopologyDescription:
                     target = (
                         f"topic: {node.topic}"
                         if node.topic is not None
-                        else f"extractor class: {node.extractor}"
+                        else f"extractor class: {_qualname(node.extractor)}"
                     )
                     text = f"Sink: {n} ({target})\n      <-- {names(node.parents)}"
                 else:
@@ -315,3 +315,10 @@ class TopologyDescription:
 
     def __repr__(self) -> str:
         return str(self)
+
+
+def _qualname(fn: object) -> str:
+    """A stable name for a topic extractor (Java prints its class)."""
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}.{name}"
