@@ -257,6 +257,9 @@ class KafkaStreams:
             begun = self._set_state(_State.PENDING_SHUTDOWN)
         if begun:
             self._shutdown_async(_State.NOT_RUNNING)
+        if isinstance(threading.current_thread(), StreamThread):
+            # Called from our own thread (a listener or handler): waiting for it would deadlock.
+            return self._stopped.is_set()
         return self._stopped.wait(seconds)
 
     def _shutdown_async(self, final: _State) -> None:
