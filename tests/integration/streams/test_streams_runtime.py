@@ -411,3 +411,46 @@ def test_windowed_changelog_and_repartition_topic_configs(
     # retention = window size + grace + windowstore.changelog.additional.retention.ms (1 day)
     assert int(described[changelog]["retention.ms"].value) == 60_000 + 30_000 + 86_400_000
     assert described[repartition]["cleanup.policy"].value == "delete"
+
+
+def test_fenced_eos_producer_thread_is_replaced_and_output_stays_exact(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    """A zombie's transactional producer is fenced (another producer takes its transactional.id): the
+    thread fails, REPLACE_THREAD starts a fresh one, and read_committed output stays exactly right."""
+    source, sink = make_topic(partitions=2, prefix="in"), make_topic(partitions=1, prefix="out")
+    app_id = f"fence-{uuid.uuid4().hex[:6]}"
+    config = _config(broker, app_id, tmp_path, **{"processing.guarantee": "exactly_once_v2"})
+    app = KafkaStreams(wordcount_topology(source, sink), config)
+    failures: list[BaseException] = []
+
+    def replace(exc: BaseException) -> StreamThreadExceptionResponse:
+        failures.append(exc)
+        return StreamThreadExceptionResponse.REPLACE_THREAD
+
+    app.set_uncaught_exception_handler(replace)
+    streams_apps.append(app)
+    app.start()
+    first = [f"a b c{i % 4}" for i in range(40)]
+    _produce(broker, source, first)
+    want = dict(Counter(w for line in first for w in line.split()))
+    assert _read_counts(broker, sink, want) == want
+
+    # Take over the thread's transactional id: its producer is fenced from now on.
+    zombie_killer = Producer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "transactional.id": f"{app_id}-{app.config.process_id}-1",
+        }
+    )
+    zombie_killer.init_transactions(30)
+    second = [f"a c{i % 4}" for i in range(40)]
+    _produce(broker, source, second)
+    want = dict(Counter(w for line in first + second for w in line.split()))
+    assert _read_counts(broker, sink, want) == want
+    assert failures, "the fenced thread should have failed"
+    assert app.state in (State.RUNNING, State.REBALANCING)
+    failures.clear()  # the traceback holds the dead thread and its producer

@@ -137,8 +137,8 @@ class StreamThread(threading.Thread):
     def _close_dirty(self) -> None:
         try:
             self.committer.abort()
-        except Exception:
-            log.exception("abort on thread failure failed")
+        except Exception as exc:  # a fenced producer cannot abort: the broker aborts for it
+            log.warning("%s: abort on thread failure failed: %s", self.name, exc)
         for task_id in list(self.tasks.tasks):
             self.reader.remove(task_id)
         self.tasks.close_all(clean=False)
