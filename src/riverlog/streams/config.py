@@ -492,7 +492,23 @@ class StreamsConfig:
             **self.prefixed["consumer."],
             **self.prefixed["main.consumer."],
         }
+        if str(conf.get("group.protocol", "classic")).lower() == "consumer":
+            # KIP-848: the broker assigns. Its `range` assignor gives partition p of every topic of
+            # a sub-topology to the same member (co-partitioning, as Kafka Streams' assignor does).
+            del conf["partition.assignment.strategy"]
+            conf.setdefault("group.remote.assignor", "range")
         return self._consumer_eos(conf)
+
+    def group_protocol(self) -> str | None:
+        """The main consumer's `group.protocol` if the user set one (main.consumer. > consumer. > plain)."""
+        for source in (
+            self.prefixed["main.consumer."],
+            self.prefixed["consumer."],
+            self.client_plain,
+        ):
+            if "group.protocol" in source:
+                return str(source["group.protocol"]).lower()
+        return None
 
     def restore_consumer_configs(self, client_id: str) -> dict[str, Any]:
         conf = {

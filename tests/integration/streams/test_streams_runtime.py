@@ -454,3 +454,53 @@ def test_fenced_eos_producer_thread_is_replaced_and_output_stays_exact(
     assert failures, "the fenced thread should have failed"
     assert app.state in (State.RUNNING, State.REBALANCING)
     failures.clear()  # the traceback holds the dead thread and its producer
+
+
+def test_tasks_reading_several_topics_keep_their_partitions_together(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    """A sub-topology over two topics (a merge into a count): across two instances each task owns
+    partition p of both topics (KIP-848 range assignment), and the counts come out exact."""
+    left, right = make_topic(partitions=4, prefix="l"), make_topic(partitions=4, prefix="r")
+    sink = make_topic(partitions=1, prefix="out")
+    app_id = f"merge-{uuid.uuid4().hex[:6]}"
+
+    def topology() -> Any:
+        builder = StreamsBuilder()
+        one = builder.stream(left, Consumed.with_(Serdes.String(), Serdes.String()))
+        two = builder.stream(right, Consumed.with_(Serdes.String(), Serdes.String()))
+        (
+            one.merge(two)
+            .group_by_key(Grouped.with_(Serdes.String(), Serdes.String()))
+            .count(Materialized.as_("merged-counts"))
+            .to_stream()
+            .to(sink, Produced.with_(Serdes.String(), Serdes.Long()))
+        )
+        return builder.build()
+
+    apps = [KafkaStreams(topology(), _config(broker, app_id, tmp_path / name)) for name in "ab"]
+    streams_apps.extend(apps)
+    for app in apps:
+        app.start()
+    for app in apps:
+        assert app.wait_for_state(State.RUNNING, 60)
+    producer = Producer(
+        {"bootstrap.servers": broker.bootstrap_servers, "partitioner": "murmur2_random"}
+    )
+    keys = [f"key{i}" for i in range(16)]
+    for i in range(160):
+        producer.produce(left if i % 2 else right, key=keys[i % 16].encode(), value=b"v")
+    producer.flush(30)
+    want = {key: 10 for key in keys}
+    assert _read_counts(broker, sink, want) == want
+
+    owned = {}
+    for app in apps:
+        for thread in app._threads:
+            for task_id, partitions in thread.tasks.partitions.items():
+                assert str(task_id) not in owned, f"task {task_id} runs on both instances"
+                owned[str(task_id)] = {(tp.topic, tp.partition) for tp in partitions}
+    assert owned == {f"0_{p}": {(left, p), (right, p)} for p in range(4)}

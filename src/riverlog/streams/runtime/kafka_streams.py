@@ -124,6 +124,29 @@ class KafkaStreams:
             for suffix, spec in topology.internal_topics().items()
             if spec.kind == "changelog"
         )
+        self._maybe_choose_co_partitioning_assignor()
+
+    def _maybe_choose_co_partitioning_assignor(self) -> None:
+        """A sub-topology reading several topics needs partition p of each on the same task.
+
+        librdkafka's client-side assignors cannot promise that (cooperative-sticky splits them), so
+        such a topology joins with KIP-848's consumer protocol and the broker's `range` assignor, which
+        does — unless the user chose a group protocol, in which case a classic choice is warned about.
+        """
+        if all(len(topics) <= 1 for topics in self._source_topics.values()):
+            return
+        chosen = self.config.group_protocol()
+        if chosen is None:
+            self.config.prefixed["main.consumer."]["group.protocol"] = "consumer"
+            log.info(
+                "a sub-topology reads several topics: joining with group.protocol=consumer (range)"
+            )
+        elif chosen != "consumer":
+            log.warning(
+                "a sub-topology reads several topics, but group.protocol=%s cannot keep their partitions "
+                "together on one task: set main.consumer.group.protocol=consumer",
+                chosen,
+            )
 
     # State ---------------------------------------------------------------------------------------
 
