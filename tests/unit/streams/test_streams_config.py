@@ -137,3 +137,12 @@ def test_eos_refuses_read_uncommitted() -> None:
             }
         )
     assert caught.value.key == "consumer.isolation.level"
+
+
+def test_kip848_consumer_protocol_uses_the_range_server_assignor() -> None:
+    config = StreamsConfig({**BASE, "main.consumer.group.protocol": "consumer"})
+    main = config.main_consumer_configs("c")
+    assert "partition.assignment.strategy" not in main
+    assert main["group.remote.assignor"] == "range"
+    assert config.group_protocol() == "consumer"
+    assert StreamsConfig(BASE).group_protocol() is None
