@@ -33,7 +33,6 @@ from riverlog.streams.serdes import (
     ChangedSerde,
     Serde,
     SessionWindowedSerde,
-    StringSerde,
     TimeWindowedSerde,
     resolve_serde,
 )
@@ -85,6 +84,7 @@ class SinkProcessor(Processor):
         self.key_serde = key_serde
         self.value_serde = value_serde
         self.topic = None if spec.topic is None else task.real_topic(spec.topic)
+        self._warned = False
 
     def process(self, record: Record) -> None:
         topic = self.topic
@@ -98,6 +98,14 @@ class SinkProcessor(Processor):
             n = self.task.partition_count(topic)
             if n is not None:
                 partition = self.spec.partitioner(topic, record.key, record.value, n)
+            elif not self._warned:
+                self._warned = True
+                log.warning(
+                    "sink %s: partition count of %s unknown (task.partition_counts): the "
+                    "stream partitioner is not applied, records are partitioned by key",
+                    self.spec.name,
+                    topic,
+                )
         if record.timestamp < 0:
             raise StreamsException(
                 f"Invalid (negative) timestamp of {record.timestamp} for output record",
@@ -181,10 +189,18 @@ class StreamTask:
         if serde is not None:
             return serde
         default = self.default_key_serde if is_key else self.default_value_serde
-        return default if default is not None else StringSerde()
+        if default is None:
+            which = "key" if is_key else "value"
+            raise StreamsException(
+                f"Please specify a {which} serde for {self._building or 'this topology'} or set one "
+                f"through default.{which}.serde"
+            )
+        return default
 
     def _build(self, names: tuple[str, ...]) -> None:
         topo = self.topology
+        self._building: str | None = None
+        self._source_serdes: dict[str, tuple[Serde[Any], Serde[Any]]] = {}
         store_names: list[str] = []
         for n in names:
             pspec = topo.nodes[n]
@@ -192,6 +208,7 @@ class StreamTask:
                 store_names.extend(s for s in pspec.stores if s not in store_names)
         for store in store_names:
             sspec = topo.stores[store]
+            self._building = f"store {store}"
             self.state.register(
                 sspec,
                 self._serde(sspec.key_serde, True),
@@ -203,10 +220,13 @@ class StreamTask:
         for n in names:
             spec = topo.nodes[n]
             proc: Processor
+            self._building = f"node {n}"
             if isinstance(spec, SourceSpec):
                 proc = SourceProcessor()
+                serdes = (self._serde(spec.key_serde, True), self._serde(spec.value_serde, False))
                 for t in spec.topics:
                     self._sources[self.real_topic(t)] = spec
+                    self._source_serdes[self.real_topic(t)] = serdes
             elif isinstance(spec, SinkSpec):
                 proc = SinkProcessor(
                     self,
@@ -331,7 +351,7 @@ class StreamTask:
             raise StreamsException(f"task {self.id} has no source for topic {tp.topic}")
         part.node = self.source_nodes[tp.topic]
         q = part.queue
-        ks, vs = self._serde(source.key_serde, True), self._serde(source.value_serde, False)
+        ks, vs = self._source_serdes[tp.topic]
         extractor = source.timestamp_extractor or self.timestamp_extractor
         # the default extractor returns valid record timestamps unchanged: skip the call for those
         fast = isinstance(extractor, FailOnInvalidTimestamp | LogAndSkipOnInvalidTimestamp)

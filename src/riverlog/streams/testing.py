@@ -146,10 +146,17 @@ class TopologyTestDriver:
                 for i, t in enumerate(self.tasks)
                 if (ts := t.head_timestamp()) is not None
             ]
-            if not ready:
-                return
-            _, _, task = min(ready, key=lambda x: (x[0], x[1]))
-            if not task.process(self.wall_clock_ms):
+            # the task holding the lowest timestamp goes first; one waiting for an empty partition
+            # (max.task.idle.ms) lets the others run
+            task = next(
+                (
+                    t
+                    for _, _, t in sorted(ready, key=lambda x: (x[0], x[1]))
+                    if t.process(self.wall_clock_ms)
+                ),
+                None,
+            )
+            if task is None:
                 return
             task.maybe_punctuate(self.wall_clock_ms)
             task.prepare_commit()

@@ -286,3 +286,90 @@ def test_windowed_changelog_topic_configs() -> None:
         TimeWindows.of_size_with_no_grace(timedelta(seconds=10))
     ).count(Materialized.as_("w"))
     assert b.build().internal_topics()["w-changelog"].configs["retention.ms"] == "10000"
+
+
+def test_named_operators_merge_and_two_repartitions() -> None:
+    from riverlog.streams import KeyValue, Named, Stores
+
+    b = StreamsBuilder()
+    a = b.stream("inputA", Consumed.with_(S, S).with_name("sourceAStream"))
+    c = b.stream("inputB", Consumed.with_(S, S).with_name("sourceBStream"))
+    mapped_a = a.map(lambda k, v: KeyValue(v.split(":")[0], v), Named.as_("mappedAStream"))
+    mapped_b = c.map(lambda k, v: KeyValue(v.split(":")[0], v), Named.as_("mappedBStream"))
+    merged = mapped_a.merge(mapped_b, Named.as_("mergedStream"))
+    merged.group_by_key(Grouped.as_("long-groupByKey")).count(
+        Materialized.as_(Stores.in_memory_key_value_store("long-store")), Named.as_("long-count")
+    ).to_stream(named=Named.as_("long-toStream")).to(
+        "outputTopic_0", Produced.with_(S, Serdes.Long()).with_name("long-to")
+    )
+    merged.group_by_key(Grouped.as_("string-groupByKey")).count(
+        Materialized.as_(Stores.in_memory_key_value_store("string-store")),
+        Named.as_("string-count"),
+    ).to_stream(named=Named.as_("string-toStream")).map_values(
+        str, Named.as_("string-mapValues")
+    ).to("outputTopic_1", Produced.with_(S, S).with_name("string-to"))
+    from riverlog.streams.testing import TopologyTestDriver
+
+    with TopologyTestDriver(b.build()) as driver:
+        driver.create_input_topic("inputA", S, S).pipe_key_value_list([("x", "A:1"), ("y", "B:1")])
+        driver.create_input_topic("inputB", S, S).pipe_input("z", "A:2")
+        longs = driver.create_output_topic(
+            "outputTopic_0", S, Serdes.Long()
+        ).read_key_values_to_map()
+        strings = driver.create_output_topic("outputTopic_1", S, S).read_key_values_to_map()
+        assert longs == {"A": 2, "B": 1}
+        assert strings == {"A": "2", "B": "1"}
+    assert str(b.build().describe()) == (
+        "Topologies:\n"
+        "   Sub-topology: 0\n"
+        "    Source: sourceAStream (topics: [inputA])\n"
+        "      --> mappedAStream\n"
+        "    Source: sourceBStream (topics: [inputB])\n"
+        "      --> mappedBStream\n"
+        "    Processor: mappedAStream (stores: [])\n"
+        "      --> mergedStream\n"
+        "      <-- sourceAStream\n"
+        "    Processor: mappedBStream (stores: [])\n"
+        "      --> mergedStream\n"
+        "      <-- sourceBStream\n"
+        "    Processor: mergedStream (stores: [])\n"
+        "      --> long-groupByKey-repartition-filter, string-groupByKey-repartition-filter\n"
+        "      <-- mappedAStream, mappedBStream\n"
+        "    Processor: long-groupByKey-repartition-filter (stores: [])\n"
+        "      --> long-groupByKey-repartition-sink\n"
+        "      <-- mergedStream\n"
+        "    Processor: string-groupByKey-repartition-filter (stores: [])\n"
+        "      --> string-groupByKey-repartition-sink\n"
+        "      <-- mergedStream\n"
+        "    Sink: long-groupByKey-repartition-sink (topic: long-groupByKey-repartition)\n"
+        "      <-- long-groupByKey-repartition-filter\n"
+        "    Sink: string-groupByKey-repartition-sink (topic: string-groupByKey-repartition)\n"
+        "      <-- string-groupByKey-repartition-filter\n"
+        "\n"
+        "  Sub-topology: 1\n"
+        "    Source: long-groupByKey-repartition-source (topics: [long-groupByKey-repartition])\n"
+        "      --> long-count\n"
+        "    Processor: long-count (stores: [long-store])\n"
+        "      --> long-toStream\n"
+        "      <-- long-groupByKey-repartition-source\n"
+        "    Processor: long-toStream (stores: [])\n"
+        "      --> long-to\n"
+        "      <-- long-count\n"
+        "    Sink: long-to (topic: outputTopic_0)\n"
+        "      <-- long-toStream\n"
+        "\n"
+        "  Sub-topology: 2\n"
+        "    Source: string-groupByKey-repartition-source (topics: [string-groupByKey-repartition])\n"
+        "      --> string-count\n"
+        "    Processor: string-count (stores: [string-store])\n"
+        "      --> string-toStream\n"
+        "      <-- string-groupByKey-repartition-source\n"
+        "    Processor: string-toStream (stores: [])\n"
+        "      --> string-mapValues\n"
+        "      <-- string-count\n"
+        "    Processor: string-mapValues (stores: [])\n"
+        "      --> string-to\n"
+        "      <-- string-toStream\n"
+        "    Sink: string-to (topic: outputTopic_1)\n"
+        "      <-- string-mapValues\n\n"
+    )

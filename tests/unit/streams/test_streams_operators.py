@@ -176,7 +176,9 @@ def test_record_headers_and_timestamps_are_kept_including_zero() -> None:
 
 def test_user_exception_names_the_processor_node() -> None:
     builder = StreamsBuilder()
-    builder.stream("in", Consumed.with_(S, I)).map_values(lambda v: 1 // v).to("out")
+    builder.stream("in", Consumed.with_(S, I)).map_values(lambda v: 1 // v).to(
+        "out", Produced.with_(S, I)
+    )
     with TopologyTestDriver(builder.build()) as driver:
         inp = driver.create_input_topic("in", S, I)
         with pytest.raises(StreamsException) as err:
@@ -250,3 +252,33 @@ def test_timestamp_extractors() -> None:
         driver.advance_wall_clock_time(0)
         driver.create_input_topic("in", S, I).pipe_input("k", 1, 1)
         assert driver.create_output_topic("out", S, I).read_record().timestamp == 5000
+
+
+def test_driver_waits_for_empty_partitions_until_the_wall_clock_passes_max_task_idle() -> None:
+    builder = StreamsBuilder()
+    a = builder.stream("a", Consumed.with_(S, I))
+    a.merge(builder.stream("b", Consumed.with_(S, I))).to("out", Produced.with_(S, I))
+    with TopologyTestDriver(builder.build(), {"max.task.idle.ms": 1000}) as driver:
+        out = driver.create_output_topic("out", S, I)
+        driver.create_input_topic("a", S, I).pipe_input("a1", 1, 50)
+        assert out.is_empty()  # "b" has no data yet: the task waits
+        driver.create_input_topic("b", S, I).pipe_input("b1", 2, 10)
+        # both had data: the lowest timestamp went first; then "b" is empty again and "a1" waits
+        assert out.read_key_values_to_list() == [KeyValue("b1", 2)]
+        driver.create_input_topic("a", S, I).pipe_input("a2", 3, 60)
+        assert out.is_empty()
+        driver.advance_wall_clock_time(1000)  # waited max.task.idle.ms: process what is there
+        assert out.read_key_values_to_list() == [KeyValue("a1", 1), KeyValue("a2", 3)]
+
+
+def test_a_missing_serde_is_refused_naming_the_node() -> None:
+    builder = StreamsBuilder()
+    builder.stream("in", Consumed.with_(S, I)).map_values(lambda v: v).to("out")
+    with pytest.raises(
+        StreamsException, match="Please specify a value serde for node KSTREAM-SINK-0000000002"
+    ):
+        TopologyTestDriver(builder.build())
+    # a default serde from the config fills the gap
+    with TopologyTestDriver(builder.build(), {"default.value.serde": "Integer"}) as driver:
+        driver.create_input_topic("in", S, I).pipe_input("k", 4, 1)
+        assert driver.create_output_topic("out", S, I).read_value() == 4

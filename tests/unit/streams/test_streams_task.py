@@ -241,3 +241,19 @@ def test_small_cache_evicts_and_forwards_before_the_commit() -> None:
     task.prepare_commit()
     rest = [o.key for o in task.drain_outputs() if o.topic == "out"]
     assert evicted + rest == [f"k{i}".encode() for i in range(5)]
+
+
+def test_stream_partitioner_uses_the_partition_count_the_runtime_provides() -> None:
+    b = StreamsBuilder()
+    b.stream("in", Consumed.with_(S, S)).to(
+        "out", Produced.with_(S, S, lambda topic, k, v, n: len(k) % n)
+    )
+    tp = TopicPartition("in", 0)
+    task = StreamTask(TaskId(0, 0), b.build(), {tp}, {}, APP, None)
+    task.add_records(tp, [_rec("in", 0, 0, 1, "abcde", "v")])
+    task.process(0)
+    assert task.drain_outputs()[0].partition is None  # count unknown: partitioned by key downstream
+    task.partition_counts["out"] = 3
+    task.add_records(tp, [_rec("in", 0, 1, 2, "abcde", "v")])
+    task.process(0)
+    assert task.drain_outputs()[0].partition == 2

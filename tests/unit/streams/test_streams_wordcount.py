@@ -142,3 +142,17 @@ def test_wordcount_on_rocksdb_with_a_state_dir(tmp_path) -> None:
         .read_text()
         .startswith("0\n1\nwc-counts-store-changelog 0 ")
     )
+
+
+def test_store_iterators_have_kafkas_methods() -> None:
+    with TopologyTestDriver(wordcount()) as driver:
+        driver.create_input_topic(
+            "streams-plaintext-input", Serdes.String(), Serdes.String()
+        ).pipe_input(None, "b a c", 1)
+        store = driver.get_key_value_store("counts-store")
+        with store.all() as it:
+            assert it.has_next()
+            assert it.peek_next_key() == "a"
+            assert it.next() == KeyValue("a", 1)
+            assert [kv.key for kv in it] == ["b", "c"]
+            assert not it.has_next()

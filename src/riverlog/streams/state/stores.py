@@ -13,10 +13,11 @@ dropped, and reads never return a window that has expired.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from riverlog.streams.records import (
     KeyValue,
@@ -42,6 +43,68 @@ def to_epoch_ms(t: int | datetime) -> int:
     if isinstance(t, datetime):
         return int(t.timestamp() * 1000)
     return int(t)
+
+
+class KeyValueIterator(Iterator[KeyValue[Any, Any]]):
+    """Kafka's `KeyValueIterator`: a Python iterator with `has_next`, `next`, `peek_next_key` and
+    `close` (also a context manager); results are read lazily from the store."""
+
+    __slots__ = ("_gen", "_peeked")
+
+    _NONE: Any = object()
+
+    def __init__(self, gen: Iterator[KeyValue[Any, Any]]) -> None:
+        self._gen = gen
+        self._peeked: Any = self._NONE
+
+    def __iter__(self) -> KeyValueIterator:
+        return self
+
+    def __next__(self) -> KeyValue[Any, Any]:
+        if self._peeked is not self._NONE:
+            item, self._peeked = self._peeked, self._NONE
+            return item  # type: ignore[no-any-return]
+        return next(self._gen)
+
+    def has_next(self) -> bool:
+        if self._peeked is self._NONE:
+            try:
+                self._peeked = next(self._gen)
+            except StopIteration:
+                return False
+        return True
+
+    def next(self) -> KeyValue[Any, Any]:
+        if not self.has_next():
+            raise StopIteration
+        return self.__next__()
+
+    def peek_next_key(self) -> Any:
+        if not self.has_next():
+            raise StopIteration
+        return self._peeked.key
+
+    def close(self) -> None:
+        close = getattr(self._gen, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> KeyValueIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+F = TypeVar("F", bound=Callable[..., Iterator[Any]])
+
+
+def _kv_iterator(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> KeyValueIterator:
+        return KeyValueIterator(fn(*args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]
 
 
 class _TypedStore:
@@ -141,6 +204,7 @@ class TimestampedKeyValueStore(_TypedStore):
         raw = self.layer.get(self._k(key))
         return None if raw is None else self._dv(raw[8:])
 
+    @_kv_iterator
     def _iter(
         self, lo: bytes | None, hi: bytes | None, reverse: bool
     ) -> Iterator[KeyValue[Any, Any]]:
@@ -325,6 +389,7 @@ class TimestampedWindowStore(_Segmented):
             )
         raise TypeError("backward_fetch takes (key, from, to) or (key_from, key_to, from, to)")
 
+    @_kv_iterator
     def _fetch_key(
         self, key: Any, t_from: int, t_to: int, reverse: bool
     ) -> Iterator[KeyValue[int, Any]]:
@@ -344,6 +409,7 @@ class TimestampedWindowStore(_Segmented):
                 if t_from <= start <= t_to:
                     yield kb, start, v
 
+    @_kv_iterator
     def _fetch_keys(
         self, key_from: Any, key_to: Any, t_from: int, t_to: int, reverse: bool
     ) -> Iterator[KeyValue[Windowed[Any], Any]]:
@@ -419,6 +485,7 @@ class SessionStore(_Segmented):
                 if start <= latest_start:
                     yield start, end, v
 
+    @_kv_iterator
     def find_sessions(
         self, key: Any, earliest_session_end_time: int, latest_session_start_time: int
     ) -> Iterator[KeyValue[Windowed[Any], Any]]:
@@ -431,6 +498,7 @@ class SessionStore(_Segmented):
         ):
             yield KeyValue(Windowed(key, Window(start, end)), self._dv(v))
 
+    @_kv_iterator
     def backward_find_sessions(
         self, key: Any, earliest_session_end_time: int, latest_session_start_time: int
     ) -> Iterator[KeyValue[Windowed[Any], Any]]:
@@ -454,6 +522,7 @@ class SessionStore(_Segmented):
         raw = self.layer.get(self._internal(self._k(key), start, end))
         return None if raw is None else self._dv(raw)
 
+    @_kv_iterator
     def all(self) -> Iterator[KeyValue[Windowed[Any], Any]]:
         lo = self._seg(self._min_live())
         for k, v in self.layer.range(_Q.pack(lo), None):
