@@ -154,6 +154,9 @@ class StreamThread(threading.Thread):
             self.producer.close()  # aborts a transaction left open by a failure
         except Exception:
             log.debug("closing the producer failed", exc_info=True)
+        # librdkafka handles go when their last reference does; a logged traceback of this thread's
+        # failure can outlive it (log handlers keep records), so the thread lets go of its clients.
+        del self.producer, self.collector.producer, self.committer.producer
 
     def _set_state(self, new: ThreadState) -> None:
         old, self.state = self.state, new
