@@ -167,8 +167,7 @@ class StreamThread(threading.Thread):
 
     def run_once(self) -> None:
         """One round: poll, restore, process, punctuate, maybe commit."""
-        busy = self.reader.restoring or self._has_ready_work
-        messages = self.consumer.consume(num_messages=BATCH, timeout=0 if busy else self.poll_s)
+        messages = self._poll(busy=self.reader.restoring or self._has_ready_work)
         self._add_to_tasks(messages)
         try:
             if self.reader.restoring:
@@ -191,6 +190,22 @@ class StreamThread(threading.Thread):
                 "%s: tasks migrated, rebuilding them from committed state: %s", self.name, exc
             )
             self._revive_all()
+
+    def _poll(self, busy: bool) -> list[Any]:
+        """Up to BATCH records: what is fetched already; when idle, wait (poll.ms) for the first one.
+
+        librdkafka's `consume(n, timeout)` waits for n messages or the whole timeout, so asking for a
+        batch with a timeout would hold the first record back for up to poll.ms: wait for one, then
+        take what else is there without waiting.
+        """
+        consume = self.consumer.consume
+        messages = consume(num_messages=BATCH, timeout=0)
+        if messages or busy:
+            return messages
+        messages = consume(num_messages=1, timeout=self.poll_s)
+        if messages:
+            messages.extend(consume(num_messages=BATCH - 1, timeout=0))
+        return messages
 
     @property
     def _has_ready_work(self) -> bool:
