@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import struct
 import subprocess
@@ -191,8 +192,17 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("guarantee", ["exactly_once_v2", "at_least_once"])
-@pytest.mark.parametrize("kind", ["wordcount", "windowed"])
+@pytest.mark.parametrize(
+    ("kind", "guarantee", "wipe"),
+    [
+        ("wordcount", "exactly_once_v2", False),
+        ("windowed", "exactly_once_v2", False),
+        ("wordcount", "at_least_once", False),
+        ("windowed", "at_least_once", False),
+        # restarted with its state.dir deleted: every store comes back from its changelog
+        ("wordcount", "exactly_once_v2", True),
+    ],
+)
 def test_two_instances_one_killed_and_restarted(
     broker: RunningBroker,
     make_topic: Callable[..., str],
@@ -200,6 +210,7 @@ def test_two_instances_one_killed_and_restarted(
     tmp_path: Path,
     kind: str,
     guarantee: str,
+    wipe: bool,
 ) -> None:
     make_input, model_of = CASES[kind]
     source, sink = make_topic(partitions=4, prefix="in"), make_topic(partitions=2, prefix="out")
@@ -226,6 +237,8 @@ def test_two_instances_one_killed_and_restarted(
             # records over 4 partitions, committed every 200 ms: it has not finished).
             first.wait_processed_beyond(before)
             first.kill()
+            if wipe:
+                shutil.rmtree(tmp_path / "a")
             first.start()
             first.wait_running()
     model = model_of(sent)
