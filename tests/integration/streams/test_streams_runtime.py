@@ -388,7 +388,12 @@ def test_windowed_changelog_and_repartition_topic_configs(
     builder = StreamsBuilder()
     (
         builder.stream(source, Consumed.with_(Serdes.String(), Serdes.String()))
-        .group_by(lambda key, value: value, Grouped.as_("by-value").with_key_serde(Serdes.String()))
+        .group_by(
+            lambda key, value: value,
+            Grouped.as_("by-value")
+            .with_key_serde(Serdes.String())
+            .with_value_serde(Serdes.String()),
+        )
         .windowed_by(TimeWindows.of_size_and_grace(timedelta(minutes=1), timedelta(seconds=30)))
         .count(Materialized.as_("per-minute"))
         .to_stream()
@@ -400,6 +405,7 @@ def test_windowed_changelog_and_repartition_topic_configs(
     )
     streams_apps.append(app)
     app.start()
+    assert app.wait_for_state(State.RUNNING, 60)
 
     admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
     changelog, repartition = f"{app_id}-per-minute-changelog", f"{app_id}-by-value-repartition"
