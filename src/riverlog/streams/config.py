@@ -564,6 +564,15 @@ class StreamsConfig:
                 raise ConfigError(
                     prefix + "isolation.level", "exactly_once_v2 requires read_committed"
                 )
+        timeout = self.prefixed["producer."].get(
+            "transaction.timeout.ms", self.client_plain.get("transaction.timeout.ms", 10000)
+        )
+        if int(timeout) <= int(self.values["commit.interval.ms"]):
+            # the broker would abort (and fence) every transaction before the thread commits it
+            raise ConfigError(
+                "producer.transaction.timeout.ms",
+                f"must be greater than commit.interval.ms ({self.values['commit.interval.ms']})",
+            )
         for key in ("transactional.id", "enable.idempotence"):
             if key in self.prefixed["producer."] or key in self.client_plain:
                 raise ConfigError(key, "is set by Kafka Streams under exactly_once_v2; remove it")

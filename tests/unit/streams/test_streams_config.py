@@ -146,3 +146,16 @@ def test_kip848_consumer_protocol_uses_the_range_server_assignor() -> None:
     assert main["group.remote.assignor"] == "range"
     assert config.group_protocol() == "consumer"
     assert StreamsConfig(BASE).group_protocol() is None
+
+
+def test_eos_transaction_timeout_must_exceed_the_commit_interval() -> None:
+    with pytest.raises(ConfigError) as caught:
+        StreamsConfig(
+            {
+                **BASE,
+                "processing.guarantee": "exactly_once_v2",
+                "commit.interval.ms": 5000,
+                "producer.transaction.timeout.ms": 1000,
+            }
+        )
+    assert caught.value.key == "producer.transaction.timeout.ms"

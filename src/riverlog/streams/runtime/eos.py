@@ -15,6 +15,8 @@ exactly_once_v2 (`ExactlyOnceCommitter`), one transactional producer per thread 
   2. at commit, `send_offsets_to_transaction(offsets, consumer group metadata)` — the group metadata
      (generation, member id) lets the broker refuse offsets from a zombie that lost its partitions;
   3. `commit_transaction`: outputs, changelog writes and offsets become visible together, or not at all.
+  A fenced producer (another took its transactional id, or the broker timed its transaction out)
+  is replaced by a new one under the same id, and the tasks are rebuilt as after an abort.
   On an abortable error the thread calls `abort`: the transaction's writes are discarded and the tasks'
   local state, which already holds them, is wiped and restored from the (read_committed) changelog,
   and input is re-read from the committed offsets. A fatal error (fenced) fails the thread.
@@ -53,6 +55,9 @@ class AtLeastOnceCommitter:
 
     def init(self, timeout_s: float) -> None:
         """Nothing to set up."""
+
+    def reset(self, producer: Producer) -> None:
+        self.producer = producer
 
     def before_send(self) -> None:
         """Nothing to open."""
@@ -112,6 +117,11 @@ class ExactlyOnceCommitter:
     def init(self, timeout_s: float) -> None:
         # 0. register the transactional id, fencing any older producer that used it
         self.producer.init_transactions(timeout_s)
+
+    def reset(self, producer: Producer) -> None:
+        """Use a new producer (the old one was fenced; its transaction is gone)."""
+        self.producer = producer
+        self.in_transaction = False
 
     @property
     def has_open_work(self) -> bool:

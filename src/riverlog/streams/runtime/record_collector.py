@@ -23,10 +23,12 @@ from typing import cast
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from riverlog.streams.errors import ProductionException
+from riverlog.streams.errors import ProductionException, TaskMigratedException
 from riverlog.streams.records import OutputRecord, TopicPartition
 
 log = logging.getLogger(__name__)
+
+_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 
 # librdkafka takes str or bytes header values; ours are bytes (or None)
 _Headers = list[tuple[str, str | bytes | None]]
@@ -94,7 +96,17 @@ class RecordCollector:
         if self._error is not None:
             error, topic = self._error, self._error_topic
             self._error = None
-            raise ProductionException(f"Error sending a record to topic {topic}: {error.str()}")
+            message = f"Error sending a record to topic {topic}: {error.str()}"
+            if error.fatal() or error.code() in _FENCED:
+                # the producer is fenced (a newer one took its transactional id): tasks migrated
+                raise TaskMigratedException(message)
+            raise ProductionException(message)
+
+    def reset(self, producer: Producer) -> None:
+        """Carry on with a new producer (the old one was fenced); earlier errors are forgotten."""
+        self.producer = producer
+        self._error = None
+        self._error_topic = None
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:

@@ -184,11 +184,13 @@ class StreamThread(threading.Thread):
             log.warning("%s: aborting and restoring every task: %s", self.name, exc)
             self._revive_all()
         except TaskMigratedException as exc:
-            if self.committer.eos:
-                raise  # the transactional producer is fenced: the thread cannot go on with it
             log.warning(
                 "%s: tasks migrated, rebuilding them from committed state: %s", self.name, exc
             )
+            if self.committer.eos:
+                # The transactional producer is fenced for good: as Kafka Streams, start a new one
+                # (init_transactions takes the id over again) and redo uncommitted work.
+                self._reset_producer()
             self._revive_all()
 
     def _poll(self, busy: bool) -> list[Any]:
@@ -318,9 +320,29 @@ class StreamThread(threading.Thread):
 
     # Recovery ------------------------------------------------------------------------------------
 
+    def _abort_or_reset(self) -> None:
+        """Abort the open transaction; a producer fenced meanwhile is replaced instead."""
+        try:
+            self.committer.abort()
+        except TaskMigratedException as exc:
+            log.warning("%s: %s", self.name, exc)
+            self._reset_producer()
+
+    def _reset_producer(self) -> None:
+        """Replace a fenced producer with a new one under the same transactional id."""
+        old = self.producer
+        try:
+            old.close()
+        except Exception as exc:
+            log.debug("closing the fenced producer failed: %s", exc)
+        self.producer = Producer(self.config.producer_configs(f"{self.name}-producer", self.index))
+        self.collector.reset(self.producer)
+        self.committer.reset(self.producer)
+        self.committer.init(30.0)
+
     def _revive_all(self) -> None:
         """Abort, wipe every task's state, restore it, and re-read input from committed offsets."""
-        self.committer.abort()
+        self._abort_or_reset()
         partitions = dict(self.tasks.partitions)
         for task_id in partitions:
             self.reader.remove(task_id)
@@ -371,6 +393,8 @@ class StreamThread(threading.Thread):
             self._commit_all()
         except (TaskCorruptedException, TaskMigratedException) as exc:
             log.warning("%s: commit before revocation failed: %s", self.name, exc)
+            if isinstance(exc, TaskMigratedException) and self.committer.eos:
+                self._reset_producer()
             self._revive_after_failed_revocation(shrunk)
             return
         for task_id, remaining in shrunk.items():
@@ -381,7 +405,7 @@ class StreamThread(threading.Thread):
                 self._seek_to_committed(remaining)
 
     def _revive_after_failed_revocation(self, shrunk: dict[TaskId, set[TopicPartition]]) -> None:
-        self.committer.abort()
+        self._abort_or_reset()
         for task_id in list(self.tasks.tasks):
             self.reader.remove(task_id)
         keep = {tid: tps for tid, tps in self.tasks.partitions.items() if tid not in shrunk}
