@@ -91,7 +91,9 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=0, help="stop after this long (0: on Ctrl-C)"
     )
-    parser.add_argument("--state-dir", default="./data/streams-examples")
+    parser.add_argument(
+        "--state-dir", default=None, help="default: Kafka Streams' <tmp>/kafka-streams"
+    )
     args = parser.parse_args()
     source, sink = "pageviews", "pageviews-per-minute"
     ensure_topics(args.bootstrap_servers, source, sink)
@@ -101,7 +103,7 @@ def main() -> None:
             "application.id": "pageviews-windowed",
             "bootstrap.servers": args.bootstrap_servers,
             "processing.guarantee": "exactly_once_v2",
-            "state.dir": args.state_dir,
+            **({"state.dir": args.state_dir} if args.state_dir else {}),
         },
     )
     app.start()

@@ -71,7 +71,9 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=0, help="stop after this long (0: on Ctrl-C)"
     )
-    parser.add_argument("--state-dir", default="./data/streams-examples")
+    parser.add_argument(
+        "--state-dir", default=None, help="default: Kafka Streams' <tmp>/kafka-streams"
+    )
     args = parser.parse_args()
     source, sink = "text-input", "word-counts"
     ensure_topics(args.bootstrap_servers, source, sink)
@@ -82,7 +84,7 @@ def main() -> None:
             "application.id": "wordcount",
             "bootstrap.servers": args.bootstrap_servers,
             "processing.guarantee": "at_least_once" if args.at_least_once else "exactly_once_v2",
-            "state.dir": args.state_dir,
+            **({"state.dir": args.state_dir} if args.state_dir else {}),
         },
     )
     app.start()
