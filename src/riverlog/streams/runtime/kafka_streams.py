@@ -41,6 +41,7 @@ from riverlog.streams.runtime.internal_topics import (
     source_topics_by_subtopology,
 )
 from riverlog.streams.runtime.stream_thread import StreamThread, ThreadState
+from riverlog.streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class KafkaStreams:
 
     State: ClassVar[type[_State]] = _State
 
-    def __init__(self, topology: Any, config: StreamsConfig | Mapping[str, Any]) -> None:
+    def __init__(self, topology: Topology, config: StreamsConfig | Mapping[str, Any]) -> None:
         self.topology = topology
         self.config = as_streams_config(config)
         self._lock = threading.RLock()

@@ -33,6 +33,7 @@ from riverlog.streams.runtime.eos import AtLeastOnceCommitter, ExactlyOnceCommit
 from riverlog.streams.runtime.record_collector import RecordCollector
 from riverlog.streams.runtime.restore import ChangelogReader
 from riverlog.streams.runtime.task_manager import TaskManager
+from riverlog.streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class StreamThread(threading.Thread):
     def __init__(
         self,
         index: int,
-        topology: Any,
+        topology: Topology,
         config: StreamsConfig,
         source_topics: dict[int, frozenset[str]],
         changelog_topics: frozenset[str],
