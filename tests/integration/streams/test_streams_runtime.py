@@ -168,7 +168,19 @@ def test_state_restored_from_changelog_after_wiping_state_dir(
     want = dict(Counter(w for line in first_lines for w in line.split()))
     assert _read_counts(broker, sink, want) == want
     assert app.close(timedelta(seconds=30))
-    app.clean_up()
+
+    # A clean restart reads its .checkpoint files: nothing before the checkpointed offsets is read.
+    middle = KafkaStreams(wordcount_topology(source, sink), config)
+    middle.start()
+    assert middle.wait_for_state(State.RUNNING, 60)
+    assert middle.metrics()["restore-total"] == 0
+    _produce(broker, source, ["a"])
+    want["a"] += 1
+    assert _read_counts(broker, sink, want) == want
+    assert middle.close(timedelta(seconds=30))
+    first_lines.append("a")
+
+    middle.clean_up()
     assert not (tmp_path / app_id).exists()
 
     again = KafkaStreams(wordcount_topology(source, sink), config)
