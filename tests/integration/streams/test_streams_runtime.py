@@ -522,3 +522,26 @@ def test_tasks_reading_several_topics_keep_their_partitions_together(
                 assert str(task_id) not in owned, f"task {task_id} runs on both instances"
                 owned[str(task_id)] = {(tp.topic, tp.partition) for tp in partitions}
     assert owned == {f"0_{p}": {(left, p), (right, p)} for p in range(4)}
+
+
+def test_two_stream_threads_share_the_tasks(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=4, prefix="in"), make_topic(partitions=1, prefix="out")
+    config = _config(
+        broker, f"threads-{uuid.uuid4().hex[:6]}", tmp_path, **{"num.stream.threads": 2}
+    )
+    app = KafkaStreams(wordcount_topology(source, sink), config)
+    streams_apps.append(app)
+    app.start()
+    assert app.wait_for_state(State.RUNNING, 60)
+    lines = [f"w{i % 7} w{i % 5}" for i in range(100)]
+    _produce(broker, source, lines)
+    want = dict(Counter(w for line in lines for w in line.split()))
+    assert _read_counts(broker, sink, want) == want
+    per_thread = [set(thread.tasks.tasks) for thread in app._threads]
+    assert len(per_thread) == 2 and all(per_thread)
+    assert not per_thread[0] & per_thread[1]
