@@ -545,3 +545,38 @@ def test_two_stream_threads_share_the_tasks(
     per_thread = [set(thread.tasks.tasks) for thread in app._threads]
     assert len(per_thread) == 2 and all(per_thread)
     assert not per_thread[0] & per_thread[1]
+
+
+def test_latest_reset_policy_skips_what_was_there_before(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=1, prefix="in"), make_topic(partitions=1, prefix="out")
+    _produce(broker, source, ["old one", "old two"])
+    builder = StreamsBuilder()
+    consumed = Consumed.with_(Serdes.String(), Serdes.String()).with_offset_reset_policy("latest")
+    builder.stream(source, consumed).map_values(str.upper).to(
+        sink, Produced.with_(Serdes.String(), Serdes.String())
+    )
+    app = KafkaStreams(builder.build(), _config(broker, f"latest-{uuid.uuid4().hex[:6]}", tmp_path))
+    streams_apps.append(app)
+    app.start()
+    assert app.wait_for_state(State.RUNNING, 60)
+    time.sleep(1)  # the assignment has set the start position
+    _produce(broker, source, ["new"])
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": f"l-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([sink])
+    values: list[bytes] = []
+    deadline = time.monotonic() + 60
+    while b"NEW" not in values and time.monotonic() < deadline:
+        values += [m.value() for m in consumer.consume(10, 0.5) if not m.error()]
+    consumer.close()
+    assert values == [b"NEW"]
