@@ -8,7 +8,9 @@ Invariants:
   (exactly_once_v2) — see `eos.py`.
 - Before a partition is revoked, every task is committed; a lost partition's task is closed dirty.
   Under exactly_once_v2 an aborted transaction wipes and restores every task and re-reads input from the
-  committed offsets (the aborted writes are in the local stores too).
+  committed offsets (the aborted writes are in the local stores too); a fenced producer is replaced
+  first. Whenever a task is rebuilt, its partitions are sought back to their committed offsets (the
+  records it had buffered went with the old task).
 - States are Kafka's StreamThread states: CREATED -> STARTING -> PARTITIONS_ASSIGNED -> RUNNING,
   (RUNNING|PARTITIONS_ASSIGNED) <-> PARTITIONS_REVOKED, any -> PENDING_SHUTDOWN -> DEAD.
 """
