@@ -463,6 +463,7 @@ class StreamThread(threading.Thread):
             self.tasks.close(task_id, clean=False)
             if remaining:
                 self.reader.add(task_id, self.tasks.create(task_id, remaining))
+                self._seek_to_committed(remaining)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {
