@@ -14,8 +14,10 @@ word's count equal the model's. Then the app keeps running `--grace` seconds, an
 result when every word's last count still equals the model (over-counting fails it too). A run that
 makes no progress for 60 s, or exceeds `--timeout`, or whose app exits, is reported as such.
 
-The latency part (bench/streams_latency.py) feeds the same apps one-word lines at `--latency-rate`
-records/s for `--latency-seconds` and reports p50/p99/max produce-to-output latency.
+The latency part (bench/streams_latency.py) feeds the same apps one-word lines at each of the
+`--latency-rates` (records/s) for `--latency-seconds` and reports p50/p99/max produce-to-output latency,
+and the rate at which outputs came (below the input rate: the app did not keep up, and its latency is
+queueing).
 
     python -m bench.streams_bench [--only quix,faust,riverlog-alos,riverlog-eos] [--lines 200000]
         [--partitions 2] [--no-latency | --latency-only] [--no-write]
@@ -40,7 +42,7 @@ from confluent_kafka import Message
 
 from bench.broker_report import write_results
 from bench.broker_support import BenchError, cpu_seconds, load_average, riverlog_broker
-from bench.streams_latency import LatencyRow, latency_table, measure_latency
+from bench.streams_latency import BASELINE, LatencyRow, latency_table, measure_latency
 from bench.streams_support import (
     DEFAULT_ORDER,
     DEFAULT_VENV_DIR,
@@ -238,9 +240,12 @@ def report(
     if latency:
         lines += [
             "",
-            f"Latency: the same apps fed one-word lines at {args.latency_rate:,} records/s for "
-            f"{args.latency_seconds:.0f} s after a warm-up record; latency = arrival of the input's "
-            "output count at a read_committed reader minus the input's send time (same clock).",
+            "Latency: the same apps (a fresh instance per rate) fed one-word lines (one output per "
+            f"input) at a paced rate for {args.latency_seconds:.0f} s after a warm-up record, by a "
+            f"confluent-kafka producer with linger.ms={args.latency_linger_ms:g}; latency "
+            "= arrival of the input's output count at a read_committed reader minus the input's send "
+            "time (same clock); outputs/s = inputs measured / (last arrival - first send): below the "
+            "rate sent, the app fell behind and its latency is mostly queueing.",
             "",
             *latency_table(latency),
         ]
@@ -254,8 +259,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per implementation")
     parser.add_argument("--grace", type=float, default=3.0)
-    parser.add_argument("--latency-rate", type=int, default=10_000)
+    parser.add_argument("--latency-rates", default="10000,1000", help="records/s, comma-separated")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--latency-linger-ms", type=float, default=5.0, help="input producer's")
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--latency-only", action="store_true")
     parser.add_argument("--venv-dir", type=Path, default=DEFAULT_VENV_DIR)
@@ -287,12 +293,13 @@ def main() -> None:
                     )  # fmt: skip
                     rows.append(row)
                     print("\n".join(throughput_table([row])[2:]), flush=True)
-            if not args.no_latency:
-                for impl in impls:
-                    print(f"== latency: {impl.label}", flush=True)
+            rates = [] if args.no_latency else [int(r) for r in args.latency_rates.split(",")]
+            for rate in rates:
+                for impl in [BASELINE, *impls]:
+                    print(f"== latency at {rate:,} records/s: {impl.label}", flush=True)
                     lat = measure_latency(
-                        impl, broker.bootstrap, args.partitions, args.latency_rate,
-                        args.latency_seconds, work,
+                        impl, broker.bootstrap, args.partitions, rate, args.latency_seconds, work,
+                        args.latency_linger_ms,
                     )  # fmt: skip
                     latency.append(lat)
                     print("\n".join(latency_table([lat])[2:]), flush=True)

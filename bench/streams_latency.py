@@ -3,7 +3,7 @@
 The app is the throughput benchmark's word count, fed one word per line, so each input record yields
 exactly one output record, and the k-th occurrence of word w yields the output (w, k): the benchmark
 knows which input each output answers without stamping anything into the values. This process sends
-`rate` lines per second in 1 ms ticks (linger.ms=0), noting `time.time_ns()` just before each
+`rate` lines per second in 1 ms ticks (linger.ms 5, the client's default), noting `time.time_ns()` just before each
 `produce()`; a read_committed reader thread notes the wall-clock time each output batch arrives. The
 latency of an input is that arrival time minus its send time (same host, same clock), so it includes
 the input producer's own send, the app, its output producer and the broker's fetch round trips.
@@ -28,6 +28,7 @@ from confluent_kafka import Message, Producer
 from bench.streams_support import (
     LONG,
     SEED,
+    AppProcess,
     Impl,
     OutputReader,
     create_topics,
@@ -52,10 +53,15 @@ class LatencyRow:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     max_ms: float = 0.0
+    output_seconds: float = 0.0  # first send to last measured arrival
 
     @property
     def achieved_rate(self) -> float:
         return self.sent / self.send_seconds if self.send_seconds else 0.0
+
+    @property
+    def output_rate(self) -> float:
+        return self.matched / self.output_seconds if self.output_seconds else 0.0
 
 
 def percentile(sorted_values: list[int], fraction: float) -> int:
@@ -64,18 +70,30 @@ def percentile(sorted_values: list[int], fraction: float) -> int:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+BASELINE = Impl("baseline", "no app: producer -> reader directly (broker and client floor)", "", "")
+
+
 def measure_latency(
-    impl: Impl, bootstrap: str, partitions: int, rate: int, seconds: float, work: Path
+    impl: Impl,
+    bootstrap: str,
+    partitions: int,
+    rate: int,
+    seconds: float,
+    work: Path,
+    linger_ms: float = 5.0,
 ) -> LatencyRow:
+    """One app at one rate; `BASELINE` sends the expected outputs straight to the output topic."""
     if impl.missing:
         return LatencyRow(impl, impl.missing, rate)
     words = [w.encode() for w in word_stream(int(rate * seconds), seed=SEED + 7)]
     # (word, k) -> index of the input line that makes the count of `word` reach k
     seen: Counter[bytes] = Counter()
     index: dict[bytes, int] = {}
+    outputs: list[tuple[bytes, bytes]] = []
     for i, word in enumerate(words):
         seen[word] += 1
-        index[word + LONG.pack(seen[word])] = i
+        outputs.append((word, LONG.pack(seen[word])))
+        index[word + outputs[-1][1]] = i
     tag = f"{impl.name}-{uuid.uuid4().hex[:6]}"
     in_topic, out_topic = f"lat-in-{tag}", f"lat-out-{tag}"
     create_topics(bootstrap, [in_topic, out_topic], partitions)
@@ -89,28 +107,34 @@ def measure_latency(
             warmed.set()
 
     reader = OutputReader(bootstrap, out_topic, partitions, on_batch)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": linger_ms})
     try:
-        with run_app(impl, bootstrap, in_topic, out_topic, f"lat-{tag}", partitions, work) as app:
-            deadline = time.monotonic() + WARMUP_WAIT_S
-            while not warmed.is_set():
-                if not app.alive():
-                    return LatencyRow(impl, f"app exited: {app.log_tail()}", rate)
-                if time.monotonic() > deadline:
-                    return LatencyRow(impl, "no output for the warm-up record", rate)
-                producer.produce(in_topic, WARMUP, partition=0)
+        if impl is BASELINE:
+            while not warmed.wait(1):  # the reader's first fetch is not counted either
+                producer.produce(out_topic, b"", WARMUP, partition=0)
                 producer.flush(10)
-                warmed.wait(5)
-            send_ns, send_seconds = paced_send(producer, in_topic, partitions, words, rate)
-            wait_for_outputs(arrivals, len(words) + 1, app.alive)
+            send_ns, send_seconds = paced_send(producer, out_topic, partitions, outputs, rate)
+            wait_for_outputs(arrivals, len(words), lambda: True)
+        else:
+            with run_app(
+                impl, bootstrap, in_topic, out_topic, f"lat-{tag}", partitions, work
+            ) as app:
+                failure = warm_up(producer, in_topic, app, warmed)
+                if failure:
+                    return LatencyRow(impl, failure, rate)
+                lines = [(None, word) for word in words]
+                send_ns, send_seconds = paced_send(producer, in_topic, partitions, lines, rate)
+                wait_for_outputs(arrivals, len(words) + 1, app.alive)
     finally:
         reader.stop()
     latencies = []
+    last_arrival = 0
     for batch, now in arrivals:
         for message in batch:
             i = index.pop((message.key() or b"") + (message.value() or b""), None)
             if i is not None:  # first arrival only; the warm-up and duplicates have none
                 latencies.append(now - send_ns[i])
+                last_arrival = now
     if not latencies:
         return LatencyRow(impl, "no outputs", rate, len(words), send_seconds)
     latencies.sort()
@@ -127,28 +151,48 @@ def measure_latency(
         percentile(latencies, 0.50) * ms,
         percentile(latencies, 0.99) * ms,
         latencies[-1] * ms,
+        (last_arrival - send_ns[0]) / 1e9,
     )
 
 
+def warm_up(producer: Producer, topic: str, app: AppProcess, warmed: Event) -> str:
+    """ "" once a warm-up line's count came out of the app; else why not."""
+    deadline = time.monotonic() + WARMUP_WAIT_S
+    while not warmed.is_set():
+        if not app.alive():
+            return f"app exited: {app.log_tail()}"
+        if time.monotonic() > deadline:
+            return f"no output for the warm-up record in {WARMUP_WAIT_S} s"
+        producer.produce(topic, WARMUP, partition=0)
+        producer.flush(10)
+        warmed.wait(5)
+    return ""
+
+
 def paced_send(
-    producer: Producer, topic: str, partitions: int, words: list[bytes], rate: int
+    producer: Producer,
+    topic: str,
+    partitions: int,
+    records: list[tuple[bytes | None, bytes]],
+    rate: int,
 ) -> tuple[list[int], float]:
-    """Sends `words` as one-word lines at `rate` per second in 1 ms ticks, round-robin over the
-    partitions; returns each line's send time (epoch ns) and the seconds the sending took."""
-    send_ns = [0] * len(words)
+    """Sends (key, value) `records` at `rate` per second in 1 ms ticks, round-robin over the
+    partitions; returns each record's send time (epoch ns) and the seconds the sending took."""
+    send_ns = [0] * len(records)
     per_tick = max(1, rate // 1000)
     start = time.perf_counter()
     i = 0
     tick = 0
-    while i < len(words):
+    while i < len(records):
         delay = start + tick * TICK_S - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        for _ in range(min(per_tick, len(words) - i)):
+        for _ in range(min(per_tick, len(records) - i)):
+            key, value = records[i]
             send_ns[i] = time.time_ns()
             while True:
                 try:
-                    producer.produce(topic, words[i], partition=i % partitions)
+                    producer.produce(topic, value, key, partition=i % partitions)
                     break
                 except BufferError:
                     producer.poll(0.001)
@@ -176,15 +220,20 @@ def wait_for_outputs(
 
 def latency_table(rows: list[LatencyRow]) -> list[str]:
     lines = [
-        "| implementation | rate sent | inputs measured | p50 | p99 | max | result |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| implementation | target rate | rate sent | outputs/s | inputs measured | p50 | p99 | max "
+        "| result |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         if not row.matched:
-            lines.append(f"| {row.impl.label} | — | — | — | — | — | {row.status} |")
+            lines.append(
+                f"| {row.impl.label} | {row.target_rate:,} rec/s | — | — | — | — | — | — | "
+                f"{row.status} |"
+            )
             continue
         lines.append(
-            f"| {row.impl.label} | {row.achieved_rate:,.0f} rec/s | {row.matched:,} | "
-            f"{row.p50_ms:.1f} ms | {row.p99_ms:.1f} ms | {row.max_ms:.1f} ms | {row.status} |"
+            f"| {row.impl.label} | {row.target_rate:,} rec/s | {row.achieved_rate:,.0f} rec/s | "
+            f"{row.output_rate:,.0f} | {row.matched:,} | {row.p50_ms:.1f} ms | {row.p99_ms:.1f} ms | "
+            f"{row.max_ms:.1f} ms | {row.status} |"
         )
     return lines

@@ -289,10 +289,13 @@ class OutputReader:
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
-                batch = self._consumer.consume(num_messages=10_000, timeout=0.05)
-                if not batch:
+                # poll() returns as soon as one record is there; consume() with a timeout would
+                # wait for the whole batch or the whole timeout, so it only drains what is queued
+                first = self._consumer.poll(0.05)
+                if first is None:
                     continue
                 now = time.time_ns()
+                batch = [first, *self._consumer.consume(num_messages=10_000, timeout=0)]
                 good = [m for m in batch if m.error() is None]
                 if len(good) != len(batch):
                     self.errors += [str(m.error()) for m in batch if m.error() is not None]
