@@ -12,7 +12,9 @@ Throughput = input lines (and words) / seconds from the app's first tokenized li
 to the arrival, at a read_committed reader in this process, of the output record that makes the last
 word's count equal the model's. Then the app keeps running `--grace` seconds, and the row is only a
 result when every word's last count still equals the model (over-counting fails it too). A run that
-makes no progress for 60 s, or exceeds `--timeout`, or whose app exits, is reported as such.
+makes no progress for 60 s, or exceeds `--timeout`, or whose app exits, is reported as such. Each
+implementation runs `--repeats` times (default 3, in interleaved rounds; a first run longer than
+`--repeat-under` seconds, Faust's, is not repeated) and the row is the median run.
 
 The latency part (bench/streams_latency.py) feeds the same apps one-word lines at each of the
 `--latency-rates` (records/s) for `--latency-seconds` and reports p50/p99/max produce-to-output latency,
@@ -20,7 +22,7 @@ and the rate at which outputs came (below the input rate: the app did not keep u
 queueing).
 
     python -m bench.streams_bench [--only quix,faust,riverlog-alos,riverlog-eos] [--lines 200000]
-        [--partitions 2] [--no-latency | --latency-only] [--no-write]
+        [--partitions 2] [--repeats 3] [--no-latency | --latency-only] [--no-write]
 
 Also known to --only: quix-eos (Quix Streams' exactly-once). riverlog rows print "riverlog.streams not
 available" until that package has its public API.
@@ -29,6 +31,7 @@ available" until that package has its public API.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import tempfile
 import time
@@ -118,6 +121,7 @@ class Row:
     lines: int = 0
     outputs: int = 0
     cpu_s: float = 0.0
+    runs: tuple[float, ...] = ()  # words/s of every run, when the row is a median
 
     @property
     def ok(self) -> bool:
@@ -188,19 +192,29 @@ def wait_until_done(app: AppProcess, completion: Completion, timeout: float) -> 
     return ""
 
 
+def median_row(runs: list[Row]) -> Row:
+    """The run with the median rate, naming every run's rate; the first failure if any run failed."""
+    failed = [r for r in runs if not r.ok]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda r: r.lines_per_s)
+    rates = tuple(r.lines_per_s * WORDS_PER_LINE for r in runs)
+    return dataclasses.replace(ordered[(len(ordered) - 1) // 2], runs=rates)
+
+
 def throughput_table(rows: list[Row]) -> list[str]:
     quix = next((r for r in rows if r.impl.name == "quix" and r.ok), None)
     alos = next((r for r in rows if r.impl.name == "riverlog-alos" and r.ok), None)
     lines = [
         "| implementation | version | result | seconds | input lines/s | words/s | vs Quix Streams "
-        "| vs riverlog at_least_once | app CPU s | output records |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| vs riverlog at_least_once | app CPU s | output records | every run, words/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         if not row.ok:
             lines.append(
                 f"| {row.impl.label} | {row.version or '—'} | {row.status} | — | — | — | — | — | — | "
-                f"{row.outputs or '—'} |"
+                f"{row.outputs or '—'} | — |"
             )
             continue
         vs_quix = f"{row.lines_per_s / quix.lines_per_s:.2f}x" if quix else "—"
@@ -208,7 +222,7 @@ def throughput_table(rows: list[Row]) -> list[str]:
         lines.append(
             f"| {row.impl.label} | {row.version or '—'} | correct | {row.seconds:.1f} | "
             f"{row.lines_per_s:,.0f} | {row.lines_per_s * WORDS_PER_LINE:,.0f} | {vs_quix} | {vs_alos} | "
-            f"{row.cpu_s:.1f} | {row.outputs:,} |"
+            f"{row.cpu_s:.1f} | {row.outputs:,} | {', '.join(f'{r:,.0f}' for r in row.runs) or '—'} |"
         )
     return lines
 
@@ -233,7 +247,9 @@ def report(
             "seconds = the app's first tokenized line to the arrival of the output that completes the "
             "last word's count (read_committed reader); every app emits every updated count; a row is "
             f"a result only if every word's final count equals the model, checked again {args.grace:.0f} s "
-            "later. App CPU = the app process's user+system seconds over the same span.",
+            "later. App CPU = the app process's user+system seconds over the same span. Each row is the "
+            f"median of {args.repeats} runs, interleaved (a run over {args.repeat_under:.0f} s is not "
+            "repeated).",
             "",
             *throughput_table(rows),
         ]
@@ -252,12 +268,21 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def repeat(runs: list[Row], under_s: float) -> bool:
+    """Another run only after correct runs that each took under `under_s` seconds."""
+    return all(r.ok and r.seconds < under_s for r in runs)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(DEFAULT_ORDER), help="comma-separated names")
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per implementation")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per implementation (median)")
+    parser.add_argument(
+        "--repeat-under", type=float, default=300.0, help="repeat only runs shorter than this (s)"
+    )
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     parser.add_argument("--grace", type=float, default=3.0)
     parser.add_argument("--latency-rates", default="10000,1000", help="records/s, comma-separated")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
@@ -285,14 +310,19 @@ def main() -> None:
                 create_topics(broker.bootstrap, [input_topic], args.partitions)
                 produce_lines(broker.bootstrap, input_topic, args.partitions, text)
                 del text
-                for impl in impls:
-                    print(f"== throughput: {impl.label}", flush=True)
-                    row = measure_throughput(
-                        impl, broker.bootstrap, input_topic, args.partitions, args.lines, model,
-                        args, work,
-                    )  # fmt: skip
-                    rows.append(row)
-                    print("\n".join(throughput_table([row])[2:]), flush=True)
+                runs: dict[str, list[Row]] = {impl.name: [] for impl in impls}
+                for round_ in range(args.repeats):
+                    for impl in impls:
+                        if round_ and not repeat(runs[impl.name], args.repeat_under):
+                            continue
+                        print(f"== throughput, run {round_ + 1}: {impl.label}", flush=True)
+                        row = measure_throughput(
+                            impl, broker.bootstrap, input_topic, args.partitions, args.lines,
+                            model, args, work,
+                        )  # fmt: skip
+                        runs[impl.name].append(row)
+                        print("\n".join(throughput_table([row])[2:]), flush=True)
+                rows = [median_row(runs[impl.name]) for impl in impls]
             rates = [] if args.no_latency else [int(r) for r in args.latency_rates.split(",")]
             for rate in rates:
                 for impl in [BASELINE, *impls]:

@@ -58,7 +58,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     app.start()
-    stop.wait()
+    while not stop.wait(0.5):
+        state = getattr(app.state, "name", str(app.state))
+        if state in ("ERROR", "NOT_RUNNING", "PENDING_ERROR"):
+            app.close()
+            raise SystemExit(f"KafkaStreams went to {state}")
     app.close()
 
 
