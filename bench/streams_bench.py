@@ -207,22 +207,25 @@ def throughput_table(rows: list[Row]) -> list[str]:
     alos = next((r for r in rows if r.impl.name == "riverlog-alos" and r.ok), None)
     lines = [
         "| implementation | version | result | seconds | input lines/s | words/s | vs Quix Streams "
-        "| vs riverlog at_least_once | app CPU s | output records | every run, words/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| vs riverlog at_least_once | app CPU s | words per app CPU s | output records "
+        "| every run, words/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         if not row.ok:
             lines.append(
                 f"| {row.impl.label} | {row.version or '—'} | {row.status} | — | — | — | — | — | — | "
-                f"{row.outputs or '—'} | — |"
+                f"— | {row.outputs or '—'} | — |"
             )
             continue
         vs_quix = f"{row.lines_per_s / quix.lines_per_s:.2f}x" if quix else "—"
         vs_alos = f"{row.lines_per_s / alos.lines_per_s:.2f}x" if alos else "—"
+        per_cpu = f"{row.lines * WORDS_PER_LINE / row.cpu_s:,.0f}" if row.cpu_s else "—"
         lines.append(
             f"| {row.impl.label} | {row.version or '—'} | correct | {row.seconds:.1f} | "
             f"{row.lines_per_s:,.0f} | {row.lines_per_s * WORDS_PER_LINE:,.0f} | {vs_quix} | {vs_alos} | "
-            f"{row.cpu_s:.1f} | {row.outputs:,} | {', '.join(f'{r:,.0f}' for r in row.runs) or '—'} |"
+            f"{row.cpu_s:.1f} | {per_cpu} | {row.outputs:,} | "
+            f"{', '.join(f'{r:,.0f}' for r in row.runs) or '—'} |"
         )
     return lines
 
@@ -247,7 +250,8 @@ def report(
             "seconds = the app's first tokenized line to the arrival of the output that completes the "
             "last word's count (read_committed reader); every app emits every updated count; a row is "
             f"a result only if every word's final count equals the model, checked again {args.grace:.0f} s "
-            "later. App CPU = the app process's user+system seconds over the same span. Each row is the "
+            "later. App CPU = the app process's user+system seconds over the same span (words per app CPU "
+            "second depends less on what else the machine runs than words/s does). Each row is the "
             f"median of {args.repeats} runs, interleaved (a run over {args.repeat_under:.0f} s is not "
             "repeated).",
             "",
