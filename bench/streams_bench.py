@@ -65,6 +65,15 @@ from bench.streams_support import (
 
 SECTION = "## Streams: word count (issue 11)"
 STALL_S = 60
+APPS = (
+    "Apps (`bench/streams_apps/`), each writing counts as 8-byte big-endian longs: riverlog.streams, "
+    "the issue's example with `statestore.cache.max.bytes=0` and Kafka Streams' other defaults "
+    "(commit.interval.ms 30000 / 100 under EOS); Quix Streams, `group_by` (a repartition topic, string "
+    "serializers) then a stateful `apply` on its RocksDB state with changelog, commit_interval 5 s; "
+    "Faust, two agents (split and send by word to a repartition topic; count in a Table, in memory "
+    "with its changelog), `producer_linger` 5 ms (its default is 0: one produce request per record) "
+    "and its library loggers set to WARNING (its worker left them building DEBUG records per send)."
+)
 WORDS_PER_LINE = 10
 
 
@@ -233,11 +242,11 @@ def throughput_table(rows: list[Row]) -> list[str]:
 def report(
     rows: list[Row], latency: list[LatencyRow], args: argparse.Namespace, load: tuple[str, str]
 ) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    stamp = time.strftime("%H:%M UTC", time.gmtime())
     lines = [
         SECTION,
         "",
-        f"Run {stamp} by `python -m bench.streams_bench` on {platform.machine()}, 2 vCPUs shared with "
+        f"Run {args.started}-{stamp} by `python -m bench.streams_bench` on {platform.machine()}, 2 vCPUs shared with "
         f"other work; load average at start {load[0]}, at end {load[1]}. One riverlog broker "
         f"(subprocess, Kafka's default settings); the bench's own clients are confluent-kafka "
         f"{confluent_kafka.__version__}.",
@@ -254,6 +263,8 @@ def report(
             "second depends less on what else the machine runs than words/s does). Each row is the "
             f"median of {args.repeats} runs, interleaved (a run over {args.repeat_under:.0f} s is not "
             "repeated).",
+            "",
+            APPS,
             "",
             *throughput_table(rows),
         ]
@@ -300,6 +311,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    args.started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     impls = resolve([n.strip() for n in args.only.split(",") if n.strip()], args.venv_dir)
     load_start = load_average()
     rows: list[Row] = []
