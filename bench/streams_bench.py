@@ -94,15 +94,15 @@ class Completion:
         model, latest, remaining = self.model, self.latest, self.remaining
         for message in batch:
             key, value = message.key(), message.value()
-            want = model.get(key) if key is not None else None
-            if want is None:
+            want = model.get(key) if isinstance(key, bytes) else None
+            if want is None or not isinstance(key, bytes) or not isinstance(value, bytes):
                 self.unexpected += 1
                 continue
             if latest.get(key) == want:
                 remaining += 1  # was final, moved past it (a duplicate under at-least-once)
             if value == want:
                 remaining -= 1
-            latest[key] = value  # type: ignore[assignment]
+            latest[key] = value
         self.records += len(batch)
         self.remaining = remaining
         self.last_record_ns = now

@@ -18,7 +18,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
@@ -131,8 +131,8 @@ def measure_latency(
     last_arrival = 0
     for batch, now in arrivals:
         for message in batch:
-            i = index.pop((message.key() or b"") + (message.value() or b""), None)
-            if i is not None:  # first arrival only; the warm-up and duplicates have none
+            i = index.pop((message.key() or b"") + (message.value() or b""), -1)
+            if i >= 0:  # first arrival only; the warm-up and duplicates have none
                 latencies.append(now - send_ns[i])
                 last_arrival = now
     if not latencies:
@@ -173,7 +173,7 @@ def paced_send(
     producer: Producer,
     topic: str,
     partitions: int,
-    records: list[tuple[bytes | None, bytes]],
+    records: Sequence[tuple[bytes | None, bytes]],
     rate: int,
 ) -> tuple[list[int], float]:
     """Sends (key, value) `records` at `rate` per second in 1 ms ticks, round-robin over the

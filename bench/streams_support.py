@@ -257,7 +257,7 @@ def run_app(
         try:
             yield AppProcess(proc, log_path)
         finally:
-            stop_process(proc, timeout=30)  # type: ignore[arg-type]
+            stop_process(proc, timeout=30)
 
 
 # --- the output reader ----------------------------------------------------------------------------
