@@ -43,6 +43,7 @@ class RecordCollector:
         self.changelog_offsets: dict[TopicPartition, int] = {}
         self.sent = 0
         self.zero_timestamp_records = 0
+        self._lingering = False  # records produced since the last flush or push
         self._error: KafkaError | None = None
         self._error_topic: str | None = None
 
@@ -83,10 +84,26 @@ class RecordCollector:
                     self.maybe_raise()
             sent += 1
         self.sent += sent
+        if sent:
+            self._lingering = True
         self.producer.poll(0)
+
+    def push(self, timeout_s: float) -> None:
+        """Send what lingers in the producer now, waiting at most `timeout_s` for acknowledgements.
+
+        librdkafka holds records for `linger.ms` (Kafka Streams' default: 100) to batch them; a thread
+        that has caught up with its input has no batch to fill, so it sends at once: a flush wakes
+        the producer's broker threads and lets them ignore the linger. Unacknowledged records stay
+        in flight (a commit still flushes them); delivery errors surface as with `send_all`.
+        """
+        if self._lingering:
+            self._lingering = False
+            self.producer.flush(timeout_s)
+            self.maybe_raise()
 
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until every record sent is acknowledged; raises ProductionException on any failure."""
+        self._lingering = False
         remaining = self.producer.flush(timeout_s)
         self.maybe_raise()
         if remaining:

@@ -47,6 +47,7 @@ from riverlog.streams.topology import Topology
 log = logging.getLogger(__name__)
 
 BATCH = 1000  # records per consume(); also the most a task processes before the loop moves on
+PUSH_WAIT_S = 0.005  # how long a caught-up thread lets its producer send before polling again
 
 
 class ThreadState(enum.Enum):
@@ -192,6 +193,9 @@ class StreamThread(threading.Thread):
             self._maybe_pause_or_resume()
             if time.monotonic() - self._last_commit >= self.commit_interval_s:
                 self._commit_all()
+            elif len(messages) < BATCH:
+                # caught up with the input: what was produced has no batch left to wait for
+                self.collector.push(PUSH_WAIT_S)
         except TaskCorruptedException as exc:
             log.warning("%s: aborting and restoring every task: %s", self.name, exc)
             self._revive_all()
