@@ -528,6 +528,8 @@ class StreamsConfig:
         conf: dict[str, Any] = {
             # Kafka Streams' producer defaults; the user's plain and producer. keys override them.
             "linger.ms": 100,
+            # the collector needs failures only (changelog end offsets come from the broker)
+            "delivery.report.only.error": True,
             # Java's default partitioner (murmur2 of the key bytes; random for null keys).
             "partitioner": "murmur2_random",
             "request.timeout.ms": self.values["request.timeout.ms"],

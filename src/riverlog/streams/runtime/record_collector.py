@@ -6,8 +6,9 @@ Invariants:
   the partition a Java client or Kafka Streams would choose).
 - The first delivery error is kept and raised (as ProductionException) by the next `send` or `flush`;
   nothing after a failed record is reported as committed.
-- `changelog_offsets` holds, per changelog partition, the offset after the last delivered write — what a
-  task's `.checkpoint` records after a commit.
+- `changelog_offsets` holds, per changelog partition, the offset after the last acknowledged write (read
+  from the broker after a commit, see `update_changelog_offsets`) — what a task's `.checkpoint`
+  records after a commit.
 
 Timestamps are passed to the producer exactly. One value cannot survive: librdkafka treats a produce
 timestamp of 0 as "not set" and stamps the current time instead (checked against a real broker; no
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import cast
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from riverlog.streams.errors import ProductionException, TaskMigratedException
 from riverlog.streams.records import OutputRecord, TopicPartition
@@ -29,9 +30,6 @@ from riverlog.streams.records import OutputRecord, TopicPartition
 log = logging.getLogger(__name__)
 
 _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
-
-# librdkafka takes str or bytes header values; ours are bytes (or None)
-_Headers = list[tuple[str, str | bytes | None]]
 
 
 class RecordCollector:
@@ -44,6 +42,8 @@ class RecordCollector:
         self.sent = 0
         self.zero_timestamp_records = 0
         self._lingering = False  # records produced since the last flush or push
+        self._written: set[tuple[str, int]] = set()  # changelog partitions written since the last
+        # update_changelog_offsets
         self._error: KafkaError | None = None
         self._error_topic: str | None = None
 
@@ -52,31 +52,37 @@ class RecordCollector:
         self.maybe_raise()
         produce = self.producer.produce
         on_delivery = self._on_delivery
+        is_changelog = self._is_changelog
+        written = self._written
         sent = 0
         for record in records:
-            if record.timestamp == 0:
-                self._note_zero_timestamp(record.topic)
+            topic, partition, timestamp = record.topic, record.partition, record.timestamp
+            if timestamp == 0:
+                self._note_zero_timestamp(topic)
+            headers = record.headers or None
             while True:
                 try:
-                    if record.partition is None:
+                    if partition is None:
                         produce(
-                            record.topic,
+                            topic,
                             record.value,
                             record.key,
-                            timestamp=record.timestamp,
-                            headers=cast(_Headers, record.headers) or None,
+                            timestamp=timestamp,
+                            headers=headers,  # type: ignore[arg-type]
                             on_delivery=on_delivery,
                         )
                     else:
                         produce(
-                            record.topic,
+                            topic,
                             record.value,
                             record.key,
-                            record.partition,
-                            timestamp=record.timestamp,
-                            headers=cast(_Headers, record.headers) or None,
+                            partition,
+                            timestamp=timestamp,
+                            headers=headers,  # type: ignore[arg-type]
                             on_delivery=on_delivery,
                         )
+                        if is_changelog(topic):
+                            written.add((topic, partition))
                     break
                 except BufferError:
                     # The local queue is full: serve delivery reports until there is room.
@@ -87,6 +93,30 @@ class RecordCollector:
         if sent:
             self._lingering = True
         self.producer.poll(0)
+
+    def update_changelog_offsets(self, consumer: Consumer, timeout_s: float) -> None:
+        """After a flush or a committed transaction: the end offset of every changelog written to.
+
+        The producer reports errors only (`delivery.report.only.error`: a Python callback per
+        delivered record cost more than producing it), so the end offsets come from the broker:
+        each changelog partition has one writer, this thread's task, so once its writes are
+        acknowledged (and, under exactly_once_v2, committed) the partition's end (a read_committed
+        consumer's last stable offset) is the offset after its last write.
+        """
+        written, self._written = self._written, set()
+        for topic, partition in written:
+            try:
+                _, high = consumer.get_watermark_offsets(
+                    KafkaTopicPartition(topic, partition), timeout_s, False
+                )
+            except KafkaException as exc:
+                # the checkpoint keeps the older offset: restoration then reads a little more
+                log.warning("end offset of %s-%d unknown: %s", topic, partition, exc)
+                self._written.add((topic, partition))
+                continue
+            tp = TopicPartition(topic, partition)
+            if high > self.changelog_offsets.get(tp, -1):
+                self.changelog_offsets[tp] = high
 
     def push(self, timeout_s: float) -> None:
         """Send what lingers in the producer now, waiting at most `timeout_s` for acknowledgements.
@@ -126,16 +156,8 @@ class RecordCollector:
         self._error_topic = None
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            if self._error is None:
-                self._error, self._error_topic = error, message.topic()
-            return
-        topic = cast(str, message.topic())
-        if self._is_changelog(topic):
-            tp = TopicPartition(topic, cast(int, message.partition()))
-            offset = cast(int, message.offset()) + 1
-            if offset > self.changelog_offsets.get(tp, -1):
-                self.changelog_offsets[tp] = offset
+        if error is not None and self._error is None:
+            self._error, self._error_topic = error, message.topic()
 
     def _note_zero_timestamp(self, topic: str) -> None:
         if self.zero_timestamp_records == 0:

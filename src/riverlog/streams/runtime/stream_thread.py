@@ -329,6 +329,7 @@ class StreamThread(threading.Thread):
             offsets.update(task.prepare_commit())
             self._send(task.drain_outputs())
         self.committer.commit(offsets, 60.0, self.tasks.owner_of.__contains__)
+        self.collector.update_changelog_offsets(self.consumer, 30.0)
         for _, task in ready:
             task.post_commit(dict(self.collector.changelog_offsets))
         self._last_commit = time.monotonic()

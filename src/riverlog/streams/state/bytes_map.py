@@ -3,6 +3,9 @@
 Invariants: keys iterate in unsigned lexicographic byte order (RocksDB's default comparator); a
 RocksDB map lives in one directory that it owns; `flush()` makes writes durable (RocksDB WAL is off:
 the changelog is the source of truth, and a store without a checkpoint is restored from it).
+A RocksDB map keeps the writes since its last flush in `_pending` (newest value per key, None = delete)
+and hands them to RocksDB as one write batch at `flush()` (every commit), when `PENDING_MAX` keys are
+waiting, or before any range operation; `get` reads `_pending` first, so reads always see every write.
 """
 
 from __future__ import annotations
@@ -74,8 +77,12 @@ class InMemoryBytesMap:
         self._data.clear()
 
 
+PENDING_MAX = 20_000  # keys a RocksDB map buffers before writing them as one batch
+_MISSING = object()
+
+
 class RocksBytesMap:
-    """A RocksDB database in `path` (created if missing)."""
+    """A RocksDB database in `path` (created if missing), written in batches (see the module doc)."""
 
     persistent = True
 
@@ -90,19 +97,38 @@ class RocksBytesMap:
         wo = WriteOptions()
         wo.disable_wal = True  # type: ignore[method-assign,assignment]  # a property at runtime
         self._db.set_write_options(wo)
+        self._pending: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(key)  # type: ignore[no-any-return]
+        value = self._pending.get(key, _MISSING)
+        if value is _MISSING:
+            return self._db.get(key)  # type: ignore[no-any-return]
+        return value  # type: ignore[return-value]
 
     def put(self, key: bytes, value: bytes | None) -> None:
-        if value is None:
-            self._db.delete(key)
-        else:
-            self._db.put(key, value)
+        pending = self._pending
+        pending[key] = value
+        if len(pending) >= PENDING_MAX:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        from rocksdict import WriteBatch
+
+        if not self._pending:
+            return
+        batch = WriteBatch(raw_mode=True)
+        for key, value in self._pending.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        self._db.write(batch)
+        self._pending = {}
 
     def range(
         self, lo: bytes | None, hi: bytes | None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
+        self._write_pending()
         it = self._db.iter()
         if not reverse:
             if lo is None:
@@ -130,19 +156,24 @@ class RocksBytesMap:
                 it.prev()
 
     def delete_range(self, lo: bytes, hi: bytes) -> None:
+        self._write_pending()
         self._db.delete_range(lo, hi)
 
     def count(self) -> int:
+        self._write_pending()
         est = self._db.property_int_value("rocksdb.estimate-num-keys")
         return int(est or 0)
 
     def flush(self) -> None:
+        self._write_pending()
         self._db.flush()
 
     def close(self) -> None:
+        self._write_pending()
         self._db.close()
 
     def wipe(self) -> None:
+        self._pending = {}
         self._db.close()
         shutil.rmtree(self.path, ignore_errors=True)
         self._db = RocksBytesMap(self.path)._db
