@@ -61,7 +61,7 @@ def run(n_lines: int, cache: int, rocksdb: bool) -> tuple[float, int, int]:
     start = time.process_time()
     for i in range(0, n_lines, BATCH):
         split.add_records(tp_in, records[i : i + BATCH])
-        while split.process(0):
+        while split.process_batch(0, BATCH):
             pass
         split.prepare_commit()
         rep = []
@@ -69,7 +69,7 @@ def run(n_lines: int, cache: int, rocksdb: bool) -> tuple[float, int, int]:
             rep.append(InputRecord(o.topic, 0, offset, o.timestamp, o.key, o.value, o.headers))
             offset += 1
         count.add_records(tp_rep, rep)
-        while count.process(0):
+        while count.process_batch(0, BATCH):
             pass
         count.prepare_commit()
         outputs += sum(1 for o in count.drain_outputs() if o.topic == "word-counts")

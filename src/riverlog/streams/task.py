@@ -85,14 +85,16 @@ class SinkProcessor(Processor):
         self.value_serde = value_serde
         self.topic = None if spec.topic is None else task.real_topic(spec.topic)
         self._warned = False
+        self._serialize_key = key_serde.serialize
+        self._serialize_value = value_serde.serialize
 
     def process(self, record: Record) -> None:
         topic = self.topic
         if topic is None:
             assert self.spec.extractor is not None
             topic = self.spec.extractor(record.key, record.value, self.task.record_context)
-        kb = self.key_serde.serialize(topic, record.key)
-        vb = self.value_serde.serialize(topic, record.value)
+        kb = self._serialize_key(topic, record.key)
+        vb = self._serialize_value(topic, record.value)
         partition = None
         if self.spec.partitioner is not None:
             n = self.task.partition_count(topic)
@@ -457,6 +459,41 @@ class StreamTask:
         part.consumed = raw.offset + 1
         self._processed += 1
         return True
+
+    def process_batch(self, wall_clock_ms: int, limit: int) -> int:
+        """Process up to `limit` records, as that many `process` calls would; returns how many.
+
+        A task over one partition takes its records in order without choosing a partition each time.
+        """
+        parts = self._partitions
+        if len(parts) != 1:
+            done = 0
+            while done < limit and self.process(wall_clock_ms):
+                done += 1
+            return done
+        self._wall_clock_ms = wall_clock_ms
+        for part in parts.values():
+            q, node = part.queue, part.node
+        todo = min(limit, len(q))
+        if todo == 0:
+            return 0
+        assert node is not None
+        process, popleft = node.processor.process, q.popleft
+        done = 0
+        try:
+            while done < todo:
+                ts, raw, key, value = popleft()
+                if ts > self.stream_time:
+                    self.stream_time = ts
+                self._rc, self._cur = None, (ts, raw)
+                self._current = node
+                process(Record(key, value, ts, raw.headers))
+                part.consumed = raw.offset + 1
+                done += 1
+        finally:
+            self._current = None
+            self._processed += done
+        return done
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -271,10 +271,7 @@ class StreamThread(threading.Thread):
         for task_id, task in self.tasks.tasks.items():
             if self.reader.is_restoring(task_id):
                 continue
-            count = 0
-            while count < BATCH and task.process(now_ms):
-                count += 1
-            processed += count
+            processed += task.process_batch(now_ms, BATCH)
             self._send(task.drain_outputs())
         self.processed += processed
         self._last_round_processed = processed
