@@ -24,7 +24,11 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from riverlog.streams.errors import ProductionException, TaskMigratedException
+from riverlog.streams.errors import (
+    ProductionException,
+    TaskCorruptedException,
+    TaskMigratedException,
+)
 from riverlog.streams.records import OutputRecord, TopicPartition
 
 log = logging.getLogger(__name__)
@@ -128,7 +132,19 @@ class RecordCollector:
         """
         if self._lingering:
             self._lingering = False
-            self.producer.flush(timeout_s)
+            try:
+                self.producer.flush(timeout_s)
+            except KafkaException as exc:  # a transactional producer's flush reports its state
+                error = exc.args[0]
+                if not isinstance(error, KafkaError):
+                    raise
+                if error.fatal() or error.code() in _FENCED:
+                    raise TaskMigratedException(f"producer fenced: {error.str()}") from exc
+                if error.txn_requires_abort():
+                    raise TaskCorruptedException(
+                        f"transaction must be aborted: {error.str()}"
+                    ) from exc
+                raise
             self.maybe_raise()
 
     def flush(self, timeout_s: float = 60.0) -> None:
