@@ -90,6 +90,7 @@ class ProcessorStateManager:
         self.cache_max_bytes = cache_max_bytes
         self.context = context
         self.stores: dict[str, Any] = {}  # typed stores and suppression buffers
+        self._rocks: list[RocksBytesMap] = []  # persisted before every checkpoint
         self.by_changelog: dict[TopicPartition, Any] = {}
         self.offsets: dict[TopicPartition, int] = {}  # changelog tp -> next offset
         self.checkpointed: dict[TopicPartition, int] = (
@@ -122,6 +123,7 @@ class ProcessorStateManager:
                 )
                 shutil.rmtree(path, ignore_errors=True)
             inner = RocksBytesMap(path)
+            self._rocks.append(inner)
         else:
             inner = InMemoryBytesMap()
         to_changelog = {
@@ -206,6 +208,8 @@ class ProcessorStateManager:
         persistent = {
             tp: off for tp, off in self.offsets.items() if self.by_changelog[tp].persistent()
         }
+        for db in self._rocks:  # the checkpoint vouches for what is on disk
+            db.persist()
         if persistent or (self.task_dir / CHECKPOINT).exists():
             write_checkpoint(self.task_dir / CHECKPOINT, persistent)
 

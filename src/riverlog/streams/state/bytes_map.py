@@ -1,8 +1,9 @@
 """Sorted byte-keyed maps that back every store: in memory (`SortedDict`) or RocksDB (`rocksdict`).
 
 Invariants: keys iterate in unsigned lexicographic byte order (RocksDB's default comparator); a
-RocksDB map lives in one directory that it owns; `flush()` makes writes durable (RocksDB WAL is off:
-the changelog is the source of truth, and a store without a checkpoint is restored from it).
+RocksDB map lives in one directory that it owns; `flush()` hands buffered writes to the map, and a RocksDB
+map's `persist()` makes them durable (RocksDB WAL is off: the changelog is the source of truth, and a
+store without a checkpoint is restored from it), which the state manager does before each checkpoint.
 A RocksDB map keeps the writes since its last flush in `_pending` (newest value per key, None = delete)
 and hands them to RocksDB as one write batch at `flush()` (every commit), when `PENDING_MAX` keys are
 waiting, or before any range operation; `get` reads `_pending` first, so reads always see every write.
@@ -165,6 +166,10 @@ class RocksBytesMap:
         return int(est or 0)
 
     def flush(self) -> None:
+        self._write_pending()
+
+    def persist(self) -> None:
+        """Write RocksDB's memtables to disk (the WAL is off): before a checkpoint names this state."""
         self._write_pending()
         self._db.flush()
 
