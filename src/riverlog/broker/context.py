@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 from riverlog.broker.responses import ResponseSchema
 
 if TYPE_CHECKING:
+    from riverlog.broker.authn import Session
     from riverlog.broker.services import BrokerServices
+    from riverlog.security.principal import KafkaPrincipal
 
 
 @dataclass(slots=True)
@@ -20,6 +22,8 @@ class RequestContext:
     client_id: str | None
     client_host: str
     schema: ResponseSchema
+    # The connection's security state (None: a connection made without a listener, as in tests).
+    session: Session | None = None
 
     @property
     def version(self) -> int:
@@ -27,3 +31,13 @@ class RequestContext:
 
     def build(self, class_name: str, **values: Any) -> Any:
         return getattr(self.schema, class_name)(**values)
+
+    @property
+    def principal(self) -> KafkaPrincipal:
+        from riverlog.security.principal import ANONYMOUS_PRINCIPAL
+
+        return ANONYMOUS_PRINCIPAL if self.session is None else self.session.principal
+
+    @property
+    def listener(self) -> str | None:
+        return None if self.session is None else self.session.listener.name

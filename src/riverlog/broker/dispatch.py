@@ -10,10 +10,12 @@ spec is replaced by its module when its first request arrives.
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from riverlog.broker.authn import AuthenticationFailed, Session
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import HandlerSpec
 from riverlog.broker.responses import ResponseSchema
@@ -32,7 +34,18 @@ API_VERSIONS_KEY = 18
 
 
 class CloseConnection(Exception):
-    """The request cannot be answered under the protocol: close this one connection."""
+    """The request cannot be answered under the protocol: close this one connection (after
+    writing `final`, the answer that tells the client why, when there is one)."""
+
+    def __init__(self, reason: str, final: bytes | None = None) -> None:
+        super().__init__(reason)
+        self.final = final
+
+
+# What a connection may send before it is authenticated (Kafka's SaslServerAuthenticator).
+SASL_HANDSHAKE_KEY = 17
+SASL_AUTHENTICATE_KEY = 36
+BEFORE_AUTHENTICATION = frozenset({API_VERSIONS_KEY, SASL_HANDSHAKE_KEY, SASL_AUTHENTICATE_KEY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +68,12 @@ class Dispatcher:
         # produce profile. Bounded by the advertised ranges (versions are checked first).
         self._schemas: dict[tuple[int, int], ResponseSchema] = {}
 
-    async def handle(self, frame: bytes | memoryview, client_host: str) -> bytes | None:
+    async def handle(
+        self, frame: bytes | memoryview, client_host: str, session: Session | None = None
+    ) -> bytes | None:
         """Answer one request frame; raise CloseConnection when the protocol says to hang up."""
+        if session is not None and session.raw_tokens:
+            return self._raw_token(bytes(frame), session)
         try:
             decoded = decode_request(frame)
         except UnsupportedVersionError as exc:
@@ -64,6 +81,13 @@ class Dispatcher:
         except InvalidRequestError as exc:
             raise CloseConnection(f"malformed request: {exc}") from None
         header = decoded.header
+        if session is not None and header.api_key not in BEFORE_AUTHENTICATION:
+            if not session.authenticated:
+                raise CloseConnection(
+                    f"api key {header.api_key} sent before SASL authentication completed"
+                )
+            if session.expired(self.services.clock.now_ms()):
+                raise CloseConnection("SASL session expired: the client did not re-authenticate")
         module = self.handlers.get(header.api_key)
         if module is None:
             raise CloseConnection(f"unsupported api key {header.api_key}")
@@ -83,11 +107,26 @@ class Dispatcher:
             client_id=header.client_id,
             client_host=client_host,
             schema=self._schema(header.api_key, header.api_version),
+            session=session,
         )
         response: Any = await module.handle(ctx, decoded.body)
         if response is None:
             return None
-        return encode_response(header.correlation_id, header.api_key, header.api_version, response)
+        encoded = encode_response(
+            header.correlation_id, header.api_key, header.api_version, response
+        )
+        if session is not None and session.close_reason is not None:
+            raise CloseConnection(session.close_reason, final=encoded)
+        return encoded
+
+    def _raw_token(self, token: bytes, session: Session) -> bytes:
+        """A bare SASL token after a v0 SaslHandshake; the answer is a bare token too. A failure
+        closes the connection without an answer (Kafka's behaviour for v0)."""
+        try:
+            answer = session.authenticate(token, self.services.clock.now_ms())
+        except AuthenticationFailed:
+            raise CloseConnection("SASL authentication failed") from None
+        return struct.pack(">i", len(answer)) + answer
 
     def _schema(self, api_key: int, api_version: int) -> ResponseSchema:
         schema = self._schemas.get((api_key, api_version))

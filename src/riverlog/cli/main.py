@@ -38,6 +38,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "cluster": ("riverlog.cli.cluster", "app", "group"),
     "leaders": ("riverlog.cli.cluster", "leaders_app", "group"),
     "partitions": ("riverlog.cli.partitions", "app", "group"),
+    "certs": ("riverlog.cli.certs", "app", "group"),
+    "users": ("riverlog.cli.users", "app", "group"),
 }
 
 

@@ -55,6 +55,8 @@ class ZnodeCache:
         self._dirty_lock = threading.Lock()
         self._dirty: set[str] = set()
         self._full = True
+        # Brokers are reached on this listener's endpoint (inter.broker.listener.name).
+        self.inter_broker_listener: str | None = None
 
     def mark(self, *paths: str) -> None:
         with self._dirty_lock:
@@ -164,8 +166,10 @@ class ZnodeCache:
         for child in self.children.get(zf.BROKER_IDS, ()):
             data = self._get(zf.broker_path(int(child)))
             if data is not None:
-                reg = zf.decode_broker(int(child), data)
-                brokers[reg.broker_id] = BrokerInfo(reg.broker_id, reg.host, reg.port, reg.rack)
+                reg = zf.decode_broker(int(child), data, self.inter_broker_listener)
+                brokers[reg.broker_id] = BrokerInfo(
+                    reg.broker_id, reg.host, reg.port, reg.rack, reg.endpoints
+                )
         topics = {}
         for name in self.children.get(zf.TOPICS, ()):
             if name not in self._built:

@@ -27,10 +27,37 @@ def _empty() -> Mapping[Any, Any]:
 
 @dataclass(frozen=True, slots=True)
 class BrokerInfo:
+    """A live broker. `host`/`port` are its inter-broker listener's address; `endpoints` lists
+    every advertised listener as (name, host, port)."""
+
     broker_id: int
     host: str
     port: int
     rack: str | None = None
+    endpoints: tuple[tuple[str, str, int], ...] = ()
+
+    def address(self, listener: str | None) -> tuple[str, int] | None:
+        """The address clients of `listener` use; the inter-broker one when the broker
+        registered no named endpoints; None when it has no such listener (Kafka leaves it out)."""
+        if not self.endpoints or listener is None:
+            return self.host, self.port
+        for name, host, port in self.endpoints:
+            if name == listener:
+                return host, port
+        return None
+
+
+def format_endpoints(endpoints: tuple[tuple[str, str, int], ...]) -> str:
+    return ",".join(f"{name}://{host}:{port}" for name, host, port in endpoints)
+
+
+def parse_endpoints(text: str) -> tuple[tuple[str, str, int], ...]:
+    result = []
+    for item in filter(None, text.split(",")):
+        name, _, address = item.partition("://")
+        host, _, port = address.rpartition(":")
+        result.append((name, host.strip("[]"), int(port)))
+    return tuple(result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +89,8 @@ class ClusterImage:
     topics_by_id: Mapping[uuid.UUID, str] = field(default_factory=_empty)
     broker_configs: Mapping[str, str] = field(default_factory=_empty)
     next_producer_id: int = 0
+    # user → {SCRAM mechanism name → credential text (Kafka's salt=...,iterations=... form)}
+    scram_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=_empty)
 
     def topic(self, name: str) -> TopicImage | None:
         return self.topics.get(name)
@@ -123,11 +152,21 @@ class RegisterBrokerRecord:
     host: str
     port: int
     rack: str | None = None
+    endpoints: str = ""  # every advertised listener, `NAME://host:port,...`
 
 
 @dataclass(frozen=True, slots=True)
 class FenceBrokerRecord:
     broker_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserScramCredentialRecord:
+    """A user's SCRAM credential for one mechanism (`SCRAM-SHA-256`...); None deletes it."""
+
+    name: str
+    mechanism: str
+    credential: str | None
 
 
 MetadataRecord = (
@@ -138,6 +177,7 @@ MetadataRecord = (
     | ProducerIdsRecord
     | RegisterBrokerRecord
     | FenceBrokerRecord
+    | UserScramCredentialRecord
 )
 _RECORD_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -149,6 +189,7 @@ _RECORD_TYPES: dict[str, type[Any]] = {
         ProducerIdsRecord,
         RegisterBrokerRecord,
         FenceBrokerRecord,
+        UserScramCredentialRecord,
     )
 }
 TOPIC_RESOURCE = 2
@@ -205,11 +246,23 @@ def replay(image: ClusterImage, record: MetadataRecord) -> ClusterImage:
             return _replay_config(image, record)
         case ProducerIdsRecord(next_producer_id=next_id):
             return replace(image, next_producer_id=max(next_id, image.next_producer_id))
-        case RegisterBrokerRecord(broker_id=broker_id, host=host, port=port, rack=rack):
-            info = BrokerInfo(broker_id, host, port, rack)
+        case RegisterBrokerRecord(
+            broker_id=broker_id, host=host, port=port, rack=rack, endpoints=endpoints
+        ):
+            info = BrokerInfo(broker_id, host, port, rack, parse_endpoints(endpoints))
             return replace(image, brokers=_with(image.brokers, broker_id, info))
         case FenceBrokerRecord(broker_id=broker_id):
             return replace(image, brokers=_without(image.brokers, broker_id))
+        case UserScramCredentialRecord(name=name, mechanism=mechanism, credential=credential):
+            user = _set_or_remove(
+                image.scram_credentials.get(name, _empty()), mechanism, credential
+            )
+            users = (
+                _with(image.scram_credentials, name, user)
+                if user
+                else _without(image.scram_credentials, name)
+            )
+            return replace(image, scram_credentials=users)
     raise MetadataRecordError(f"unknown metadata record {record!r}")
 
 

@@ -104,21 +104,30 @@ def decode_topic_id(text: str) -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class BrokerRegistration:
+    """`host`/`port`: the inter-broker listener; `endpoints`: (name, host, port) per listener,
+    `protocols`: listener name → security protocol (Kafka's listener_security_protocol_map)."""
+
     broker_id: int
     host: str
     port: int
     rack: str | None = None
+    endpoints: tuple[tuple[str, str, int], ...] = ()
+    protocols: tuple[tuple[str, str], ...] = ()
 
 
 def encode_broker(reg: BrokerRegistration, timestamp_ms: int) -> bytes:
+    endpoints = reg.endpoints or (("PLAINTEXT", reg.host, reg.port),)
+    protocols = dict(reg.protocols) or {"PLAINTEXT": "PLAINTEXT"}
+    # Kafka writes host/port only for a PLAINTEXT listener (older readers' field), else null/-1.
+    plain = [(h, p) for name, h, p in endpoints if protocols.get(name) == "PLAINTEXT"]
     value: dict[str, Any] = {
         "version": 5,
-        "host": reg.host,
-        "port": reg.port,
+        "host": plain[0][0] if plain else None,
+        "port": plain[0][1] if plain else -1,
         "jmx_port": -1,
         "timestamp": str(timestamp_ms),
-        "endpoints": [f"PLAINTEXT://{reg.host}:{reg.port}"],
-        "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"},
+        "endpoints": [f"{name}://{h}:{p}" for name, h, p in endpoints],
+        "listener_security_protocol_map": protocols,
         "features": {},
     }
     if reg.rack is not None:
@@ -126,19 +135,36 @@ def encode_broker(reg: BrokerRegistration, timestamp_ms: int) -> bytes:
     return _dump(value)
 
 
-def decode_broker(broker_id: int, data: bytes) -> BrokerRegistration:
+def decode_broker(
+    broker_id: int, data: bytes, inter_broker_listener: str | None = None
+) -> BrokerRegistration:
+    """Read a registration; its host/port become the `inter_broker_listener` endpoint's (else the
+    PLAINTEXT host/port, else the first endpoint's)."""
     value = _load(data, f"broker {broker_id}")
+    endpoints: list[tuple[str, str, int]] = []
+    for entry in value.get("endpoints") or []:
+        name, _, address = str(entry).partition("://")
+        ep_host, _, ep_port = address.rpartition(":")
+        if ep_port.lstrip("-").isdigit():
+            endpoints.append((name, ep_host.strip("[]"), int(ep_port)))
     host, port = value.get("host"), value.get("port")
-    if not host or not isinstance(port, int) or port < 0:
-        # Kafka leaves host/port null for non-PLAINTEXT listeners; take the first endpoint then.
-        endpoints = value.get("endpoints") or []
+    chosen = [e for e in endpoints if e[0] == inter_broker_listener]
+    if chosen:
+        host, port = chosen[0][1], chosen[0][2]
+    elif not host or not isinstance(port, int) or port < 0:
         if not endpoints:
             raise ZkFormatError(f"broker {broker_id}: no host, port or endpoints")
-        address = str(endpoints[0]).split("://", 1)[-1]
-        host, _, port_text = address.rpartition(":")
-        port = int(port_text)
+        host, port = endpoints[0][1], endpoints[0][2]
     rack = value.get("rack")
-    return BrokerRegistration(broker_id, str(host), int(port), str(rack) if rack else None)
+    protocols = value.get("listener_security_protocol_map") or {}
+    return BrokerRegistration(
+        broker_id,
+        str(host),
+        int(port),
+        str(rack) if rack else None,
+        tuple(endpoints),
+        tuple((str(k), str(v)) for k, v in protocols.items()),
+    )
 
 
 def encode_controller(broker_id: int, timestamp_ms: int) -> bytes:

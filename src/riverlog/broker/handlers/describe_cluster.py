@@ -44,12 +44,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         ctx.build(
             "DescribeClusterBroker",
             broker_id=b.broker_id,
-            host=b.host,
-            port=b.port,
+            host=address[0],
+            port=address[1],
             rack=b.rack,
             is_fenced=False,
         )
         for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)
+        if (address := b.address(ctx.listener)) is not None
     )
     include_ops = request.include_cluster_authorized_operations
     return ctx.build(

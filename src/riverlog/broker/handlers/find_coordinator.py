@@ -8,6 +8,7 @@ use likewise. Any other key type is an INVALID_REQUEST.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -67,4 +68,13 @@ def find(
     found = runtime.coordinator_for(key)
     if isinstance(found, ErrorCode):
         return found, found.name, NO_NODE
-    return ErrorCode.none, None, found
+    return ErrorCode.none, None, _on_listener(ctx, found)
+
+
+def _on_listener(ctx: RequestContext, node: CoordinatorNode) -> CoordinatorNode:
+    """The coordinator's address on the listener the client connected to."""
+    broker = ctx.services.image.brokers.get(node.node_id)
+    address = None if broker is None else broker.address(ctx.listener)
+    if address is None or address == (node.host, node.port):
+        return node
+    return replace(node, host=address[0], port=address[1])

@@ -61,11 +61,18 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
+    """Each broker's address on the listener the client connected to (Kafka leaves out brokers
+    without that listener)."""
     return [
         ctx.build(
-            "MetadataResponseBroker", node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack
+            "MetadataResponseBroker",
+            node_id=b.broker_id,
+            host=address[0],
+            port=address[1],
+            rack=b.rack,
         )
         for b in image.brokers.values()
+        if (address := b.address(ctx.listener)) is not None
     ]
 
 
