@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from confluent_kafka.admin import (
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ScramCredentialInfo,
     ScramMechanism,
     UserScramCredentialDeletion,
@@ -77,7 +77,7 @@ def create(
     if not password:
         raise CliError("the password must not be empty")
     admin, _ = connect(bootstrap, command_config)
-    changes = [
+    changes: list[Any] = [
         UserScramCredentialUpsertion(user, ScramCredentialInfo(m, iterations), password.encode())
         for m in mechanisms
     ]
@@ -95,17 +95,14 @@ def delete(
     """Delete a user's SCRAM credentials (all of them unless --mechanism is given)."""
     admin, _ = connect(bootstrap, command_config)
     with kafka_errors(f"cannot describe user {user!r}"):
-        described = admin.describe_user_scram_credentials([user])[user].result(
-            timeout=ADMIN_REQUEST_TIMEOUT_S
-        )
+        futures: Any = admin.describe_user_scram_credentials([user])
+        described = futures[user].result(timeout=ADMIN_REQUEST_TIMEOUT_S)
     have = {info.mechanism for info in described.scram_credential_infos}
     wanted = [m for m in _mechanisms(mechanism) if m in have] if mechanism else list(have)
     if not wanted:
         raise CliError(f"user {user!r} has no such credential")
-    _wait(
-        admin.alter_user_scram_credentials([UserScramCredentialDeletion(user, m) for m in wanted]),
-        "delete",
-    )
+    deletions: list[Any] = [UserScramCredentialDeletion(user, m) for m in wanted]
+    _wait(admin.alter_user_scram_credentials(deletions), "delete")
     print(f"deleted {', '.join(m.name.replace('_', '-') for m in wanted)} of user {user!r}")
 
 
@@ -117,7 +114,8 @@ def list_users(
     """Every SCRAM user with its mechanisms and iterations."""
     admin, _ = connect(bootstrap, command_config)
     with kafka_errors("cannot list users"):
-        described = admin.describe_user_scram_credentials().result(timeout=ADMIN_REQUEST_TIMEOUT_S)
+        future: Any = admin.describe_user_scram_credentials()
+        described = future.result(timeout=ADMIN_REQUEST_TIMEOUT_S)
     console = stdout_console()
     for user in sorted(described):
         infos = ", ".join(

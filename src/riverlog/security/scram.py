@@ -155,6 +155,7 @@ class ScramServer:
         self._server_first = ""
         self._gs2_header = ""
         self._nonce = ""
+        self._client_nonce = ""
         self._credential: ScramCredential | None = None
         self.complete = False
 
@@ -177,6 +178,7 @@ class ScramServer:
         if not self.username:
             raise ScramError("empty SCRAM username")
         self.extensions = {key: value for key, value in fields[2:]}
+        self._client_nonce = fields[1][1]
         self._nonce = fields[1][1] + self.server_nonce
         return self.username
 
@@ -197,7 +199,10 @@ class ScramServer:
         expected_binding = base64.b64encode(self._gs2_header.encode()).decode()
         if fields.get("c") != expected_binding:
             raise ScramError("invalid SCRAM channel binding")
-        if fields.get("r") != self._nonce:
+        # librdkafka before 2.6.1 sends the client nonce twice (cnonce + cnonce + snonce); Kafka 3.8.1
+        # to 3.9 accepted that (a suffix check), so riverlog accepts exactly that form too. Any
+        # other nonce fails, and the proof covers what the client sent either way.
+        if fields.get("r") not in (self._nonce, self._client_nonce + self._nonce):
             raise ScramError("invalid SCRAM nonce")
         try:
             proof = base64.b64decode(proof_text, validate=True)
