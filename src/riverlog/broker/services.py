@@ -82,9 +82,12 @@ class BrokerServices:
     def txn_verifier(self) -> TxnVerifier:
         """The KIP-890 checks of transactional writes (built on the first one)."""
         if self._txn_verifier is None:
+            from riverlog.broker.peer import inter_broker_security
             from riverlog.broker.txn_verification import TxnVerifier
 
-            self._txn_verifier = TxnVerifier(self.broker_id, lambda: self.transactions)
+            self._txn_verifier = TxnVerifier(
+                self.broker_id, lambda: self.transactions, inter_broker_security(self.config)
+            )
         return self._txn_verifier
 
     @property

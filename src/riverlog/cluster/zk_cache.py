@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -32,7 +32,7 @@ from kazoo.exceptions import NoNodeError
 from riverlog.metadata import zk_format as zf
 from riverlog.metadata.image import BrokerInfo, ClusterImage, PartitionState, TopicImage
 
-LISTS = (zf.BROKER_IDS, zf.TOPICS)
+LISTS = (zf.BROKER_IDS, zf.TOPICS, zf.USER_CONFIGS)
 SINGLE_ZNODES = (zf.CONTROLLER, zf.CLUSTER_ID, zf.broker_config_path(), zf.PRODUCER_ID_BLOCK)
 Entry = tuple[bytes, int] | None  # (data, version), None when the znode does not exist
 
@@ -128,6 +128,8 @@ class ZnodeCache:
     def _listed(self, path: str) -> bool:
         """Whether the path belongs to a broker or topic its list still names (else forget it)."""
         parts = path.split("/")
+        if path.startswith(zf.USER_CONFIGS + "/"):
+            return parts[3] in self.members.get(zf.USER_CONFIGS, ())
         if path.startswith(zf.BROKER_IDS + "/"):
             return parts[3] in self.members.get(zf.BROKER_IDS, ())
         if path.startswith(zf.TOPICS + "/") or path.startswith(zf.TOPIC_CONFIGS + "/"):
@@ -135,6 +137,8 @@ class ZnodeCache:
         return True
 
     def _paths_of(self, parent: str, child: str) -> set[str]:
+        if parent == zf.USER_CONFIGS:
+            return {zf.user_config_path(child)}
         if parent == zf.BROKER_IDS:
             return {zf.broker_path(int(child))}
         return {zf.topic_path(child), zf.topic_config_path(child)}
@@ -146,6 +150,9 @@ class ZnodeCache:
         return {p for p in wanted if p not in self.data}
 
     def _forget(self, parent: str, child: str) -> None:
+        if parent == zf.USER_CONFIGS:
+            self.data.pop(zf.user_config_path(child), None)
+            return
         if parent == zf.BROKER_IDS:
             self.data.pop(zf.broker_path(int(child)), None)
             return
@@ -189,7 +196,18 @@ class ZnodeCache:
                 zf.decode_config("broker configs", self._get(zf.broker_config_path()) or b"")
             ),
             next_producer_id=zf.decode_producer_id_block(self._get(zf.PRODUCER_ID_BLOCK) or b""),
+            scram_credentials=MappingProxyType(self._scram_credentials()),
         )
+
+    def _scram_credentials(self) -> dict[str, Mapping[str, str]]:
+        """Each user's SCRAM entries of `/config/users/<user>` (the znode also holds quotas)."""
+        users: dict[str, Mapping[str, str]] = {}
+        for user in self.children.get(zf.USER_CONFIGS, ()):
+            configs = zf.decode_config(user, self._get(zf.user_config_path(user)) or b"")
+            scram = {k: v for k, v in configs.items() if k.startswith("SCRAM-SHA-")}
+            if scram:
+                users[user] = MappingProxyType(scram)
+        return users
 
     def _topic(self, name: str) -> TopicImage | None:
         data = self._get(zf.topic_path(name))

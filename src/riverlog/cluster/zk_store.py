@@ -45,6 +45,7 @@ from riverlog.metadata.image import (
     RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
+    UserScramCredentialRecord,
 )
 from riverlog.metadata.reassignment import Assignment
 
@@ -314,6 +315,9 @@ class ZkMetadataStore:
                 name = self._topic_name(raw_id)
                 if name is not None:
                     self._delete_topic(name)
+            case UserScramCredentialRecord(name=name, mechanism=mechanism, credential=credential):
+                self._update_config(zf.user_config_path(name), mechanism, credential)
+                self._notify_change(f"users/{name}")
             case ProducerIdsRecord() | RegisterBrokerRecord():
                 raise ZkCommitError(f"{type(record).__name__} has its own call in ZooKeeper mode")
 
@@ -436,6 +440,15 @@ class ZkMetadataStore:
                 return
             except BadVersionError:
                 continue
+
+    def _notify_change(self, entity_path: str) -> None:
+        """Tell Kafka brokers sharing the ensemble (they watch /config/changes) to re-read it."""
+        self.zk.create(
+            f"{zf.CONFIG_CHANGES}/config_change_",
+            zf.encode_config_change(entity_path),
+            sequence=True,
+            makepath=True,
+        )
 
     def _delete_topic(self, name: str) -> None:
         self.cache.mark(zf.TOPICS)

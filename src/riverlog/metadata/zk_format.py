@@ -36,7 +36,17 @@ TOPIC_CONFIGS = "/config/topics"
 BROKER_CONFIGS = "/config/brokers"
 BROKER_DEFAULT = "<default>"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
-PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, BROKER_CONFIGS, "/cluster")
+USER_CONFIGS = "/config/users"  # SCRAM credentials (and user quotas), Kafka's layout
+CONFIG_CHANGES = "/config/changes"  # change notifications other Kafka brokers watch
+PERSISTENT_PATHS = (
+    BROKER_IDS,
+    TOPICS,
+    TOPIC_CONFIGS,
+    BROKER_CONFIGS,
+    "/cluster",
+    USER_CONFIGS,
+    CONFIG_CHANGES,
+)
 
 
 class ZkFormatError(ValueError):
@@ -65,6 +75,15 @@ def state_path(topic: str, partition: int) -> str:
 
 def topic_config_path(topic: str) -> str:
     return f"{TOPIC_CONFIGS}/{topic}"
+
+
+def user_config_path(user: str) -> str:
+    return f"{USER_CONFIGS}/{user}"
+
+
+def encode_config_change(entity_path: str) -> bytes:
+    """A `/config/changes/config_change_<seq>` notification (Kafka's version 2 form)."""
+    return _dump({"version": 2, "entity_path": entity_path})
 
 
 def broker_config_path() -> str:
