@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from riverlog.broker.responses import ResponseSchema
+from riverlog.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 if TYPE_CHECKING:
     from riverlog.broker.authn import Session
@@ -41,3 +42,21 @@ class RequestContext:
     @property
     def listener(self) -> str | None:
         return None if self.session is None else self.session.listener.name
+
+    @property
+    def host(self) -> str:
+        """The client's IP address (Kafka's ACL host)."""
+        peer = self.session.peer if self.session is not None else self.client_host
+        return peer.rsplit(":", 1)[0] if ":" in peer else peer
+
+    def authorized(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        """Whether the authorizer lets this request's principal do `operation` on the resource
+        (always, when no authorizer is configured)."""
+        # getattr: handler tests run on stand-in services without an authorizer.
+        authorizer = getattr(self.services, "authorizer", None)
+        if authorizer is None or not authorizer.enabled:
+            return True
+        return authorizer.authorize(str(self.principal), self.host, operation, resource_type, name)
+
+    def cluster_authorized(self, operation: AclOperation) -> bool:
+        return self.authorized(operation, ResourceType.CLUSTER, CLUSTER_NAME)

@@ -47,7 +47,10 @@ _SECURITY_CACHE: dict[int, tuple[BrokerConfig, PeerSecurity | None]] = {}
 
 
 def inter_broker_security(config: BrokerConfig) -> PeerSecurity | None:
-    """The inter-broker listener's client security (None for PLAINTEXT); built once per config."""
+    """The inter-broker listener's client security (None for PLAINTEXT, and for a single node, which
+    never connects to a peer); built once per config."""
+    if not config.get("zookeeper.connect"):
+        return None
     cached = _SECURITY_CACHE.get(id(config))
     if cached is not None and cached[0] is config:
         return cached[1]

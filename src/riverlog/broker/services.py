@@ -20,6 +20,7 @@ from riverlog.metadata.image import ClusterImage
 from riverlog.storage.clock import Clock
 
 if TYPE_CHECKING:
+    from riverlog.broker.authz import Authorizer
     from riverlog.broker.group_runtime import GroupRuntime
     from riverlog.broker.txn_runtime import TxnRuntime
     from riverlog.broker.txn_verification import TxnVerifier
@@ -67,6 +68,7 @@ class BrokerServices:
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
     advertised: tuple[str, int] = ("localhost", 9092)
+    authorizer: Authorizer | None = None
     _coordinators: tuple[GroupRuntime, TxnRuntime] | None = None
     _txn_verifier: TxnVerifier | None = None
 

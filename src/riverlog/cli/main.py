@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "partitions": ("riverlog.cli.partitions", "app", "group"),
     "certs": ("riverlog.cli.certs", "app", "group"),
     "users": ("riverlog.cli.users", "app", "group"),
+    "acls": ("riverlog.cli.acls", "app", "group"),
 }
 
 

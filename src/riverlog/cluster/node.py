@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from riverlog.broker.authn import listener_security
+from riverlog.broker.authz import Authorizer
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
 from riverlog.broker.handlers import ALL_HANDLERS
@@ -77,8 +78,10 @@ class BrokerNode:
         self._logs.load()
         metadata: MetadataStore
         if self.config.get("zookeeper.connect"):
+            from riverlog.broker.peer import inter_broker_security
             from riverlog.cluster.zk_mode import ZkMode  # kazoo only when clustered
 
+            inter_broker_security(self.config)  # a bad inter-broker login fails now, naming its key
             self.zk = ZkMode(self.config, self.broker_id)
             self.zk.store.cache.inter_broker_listener = self.plan.inter_broker
             metadata = await self.zk.open(data_dir)
@@ -103,6 +106,7 @@ class BrokerNode:
             producer_ids=producer_ids,
             coordinator_factory=lambda: self._start_coordinators(replicas, topics, producer_ids),
         )
+        services.authorizer = Authorizer(self.config, lambda: metadata.image)
         dispatcher = Dispatcher(services, ALL_HANDLERS)
         services.api_ranges = [(r.api_key, r.min_version, r.max_version) for r in dispatcher.ranges]
         self._server = BrokerServer(dispatcher, self.config.get_int("socket.request.max.bytes"))

@@ -91,6 +91,9 @@ class ClusterImage:
     next_producer_id: int = 0
     # user → {SCRAM mechanism name → credential text (Kafka's salt=...,iterations=... form)}
     scram_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=_empty)
+    # ACLs as (resource type, resource name, pattern type, principal, host, operation, permission)
+    # with Kafka's codes (riverlog.security.acl gives them names).
+    acls: frozenset[AclTuple] = frozenset()
 
     def topic(self, name: str) -> TopicImage | None:
         return self.topics.get(name)
@@ -160,6 +163,34 @@ class FenceBrokerRecord:
     broker_id: int
 
 
+AclTuple = tuple[int, str, int, str, str, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AclRecord:
+    """One ACL added (or, `removed`, deleted), with Kafka's codes."""
+
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission: int
+    removed: bool = False
+
+    def key(self) -> AclTuple:
+        return (
+            self.resource_type,
+            self.resource_name,
+            self.pattern_type,
+            self.principal,
+            self.host,
+            self.operation,
+            self.permission,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class UserScramCredentialRecord:
     """A user's SCRAM credential for one mechanism (`SCRAM-SHA-256`...); None deletes it."""
@@ -178,6 +209,7 @@ MetadataRecord = (
     | RegisterBrokerRecord
     | FenceBrokerRecord
     | UserScramCredentialRecord
+    | AclRecord
 )
 _RECORD_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -190,6 +222,7 @@ _RECORD_TYPES: dict[str, type[Any]] = {
         RegisterBrokerRecord,
         FenceBrokerRecord,
         UserScramCredentialRecord,
+        AclRecord,
     )
 }
 TOPIC_RESOURCE = 2
@@ -263,6 +296,10 @@ def replay(image: ClusterImage, record: MetadataRecord) -> ClusterImage:
                 else _without(image.scram_credentials, name)
             )
             return replace(image, scram_credentials=users)
+        case AclRecord():
+            key = record.key()
+            acls = image.acls - {key} if record.removed else image.acls | {key}
+            return replace(image, acls=acls)
     raise MetadataRecordError(f"unknown metadata record {record!r}")
 
 

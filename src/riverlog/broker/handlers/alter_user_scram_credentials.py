@@ -17,6 +17,7 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.metadata_store import MetadataUnavailableError
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import UserScramCredentialRecord
+from riverlog.security.acl import AclOperation
 from riverlog.security.scram import (
     MAX_ITERATIONS,
     MIN_ITERATIONS,
@@ -40,6 +41,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     outcomes: dict[str, Outcome] = {}
     records: dict[str, list[UserScramCredentialRecord]] = {user: [] for user in users}
     seen: set[tuple[str, int]] = set()
+    if not ctx.cluster_authorized(AclOperation.ALTER):
+        outcomes = dict.fromkeys(
+            users, (ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
+        )
     for name, code, upsertion in entries:
         if name in outcomes:
             continue

@@ -13,6 +13,7 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation
 from riverlog.security.scram import ScramCredential, ScramMechanism
 
 API_KEY = 50
@@ -22,6 +23,14 @@ MAX_VERSION = 0
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     stored = ctx.services.image.scram_credentials
+    if not ctx.cluster_authorized(AclOperation.DESCRIBE):
+        return ctx.build(
+            "DescribeUserScramCredentialsResponse",
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.cluster_authorization_failed,
+            error_message="Cluster authorization failed.",
+            results=(),
+        )
     asked = [u.name for u in request.users] if request.users else sorted(stored)
     counts = Counter(asked)
     results = []

@@ -16,6 +16,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorNode
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 10
 MIN_VERSION = 0
@@ -64,6 +65,14 @@ def find(
         return ErrorCode.coordinator_not_available, "no transaction coordinator", NO_NODE
     if key_type not in (GROUP_KEY, TRANSACTION_KEY):
         return ErrorCode.invalid_request, f"unknown key type {key_type}", NO_NODE
+    resource = ResourceType.GROUP if key_type == GROUP_KEY else ResourceType.TRANSACTIONAL_ID
+    if not ctx.authorized(AclOperation.DESCRIBE, resource, key):
+        code = (
+            ErrorCode.group_authorization_failed
+            if key_type == GROUP_KEY
+            else ErrorCode.transactional_id_authorization_failed
+        )
+        return code, code.name, NO_NODE
     runtime = ctx.services.groups if transactions is None or key_type == GROUP_KEY else transactions
     found = runtime.coordinator_for(key)
     if isinstance(found, ErrorCode):

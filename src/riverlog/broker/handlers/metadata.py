@@ -14,10 +14,12 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._authz import authorized_operations, may_create_topic
 from riverlog.broker.handlers.describe_cluster import CLUSTER_OPERATIONS
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
 from riverlog.metadata.image import ClusterImage, TopicImage
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 3
 MIN_VERSION = 0
@@ -33,12 +35,17 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     services = ctx.services
     allow_create = getattr(request, "allow_auto_topic_creation", True)
     if request.topics is None:
-        topics = [topic_entry(ctx, t) for t in services.image.topics.values()]
+        # KafkaApis: listing every topic shows only those the principal may describe.
+        topics = [
+            topic_entry(ctx, t)
+            for t in services.image.topics.values()
+            if ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, t.name)
+        ]
     else:
         topics = [_requested(ctx, t, allow_create) for t in request.topics]
     if getattr(request, "include_topic_authorized_operations", False):
         topics = [
-            replace(t, topic_authorized_operations=TOPIC_OPERATIONS)
+            replace(t, topic_authorized_operations=_topic_operations(ctx, t.name))
             if t.error_code == ErrorCode.none
             else t
             for t in topics
@@ -58,6 +65,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         ),
         error_code=ErrorCode.none,
     )
+
+
+def _topic_operations(ctx: RequestContext, name: str) -> int:
+    authorizer = getattr(ctx.services, "authorizer", None)
+    if authorizer is None or not authorizer.enabled:
+        return TOPIC_OPERATIONS
+    return authorized_operations(ctx, ResourceType.TOPIC, name)
 
 
 def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
@@ -87,7 +101,9 @@ def _requested(ctx: RequestContext, requested: Any, allow_create: bool) -> Any:
         return topic_entry(ctx, topic)
     if name is None or topic_name_error(name) is not None:
         return _error_topic(ctx, name or "", None, ErrorCode.invalid_topic_exception)
-    if name not in services.image.topics and allow_create:
+    if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+        return _error_topic(ctx, name, None, ErrorCode.topic_authorization_failed)
+    if name not in services.image.topics and allow_create and may_create_topic(ctx, name):
         services.auto_create_topic(name)
     topic = services.image.topic(name)
     if topic is None:
