@@ -9,6 +9,7 @@ from riverlog.broker.responses import ResponseSchema
 from riverlog.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 if TYPE_CHECKING:
+    from riverlog.broker.authz import Authorizer
     from riverlog.broker.authn import Session
     from riverlog.broker.services import BrokerServices
     from riverlog.security.principal import KafkaPrincipal
@@ -53,7 +54,7 @@ class RequestContext:
         """Whether the authorizer lets this request's principal do `operation` on the resource
         (always, when no authorizer is configured)."""
         # getattr: handler tests run on stand-in services without an authorizer.
-        authorizer = getattr(self.services, "authorizer", None)
+        authorizer: Authorizer | None = getattr(self.services, "authorizer", None)
         if authorizer is None or not authorizer.enabled:
             return True
         return authorizer.authorize(str(self.principal), self.host, operation, resource_type, name)
