@@ -139,3 +139,102 @@ def _sasl_port(cluster: LocalCluster) -> int:
     assert registration["listener_security_protocol_map"]["SASL_SSL"] == "SASL_SSL"
     endpoint = next(e for e in registration["endpoints"] if e.startswith("SASL_SSL://"))
     return int(endpoint.rsplit(":", 1)[1])
+
+
+def test_acls_live_in_zookeeper_and_apply_on_every_broker(
+    zookeeper: ZooKeeperServer, tmp_path: Path
+) -> None:
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    settings = {
+        "listeners": "PLAINTEXT://{bootstrap},SASL_PLAINTEXT://127.0.0.1:0",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+        "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+        # the test harness speaks PLAINTEXT (anonymous); brokers log in as User:broker
+        "super.users": "User:ANONYMOUS;User:broker",
+        "zookeeper.session.timeout.ms": "6000",
+        "default.replication.factor": "3",
+        "offsets.topic.replication.factor": "3",
+    }
+    with LocalCluster(zookeeper, tmp_path / "cluster", size=3, config=settings) as cluster:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+        topic = f"acl-{uuid.uuid4().hex[:8]}"
+        admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(timeout=30)
+        ports = _listener_ports(cluster, "SASL_PLAINTEXT")
+
+        def alice(port: int) -> KafkaError | None:
+            errors: list[KafkaError | None] = []
+            producer = Producer(
+                {
+                    "bootstrap.servers": f"127.0.0.1:{port}",
+                    "security.protocol": "SASL_PLAINTEXT",
+                    "sasl.mechanism": "PLAIN",
+                    "sasl.username": "alice",
+                    "sasl.password": "alice-secret",
+                    "message.timeout.ms": 8000,
+                }
+            )
+            producer.produce(topic, b"x", on_delivery=lambda err, _m: errors.append(err))
+            producer.flush(15)
+            return errors[0] if errors else None
+
+        denied = alice(ports[2])
+        assert denied is not None and denied.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+        # Created through broker 1, stored in ZooKeeper in Kafka's layout, enforced by broker 2.
+        broker1 = AdminClient({"bootstrap.servers": cluster.brokers[0].bootstrap})
+        binding = AclBinding(
+            ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice", "*",
+            AclOperation.WRITE, AclPermissionType.ALLOW,
+        )  # fmt: skip
+        broker1.create_acls([binding])[binding].result(timeout=30)
+        zk = KazooClient(hosts=cluster.zookeeper_connect)
+        zk.start()
+        try:
+            data, _ = zk.get(f"/kafka-acl/Topic/{topic}")
+            changes = zk.get_children("/kafka-acl-changes")
+        finally:
+            zk.stop()
+            zk.close()
+        assert json.loads(data) == {
+            "version": 1,
+            "acls": [
+                {
+                    "principal": "User:alice",
+                    "permissionType": "Allow",
+                    "operation": "Write",
+                    "host": "*",
+                }
+            ],
+        }
+        assert changes
+        deadline = time.monotonic() + 30
+        while alice(ports[2]) is not None:
+            assert time.monotonic() < deadline, "the ACL never applied on broker 2"
+            time.sleep(0.5)
+
+
+def _listener_ports(cluster: LocalCluster, listener: str) -> dict[int, int]:
+    zk = KazooClient(hosts=cluster.zookeeper_connect)
+    zk.start()
+    try:
+        ports = {}
+        for broker in cluster.brokers:
+            data, _ = zk.get(f"/brokers/ids/{broker.broker_id}")
+            endpoints = json.loads(data)["endpoints"]
+            endpoint = next(e for e in endpoints if e.startswith(f"{listener}://"))
+            ports[broker.broker_id] = int(endpoint.rsplit(":", 1)[1])
+        return ports
+    finally:
+        zk.stop()
+        zk.close()

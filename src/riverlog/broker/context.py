@@ -9,8 +9,8 @@ from riverlog.broker.responses import ResponseSchema
 from riverlog.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 if TYPE_CHECKING:
-    from riverlog.broker.authz import Authorizer
     from riverlog.broker.authn import Session
+    from riverlog.broker.authz import Authorizer
     from riverlog.broker.services import BrokerServices
     from riverlog.security.principal import KafkaPrincipal
 

@@ -30,9 +30,15 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
 from riverlog.metadata import zk_format as zf
-from riverlog.metadata.image import BrokerInfo, ClusterImage, PartitionState, TopicImage
+from riverlog.metadata.image import (
+    AclTuple,
+    BrokerInfo,
+    ClusterImage,
+    PartitionState,
+    TopicImage,
+)
 
-LISTS = (zf.BROKER_IDS, zf.TOPICS, zf.USER_CONFIGS)
+LISTS = (zf.BROKER_IDS, zf.TOPICS, zf.USER_CONFIGS, *zf.ACL_LISTS)
 SINGLE_ZNODES = (zf.CONTROLLER, zf.CLUSTER_ID, zf.broker_config_path(), zf.PRODUCER_ID_BLOCK)
 Entry = tuple[bytes, int] | None  # (data, version), None when the znode does not exist
 
@@ -57,6 +63,7 @@ class ZnodeCache:
         self._full = True
         # Brokers are reached on this listener's endpoint (inter.broker.listener.name).
         self.inter_broker_listener: str | None = None
+        self._acl_lists = frozenset(zf.ACL_LISTS)
 
     def mark(self, *paths: str) -> None:
         with self._dirty_lock:
@@ -130,6 +137,9 @@ class ZnodeCache:
         parts = path.split("/")
         if path.startswith(zf.USER_CONFIGS + "/"):
             return parts[3] in self.members.get(zf.USER_CONFIGS, ())
+        parent, _, child = path.rpartition("/")
+        if parent in self._acl_lists:
+            return child in self.members.get(parent, ())
         if path.startswith(zf.BROKER_IDS + "/"):
             return parts[3] in self.members.get(zf.BROKER_IDS, ())
         if path.startswith(zf.TOPICS + "/") or path.startswith(zf.TOPIC_CONFIGS + "/"):
@@ -137,8 +147,8 @@ class ZnodeCache:
         return True
 
     def _paths_of(self, parent: str, child: str) -> set[str]:
-        if parent == zf.USER_CONFIGS:
-            return {zf.user_config_path(child)}
+        if parent == zf.USER_CONFIGS or parent in self._acl_lists:
+            return {f"{parent}/{child}"}
         if parent == zf.BROKER_IDS:
             return {zf.broker_path(int(child))}
         return {zf.topic_path(child), zf.topic_config_path(child)}
@@ -150,8 +160,8 @@ class ZnodeCache:
         return {p for p in wanted if p not in self.data}
 
     def _forget(self, parent: str, child: str) -> None:
-        if parent == zf.USER_CONFIGS:
-            self.data.pop(zf.user_config_path(child), None)
+        if parent == zf.USER_CONFIGS or parent in self._acl_lists:
+            self.data.pop(f"{parent}/{child}", None)
             return
         if parent == zf.BROKER_IDS:
             self.data.pop(zf.broker_path(int(child)), None)
@@ -197,7 +207,19 @@ class ZnodeCache:
             ),
             next_producer_id=zf.decode_producer_id_block(self._get(zf.PRODUCER_ID_BLOCK) or b""),
             scram_credentials=MappingProxyType(self._scram_credentials()),
+            acls=frozenset(self._acls()),
         )
+
+    def _acls(self) -> list[AclTuple]:
+        acls = []
+        for parent in zf.ACL_LISTS:
+            kind = zf.acl_list_of(parent)
+            assert kind is not None
+            for name in self.children.get(parent, ()):
+                data = self._get(f"{parent}/{name}") or b""
+                for principal, host, operation, permission in zf.decode_acls(name, data):
+                    acls.append((kind[0], name, kind[1], principal, host, operation, permission))
+        return acls
 
     def _scram_credentials(self) -> dict[str, Mapping[str, str]]:
         """Each user's SCRAM entries of `/config/users/<user>` (the znode also holds quotas)."""

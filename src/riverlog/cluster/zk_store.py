@@ -37,6 +37,7 @@ from riverlog.cluster.zk_cache import ZnodeCache
 from riverlog.metadata import zk_format as zf
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
+    AclRecord,
     ClusterImage,
     ConfigRecord,
     MetadataRecord,
@@ -315,6 +316,8 @@ class ZkMetadataStore:
                 name = self._topic_name(raw_id)
                 if name is not None:
                     self._delete_topic(name)
+            case AclRecord():
+                self._update_acl(record)
             case UserScramCredentialRecord(name=name, mechanism=mechanism, credential=credential):
                 self._update_config(zf.user_config_path(name), mechanism, credential)
                 self._notify_change(f"users/{name}")
@@ -440,6 +443,41 @@ class ZkMetadataStore:
                 return
             except BadVersionError:
                 continue
+
+    def _update_acl(self, record: AclRecord) -> None:
+        """Add or remove one entry of a resource pattern's ACL znode (compare-and-set), then
+        post Kafka's change notification."""
+        path = zf.acl_path(record.resource_type, record.pattern_type, record.resource_name)
+        entry = (record.principal, record.host, record.operation, record.permission)
+        while True:
+            try:
+                data, stat = self.zk.get(path)
+            except NoNodeError:
+                if record.removed:
+                    return
+                try:
+                    self.zk.create(path, zf.encode_acls([entry]), makepath=True)
+                    break
+                except NodeExistsError:
+                    continue
+            entries = set(zf.decode_acls(path, data))
+            if record.removed:
+                entries.discard(entry)
+            else:
+                entries.add(entry)
+            try:
+                if entries:
+                    self.zk.set(path, zf.encode_acls(sorted(entries)), stat.version)
+                else:
+                    self.zk.delete(path, stat.version)
+                break
+            except (BadVersionError, NoNodeError):
+                continue
+        self.cache.mark(path, path.rsplit("/", 1)[0])
+        change_path, change = zf.encode_acl_change(
+            record.resource_type, record.pattern_type, record.resource_name
+        )
+        self.zk.create(change_path, change, sequence=True, makepath=True)
 
     def _notify_change(self, entity_path: str) -> None:
         """Tell Kafka brokers sharing the ensemble (they watch /config/changes) to re-read it."""

@@ -36,6 +36,38 @@ TOPIC_CONFIGS = "/config/topics"
 BROKER_CONFIGS = "/config/brokers"
 BROKER_DEFAULT = "<default>"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
+# ACLs (Kafka 3.x's AclAuthorizer layout): LITERAL under /kafka-acl/<Type>/<name>, PREFIXED under
+# /kafka-acl-extended/prefixed/<Type>/<name>; each znode lists that pattern's entries.
+ACL_RESOURCE_TYPES = {
+    2: "Topic",
+    3: "Group",
+    4: "Cluster",
+    5: "TransactionalId",
+    6: "DelegationToken",
+    7: "User",
+}
+ACL_ROOTS = {3: "/kafka-acl", 4: "/kafka-acl-extended/prefixed"}  # pattern type → root
+ACL_LISTS = tuple(
+    f"{root}/{name}" for root in ACL_ROOTS.values() for name in ACL_RESOURCE_TYPES.values()
+)
+ACL_OPERATIONS = {
+    2: "All",
+    3: "Read",
+    4: "Write",
+    5: "Create",
+    6: "Delete",
+    7: "Alter",
+    8: "Describe",
+    9: "ClusterAction",
+    10: "DescribeConfigs",
+    11: "AlterConfigs",
+    12: "IdempotentWrite",
+    13: "CreateTokens",
+    14: "DescribeTokens",
+}
+ACL_PERMISSIONS = {2: "Deny", 3: "Allow"}
+ACL_CHANGES = "/kafka-acl-changes"
+ACL_EXTENDED_CHANGES = "/kafka-acl-extended-changes"
 USER_CONFIGS = "/config/users"  # SCRAM credentials (and user quotas), Kafka's layout
 CONFIG_CHANGES = "/config/changes"  # change notifications other Kafka brokers watch
 PERSISTENT_PATHS = (
@@ -46,6 +78,9 @@ PERSISTENT_PATHS = (
     "/cluster",
     USER_CONFIGS,
     CONFIG_CHANGES,
+    ACL_CHANGES,
+    ACL_EXTENDED_CHANGES,
+    *ACL_LISTS,
 )
 
 
@@ -79,6 +114,69 @@ def topic_config_path(topic: str) -> str:
 
 def user_config_path(user: str) -> str:
     return f"{USER_CONFIGS}/{user}"
+
+
+def acl_path(resource_type: int, pattern_type: int, name: str) -> str:
+    return f"{ACL_ROOTS[pattern_type]}/{ACL_RESOURCE_TYPES[resource_type]}/{name}"
+
+
+def acl_list_of(path: str) -> tuple[int, int] | None:
+    """(resource type, pattern type) of an ACL list path, or None."""
+    for pattern, root in ACL_ROOTS.items():
+        for code, name in ACL_RESOURCE_TYPES.items():
+            if path == f"{root}/{name}":
+                return code, pattern
+    return None
+
+
+AclEntry = tuple[str, str, int, int]  # principal, host, operation, permission
+
+
+def encode_acls(entries: Sequence[AclEntry]) -> bytes:
+    return _dump(
+        {
+            "version": 1,
+            "acls": [
+                {
+                    "principal": principal,
+                    "permissionType": ACL_PERMISSIONS[permission],
+                    "operation": ACL_OPERATIONS[operation],
+                    "host": host,
+                }
+                for principal, host, operation, permission in sorted(entries)
+            ],
+        }
+    )
+
+
+def decode_acls(what: str, data: bytes) -> list[AclEntry]:
+    if not data:
+        return []
+    operations = {v: k for k, v in ACL_OPERATIONS.items()}
+    permissions = {v: k for k, v in ACL_PERMISSIONS.items()}
+    entries = []
+    for entry in _load(data, what).get("acls") or []:
+        try:
+            entries.append(
+                (
+                    str(entry["principal"]),
+                    str(entry["host"]),
+                    operations[entry["operation"]],
+                    permissions[entry["permissionType"]],
+                )
+            )
+        except (KeyError, TypeError) as exc:
+            raise ZkFormatError(f"{what}: bad ACL entry {entry!r}: {exc}") from None
+    return entries
+
+
+def encode_acl_change(resource_type: int, pattern_type: int, name: str) -> tuple[str, bytes]:
+    """Where and what to write so Kafka brokers re-read a resource's ACLs."""
+    type_name = ACL_RESOURCE_TYPES[resource_type]
+    if pattern_type == 3:
+        return f"{ACL_CHANGES}/acl_changes_", f"{type_name}:{name}".encode()
+    body = {"version": 1, "resourceType": type_name, "name": name, "patternType": "PREFIXED"}
+    return f"{ACL_EXTENDED_CHANGES}/acl-changes-", _dump(body)
 
 
 def encode_config_change(entity_path: str) -> bytes:
