@@ -203,51 +203,44 @@ class AclFilter:
         return name is None or binding.resource_name == name
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    principal: str
-    host: str
-    operation: AclOperation
-    allow: bool
+# A resource pattern's entries by principal: principal -> ((host, operation code, allow), ...).
+# Codes are plain ints inside the index: hashing and comparing IntEnum members costs a Python call.
+_ByPrincipal = dict[str, tuple[tuple[str, int, bool], ...]]
+_ALL = int(AclOperation.ALL)
+_IMPLIED_CODES: dict[int, frozenset[int]] = {
+    int(op): frozenset(int(i) for i in implied) for op, implied in _IMPLIED_BY.items()
+}
+_NO_CODES: frozenset[int] = frozenset()
 
 
 class AclIndex:
-    """Bindings indexed for decisions (see the module docstring)."""
+    """Bindings indexed for decisions (see the module docstring): per resource pattern, the entries
+    of each principal, so a decision reads only the entries of the principal and of `User:*`."""
 
     def __init__(self, bindings: Iterable[AclBinding] = ()) -> None:
-        literal: dict[tuple[ResourceType, str], list[_Entry]] = {}
-        prefixed: dict[tuple[ResourceType, str], list[_Entry]] = {}
-        prefix_lengths: dict[ResourceType, set[int]] = {}
         self.bindings = frozenset(bindings)
+        literal: dict[tuple[int, str], dict[str, list[tuple[str, int, bool]]]] = {}
+        prefixed: dict[tuple[int, str], dict[str, list[tuple[str, int, bool]]]] = {}
+        lengths: dict[int, set[int]] = {}
         for b in self.bindings:
-            entry = _Entry(
-                b.principal, b.host, b.operation, b.permission == AclPermissionType.ALLOW
-            )
+            entry = (b.host, int(b.operation), b.permission == AclPermissionType.ALLOW)
+            rtype = int(b.resource_type)
             if b.pattern_type == PatternType.PREFIXED:
-                prefixed.setdefault((b.resource_type, b.resource_name), []).append(entry)
-                prefix_lengths.setdefault(b.resource_type, set()).add(len(b.resource_name))
+                table = prefixed
+                lengths.setdefault(rtype, set()).add(len(b.resource_name))
             else:
-                literal.setdefault((b.resource_type, b.resource_name), []).append(entry)
-        self._literal = literal
-        self._prefixed = prefixed
-        self._prefix_lengths = {t: sorted(lengths) for t, lengths in prefix_lengths.items()}
+                table = literal
+            table.setdefault((rtype, b.resource_name), {}).setdefault(b.principal, []).append(entry)
+        self._literal: dict[tuple[int, str], _ByPrincipal] = {
+            key: {p: tuple(e) for p, e in by.items()} for key, by in literal.items()
+        }
+        self._prefixed: dict[tuple[int, str], _ByPrincipal] = {
+            key: {p: tuple(e) for p, e in by.items()} for key, by in prefixed.items()
+        }
+        self._prefix_lengths = {t: tuple(sorted(ls)) for t, ls in lengths.items()}
 
     def __len__(self) -> int:
         return len(self.bindings)
-
-    def _matching(self, resource_type: ResourceType, name: str) -> list[list[_Entry]]:
-        found = []
-        for key in ((resource_type, name), (resource_type, WILDCARD)):
-            entries = self._literal.get(key)
-            if entries:
-                found.append(entries)
-        for length in self._prefix_lengths.get(resource_type, ()):
-            if length > len(name):
-                break
-            entries = self._prefixed.get((resource_type, name[:length]))
-            if entries:
-                found.append(entries)
-        return found
 
     def authorize(
         self,
@@ -258,26 +251,45 @@ class AclIndex:
         name: str,
         allow_if_no_acls: bool = False,
     ) -> bool:
-        groups = self._matching(resource_type, name)
-        if not groups:
+        rtype = int(resource_type)
+        op = int(operation)
+        # The patterns that apply: the literal name, the wildcard, every prefix of the name.
+        patterns = []
+        literal = self._literal
+        if literal:
+            exact = literal.get((rtype, name))
+            if exact is not None:
+                patterns.append(exact)
+            wildcard = literal.get((rtype, WILDCARD))
+            if wildcard is not None:
+                patterns.append(wildcard)
+        lengths = self._prefix_lengths.get(rtype)
+        if lengths:
+            prefixed = self._prefixed
+            size = len(name)
+            for length in lengths:
+                if length > size:
+                    break
+                entries = prefixed.get((rtype, name[:length]))
+                if entries is not None:
+                    patterns.append(entries)
+        if not patterns:
             return allow_if_no_acls
-        implied = _IMPLIED_BY.get(operation, frozenset())
+        implied = _IMPLIED_CODES.get(op, _NO_CODES)
         allowed = False
-        for entries in groups:
-            for e in entries:
-                if e.principal != principal and e.principal != WILDCARD_PRINCIPAL:
+        for by_principal in patterns:
+            for who in (principal, WILDCARD_PRINCIPAL):
+                found = by_principal.get(who)
+                if found is None:
                     continue
-                if e.host != host and e.host != WILDCARD:
-                    continue
-                if not e.allow:
-                    if e.operation == operation or e.operation == AclOperation.ALL:
-                        return False
-                elif (
-                    e.operation == operation
-                    or e.operation == AclOperation.ALL
-                    or e.operation in implied
-                ):
-                    allowed = True
+                for entry_host, entry_op, allow in found:
+                    if entry_host != host and entry_host != WILDCARD:
+                        continue
+                    if not allow:
+                        if entry_op == op or entry_op == _ALL:
+                            return False
+                    elif entry_op == op or entry_op == _ALL or entry_op in implied:
+                        allowed = True
         return allowed
 
 
