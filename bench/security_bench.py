@@ -132,23 +132,25 @@ def consume(config: dict[str, Any], topic: str, records: int) -> float:
 
 def throughput(records: int, repeats: int) -> dict[str, tuple[float, float]]:
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in LISTENERS}
-    with tempfile.TemporaryDirectory(prefix="riverlog-sec-bench-") as tmp:
-        with secure_broker(Path(tmp)) as (ports, ca):
-            admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{ports['PLAINTEXT']}"})
-            upsert = UserScramCredentialUpsertion(
-                "bench", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"bench-secret"
-            )
-            admin.alter_user_scram_credentials([upsert])["bench"].result(timeout=30)
-            for repeat in range(repeats):
-                order = LISTENERS[repeat % 3 :] + LISTENERS[: repeat % 3]
-                for listener in order:
-                    topic = f"sec-{listener.lower()}-{uuid.uuid4().hex[:6]}"
-                    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
-                    config = client_config(listener, ports[listener], ca)
-                    rate_in = produce(config, topic, records)
-                    rate_out = consume(config, topic, records)
-                    results[listener].append((rate_in, rate_out))
-                    print(f"{listener}: produce {rate_in:,.0f}/s consume {rate_out:,.0f}/s")
+    with (
+        tempfile.TemporaryDirectory(prefix="riverlog-sec-bench-") as tmp,
+        secure_broker(Path(tmp)) as (ports, ca),
+    ):
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{ports['PLAINTEXT']}"})
+        upsert = UserScramCredentialUpsertion(
+            "bench", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"bench-secret"
+        )
+        admin.alter_user_scram_credentials([upsert])["bench"].result(timeout=30)
+        for repeat in range(repeats):
+            order = LISTENERS[repeat % 3 :] + LISTENERS[: repeat % 3]
+            for listener in order:
+                topic = f"sec-{listener.lower()}-{uuid.uuid4().hex[:6]}"
+                admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+                config = client_config(listener, ports[listener], ca)
+                rate_in = produce(config, topic, records)
+                rate_out = consume(config, topic, records)
+                results[listener].append((rate_in, rate_out))
+                print(f"{listener}: produce {rate_in:,.0f}/s consume {rate_out:,.0f}/s")
     return {
         name: (
             statistics.median(r[0] for r in runs),
