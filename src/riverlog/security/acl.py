@@ -286,9 +286,9 @@ class AclIndex:
                     if entry_host != host and entry_host != WILDCARD:
                         continue
                     if not allow:
-                        if entry_op == op or entry_op == _ALL:
+                        if entry_op in (op, _ALL):
                             return False
-                    elif entry_op == op or entry_op == _ALL or entry_op in implied:
+                    elif entry_op in (op, _ALL) or entry_op in implied:
                         allowed = True
         return allowed
 
