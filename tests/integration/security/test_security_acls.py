@@ -342,3 +342,45 @@ def test_riverlog_acls_add_list_remove(acl_broker: RunningBroker) -> None:
         *connection,
     )
     assert bad.returncode != 0 and "bad principal" in bad.stderr
+
+
+def test_topic_configs_need_describe_configs_and_alter_configs(acl_broker: RunningBroker) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    topic = new_topic(acl_broker)
+    alice = admin(acl_broker, "alice")
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    with pytest.raises(KafkaException) as raised:
+        alice.describe_configs([resource])[resource].result(timeout=10)
+    assert raised.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    allow(acl_broker, "User:alice", ResourceType.TOPIC, topic, AclOperation.ALTER_CONFIGS)
+    configs = alice.describe_configs([resource])[resource].result(timeout=10)  # implied
+    assert "retention.ms" in configs
+    change = ConfigResource(ConfigResource.Type.TOPIC, topic, set_config={"retention.ms": "1000"})
+    alice.alter_configs([change])[change].result(timeout=10)
+
+
+def test_create_partitions_needs_alter(acl_broker: RunningBroker) -> None:
+    from confluent_kafka.admin import NewPartitions
+
+    topic = new_topic(acl_broker)
+    alice = admin(acl_broker, "alice")
+    with pytest.raises(KafkaException) as raised:
+        alice.create_partitions([NewPartitions(topic, 2)])[topic].result(timeout=10)
+    assert raised.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    allow(acl_broker, "User:alice", ResourceType.TOPIC, topic, AclOperation.ALTER)
+    alice.create_partitions([NewPartitions(topic, 2)])[topic].result(timeout=10)
+
+
+def test_list_groups_shows_only_describable_groups(acl_broker: RunningBroker) -> None:
+    topic = new_topic(acl_broker)
+    producer = Producer(client(acl_broker, "admin"))
+    producer.produce(topic, b"g")
+    producer.flush(10)
+    for group in (f"seen-{topic}", f"hidden-{topic}"):
+        assert consume_one(acl_broker, client(acl_broker, "admin"), topic, group) == b"g"
+    allow(acl_broker, "User:bob", ResourceType.GROUP, f"seen-{topic}", AclOperation.DESCRIBE)
+    bob = admin(acl_broker, "bob")
+    listed = {g.group_id for g in bob.list_consumer_groups().result(timeout=10).valid}
+    assert f"seen-{topic}" in listed
+    assert f"hidden-{topic}" not in listed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.topic_admin import AdminError
 from riverlog.security.acl import SUPPORTED_OPERATIONS, AclOperation, ResourceType
 
 # Metadata's "authorized operations unknown" (requested by nobody, or no authorizer).
@@ -25,6 +26,19 @@ def authorized_operations(ctx: RequestContext, resource_type: ResourceType, name
         for op in SUPPORTED_OPERATIONS[resource_type]
         if ctx.authorized(op, resource_type, name)
     )
+
+
+def configs_denied(
+    ctx: RequestContext, operation: AclOperation, resource_type: int, name: str
+) -> AdminError | None:
+    """DESCRIBE_CONFIGS / ALTER_CONFIGS on a topic (2) or, for a broker (4), on the cluster."""
+    if resource_type == 2:
+        if ctx.authorized(operation, ResourceType.TOPIC, name):
+            return None
+        return AdminError(ErrorCode.topic_authorization_failed, "Authorization failed.")
+    if resource_type == 4 and not ctx.cluster_authorized(operation):
+        return AdminError(ErrorCode.cluster_authorization_failed, "Authorization failed.")
+    return None
 
 
 def require(
