@@ -210,6 +210,7 @@ class Session:
     expires_at_ms: int | None = None
     reauthenticating: bool = False
     close_reason: str | None = None  # answer the current request, then close
+    muted_until_ms: int = 0  # quota throttling: the next request waits until then
 
     @classmethod
     def open(cls, listener: ListenerSecurity, peer: str, ssl_object: object | None) -> Session:

@@ -9,15 +9,21 @@ spec is replaced by its module when its first request arrives.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import logging
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kio.static.primitive import i32Timedelta
+
 from riverlog.broker.authn import AuthenticationFailed, Session
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import HandlerSpec
+from riverlog.broker.quotas import QuotaManager
 from riverlog.broker.responses import ResponseSchema
 from riverlog.protocol.codec import (
     api_versions_v0_error,
@@ -64,6 +70,7 @@ class Dispatcher:
             (ApiRange(m.API_KEY, m.MIN_VERSION, m.MAX_VERSION) for m in modules),
             key=lambda r: r.api_key,
         )
+        self.quotas: QuotaManager | None = None  # set by the node
         # One ResponseSchema per served (api key, version): building one per request showed in the
         # produce profile. Bounded by the advertised ranges (versions are checked first).
         self._schemas: dict[tuple[int, int], ResponseSchema] = {}
@@ -109,6 +116,9 @@ class Dispatcher:
             schema=self._schema(header.api_key, header.api_version),
             session=session,
         )
+        quotas = self.quotas
+        if quotas is not None and quotas.active():
+            return await self._handle_with_quotas(ctx, module, decoded.body, len(frame), quotas)
         response: Any = await module.handle(ctx, decoded.body)
         if response is None:
             return None
@@ -117,6 +127,43 @@ class Dispatcher:
         )
         if session is not None and session.close_reason is not None:
             raise CloseConnection(session.close_reason, final=encoded)
+        return encoded
+
+    async def _handle_with_quotas(
+        self, ctx: RequestContext, module: Any, body: Any, request_bytes: int, quotas: QuotaManager
+    ) -> bytes | None:
+        """The same, recording the client's usage and answering with Kafka's throttle time; the
+        connection is muted for that long after the answer (see riverlog.broker.quotas)."""
+        started = time.perf_counter()
+        response: Any = await module.handle(ctx, body)
+        encoded = (
+            None
+            if response is None
+            else encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, response)
+        )
+        principal = ctx.principal
+        now_ms = self.services.clock.now_ms()
+        throttle = quotas.throttle(
+            ctx.api_key,
+            principal.name,
+            ctx.client_id or "",
+            request_bytes,
+            0 if encoded is None else len(encoded),
+            time.perf_counter() - started,
+            now_ms,
+            follower=_is_follower(body),
+        )
+        if throttle > 0:
+            if response is not None and hasattr(response, "throttle_time"):
+                delay = i32Timedelta.parse(datetime.timedelta(milliseconds=throttle))
+                response = dataclasses.replace(response, throttle_time=delay)
+                encoded = encode_response(
+                    ctx.correlation_id, ctx.api_key, ctx.api_version, response
+                )
+            if ctx.session is not None:
+                ctx.session.muted_until_ms = now_ms + throttle
+        if ctx.session is not None and ctx.session.close_reason is not None:
+            raise CloseConnection(ctx.session.close_reason, final=encoded)
         return encoded
 
     def _raw_token(self, token: bytes, session: Session) -> bytes:
@@ -145,3 +192,11 @@ class Dispatcher:
     def _api_versions_fallback(self, correlation_id: int) -> bytes:
         supported = [(r.api_key, r.min_version, r.max_version) for r in self.ranges]
         return api_versions_v0_error(correlation_id, supported)
+
+
+def _is_follower(body: Any) -> bool:
+    """A replica's fetch (replica id or replica state set): exempt from client quotas."""
+    state = getattr(body, "replica_state", None)
+    if state is not None and getattr(state, "replica_id", -1) >= 0:
+        return True
+    return int(getattr(body, "replica_id", -1)) >= 0

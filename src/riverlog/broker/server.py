@@ -159,10 +159,21 @@ class KafkaConnection(asyncio.BufferedProtocol):
                     self.send(response)
                     if not self.writable.is_set():
                         await self.writable.wait()
+                if self.session is not None and self.session.muted_until_ms:
+                    await self._maybe_wait_muted()
             self.flush()
         finally:
             self.processing = False
             self.worker = None
+
+    async def _maybe_wait_muted(self) -> None:
+        """A client over its quota: the answer goes out now, the next request waits (KIP-219)."""
+        assert self.session is not None
+        delay_ms = self.session.muted_until_ms - self.server.dispatcher.services.clock.now_ms()
+        self.session.muted_until_ms = 0
+        if delay_ms > 0:
+            self.flush()
+            await asyncio.sleep(delay_ms / 1000)
 
     def send(self, response: bytes) -> None:
         """Write `response`, or hold it for one write with the answers to frames already queued."""

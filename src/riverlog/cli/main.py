@@ -41,6 +41,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "certs": ("riverlog.cli.certs", "app", "group"),
     "users": ("riverlog.cli.users", "app", "group"),
     "acls": ("riverlog.cli.acls", "app", "group"),
+    "quotas": ("riverlog.cli.quotas", "app", "group"),
 }
 
 

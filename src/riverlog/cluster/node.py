@@ -24,6 +24,7 @@ from riverlog.broker.handlers import ALL_HANDLERS
 from riverlog.broker.listeners import ListenerPlan, plan_listeners
 from riverlog.broker.local_metadata import LocalMetadataStore, load_or_create_cluster_id
 from riverlog.broker.metadata_store import MetadataStore
+from riverlog.broker.quotas import QuotaManager
 from riverlog.broker.replica_manager import ReplicaManager, topic_log_config
 from riverlog.broker.server import BrokerServer
 from riverlog.broker.services import BrokerServices, ProducerIdManager
@@ -108,6 +109,7 @@ class BrokerNode:
         )
         services.authorizer = Authorizer(self.config, lambda: metadata.image)
         dispatcher = Dispatcher(services, ALL_HANDLERS)
+        dispatcher.quotas = QuotaManager(lambda: metadata.image)
         services.api_ranges = [(r.api_key, r.min_version, r.max_version) for r in dispatcher.ranges]
         self._server = BrokerServer(dispatcher, self.config.get_int("socket.request.max.bytes"))
         for listener in self.plan.listeners:

@@ -94,6 +94,8 @@ class ClusterImage:
     # ACLs as (resource type, resource name, pattern type, principal, host, operation, permission)
     # with Kafka's codes (riverlog.security.acl gives them names).
     acls: frozenset[AclTuple] = frozenset()
+    # client quotas: entity ((type, name or None for the default), ...) → {quota key → value}
+    client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=_empty)
 
     def topic(self, name: str) -> TopicImage | None:
         return self.topics.get(name)
@@ -164,6 +166,16 @@ class FenceBrokerRecord:
 
 
 AclTuple = tuple[int, str, int, str, str, int, int]
+QuotaEntity = tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientQuotaRecord:
+    """One client quota value of an entity (user and/or client-id); value None removes it."""
+
+    entity: QuotaEntity
+    key: str
+    value: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +222,7 @@ MetadataRecord = (
     | FenceBrokerRecord
     | UserScramCredentialRecord
     | AclRecord
+    | ClientQuotaRecord
 )
 _RECORD_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -223,6 +236,7 @@ _RECORD_TYPES: dict[str, type[Any]] = {
         FenceBrokerRecord,
         UserScramCredentialRecord,
         AclRecord,
+        ClientQuotaRecord,
     )
 }
 TOPIC_RESOURCE = 2
@@ -246,6 +260,8 @@ def decode_record(data: bytes) -> MetadataRecord:
         for key in ("replicas", "isr"):
             if key in body:
                 body[key] = tuple(body[key])
+        if "entity" in body:
+            body["entity"] = tuple(tuple(part) for part in body["entity"])
         record: MetadataRecord = cls(**body)
     except (ValueError, KeyError, TypeError) as exc:
         raise MetadataRecordError(f"undecodable metadata record: {exc}") from None
@@ -296,9 +312,21 @@ def replay(image: ClusterImage, record: MetadataRecord) -> ClusterImage:
                 else _without(image.scram_credentials, name)
             )
             return replace(image, scram_credentials=users)
+        case ClientQuotaRecord(entity=entity, key=quota_key, value=value):
+            values = dict(image.client_quotas.get(entity, {}))
+            if value is None:
+                values.pop(quota_key, None)
+            else:
+                values[quota_key] = value
+            quotas = (
+                _with(image.client_quotas, entity, MappingProxyType(values))
+                if values
+                else _without(image.client_quotas, entity)
+            )
+            return replace(image, client_quotas=quotas)
         case AclRecord():
-            key = record.key()
-            acls = image.acls - {key} if record.removed else image.acls | {key}
+            acl = record.key()
+            acls = image.acls - {acl} if record.removed else image.acls | {acl}
             return replace(image, acls=acls)
     raise MetadataRecordError(f"unknown metadata record {record!r}")
 

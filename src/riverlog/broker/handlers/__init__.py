@@ -72,6 +72,8 @@ HANDLERS: tuple[HandlerSpec, ...] = (
     HandlerSpec("alter_partition_reassignments", 45, 0, 0),
     HandlerSpec("list_partition_reassignments", 46, 0, 0),
     HandlerSpec("offset_delete", 47, 0, 0),
+    HandlerSpec("describe_client_quotas", 48, 0, 1),
+    HandlerSpec("alter_client_quotas", 49, 0, 1),
     HandlerSpec("describe_user_scram_credentials", 50, 0, 0),
     HandlerSpec("alter_user_scram_credentials", 51, 0, 0),
     HandlerSpec("describe_cluster", 60, 0, 2),
