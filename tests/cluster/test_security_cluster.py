@@ -4,6 +4,8 @@ and SCRAM users stored in ZooKeeper as Kafka stores them (`/config/users/<user>`
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -222,6 +224,28 @@ def test_acls_live_in_zookeeper_and_apply_on_every_broker(
         while alice(ports[2]) is not None:
             assert time.monotonic() < deadline, "the ACL never applied on broker 2"
             time.sleep(0.5)
+
+        # Client quotas land in Kafka's znodes too, and every broker reads them back.
+        done = subprocess.run(
+            [sys.executable, "-m", "riverlog", "quotas", "alter", "--user", "alice",
+             "--add-config", "producer_byte_rate=1048576", "-b", cluster.brokers[0].bootstrap],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        zk = KazooClient(hosts=cluster.zookeeper_connect)
+        zk.start()
+        try:
+            data, _ = zk.get("/config/users/alice")
+        finally:
+            zk.stop()
+            zk.close()
+        assert json.loads(data)["config"]["producer_byte_rate"] == "1048576.0"
+        described = subprocess.run(
+            [sys.executable, "-m", "riverlog", "quotas", "describe",
+             "-b", cluster.brokers[2].bootstrap],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert "user=alice\tproducer_byte_rate=1048576" in described.stdout
 
 
 def _listener_ports(cluster: LocalCluster, listener: str) -> dict[int, int]:

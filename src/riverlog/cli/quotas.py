@@ -162,6 +162,10 @@ def alter(
     print(f"altered quotas of {_describe_entity(parts)}")
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 def _describe_entity(parts: list[tuple[str, str | None]]) -> str:
     return ", ".join(f"{t}={'<default>' if n is None else n}" for t, n in parts)
 
@@ -194,5 +198,5 @@ def describe(
         )
     for entry in response.entries or ():
         parts = [(e.entity_type, e.entity_name) for e in entry.entity]
-        values = ", ".join(f"{v.key}={v.value:g}" for v in entry.values)
+        values = ", ".join(f"{v.key}={_number(float(v.value))}" for v in entry.values)
         print(f"{_describe_entity(parts)}\t{values}")

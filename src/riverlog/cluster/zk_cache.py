@@ -35,10 +35,11 @@ from riverlog.metadata.image import (
     BrokerInfo,
     ClusterImage,
     PartitionState,
+    QuotaEntity,
     TopicImage,
 )
 
-LISTS = (zf.BROKER_IDS, zf.TOPICS, zf.USER_CONFIGS, *zf.ACL_LISTS)
+LISTS = (zf.BROKER_IDS, zf.TOPICS, zf.USER_CONFIGS, zf.CLIENT_CONFIGS, *zf.ACL_LISTS)
 SINGLE_ZNODES = (zf.CONTROLLER, zf.CLUSTER_ID, zf.broker_config_path(), zf.PRODUCER_ID_BLOCK)
 Entry = tuple[bytes, int] | None  # (data, version), None when the znode does not exist
 
@@ -138,7 +139,7 @@ class ZnodeCache:
         if path.startswith(zf.USER_CONFIGS + "/"):
             return parts[3] in self.members.get(zf.USER_CONFIGS, ())
         parent, _, child = path.rpartition("/")
-        if parent in self._acl_lists:
+        if parent in self._acl_lists or parent == zf.CLIENT_CONFIGS:
             return child in self.members.get(parent, ())
         if path.startswith(zf.BROKER_IDS + "/"):
             return parts[3] in self.members.get(zf.BROKER_IDS, ())
@@ -147,7 +148,7 @@ class ZnodeCache:
         return True
 
     def _paths_of(self, parent: str, child: str) -> set[str]:
-        if parent == zf.USER_CONFIGS or parent in self._acl_lists:
+        if parent in (zf.USER_CONFIGS, zf.CLIENT_CONFIGS) or parent in self._acl_lists:
             return {f"{parent}/{child}"}
         if parent == zf.BROKER_IDS:
             return {zf.broker_path(int(child))}
@@ -160,7 +161,7 @@ class ZnodeCache:
         return {p for p in wanted if p not in self.data}
 
     def _forget(self, parent: str, child: str) -> None:
-        if parent == zf.USER_CONFIGS or parent in self._acl_lists:
+        if parent in (zf.USER_CONFIGS, zf.CLIENT_CONFIGS) or parent in self._acl_lists:
             self.data.pop(f"{parent}/{child}", None)
             return
         if parent == zf.BROKER_IDS:
@@ -208,7 +209,26 @@ class ZnodeCache:
             next_producer_id=zf.decode_producer_id_block(self._get(zf.PRODUCER_ID_BLOCK) or b""),
             scram_credentials=MappingProxyType(self._scram_credentials()),
             acls=frozenset(self._acls()),
+            client_quotas=MappingProxyType(self._quotas()),
         )
+
+    def _quotas(self) -> dict[QuotaEntity, Mapping[str, float]]:
+        """User and client-id quotas from /config/users/<u> and /config/clients/<c>."""
+        quotas: dict[QuotaEntity, Mapping[str, float]] = {}
+        for parent, kind in ((zf.USER_CONFIGS, "user"), (zf.CLIENT_CONFIGS, "client-id")):
+            for name in self.children.get(parent, ()):
+                configs = zf.decode_config(name, self._get(f"{parent}/{name}") or b"")
+                values = {}
+                for key, value in configs.items():
+                    if key in zf.QUOTA_CONFIG_KEYS:
+                        try:
+                            values[key] = float(value)
+                        except ValueError:
+                            continue
+                if values:
+                    entity_name = None if name == zf.DEFAULT_ENTITY else name
+                    quotas[((kind, entity_name),)] = MappingProxyType(values)
+        return quotas
 
     def _acls(self) -> list[AclTuple]:
         acls = []

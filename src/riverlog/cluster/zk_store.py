@@ -38,6 +38,7 @@ from riverlog.metadata import zk_format as zf
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
     AclRecord,
+    ClientQuotaRecord,
     ClusterImage,
     ConfigRecord,
     MetadataRecord,
@@ -97,6 +98,8 @@ class ZkMetadataStore:
         self.fenced = False
         self._suspend_timer: asyncio.TimerHandle | None = None
         self._closed = False
+        # Quotas of user+client-id pairs (/config/users/<u>/clients/<c>) are not kept here yet.
+        self.supports_combined_quota_entities = False
 
     # --- life cycle ---
 
@@ -318,6 +321,10 @@ class ZkMetadataStore:
                     self._delete_topic(name)
             case AclRecord():
                 self._update_acl(record)
+            case ClientQuotaRecord(entity=entity, key=key, value=value):
+                path, entity_path = zf.quota_path(entity)
+                self._update_config(path, key, None if value is None else repr(value))
+                self._notify_change(entity_path)
             case UserScramCredentialRecord(name=name, mechanism=mechanism, credential=credential):
                 self._update_config(zf.user_config_path(name), mechanism, credential)
                 self._notify_change(f"users/{name}")

@@ -68,6 +68,7 @@ ACL_OPERATIONS = {
 ACL_PERMISSIONS = {2: "Deny", 3: "Allow"}
 ACL_CHANGES = "/kafka-acl-changes"
 ACL_EXTENDED_CHANGES = "/kafka-acl-extended-changes"
+CLIENT_CONFIGS = "/config/clients"  # client-id quotas
 USER_CONFIGS = "/config/users"  # SCRAM credentials (and user quotas), Kafka's layout
 CONFIG_CHANGES = "/config/changes"  # change notifications other Kafka brokers watch
 PERSISTENT_PATHS = (
@@ -77,6 +78,7 @@ PERSISTENT_PATHS = (
     BROKER_CONFIGS,
     "/cluster",
     USER_CONFIGS,
+    CLIENT_CONFIGS,
     CONFIG_CHANGES,
     ACL_CHANGES,
     ACL_EXTENDED_CHANGES,
@@ -114,6 +116,20 @@ def topic_config_path(topic: str) -> str:
 
 def user_config_path(user: str) -> str:
     return f"{USER_CONFIGS}/{user}"
+
+
+DEFAULT_ENTITY = "<default>"
+QUOTA_CONFIG_KEYS = frozenset(
+    {"producer_byte_rate", "consumer_byte_rate", "request_percentage", "controller_mutation_rate"}
+)
+
+
+def quota_path(entity: Sequence[tuple[str, str | None]]) -> tuple[str, str]:
+    """(znode path, change-notification entity path) of a user or client-id quota entity."""
+    ((kind, name),) = entity
+    leaf = DEFAULT_ENTITY if name is None else name
+    base = USER_CONFIGS if kind == "user" else CLIENT_CONFIGS
+    return f"{base}/{leaf}", f"{'users' if kind == 'user' else 'clients'}/{leaf}"
 
 
 def acl_path(resource_type: int, pattern_type: int, name: str) -> str:

@@ -46,6 +46,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             code, message = ErrorCode.cluster_authorization_failed, "Cluster authorization failed."
         elif isinstance(found, str):
             code, message = ErrorCode.invalid_request, found
+        elif len(found) > 1 and not getattr(
+            ctx.services.metadata, "supports_combined_quota_entities", True
+        ):
+            code, message = (
+                ErrorCode.invalid_request,
+                "user + client-id quotas are not supported in ZooKeeper mode yet",
+            )
         else:
             for op in entry.ops:
                 if op.key not in QUOTA_KEYS:
