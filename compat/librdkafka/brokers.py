@@ -45,6 +45,14 @@ SCENARIO_BROKER_SETTINGS = {
     "default": {"auto.create.topics.enable": "true", "num.partitions": "4"},
     "noautocreate": {"auto.create.topics.enable": "false", "num.partitions": "4"},
 }
+# An authorizer that allows what no ACL mentions, as the suite's clusters run (0109, 0115 and 0119
+# add DENY ACLs with kafka-acls.sh and expect them to apply; everything else runs unrestricted).
+AUTHORIZER_SETTINGS = {
+    "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+    "allow.everyone.if.no.acl.found": "true",
+}
+for _settings in SCENARIO_BROKER_SETTINGS.values():
+    _settings.update(AUTHORIZER_SETTINGS)
 
 # A replicated cluster as librdkafka's test scenarios describe it (replication_factor 3), with the
 # short failure-detection timeouts of tests/cluster/conftest.py (Kafka's are 30 s and 18 s).

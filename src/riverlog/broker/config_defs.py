@@ -194,6 +194,14 @@ SECURITY_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("sasl.jaas.config", parse_password, None, sensitive=True, read_only=True),
     ConfigDef("sasl.server.max.receive.size", parse_int(1, INT32_MAX), "524288", read_only=True),
     ConfigDef("connections.max.reauth.ms", parse_int(0), "0", read_only=True),
+    # Kerberos (GSSAPI) settings: accepted and reported with Kafka's defaults (Kafka updates them
+    # dynamically per listener); riverlog offers no GSSAPI, so nothing reads them.
+    ConfigDef("sasl.kerberos.service.name", parse_str, None),
+    ConfigDef("sasl.kerberos.kinit.cmd", parse_str, "/usr/bin/kinit"),
+    ConfigDef("sasl.kerberos.min.time.before.relogin", parse_int(0), "60000"),
+    ConfigDef("sasl.kerberos.ticket.renew.jitter", parse_ratio, "0.05"),
+    ConfigDef("sasl.kerberos.ticket.renew.window.factor", parse_ratio, "0.8"),
+    ConfigDef("sasl.kerberos.principal.to.local.rules", parse_str, "DEFAULT"),
     ConfigDef("authorizer.class.name", parse_str, "", read_only=True),
     ConfigDef("super.users", parse_str, None, read_only=True),
     ConfigDef("allow.everyone.if.no.acl.found", parse_bool, "false", read_only=True),
