@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.config_defs import ConfigError
 from riverlog.broker.listeners import Listener
+from riverlog.security.oauthbearer import (
+    INVALID_TOKEN_ANSWER,
+    OAuthBearerError,
+    UnsecuredValidator,
+)
 from riverlog.security.principal import (
     ANONYMOUS_PRINCIPAL,
     KafkaPrincipal,
@@ -42,7 +47,8 @@ from riverlog.security.sasl_plain import (
 from riverlog.security.scram import ScramCredential, ScramError, ScramMechanism, ScramServer
 
 log = logging.getLogger(__name__)
-SUPPORTED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SUPPORTED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+OAUTHBEARER_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
 # (user, mechanism) → the stored credential, or None.
@@ -63,6 +69,7 @@ class ListenerSecurity:
     mapper: SslPrincipalMapper = field(default_factory=SslPrincipalMapper)
     mechanisms: tuple[str, ...] = ()
     plain_users: dict[str, str] = field(default_factory=dict)
+    oauthbearer: UnsecuredValidator = field(default_factory=UnsecuredValidator)
     reauth_ms: int = 0
     max_receive_size: int = 524288
 
@@ -87,6 +94,7 @@ def listener_security(config: BrokerConfig, listener: Listener) -> ListenerSecur
         raise ConfigError(str(exc)) from None
     mechanisms: tuple[str, ...] = ()
     users: dict[str, str] = {}
+    validator = UnsecuredValidator()
     if listener.uses_sasl:
         key = f"listener.name.{name.lower()}.sasl.enabled.mechanisms"
         mechanisms = tuple(
@@ -104,6 +112,8 @@ def listener_security(config: BrokerConfig, listener: Listener) -> ListenerSecur
         mechanisms = usable
         if "PLAIN" in mechanisms:
             users = _plain_users(config, name)
+        if "OAUTHBEARER" in mechanisms:
+            validator = _oauthbearer_validator(config, name)
     reauth = config.for_listener(name, "connections.max.reauth.ms")
     max_receive = config.for_listener(name, "sasl.server.max.receive.size")
     return ListenerSecurity(
@@ -113,6 +123,7 @@ def listener_security(config: BrokerConfig, listener: Listener) -> ListenerSecur
         mapper=mapper,
         mechanisms=mechanisms,
         plain_users=users,
+        oauthbearer=validator,
         reauth_ms=int(str(reauth or 0)),
         max_receive_size=int(str(max_receive or 524288)),
     )
@@ -140,6 +151,22 @@ def _plain_users(config: BrokerConfig, listener: str) -> dict[str, str]:
     return plain_users(options)
 
 
+def _oauthbearer_validator(config: BrokerConfig, listener: str) -> UnsecuredValidator:
+    """Kafka's unsecured validator options from `listener.name.<l>.oauthbearer.sasl.jaas.config`
+    (optional here: without it the defaults apply)."""
+    key = f"listener.name.{listener.lower()}.oauthbearer.sasl.jaas.config"
+    text = config.explicit.get(key) or config.explicit.get("oauthbearer.sasl.jaas.config")
+    if text is None:
+        return UnsecuredValidator()
+    try:
+        module, options = parse_jaas(text)
+        if module != OAUTHBEARER_MODULE:
+            raise ConfigError(f"{key}: expected {OAUTHBEARER_MODULE}, got {module}")
+        return UnsecuredValidator.from_jaas_options(options)
+    except (JaasError, OAuthBearerError) as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
 class SaslExchange:
     """One SASL exchange for one mechanism: `step(token)` returns the next server token."""
 
@@ -152,12 +179,15 @@ class SaslExchange:
         scram_mechanism = ScramMechanism.by_name(mechanism)
         self._scram = ScramServer(scram_mechanism) if scram_mechanism is not None else None
         self._step = 0
+        self._failure = "invalid OAUTHBEARER exchange"
 
-    def step(self, token: bytes) -> bytes:
+    def step(self, token: bytes, now_ms: int = 0) -> bytes:
         if self.done:
             raise AuthenticationFailed("Authentication already completed")
         if len(token) > self.listener.max_receive_size:
             raise AuthenticationFailed("SASL token larger than sasl.server.max.receive.size")
+        if self.mechanism == "OAUTHBEARER":
+            return self._oauthbearer_step(token, now_ms)
         if self._scram is None:
             try:
                 self.username = authenticate_plain(token, self.listener.plain_users)
@@ -166,6 +196,21 @@ class SaslExchange:
             self.done = True
             return b""
         return self._scram_step(self._scram, token)
+
+    def _oauthbearer_step(self, token: bytes, now_ms: int) -> bytes:
+        """RFC 7628: a bad token is answered with an error JSON; the client's \\x01 ends it."""
+        self._step += 1
+        if self._step == 1:
+            try:
+                self.username = self.listener.oauthbearer.principal(token, now_ms)
+            except OAuthBearerError as exc:
+                self._failure = str(exc)
+                return INVALID_TOKEN_ANSWER
+            self.done = True
+            return b""
+        raise AuthenticationFailed(
+            f"Authentication failed: {self._failure}"
+        )
 
     def _scram_step(self, server: ScramServer, token: bytes) -> bytes:
         failed = (
@@ -244,7 +289,7 @@ class Session:
         if exchange is None:
             raise AuthenticationFailed("SaslAuthenticate before SaslHandshake")
         try:
-            answer = exchange.step(token)
+            answer = exchange.step(token, now_ms)
         except AuthenticationFailed as exc:
             log.warning(
                 "SASL %s authentication of %r from %s failed: %s",
