@@ -208,9 +208,7 @@ class SaslExchange:
                 return INVALID_TOKEN_ANSWER
             self.done = True
             return b""
-        raise AuthenticationFailed(
-            f"Authentication failed: {self._failure}"
-        )
+        raise AuthenticationFailed(f"Authentication failed: {self._failure}")
 
     def _scram_step(self, server: ScramServer, token: bytes) -> bytes:
         failed = (

@@ -88,7 +88,11 @@ class Dispatcher:
         except InvalidRequestError as exc:
             raise CloseConnection(f"malformed request: {exc}") from None
         header = decoded.header
-        if session is not None and header.api_key not in BEFORE_AUTHENTICATION:
+        if (
+            session is not None
+            and (not session.authenticated or session.expires_at_ms is not None)
+            and header.api_key not in BEFORE_AUTHENTICATION
+        ):  # the common case (authenticated, no session lifetime) costs two attribute reads
             if not session.authenticated:
                 raise CloseConnection(
                     f"api key {header.api_key} sent before SASL authentication completed"
