@@ -45,15 +45,20 @@ def binding_of(acl: AclTuple) -> AclBinding:
     )
 
 
+def authorizer_enabled(config: BrokerConfig) -> bool:
+    """Whether `authorizer.class.name` turns the authorizer on; ConfigError for a class we lack."""
+    name = config.get_str("authorizer.class.name").strip()
+    if name and name not in AUTHORIZER_CLASSES:
+        raise ConfigError(
+            f"authorizer.class.name: {name} is not supported; use "
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or leave it empty)"
+        )
+    return bool(name)
+
+
 class Authorizer:
     def __init__(self, config: BrokerConfig, image_of: Callable[[], ClusterImage]) -> None:
-        name = config.get_str("authorizer.class.name").strip()
-        if name and name not in AUTHORIZER_CLASSES:
-            raise ConfigError(
-                f"authorizer.class.name: {name} is not supported; use "
-                "org.apache.kafka.metadata.authorizer.StandardAuthorizer (or leave it empty)"
-            )
-        self.enabled = bool(name)
+        self.enabled = authorizer_enabled(config)
         self.super_users = parse_super_users(config.get_str("super.users"))
         self.allow_if_no_acls = config.get_bool("allow.everyone.if.no.acl.found")
         self.image_of = image_of

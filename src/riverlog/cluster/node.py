@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from riverlog.broker.authn import listener_security
-from riverlog.broker.authz import Authorizer
+from riverlog.broker.authz import Authorizer, authorizer_enabled
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
 from riverlog.broker.handlers import ALL_HANDLERS
@@ -53,6 +53,7 @@ class BrokerNode:
         self.endpoints: tuple[tuple[str, str, int], ...] = ()  # advertised (name, host, port)
         # Validated before anything is opened, so a bad listener setting fails fast, naming its key.
         self.plan: ListenerPlan = plan_listeners(config)
+        authorizer_enabled(config)
         self.security = {
             listener.name: listener_security(config, listener) for listener in self.plan.listeners
         }
