@@ -207,6 +207,19 @@ SECURITY_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("allow.everyone.if.no.acl.found", parse_bool, "false", read_only=True),
 )
 
+# Broker configs AlterConfigs may change at run time besides the topic configs' synonyms (Kafka updates
+# the SASL/Kerberos ones per listener without a restart).
+EXTRA_DYNAMIC_BROKER_CONFIGS = frozenset(
+    {
+        "sasl.kerberos.service.name",
+        "sasl.kerberos.kinit.cmd",
+        "sasl.kerberos.min.time.before.relogin",
+        "sasl.kerberos.ticket.renew.jitter",
+        "sasl.kerberos.ticket.renew.window.factor",
+        "sasl.kerberos.principal.to.local.rules",
+    }
+)
+
 # `listener.name.<listener>.<setting>`: settings a listener may override (Kafka's rule: the ssl.*
 # and sasl.* ones, and `<mechanism>.sasl.jaas.config` per SASL mechanism).
 LISTENER_PREFIX = "listener.name."
