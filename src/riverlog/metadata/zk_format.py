@@ -244,8 +244,9 @@ class BrokerRegistration:
     host: str
     port: int
     rack: str | None = None
-    endpoints: tuple[tuple[str, str, int], ...] = ()
-    protocols: tuple[tuple[str, str], ...] = ()
+    # Not part of equality: a registration is the broker's inter-broker address and rack.
+    endpoints: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    protocols: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 def encode_broker(reg: BrokerRegistration, timestamp_ms: int) -> bytes:
