@@ -131,12 +131,9 @@ def listener_security(config: BrokerConfig, listener: Listener) -> ListenerSecur
 
 def _plain_users(config: BrokerConfig, listener: str) -> dict[str, str]:
     key = f"listener.name.{listener.lower()}.plain.sasl.jaas.config"
-    text = config.explicit.get(key)
-    if text is None:
-        for fallback in ("plain.sasl.jaas.config", "sasl.jaas.config"):
-            if fallback in config.explicit:
-                key, text = fallback, config.explicit[fallback]
-                break
+    text = config.for_listener_str(listener, "plain.sasl.jaas.config") or config.for_listener_str(
+        listener, "sasl.jaas.config"
+    )
     if text is None:
         raise ConfigError(
             f"{key}: listener {listener} enables PLAIN but has no JAAS config with users "
@@ -155,7 +152,7 @@ def _oauthbearer_validator(config: BrokerConfig, listener: str) -> UnsecuredVali
     """Kafka's unsecured validator options from `listener.name.<l>.oauthbearer.sasl.jaas.config`
     (optional here: without it the defaults apply)."""
     key = f"listener.name.{listener.lower()}.oauthbearer.sasl.jaas.config"
-    text = config.explicit.get(key) or config.explicit.get("oauthbearer.sasl.jaas.config")
+    text = config.for_listener_str(listener, "oauthbearer.sasl.jaas.config")
     if text is None:
         return UnsecuredValidator()
     try:

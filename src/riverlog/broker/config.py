@@ -141,9 +141,10 @@ class BrokerConfig:
     def for_listener(self, listener: str, name: str) -> object:
         """A setting as one listener sees it: `listener.name.<listener>.<name>` if set, else the
         broker-wide value (Kafka's per-listener override rule)."""
-        prefixed = f"listener.name.{listener.lower()}.{name}"
-        if prefixed in self._parsed:
-            return self._parsed[prefixed]
+        for key, value in self._parsed.items():  # start-up only; the listener part in any case
+            split = listener_setting_name(key)
+            if split is not None and split == (listener.upper(), name):
+                return value
         if name in BROKER_CONFIGS:
             return self.get(name)
         return self._parsed.get(name)

@@ -79,7 +79,9 @@ def inter_broker_security(config: BrokerConfig) -> PeerSecurity | None:
 
 def _jaas_login(config: BrokerConfig, listener: str, mechanism: str) -> tuple[str, str]:
     key = f"listener.name.{listener.lower()}.{mechanism.lower()}.sasl.jaas.config"
-    text = config.explicit.get(key) or config.explicit.get("sasl.jaas.config")
+    text = config.for_listener_str(
+        listener, f"{mechanism.lower()}.sasl.jaas.config"
+    ) or config.for_listener_str(listener, "sasl.jaas.config")
     if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
         raise ConfigError(
             f"sasl.mechanism.inter.broker.protocol: {mechanism} is not supported "

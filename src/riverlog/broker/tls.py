@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.config_defs import ConfigError
+from riverlog.broker.config_defs import ConfigError, listener_setting_name
 
 _PROTOCOLS = {
     "TLSv1.2": ssl.TLSVersion.TLSv1_2,
@@ -32,8 +32,11 @@ _PROTOCOLS = {
 
 
 def _key(listener: str, name: str, config: BrokerConfig) -> str:
-    prefixed = f"listener.name.{listener.lower()}.{name}"
-    return prefixed if prefixed in config.explicit else name
+    """The key a setting came from, for error messages (per-listener or broker-wide)."""
+    for key in config.explicit:
+        if listener_setting_name(key) == (listener.upper(), name):
+            return key
+    return name
 
 
 @contextlib.contextmanager

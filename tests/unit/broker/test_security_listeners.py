@@ -84,3 +84,10 @@ def test_a_mechanism_scoped_jaas_config_is_accepted() -> None:
     key = "listener.name.sasl_ssl.plain.sasl.jaas.config"
     config = BrokerConfig.load(None, {key: "M required;"}, environ={})
     assert config.explicit[key] == "M required;"
+
+
+def test_the_listener_part_of_an_override_is_case_insensitive() -> None:
+    config = BrokerConfig.load(
+        None, {"listener.name.INTERNAL.ssl.client.auth": "required"}, environ={}
+    )
+    assert config.for_listener("internal", "ssl.client.auth") == "required"
