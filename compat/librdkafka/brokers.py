@@ -102,6 +102,7 @@ class SingleBroker:
 
     def __init__(self, scenario: str, workdir: Path) -> None:
         self.scenario = scenario
+        self.name = scenario  # in file names
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: BinaryIO | None = None
@@ -122,11 +123,14 @@ class SingleBroker:
     def start(self) -> None:
         self.starts += 1
         self.port = free_port()
-        data = self.workdir / f"data-{self.scenario}-{self.starts}"
-        log = self.log = (self.workdir / f"broker-{self.scenario}-{self.starts}.log").open("wb")
-        cmd = [str(RIVERLOG), "broker", "start", "--listen", self.bootstrap]
+        data = self.workdir / f"data-{self.name}-{self.starts}"
+        log = self.log = (self.workdir / f"broker-{self.name}-{self.starts}.log").open("wb")
+        cmd = [str(RIVERLOG), "broker", "start", *self.listen_args()]
         cmd += ["--data-dir", str(data)]
-        for key, value in SCENARIO_BROKER_SETTINGS[self.scenario].items():
+        for key, value in {
+            **SCENARIO_BROKER_SETTINGS[self.scenario],
+            **self.extra_settings(),
+        }.items():
             cmd += ["--set", f"{key}={value}"]
         cmd += ["--log-level", log_level()]
         self.proc = subprocess.Popen(
@@ -144,6 +148,14 @@ class SingleBroker:
         self.stop()
         raise RuntimeError(f"broker did not listen on {self.bootstrap} within 30 s; see {log.name}")
 
+    client_settings: dict[str, str] = {}  # what test.conf needs to connect (none for PLAINTEXT)
+
+    def listen_args(self) -> list[str]:
+        return ["--listen", self.bootstrap]
+
+    def extra_settings(self) -> dict[str, str]:
+        return {}
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -160,8 +172,38 @@ class SingleBroker:
             self.log = None
 
     def collect_logs(self, results: Path) -> None:
-        for log in self.workdir.glob(f"broker-{self.scenario}-*.log"):
+        for log in self.workdir.glob(f"broker-{self.name}-*.log"):
             shutil.move(log, results / log.name)
+
+
+class SaslBroker(SingleBroker):
+    """The same broker with one SASL_PLAINTEXT listener (PLAIN) instead of PLAINTEXT, and a `test.conf`
+    that logs in: for the tests that need SASL (0135_sasl_credentials)."""
+
+    USER, PASSWORD = "librdkafka", "librdkafka-secret"
+    client_settings = {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": USER,
+        "sasl.password": PASSWORD,
+    }
+
+    def __init__(self, scenario: str, workdir: Path) -> None:
+        super().__init__(scenario, workdir)
+        self.name = f"{scenario}-sasl"
+
+    def listen_args(self) -> list[str]:
+        return ["--set", f"listeners=SASL_PLAINTEXT://{self.bootstrap}"]
+
+    def extra_settings(self) -> dict[str, str]:
+        jaas = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'user_{self.USER}="{self.PASSWORD}";'
+        )
+        return {
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
+        }
 
 
 class ZooKeeperHolder:
