@@ -206,6 +206,87 @@ class SaslBroker(SingleBroker):
         }
 
 
+class SslBroker(SingleBroker):
+    """The same broker with one SSL listener requiring client certificates, and the certificate set
+    trivup gives the suite: `test.conf` settings and the `SSL_*` files (PEM, DER, PKCS#12, an encrypted
+    key) that 0097_ssl_verify loads in every form. Made with `riverlog.security.certs`."""
+
+    PASSWORD = "use-this-password"
+
+    def __init__(self, scenario: str, workdir: Path) -> None:
+        super().__init__(scenario, workdir)
+        self.name = f"{scenario}-ssl"
+        self.certs = workdir / f"certs-{scenario}"
+        self.client_settings: dict[str, str] = {}
+        self.test_env: dict[str, str] = {}
+
+    def listen_args(self) -> list[str]:
+        return ["--set", f"listeners=SSL://{self.bootstrap}"]
+
+    def extra_settings(self) -> dict[str, str]:
+        if not self.client_settings:
+            self._make_certificates()
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.certs / "broker.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.certs / "ca.pem"),
+            "ssl.client.auth": "required",
+        }
+
+    def _make_certificates(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization as ser
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        from riverlog.security.certs import create_ca, issue
+
+        self.certs.mkdir(parents=True, exist_ok=True)
+        ca = create_ca("librdkafka-test-ca")
+        broker = issue(ca, "localhost", server=True, hostnames=["localhost", "127.0.0.1"])
+        client = issue(ca, "client", server=False)
+        key = ser.load_pem_private_key(client.key_pem, None)
+        cert = x509.load_pem_x509_certificate(client.cert_pem)
+        ca_cert = x509.load_pem_x509_certificate(ca.issued.cert_pem)
+        encrypt = ser.BestAvailableEncryption(self.PASSWORD.encode())
+        files = {
+            "broker.pem": broker.bundle_pem,
+            "ca.pem": ca.issued.cert_pem,
+            "ca.der": ca_cert.public_bytes(ser.Encoding.DER),
+            "client.pem": client.cert_pem,
+            "client.der": cert.public_bytes(ser.Encoding.DER),
+            "client.key": key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, encrypt),  # type: ignore[union-attr]
+            "client.key.der": key.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8, encrypt),  # type: ignore[union-attr]
+            "client.p12": pkcs12.serialize_key_and_certificates(
+                b"client",
+                key,
+                cert,
+                [ca_cert],
+                encrypt,  # type: ignore[arg-type]
+            ),
+        }
+        for name, data in files.items():
+            (self.certs / name).write_bytes(data)
+        path = {name: str(self.certs / name) for name in files}
+        self.client_settings = {
+            "security.protocol": "SSL",
+            "ssl.ca.location": path["ca.pem"],
+            "ssl.certificate.location": path["client.pem"],
+            "ssl.key.location": path["client.key"],
+            "ssl.key.password": self.PASSWORD,
+        }
+        self.test_env = {
+            "SSL_password": self.PASSWORD,
+            "SSL_pkcs": path["client.p12"],
+            "SSL_pub_der": path["client.der"],
+            "SSL_pub_pem": path["client.pem"],
+            "SSL_priv_der": path["client.key.der"],
+            "SSL_priv_pem": path["client.key"],
+            "SSL_ca_der": path["ca.der"],
+            "SSL_all_cas_pem": path["ca.pem"],
+        }
+
+
 class ZooKeeperHolder:
     """The run's one ZooKeeper, started when the first cluster needs it and again if it died."""
 
