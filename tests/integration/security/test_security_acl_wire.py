@@ -171,3 +171,10 @@ def test_denied_without_acls_and_allowed_for_a_super_user(
     topic = wire_broker.topic  # type: ignore[attr-defined]
     assert denied in codes(call(wire_broker, "bob", build(topic)))
     assert denied not in codes(call(wire_broker, "admin", build(topic)))
+
+
+def test_cluster_authorized_operations_follow_the_acls(wire_broker: RunningBroker) -> None:
+    request = s(60, 0).DescribeClusterRequest(include_cluster_authorized_operations=True)
+    assert call(wire_broker, "bob", request).cluster_authorized_operations == 0
+    everything = call(wire_broker, "admin", request).cluster_authorized_operations
+    assert everything & (1 << 7) and everything & (1 << 8)  # ALTER and DESCRIBE for a super user

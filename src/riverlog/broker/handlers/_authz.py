@@ -41,6 +41,17 @@ def configs_denied(
     return None
 
 
+def cluster_operations(ctx: RequestContext, unrestricted: int) -> int:
+    """The cluster's authorized operations (KIP-430): `unrestricted` without an authorizer, none
+    without DESCRIBE on the cluster, else those the principal may do."""
+    authorizer = getattr(ctx.services, "authorizer", None)
+    if authorizer is None or not authorizer.enabled:
+        return unrestricted
+    if not ctx.cluster_authorized(AclOperation.DESCRIBE):
+        return 0
+    return authorized_operations(ctx, ResourceType.CLUSTER, "kafka-cluster")
+
+
 def require(
     ctx: RequestContext,
     operation: AclOperation,

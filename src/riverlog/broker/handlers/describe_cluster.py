@@ -14,6 +14,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._authz import cluster_operations
 from riverlog.broker.responses import ZERO_THROTTLE
 
 API_KEY = 60
@@ -63,7 +64,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         controller_id=image.controller_id,
         brokers=brokers,
         cluster_authorized_operations=(
-            CLUSTER_OPERATIONS if include_ops else AUTHORIZED_OPERATIONS_OMITTED
+            cluster_operations(ctx, CLUSTER_OPERATIONS)
+            if include_ops
+            else AUTHORIZED_OPERATIONS_OMITTED
         ),
     )
 

@@ -14,7 +14,11 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._authz import authorized_operations, may_create_topic
+from riverlog.broker.handlers._authz import (
+    authorized_operations,
+    cluster_operations,
+    may_create_topic,
+)
 from riverlog.broker.handlers.describe_cluster import CLUSTER_OPERATIONS
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
@@ -59,7 +63,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         controller_id=image.controller_id,
         topics=tuple(topics),
         cluster_authorized_operations=(
-            CLUSTER_OPERATIONS
+            cluster_operations(ctx, CLUSTER_OPERATIONS)
             if getattr(request, "include_cluster_authorized_operations", False)
             else AUTHORIZED_OPERATIONS_UNKNOWN
         ),
