@@ -132,7 +132,7 @@ class BrokerNode:
         metadata.on_commit.append(replicas.sync_with_image)
         replicas.sync_with_image(metadata.image)
         self.services = services
-        await self._maybe_start_metrics(services, host)
+        await self._maybe_start_metrics(services, self.plan.listeners[0].host)
         self._start_timers()
         asyncio.get_running_loop().call_soon(services.coordinators)
         log.info(
