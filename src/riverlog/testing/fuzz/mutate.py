@@ -205,9 +205,9 @@ def mutate(rng: random.Random, frame: Frame) -> tuple[bytes, list[str]]:
     return bytes(data), applied
 
 
-def frame_with_prefix(rng: random.Random, body: bytes) -> bytes:
-    """The size prefix, usually true; sometimes a lie (too big, negative, or short)."""
+def frame_with_prefix(rng: random.Random, body: bytes, *, lie: bool = False) -> bytes:
+    """The size prefix: the true size, or with ``lie`` a false one (too big, negative, short)."""
     size = len(body)
-    if rng.random() < 0.02:
+    if lie:
         size = rng.choice((-1, 2**31 - 1, 100 * 1024 * 1024 + 1, max(size - 3, 0), size + 10))
     return struct.pack(">i", size) + body
