@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import json
 import mmap
+import os
 import random
 import resource
 import struct
@@ -76,7 +76,7 @@ def classify(frame_bytes: bytes) -> str:
         return "invalid"
     except UnsupportedVersionError:
         return "unsupported"
-    except BaseException as exc:  # noqa: BLE001 (the finding: anything else escaping decode)
+    except BaseException as exc:  # the finding: anything else escaping decode
         if isinstance(exc, KeyboardInterrupt):
             raise
         return f"other:{type(exc).__name__}"
@@ -138,7 +138,7 @@ def _serve(seed: int, count: int, progress_path: Path, *, atheris: bool) -> None
 def _run_atheris(
     seed: int, count: int, one: Callable[[int, bytes], None], report: Callable[[], None]
 ) -> None:
-    import atheris  # type: ignore[import-not-found,unused-ignore]  # dev dependency
+    import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]  # dev dependency
 
     frames = corpus(seed)
     counter = [0]

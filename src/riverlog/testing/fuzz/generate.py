@@ -33,7 +33,7 @@ from kio.serial._introspect import (
 
 from riverlog.protocol.records import build_batch
 
-__all__ = ["Frame", "Slot", "all_request_apis", "generate", "encode_uvarint"]
+__all__ = ["Frame", "Slot", "all_request_apis", "encode_uvarint", "generate"]
 
 _FIXED: Final = {
     "bool": ">?",
@@ -99,9 +99,15 @@ def encode_uvarint(value: int) -> bytes:
 
 
 def generate(
-    rng: random.Random, api_key: int, version: int, correlation_id: int = 1, client_id: str = "fz"
+    rng: random.Random,
+    api_key: int,
+    version: int,
+    correlation_id: int = 1,
+    client_id: str = "fz",
+    topics: tuple[str, ...] = (),
 ) -> Frame:
-    """A valid request frame for (api key, version) that kio decodes."""
+    """A valid request frame for (api key, version) that kio decodes; string fields called
+    ``name`` or ``topic`` name one of ``topics`` when given (so a Produce reaches a real log)."""
     schema = load_request_schema(api_key, version)
     flexible = bool(schema.__header_schema__.__flexible__)
     frame = Frame(api_key, version, flexible)
@@ -111,13 +117,14 @@ def generate(
     if flexible:
         frame.slots.append(Slot("tags", len(frame.data), 1))
         frame.data.append(0)
-    _Writer(rng, frame).entity(schema)
+    _Writer(rng, frame, topics).entity(schema)
     return frame
 
 
 class _Writer:
-    def __init__(self, rng: random.Random, frame: Frame) -> None:
+    def __init__(self, rng: random.Random, frame: Frame, topics: tuple[str, ...] = ()) -> None:
         self.rng = rng
+        self.topics = topics
         self.frame = frame
         self.out = frame.data
         self.never_null = False
@@ -152,6 +159,9 @@ class _Writer:
     def field(self, f: dataclasses.Field[Any], flexible: bool) -> None:
         match classify_field(f):
             case PrimitiveField():
+                if self.topics and f.name in ("name", "topic"):
+                    self.length("string", flexible, self.rng.choice(self.topics).encode())
+                    return
                 self.primitive(get_schema_field_type(f), flexible, nullable=is_optional(f))
             case EntityField(nested):
                 if is_optional(f):

@@ -20,7 +20,7 @@ from crc32c import crc32c
 
 from riverlog.testing.fuzz.generate import Frame, Slot, encode_uvarint
 
-__all__ = ["MUTATIONS", "mutate", "frame_with_prefix"]
+__all__ = ["MUTATIONS", "frame_with_prefix", "mutate"]
 
 _HUGE_INT32: Final = (2**31 - 1, -(2**31), -2, 1 << 20, 1 << 24, 65_535)
 _HUGE_UVARINTS: Final = (2**35 - 1, 2**32 - 1, 2**31, 1 << 20, 1 << 28)

@@ -20,6 +20,7 @@ for thread interleaving.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import statistics
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from riverlog.protocol.codec import decode_response
 from riverlog.testing.broker_process import BrokerProcess
@@ -42,6 +43,7 @@ from riverlog.testing.fuzz.mutate import frame_with_prefix, mutate
 WITNESS_APIS: Final = frozenset({2, 3, 9, 10, 15, 16, 18, 32, 60})
 CLIENT_TOPIC: Final = "fuzz-clients-topic"  # longer than any name the generator writes
 CLIENT_GROUP: Final = "fuzz-clients-group"
+GARBAGE_TOPIC: Final = "fuzz-garbage-topic"
 _SIZE: Final = struct.Struct(">i")
 
 
@@ -70,6 +72,8 @@ class CampaignReport:
     partitions_unreadable: list[str] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     fds: list[int] = field(default_factory=list)
+    socket_fds: list[int] = field(default_factory=list)  # of `fds`, those that are sockets
+    topics: int = 0
     broker_alive: bool = False
     log_findings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -104,7 +108,8 @@ class CampaignReport:
                 f"partitions read to their end {self.partitions_read}, unreadable "
                 f"{len(self.partitions_unreadable)}",
                 f"broker RSS KiB first/max/last {_fmm(self.rss_kib)}; open fds first/max/last "
-                f"{_fmm(self.fds)}",
+                f"{_fmm(self.fds)}, of them sockets {_fmm(self.socket_fds)}; topics at the end "
+                f"{self.topics}",
             ]
         )
 
@@ -159,6 +164,11 @@ class Campaign:
         self.acked: dict[tuple[int, int], bytes] = {}
         rng = random.Random(seed)
         self.corpus: list[Frame] = [generate(rng, *api) for api in all_request_apis() * 3]
+        # Produce to topics that exist (the clients' own among them), so corrupt batches meet
+        # the validation and the log rather than UNKNOWN_TOPIC_OR_PARTITION.
+        topics = (CLIENT_TOPIC, GARBAGE_TOPIC)
+        produce = [api for api in all_request_apis() if api[0] == 0]
+        self.corpus += [generate(rng, *api, topics=topics) for api in produce * 30]
         self.witness_corpus: list[Frame] = []  # filled by run(): versions the broker advertises
 
     # garbage ---------------------------------------------------------------------------------
@@ -314,10 +324,7 @@ class Campaign:
         pid = self.broker.pid
         while not self.stop.wait(1.0) and pid is not None:
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
-                rss = next(int(line.split()[1]) for line in status.splitlines() if "VmRSS" in line)
-                self.report.rss_kib.append(rss)
-                self.report.fds.append(len(list(Path(f"/proc/{pid}/fd").iterdir())))
+                self._sample_once()
             except (OSError, StopIteration):
                 return
 
@@ -326,7 +333,10 @@ class Campaign:
     def run(self) -> CampaignReport:
         started = time.monotonic()
         admin = AdminClient({"bootstrap.servers": self.broker.bootstrap})
-        admin.create_topics([NewTopic(CLIENT_TOPIC, 3, 1)])[CLIENT_TOPIC].result(timeout=30)
+        for future in admin.create_topics(
+            [NewTopic(CLIENT_TOPIC, 3, 1), NewTopic(GARBAGE_TOPIC, 3, 1)]
+        ).values():
+            future.result(timeout=30)
         advertised = _advertised_versions(self.broker.port)
         self.witness_corpus = [
             f
@@ -336,7 +346,13 @@ class Campaign:
         ]
         background = [
             threading.Thread(target=target, name=f"fuzz-{target.__name__}", daemon=True)
-            for target in (self._witness, self._canary, self._producer, self._consumer, self._sample)
+            for target in (
+                self._witness,
+                self._canary,
+                self._producer,
+                self._consumer,
+                self._sample,
+            )
         ]
         senders = [
             threading.Thread(target=self._garbage, args=(i,), name=f"fuzz-garbage-{i}", daemon=True)
@@ -360,15 +376,22 @@ class Campaign:
         return self.report
 
     def _sample_once(self) -> None:
-        self.stop.clear()
-        self.stop.set()
+        """One sample of the broker's RSS and descriptors (sockets counted apart: log segments
+        of the topics garbage created are files, and legitimately stay open)."""
         pid = self.broker.pid
         if pid is None:
             return
         status = Path(f"/proc/{pid}/status").read_text()
         rss = next(int(line.split()[1]) for line in status.splitlines() if "VmRSS" in line)
+        targets = []
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                targets.append(os.readlink(fd))
+            except OSError:  # closed while listing
+                continue
         self.report.rss_kib.append(rss)
-        self.report.fds.append(len(list(Path(f"/proc/{pid}/fd").iterdir())))
+        self.report.fds.append(len(targets))
+        self.report.socket_fds.append(sum(t.startswith("socket:") for t in targets))
 
     def _read_back(self) -> None:
         """Every acknowledged record, read by a fresh consumer at its offset."""
@@ -381,6 +404,7 @@ class Campaign:
 
     def _read_every_partition(self, admin: AdminClient) -> None:
         topics = admin.list_topics(timeout=30).topics
+        self.report.topics = len(topics)
         partitions = [(name, p) for name, topic in topics.items() for p in topic.partitions]
         found = _read_to_end(self.broker.bootstrap, partitions)
         self.report.partitions_read = len(partitions) - len(found.unreadable)
