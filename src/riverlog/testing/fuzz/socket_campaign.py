@@ -68,6 +68,7 @@ class CampaignReport:
     consumed_live: int = 0
     client_errors: list[str] = field(default_factory=list)
     records_missing: int = 0
+    missing_detail: list[str] = field(default_factory=list)  # per partition: watermarks, offsets
     partitions_read: int = 0
     partitions_unreadable: list[str] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
@@ -106,7 +107,8 @@ class CampaignReport:
                 f"missing on read-back, {self.consumed_live} consumed live, client errors "
                 f"{len(self.client_errors)}, producer errors {len(self.producer_errors)}",
                 f"partitions read to their end {self.partitions_read}, unreadable "
-                f"{len(self.partitions_unreadable)}",
+                f"{len(self.partitions_unreadable)} {self.partitions_unreadable[:5]}",
+                f"missing by partition {self.missing_detail}",
                 f"broker RSS KiB first/max/last {_fmm(self.rss_kib)}; open fds first/max/last "
                 f"{_fmm(self.fds)}, of them sockets {_fmm(self.socket_fds)}; topics at the end "
                 f"{self.topics}",
@@ -397,9 +399,15 @@ class Campaign:
         """Every acknowledged record, read by a fresh consumer at its offset."""
         found = _read_to_end(self.broker.bootstrap, [(CLIENT_TOPIC, p) for p in range(3)])
         values = {(p, o): v for (_, p, o), v in found.records.items()}
-        self.report.records_missing = sum(
-            1 for key, value in self.acked.items() if values.get(key) != value
-        )
+        missing = sorted(key for key, value in self.acked.items() if values.get(key) != value)
+        self.report.records_missing = len(missing)
+        for partition in range(3):
+            offsets = [o for p, o in missing if p == partition]
+            if offsets:
+                self.report.missing_detail.append(
+                    f"p{partition}: {len(offsets)} from {offsets[0]} to {offsets[-1]}, "
+                    f"watermarks {found.watermarks.get((CLIENT_TOPIC, partition))}"
+                )
         self.report.partitions_unreadable += found.unreadable
 
     def _read_every_partition(self, admin: AdminClient) -> None:
@@ -430,6 +438,7 @@ def _advertised_versions(port: int) -> dict[int, tuple[int, int]]:
 class _ReadResult:
     records: dict[tuple[str, int, int], bytes | None]
     unreadable: list[str]
+    watermarks: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
 
 def _read_to_end(
@@ -452,9 +461,10 @@ def _read_to_end(
         ends: dict[tuple[str, int], int] = {}
         for topic, partition in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            result.watermarks[(topic, partition)] = (low, high)
             if high > low:
                 ends[(topic, partition)] = high
-        consumer.assign([TopicPartition(t, p, 0) for t, p in ends])
+        consumer.assign([TopicPartition(t, p, result.watermarks[(t, p)][0]) for t, p in ends])
         position = {key: 0 for key in ends}
         deadline = time.monotonic() + timeout
         while any(position[k] < ends[k] for k in ends) and time.monotonic() < deadline:
