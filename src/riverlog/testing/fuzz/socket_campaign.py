@@ -117,7 +117,11 @@ class CampaignReport:
 
 
 def _fmm(series: list[int]) -> str:
-    return f"{series[0]}/{max(series)}/{series[-1]}" if series else "-"
+    """first/max/last, then the samples at each quarter of the run (is it flat once warm?)."""
+    if not series:
+        return "-"
+    quarters = "/".join(str(series[len(series) * q // 4]) for q in (1, 2, 3))
+    return f"{series[0]}/{max(series)}/{series[-1]} (at 1/4, 1/2, 3/4 of the run {quarters})"
 
 
 # --- framing helpers ------------------------------------------------------------------------------
