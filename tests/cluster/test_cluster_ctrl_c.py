@@ -45,7 +45,11 @@ def test_ctrl_c_stops_brokers_before_zookeeper(tmp_path: Path) -> None:
         assert any("bootstrap servers" in line for line in lines), "".join(lines)
         children = _children(harness.pid)
         zookeeper = [pid for pid, command in children.items() if "java" in command]
-        brokers = [pid for pid, command in children.items() if "broker start" in command and "java" not in command]
+        brokers = [
+            pid
+            for pid, command in children.items()
+            if "broker start" in command and "java" not in command
+        ]
         assert len(zookeeper) == 1 and len(brokers) == 2, children
         os.killpg(harness.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         began = time.monotonic()
