@@ -1,0 +1,349 @@
+"""Building a riverlog.streams topology from an `Analysis`.
+
+Names follow ksqlDB's so internal topics match: the application id is
+`_confluent-ksql-<service id>query_<query id>`, a re-keying aggregation repartitions through
+`Aggregate-GroupBy-repartition`, the aggregation store is `Aggregate-Aggregate-Materialize`, a
+materialized source table `KsqlTopic-Reduce`. Values inside the topology are row tuples
+(see `riverlog.sql.internal`); the sink writes the key and value formats of the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from riverlog.sql.analyzer import Analysis
+from riverlog.sql.formats import BAD_RECORD, Column, ProcessingLog, RowSerde
+from riverlog.sql.internal import InternalSerde, RowSource, add_processor
+from riverlog.sql.metastore import DataSource, WindowInfo
+from riverlog.streams import (
+    Consumed,
+    Grouped,
+    KeyValue,
+    KStream,
+    KTable,
+    Materialized,
+    Produced,
+    SessionWindows,
+    StreamsBuilder,
+    Suppressed,
+    TimeWindows,
+)
+from riverlog.streams.processors.base import Processor
+from riverlog.streams.records import Record, Windowed
+from riverlog.streams.serdes import Serde, WindowedSerdes
+
+log = logging.getLogger("riverlog.sql")
+
+DEFAULT_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace period when none is given
+
+
+@dataclass
+class Sink:
+    """Where a query writes: a topic with formats, or a callback (transient queries)."""
+
+    topic: str | None
+    key_format: str = "KAFKA"
+    value_format: str = "JSON"
+    props: dict[str, object] | None = None
+    timestamp_column: str | None = None
+    callback: Callable[[Any, Any, int], None] | None = None
+
+
+def key_serde_for(
+    fmt: str,
+    columns: list[Column],
+    props: dict[str, object],
+    window: WindowInfo | None,
+    plog: ProcessingLog,
+) -> Serde[Any]:
+    inner: Serde[Any] = RowSerde(fmt, columns, True, props, plog)
+    if window is None:
+        return inner
+    if window.kind == "SESSION":
+        return WindowedSerdes.session_windowed_serde_from(inner)
+    return WindowedSerdes.time_windowed_serde_from(inner, window.size_ms or 0)
+
+
+def value_serde_for(source: DataSource, plog: ProcessingLog) -> Serde[Any]:
+    return RowSerde(source.value_format, source.value_columns, False, source.props, plog)
+
+
+class TopologyPlanner:
+    """One query → nodes on `builder`."""
+
+    def __init__(self, builder: StreamsBuilder, plog: ProcessingLog) -> None:
+        self.builder = builder
+        self.plog = plog
+        self.internal = InternalSerde()
+
+    # -- sources ---------------------------------------------------------------------------
+    def source_stream(self, source: DataSource) -> KStream:
+        ks = key_serde_for(
+            source.key_format, source.key_columns, source.props, source.window, self.plog
+        )
+        vs = value_serde_for(source, self.plog)
+        consumed = Consumed.with_(ks, vs)
+        if source.timestamp_column is not None:
+            consumed = consumed.with_timestamp_extractor(self._timestamp_extractor(source, vs))
+        stream = self.builder.stream(source.topic, consumed)
+        row = RowSource(
+            len(source.key_columns),
+            len(source.value_columns),
+            [
+                None if c.namespace == "HEADERS" else c.namespace.split(":", 1)[1]
+                for c in source.header_columns
+            ],
+            source.window is not None,
+            source.kind == "TABLE",
+            self.plog,
+        )
+        return add_processor(stream, "", row, ks, self.internal)
+
+    def _timestamp_extractor(self, source: DataSource, vs: Serde[Any]) -> Any:
+        names = [c.name for c in source.value_columns]
+        col = source.timestamp_column
+        idx = names.index(col) if col in names else None
+        fmt = source.timestamp_format
+
+        def extract(record: Any, partition_time: int) -> int:
+            if idx is None or record.value is None:
+                return int(record.timestamp)
+            row = vs.deserialize(record.topic, record.value)
+            if row is BAD_RECORD or row is None:
+                return int(record.timestamp)
+            v = row[idx]
+            if v is None:
+                return -1
+            if fmt is not None and isinstance(v, str):
+                from riverlog.sql.javatime import parse_ms
+
+                return parse_ms(v, fmt)
+            return int(v)
+
+        return extract
+
+    def source_table(self, source: DataSource) -> KTable:
+        ks = key_serde_for(
+            source.key_format, source.key_columns, source.props, source.window, self.plog
+        )
+        return self.source_stream(source).to_table(
+            Materialized.as_("KsqlTopic-Reduce").with_(ks, self.internal)
+        )
+
+    # -- queries ---------------------------------------------------------------------------
+    def build(self, a: Analysis, sink: Sink) -> None:
+        if a.group_by is not None:
+            self._aggregation(a, sink)
+        elif a.source.kind == "TABLE":
+            table = self.source_table(a.source)
+            if a.where is not None:
+                table = table.filter(_guard(a.where, False, self.plog))
+            project = self._projector(a)
+            out = table.map_values(lambda k, row: project(k, row)[1])
+            self._write_table(a, out, sink, rekey=self._rekey(a))
+        else:
+            stream = self.source_stream(a.source)
+            if a.where is not None:
+                stream = stream.filter(_guard_kv(a.where, self.plog))
+            project = self._projector(a)
+
+            def emit(proc: Processor, record: Record) -> None:
+                key, value = project(record.key, record.value)
+                proc.context.forward(Record(key, value, record.timestamp, record.headers))
+
+            projected = add_processor(stream, "", emit, None, None, key_changing=True)
+            self._write_stream(a, projected, sink)
+
+    def _projector(self, a: Analysis) -> Callable[[Any, Any], tuple[Any, Any]]:
+        fns = [_safe(p.compiled.fn, p.name, self.plog) for p in a.projection]
+        key_idx, value_idx = a.key_index, a.value_index
+        partition = [p.fn for p in a.partition_by] if a.partition_by is not None else None
+
+        def project(key: Any, row: Any) -> tuple[Any, Any]:
+            if row is None:
+                return key, None
+            values = [f(row) for f in fns]
+            if partition is not None:
+                new_key: Any = tuple(f(row) for f in partition) if partition else None
+            elif isinstance(key, Windowed):
+                new_key = Windowed(tuple(values[i] for i in key_idx), key.window)
+            else:
+                new_key = tuple(values[i] for i in key_idx) if key_idx else None
+            return new_key, tuple(values[i] for i in value_idx)
+
+        return project
+
+    def _rekey(self, a: Analysis) -> Callable[[Any, Any], Any] | None:
+        return None
+
+    def _sink_serdes(self, a: Analysis, sink: Sink) -> tuple[Serde[Any], Serde[Any]]:
+        props = sink.props or {}
+        ks = key_serde_for(sink.key_format, a.key_columns, props, a.output_window, self.plog)
+        vs = RowSerde(sink.value_format, a.value_columns, False, props, self.plog)
+        return ks, vs
+
+    def _write_stream(self, a: Analysis, out: KStream, sink: Sink) -> None:
+        if sink.callback is not None:
+            cb = sink.callback
+            add_processor(out, "", lambda p, r: cb(r.key, r.value, r.timestamp))
+            return
+        ks, vs = self._sink_serdes(a, sink)
+        out = self._maybe_set_timestamp(a, out, sink)
+        assert sink.topic is not None
+        out.to(sink.topic, Produced.with_(ks, vs))
+
+    def _maybe_set_timestamp(self, a: Analysis, out: KStream, sink: Sink) -> KStream:
+        if sink.timestamp_column is None:
+            return out
+        names = [c.name for c in a.value_columns]
+        if sink.timestamp_column not in names:
+            return out
+        idx = names.index(sink.timestamp_column)
+
+        def set_ts(proc: Processor, record: Record) -> None:
+            ts = record.timestamp
+            if record.value is not None and record.value[idx] is not None:
+                ts = int(record.value[idx])
+            proc.context.forward(Record(record.key, record.value, ts, record.headers))
+
+        return add_processor(out, "", set_ts)
+
+    def _write_table(
+        self, a: Analysis, table: KTable, sink: Sink, rekey: Callable[[Any, Any], Any] | None
+    ) -> None:
+        del rekey
+        stream = table.to_stream()
+        self._write_stream(a, stream, sink)
+
+    # -- aggregation -----------------------------------------------------------------------
+    def _aggregation(self, a: Analysis, sink: Sink) -> None:
+        assert a.group_by is not None
+        group_fns = [g.fn for g in a.group_by]
+        aggs = a.aggregates
+        ks_agg: Serde[Any] = self.internal
+        materialized = Materialized.as_("Aggregate-Aggregate-Materialize").with_(
+            ks_agg, self.internal
+        )
+
+        def init() -> list[Any]:
+            return [ac.udaf.init() for ac in aggs]
+
+        def add(_k: Any, row: Any, agg: list[Any]) -> list[Any]:
+            return [
+                ac.udaf.add(s, *[f(row) for f in ac.args]) for ac, s in zip(aggs, agg, strict=True)
+            ]
+
+        def undo(_k: Any, row: Any, agg: list[Any]) -> list[Any]:
+            return [
+                ac.udaf.undo(s, *[f(row) for f in ac.args]) for ac, s in zip(aggs, agg, strict=True)
+            ]
+
+        def merge(_k: Any, x: list[Any], y: list[Any]) -> list[Any]:
+            return [ac.udaf.merge(s, t) for ac, s, t in zip(aggs, x, y, strict=True)]
+
+        def group_key(row: Any) -> Any:
+            key = tuple(f(row) for f in group_fns)
+            return None if any(v is None for v in key) else key
+
+        if a.source.kind == "TABLE":
+            table = self.source_table(a.source)
+            if a.where is not None:
+                table = table.filter(_guard(a.where, False, self.plog))
+            grouped_t = table.group_by(
+                lambda k, row: KeyValue(group_key(row), row),
+                Grouped.with_(ks_agg, self.internal).with_name("Aggregate-GroupBy"),
+            )
+            agg_table = grouped_t.aggregate(init, add, undo, materialized)
+        else:
+            stream = self.source_stream(a.source)
+            if a.where is not None:
+                stream = stream.filter(_guard_kv(a.where, self.plog))
+            if a.group_is_source_key:
+                grouped = stream.group_by_key(Grouped.with_(None, self.internal))
+                materialized = materialized.with_key_serde(stream.key_serde)  # type: ignore[arg-type]
+            else:
+                grouped = stream.group_by(
+                    lambda k, row: group_key(row),
+                    Grouped.with_(ks_agg, self.internal).with_name("Aggregate-GroupBy"),
+                )
+            w = a.window
+            if w is None:
+                agg_table = grouped.aggregate(init, add, materialized)
+            else:
+                grace = DEFAULT_GRACE_MS if w.grace_ms is None else w.grace_ms
+                if w.retention_ms is not None:
+                    materialized = materialized.with_retention(w.retention_ms)
+                if w.kind == "SESSION":
+                    windowed = grouped.windowed_by(
+                        SessionWindows.of_inactivity_gap_and_grace(w.size_ms, grace)
+                    )
+                    agg_table = windowed.aggregate(init, add, merge, materialized)
+                else:
+                    tw = TimeWindows.of_size_and_grace(w.size_ms, grace)
+                    if w.advance_ms is not None:
+                        tw = tw.advance_by(w.advance_ms)
+                    agg_table = grouped.windowed_by(tw).aggregate(init, add, materialized)
+        if a.query.emit == "FINAL":
+            agg_table = agg_table.suppress(
+                Suppressed.until_window_closes(Suppressed.BufferConfig.unbounded()).with_name(
+                    "Suppress"
+                )
+            )
+        post = self._post_row(a)
+        table = agg_table.map_values(lambda k, agg: post(k, agg))
+        if a.having is not None:
+            table = table.filter(_guard(a.having, True, self.plog))
+        project = self._projector(a)
+        out = table.map_values(lambda k, row: project(k, row)[1])
+        self._write_stream(a, out.to_stream(), sink)
+
+    def _post_row(self, a: Analysis) -> Callable[[Any, Any], Any]:
+        aggs = a.aggregates
+
+        def post(key: Any, agg: Any) -> Any:
+            if agg is None:
+                return None
+            if isinstance(key, Windowed):
+                inner, start, end = key.key, key.window.start, key.window.end
+            else:
+                inner, start, end = key, None, None
+            results = [ac.udaf.result(s) for ac, s in zip(aggs, agg, strict=True)]
+            return (*inner, *results, start, end)
+
+        return post
+
+
+def _safe(fn: Callable[[Any], Any], name: str, plog: ProcessingLog) -> Callable[[Any], Any]:
+    """A projection whose evaluation fails yields NULL and a processing-log entry (ksqlDB)."""
+
+    def run(row: Any) -> Any:
+        try:
+            return fn(row)
+        except Exception as e:
+            plog.record_processing_error(f"Error computing expression {name}: {e}", row)
+            return None
+
+    return run
+
+
+def _guard(
+    pred: Callable[[Any], bool], post: bool, plog: ProcessingLog
+) -> Callable[[Any, Any], bool]:
+    def test(_k: Any, row: Any) -> bool:
+        if row is None:
+            return False
+        try:
+            return pred(row)
+        except Exception as e:
+            plog.record_processing_error(f"Error evaluating predicate: {e}", row)
+            return False
+
+    del post
+    return test
+
+
+def _guard_kv(pred: Callable[[Any], bool], plog: ProcessingLog) -> Callable[[Any, Any], bool]:
+    return _guard(pred, False, plog)
