@@ -103,16 +103,17 @@ class TopologyPlanner:
         return add_processor(stream, "", row, ks, self.internal)
 
     def _timestamp_extractor(self, source: DataSource, vs: Serde[Any]) -> Any:
+        """TIMESTAMP='col': the record time from a value column (the runtime hands deserialized
+        records to extractors); a NULL or unparsable time makes the task skip the record."""
         names = [c.name for c in source.value_columns]
         col = source.timestamp_column
         idx = names.index(col) if col in names else None
         fmt = source.timestamp_format
+        del vs
 
         def extract(record: Any, partition_time: int) -> int:
-            if idx is None or record.value is None:
-                return int(record.timestamp)
-            row = vs.deserialize(record.topic, record.value)
-            if row is BAD_RECORD or row is None:
+            row = record.value
+            if idx is None or row is None or row is BAD_RECORD:
                 return int(record.timestamp)
             v = row[idx]
             if v is None:
@@ -120,7 +121,10 @@ class TopologyPlanner:
             if fmt is not None and isinstance(v, str):
                 from riverlog.sql.javatime import parse_ms
 
-                return parse_ms(v, fmt)
+                try:
+                    return parse_ms(v, fmt)
+                except ValueError:
+                    return -1
             return int(v)
 
         return extract

@@ -270,11 +270,11 @@ class Engine:
         topic = str(wprops.get("KAFKA_TOPIC", stmt.name))
         key_format, value_format = _formats(wprops, a.source)
         if not a.key_columns and "KEY_FORMAT" not in wprops and "FORMAT" not in wprops:
-            key_format = a.source.key_format if a.source.key_columns else key_format
-        fprops = {
-            **{k: v for k, v in a.source.props.items() if k in ("VALUE_DELIMITER",)},
-            **wprops,
-        }
+            key_format = "NONE"
+        inherited = {}
+        if "VALUE_FORMAT" not in wprops and "FORMAT" not in wprops:
+            inherited = {k: v for k, v in a.source.props.items() if k in ("VALUE_DELIMITER",)}
+        fprops = {**inherited, **wprops}
         check_format(key_format or "KAFKA", a.key_columns, True, fprops)
         check_format(value_format or "JSON", a.value_columns, False, fprops)
         partitions = int(str(wprops.get("PARTITIONS", a.source.partitions)))
