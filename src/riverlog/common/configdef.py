@@ -108,6 +108,8 @@ def _convert(key: ConfigKey, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ValueError("Not a number of type DOUBLE") from None
+    if kind is Type.CLASS and not isinstance(value, str):
+        return value  # a class or object given directly (Kafka's CLASS accepts a Class too)
     if kind is Type.LIST:
         if isinstance(value, (list, tuple)):
             return [str(v).strip() for v in value]

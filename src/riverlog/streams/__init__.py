@@ -60,3 +60,4 @@ __all__ = [
     "Windowed",
     "WindowedSerdes",
 ]
+from riverlog.streams.runtime.kafka_streams import KafkaStreams as KafkaStreams

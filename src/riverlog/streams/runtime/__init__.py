@@ -1,0 +1,1 @@
+"""The streams runtime: KafkaStreams, stream threads, tasks on Kafka, restoration, EOS."""
