@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "partitions": ("riverlog.cli.partitions", "app", "group"),
     "platform": ("riverlog.cli.platform", "app", "group"),
     "registry": ("riverlog.cli.registry", "app", "group"),
+    "sql": ("riverlog.cli.sql", "app", "group"),
 }
 
 

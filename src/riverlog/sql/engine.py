@@ -86,6 +86,7 @@ class Engine:
         self.queries: dict[str, PersistentQuery] = {}
         self.command_seq = 0
         self.variables: dict[str, str] = {}
+        self.plog_sink: Callable[[dict[str, Any]], None] | None = None
 
     # -- entry points ----------------------------------------------------------------------
     def execute(self, text: str, properties: dict[str, Any] | None = None) -> list[Entity]:
@@ -319,6 +320,8 @@ class Engine:
         app_id = f"_confluent-ksql-{self.config.service_id}query_{query_id}"
         builder = StreamsBuilder()
         plog = ProcessingLog()
+        if self.plog_sink is not None:
+            plog.sinks.append(self.plog_sink)
         TopologyPlanner(builder, plog).build(
             a,
             Sink(sink.topic, sink.key_format, sink.value_format, sink.props, sink.timestamp_column),

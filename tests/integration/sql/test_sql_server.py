@@ -1,0 +1,224 @@
+"""The SQL server over REST with a real broker: statements, persistent queries writing real topics
+(read back with confluent-kafka), pull and push queries, inserts, and the status endpoints."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer
+
+from riverlog.sql.server.server import SqlServer
+from riverlog.testing.broker import RunningBroker
+
+
+@pytest.fixture(scope="module")
+def server(broker: RunningBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlServer]:
+    srv = SqlServer(
+        {
+            "listeners": "http://127.0.0.1:0",
+            "bootstrap.servers": broker.bootstrap_servers,
+            "ksql.service.id": f"it_{uuid.uuid4().hex[:6]}_",
+            "ksql.streams.state.dir": str(tmp_path_factory.mktemp("sql-state")),
+            "ksql.streams.auto.offset.reset": "earliest",
+            "ksql.streams.commit.interval.ms": "200",
+            "ksql.streams.cache.max.bytes.buffering": "0",
+        }
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: SqlServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+def ksql(client: httpx.Client, text: str) -> Any:
+    r = client.post("/ksql", json={"ksql": text, "streamsProperties": {}})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def read_topic(
+    broker: RunningBroker, topic: str, n: int, timeout_s: float = 60
+) -> list[tuple[Any, Any]]:
+    c = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": f"read-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    c.subscribe([topic])
+    out: list[tuple[Any, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < n and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error() is not None:
+                continue
+            out.append((m.key(), None if m.value() is None else json.loads(m.value())))
+    finally:
+        c.close()
+    return out
+
+
+def test_ddl_csas_writes_the_sink_topic(client: httpx.Client, broker: RunningBroker) -> None:
+    result = ksql(
+        client,
+        "CREATE STREAM ORDERS (ID BIGINT KEY, ITEM STRING, QTY INT) WITH (kafka_topic='orders', value_format='JSON', partitions=1);",
+    )
+    assert result[0]["@type"] == "currentStatus"
+    assert result[0]["commandStatus"] == {
+        "status": "SUCCESS",
+        "message": "Stream created",
+        "queryId": None,
+    }
+    result = ksql(
+        client,
+        "CREATE STREAM BIG AS SELECT ID, UCASE(ITEM) AS ITEM, QTY FROM ORDERS WHERE QTY > 1;",
+    )
+    query_id = result[0]["commandStatus"]["queryId"]
+    assert query_id.startswith("CSAS_BIG_")
+    ksql(client, "INSERT INTO ORDERS (ID, ITEM, QTY) VALUES (1, 'apple', 5);")
+    ksql(client, "INSERT INTO ORDERS (ID, ITEM, QTY) VALUES (2, 'pear', 1);")
+    ksql(client, "INSERT INTO ORDERS (ID, ITEM, QTY) VALUES (3, 'fig', 2);")
+    rows = read_topic(broker, "BIG", 2)
+    assert [v for _k, v in rows] == [{"ITEM": "APPLE", "QTY": 5}, {"ITEM": "FIG", "QTY": 2}]
+    assert rows[0][0] == (1).to_bytes(8, "big")  # KAFKA key format: Kafka's LongSerializer
+    queries = ksql(client, "SHOW QUERIES;")[0]["queries"]
+    assert [q["id"] for q in queries if q["sinks"] == ["BIG"]] == [query_id]
+    streams = ksql(client, "SHOW STREAMS;")[0]["streams"]
+    assert {
+        "type": "STREAM",
+        "name": "BIG",
+        "topic": "BIG",
+        "keyFormat": "KAFKA",
+        "valueFormat": "JSON",
+        "isWindowed": False,
+    } in streams
+    desc = ksql(client, "DESCRIBE BIG;")[0]["sourceDescription"]
+    assert [f["name"] for f in desc["fields"]] == ["ID", "ITEM", "QTY"] and desc["fields"][0][
+        "type"
+    ] == "KEY"
+
+
+def test_ctas_pull_and_push_queries(client: httpx.Client, broker: RunningBroker) -> None:
+    ksql(
+        client,
+        "CREATE STREAM CLICKS (USERID STRING KEY, PAGE STRING) WITH (kafka_topic='clicks', value_format='JSON', partitions=1);",
+    )
+    ksql(client, "CREATE TABLE PER_PAGE AS SELECT PAGE, COUNT(*) AS N FROM CLICKS GROUP BY PAGE;")
+    for user, page in [("u1", "home"), ("u2", "home"), ("u1", "cart")]:
+        ksql(client, f"INSERT INTO CLICKS (USERID, PAGE) VALUES ('{user}', '{page}');")
+    final: dict[str, int] = {}
+    for k, v in read_topic(broker, "PER_PAGE", 3):
+        final[k.decode()] = v["N"]
+    assert final == {"home": 2, "cart": 1}
+    # pull query by key, and a scan
+    r = client.post("/query", json={"ksql": "SELECT * FROM PER_PAGE WHERE PAGE = 'home';"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body[0]["header"]["schema"] == "`PAGE` STRING, `N` BIGINT"
+    assert [x["row"]["columns"] for x in body[1:]] == [["home", 2]]
+    r = client.post(
+        "/query-stream",
+        json={"sql": "SELECT PAGE, N FROM PER_PAGE;"},
+        headers={"Accept": "application/json"},
+    )
+    rows = r.json()
+    assert rows[0]["columnNames"] == ["PAGE", "N"] and sorted(rows[1:]) == [
+        ["cart", 1],
+        ["home", 2],
+    ]
+    # push query from the beginning, until LIMIT
+    lines = []
+    body_json = {
+        "ksql": "SELECT USERID, PAGE FROM CLICKS EMIT CHANGES LIMIT 3;",
+        "streamsProperties": {"ksql.streams.auto.offset.reset": "earliest"},
+    }
+    with client.stream("POST", "/query", json=body_json) as resp:
+        for line in resp.iter_lines():
+            lines.append(line)
+    text = "".join(lines)
+    data = json.loads(text)
+    assert [x["row"]["columns"] for x in data[1:4]] == [
+        ["u1", "home"],
+        ["u2", "home"],
+        ["u1", "cart"],
+    ]
+    assert data[-1] == {"finalMessage": "Limit Reached"}
+
+
+def test_inserts_stream_and_query_stream_push(client: httpx.Client, broker: RunningBroker) -> None:
+    ksql(
+        client,
+        "CREATE STREAM EVENTS (ID INT KEY, NAME STRING) WITH (kafka_topic='events', value_format='JSON', partitions=1);",
+    )
+    body = (
+        json.dumps({"target": "EVENTS"})
+        + "\n"
+        + json.dumps({"ID": 1, "NAME": "a"})
+        + "\n"
+        + json.dumps({"ID": 2, "NAME": "b"})
+        + "\n"
+    )
+    r = client.post("/inserts-stream", content=body)
+    assert [json.loads(x) for x in r.text.splitlines()] == [
+        {"status": "ok", "seq": 0},
+        {"status": "ok", "seq": 1},
+    ]
+    got = []
+    req = {
+        "sql": "SELECT * FROM EVENTS EMIT CHANGES LIMIT 2;",
+        "properties": {"auto.offset.reset": "earliest"},
+    }
+    with client.stream("POST", "/query-stream", json=req) as resp:
+        assert resp.headers["content-type"].startswith("application/vnd.ksqlapi.delimited.v1")
+        for line in resp.iter_lines():
+            if line.strip():
+                got.append(json.loads(line))
+    assert got[0]["columnNames"] == ["ID", "NAME"]
+    assert got[1:] == [[1, "a"], [2, "b"]]
+
+
+def test_errors_and_status_endpoints(client: httpx.Client, server: SqlServer) -> None:
+    r = client.post("/ksql", json={"ksql": "SELECT * FRM X;"})
+    assert r.status_code == 400
+    err = r.json()
+    assert err["@type"] == "statement_error" and err["error_code"] == 40001
+    assert err["message"].startswith("line 1:10: Syntax Error")
+    r = client.post("/ksql", json={"ksql": "DESCRIBE NOPE;"})
+    assert r.status_code == 400 and "NOPE" in r.json()["message"]
+    info = client.get("/info").json()["KsqlServerInfo"]
+    assert info["ksqlServiceId"] == server.service_id and info["serverStatus"] == "RUNNING"
+    assert client.get("/healthcheck").json()["isHealthy"] is True
+    statuses = client.get("/status").json()["commandStatuses"]
+    assert statuses.get("stream/`ORDERS`/create") == "SUCCESS"
+    one = client.get("/status/stream/`ORDERS`/create").json()
+    assert one["status"] == "SUCCESS"
+    cluster = client.get("/clusterStatus").json()["clusterStatus"]
+    assert next(iter(cluster.values()))["hostAlive"] is True
+    topics = ksql(client, "SHOW TOPICS;")[0]["topics"]
+    assert any(t["name"] == "orders" for t in topics)
+    fns = ksql(client, "SHOW FUNCTIONS;")[0]["functions"]
+    assert {"name": "UCASE", "type": "SCALAR", "category": "STRING"} in fns
+
+
+def test_command_topic_holds_the_commands(
+    server: SqlServer, broker: RunningBroker, tmp_path: Path
+) -> None:
+    commands = server.commands.read_all()
+    assert commands[0].command_id == "stream/`ORDERS`/create"
+    assert commands[0].statement.startswith("CREATE STREAM ORDERS")
+    assert server.commands.topic == f"_confluent-ksql-{server.service_id}_command_topic"
+    del broker, tmp_path
