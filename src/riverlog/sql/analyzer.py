@@ -40,6 +40,20 @@ class AggregateCall:
 
 
 @dataclass
+class JoinInfo:
+    """A stream-table join: the right table, how to find the left row's join key, and its width."""
+
+    right: DataSource
+    right_alias: str
+    kind: str  # INNER | LEFT
+    left_key: Compiled
+    left_key_expr: ast.Expr
+    right_key_expr: ast.Expr
+    left_is_key: bool  # joining on the stream's own key: no repartition
+    right_width: int
+
+
+@dataclass
 class Analysis:
     query: ast.Query
     source: DataSource
@@ -57,6 +71,7 @@ class Analysis:
     key_index: list[int] = field(default_factory=list)
     value_index: list[int] = field(default_factory=list)
     result_kind: str = "STREAM"
+    join: JoinInfo | None = None
 
     @property
     def key_columns(self) -> list[Column]:
@@ -136,16 +151,17 @@ def analyze(
     sink_name: str | None = None,
     persistent: bool = True,
 ) -> Analysis:
-    if query.joins:
-        raise SqlStatementError("Joins are not supported yet by riverlog.sql")
     source = metastore.get(query.source.name)
     alias = query.source.ref
     scope = source_scope(source, alias)
     a = Analysis(query, source, alias, scope, window=query.window)
+    if query.joins:
+        a.join = _analyze_join(query, source, alias, metastore)
+        scope = a.scope = Scope(scope.slots + source_scope(a.join.right, a.join.right_alias).slots)
     compiler = ExpressionCompiler(scope)
     if query.where is not None:
         a.where = compiler.predicate(query.where)
-    items = _expand(query.select, source, alias)
+    items = _expand(query.select, source, alias, a.join)
     aggregate = bool(query.group_by) or any(_has_aggregate(i.expr) for i in items if i.expr)
     if query.window is not None and not aggregate:
         raise SqlStatementError("WINDOW clause requires a GROUP BY clause.")
@@ -174,6 +190,10 @@ def analyze(
             keys = list(query.partition_by)
         elif query.partition_by:
             keys = []
+        elif a.join is not None:
+            keys = [a.join.left_key_expr]
+            if not any(_same(p.expr, keys[0]) for p in a.projection):
+                keys = [a.join.right_key_expr]
         else:
             keys = [ast.Column(c.name, None) for c in source.key_columns]
         _assign_keys(
@@ -184,18 +204,87 @@ def analyze(
 
 
 def _expand(
-    select: tuple[ast.SelectItem, ...], source: DataSource, alias: str
+    select: tuple[ast.SelectItem, ...], source: DataSource, alias: str, join: JoinInfo | None
 ) -> list[ast.SelectItem]:
+    sides = [(alias, source)] + ([(join.right_alias, join.right)] if join else [])
     out: list[ast.SelectItem] = []
     for item in select:
         if item.expr is not None:
             out.append(item)
             continue
-        if item.all_of is not None and item.all_of != alias:
+        chosen = [(al, src) for al, src in sides if item.all_of in (None, al)]
+        if not chosen:
             raise SqlStatementError(f"'{item.all_of}' is not a valid stream/table name or alias.")
-        cols = source.key_columns + source.value_columns
-        out.extend(ast.SelectItem(ast.Column(c.name, None)) for c in cols)
+        for al, src in chosen:
+            for c in src.key_columns + src.value_columns:
+                if join is None:
+                    out.append(ast.SelectItem(ast.Column(c.name, None)))
+                else:  # ksqlDB names a join's columns <ALIAS>_<COLUMN>
+                    out.append(ast.SelectItem(ast.Column(c.name, al), f"{al}_{c.name}"))
     return out
+
+
+def _analyze_join(
+    query: ast.Query, left: DataSource, lalias: str, metastore: MetaStore
+) -> JoinInfo:
+    if len(query.joins) > 1:
+        raise SqlStatementError("N-way joins are not supported yet by riverlog.sql.")
+    j = query.joins[0]
+    right = metastore.get(j.right.name)
+    ralias = j.right.ref
+    if ralias == lalias:
+        raise SqlStatementError(
+            f"Can not join '{lalias}' to '{ralias}': self joins require aliases."
+        )
+    if left.kind == "STREAM" and right.kind == "STREAM":
+        raise SqlStatementError(
+            "Stream-stream joins (WITHIN) are not supported yet by riverlog.sql."
+        )
+    if left.kind == "TABLE" and right.kind == "STREAM":
+        raise SqlStatementError(
+            "Invalid join order: table-stream joins are not supported; only stream-table joins. "
+            f"Got {left.name} [{j.kind}] JOIN {right.name}."
+        )
+    if left.kind == "TABLE":
+        raise SqlStatementError("Table-table joins are not supported yet by riverlog.sql.")
+    if j.kind not in ("INNER", "LEFT"):
+        raise SqlStatementError(
+            f"{j.kind} OUTER joins between a stream and a table are not supported."
+        )
+    if j.within is not None:
+        raise SqlStatementError("A stream-table join does not take a WITHIN clause.")
+    on = j.on
+    if not (isinstance(on, ast.Binary) and on.op == "="):
+        raise SqlStatementError(
+            "Unsupported join expression: only an equality (a = b) is supported."
+        )
+    lscope, rscope = source_scope(left, lalias), source_scope(right, ralias)
+    sides: list[tuple[str, Compiled, ast.Expr]] = []
+    for e in (on.left, on.right):
+        try:
+            sides.append(("L", ExpressionCompiler(lscope).compile(e), e))
+        except SqlStatementError:
+            sides.append(("R", ExpressionCompiler(rscope).compile(e), e))
+    if sorted(s[0] for s in sides) != ["L", "R"]:
+        raise SqlStatementError(
+            "Invalid comparison expression in join: each side must come from one source: "
+            f"{expression_text(on)}"
+        )
+    (lc, le), (rc, re_) = [(c, e) for side in ("L", "R") for t, c, e in sides if t == side]
+    rkeys = [c.name for c in right.key_columns]
+    if not (isinstance(re_, ast.Column) and rkeys == [re_.name]):
+        raise SqlStatementError(
+            f"Cannot join on {expression_text(re_)}: a stream-table join must use the table's "
+            f"primary key ({', '.join(rkeys)})."
+        )
+    if lc.type != rc.type:
+        raise SqlStatementError(
+            f"Invalid join condition: types don't match. Got {expression_text(le)}{{{lc.type}}} = "
+            f"{expression_text(re_)}{{{rc.type}}}."
+        )
+    lkeys = [c.name for c in left.key_columns]
+    left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
+    return JoinInfo(right, ralias, j.kind, lc, le, re_, left_is_key, len(rscope.slots))
 
 
 def _is_null(exprs: tuple[ast.Expr, ...]) -> bool:

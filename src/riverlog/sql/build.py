@@ -26,6 +26,7 @@ from riverlog.streams import (
     KTable,
     Materialized,
     Produced,
+    Repartitioned,
     SessionWindows,
     StreamsBuilder,
     Suppressed,
@@ -134,8 +135,46 @@ class TopologyPlanner:
             source.key_format, source.key_columns, source.props, source.window, self.plog
         )
         return self.source_stream(source).to_table(
-            Materialized.as_("KsqlTopic-Reduce").with_(ks, self.internal)
+            Materialized.as_("KsqlTopic-Reduce").with_key_serde(ks).with_value_serde(self.internal)
         )
+
+    def input_stream(self, a: Analysis) -> KStream:
+        """The query's input rows: the source stream's, or stream ⋈ table rows (left + right)."""
+        stream = self.source_stream(a.source)
+        j = a.join
+        if j is None:
+            return stream
+        right = j.right
+        ks_right = key_serde_for(
+            right.key_format, right.key_columns, right.props, right.window, self.plog
+        )
+        store = "KafkaTopic_Right-Reduce"
+        self.source_stream(right).to_table(
+            Materialized.as_(store).with_key_serde(ks_right).with_value_serde(self.internal)
+        )
+        if not j.left_is_key:
+            key_fn = j.left_key.fn
+            stream = stream.select_key(lambda _k, row: (key_fn(row),)).repartition(
+                Repartitioned.as_("Join-left")
+                .with_key_serde(ks_right)
+                .with_value_serde(self.internal)
+            )
+        width, inner = j.right_width, j.kind == "INNER"
+        empty = (None,) * width
+
+        def join(proc: Processor, record: Record) -> None:
+            if record.key is None or record.value is None:
+                return  # a stream row without a join key matches nothing (ksqlDB drops it)
+            found = proc.context.get_state_store(store).get_with_timestamp(record.key)
+            right_row = None if found is None else found.value
+            if right_row is None:
+                if inner:
+                    return
+                right_row = empty
+            row = (*record.value, *right_row)
+            proc.context.forward(Record(record.key, row, record.timestamp, record.headers))
+
+        return add_processor(stream, "", join, None, self.internal, stores=[store])
 
     # -- queries ---------------------------------------------------------------------------
     def build(self, a: Analysis, sink: Sink) -> None:
@@ -149,7 +188,7 @@ class TopologyPlanner:
             out = table.map_values(lambda k, row: project(k, row)[1])
             self._write_table(a, out, sink, rekey=self._rekey(a))
         else:
-            stream = self.source_stream(a.source)
+            stream = self.input_stream(a)
             if a.where is not None:
                 stream = stream.filter(_guard_kv(a.where, self.plog))
             project = self._projector(a)
@@ -228,8 +267,10 @@ class TopologyPlanner:
         group_fns = [g.fn for g in a.group_by]
         aggs = a.aggregates
         ks_agg: Serde[Any] = self.internal
-        materialized = Materialized.as_("Aggregate-Aggregate-Materialize").with_(
-            ks_agg, self.internal
+        materialized = (
+            Materialized.as_("Aggregate-Aggregate-Materialize")
+            .with_key_serde(ks_agg)
+            .with_value_serde(self.internal)
         )
 
         def init() -> list[Any]:
@@ -258,20 +299,24 @@ class TopologyPlanner:
                 table = table.filter(_guard(a.where, False, self.plog))
             grouped_t = table.group_by(
                 lambda k, row: KeyValue(group_key(row), row),
-                Grouped.with_(ks_agg, self.internal).with_name("Aggregate-GroupBy"),
+                Grouped.as_("Aggregate-GroupBy")
+                .with_key_serde(ks_agg)
+                .with_value_serde(self.internal),
             )
             agg_table = grouped_t.aggregate(init, add, undo, materialized)
         else:
-            stream = self.source_stream(a.source)
+            stream = self.input_stream(a)
             if a.where is not None:
                 stream = stream.filter(_guard_kv(a.where, self.plog))
-            if a.group_is_source_key:
+            if a.group_is_source_key and a.join is None:
                 grouped = stream.group_by_key(Grouped.with_(None, self.internal))
                 materialized = materialized.with_key_serde(stream.key_serde)  # type: ignore[arg-type]
             else:
                 grouped = stream.group_by(
                     lambda k, row: group_key(row),
-                    Grouped.with_(ks_agg, self.internal).with_name("Aggregate-GroupBy"),
+                    Grouped.as_("Aggregate-GroupBy")
+                    .with_key_serde(ks_agg)
+                    .with_value_serde(self.internal),
                 )
             w = a.window
             if w is None:

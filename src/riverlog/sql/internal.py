@@ -94,6 +94,7 @@ def add_processor(
     key_serde: Serde[Any] | None = None,
     value_serde: Serde[Any] | None = None,
     key_changing: bool = False,
+    stores: list[str] | None = None,
 ) -> KStream:
     """A processor node after `stream`; `fn(processor, record)` forwards with `processor.context`."""
     builder = stream.builder
@@ -102,7 +103,9 @@ def add_processor(
         if name
         else builder.new_processor_name("KSTREAM-TRANSFORMVALUES-")
     )
-    builder.topology.add_processor(ProcessorSpec(node, lambda: _FnProcessor(fn), [stream.name]))
+    builder.topology.add_processor(
+        ProcessorSpec(node, lambda: _FnProcessor(fn), [stream.name], list(stores or []))
+    )
     return KStream(
         builder,
         node,
