@@ -201,20 +201,28 @@ class TopologyPlanner:
             self._write_stream(a, projected, sink)
 
     def _projector(self, a: Analysis) -> Callable[[Any, Any], tuple[Any, Any]]:
-        fns = [_safe(p.compiled.fn, p.name, self.plog) for p in a.projection]
+        raw = [p.compiled.fn for p in a.projection]
+        safe = [_safe(p.compiled.fn, p.name, self.plog) for p in a.projection]
         key_idx, value_idx = a.key_index, a.value_index
         partition = [p.fn for p in a.partition_by] if a.partition_by is not None else None
+        identity_value = value_idx == list(range(len(value_idx)))
+        no_key = not key_idx
 
         def project(key: Any, row: Any) -> tuple[Any, Any]:
             if row is None:
                 return key, None
-            values = [f(row) for f in fns]
+            try:
+                values = [f(row) for f in raw]
+            except Exception:
+                values = [f(row) for f in safe]
             if partition is not None:
                 new_key: Any = tuple(f(row) for f in partition) if partition else None
             elif isinstance(key, Windowed):
                 new_key = Windowed(tuple(values[i] for i in key_idx), key.window)
             else:
-                new_key = tuple(values[i] for i in key_idx) if key_idx else None
+                new_key = None if no_key else tuple(values[i] for i in key_idx)
+            if no_key and identity_value:
+                return new_key, tuple(values)
             return new_key, tuple(values[i] for i in value_idx)
 
         return project

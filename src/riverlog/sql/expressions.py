@@ -9,6 +9,7 @@ false) and Java's integer overflow and division.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ class ExpressionCompiler:
 
     def _column(self, e: ast.Column) -> Compiled:
         i, slot = self.scope.find(e)
-        return Compiled(lambda row: row[i], slot.type)
+        return Compiled(operator.itemgetter(i), slot.type)
 
     # -- operators -------------------------------------------------------------------------
     def _binary(self, e: ast.Binary) -> Compiled:

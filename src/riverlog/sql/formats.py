@@ -192,6 +192,13 @@ class RowSerde(Serde[Any]):
         self.plog = processing_log or ProcessingLog()
         if self.fmt == "KAFKA":
             check_kafka_columns(self.columns, "key" if is_key else "value")
+        # JSON fast paths: no DECIMAL/BYTES anywhere means the C json module reads and writes
+        # the values as ksqlDB does; each column gets a reader that skips coercion when the
+        # decoded value already has the column's Python type.
+        self.exact = not any(_needs_exact(c.type) for c in self.columns)
+        self.names = [c.name for c in self.columns]
+        self.readers = [_reader(c.type) for c in self.columns]
+        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
         if self.fmt == "NONE" and self.columns:
             raise SqlStatementError(
                 "The 'NONE' format can only be used when no columns are defined. "
@@ -206,6 +213,12 @@ class RowSerde(Serde[Any]):
         if self.fmt == "KAFKA":
             return _kafka_write(values[0], self.columns[0].type)
         if self.fmt == "JSON":
+            if self.exact:
+                if self.unwrap:
+                    return self._dumps(_plain_out(values[0])).encode()
+                return self._dumps(
+                    dict(zip(self.names, map(_plain_out, values), strict=True))
+                ).encode()
             if self.unwrap:
                 return dumps(_json_out(values[0], self.columns[0].type)).encode()
             return dumps(
@@ -239,7 +252,16 @@ class RowSerde(Serde[Any]):
         if self.fmt == "KAFKA":
             return (_kafka_read(data, self.columns[0].type),)
         if self.fmt == "JSON":
-            node = json.loads(data, parse_float=Decimal)
+            node = json.loads(data) if self.exact else json.loads(data, parse_float=Decimal)
+            if self.exact and isinstance(node, dict) and not self.unwrap:
+                get = node.get
+                out = []
+                for name, read in zip(self.names, self.readers, strict=True):
+                    v = get(name)
+                    if v is None and name not in node:
+                        v = _field(node, name)
+                    out.append(read(v))
+                return tuple(out)
             if self.unwrap:
                 c = self.columns[0]
                 # a key object holding the single column is accepted too
@@ -269,6 +291,44 @@ class RowSerde(Serde[Any]):
                 for c, f in zip(self.columns, fields, strict=True)
             )
         raise ValueError(f"Unsupported format: {self.fmt}")
+
+
+def _needs_exact(t: T.SqlType) -> bool:
+    if t.base in ("DECIMAL", "BYTES"):
+        return True
+    return any(_needs_exact(i) for i in t.items) or any(_needs_exact(f) for _, f in t.fields)
+
+
+_PY_TYPES: dict[str, type] = {"STRING": str, "BOOLEAN": bool, "DOUBLE": float}
+
+
+def _reader(t: T.SqlType) -> Callable[[Any], Any]:
+    """A column's JSON reader: the value as is when it already has the right type, else coerced."""
+    py = _PY_TYPES.get(t.base)
+    if t.base in ("INTEGER", "BIGINT"):
+        lo, hi = (-(2**31), 2**31 - 1) if t.base == "INTEGER" else (-(2**63), 2**63 - 1)
+
+        def read_int(v: Any) -> Any:
+            if type(v) is int and lo <= v <= hi:
+                return v
+            return T.coerce(_json_in(v, t), t)
+
+        return read_int
+    if py is not None:
+
+        def read_simple(v: Any) -> Any:
+            if v is None or type(v) is py:
+                return v
+            return T.coerce(_json_in(v, t), t)
+
+        return read_simple
+    return lambda v: T.coerce(_json_in(v, t), t)
+
+
+def _plain_out(v: Any) -> Any:
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return str(v)
+    return v
 
 
 def _field(node: dict[str, Any], name: str) -> Any:

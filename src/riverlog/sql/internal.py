@@ -24,59 +24,41 @@ from riverlog.streams.serdes import Serde
 from riverlog.streams.topology import ProcessorSpec
 
 
-def _tag(v: Any) -> Any:
+def _default(v: Any) -> Any:
     if isinstance(v, Decimal):
         return {"$d": str(v)}
     if isinstance(v, (bytes, bytearray)):
         return {"$b": base64.b64encode(bytes(v)).decode()}
-    if isinstance(v, tuple):
-        return {"$t": [_tag(x) for x in v]}
-    if isinstance(v, list):
-        return [_tag(x) for x in v]
-    if isinstance(v, dict):
-        if all(isinstance(k, str) for k in v):
-            return {"$m": {k: _tag(x) for k, x in v.items()}}
-        return {"$p": [[_tag(k), _tag(x)] for k, x in v.items()]}
-    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
-        return {"$f": repr(v)}
-    return v
+    raise TypeError(f"cannot encode {type(v).__name__}")
 
 
-def _untag(v: Any) -> Any:
-    if isinstance(v, list):
-        return [_untag(x) for x in v]
-    if isinstance(v, dict):
-        if "$d" in v:
-            return Decimal(v["$d"])
-        if "$b" in v:
-            return base64.b64decode(v["$b"])
-        if "$t" in v:
-            return tuple(_untag(x) for x in v["$t"])
-        if "$m" in v:
-            return {k: _untag(x) for k, x in v["$m"].items()}
-        if "$p" in v:
-            return {_hashable(_untag(k)): _untag(x) for k, x in v["$p"]}
-        if "$f" in v:
-            return float(v["$f"])
-    return v
+def _hook(d: dict[str, Any]) -> Any:
+    if len(d) == 1:
+        if "$d" in d:
+            return Decimal(d["$d"])
+        if "$b" in d:
+            return base64.b64decode(d["$b"])
+    return d
 
 
-def _hashable(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
+_encode = json.JSONEncoder(separators=(",", ":"), default=_default).encode
+_decode = json.JSONDecoder(object_hook=_hook).decode
 
 
 class InternalSerde(Serde[Any]):
-    """Tagged JSON for internal topics and stores; tuples come back as tuples."""
+    """JSON for internal topics and stores (C-speed), DECIMAL and BYTES tagged; a top-level
+    array comes back as a tuple (keys and rows are tuples), nested ones as lists."""
 
     def serialize(self, topic: str, data: Any) -> bytes | None:
         if data is None:
             return None
-        return json.dumps(_tag(data), separators=(",", ":")).encode()
+        return _encode(data).encode()
 
     def deserialize(self, topic: str, data: bytes | None) -> Any:
         if data is None:
             return None
-        return _untag(json.loads(data))
+        v = _decode(data.decode())
+        return tuple(v) if isinstance(v, list) else v
 
 
 class _FnProcessor(Processor):
