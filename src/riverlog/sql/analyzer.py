@@ -72,6 +72,7 @@ class Analysis:
     value_index: list[int] = field(default_factory=list)
     result_kind: str = "STREAM"
     join: JoinInfo | None = None
+    table_functions: list[tuple[str, Fn]] = field(default_factory=list)  # EXPLODE args
 
     @property
     def key_columns(self) -> list[Column]:
@@ -181,6 +182,7 @@ def analyze(
                 a.partition_by = []
             else:
                 a.partition_by = [compiler.compile(p) for p in query.partition_by]
+        items, compiler = _table_functions(a, items, compiler)
         for i, item in enumerate(items):
             assert item.expr is not None
             a.projection.append(
@@ -285,6 +287,41 @@ def _analyze_join(
     lkeys = [c.name for c in left.key_columns]
     left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
     return JoinInfo(right, ralias, j.kind, lc, le, re_, left_is_key, len(rscope.slots))
+
+
+TABLE_FUNCTIONS = ("EXPLODE", "CUBE_EXPLODE")
+
+
+def _table_functions(
+    a: Analysis, items: list[ast.SelectItem], compiler: ExpressionCompiler
+) -> tuple[list[ast.SelectItem], ExpressionCompiler]:
+    """EXPLODE(array) / CUBE_EXPLODE(array) in the SELECT list: each becomes a column of the
+    rows the flat-map adds after the source columns (ksqlDB's UDTFs; several zip, shorter ones
+    padded with NULL)."""
+    calls: list[tuple[str, Compiled]] = []
+    out: list[ast.SelectItem] = []
+    for i, item in enumerate(items):
+        e = item.expr
+        if isinstance(e, ast.Call) and e.name in TABLE_FUNCTIONS:
+            if len(e.args) != 1:
+                raise SqlStatementError(f"{e.name} takes one ARRAY argument")
+            arg = compiler.compile(e.args[0])
+            if arg.type.base != "ARRAY":
+                raise SqlStatementError(f"{e.name} expects an ARRAY, got {arg.type}")
+            calls.append((e.name, arg))
+            col = ast.Column(f"KSQL_SYNTH_{len(calls) - 1}", None, line=e.line, column=e.column)
+            out.append(ast.SelectItem(col, item.alias or f"KSQL_COL_{i}"))
+        else:
+            out.append(item)
+    if not calls:
+        return items, compiler
+    a.table_functions = [(name, c.fn) for name, c in calls]
+    extra = []
+    for j, (name, c) in enumerate(calls):
+        t = c.type.items[0] if name == "EXPLODE" else c.type
+        extra.append(Slot(f"KSQL_SYNTH_{j}", t, None, True))
+    a.scope = a.scope.extend(extra)
+    return out, ExpressionCompiler(a.scope)
 
 
 def _is_null(exprs: tuple[ast.Expr, ...]) -> bool:

@@ -191,6 +191,8 @@ class TopologyPlanner:
             stream = self.input_stream(a)
             if a.where is not None:
                 stream = stream.filter(_guard_kv(a.where, self.plog))
+            if a.table_functions:
+                stream = stream.flat_map_values(_explode(a.table_functions))
             project = self._projector(a)
 
             def emit(proc: Processor, record: Record) -> None:
@@ -371,6 +373,28 @@ class TopologyPlanner:
             return (*inner, *results, start, end)
 
         return post
+
+
+def _explode(funcs: list[tuple[str, Callable[[Any], Any]]]) -> Callable[[Any], list[Any]]:
+    """One row per element (EXPLODE) or per combination (CUBE_EXPLODE); several zip."""
+
+    def cube(values: list[Any]) -> list[list[Any]]:
+        # ksqlDB's order: [null, null], [null, B], [A, null], [A, B]
+        n = len(values)
+        return [
+            [values[i] if mask & (1 << (n - 1 - i)) else None for i in range(n)]
+            for mask in range(2**n)
+        ]
+
+    def rows(row: Any) -> list[Any]:
+        lists = []
+        for name, f in funcs:
+            v = f(row)
+            lists.append([] if v is None else (cube(v) if name == "CUBE_EXPLODE" else list(v)))
+        n = max((len(x) for x in lists), default=0)
+        return [(*row, *[x[i] if i < len(x) else None for x in lists]) for i in range(n)]
+
+    return rows
 
 
 def _safe(fn: Callable[[Any], Any], name: str, plog: ProcessingLog) -> Callable[[Any], Any]:

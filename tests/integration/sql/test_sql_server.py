@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -222,3 +225,41 @@ def test_command_topic_holds_the_commands(
     assert commands[0].statement.startswith("CREATE STREAM ORDERS")
     assert server.commands.topic == f"_confluent-ksql-{server.service_id}_command_topic"
     del broker, tmp_path
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "riverlog", *args],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_shell_runs_statements_with_variables_and_scripts(
+    server: SqlServer, tmp_path: Path
+) -> None:
+    script = tmp_path / "setup.sql"
+    script.write_text(
+        "DEFINE topic = 'shell_topic';\n"
+        "CREATE STREAM SHELL_S (ID INT KEY, V STRING)\n"
+        "  WITH (kafka_topic='${topic}', value_format='JSON', partitions=1);\n"
+    )
+    done = _cli("sql", "--server", server.url, "-f", str(script))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Stream created" in done.stdout
+    done = _cli("sql", "--server", server.url, "-e", f"RUN SCRIPT '{tmp_path / 'none.sql'}';")
+    assert done.returncode == 1
+    done = _cli("sql", "--server", server.url, "-e", "SHOW STREAMS; DESCRIBE SHELL_S;")
+    assert done.returncode == 0, done.stderr
+    assert "SHELL_S" in done.stdout and "shell_topic" in done.stdout
+    assert "| ID" in done.stdout
+    done = _cli("sql", "--server", server.url, "-e", "SELECT * FRM X;")
+    assert done.returncode == 1 and "line 1:10: Syntax Error" in done.stdout
+
+
+def test_server_config_rejects_unknown_keys() -> None:
+    done = _cli("sql", "server", "--set", "ksql.no.such.key=1")
+    assert done.returncode == 1
+    assert "ksql.no.such.key" in done.stderr and "Traceback" not in done.stderr
