@@ -318,19 +318,34 @@ class TopologyPlanner:
             stream = self.input_stream(a)
             if a.where is not None:
                 stream = stream.filter(_guard_kv(a.where, self.plog))
-            if a.group_is_source_key and a.join is None:
-                grouped = stream.group_by_key(Grouped.with_(None, self.internal))
+            # ksqlDB's "Aggregate-Prepare": only the aggregate arguments travel on (through the
+            # repartition topic and into the aggregator), already evaluated
+            arg_fns = [f for ac in aggs for f in ac.args]
+            widths = [len(ac.args) for ac in aggs]
+            rekey = not (a.group_is_source_key and a.join is None)
+
+            def prepare(proc: Processor, record: Record) -> None:
+                row = record.value
+                key = group_key(row) if rekey else record.key
+                if key is None:
+                    return  # a NULL grouping value: ksqlDB drops the row
+                args = tuple(f(row) for f in arg_fns)
+                proc.context.forward(Record(key, args, record.timestamp, record.headers))
+
+            prepared = add_processor(stream, "", prepare, None, self.internal, key_changing=rekey)
+            add_prepared = _prepared_adder(aggs, widths)
+            if not rekey:
+                grouped = prepared.group_by_key(Grouped.with_(None, self.internal))
                 materialized = materialized.with_key_serde(stream.key_serde)  # type: ignore[arg-type]
             else:
-                grouped = stream.group_by(
-                    lambda k, row: group_key(row),
+                grouped = prepared.group_by_key(
                     Grouped.as_("Aggregate-GroupBy")
                     .with_key_serde(ks_agg)
                     .with_value_serde(self.internal),
                 )
             w = a.window
             if w is None:
-                agg_table = grouped.aggregate(init, add, materialized)
+                agg_table = grouped.aggregate(init, add_prepared, materialized)
             else:
                 grace = DEFAULT_GRACE_MS if w.grace_ms is None else w.grace_ms
                 if w.retention_ms is not None:
@@ -339,12 +354,12 @@ class TopologyPlanner:
                     windowed = grouped.windowed_by(
                         SessionWindows.of_inactivity_gap_and_grace(w.size_ms, grace)
                     )
-                    agg_table = windowed.aggregate(init, add, merge, materialized)
+                    agg_table = windowed.aggregate(init, add_prepared, merge, materialized)
                 else:
                     tw = TimeWindows.of_size_and_grace(w.size_ms, grace)
                     if w.advance_ms is not None:
                         tw = tw.advance_by(w.advance_ms)
-                    agg_table = grouped.windowed_by(tw).aggregate(init, add, materialized)
+                    agg_table = grouped.windowed_by(tw).aggregate(init, add_prepared, materialized)
         if a.query.emit == "FINAL":
             agg_table = agg_table.suppress(
                 Suppressed.until_window_closes(Suppressed.BufferConfig.unbounded()).with_name(
@@ -352,11 +367,13 @@ class TopologyPlanner:
                 )
             )
         post = self._post_row(a)
-        table = agg_table.map_values(lambda k, agg: post(k, agg))
-        if a.having is not None:
-            table = table.filter(_guard(a.having, True, self.plog))
         project = self._projector(a)
-        out = table.map_values(lambda k, row: project(k, row)[1])
+        if a.having is not None:
+            table = agg_table.map_values(lambda k, agg: post(k, agg))
+            table = table.filter(_guard(a.having, True, self.plog))
+            out = table.map_values(lambda k, row: project(k, row)[1])
+        else:
+            out = agg_table.map_values(lambda k, agg: project(k, post(k, agg))[1])
         self._write_stream(a, out.to_stream(), sink)
 
     def _post_row(self, a: Analysis) -> Callable[[Any, Any], Any]:
@@ -373,6 +390,20 @@ class TopologyPlanner:
             return (*inner, *results, start, end)
 
         return post
+
+
+def _prepared_adder(aggs: list[Any], widths: list[int]) -> Callable[[Any, Any, Any], list[Any]]:
+    """The aggregator over prepared rows: each aggregate's arguments, laid out in order."""
+    plan = []
+    pos = 0
+    for ac, w in zip(aggs, widths, strict=True):
+        plan.append((ac.udaf.add, pos, pos + w))
+        pos += w
+
+    def add(_k: Any, args: Any, agg: Any) -> list[Any]:
+        return [fn(s, *args[lo:hi]) for (fn, lo, hi), s in zip(plan, agg, strict=True)]
+
+    return add
 
 
 def _explode(funcs: list[tuple[str, Callable[[Any], Any]]]) -> Callable[[Any], list[Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from riverlog.sql import ast
 from riverlog.sql.analyzer import Analysis
 from riverlog.sql.build import key_serde_for, value_serde_for
 from riverlog.sql.errors import SqlStatementError
@@ -117,3 +118,93 @@ def _read(bootstrap: str, topic: str) -> list[tuple[int, int, int, bytes | None,
         return out
     finally:
         consumer.close()
+
+
+AGGREGATE_STORE = "Aggregate-Aggregate-Materialize"
+
+
+def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
+    """A pull query on a CTAS aggregation table answered from the running query's store (read
+    through the runtime's tasks: riverlog.streams has no interactive-query API yet). None when
+    there is no such query running here (the caller scans the topic instead)."""
+    from riverlog.sql.build import TopologyPlanner
+    from riverlog.streams import StreamsBuilder
+
+    source = a.source
+    if source.kind != "TABLE" or a.group_by is not None or a.partition_by is not None:
+        return None
+    q = next(
+        (
+            q
+            for q in queries
+            if q.sink == source.name
+            and q.analysis.group_by is not None
+            and q.handle is not None
+            and q.state == "RUNNING"
+        ),
+        None,
+    )
+    if q is None:
+        return None
+    stores = []
+    for thread in list(getattr(q.handle, "_threads", [])):
+        for task in list(thread.tasks.tasks.values()):
+            st = task.state.stores.get(AGGREGATE_STORE)
+            if st is not None:
+                stores.append(st)
+    if not stores:
+        return None
+    qa = q.analysis
+    planner = TopologyPlanner(StreamsBuilder(), ProcessingLog())
+    post, project = planner._post_row(qa), planner._projector(qa)
+    key = _key_literal(a)
+    windowed = source.window is not None
+    entries: list[tuple[Any, Any]] = []
+    for st in stores:
+        if key is not None and not windowed:
+            found = st.get(key)
+            if found is not None:
+                entries.append((key, found))
+        else:
+            entries.extend((kv.key, kv.value) for kv in st.all())
+    n_headers = len(source.header_columns)
+    out: list[list[Any]] = []
+    for k, agg in entries:
+        if agg is None:
+            continue
+        post_row = post(k, agg)
+        if qa.having is not None and not qa.having(post_row):
+            continue
+        new_key, value = project(k, post_row)
+        inner = new_key.key if isinstance(new_key, Windowed) else new_key
+        row = (*(inner or ()), *value, *([None] * n_headers), None, None, None)
+        if windowed:
+            w = k.window if isinstance(k, Windowed) else None
+            row = (*row, None if w is None else w.start, None if w is None else w.end)
+        if a.where is not None and not a.where(row):
+            continue
+        out.append([p.compiled.fn(row) for p in a.projection])
+        if a.query.limit is not None and len(out) >= a.query.limit:
+            break
+    return out
+
+
+def _key_literal(a: Analysis) -> tuple[Any, ...] | None:
+    """`WHERE <key column> = <literal>` on a single-key table: the key to look up."""
+    w = a.query.where
+    keys = a.source.key_columns
+    if len(keys) != 1 or not isinstance(w, ast.Binary) or w.op != "=":
+        return None
+    for col, lit in ((w.left, w.right), (w.right, w.left)):
+        if (
+            isinstance(col, ast.Column)
+            and col.name == keys[0].name
+            and isinstance(lit, ast.Literal)
+        ):
+            if lit.value is None:
+                return None
+            value = lit.value
+            if keys[0].type.base == "DOUBLE":
+                value = float(value)  # type: ignore[arg-type]
+            return (value,)
+    return None

@@ -266,9 +266,15 @@ class SqlServer:
             q = statements[0].query
             a = analyze(q, self.engine.metastore, None, persistent=False)
         if q.emit is None:
-            from riverlog.sql.server.pull import scan
+            from riverlog.sql.server.pull import from_store, scan
 
-            rows = scan(self.bootstrap, a, bool(self.config["ksql.query.pull.table.scan.enabled"]))
+            with self.lock:
+                queries = list(self.engine.queries.values())
+            rows = from_store(queries, a)
+            if rows is None:
+                rows = scan(
+                    self.bootstrap, a, bool(self.config["ksql.query.pull.table.scan.enabled"])
+                )
             return "pull", ([(p.name, str(p.compiled.type)) for p in a.projection], rows)
         tq = TransientQuery(self.runtime, self.service_id, a, q.limit, props)
         self.transient[tq.id] = tq
