@@ -363,7 +363,7 @@ def main() -> None:
     if "pull" in p2:
         p50, p99, cnt = p2["pull"]
         lines2.append(
-            f"| pull query by key on a CTAS table (topic scan), {cnt} queries | p50 {p50:.1f} ms, p99 {p99:.1f} ms |"
+            f"| pull query by key on a CTAS table (read from the running query's store), {cnt} queries | p50 {p50:.1f} ms, p99 {p99:.1f} ms |"
         )
     if "push" in p2:
         p50, p99, cnt = p2["push"]

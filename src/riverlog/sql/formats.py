@@ -199,6 +199,11 @@ class RowSerde(Serde[Any]):
         self.names = [c.name for c in self.columns]
         self.readers = [_reader(c.type) for c in self.columns]
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        self.codec: Any = None
+        if self.fmt in ("AVRO", "JSON_SR", "PROTOBUF") and self.columns:
+            from riverlog.sql.registry_formats import RegistryRowCodec
+
+            self.codec = RegistryRowCodec(self.fmt, self.columns, is_key, self.unwrap)
         if self.fmt == "NONE" and self.columns:
             raise SqlStatementError(
                 "The 'NONE' format can only be used when no columns are defined. "
@@ -210,6 +215,8 @@ class RowSerde(Serde[Any]):
         if data is None or self.fmt == "NONE" or not self.columns:
             return None
         values = tuple(data)
+        if self.codec is not None:
+            return self.codec.write(topic, values)  # type: ignore[no-any-return]
         if self.fmt == "KAFKA":
             return _kafka_write(values[0], self.columns[0].type)
         if self.fmt == "JSON":
@@ -240,15 +247,21 @@ class RowSerde(Serde[Any]):
         if data is None:
             return None
         try:
-            return self.read(data)
-        except (ValueError, TypeError, UnicodeDecodeError, T.CoercionError, KeyError) as e:
+            return self.read(data, topic)
+        except Exception as e:
+            if self.codec is None and not isinstance(
+                e, (ValueError, TypeError, UnicodeDecodeError, T.CoercionError, KeyError)
+            ):
+                raise
             what = "key" if self.is_key else "value"
             self.plog.deserialization_error(
                 f"Failed to deserialize {what} from topic: {topic}. {e}", data, topic
             )
             return BAD_RECORD
 
-    def read(self, data: bytes) -> tuple[Any, ...]:
+    def read(self, data: bytes, topic: str = "") -> tuple[Any, ...]:
+        if self.codec is not None:
+            return self.codec.read(topic, data)  # type: ignore[no-any-return]
         if self.fmt == "KAFKA":
             return (_kafka_read(data, self.columns[0].type),)
         if self.fmt == "JSON":
@@ -393,6 +406,11 @@ def check_format(
     if fmt not in allowed:
         raise SqlStatementError(f"Unknown format: {fmt}")
     if fmt in ("AVRO", "JSON_SR", "PROTOBUF"):
+        from riverlog.sql.registry_formats import registry_url
+
+        registry_url()  # fails naming the missing ksql.schema.registry.url
+        if fmt == "PROTOBUF":
+            raise SqlStatementError("The 'PROTOBUF' format is not supported yet by riverlog.sql.")
         return
     RowSerde(fmt, columns, is_key, props)
     if fmt == "DELIMITED":

@@ -69,6 +69,9 @@ class SqlServer:
         self.bootstrap = str(self.config["bootstrap.servers"])
         _scheme, self.host, self.port = parse_listener(str(self.config["listeners"]))
         self.lock = threading.RLock()
+        from riverlog.sql import registry_formats
+
+        registry_formats.configure(str(self.config["ksql.schema.registry.url"]) or None)
         self.kafka = ClusterKafka(self.bootstrap, int(self.config["ksql.internal.topic.replicas"]))
         self.runtime = StreamsRuntime(self.bootstrap, streams_properties(self.config))
         self.engine = Engine(
