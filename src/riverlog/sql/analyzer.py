@@ -247,14 +247,15 @@ def _analyze_join(
             "Invalid join order: table-stream joins are not supported; only stream-table joins. "
             f"Got {left.name} [{j.kind}] JOIN {right.name}."
         )
-    if left.kind == "TABLE":
-        raise SqlStatementError("Table-table joins are not supported yet by riverlog.sql.")
-    if j.kind not in ("INNER", "LEFT"):
+    table_table = left.kind == "TABLE"
+    if j.kind not in ("INNER", "LEFT") and not table_table:
         raise SqlStatementError(
             f"{j.kind} OUTER joins between a stream and a table are not supported."
         )
+    if j.kind == "RIGHT":
+        raise SqlStatementError("RIGHT OUTER joins are not supported yet by riverlog.sql.")
     if j.within is not None:
-        raise SqlStatementError("A stream-table join does not take a WITHIN clause.")
+        raise SqlStatementError("A join with a table does not take a WITHIN clause.")
     on = j.on
     if not (isinstance(on, ast.Binary) and on.op == "="):
         raise SqlStatementError(
@@ -286,6 +287,11 @@ def _analyze_join(
         )
     lkeys = [c.name for c in left.key_columns]
     left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
+    if table_table and not left_is_key:
+        raise SqlStatementError(
+            "Foreign-key table-table joins are not supported yet by riverlog.sql: join the "
+            f"tables on their primary keys ({', '.join(lkeys)} = {', '.join(rkeys)})."
+        )
     return JoinInfo(right, ralias, j.kind, lc, le, re_, left_is_key, len(rscope.slots))
 
 

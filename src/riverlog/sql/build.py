@@ -176,10 +176,79 @@ class TopologyPlanner:
 
         return add_processor(stream, "", join, None, self.internal, stores=[store])
 
+    def _table_table_join(self, a: Analysis, sink: Sink) -> None:
+        """Primary-key table-table join: each side's changes look the other side up; INNER, LEFT
+        and FULL OUTER as ksqlDB (a side's delete becomes a tombstone or a half-NULL row)."""
+        j = a.join
+        assert j is not None
+        left, right = a.source, j.right
+        ks_left = key_serde_for(left.key_format, left.key_columns, left.props, None, self.plog)
+        ks_right = key_serde_for(right.key_format, right.key_columns, right.props, None, self.plog)
+        lstore, rstore = "KafkaTopic_Left-Reduce", "KafkaTopic_Right-Reduce"
+        lrows, rrows = self.source_stream(left), self.source_stream(right)
+        lrows.to_table(
+            Materialized.as_(lstore).with_key_serde(ks_left).with_value_serde(self.internal)
+        )
+        rrows.to_table(
+            Materialized.as_(rstore).with_key_serde(ks_right).with_value_serde(self.internal)
+        )
+        lwidth = len(a.scope.slots) - j.right_width
+        lnull, rnull = (None,) * lwidth, (None,) * j.right_width
+        kind = j.kind
+
+        def joined(lrow: Any, rrow: Any) -> Any:
+            if lrow is None and rrow is None:
+                return None
+            if kind == "INNER" and (lrow is None or rrow is None):
+                return None
+            if kind == "LEFT" and lrow is None:
+                return None
+            return (*(lrow or lnull), *(rrow or rnull))
+
+        def on_left(proc: Processor, record: Record) -> None:
+            other = proc.context.get_state_store(rstore).get(record.key)
+            row = joined(record.value, other)
+            if row is None and record.value is not None:
+                return  # nothing joined before, nothing to retract
+            proc.context.forward(Record(record.key, row, record.timestamp, record.headers))
+
+        def on_right(proc: Processor, record: Record) -> None:
+            other = proc.context.get_state_store(lstore).get(record.key)
+            if other is None and kind != "FULL":
+                return  # no left row: nothing to emit or retract
+            row = joined(other, record.value)
+            if row is None and record.value is not None:
+                return
+            proc.context.forward(Record(record.key, row, record.timestamp, record.headers))
+
+        from_left = add_processor(lrows, "", on_left, None, self.internal, stores=[lstore, rstore])
+        from_right = add_processor(
+            rrows, "", on_right, None, self.internal, stores=[lstore, rstore]
+        )
+        merged = from_left.merge(from_right)
+        where = a.where
+        project = self._projector(a)
+
+        def emit(proc: Processor, record: Record) -> None:
+            row = record.value
+            if (
+                row is not None
+                and where is not None
+                and not _guard(where, False, self.plog)(None, row)
+            ):
+                row = None  # a row that stops matching WHERE is deleted from the result
+            key, value = project(record.key, row)
+            proc.context.forward(Record(key, value, record.timestamp, record.headers))
+
+        out = add_processor(merged, "", emit, None, None, key_changing=True)
+        self._write_stream(a, out, sink)
+
     # -- queries ---------------------------------------------------------------------------
     def build(self, a: Analysis, sink: Sink) -> None:
         if a.group_by is not None:
             self._aggregation(a, sink)
+        elif a.join is not None and a.source.kind == "TABLE":
+            self._table_table_join(a, sink)
         elif a.source.kind == "TABLE":
             table = self.source_table(a.source)
             if a.where is not None:
@@ -209,6 +278,8 @@ class TopologyPlanner:
         partition = [p.fn for p in a.partition_by] if a.partition_by is not None else None
         identity_value = value_idx == list(range(len(value_idx)))
         no_key = not key_idx
+        # a join's output key is the join key (also when an outer join's side is NULL)
+        join_key = a.join is not None and a.group_by is None and bool(key_idx)
 
         def project(key: Any, row: Any) -> tuple[Any, Any]:
             if row is None:
@@ -221,6 +292,8 @@ class TopologyPlanner:
                 new_key: Any = tuple(f(row) for f in partition) if partition else None
             elif isinstance(key, Windowed):
                 new_key = Windowed(tuple(values[i] for i in key_idx), key.window)
+            elif join_key:
+                new_key = key
             else:
                 new_key = None if no_key else tuple(values[i] for i in key_idx)
             if no_key and identity_value:
