@@ -51,6 +51,10 @@ class JoinInfo:
     right_key_expr: ast.Expr
     left_is_key: bool  # joining on the stream's own key: no repartition
     right_width: int
+    right_key: Compiled | None = None  # stream-stream joins: the right side's join expression
+    right_is_key: bool = True
+    within: tuple[int, int] | None = None  # stream-stream joins: (before, after) ms
+    grace_ms: int | None = None
 
 
 @dataclass
@@ -239,9 +243,7 @@ def _analyze_join(
             f"Can not join '{lalias}' to '{ralias}': self joins require aliases."
         )
     if left.kind == "STREAM" and right.kind == "STREAM":
-        raise SqlStatementError(
-            "Stream-stream joins (WITHIN) are not supported yet by riverlog.sql."
-        )
+        return _stream_stream_join(j, left, lalias, right, ralias)
     if left.kind == "TABLE" and right.kind == "STREAM":
         raise SqlStatementError(
             "Invalid join order: table-stream joins are not supported; only stream-table joins. "
@@ -328,6 +330,67 @@ def _table_functions(
         extra.append(Slot(f"KSQL_SYNTH_{j}", t, None, True))
     a.scope = a.scope.extend(extra)
     return out, ExpressionCompiler(a.scope)
+
+
+def _join_sides(
+    on: ast.Expr, lscope: Scope, rscope: Scope
+) -> tuple[Compiled, ast.Expr, Compiled, ast.Expr]:
+    if not (isinstance(on, ast.Binary) and on.op == "="):
+        raise SqlStatementError(
+            "Unsupported join expression: only an equality (a = b) is supported."
+        )
+    sides: list[tuple[str, Compiled, ast.Expr]] = []
+    for e in (on.left, on.right):
+        try:
+            sides.append(("L", ExpressionCompiler(lscope).compile(e), e))
+        except SqlStatementError:
+            sides.append(("R", ExpressionCompiler(rscope).compile(e), e))
+    if sorted(x[0] for x in sides) != ["L", "R"]:
+        raise SqlStatementError(
+            "Invalid comparison expression in join: each side must come from one source: "
+            f"{expression_text(on)}"
+        )
+    (lc, le), (rc, re_) = [(c, e) for side in ("L", "R") for t, c, e in sides if t == side]
+    if lc.type != rc.type:
+        raise SqlStatementError(
+            f"Invalid join condition: types don't match. Got {expression_text(le)}{{{lc.type}}} = "
+            f"{expression_text(re_)}{{{rc.type}}}."
+        )
+    return lc, le, rc, re_
+
+
+def _stream_stream_join(
+    j: ast.Join, left: DataSource, lalias: str, right: DataSource, ralias: str
+) -> JoinInfo:
+    if j.within is None:
+        raise SqlStatementError(
+            "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn "
+            "about how to specify a WITHIN clause with a stream-stream join, please visit: "
+            "https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
+        )
+    if j.kind not in ("INNER", "LEFT"):
+        raise SqlStatementError(
+            f"{j.kind} OUTER stream-stream joins are not supported yet by riverlog.sql."
+        )
+    lscope, rscope = source_scope(left, lalias), source_scope(right, ralias)
+    lc, le, rc, re_ = _join_sides(j.on, lscope, rscope)
+    lkeys, rkeys = [c.name for c in left.key_columns], [c.name for c in right.key_columns]
+    left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
+    right_is_key = isinstance(re_, ast.Column) and rkeys == [re_.name]
+    return JoinInfo(
+        right,
+        ralias,
+        j.kind,
+        lc,
+        le,
+        re_,
+        left_is_key,
+        len(rscope.slots),
+        rc,
+        right_is_key,
+        j.within,
+        j.grace_ms,
+    )
 
 
 def _is_null(exprs: tuple[ast.Expr, ...]) -> bool:

@@ -35,6 +35,7 @@ from riverlog.streams import (
 from riverlog.streams.processors.base import Processor
 from riverlog.streams.records import Record, Windowed
 from riverlog.streams.serdes import Serde, WindowedSerdes
+from riverlog.streams.topology import StoreSpec
 
 log = logging.getLogger("riverlog.sql")
 
@@ -144,6 +145,8 @@ class TopologyPlanner:
         j = a.join
         if j is None:
             return stream
+        if j.within is not None:
+            return self._stream_stream_join(a, stream)
         right = j.right
         ks_right = key_serde_for(
             right.key_format, right.key_columns, right.props, right.window, self.plog
@@ -175,6 +178,76 @@ class TopologyPlanner:
             proc.context.forward(Record(record.key, row, record.timestamp, record.headers))
 
         return add_processor(stream, "", join, None, self.internal, stores=[store])
+
+    def _stream_stream_join(self, a: Analysis, left_rows: KStream) -> KStream:
+        """A windowed stream-stream join (Kafka Streams' KStreamKStreamJoin): each side keeps its
+        rows in a window store (duplicates retained) for WITHIN + GRACE and looks the other side up
+        within the window; INNER emits matches, LEFT also emits a left row with NULLs when nothing
+        matched on its arrival (Kafka Streams' semantics before spurious-result suppression)."""
+        j = a.join
+        assert j is not None and j.within is not None and j.right_key is not None
+        before, after = j.within
+        grace = 24 * 3_600_000 if j.grace_ms is None else j.grace_ms
+        right_rows = self.source_stream(j.right)
+        if not (j.left_is_key and j.right_is_key):
+            lk, rk = j.left_key.fn, j.right_key.fn
+            left_rows = left_rows.select_key(lambda _k, row: (lk(row),)).repartition(
+                Repartitioned.as_("Join-left")
+                .with_key_serde(self.internal)
+                .with_value_serde(self.internal)
+            )
+            right_rows = right_rows.select_key(lambda _k, row: (rk(row),)).repartition(
+                Repartitioned.as_("Join-right")
+                .with_key_serde(self.internal)
+                .with_value_serde(self.internal)
+            )
+        this_store, other_store = "KSTREAM-JOINTHIS-store", "KSTREAM-JOINOTHER-store"
+        for name in (this_store, other_store):
+            self.builder.topology.add_state_store(
+                StoreSpec(
+                    name,
+                    "window",
+                    self.internal,
+                    self.internal,
+                    None,
+                    caching=False,
+                    retention_ms=before + after + grace + 1,
+                    window_size_ms=before + after + 1,
+                    retain_duplicates=True,
+                )
+            )
+        rnull = (None,) * j.right_width
+        left_outer = j.kind == "LEFT"
+
+        def from_left(proc: Processor, record: Record) -> None:
+            if record.key is None or record.value is None:
+                return
+            ts = record.timestamp
+            proc.context.get_state_store(this_store).put(record.key, record.value, ts)
+            other = proc.context.get_state_store(other_store)
+            matched = False
+            for rts, vt in other.fetch_range_with_timestamp(record.key, ts - before, ts + after):
+                matched = True
+                row = (*record.value, *vt.value)
+                proc.context.forward(Record(record.key, row, max(ts, rts), record.headers))
+            if not matched and left_outer:
+                row = (*record.value, *rnull)
+                proc.context.forward(Record(record.key, row, ts, record.headers))
+
+        def from_right(proc: Processor, record: Record) -> None:
+            if record.key is None or record.value is None:
+                return
+            ts = record.timestamp
+            proc.context.get_state_store(other_store).put(record.key, record.value, ts)
+            this = proc.context.get_state_store(this_store)
+            for lts, vt in this.fetch_range_with_timestamp(record.key, ts - after, ts + before):
+                row = (*vt.value, *record.value)
+                proc.context.forward(Record(record.key, row, max(ts, lts), record.headers))
+
+        stores = [this_store, other_store]
+        joined_left = add_processor(left_rows, "", from_left, None, self.internal, stores=stores)
+        joined_right = add_processor(right_rows, "", from_right, None, self.internal, stores=stores)
+        return joined_left.merge(joined_right)
 
     def _table_table_join(self, a: Analysis, sink: Sink) -> None:
         """Primary-key table-table join: each side's changes look the other side up; INNER, LEFT
