@@ -237,7 +237,50 @@ def explain_entity(engine: Engine, stmt: ast.Explain) -> Entity:
     if stmt.query_id is not None:
         q = engine._query(stmt.query_id)
         return {**base, "@type": "queryDescription", "queryDescription": _query_description(q)}
-    raise SqlStatementError("EXPLAIN of a statement is not supported yet; EXPLAIN <query id> is.")
+    return {
+        **base,
+        "@type": "queryDescription",
+        "queryDescription": _plan_description(engine, stmt),
+    }
+
+
+def _plan_description(engine: Engine, stmt: ast.Explain) -> dict[str, Any]:
+    """EXPLAIN <statement>: the plan and topology the statement would run, nothing started."""
+    from riverlog.sql.analyzer import analyze
+    from riverlog.sql.build import Sink, TopologyPlanner
+    from riverlog.sql.formats import ProcessingLog
+    from riverlog.streams import StreamsBuilder
+
+    inner = stmt.statement
+    if isinstance(inner, ast.QueryStatement):
+        query, sink_name = inner.query, None
+    elif isinstance(inner, ast.CreateAsSelect):
+        query, sink_name = inner.query, inner.name
+    elif isinstance(inner, ast.InsertInto):
+        query, sink_name = inner.query, inner.target
+    else:
+        raise SqlStatementError(
+            "EXPLAIN takes a query, CREATE … AS SELECT, INSERT INTO … SELECT or a query id."
+        )
+    a = analyze(query, engine.metastore, sink_name, persistent=sink_name is not None)
+    builder = StreamsBuilder()
+    TopologyPlanner(builder, ProcessingLog()).build(a, Sink(None, callback=lambda k, v, t: None))
+    return {
+        "id": "",
+        "statementText": inner.text,
+        "windowType": a.window.kind if a.window else None,
+        "fields": [{"name": p.name, "schema": schema_json(p.compiled.type)} for p in a.projection],
+        "sources": [a.source.name] + ([a.join.right.name] if a.join else []),
+        "sinks": [sink_name] if sink_name else [],
+        "topology": str(builder.build().describe()),
+        "executionPlan": "",
+        "overriddenProperties": {},
+        "ksqlHostQueryStatus": {},
+        "queryType": "PERSISTENT" if sink_name else "PUSH",
+        "queryErrors": [],
+        "tasksMetadata": [],
+        "state": None,
+    }
 
 
 def _query_description(q: PersistentQuery) -> dict[str, Any]:

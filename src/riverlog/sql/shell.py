@@ -103,6 +103,8 @@ class Shell:
             return self.run_text(script, stop_on_error=True) == 0
         if isinstance(stmt, ast.QueryStatement):
             return self.query(substituted)
+        if isinstance(stmt, ast.PrintTopic):
+            return self.print_topic(substituted)
         return self.ksql(substituted)
 
     def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -147,6 +149,23 @@ class Shell:
             return True
         except httpx.HTTPError as e:
             raise ShellError(f"cannot reach the SQL server at {self.server}: {e}") from None
+
+    def print_topic(self, text: str) -> bool:
+        body = {"ksql": text, "streamsProperties": self.properties}
+        try:
+            with self.client.stream("POST", "/query", json=body) as r:
+                if r.status_code != 200:
+                    r.read()
+                    self.say(r.json().get("message", r.text))
+                    return False
+                for line in r.iter_lines():
+                    if line.strip():
+                        self.say(line)
+        except KeyboardInterrupt:
+            self.say("Topic printing ceased")
+        except httpx.HTTPError as e:
+            raise ShellError(f"cannot reach the SQL server at {self.server}: {e}") from None
+        return True
 
     def _print_rows(self, r: httpx.Response) -> bool:
         headers: list[str] = []

@@ -263,3 +263,29 @@ def test_server_config_rejects_unknown_keys() -> None:
     done = _cli("sql", "server", "--set", "ksql.no.such.key=1")
     assert done.returncode == 1
     assert "ksql.no.such.key" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_print_and_explain(client: httpx.Client) -> None:
+    lines = []
+    with client.stream(
+        "POST", "/query", json={"ksql": "PRINT 'orders' FROM BEGINNING LIMIT 2;"}
+    ) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.strip():
+                lines.append(line)
+    assert (
+        lines[0] == "Key format: KAFKA_BIGINT or KAFKA_DOUBLE" and lines[1] == "Value format: JSON"
+    )
+    assert lines[2].startswith("rowtime: ") and 'value: {"ITEM":"apple","QTY":5}' in lines[2]
+    assert len(lines) == 4
+    r = client.post("/query", json={"ksql": "PRINT 'no_such_topic';"})
+    assert r.status_code == 400 and "no_such_topic" in r.json()["message"]
+    plan = ksql(client, "EXPLAIN CREATE STREAM X AS SELECT ID, QTY FROM ORDERS WHERE QTY > 3;")[0]
+    assert plan["@type"] == "queryDescription"
+    assert "KSTREAM-SOURCE" in plan["queryDescription"]["topology"]
+    assert [f["name"] for f in plan["queryDescription"]["fields"]] == ["ID", "QTY"]
+    queries = ksql(client, "SHOW QUERIES;")[0]["queries"]
+    qid = next(q["id"] for q in queries if q["sinks"] == ["BIG"])
+    described = ksql(client, f"EXPLAIN {qid};")[0]["queryDescription"]
+    assert described["id"] == qid and described["state"] == "RUNNING"

@@ -96,6 +96,8 @@ def build_app(server: SqlServer) -> Starlette:
             kind, result = await _start(request, "ksql", "streamsProperties")
         except StatementFailure as e:
             return _json(e.entity, e.status)
+        if kind == "print":
+            return _print_response(request, server, result)
         if kind == "pull":
             columns, rows = result
             header = {
@@ -129,6 +131,15 @@ def build_app(server: SqlServer) -> Starlette:
             kind, result = await _start(request, "sql", "properties")
         except StatementFailure as e:
             return JSONResponse(_api_error(e.entity), status_code=e.status)
+        if kind == "print":
+            return JSONResponse(
+                {
+                    "@type": "generic_error",
+                    "error_code": 40000,
+                    "message": "PRINT is only available on /query",
+                },
+                status_code=400,
+            )
         as_json = "application/json" in request.headers.get(
             "accept", ""
         ) and DELIMITED not in request.headers.get("accept", "")
@@ -279,6 +290,29 @@ def build_app(server: SqlServer) -> Starlette:
         Route("/clusterStatus", cluster_status, methods=["GET"]),
     ]
     return Starlette(routes=routes)
+
+
+def _print_response(request: Request, server: SqlServer, stmt: Any) -> Response:
+    import threading
+
+    from riverlog.sql.server.printer import print_topic
+
+    stop = threading.Event()
+    lines = print_topic(server.bootstrap, stmt, stop)
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            while True:
+                line = await run_in_threadpool(next, lines, None)
+                if line is None:
+                    return
+                yield line
+                if await request.is_disconnected():
+                    return
+        finally:
+            stop.set()
+
+    return StreamingResponse(stream(), media_type="text/plain")
 
 
 def _schema(columns: list[tuple[str, str]]) -> str:

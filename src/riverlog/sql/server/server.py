@@ -225,7 +225,7 @@ class SqlServer:
                 raise StatementFailure(error_entity(str(e), text)) from None
             results: list[Entity] = []
             for stmt in statements:
-                if isinstance(stmt, (ast.QueryStatement, ast.PrintTopic)):
+                if isinstance(stmt, (ast.QueryStatement, ast.PrintTopic)):  # /query only
                     raise StatementFailure(
                         error_entity(
                             "The following statement types should be issued to the websocket "
@@ -264,8 +264,15 @@ class SqlServer:
         """POST /query and /query-stream: ("push", TransientQuery) or ("pull", (columns, rows))."""
         with self.lock:
             statements = split_and_parse(text, {**self.engine.variables, **variables})
+            if len(statements) == 1 and isinstance(statements[0], ast.PrintTopic):
+                if self.kafka.topic_partitions(statements[0].topic) is None:
+                    raise SqlStatementError(
+                        f"Could not find topic '{statements[0].topic}', or the KSQL user does not "
+                        "have permissions to list the topic. Topic names are case-sensitive."
+                    )
+                return "print", statements[0]
             if len(statements) != 1 or not isinstance(statements[0], ast.QueryStatement):
-                raise SqlStatementError("Expected a single SELECT statement.")
+                raise SqlStatementError("Expected a single SELECT or PRINT statement.")
             q = statements[0].query
             a = analyze(q, self.engine.metastore, None, persistent=False)
         if q.emit is None:
