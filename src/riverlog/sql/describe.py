@@ -137,9 +137,9 @@ def list_entities(engine: Engine, stmt: ast.ListStatement, props: dict[str, Any]
             "variables": [{"name": k, "value": v} for k, v in sorted(engine.variables.items())],
         }
     if what == "CONNECTORS":
-        raise SqlStatementError(
-            "Connectors need ksql.connect.url; the Connect integration is not built yet."
-        )
+        from riverlog.sql.connectors import ConnectClient
+
+        return ConnectClient(engine.config.connect_url).list(stmt)
     raise SqlStatementError(f"Unsupported listing: {what}")
 
 
@@ -195,9 +195,9 @@ def describe_entity(engine: Engine, stmt: ast.Describe) -> Entity:
             "sourceDescriptions": [source_description(engine, s, stmt.extended) for s in sources],
         }
     if stmt.what == "CONNECTOR":
-        raise SqlStatementError(
-            "Connectors need ksql.connect.url; the Connect integration is not built yet."
-        )
+        from riverlog.sql.connectors import ConnectClient
+
+        return ConnectClient(engine.config.connect_url).describe(stmt.name or "", stmt.text)
     source = engine.metastore.find(stmt.name or "")
     if source is None:
         raise SqlNotFoundError(f"Could not find STREAM/TABLE '{stmt.name}' in the Metastore")

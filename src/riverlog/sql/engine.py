@@ -72,6 +72,7 @@ class EngineConfig:
     default_partitions: int = 1
     default_replicas: int = 1
     properties: dict[str, str] = field(default_factory=dict)
+    connect_url: str | None = None
 
 
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -530,6 +531,17 @@ class Engine:
     def _unsetproperty(self, stmt: ast.UnsetProperty, props: dict[str, Any]) -> list[Entity]:
         props.pop(stmt.name, None)
         return []
+
+    # connectors go straight to Kafka Connect's REST API
+    def _createconnector(self, stmt: ast.CreateConnector, _props: dict[str, Any]) -> list[Entity]:
+        from riverlog.sql.connectors import ConnectClient
+
+        return [ConnectClient(self.config.connect_url).create(stmt)]
+
+    def _dropconnector(self, stmt: ast.DropConnector, _props: dict[str, Any]) -> list[Entity]:
+        from riverlog.sql.connectors import ConnectClient
+
+        return [ConnectClient(self.config.connect_url).drop(stmt)]
 
     # listing and describing statements live in riverlog.sql.describe
     def _liststatement(self, stmt: ast.ListStatement, props: dict[str, Any]) -> list[Entity]:

@@ -748,4 +748,4 @@ class _Builder(Transformer[Token, Any]):
 
     def table_property(self, name: Any, _eq: Token, value: ast.Literal) -> Any:
         key = _unquote(str(name), "'") if _is(name, "STRING") else str(name)
-        return (key.upper(), value.value)
+        return (key, value.value)

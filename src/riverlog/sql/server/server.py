@@ -77,7 +77,11 @@ class SqlServer:
         self.engine = Engine(
             self.kafka,
             self.runtime,
-            EngineConfig(self.service_id, properties={k: str(v) for k, v in self.config.items()}),
+            EngineConfig(
+                self.service_id,
+                properties={k: str(v) for k, v in self.config.items()},
+                connect_url=str(self.config["ksql.connect.url"]) or None,
+            ),
         )
         self.commands = CommandTopic(
             self.kafka, self.service_id, int(self.config["ksql.internal.topic.replicas"])
