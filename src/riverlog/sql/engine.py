@@ -88,6 +88,9 @@ class Engine:
         self.command_seq = 0
         self.variables: dict[str, str] = {}
         self.plog_sink: Callable[[dict[str, Any]], None] | None = None
+        from riverlog.sql.functions import load_plugins
+
+        load_plugins()
 
     # -- entry points ----------------------------------------------------------------------
     def execute(self, text: str, properties: dict[str, Any] | None = None) -> list[Entity]:

@@ -253,14 +253,53 @@ def _load_builtins() -> None:
     from riverlog.sql import udfs  # noqa: F401  (registers the built-ins)
 
 
+class PluginRegistry:
+    """What a `riverlog.sql.functions` entry point receives: `scalar(...)` registers a UDF,
+    `aggregate(...)` a UDAF (a factory of `riverlog.sql.aggregates.Udaf` from the argument types)."""
+
+    def scalar(
+        self,
+        name: str,
+        impl: Callable[..., Any],
+        returns: str,
+        description: str = "",
+        null_propagates: bool = True,
+    ) -> None:
+        from riverlog.sql.parser import parse_type
+
+        t = T.resolve(parse_type(returns))
+        register(
+            ScalarFunction(
+                name.upper(), impl, fixed(t), description, null_propagates, category="PLUGIN"
+            )
+        )
+
+    def aggregate(
+        self, name: str, factory: Callable[[list[T.SqlType]], Any], description: str = ""
+    ) -> None:
+        from riverlog.sql.aggregates import AGGREGATES, AggregateFunction
+
+        AGGREGATES[name.upper()] = AggregateFunction(
+            name.upper(), description, lambda types, _lits, _star: factory(types)
+        )
+
+
+_plugins_loaded: list[str] | None = None
+
+
 def load_plugins() -> list[str]:
-    """Run every `riverlog.sql.functions` entry point; returns the names loaded."""
+    """Run every `riverlog.sql.functions` entry point once per process; returns their names."""
+    global _plugins_loaded
+    if _plugins_loaded is not None:
+        return _plugins_loaded
     from importlib.metadata import entry_points
 
     loaded = []
+    registry = PluginRegistry()
     for ep in entry_points(group="riverlog.sql.functions"):
-        ep.load()(FUNCTIONS)
+        ep.load()(registry)
         loaded.append(ep.name)
+    _plugins_loaded = loaded
     return loaded
 
 

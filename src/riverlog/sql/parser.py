@@ -89,6 +89,15 @@ def parse(text: str, variables: Mapping[str, str] | None = None) -> list[ast.Sta
     return _Builder(text).transform(tree)  # type: ignore[no-any-return]
 
 
+def parse_type(text: str) -> ast.TypeRef:
+    """A type as written (`BIGINT`, `ARRAY<STRING>`, `DECIMAL(4, 2)`), through a CAST."""
+    stmt = parse_one(f"SELECT CAST(NULL AS {text}) FROM X;")
+    assert isinstance(stmt, ast.QueryStatement)
+    cast = stmt.query.select[0].expr
+    assert isinstance(cast, ast.Cast)
+    return cast.type
+
+
 def parse_one(text: str, variables: Mapping[str, str] | None = None) -> ast.Statement:
     statements = parse(text, variables)
     if len(statements) != 1:
