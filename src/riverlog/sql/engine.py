@@ -73,6 +73,8 @@ class EngineConfig:
     default_replicas: int = 1
     properties: dict[str, str] = field(default_factory=dict)
     connect_url: str | None = None
+    default_key_format: str = "KAFKA"  # ksql.persistence.default.format.key
+    default_value_format: str | None = None  # ksql.persistence.default.format.value
 
 
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -148,6 +150,7 @@ class Engine:
             )
         topic = str(topic)
         key_format, value_format = _formats(props, None)
+        value_format = value_format or self.config.default_value_format
         if value_format is None:
             raise SqlStatementError(
                 "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either provide "
@@ -169,7 +172,7 @@ class Engine:
             raise SqlStatementError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
         if key_format is None:
             # ksqlDB infers NONE for a source without key columns
-            key_format = "KAFKA" if keys else "NONE"
+            key_format = self.config.default_key_format.upper() if keys else "NONE"
         check_format(key_format, keys, True, props)
         check_format(value_format, [c for c in columns if c.namespace == "VALUE"], False, props)
         partitions = self._ensure_topic(topic, props, stmt.kind)

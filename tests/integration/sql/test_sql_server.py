@@ -289,3 +289,32 @@ def test_print_and_explain(client: httpx.Client) -> None:
     qid = next(q["id"] for q in queries if q["sinks"] == ["BIG"])
     described = ksql(client, f"EXPLAIN {qid};")[0]["queryDescription"]
     assert described["id"] == qid and described["state"] == "RUNNING"
+
+
+def test_undeserializable_records_go_to_the_processing_log(
+    client: httpx.Client, server: SqlServer, broker: RunningBroker
+) -> None:
+    from confluent_kafka import Producer
+
+    ksql(
+        client,
+        "CREATE STREAM RAW (ID INT KEY, V INT) WITH (kafka_topic='raw', value_format='JSON', partitions=1);",
+    )
+    ksql(client, "CREATE STREAM CLEAN AS SELECT ID, V FROM RAW;")
+    p = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    p.produce("raw", key=(1).to_bytes(4, "big"), value=b"not json")
+    p.produce("raw", key=(2).to_bytes(4, "big"), value=b'{"V": 2}')
+    p.flush(10)
+    assert [v for _k, v in read_topic(broker, "CLEAN", 1)] == [{"V": 2}]
+    deadline = time.monotonic() + 30
+    rows: list[Any] = []
+    while not rows and time.monotonic() < deadline:
+        r = client.post("/query", json={"ksql": "SELECT MESSAGE FROM KSQL_PROCESSING_LOG;"})
+        assert r.status_code == 200, r.text
+        rows = [x["row"]["columns"][0] for x in r.json()[1:]]
+        time.sleep(0.3)
+    errors = [m["DESERIALIZATIONERROR"] for m in rows if m["DESERIALIZATIONERROR"]]
+    assert any(
+        e["topic"] == "raw" and "Failed to deserialize value" in e["errorMessage"] for e in errors
+    )
+    assert ksql(client, "SHOW QUERIES;")[0]["queries"][-1]["state"] == "RUNNING"

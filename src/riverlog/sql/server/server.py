@@ -81,6 +81,11 @@ class SqlServer:
                 self.service_id,
                 properties={k: str(v) for k, v in self.config.items()},
                 connect_url=str(self.config["ksql.connect.url"]) or None,
+                default_key_format=str(self.config["ksql.persistence.default.format.key"]),
+                default_value_format=str(
+                    self.config["ksql.persistence.default.format.value"]
+                ).upper()
+                or None,
             ),
         )
         self.commands = CommandTopic(
