@@ -1,7 +1,8 @@
 """`make bench`: every benchmark present, one after another; each writes its section of bench/RESULTS.md.
 
 Order: bench.storage_bench, bench.broker_bench, bench.group_bench, bench.txn_bench, bench.cluster_bench,
-bench.zk_image_bench (a module not present is skipped).
+bench.zk_image_bench, bench.streams_bench (a module not present is skipped; so is every module named
+in the comma-separated BENCH_SKIP environment variable, e.g. `make bench BENCH_SKIP=bench.streams_bench`).
 Each runs in its own interpreter (`python -m bench.NAME`) so one failing does not stop the others;
 the exit status is non-zero when any of them failed.
 
@@ -11,6 +12,7 @@ the exit status is non-zero when any of them failed.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -23,13 +25,19 @@ BENCHMARKS = (
     "bench.txn_bench",
     "bench.cluster_bench",
     "bench.zk_image_bench",
+    "bench.connect_bench",
+    "bench.streams_bench",
 )
 REPO_DIR = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
     failed = []
+    skip = {name.strip() for name in os.environ.get("BENCH_SKIP", "").split(",") if name.strip()}
     for module in BENCHMARKS:
+        if module in skip:
+            print(f"== {module}: skipped (BENCH_SKIP)", flush=True)
+            continue
         if importlib.util.find_spec(module) is None:
             print(f"== {module}: not present, skipped", flush=True)
             continue

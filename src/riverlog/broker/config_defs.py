@@ -275,6 +275,8 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     # a new Kafka 4.0 cluster gets). Clients read it from ApiVersions.
     ConfigDef("riverlog.transaction.version", parse_int(0, 2), "2", read_only=True),
     ConfigDef("cluster.id", parse_str, None, read_only=True),
+    # riverlog's own (Redpanda's default port): Prometheus metrics at GET /metrics; 0 turns it off.
+    ConfigDef("metrics.port", parse_int(0, 65535), "9644", read_only=True),
 )
 
 BROKER_CONFIGS: dict[str, ConfigDef] = {d.name: d for d in _BROKER_DEFS}

@@ -10,6 +10,7 @@ spec is replaced by its module when its first request arrives.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,7 @@ class Dispatcher:
 
     async def handle(self, frame: bytes | memoryview, client_host: str) -> bytes | None:
         """Answer one request frame; raise CloseConnection when the protocol says to hang up."""
+        started = time.perf_counter()
         try:
             decoded = decode_request(frame)
         except UnsupportedVersionError as exc:
@@ -85,6 +87,7 @@ class Dispatcher:
             schema=self._schema(header.api_key, header.api_version),
         )
         response: Any = await module.handle(ctx, decoded.body)
+        self.services.metrics.request(header.api_key, time.perf_counter() - started)
         if response is None:
             return None
         return encode_response(header.correlation_id, header.api_key, header.api_version, response)

@@ -109,6 +109,8 @@ class ReplicaManager:
         self.fetcher: Follower | None = None
         self.state_writer: PartitionStateWriter | None = None
         self.max_lag_ms = config.get_int("replica.lag.time.max.ms")
+        self.isr_shrinks = 0  # ISR changes this broker made as leader (metrics)
+        self.isr_expands = 0
 
     def log_config(self, overrides: Mapping[str, str]) -> LogConfig:
         return topic_log_config(self.config, overrides)
@@ -288,6 +290,10 @@ class ReplicaManager:
         if version is None or part.leader_epoch != epoch or part.leader != self.broker_id:
             return
         log.info("%s-%d: ISR %s -> %s", part.topic, part.index, list(part.isr), list(isr))
+        if len(isr) < len(part.isr):
+            self.isr_shrinks += 1
+        elif len(isr) > len(part.isr):
+            self.isr_expands += 1
         part.isr, part.version = isr, version
         self.maybe_advance_high_watermark(part)
         self.purgatory.notify(part.key)

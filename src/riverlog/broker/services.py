@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.fetch_sessions import FetchSessionCache
 from riverlog.broker.metadata_store import MetadataStore
+from riverlog.broker.metrics import BrokerMetrics
 from riverlog.broker.replica_manager import ReplicaManager
 from riverlog.broker.topic_admin import TopicAdmin
 from riverlog.metadata.image import ClusterImage
@@ -65,6 +66,7 @@ class BrokerServices:
     producer_ids: ProducerIdManager
     coordinator_factory: CoordinatorFactory
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
+    metrics: BrokerMetrics = field(default_factory=BrokerMetrics)
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
     advertised: tuple[str, int] = ("localhost", 9092)
     _coordinators: tuple[GroupRuntime, TxnRuntime] | None = None

@@ -40,6 +40,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "partitions": ("riverlog.cli.partitions", "app", "group"),
     "platform": ("riverlog.cli.platform", "app", "group"),
     "registry": ("riverlog.cli.registry", "app", "group"),
+    "console": ("riverlog.cli.console", "console", "command"),
+    "connect": ("riverlog.cli.connect", "app", "group"),
     "sql": ("riverlog.cli.sql", "app", "group"),
 }
 

@@ -31,6 +31,7 @@ from riverlog.storage.manager import LogManager
 
 if TYPE_CHECKING:
     from riverlog.broker.group_runtime import GroupRuntime
+    from riverlog.broker.metrics_http import MetricsServer
     from riverlog.broker.txn_runtime import TxnRuntime
     from riverlog.cluster.zk_mode import ZkMode
 
@@ -53,6 +54,7 @@ class BrokerNode:
         self.advertised: tuple[str, int] = ("", -1)
         self.zk: ZkMode | None = None
         self._coordinator_tasks: list[asyncio.Task[None]] = []
+        self.metrics_server: MetricsServer | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -107,6 +109,7 @@ class BrokerNode:
         metadata.on_commit.append(replicas.sync_with_image)
         replicas.sync_with_image(metadata.image)
         self.services = services
+        await self._maybe_start_metrics(services, host)
         self._start_timers()
         asyncio.get_running_loop().call_soon(services.coordinators)
         log.info(
@@ -117,6 +120,28 @@ class BrokerNode:
             len(replicas.partitions),
             (time.monotonic() - started) * 1000,
         )
+
+    async def _maybe_start_metrics(self, services: BrokerServices, host: str) -> None:
+        """Serve GET /metrics on `metrics.port` (0: off). The default port being taken (another
+        broker on this machine) only turns metrics off, with a warning; a port set explicitly must
+        bind, or the broker does not start."""
+        port = self.config.get_int("metrics.port")
+        if port == 0:
+            return
+        from riverlog.broker.handlers import HANDLERS
+        from riverlog.broker.metrics_http import MetricsServer
+
+        names = {h.API_KEY: h.name.title().replace("_", "") for h in HANDLERS}
+        server = MetricsServer(services, names)
+        try:
+            await server.start(host, port)
+        except OSError as exc:
+            if "metrics.port" in self.config.explicit:
+                raise OSError(exc.errno, f"metrics.port {port}: {exc.strerror}") from None
+            log.warning("metrics off: default metrics.port %d is taken (%s)", port, exc.strerror)
+            return
+        self.metrics_server = server
+        log.info("metrics on http://%s:%d/metrics", host or "0.0.0.0", server.port)
 
     def _start_coordinators(
         self, replicas: ReplicaManager, topics: TopicAdmin, producer_ids: ProducerIdManager
@@ -242,6 +267,8 @@ class BrokerNode:
         self._tasks.clear()
         if self._server is not None:
             await self._server.stop()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         if self.zk is not None:
             await self.zk.close()
         if self.services is not None:

@@ -53,7 +53,16 @@ def plan(options: PlatformOptions) -> list[ServiceSpec]:
             "broker",
             ports["broker"],
             bootstrap,
-            ("broker", "start", "--listen", bootstrap, "--data-dir", str(data / "broker")),
+            (
+                "broker",
+                "start",
+                "--listen",
+                bootstrap,
+                "--data-dir",
+                str(data / "broker"),
+                "--set",
+                f"metrics.port={ports['metrics']}",
+            ),
             data / "broker",
         ),
         ServiceSpec(
@@ -126,6 +135,11 @@ def _link_optional_services(specs: list[ServiceSpec], options: PlatformOptions) 
             if "connect" in running:
                 extra += ["--set", f"ksql.connect.url={running['connect'].url}"]
         if spec.name == "console":
+            if options.ports.get("metrics"):
+                extra += [
+                    "--metrics-url",
+                    f"http://{options.host}:{options.ports['metrics']}/metrics",
+                ]
             for other, flag in (
                 ("registry", "--registry-url"),
                 ("connect", "--connect-url"),

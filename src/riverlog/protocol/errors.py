@@ -7,10 +7,12 @@ The tree::
     ├── InvalidRequestError      truncated or malformed request/response bytes
     ├── UnsupportedVersionError  no schema for (api key, api version); carries the header
     └── CorruptRecordError       record batch fails parsing or its CRC check
+        └── InvalidRecordError   the records inside a batch are malformed (bad framing)
 
 The broker maps these to Kafka behaviour: a too-large or malformed frame closes the connection,
 an unsupported version is answered with ``UNSUPPORTED_VERSION`` where the protocol allows it, and a
-corrupt batch is answered with ``CORRUPT_MESSAGE``. Wire codes live in
+corrupt batch is answered with ``CORRUPT_MESSAGE`` (malformed records inside a well-formed batch with
+``INVALID_RECORD``, as Kafka's ``InvalidRecordException``). Wire codes live in
 ``kio.schema.errors.ErrorCode``.
 """
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CorruptRecordError",
     "FrameTooLargeError",
+    "InvalidRecordError",
     "InvalidRequestError",
     "ProtocolError",
     "UnsupportedVersionError",
@@ -64,3 +67,9 @@ class UnsupportedVersionError(ProtocolError):
 
 class CorruptRecordError(ProtocolError):
     """A record batch is truncated, malformed, or fails its CRC32C check."""
+
+
+class InvalidRecordError(CorruptRecordError):
+    """The records of a batch are malformed: lengths, varints or counts (Kafka's
+    ``InvalidRecordException``). A ``CorruptRecordError`` too, so readers that skip undecodable
+    batches skip these as well."""

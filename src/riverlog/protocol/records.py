@@ -40,7 +40,7 @@ from typing import Final, NamedTuple
 from crc32c import crc32c
 
 from riverlog.protocol.compression import compress, decompress
-from riverlog.protocol.errors import CorruptRecordError
+from riverlog.protocol.errors import CorruptRecordError, InvalidRecordError
 from riverlog.protocol.varint import read_varint, read_varlong, write_varint, write_varlong
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "patch_base_offset",
     "patch_leader_epoch",
     "set_log_append_time",
+    "set_max_timestamp",
 ]
 
 Buffer = bytes | bytearray | memoryview
@@ -267,6 +268,14 @@ def set_log_append_time(buf: WritableBuffer, pos: int, ts_ms: int) -> None:
     _write_crc(buf, pos, batch_length + RECORD_BATCH_OVERHEAD)
 
 
+def set_max_timestamp(buf: WritableBuffer, pos: int, ts_ms: int) -> None:
+    """Set the batch's max timestamp and recompute its CRC (the leader's fix of a header whose
+    max timestamp is not its records', as Kafka's ``setMaxTimestamp``)."""
+    _INT64.pack_into(buf, pos + MAX_TIMESTAMP_OFFSET, ts_ms)
+    (batch_length,) = _INT32.unpack_from(buf, pos + 8)
+    _write_crc(buf, pos, batch_length + RECORD_BATCH_OVERHEAD)
+
+
 # --- decoding records ----------------------------------------------------------------------------
 
 
@@ -274,8 +283,10 @@ def decode_records(buf: Buffer, pos: int, header: BatchHeader) -> list[Record]:
     """Every record of the batch at ``pos``, decompressed, with absolute offsets and timestamps.
 
     Records of a LogAppendTime batch all report the batch's max timestamp, as Kafka's readers do.
-    Raises ``CorruptRecordError`` on malformed records, on a record count that does not match the
-    header, or on bytes left after the last record (Kafka's "Incorrect declared batch size").
+    Raises ``CorruptRecordError`` when the section does not decompress, and its subclass
+    ``InvalidRecordError`` on malformed records, on a record count that does not match the header,
+    or on bytes left after the last record (Kafka's "Incorrect declared batch size"). Header keys
+    that are not UTF-8 are decoded with replacement characters, as Java's ``new String`` does.
     """
     with memoryview(buf) as view:
         section = view[pos + BATCH_HEADER_SIZE : pos + header.size]
@@ -284,6 +295,10 @@ def decode_records(buf: Buffer, pos: int, header: BatchHeader) -> list[Record]:
         data: Buffer = decompress(header.compression, section) if header.compression else section
         try:
             return _decode_section(data, header)
+        except InvalidRecordError:
+            raise
+        except CorruptRecordError as exc:  # the section decompressed; its records are malformed
+            raise InvalidRecordError(str(exc)) from None
         finally:
             section.release()
 
@@ -340,10 +355,7 @@ def _read_headers(data: Buffer, pos: int, end: int) -> tuple[tuple[Header, ...],
         if key is None:
             raise CorruptRecordError("null record header key")
         value, pos = _read_bytes(data, pos, end)
-        try:
-            headers.append((key.decode("utf-8"), value))
-        except UnicodeDecodeError as exc:
-            raise CorruptRecordError(f"record header key is not UTF-8: {exc}") from exc
+        headers.append((key.decode("utf-8", errors="replace"), value))
     return tuple(headers), pos
 
 

@@ -4,8 +4,9 @@ StorageError
  +-- OffsetOutOfRangeError        offset below the log start offset or past the log end offset
  +-- RecordTooLargeError          a batch larger than max.message.bytes
  +-- CorruptRecordError           bad CRC, magic, size or a truncated batch (also a protocol one)
- +-- InvalidRecordError           a well-formed batch that breaks a rule (count, control from a client...)
- +-- InvalidTimestampError        outside message.timestamp.before/after.max.ms
+ +-- InvalidRecordError           a batch that breaks a rule (count, control from a client, malformed
+ |                                records, a compacted topic's null key); may name the records
+ +-- InvalidTimestampError        records outside message.timestamp.before/after.max.ms; names them
  +-- OutOfOrderSequenceError      idempotent producer sequence gap
  +-- InvalidProducerEpochError    producer epoch older than the last one seen
  +-- DuplicateSequenceError       a retry of one of the producer's last 5 batches (carries the original)
@@ -43,12 +44,26 @@ class CorruptRecordError(StorageError, _protocol_errors.CorruptRecordError):
     """A batch failed its size, magic or CRC check (Kafka's CORRUPT_MESSAGE)."""
 
 
+# (index of the record in its batch, message): a produce response's record_errors.
+RecordErrors = tuple[tuple[int, str | None], ...]
+
+
 class InvalidRecordError(StorageError):
-    """A well-formed batch that breaks a validation rule (Kafka's INVALID_RECORD)."""
+    """A batch that breaks a validation rule (Kafka's INVALID_RECORD).
+
+    `record_errors` names the offending records where Kafka does (RecordValidationException)."""
+
+    def __init__(self, message: str, record_errors: RecordErrors = ()) -> None:
+        super().__init__(message)
+        self.record_errors = record_errors
 
 
 class InvalidTimestampError(StorageError):
-    """A batch timestamp is outside the window the topic allows."""
+    """Record timestamps outside the window the topic allows; `record_errors` names them."""
+
+    def __init__(self, message: str, record_errors: RecordErrors = ()) -> None:
+        super().__init__(message)
+        self.record_errors = record_errors
 
 
 class OutOfOrderSequenceError(StorageError):

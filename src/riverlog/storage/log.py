@@ -35,6 +35,7 @@ from riverlog.protocol.records import (
     patch_base_offset,
     patch_leader_epoch,
     set_log_append_time,
+    set_max_timestamp,
 )
 from riverlog.storage import recovery, retention
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
@@ -64,13 +65,14 @@ from riverlog.storage.validator import (
     Buffer,
     Header,
     check_client_batch,
-    check_timestamps,
+    check_records,
     validate_batches,
 )
 
 __all__ = ["AppendResult", "FileSlice", "PartitionLog"]
 
 _OFFSET_LENGTH_EPOCH = struct.Struct(">qii")  # base offset, batch length, partition leader epoch
+_INT64 = struct.Struct(">q")
 _new_tuple = tuple.__new__  # builds AppendResult without its Python-level __new__
 Producers = tuple[dict[int, ProducerAppendInfo], list[CompletedTxn]]
 
@@ -250,6 +252,8 @@ class PartitionLog:
             if stamp >= 0:
                 set_log_append_time(buf, pos, now)
                 batch_max = now
+            elif batch_max != _INT64.unpack_from(buf, pos + 35)[0]:  # validation's fix
+                set_max_timestamp(buf, pos, batch_max)
             last = first + header.last_offset_delta
             described.append((pos, first, last, batch_max, header.batch_length + 12))
             if batch_max > max_ts:
@@ -276,7 +280,7 @@ class PartitionLog:
         Must stay equivalent to `_append_batches` (tests compare them byte for byte)."""
         config = self.local.config
         size = len(records)
-        (_, length, _, magic, crc, _, delta, base_ts, max_ts, _, epoch, seq, count) = header
+        (_, length, _, magic, crc, _, delta, _, max_ts, _, epoch, seq, count) = header
         if magic != 2 or length < 49:
             raise CorruptRecordError(f"Invalid batch (magic {magic}, length {length})")
         if size > config.max_message_bytes:
@@ -287,10 +291,9 @@ class PartitionLog:
             raise CorruptRecordError("Record batch at position 0 fails its CRC check")
         if count <= 0 or count != delta + 1:
             check_client_batch(Header._make(header))  # raises with the full message
-        low = now - config.message_timestamp_before_max_ms
-        high = now + config.message_timestamp_after_max_ms
-        if not ((base_ts < 0 or low <= base_ts <= high) and (max_ts < 0 or low <= max_ts <= high)):
-            check_timestamps(Header._make(header), config, now)  # raises with the full message
+        data = records if isinstance(records, bytes) else bytes(records)
+        if check_records(data, 0, Header._make(header), config, now) is not None:
+            return self._append_batches(records, leader_epoch, now, AppendOrigin.CLIENT)  # fix max
         segment = self.local.segments[-1]
         first = segment.next_offset
         last = first + delta

@@ -236,6 +236,21 @@ class SessionWindowedSerde(Serde[Windowed[Any]]):
         return Windowed(self.inner.deserialize(topic, data[:-16]), Window(start, end))
 
 
+class RegistrySerde(Serde[Any]):
+    """A schema-registry serde of `riverlog.schema.serdes` as a streams serde."""
+
+    def __init__(self, name: str, inner: Any) -> None:
+        self.name = name
+        self.inner = inner
+
+    def serialize(self, topic: str, data: Any) -> bytes | None:
+        result: bytes | None = self.inner.serialize(topic, data)
+        return result
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        return None if data is None else self.inner.deserialize(topic, data)
+
+
 class Serdes:
     """Factory of the built-in serdes, as Kafka's `Serdes` class."""
 
@@ -250,6 +265,30 @@ class Serdes:
     Void = VoidSerde
     UUID = UUIDSerde
     Json = JsonSerde
+
+    @staticmethod
+    def Avro(registry_url: str, schema: str | None = None, **options: Any) -> Serde[Any]:
+        """Avro in Confluent's wire format through a schema registry (`riverlog.schema.serdes`).
+
+        `is_key=True` for keys; `subject_name_strategy`, `auto_register`, `reader_schema`… as there.
+        """
+        from riverlog.schema.serdes import AvroSerde
+
+        return RegistrySerde("Avro", AvroSerde(registry_url, schema, **options))
+
+    @staticmethod
+    def JsonSchema(registry_url: str, schema: str | None = None, **options: Any) -> Serde[Any]:
+        """JSON Schema-validated JSON in Confluent's wire format through a schema registry."""
+        from riverlog.schema.serdes import JsonSchemaSerde
+
+        return RegistrySerde("JsonSchema", JsonSchemaSerde(registry_url, schema, **options))
+
+    @staticmethod
+    def Protobuf(registry_url: str, message_type: type[Any], **options: Any) -> Serde[Any]:
+        """Protobuf messages of a generated class in Confluent's wire format (message indexes)."""
+        from riverlog.schema.serdes import ProtobufSerde
+
+        return RegistrySerde("Protobuf", ProtobufSerde(registry_url, message_type, **options))
 
     @staticmethod
     def serde_from(

@@ -28,6 +28,7 @@ class RunningBroker:
             "log.dirs": str(data_dir),
             "group.initial.rebalance.delay.ms": "0",
             "log.flush.offset.checkpoint.interval.ms": "60000",
+            "metrics.port": "0",  # tests ask for a port (0 here means off) when they want metrics
         }
         overrides.update({k.replace("_", "."): v for k, v in settings.items()})
         self.config = BrokerConfig.load(None, overrides, environ={})

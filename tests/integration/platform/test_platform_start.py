@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 from confluent_kafka import Consumer, Producer
 
 from riverlog.common.processes import free_port, port_accepts
@@ -20,6 +21,7 @@ SERVICES = ("broker", "registry", "connect", "sql", "console")
 
 def test_platform_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> None:
     ports = {name: free_port() for name in SERVICES}
+    metrics_port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -31,7 +33,7 @@ def test_platform_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> 
         "--host",
         "127.0.0.1",
         "--metrics-port",
-        str(free_port()),
+        str(metrics_port),
     ]
     command += [arg for name in SERVICES for arg in (f"--{name}-port", str(ports[name]))]
     began = time.monotonic()
@@ -77,6 +79,13 @@ def test_platform_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> 
                 message = candidate
         consumer.close()
         assert message is not None and message.value() == b"hello"
+        if "console" in started:  # the console reads the same cluster (and the broker's metrics)
+            topics = httpx.get(f"http://127.0.0.1:{ports['console']}/topics?q={topic}", timeout=20)
+            assert topics.status_code == 200 and topic in topics.text
+            rates = httpx.get(f"http://127.0.0.1:{ports['console']}/api/throughput", timeout=20)
+            assert rates.status_code == 200 and rates.json()["error"] is None
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert f'kafka_server_brokertopicmetrics_messagesin_total{{topic="{topic}"}} 1.0' in scraped
 
         os.killpg(platform.pid, signal.SIGINT)  # the terminal's Ctrl-C
         rest = platform.communicate(timeout=60)[0]

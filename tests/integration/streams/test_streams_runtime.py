@@ -168,7 +168,19 @@ def test_state_restored_from_changelog_after_wiping_state_dir(
     want = dict(Counter(w for line in first_lines for w in line.split()))
     assert _read_counts(broker, sink, want) == want
     assert app.close(timedelta(seconds=30))
-    app.clean_up()
+
+    # A clean restart reads its .checkpoint files: nothing before the checkpointed offsets is read.
+    middle = KafkaStreams(wordcount_topology(source, sink), config)
+    middle.start()
+    assert middle.wait_for_state(State.RUNNING, 60)
+    assert middle.metrics()["restore-total"] == 0
+    _produce(broker, source, ["a"])
+    want["a"] += 1
+    assert _read_counts(broker, sink, want) == want
+    assert middle.close(timedelta(seconds=30))
+    first_lines.append("a")
+
+    middle.clean_up()
     assert not (tmp_path / app_id).exists()
 
     again = KafkaStreams(wordcount_topology(source, sink), config)
@@ -510,3 +522,61 @@ def test_tasks_reading_several_topics_keep_their_partitions_together(
                 assert str(task_id) not in owned, f"task {task_id} runs on both instances"
                 owned[str(task_id)] = {(tp.topic, tp.partition) for tp in partitions}
     assert owned == {f"0_{p}": {(left, p), (right, p)} for p in range(4)}
+
+
+def test_two_stream_threads_share_the_tasks(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=4, prefix="in"), make_topic(partitions=1, prefix="out")
+    config = _config(
+        broker, f"threads-{uuid.uuid4().hex[:6]}", tmp_path, **{"num.stream.threads": 2}
+    )
+    app = KafkaStreams(wordcount_topology(source, sink), config)
+    streams_apps.append(app)
+    app.start()
+    assert app.wait_for_state(State.RUNNING, 60)
+    lines = [f"w{i % 7} w{i % 5}" for i in range(100)]
+    _produce(broker, source, lines)
+    want = dict(Counter(w for line in lines for w in line.split()))
+    assert _read_counts(broker, sink, want) == want
+    per_thread = [set(thread.tasks.tasks) for thread in app._threads]
+    assert len(per_thread) == 2 and all(per_thread)
+    assert not per_thread[0] & per_thread[1]
+
+
+def test_latest_reset_policy_skips_what_was_there_before(
+    broker: RunningBroker,
+    make_topic: Callable[..., str],
+    streams_apps: list[KafkaStreams],
+    tmp_path: Path,
+) -> None:
+    source, sink = make_topic(partitions=1, prefix="in"), make_topic(partitions=1, prefix="out")
+    _produce(broker, source, ["old one", "old two"])
+    builder = StreamsBuilder()
+    consumed = Consumed.with_(Serdes.String(), Serdes.String()).with_offset_reset_policy("latest")
+    builder.stream(source, consumed).map_values(str.upper).to(
+        sink, Produced.with_(Serdes.String(), Serdes.String())
+    )
+    app = KafkaStreams(builder.build(), _config(broker, f"latest-{uuid.uuid4().hex[:6]}", tmp_path))
+    streams_apps.append(app)
+    app.start()
+    assert app.wait_for_state(State.RUNNING, 60)
+    time.sleep(1)  # the assignment has set the start position
+    _produce(broker, source, ["new"])
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": f"l-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([sink])
+    values: list[bytes] = []
+    deadline = time.monotonic() + 60
+    while b"NEW" not in values and time.monotonic() < deadline:
+        values += [m.value() for m in consumer.consume(10, 0.5) if not m.error()]
+    consumer.close()
+    assert values == [b"NEW"]

@@ -36,6 +36,7 @@ from riverlog.broker.handlers._config_entries import (
     broker_entries,
     topic_entries,
 )
+from riverlog.broker.metrics import BrokerMetrics
 from riverlog.broker.responses import request_schema
 from riverlog.broker.topic_admin import (
     APPEND,
@@ -131,6 +132,7 @@ class FakeServices:
     topics: TopicAdmin
     replicas: FakeReplicas
     broker_id: int = 0
+    metrics: BrokerMetrics = field(default_factory=BrokerMetrics)
 
     @property
     def image(self) -> ClusterImage:

@@ -121,3 +121,38 @@ def test_varint_errors() -> None:
     with pytest.raises(CorruptRecordError, match="longer"):
         read_varlong(b"\xff" * 11, 0)
     assert read_varlong(b"\xff" * 9 + b"\x01", 0) == (-(2**63), 10)
+
+
+def test_stated_sizes_are_hints_not_allocations() -> None:
+    from riverlog.protocol.compression import DecompressedSizeError
+
+    data = bytes(range(256)) * 400
+    frame = bytearray(compress(ZSTD, data))
+    assert frame[4] & 0xC0  # cramjam states the content size
+    assert decompress(ZSTD, bytes(frame)) == data
+    # A frame that states a small size still decompresses whole (the buffer grows) ...
+    small = bytearray(cramjam.zstd.compress(data))
+    descriptor = small[4]
+    assert descriptor >> 6 == 2 and descriptor & 0x20  # 4-byte size, single segment
+    struct.pack_into("<I", small, 5, 10)
+    try:
+        decompress(ZSTD, bytes(small))
+    except CorruptRecordError:
+        pass  # zstd itself may refuse a frame whose stated size is wrong; either is fine
+    # ... and one stating 2**60 bytes costs no 2**60-byte buffer: the limit holds.
+    huge = bytearray(small)
+    huge[4] = 0xE0  # 8-byte size field, single segment
+    huge[5:9] = b""
+    huge[5:5] = (2**60).to_bytes(8, "little")
+    with pytest.raises(CorruptRecordError):
+        decompress(ZSTD, bytes(huge), limit=1 << 20)
+    with pytest.raises(DecompressedSizeError):
+        decompress(ZSTD, compress(ZSTD, bytes(2 << 20)), limit=1 << 20)
+
+
+@pytest.mark.parametrize("codec", [GZIP, LZ4, ZSTD])
+def test_highly_compressible_data_decompresses_within_the_limit(codec: int) -> None:
+    data = b"R" * 5_000_000
+    assert decompress(codec, compress(codec, data), limit=5_000_000) == data
+    with pytest.raises(CorruptRecordError):
+        decompress(codec, compress(codec, data), limit=4_999_999)

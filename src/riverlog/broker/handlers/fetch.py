@@ -72,6 +72,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             responses=(),
         )
     results = await _read_with_long_poll(ctx, request, wanted)
+    metrics = ctx.services.metrics
+    for r in results:
+        if r.records:
+            metrics.fetched(r.wanted.key[0], len(r.records))
     if session is not None:
         results = _update_session(session, results, incremental)
     return FetchResponse(  # plain types: riverlog.protocol's specialised codec (hot path)

@@ -4,10 +4,14 @@ Special timestamps (Kafka): -2 earliest (log start offset), -1 latest (high wate
 offset under read_committed; the log end offset for a follower's request), -3 the record with the largest
 timestamp (v7+), -4 earliest local (v8+, same as earliest without tiered storage), -5 earliest tiered
 (v9+, none here → -1). A timestamp ≥ 0 finds the first offset whose timestamp is ≥ it; none → offset -1.
+Looking up a timestamp decodes the batch that holds it; a stored batch that does not decode (written
+before produce validated records) answers that partition with CORRUPT_MESSAGE, or INVALID_RECORD for
+malformed records, as Kafka answers the exception its reader throws; the connection stays open.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -16,11 +20,13 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._partition_checks import leader_partition
 from riverlog.broker.replica_manager import Partition
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.errors import CorruptRecordError, InvalidRecordError
 
 API_KEY = 2
 MIN_VERSION = 1
 MAX_VERSION = 10
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, EARLIEST_TIERED = -1, -2, -3, -4, -5
+log = logging.getLogger(__name__)
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
@@ -47,7 +53,16 @@ def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, followe
         # KIP-207: a new leader whose high watermark has not reached the start of its epoch yet
         # would answer an offset below what was acknowledged; clients retry OFFSET_NOT_AVAILABLE.
         return _answer(ctx, p.partition_index, ErrorCode.offset_not_available)
-    timestamp, offset = _lookup(found, p.timestamp, committed, follower)
+    try:
+        timestamp, offset = _lookup(found, p.timestamp, committed, follower)
+    except CorruptRecordError as exc:
+        code = (
+            ErrorCode.invalid_record
+            if isinstance(exc, InvalidRecordError)
+            else ErrorCode.corrupt_message
+        )
+        log.warning("ListOffsets on %s-%d: %s", topic, p.partition_index, exc)
+        return _answer(ctx, p.partition_index, code)
     epoch = found.log.epoch_for_offset(offset) if offset >= 0 else -1
     return _answer(ctx, p.partition_index, ErrorCode.none, timestamp, offset, epoch)
 

@@ -4,8 +4,9 @@ acks=0 gets no response (Kafka closes nothing and answers nothing); acks=1 is an
 holds the batch (strict durability: after the group-commit fsync); acks=-1 once the high watermark passes
 it, i.e. every in-sync replica has it, with `min.insync.replicas` checked before and after the append
 (NOT_ENOUGH_REPLICAS, NOT_ENOUGH_REPLICAS_AFTER_APPEND) and the request's timeout giving
-REQUEST_TIMED_OUT. Storage errors map to Kafka's per-partition error codes; a duplicate batch from an
-idempotent producer is answered with the offsets it got the first time. A transactional batch
+REQUEST_TIMED_OUT. Storage errors map to Kafka's per-partition error codes (with record_errors naming
+the refused records where Kafka names them: timestamps out of range, a compacted topic's null keys); a
+duplicate batch from an idempotent producer is answered with the offsets it got the first time. A transactional batch
 goes through KIP-890's check first (`_txn`): verified in the transaction before v12, added to it
 from v12 (transactions V2).
 """
@@ -23,6 +24,7 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
 from riverlog.protocol.produce_request import PartitionProduceData, ProduceRequest
 from riverlog.protocol.produce_response import (
+    BatchIndexAndErrorMessage,
     PartitionProduceResponse,
     ProduceResponse,
     TopicProduceResponse,
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 _ERRORS: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (storage_errors.RecordTooLargeError, ErrorCode.message_too_large),
     (storage_errors.CorruptRecordError, ErrorCode.corrupt_message),
+    (storage_errors.InvalidRecordError, ErrorCode.invalid_record),
     (storage_errors.OutOfOrderSequenceError, ErrorCode.out_of_order_sequence_number),
     (storage_errors.InvalidProducerEpochError, ErrorCode.invalid_producer_epoch),
     (storage_errors.InvalidTimestampError, ErrorCode.invalid_timestamp),
@@ -119,7 +122,10 @@ async def _produce_partition(
     except storage_errors.StorageError as exc:
         code = error_code_for(exc)
         log.debug("produce to %s-%d failed: %s", topic, data.index, exc)
-        return _answer(ctx, data.index, code, str(exc), part.log.log_start_offset)
+        answer = _answer(ctx, data.index, code, str(exc), part.log.log_start_offset)
+        answer.record_errors = _record_errors(exc)
+        return answer
+    ctx.services.metrics.produced(topic, result.records_count, len(data.records))
     if acks == -1:
         code = await replicas.wait_for_replication(part, result.last_offset, timeout_s)
         if code != ErrorCode.none:
@@ -140,9 +146,17 @@ async def _produce_partition(
     )
 
 
+def _record_errors(exc: Exception) -> tuple[BatchIndexAndErrorMessage, ...]:
+    if not isinstance(
+        exc, storage_errors.InvalidRecordError | storage_errors.InvalidTimestampError
+    ):
+        return ()
+    return tuple(BatchIndexAndErrorMessage(index, message) for index, message in exc.record_errors)
+
+
 def _answer(
     ctx: RequestContext, index: int, code: ErrorCode, message: str | None = None, start: int = -1
-) -> Any:
+) -> PartitionProduceResponse:
     return PartitionProduceResponse(
         index=index,
         error_code=code,

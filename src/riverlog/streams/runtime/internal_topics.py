@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -25,19 +25,38 @@ from riverlog.streams.errors import MissingSourceTopicException, StreamsExceptio
 log = logging.getLogger(__name__)
 
 
-class _Spec(Protocol):
-    kind: str
-    subtopology: int
-    partitions: int | None
-    configs: dict[str, str]
+class _SpecView(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subtopology(self) -> int: ...
+    @property
+    def partitions(self) -> int | None: ...
+    @property
+    def configs(self) -> dict[str, str]: ...
 
 
-def full_name(application_id: str, topology: Any, topic: str) -> str:
+class _SubtopologyView(Protocol):
+    @property
+    def source_topics(self) -> frozenset[str]: ...
+
+
+class TopologyView(Protocol):
+    """What this module reads of a `Topology` (the core's, or any value shaped like it)."""
+
+    def subtopologies(self) -> Mapping[int, _SubtopologyView]: ...
+    def internal_topics(self) -> Mapping[str, _SpecView]: ...
+    def is_internal(self, topic: str) -> bool: ...
+
+
+def full_name(application_id: str, topology: TopologyView, topic: str) -> str:
     """The real name of a topic the topology names (internal ones carry the application id)."""
     return f"{application_id}-{topic}" if topology.is_internal(topic) else topic
 
 
-def source_topics_by_subtopology(application_id: str, topology: Any) -> dict[int, frozenset[str]]:
+def source_topics_by_subtopology(
+    application_id: str, topology: TopologyView
+) -> dict[int, frozenset[str]]:
     """Sub-topology id -> its source topics' real names."""
     return {
         sub_id: frozenset(full_name(application_id, topology, t) for t in info.source_topics)
@@ -62,10 +81,12 @@ class InternalTopicManager:
             if topic.error is None or topic.error.code() == KafkaError.NO_ERROR
         }
 
-    def resolve_partitions(self, topology: Any, existing: Mapping[str, int]) -> dict[str, int]:
+    def resolve_partitions(
+        self, topology: TopologyView, existing: Mapping[str, int]
+    ) -> dict[str, int]:
         """Internal topic real name -> partition count; raises if a source topic is missing."""
         app = self.config.application_id
-        specs: dict[str, _Spec] = topology.internal_topics()
+        specs = topology.internal_topics()
         sources = topology.subtopologies()
         resolved: dict[str, int] = {}
 
@@ -110,11 +131,11 @@ class InternalTopicManager:
             of_internal(suffix, frozenset())
         return resolved
 
-    def make_ready(self, topology: Any) -> dict[str, int]:
+    def make_ready(self, topology: TopologyView) -> dict[str, int]:
         """Create missing internal topics; returns every known topic's real name -> partitions."""
         existing = self.existing_partitions()
         wanted = self.resolve_partitions(topology, existing)
-        specs: dict[str, _Spec] = topology.internal_topics()
+        specs = topology.internal_topics()
         app = self.config.application_id
         new_topics = []
         for suffix, spec in specs.items():
@@ -156,7 +177,7 @@ class InternalTopicManager:
                 raise StreamsException(f"Could not create internal topic {name}: {exc}") from exc
 
     @staticmethod
-    def _external_sources(topology: Any) -> list[str]:
+    def _external_sources(topology: TopologyView) -> list[str]:
         return [
             topic
             for info in topology.subtopologies().values()

@@ -38,9 +38,11 @@ from riverlog.streams.config import StreamsConfig, as_streams_config
 from riverlog.streams.errors import StreamsException
 from riverlog.streams.runtime.internal_topics import (
     InternalTopicManager,
+    full_name,
     source_topics_by_subtopology,
 )
 from riverlog.streams.runtime.stream_thread import StreamThread, ThreadState
+from riverlog.streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ class KafkaStreams:
 
     State: ClassVar[type[_State]] = _State
 
-    def __init__(self, topology: Any, config: StreamsConfig | Mapping[str, Any]) -> None:
+    def __init__(self, topology: Topology, config: StreamsConfig | Mapping[str, Any]) -> None:
         self.topology = topology
         self.config = as_streams_config(config)
         self._lock = threading.RLock()
@@ -125,6 +127,14 @@ class KafkaStreams:
             if spec.kind == "changelog"
         )
         self._maybe_choose_co_partitioning_assignor()
+        # Sources read with Consumed...with_offset_reset_policy("latest") (else: earliest)
+        self._latest_topics = frozenset(
+            full_name(app, topology, topic)
+            for info in topology.subtopologies().values()
+            for topic in info.source_topics
+            if (spec := topology.source_for_topic(topic)) is not None
+            and str(spec.offset_reset or "").lower() == "latest"
+        )
 
     def _maybe_choose_co_partitioning_assignor(self) -> None:
         """A sub-topology reading several topics needs partition p of each on the same task.
@@ -260,6 +270,7 @@ class KafkaStreams:
             self._on_thread_state,
             self._on_thread_failure,
             self._partition_counts,
+            self._latest_topics,
         )
         self._next_thread_index += 1
         self._threads.append(thread)

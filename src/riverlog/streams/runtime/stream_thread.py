@@ -8,7 +8,9 @@ Invariants:
   (exactly_once_v2) — see `eos.py`.
 - Before a partition is revoked, every task is committed; a lost partition's task is closed dirty.
   Under exactly_once_v2 an aborted transaction wipes and restores every task and re-reads input from the
-  committed offsets (the aborted writes are in the local stores too).
+  committed offsets (the aborted writes are in the local stores too); a fenced producer is replaced
+  first. Whenever a task is rebuilt, its partitions are sought back to their committed offsets (the
+  records it had buffered went with the old task).
 - States are Kafka's StreamThread states: CREATED -> STARTING -> PARTITIONS_ASSIGNED -> RUNNING,
   (RUNNING|PARTITIONS_ASSIGNED) <-> PARTITIONS_REVOKED, any -> PENDING_SHUTDOWN -> DEAD.
 """
@@ -23,7 +25,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+)
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
 from riverlog.streams.config import StreamsConfig
@@ -33,6 +42,7 @@ from riverlog.streams.runtime.eos import AtLeastOnceCommitter, ExactlyOnceCommit
 from riverlog.streams.runtime.record_collector import RecordCollector
 from riverlog.streams.runtime.restore import ChangelogReader
 from riverlog.streams.runtime.task_manager import TaskManager
+from riverlog.streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +69,14 @@ class StreamThread(threading.Thread):
     def __init__(
         self,
         index: int,
-        topology: Any,
+        topology: Topology,
         config: StreamsConfig,
         source_topics: dict[int, frozenset[str]],
         changelog_topics: frozenset[str],
         on_state: StateCallback,
         on_failure: FailureCallback,
         partition_counts: dict[str, int] | None = None,
+        latest_topics: frozenset[str] = frozenset(),
     ) -> None:
         name = f"{config.client_id_prefix()}-StreamThread-{index}"
         super().__init__(name=name, daemon=True)
@@ -99,6 +110,7 @@ class StreamThread(threading.Thread):
         self.processed = 0
         self.commits = 0
         self.max_buffered = int(config["buffered.records.per.partition"])
+        self.latest_topics = latest_topics
         self._paused: set[TaskId] = set()
 
     # Lifecycle --------------------------------------------------------------------------------
@@ -371,17 +383,39 @@ class StreamThread(threading.Thread):
         added = [TopicPartition(p.topic, p.partition) for p in partitions]
         grown = self.tasks.add_partitions(added)
         regrown = [tid for tid in grown if tid in self.tasks.tasks]
+        kept: set[TopicPartition] = set()
         if regrown:
-            # A task gains a partition: commit, close, and build it again over the larger set.
+            # A task gains a partition: commit, close, and build it again over the larger set;
+            # its old partitions go back to their committed offsets (its buffer went with it).
             self._commit_all()
             for task_id in regrown:
+                kept |= self.tasks.partitions[task_id]
                 self.reader.remove(task_id)
                 self.tasks.close(task_id, clean=True)
         for task_id, tps in grown.items():
             self.reader.add(task_id, self.tasks.create(task_id, tps))
+        self._seek_to_committed(kept)
+        self._maybe_start_at_end(consumer, partitions)
         log.info(
             "%s assigned %d partitions; %d tasks", self.name, len(added), len(self.tasks.tasks)
         )
+
+    def _maybe_start_at_end(
+        self, consumer: Consumer, partitions: list[KafkaTopicPartition]
+    ) -> None:
+        """Sources with the `latest` reset policy start at the end when nothing is committed."""
+        late = [p for p in partitions if p.topic in self.latest_topics]
+        if not late:
+            return
+        committed = consumer.committed(
+            [KafkaTopicPartition(p.topic, p.partition) for p in late], 30
+        )
+        fresh = {(c.topic, c.partition) for c in committed if c.offset < 0}
+        if fresh:
+            for p in partitions:
+                if (p.topic, p.partition) in fresh:
+                    p.offset = OFFSET_END
+            consumer.incremental_assign(partitions)  # the binding then skips its own assign
 
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
         revoked = [TopicPartition(p.topic, p.partition) for p in partitions]
@@ -429,6 +463,7 @@ class StreamThread(threading.Thread):
             self.tasks.close(task_id, clean=False)
             if remaining:
                 self.reader.add(task_id, self.tasks.create(task_id, remaining))
+                self._seek_to_committed(remaining)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {

@@ -20,6 +20,7 @@ from typing import Any
 
 from riverlog.streams.records import TaskId, TopicPartition
 from riverlog.streams.task import StreamTask
+from riverlog.streams.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class TaskManager:
 
     def __init__(
         self,
-        topology: Any,
+        topology: Topology,
         task_config: dict[str, Any],
         application_id: str,
         state_dir: Path | None,

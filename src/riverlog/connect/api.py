@@ -1,0 +1,247 @@
+"""The connector API, after Kafka's `org.apache.kafka.connect.{connector,source,sink}` in Python.
+
+A plugin author writes a `SourceConnector` or `SinkConnector` (its `config_def` declares its keys; it
+splits work into task configs) and a `SourceTask` / `SinkTask` that moves records. The runtime calls:
+
+- connector: `initialize(context)` → `start(props)` → `task_configs(max_tasks)` … → `stop()`;
+- source task: `initialize(context)` → `start(props)` → `poll()` repeatedly → `commit_record(record,
+  metadata)` per record acknowledged by Kafka → `commit()` after offsets are flushed → `stop()`;
+- sink task: `initialize(context)` → `start(props)` → `open(partitions)` → `put(records)` repeatedly →
+  `pre_commit(offsets)` (default: `flush(offsets)` and return them) → `close(partitions)` → `stop()`.
+
+Source partitions and offsets are JSON-able maps (str keys; str/int/float/bool values), stored as Kafka
+Connect stores them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from riverlog.common.configdef import ConfigDef
+from riverlog.connect.data import Schema
+
+JsonMap = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Header:
+    key: str
+    schema: Schema | None
+    value: Any
+
+
+@dataclass(frozen=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+
+@dataclass(slots=True)
+class ConnectRecord:
+    """What every record has (Kafka's `ConnectRecord`); SMTs return new ones with `replace`.
+
+    Records are treated as immutable (never assigned to after creation) but are not frozen dataclasses:
+    a frozen one costs an `object.__setattr__` per field on the per-record hot path."""
+
+    topic: str
+    kafka_partition: int | None
+    key_schema: Schema | None
+    key: Any
+    value_schema: Schema | None
+    value: Any
+    timestamp: int | None = None
+    headers: tuple[Header, ...] = ()
+
+    def replace(self, **changes: Any) -> Any:
+        return dataclasses.replace(self, **changes)
+
+    def with_header(self, key: str, schema: Schema | None, value: Any) -> Any:
+        return dataclasses.replace(self, headers=(*self.headers, Header(key, schema, value)))
+
+
+@dataclass(slots=True)
+class SourceRecord(ConnectRecord):
+    source_partition: JsonMap | None = None
+    source_offset: JsonMap | None = None
+
+
+@dataclass(slots=True)
+class SinkRecord(ConnectRecord):
+    kafka_offset: int = -1
+    timestamp_type: str = "CreateTime"
+    original_topic: str | None = None
+    original_kafka_partition: int | None = None
+    original_kafka_offset: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordMetadata:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None = None
+
+
+# ---------------------------------------------------------------- contexts the runtime provides
+
+
+class ConnectorContext:
+    """Lets a connector ask for its tasks to be reconfigured or report a fatal error."""
+
+    def request_task_reconfiguration(self) -> None:
+        raise NotImplementedError
+
+    def raise_error(self, error: BaseException) -> None:
+        raise NotImplementedError
+
+
+class OffsetStorageReader:
+    """Reads committed source offsets: `offset(partition)` / `offsets([partition, …])`."""
+
+    def offset(self, partition: Mapping[str, Any]) -> JsonMap | None:
+        return self.offsets([partition]).get(_freeze(partition))
+
+    def offsets(self, partitions: Sequence[Mapping[str, Any]]) -> dict[Any, JsonMap | None]:
+        raise NotImplementedError
+
+
+def _freeze(partition: Mapping[str, Any]) -> Any:
+    return tuple(sorted(partition.items()))
+
+
+def partition_key(partition: Mapping[str, Any]) -> Any:
+    """The hashable key `OffsetStorageReader.offsets` answers by."""
+    return _freeze(partition)
+
+
+@dataclass
+class SourceTaskContext:
+    configs: dict[str, str]
+    offset_storage_reader: OffsetStorageReader
+
+
+@dataclass
+class SinkTaskContext:
+    configs: dict[str, str]
+    assignment: set[TopicPartition] = field(default_factory=set)
+    offsets_to_reset: dict[TopicPartition, int] = field(default_factory=dict)
+    commit_requested: bool = False
+    paused: set[TopicPartition] = field(default_factory=set)
+    errant_record_reporter: Any = None
+
+    def offset(self, tp: TopicPartition, offset: int) -> None:
+        """Rewind or skip: the consumer seeks `tp` to `offset` before the next `put`."""
+        self.offsets_to_reset[tp] = offset
+
+    def request_commit(self) -> None:
+        self.commit_requested = True
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+
+# ---------------------------------------------------------------- connectors and tasks
+
+
+class Task:
+    def version(self) -> str:
+        return "0.1.0"
+
+    def start(self, props: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Called from another thread than `poll`/`put`: make them return promptly."""
+
+
+class SourceTask(Task):
+    context: SourceTaskContext
+
+    def initialize(self, context: SourceTaskContext) -> None:
+        self.context = context
+
+    def poll(self) -> list[SourceRecord] | None:
+        """Records to send, or None/[] when there are none yet (may block briefly)."""
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        """Offsets up to the last poll are flushed."""
+
+    def commit_record(self, record: SourceRecord, metadata: RecordMetadata | None) -> None:
+        """`record` was written to Kafka (metadata None when a transform dropped it)."""
+
+
+class SinkTask(Task):
+    context: SinkTaskContext
+
+    def initialize(self, context: SinkTaskContext) -> None:
+        self.context = context
+
+    def put(self, records: list[SinkRecord]) -> None:
+        raise NotImplementedError
+
+    def flush(self, current_offsets: dict[TopicPartition, int]) -> None:
+        """Make every record `put` so far durable."""
+
+    def pre_commit(self, current_offsets: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """The offsets safe to commit (default: flush, then all of them)."""
+        self.flush(current_offsets)
+        return current_offsets
+
+    def open(self, partitions: set[TopicPartition]) -> None:
+        """Partitions newly assigned."""
+
+    def close(self, partitions: set[TopicPartition]) -> None:
+        """Partitions revoked: flush what belongs to them."""
+
+
+class Connector:
+    """A connector: declares its config, starts, splits work into task configs, stops."""
+
+    config_def: ClassVar[ConfigDef] = ConfigDef()
+    context: ConnectorContext
+
+    def version(self) -> str:
+        return "0.1.0"
+
+    def initialize(self, context: ConnectorContext) -> None:
+        self.context = context
+
+    def start(self, props: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def task_class(self) -> type[Task]:
+        raise NotImplementedError
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Release what `start` took."""
+
+    def validate(self, props: Mapping[str, str]) -> dict[str, list[str]]:
+        """Per declared key, its errors (Kafka's `Connector.validate`); override for cross-key checks."""
+        return self.config_def.validate(props)
+
+
+class SourceConnector(Connector):
+    def exactly_once_support(self, props: Mapping[str, str]) -> bool | None:
+        """Whether this connector can give exactly-once (None: unknown, as Kafka's default)."""
+        return None
+
+    def alter_offsets(self, props: Mapping[str, str], offsets: Mapping[Any, Any]) -> bool:
+        """Asked before offsets are altered over REST; True if the connector accepts them."""
+        return False
+
+
+class SinkConnector(Connector):
+    TOPICS_CONFIG = "topics"
+
+    def alter_offsets(self, props: Mapping[str, str], offsets: Mapping[Any, Any]) -> bool:
+        return False

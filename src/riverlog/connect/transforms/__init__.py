@@ -1,0 +1,1 @@
+"""Single Message Transforms and predicates (Kafka's `org.apache.kafka.connect.transforms`)."""

@@ -1,0 +1,1 @@
+"""riverlog's web console (client side: confluent-kafka and the services' REST APIs only)."""
