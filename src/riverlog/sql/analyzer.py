@@ -76,6 +76,7 @@ class Analysis:
     value_index: list[int] = field(default_factory=list)
     result_kind: str = "STREAM"
     join: JoinInfo | None = None
+    more_joins: list[JoinInfo] = field(default_factory=list)  # N-way: further stream-table joins
     table_functions: list[tuple[str, Fn]] = field(default_factory=list)  # EXPLODE args
 
     @property
@@ -163,10 +164,16 @@ def analyze(
     if query.joins:
         a.join = _analyze_join(query, source, alias, metastore)
         scope = a.scope = Scope(scope.slots + source_scope(a.join.right, a.join.right_alias).slots)
+        for j in query.joins[1:]:
+            extra = _analyze_next_join(j, a, metastore)
+            a.more_joins.append(extra)
+            scope = a.scope = Scope(
+                scope.slots + source_scope(extra.right, extra.right_alias).slots
+            )
     compiler = ExpressionCompiler(scope)
     if query.where is not None:
         a.where = compiler.predicate(query.where)
-    items = _expand(query.select, source, alias, a.join)
+    items = _expand(query.select, source, alias, a.join, a.more_joins)
     aggregate = bool(query.group_by) or any(_has_aggregate(i.expr) for i in items if i.expr)
     if query.window is not None and not aggregate:
         raise SqlStatementError("WINDOW clause requires a GROUP BY clause.")
@@ -197,9 +204,10 @@ def analyze(
         elif query.partition_by:
             keys = []
         elif a.join is not None:
-            keys = [a.join.left_key_expr]
+            last = a.more_joins[-1] if a.more_joins else a.join
+            keys = [last.left_key_expr]
             if not any(_same(p.expr, keys[0]) for p in a.projection):
-                keys = [a.join.right_key_expr]
+                keys = [last.right_key_expr]
         else:
             keys = [ast.Column(c.name, None) for c in source.key_columns]
         _assign_keys(
@@ -210,9 +218,14 @@ def analyze(
 
 
 def _expand(
-    select: tuple[ast.SelectItem, ...], source: DataSource, alias: str, join: JoinInfo | None
+    select: tuple[ast.SelectItem, ...],
+    source: DataSource,
+    alias: str,
+    join: JoinInfo | None,
+    more: list[JoinInfo] | None = None,
 ) -> list[ast.SelectItem]:
     sides = [(alias, source)] + ([(join.right_alias, join.right)] if join else [])
+    sides += [(j.right_alias, j.right) for j in more or []]
     out: list[ast.SelectItem] = []
     for item in select:
         if item.expr is not None:
@@ -233,8 +246,6 @@ def _expand(
 def _analyze_join(
     query: ast.Query, left: DataSource, lalias: str, metastore: MetaStore
 ) -> JoinInfo:
-    if len(query.joins) > 1:
-        raise SqlStatementError("N-way joins are not supported yet by riverlog.sql.")
     j = query.joins[0]
     right = metastore.get(j.right.name)
     ralias = j.right.ref
@@ -330,6 +341,31 @@ def _table_functions(
         extra.append(Slot(f"KSQL_SYNTH_{j}", t, None, True))
     a.scope = a.scope.extend(extra)
     return out, ExpressionCompiler(a.scope)
+
+
+def _analyze_next_join(j: ast.Join, a: Analysis, metastore: MetaStore) -> JoinInfo:
+    """The second and later joins of an N-way join: the rows so far (a stream) joined to a
+    further table on its primary key."""
+    right = metastore.get(j.right.name)
+    ralias = j.right.ref
+    if a.source.kind != "STREAM" or right.kind != "TABLE" or (a.join and a.join.within is not None):
+        raise SqlStatementError(
+            "N-way joins are supported for a stream joined to tables (stream-table chains) only."
+        )
+    if j.kind not in ("INNER", "LEFT") or j.within is not None:
+        raise SqlStatementError(f"Unsupported join in an N-way join: {j.kind} JOIN {right.name}.")
+    if any(s.source == ralias for s in a.scope.slots):
+        raise SqlStatementError(f"Duplicate source alias in join: {ralias}")
+    rscope = source_scope(right, ralias)
+    lc, le, rc, re_ = _join_sides(j.on, a.scope, rscope)
+    rkeys = [c.name for c in right.key_columns]
+    if not (isinstance(re_, ast.Column) and rkeys == [re_.name]):
+        raise SqlStatementError(
+            f"Cannot join on {expression_text(re_)}: a stream-table join must use the table's "
+            f"primary key ({', '.join(rkeys)})."
+        )
+    del rc
+    return JoinInfo(right, ralias, j.kind, lc, le, re_, False, len(rscope.slots))
 
 
 def _join_sides(

@@ -147,18 +147,27 @@ class TopologyPlanner:
             return stream
         if j.within is not None:
             return self._stream_stream_join(a, stream)
+        stream = self._stream_table_join(stream, j, "KafkaTopic_Right-Reduce", "Join-left")
+        for i, extra in enumerate(a.more_joins, start=2):
+            stream = self._stream_table_join(
+                stream, extra, f"KafkaTopic_Right{i}-Reduce", f"Join-left{i}"
+            )
+        return stream
+
+    def _stream_table_join(self, stream: KStream, j: Any, store: str, repartition: str) -> KStream:
+        """Each stream row looks the table's store up by the join key (repartitioning the stream
+        on that key first unless it already is the stream's key)."""
         right = j.right
         ks_right = key_serde_for(
             right.key_format, right.key_columns, right.props, right.window, self.plog
         )
-        store = "KafkaTopic_Right-Reduce"
         self.source_stream(right).to_table(
             Materialized.as_(store).with_key_serde(ks_right).with_value_serde(self.internal)
         )
         if not j.left_is_key:
             key_fn = j.left_key.fn
             stream = stream.select_key(lambda _k, row: (key_fn(row),)).repartition(
-                Repartitioned.as_("Join-left")
+                Repartitioned.as_(repartition)
                 .with_key_serde(ks_right)
                 .with_value_serde(self.internal)
             )
