@@ -479,12 +479,20 @@ class TopologyPlanner:
             widths = [len(ac.args) for ac in aggs]
             rekey = not (a.group_is_source_key and a.join is None)
 
+            plog = self.plog
+
             def prepare(proc: Processor, record: Record) -> None:
                 row = record.value
-                key = group_key(row) if rekey else record.key
-                if key is None:
-                    return  # a NULL grouping value: ksqlDB drops the row
-                args = tuple(f(row) for f in arg_fns)
+                try:
+                    key = group_key(row) if rekey else record.key
+                    if key is None:
+                        return  # a NULL grouping value: ksqlDB drops the row
+                    args = tuple(f(row) for f in arg_fns)
+                except Exception as e:
+                    plog.record_processing_error(
+                        f"Error computing the grouping or aggregate arguments: {e}", row
+                    )
+                    return
                 proc.context.forward(Record(key, args, record.timestamp, record.headers))
 
             prepared = add_processor(stream, "", prepare, None, self.internal, key_changing=rekey)

@@ -318,3 +318,45 @@ def test_undeserializable_records_go_to_the_processing_log(
         e["topic"] == "raw" and "Failed to deserialize value" in e["errorMessage"] for e in errors
     )
     assert ksql(client, "SHOW QUERIES;")[0]["queries"][-1]["state"] == "RUNNING"
+
+
+def test_a_second_server_with_the_same_service_id_follows_the_commands(
+    server: SqlServer, client: httpx.Client, broker: RunningBroker, tmp_path: Path
+) -> None:
+    second = SqlServer(
+        {
+            "listeners": "http://127.0.0.1:0",
+            "bootstrap.servers": broker.bootstrap_servers,
+            "ksql.service.id": server.service_id,
+            "ksql.streams.state.dir": str(tmp_path / "state2"),
+        }
+    )
+    second.start()
+    try:
+        with httpx.Client(base_url=second.url, timeout=60) as c2:
+            before = {
+                s["name"]
+                for s in c2.post("/ksql", json={"ksql": "SHOW STREAMS;"}).json()[0]["streams"]
+            }
+            assert "ORDERS" in before  # replayed at start
+            ksql(
+                client,
+                "CREATE STREAM LATE_ARRIVAL (ID INT KEY) WITH (kafka_topic='late', value_format='JSON', partitions=1);",
+            )
+            deadline = time.monotonic() + 30
+            names: set[str] = set()
+            while "LATE_ARRIVAL" not in names and time.monotonic() < deadline:
+                names = {
+                    s["name"]
+                    for s in c2.post("/ksql", json={"ksql": "SHOW STREAMS;"}).json()[0]["streams"]
+                }
+                time.sleep(0.2)
+            assert "LATE_ARRIVAL" in names
+            ids_first = sorted(q["id"] for q in ksql(client, "SHOW QUERIES;")[0]["queries"])
+            ids_second = sorted(
+                q["id"]
+                for q in c2.post("/ksql", json={"ksql": "SHOW QUERIES;"}).json()[0]["queries"]
+            )
+            assert ids_first == ids_second
+    finally:
+        second.stop()
