@@ -83,6 +83,11 @@ class TopologyPlanner:
 
     # -- sources ---------------------------------------------------------------------------
     def source_stream(self, source: DataSource) -> KStream:
+        stream, row = self.raw_source(source)
+        return add_processor(stream, "", row, stream.key_serde, self.internal)
+
+    def raw_source(self, source: DataSource) -> tuple[KStream, RowSource]:
+        """The source node (deserialized key and value) and the row builder for its records."""
         ks = key_serde_for(
             source.key_format, source.key_columns, source.props, source.window, self.plog
         )
@@ -102,7 +107,7 @@ class TopologyPlanner:
             source.kind == "TABLE",
             self.plog,
         )
-        return add_processor(stream, "", row, ks, self.internal)
+        return stream, row
 
     def _timestamp_extractor(self, source: DataSource, vs: Serde[Any]) -> Any:
         """TIMESTAMP='col': the record time from a value column (the runtime hands deserialized
@@ -338,6 +343,8 @@ class TopologyPlanner:
             project = self._projector(a)
             out = table.map_values(lambda k, row: project(k, row)[1])
             self._write_table(a, out, sink, rekey=self._rekey(a))
+        elif a.join is None and not a.table_functions:
+            self._fused_stream_query(a, sink)
         else:
             stream = self.input_stream(a)
             if a.where is not None:
@@ -352,6 +359,23 @@ class TopologyPlanner:
 
             projected = add_processor(stream, "", emit, None, None, key_changing=True)
             self._write_stream(a, projected, sink)
+
+    def _fused_stream_query(self, a: Analysis, sink: Sink) -> None:
+        """A stream query without joins or table functions as one processor: build the row,
+        filter, project (ksqlDB's source → filter → select steps, without the hops between)."""
+        raw, rows = self.raw_source(a.source)
+        where = _guard(a.where, False, self.plog) if a.where is not None else None
+        project = self._projector(a)
+        row_of = rows.row_of
+
+        def run(proc: Processor, record: Record) -> None:
+            row = row_of(proc, record)
+            if row is None or (where is not None and not where(None, row)):
+                return
+            key, value = project(record.key, row)
+            proc.context.forward(Record(key, value, record.timestamp, record.headers))
+
+        self._write_stream(a, add_processor(raw, "", run, None, None, key_changing=True), sink)
 
     def _projector(self, a: Analysis) -> Callable[[Any, Any], tuple[Any, Any]]:
         raw = [p.compiled.fn for p in a.projection]

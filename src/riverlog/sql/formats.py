@@ -198,6 +198,12 @@ class RowSerde(Serde[Any]):
         self.exact = not any(_needs_exact(c.type) for c in self.columns)
         self.names = [c.name for c in self.columns]
         self.readers = [_reader(c.type) for c in self.columns]
+        self.pairs = list(zip(self.names, self.readers, strict=True))
+        self.kafka_struct = (
+            _KAFKA_STRUCTS.get(self.columns[0].type.base)
+            if self.fmt == "KAFKA" and len(self.columns) == 1
+            else None
+        )
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
         self.codec: Any = None
         if self.fmt in ("AVRO", "JSON_SR", "PROTOBUF") and self.columns:
@@ -262,19 +268,26 @@ class RowSerde(Serde[Any]):
     def read(self, data: bytes, topic: str = "") -> tuple[Any, ...]:
         if self.codec is not None:
             return self.codec.read(topic, data)  # type: ignore[no-any-return]
+        if self.kafka_struct is not None:
+            if len(data) != self.kafka_struct.size:
+                return (_kafka_read(data, self.columns[0].type),)  # raises naming the size
+            return self.kafka_struct.unpack(data)
         if self.fmt == "KAFKA":
             return (_kafka_read(data, self.columns[0].type),)
         if self.fmt == "JSON":
-            node = json.loads(data) if self.exact else json.loads(data, parse_float=Decimal)
-            if self.exact and isinstance(node, dict) and not self.unwrap:
+            node = _decode(data.decode()) if self.exact else json.loads(data, parse_float=Decimal)
+            if self.exact and type(node) is dict and not self.unwrap:
                 get = node.get
-                out = []
-                for name, read in zip(self.names, self.readers, strict=True):
-                    v = get(name)
-                    if v is None and name not in node:
-                        v = _field(node, name)
-                    out.append(read(v))
-                return tuple(out)
+                return tuple(
+                    [
+                        read(
+                            v
+                            if (v := get(name)) is not None or name in node
+                            else _field(node, name)
+                        )
+                        for name, read in self.pairs
+                    ]
+                )
             if self.unwrap:
                 c = self.columns[0]
                 # a key object holding the single column is accepted too
@@ -304,6 +317,9 @@ class RowSerde(Serde[Any]):
                 for c, f in zip(self.columns, fields, strict=True)
             )
         raise ValueError(f"Unsupported format: {self.fmt}")
+
+
+_decode = json.JSONDecoder().decode
 
 
 def _needs_exact(t: T.SqlType) -> bool:

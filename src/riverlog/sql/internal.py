@@ -117,6 +117,31 @@ class RowSource:
         self.keep_tombstones = keep_tombstones
         self.plog = plog
 
+    def row_of(self, proc: Processor, record: Record) -> tuple[Any, ...] | None:
+        """The row of a record with a value (None for tombstones and unreadable records)."""
+        key, value = record.key, record.value
+        if value is None or value is BAD_RECORD or key is BAD_RECORD:
+            return None
+        ctx = proc.context.record_context
+        if not self.header_columns and not self.windowed:
+            if key is None:
+                key = (None,) * self.n_key
+            return (*key, *value, record.timestamp, ctx.partition, ctx.offset)
+        row: list[Any] = []
+        inner = key.key if isinstance(key, Windowed) else key
+        row.extend(inner if inner is not None else (None,) * self.n_key)
+        row.extend(value)
+        for h in self.header_columns:
+            row.append(_headers(record.headers, h))
+        row.append(record.timestamp)
+        row.append(ctx.partition)
+        row.append(ctx.offset)
+        if self.windowed:
+            w = key.window if isinstance(key, Windowed) else None
+            row.append(None if w is None else w.start)
+            row.append(None if w is None else w.end)
+        return tuple(row)
+
     def __call__(self, proc: Processor, record: Record) -> None:
         key, value = record.key, record.value
         if key is BAD_RECORD or value is BAD_RECORD:
