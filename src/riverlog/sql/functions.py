@@ -250,7 +250,7 @@ def numeric_rule(args: Sequence[T.SqlType]) -> T.SqlType:
 
 
 def _load_builtins() -> None:
-    from riverlog.sql import udfs  # noqa: F401  (registers the built-ins)
+    from riverlog.sql import udfs, udfs_more  # noqa: F401  (register the built-ins)
 
 
 class PluginRegistry:

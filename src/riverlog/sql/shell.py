@@ -17,9 +17,9 @@ from typing import Any, TextIO
 import httpx
 
 from riverlog.sql import ast
-from riverlog.sql.engine import split_statements
 from riverlog.sql.errors import SqlError
 from riverlog.sql.parser import parse, substitute
+from riverlog.sql.script import split_statements
 
 
 class ShellError(Exception):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from riverlog.sql import ast
-from riverlog.sql.engine import split_statements
 from riverlog.sql.errors import SqlSyntaxError
 from riverlog.sql.parser import parse, parse_one
+from riverlog.sql.script import split_statements
 
 
 def test_create_stream_with_keys_types_and_properties() -> None:

@@ -16,11 +16,12 @@ from riverlog.common.service import HttpService, parse_listener
 from riverlog.sql import ast
 from riverlog.sql import types as T
 from riverlog.sql.analyzer import analyze
-from riverlog.sql.engine import Engine, EngineConfig, Entity, split_and_parse
+from riverlog.sql.engine import Engine, EngineConfig, Entity
 from riverlog.sql.errors import SqlError, SqlStatementError
 from riverlog.sql.formats import Column
 from riverlog.sql.jsonio import dumps
 from riverlog.sql.metastore import DataSource
+from riverlog.sql.script import split_and_parse
 from riverlog.sql.server.commands import Command, CommandTopic
 from riverlog.sql.server.config import parse_config, streams_properties
 from riverlog.sql.server.kafka import ClusterKafka
