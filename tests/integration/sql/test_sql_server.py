@@ -360,3 +360,25 @@ def test_a_second_server_with_the_same_service_id_follows_the_commands(
             assert ids_first == ids_second
     finally:
         second.stop()
+
+
+def test_query_stream_over_http2(server: SqlServer) -> None:
+    with httpx.Client(base_url=server.url, http1=False, http2=True, timeout=60) as h2:
+        r = h2.post(
+            "/query-stream",
+            json={"sql": "SELECT ID, ITEM FROM ORDERS WHERE ID = 1;"},
+            headers={"Accept": "application/json"},
+        )
+        assert r.http_version == "HTTP/2"
+        assert r.json()[1:] == [[1, "apple"]]
+        rows = []
+        req = {
+            "sql": "SELECT ID FROM ORDERS EMIT CHANGES LIMIT 2;",
+            "properties": {"auto.offset.reset": "earliest"},
+        }
+        with h2.stream("POST", "/query-stream", json=req) as resp:
+            assert resp.http_version == "HTTP/2"
+            for line in resp.iter_lines():
+                if line.strip():
+                    rows.append(json.loads(line))
+        assert rows[1:] == [[1], [2]]

@@ -105,7 +105,7 @@ class SqlServer:
         self._replay()
         self._maybe_processing_log()
         self.commands.follow(self.commands.next_offset, self._run_remote)
-        self.http = HttpService(build_app(self), self.host, self.port, name="ksql")
+        self.http = HttpService(build_app(self), self.host, self.port, name="ksql", http2=True)
         self.http.start()
 
     @property
