@@ -382,3 +382,29 @@ def test_query_stream_over_http2(server: SqlServer) -> None:
                 if line.strip():
                     rows.append(json.loads(line))
         assert rows[1:] == [[1], [2]]
+
+
+def test_pull_query_on_a_windowed_table(client: httpx.Client) -> None:
+    ksql(
+        client,
+        "CREATE STREAM TEMPS (SENSOR STRING KEY, T DOUBLE) WITH (kafka_topic='temps', value_format='JSON', partitions=1);",
+    )
+    ksql(
+        client,
+        "CREATE TABLE AVG_TEMP AS SELECT SENSOR, AVG(T) AS A FROM TEMPS WINDOW TUMBLING (SIZE 1 HOUR) GROUP BY SENSOR;",
+    )
+    for t in (10.0, 20.0):
+        ksql(client, f"INSERT INTO TEMPS (SENSOR, T, ROWTIME) VALUES ('s1', {t}, 1000);")
+    deadline = time.monotonic() + 30
+    rows: list[Any] = []
+    while rows != [["s1", 0, 3_600_000, 15.0]] and time.monotonic() < deadline:
+        r = client.post(
+            "/query",
+            json={
+                "ksql": "SELECT SENSOR, WINDOWSTART, WINDOWEND, A FROM AVG_TEMP WHERE SENSOR = 's1';"
+            },
+        )
+        assert r.status_code == 200, r.text
+        rows = [x["row"]["columns"] for x in r.json()[1:]]
+        time.sleep(0.2)
+    assert rows == [["s1", 0, 3_600_000, 15.0]]
