@@ -265,8 +265,11 @@ def _analyze_join(
         raise SqlStatementError(
             f"{j.kind} OUTER joins between a stream and a table are not supported."
         )
-    if j.kind == "RIGHT":
-        raise SqlStatementError("RIGHT OUTER joins are not supported yet by riverlog.sql.")
+    if j.kind == "RIGHT" and not table_table:
+        raise SqlStatementError(
+            "RIGHT OUTER joins are supported between tables only (a stream-table join keeps the "
+            "stream on the left)."
+        )
     if j.within is not None:
         raise SqlStatementError("A join with a table does not take a WITHIN clause.")
     on = j.on

@@ -167,6 +167,8 @@ class JoinPlanner:
                 return None
             if kind == "LEFT" and lrow is None:
                 return None
+            if kind == "RIGHT" and rrow is None:
+                return None
             return (*(lrow or lnull), *(rrow or rnull))
 
         def on_left(proc: Processor, record: Record) -> None:
@@ -178,7 +180,7 @@ class JoinPlanner:
 
         def on_right(proc: Processor, record: Record) -> None:
             other = proc.context.get_state_store(lstore).get(record.key)
-            if other is None and kind != "FULL":
+            if other is None and kind not in ("FULL", "RIGHT"):
                 return  # no left row: nothing to emit or retract
             row = joined(other, record.value)
             if row is None and record.value is not None:
