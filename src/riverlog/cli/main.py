@@ -46,6 +46,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "users": ("riverlog.cli.users", "app", "group"),
     "acls": ("riverlog.cli.acls", "app", "group"),
     "quotas": ("riverlog.cli.quotas", "app", "group"),
+    "sql": ("riverlog.cli.sql", "app", "group"),
 }
 
 
