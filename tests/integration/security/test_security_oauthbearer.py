@@ -112,7 +112,7 @@ def _attempt(port: int, token: str) -> tuple[bytes, bool]:
 @pytest.mark.parametrize(
     "token",
     [
-        unsecured_token("alice", -60, int(time.time()) - 120),  # expired
+        unsecured_token("alice", -60, 1_600_000_000),  # expired long ago (a fixed id for xdist)
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.c2ln",  # RS256: signed
         "not-a-jwt",
     ],
