@@ -320,11 +320,14 @@ class BrokerNode:
         log.info("broker %d stopped cleanly", self.broker_id)
 
     async def run_until_signalled(self) -> None:
-        """Start, then serve until SIGTERM or SIGINT; shut down cleanly."""
-        await self.start()
+        """Start, then serve until SIGTERM or SIGINT; shut down cleanly.
+
+        The handlers go in before the port opens: a SIGTERM that arrives while start-up finishes
+        (metrics, timers) must still mean a clean stop, not the default death."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        await self.start()
         await stop.wait()
         await self.stop()
