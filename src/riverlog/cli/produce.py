@@ -209,12 +209,24 @@ def produce(
     value_fmt: Annotated[
         str,
         typer.Option(
-            "--value-format", metavar="FORMAT", help="raw, avro or json: encode JSON lines"
+            "--value-format",
+            metavar="FORMAT",
+            help="raw, avro, json or protobuf: encode JSON lines",
         ),
     ] = "raw",
     value_schema_file: Annotated[
         Path | None,
-        typer.Option("--value-schema-file", metavar="FILE", help="the value schema (.avsc/.json)"),
+        typer.Option(
+            "--value-schema-file", metavar="FILE", help="the value schema (.avsc/.json/.proto)"
+        ),
+    ] = None,
+    value_message: Annotated[
+        str | None,
+        typer.Option(
+            "--value-message",
+            metavar="NAME",
+            help="protobuf: the message to encode (default: the file's first)",
+        ),
     ] = None,
     registry_url: Annotated[
         str,
@@ -229,7 +241,7 @@ def produce(
     marker = null_marker.encode() if null_marker is not None else None
     parser = LineParser(key_separator.encode() if key_separator else None, marker)
     headers = parse_headers(header_items, marker)
-    encoder = value_encoder(value_format(value_fmt), registry_url, value_schema_file)
+    encoder = value_encoder(value_format(value_fmt), registry_url, value_schema_file, value_message)
     settings = ClientSettings.from_options(bootstrap, command_config)
     config = producer_config(settings, acks, compression)
     with open_source(file) as source:

@@ -5,7 +5,9 @@ encoded from and decoded to one JSON document per line, with the schemas in a sc
 - avro: produce encodes each line's JSON with `--value-schema-file` (registered under `<topic>-value`
   unless already there); consume decodes with the writer schema the record's id names.
 - json: the same with a JSON Schema (`--value-schema-file`), validated on produce.
-- protobuf: consume only (decodes to JSON through the registry's descriptor).
+- protobuf: produce compiles `--value-schema-file` (.proto text) at run time, builds the message class
+  (`--value-message`, default the file's first message) and encodes each line with protobuf's JSON
+  mapping; consume decodes to JSON through the registry's descriptor.
 - raw (default): bytes as they are.
 """
 
@@ -140,18 +142,22 @@ def _message_indexes(payload: bytes) -> tuple[list[int], bytes]:
     return [varint() for _ in range(count)], payload[pos:]
 
 
-def value_encoder(fmt: ValueFormat, registry_url: str, schema_file: Path | None) -> Codec | None:
+def value_encoder(
+    fmt: ValueFormat, registry_url: str, schema_file: Path | None, message: str | None = None
+) -> Codec | None:
     """A function from one input line (JSON) to value bytes in Confluent's wire format."""
     if fmt is ValueFormat.RAW:
         return None
-    if fmt is ValueFormat.PROTOBUF:
-        raise CliError("--value-format protobuf is for consume only (produce needs generated code)")
+    if message is not None and fmt is not ValueFormat.PROTOBUF:
+        raise CliError("--value-message is for --value-format protobuf")
     if schema_file is None:
         raise CliError(f"--value-format {fmt.value} needs --value-schema-file")
     try:
         schema = schema_file.read_text()
     except OSError as exc:
         raise CliError(f"cannot read --value-schema-file {schema_file}: {exc.strerror}") from None
+    if fmt is ValueFormat.PROTOBUF:
+        return _protobuf_encoder(registry_url, schema, schema_file, message)
     from riverlog.schema.serdes import AvroSerde, JsonSchemaSerde
 
     serde = (
@@ -169,5 +175,45 @@ def value_encoder(fmt: ValueFormat, registry_url: str, schema_file: Path | None)
         except ValueError as exc:
             raise ValueError(f"not JSON: {exc}") from None
         return serializer.serialize(topic, obj)
+
+    return encode
+
+
+def _protobuf_encoder(
+    registry_url: str, text: str, schema_file: Path, message: str | None
+) -> Codec:
+    """Compile the .proto (no imports beyond Google's well-known types), build the message class
+    from its descriptor and serialize through confluent-kafka's ProtobufSerializer."""
+    from google.protobuf import json_format, message_factory
+
+    from riverlog.schema.protobuf import ProtobufSchema
+    from riverlog.schema.serdes import ProtobufSerde
+    from riverlog.schema.types import InvalidSchemaError
+
+    try:
+        schema = ProtobufSchema(text)
+    except InvalidSchemaError as exc:
+        raise CliError(f"bad --value-schema-file {schema_file}: {exc}") from None
+    names = list(schema.messages())
+    if not names:
+        raise CliError(f"bad --value-schema-file {schema_file}: it declares no message")
+    if message is None:
+        full = names[0]
+    else:
+        matches = [n for n in names if n == message or n.rsplit(".", 1)[-1] == message]
+        if len(matches) != 1:
+            raise CliError(f"bad --value-message {message!r}: expected one of {', '.join(names)}")
+        full = matches[0]
+    message_class = message_factory.GetMessageClass(schema.pool.FindMessageTypeByName(full))
+    serializer = ProtobufSerde(registry_url, message_class).serializer()
+
+    def encode(topic: str, line: bytes | None) -> bytes | None:
+        if line is None:
+            return None
+        try:
+            record = json_format.Parse(line, message_class())
+        except json_format.ParseError as exc:
+            raise ValueError(f"not a {full} in JSON: {exc}") from None
+        return serializer.serialize(topic, record)
 
     return encode
