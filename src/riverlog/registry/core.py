@@ -205,7 +205,14 @@ class SchemaRegistry:
 
     # -- schemas by id ------------------------------------------------------------------------------
 
-    def schema_by_id(self, schema_id: int, fmt: str | None = None) -> dict[str, Any]:
+    def schema_by_id(
+        self, schema_id: int, fmt: str | None = None, subject: str | None = None
+    ) -> dict[str, Any]:
+        """`subject` names the context to look the id up in (Confluent's `?subject=`): ids are global
+        in the default context, the only one served, so a subject qualified with another context
+        (`:.ctx:name`) finds nothing."""
+        if subject and _context(subject) != ".":
+            raise errors.schema_not_found(schema_id)
         with self.state.lock:
             stored = self.state.by_id.get(schema_id)
         if stored is None:
@@ -239,16 +246,47 @@ class SchemaRegistry:
 
     # -- subjects and versions ----------------------------------------------------------------------
 
-    def subjects(self, deleted: bool = False, prefix: str = "") -> list[str]:
+    def subjects(
+        self, deleted: bool = False, prefix: str = "", deleted_only: bool = False
+    ) -> list[str]:
         with self.state.lock:
-            return [s for s in self.state.subjects(deleted) if s.startswith(prefix)]
+            names = [
+                s for s in self.state.subjects(deleted or deleted_only) if s.startswith(prefix)
+            ]
+            if deleted_only:
+                names = [s for s in names if not self.state.subject_versions(s)]
+            return names
 
-    def versions(self, subject: str, deleted: bool = False) -> list[int]:
+    def versions(
+        self, subject: str, deleted: bool = False, deleted_only: bool = False
+    ) -> list[int]:
         with self.state.lock:
-            found = self.state.subject_versions(subject, deleted)
+            found = self.state.subject_versions(subject, deleted or deleted_only)
         if not found:
             raise errors.subject_not_found(subject)
-        return [v.version for v in found]
+        return [v.version for v in found if v.deleted or not deleted_only]
+
+    def schemas(
+        self,
+        prefix: str = "",
+        deleted: bool = False,
+        latest_only: bool = False,
+        offset: int = 0,
+        limit: int = -1,
+    ) -> list[dict[str, Any]]:
+        """GET /schemas: every version of the subjects starting with `prefix` (the latest of each
+        only when `latest_only`), by subject then version, `offset` skipped, at most `limit` (-1 or 0:
+        no limit)."""
+        with self.state.lock:
+            values = []
+            for subject in self.state.subjects(deleted):
+                if subject.startswith(prefix):
+                    found = self.state.subject_versions(subject, deleted)
+                    values.extend(found[-1:] if latest_only else found)
+        values = values[max(offset, 0) :]
+        if limit > 0:
+            values = values[:limit]
+        return [version_body(v, v.schema) for v in values]
 
     def version(self, subject: str, version: str, deleted: bool = False) -> SchemaValue:
         """One version ("latest"/-1 for the newest live one)."""
@@ -455,6 +493,14 @@ def version_body(value: SchemaValue, text: str) -> dict[str, Any]:
     stored = StoredSchema(value.schema_type, value.schema, value.references)
     body.update(schema_body(stored, text))
     return body
+
+
+def _context(subject: str) -> str:
+    """The context of a (possibly context-qualified, `:.ctx:name`) subject; "." is the default."""
+    if not subject.startswith(":.") or ":" not in subject[2:]:
+        return "."
+    name = subject[2:].split(":", 1)[0]
+    return "." + name if name else "."
 
 
 def _same(value: SchemaValue, parsed: ParsedSchema, canonical_of: Callable[[int], str]) -> bool:
