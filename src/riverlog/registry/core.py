@@ -123,8 +123,27 @@ class SchemaRegistry:
                 known = self._canonical[schema_id] = ""
         return known
 
-    def parse_request(self, body: Mapping[str, Any]) -> ParsedSchema:
-        """A request body's schema (`schema`, `schemaType`, `references`), parsed."""
+    def parse_request(self, body: Mapping[str, Any], normalize: bool = False) -> ParsedSchema:
+        """A request body's schema (`schema`, `schemaType`, `references`), parsed; normalized
+        (`?normalize=true`) when asked."""
+        parsed = self._parse_request(body)
+        if normalize and parsed.normalized_text() != parsed.text:
+            return self.parse(parsed.schema_type, parsed.normalized_text(), parsed.references)
+        return parsed
+
+    def _matches(self, value: SchemaValue, parsed: ParsedSchema, normalize: bool) -> bool:
+        if _same(value, parsed, self.canonical):
+            return True
+        if not normalize or value.schema_type != parsed.schema_type:
+            return False
+        if value.references != parsed.references:
+            return False
+        try:
+            return self.parsed(value.id).normalized_text() == parsed.normalized_text()
+        except errors.RegistryError:
+            return False
+
+    def _parse_request(self, body: Mapping[str, Any]) -> ParsedSchema:
         text = body.get("schema")
         if not isinstance(text, str) or not text.strip():
             raise errors.invalid_schema("Empty schema")
@@ -318,17 +337,17 @@ class SchemaRegistry:
             return self.state.referenced_by(subject, value.version)
 
     def lookup(
-        self, subject: str, body: Mapping[str, Any], deleted: bool = False
+        self, subject: str, body: Mapping[str, Any], deleted: bool = False, normalize: bool = False
     ) -> dict[str, Any]:
         """POST /subjects/{s}: the version of `subject` holding this schema."""
         with self.state.lock:
             known = bool(self.state.subject_versions(subject, deleted=True))
         if not known:
             raise errors.subject_not_found(subject)
-        parsed = self.parse_request(body)
+        parsed = self.parse_request(body, normalize)
         with self.state.lock:
             for value in reversed(self.state.subject_versions(subject, deleted)):
-                if _same(value, parsed, self.canonical):
+                if self._matches(value, parsed, normalize):
                     return version_body(value, value.schema)
         raise errors.schema_not_found()
 
@@ -349,12 +368,14 @@ class SchemaRegistry:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    def register(self, subject: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def register(
+        self, subject: str, body: Mapping[str, Any], normalize: bool = False
+    ) -> dict[str, Any]:
         """POST /subjects/{s}/versions: the id of the schema under `subject` (registering it if new)."""
         mode = self.mode(subject)
         if mode == "READONLY":
             raise errors.not_permitted(f"Subject {subject} is in read-only mode")
-        parsed = self.parse_request(body)
+        parsed = self.parse_request(body, normalize)
         if isinstance(parsed, ProtobufSchema):
             parsed = parsed.as_text()  # stored and served as .proto text, as Confluent does
         wanted_id, wanted_version = body.get("id"), body.get("version")
@@ -365,7 +386,7 @@ class SchemaRegistry:
             with self.state.lock:
                 live = self.state.subject_versions(subject)
                 for value in reversed(live):
-                    if _same(value, parsed, self.canonical):
+                    if self._matches(value, parsed, normalize):
                         return {"id": value.id}
                 stored = StoredSchema(parsed.schema_type, parsed.text, parsed.references)
                 existing = self.state.find_id(stored, self.canonical, parsed.canonical())

@@ -218,7 +218,9 @@ def build_app(
     async def lookup(request: Request) -> Any:
         body = await read_body(request)
         subject = request.path_params["subject"]
-        return await run_in_threadpool(registry.lookup, subject, body, flag(request, "deleted"))
+        return await run_in_threadpool(
+            registry.lookup, subject, body, flag(request, "deleted"), flag(request, "normalize")
+        )
 
     async def compatibility(request: Request) -> Any:
         body = await read_body(request)
@@ -244,7 +246,7 @@ def build_app(
     # -- write handlers (run on a worker thread, on the leader) -------------------------------------
 
     def register(request: Request, body: dict[str, Any]) -> Any:
-        return registry.register(request.path_params["subject"], body)
+        return registry.register(request.path_params["subject"], body, flag(request, "normalize"))
 
     def delete_subject(request: Request, body: dict[str, Any]) -> Any:
         return registry.delete_subject(request.path_params["subject"], flag(request, "permanent"))

@@ -75,3 +75,41 @@ def test_listing_routes(registry: RegistryServer) -> None:
             "mode": "READWRITE"
         }
         assert http.get("/contexts").json() == ["."]
+
+
+def test_normalize_on_register_and_lookup(registry: RegistryServer) -> None:
+    client = SchemaRegistryClient({"url": registry.url, "cache.capacity": 1})
+    name = f"n{uuid.uuid4().hex[:6]}-value"
+    loose = {
+        "namespace": "ex",
+        "type": "record",
+        "name": "Item",
+        "x-owner": "team",
+        "fields": [
+            {"type": {"type": "string"}, "name": "sku", "doc": "the SKU", "default": ""},
+            {"name": "next", "type": ["null", "Item"], "default": None},
+        ],
+    }
+    tidy = {
+        "name": "ex.Item",
+        "type": "record",
+        "fields": [
+            {"name": "sku", "type": "string", "doc": "the SKU", "default": ""},
+            {"name": "next", "type": ["null", "ex.Item"], "default": None},
+        ],
+    }
+    schema_id = client.register_schema(
+        name, Schema(json.dumps(loose), "AVRO"), normalize_schemas=True
+    )
+    stored = client.get_version(name, 1).schema.schema_str
+    assert json.loads(stored or "") == tidy and stored.startswith('{"name":"ex.Item"')
+    # the tidy form finds it with and without normalize; the loose one only with it
+    found = client.lookup_schema(name, Schema(json.dumps(loose), "AVRO"), normalize_schemas=True)
+    assert found.schema_id == schema_id
+    assert client.lookup_schema(name, Schema(json.dumps(tidy), "AVRO")).schema_id == schema_id
+    with httpx.Client(base_url=registry.url) as http:
+        miss = http.post(f"/subjects/{name}", json={"schema": json.dumps(loose)})
+        assert miss.json() == {"error_code": 40403, "message": "Schema not found"}
+    # registering the loose form again with normalize is the same version
+    again = client.register_schema(name, Schema(json.dumps(loose), "AVRO"), normalize_schemas=True)
+    assert again == schema_id and client.get_versions(name) == [1]
