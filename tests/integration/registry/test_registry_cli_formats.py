@@ -277,3 +277,74 @@ def test_format_errors_are_one_line(broker: RunningBroker, make_topic: Callable[
     assert "--value-schema-file" in str(result.exception)
     result = run(broker, "consume", topic, "--value-format", "xml", "--count", "1")
     assert isinstance(result.exception, CliError) and "xml" in str(result.exception)
+
+
+def test_key_format_avro_on_produce_and_consume(
+    broker: RunningBroker, registry: RegistryServer, make_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    topic = make_topic()
+    key_file, value_file = tmp_path / "key.avsc", tmp_path / "reading.avsc"
+    key_schema = {"type": "record", "name": "Key", "fields": [{"name": "id", "type": "long"}]}
+    key_file.write_text(json.dumps(key_schema))
+    value_file.write_text(json.dumps(READING))
+    line = json.dumps({"id": 7}) + "|" + json.dumps({"sensor": "k", "celsius": 1.5})
+    produced = run(
+        broker,
+        "produce",
+        topic,
+        "--key-separator",
+        "|",
+        "--key-format",
+        "avro",
+        "--key-schema-file",
+        str(key_file),
+        "--value-format",
+        "avro",
+        "--value-schema-file",
+        str(value_file),
+        "--registry-url",
+        registry.url,
+        stdin=line.encode() + b"\n",
+    )
+    assert produced.exit_code == 0, produced.output
+    client = SchemaRegistryClient({"url": registry.url})
+    assert json.loads(client.get_latest_version(f"{topic}-key").schema.schema_str or "") == (
+        key_schema
+    )
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": "keys",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    try:
+        message = None
+        for _ in range(60):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                break
+    finally:
+        consumer.close()
+    assert message is not None
+    key = AvroDeserializer(client)(message.key(), SerializationContext(topic, MessageField.KEY))
+    assert key == {"id": 7}
+    consumed = run(
+        broker,
+        "consume",
+        topic,
+        "--from-beginning",
+        "--count",
+        "1",
+        "--print-key",
+        "--key-format",
+        "avro",
+        "--value-format",
+        "avro",
+        "--registry-url",
+        registry.url,
+    )
+    assert '{"id": 7}' in consumed.stdout and '"sensor": "k"' in consumed.stdout
+    bad = run(broker, "produce", topic, "--key-format", "avro", "--key-schema-file", str(key_file))
+    assert isinstance(bad.exception, CliError) and "--key-separator" in str(bad.exception)
