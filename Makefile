@@ -26,7 +26,7 @@ system-deps:
 
 ## test: install everything, then lint and run the whole suite
 test: $(STAMP) system-deps lint
-	$(BIN)/pytest -q -m "not chaos" tests
+	$(BIN)/pytest -q -m "not chaos" -n 2 --dist loadfile tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench)

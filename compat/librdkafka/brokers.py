@@ -45,6 +45,14 @@ SCENARIO_BROKER_SETTINGS = {
     "default": {"auto.create.topics.enable": "true", "num.partitions": "4"},
     "noautocreate": {"auto.create.topics.enable": "false", "num.partitions": "4"},
 }
+# An authorizer that allows what no ACL mentions, as the suite's clusters run (0109, 0115 and 0119
+# add DENY ACLs with kafka-acls.sh and expect them to apply; everything else runs unrestricted).
+AUTHORIZER_SETTINGS = {
+    "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+    "allow.everyone.if.no.acl.found": "true",
+}
+for _settings in SCENARIO_BROKER_SETTINGS.values():
+    _settings.update(AUTHORIZER_SETTINGS)
 
 # A replicated cluster as librdkafka's test scenarios describe it (replication_factor 3), with the
 # short failure-detection timeouts of tests/cluster/conftest.py (Kafka's are 30 s and 18 s).
@@ -94,6 +102,7 @@ class SingleBroker:
 
     def __init__(self, scenario: str, workdir: Path) -> None:
         self.scenario = scenario
+        self.name = scenario  # in file names
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: BinaryIO | None = None
@@ -114,11 +123,14 @@ class SingleBroker:
     def start(self) -> None:
         self.starts += 1
         self.port = free_port()
-        data = self.workdir / f"data-{self.scenario}-{self.starts}"
-        log = self.log = (self.workdir / f"broker-{self.scenario}-{self.starts}.log").open("wb")
-        cmd = [str(RIVERLOG), "broker", "start", "--listen", self.bootstrap]
+        data = self.workdir / f"data-{self.name}-{self.starts}"
+        log = self.log = (self.workdir / f"broker-{self.name}-{self.starts}.log").open("wb")
+        cmd = [str(RIVERLOG), "broker", "start", *self.listen_args()]
         cmd += ["--data-dir", str(data)]
-        for key, value in SCENARIO_BROKER_SETTINGS[self.scenario].items():
+        for key, value in {
+            **SCENARIO_BROKER_SETTINGS[self.scenario],
+            **self.extra_settings(),
+        }.items():
             cmd += ["--set", f"{key}={value}"]
         cmd += ["--log-level", log_level()]
         self.proc = subprocess.Popen(
@@ -136,6 +148,14 @@ class SingleBroker:
         self.stop()
         raise RuntimeError(f"broker did not listen on {self.bootstrap} within 30 s; see {log.name}")
 
+    client_settings: dict[str, str] = {}  # what test.conf needs to connect (none for PLAINTEXT)
+
+    def listen_args(self) -> list[str]:
+        return ["--listen", self.bootstrap]
+
+    def extra_settings(self) -> dict[str, str]:
+        return {}
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -152,8 +172,119 @@ class SingleBroker:
             self.log = None
 
     def collect_logs(self, results: Path) -> None:
-        for log in self.workdir.glob(f"broker-{self.scenario}-*.log"):
+        for log in self.workdir.glob(f"broker-{self.name}-*.log"):
             shutil.move(log, results / log.name)
+
+
+class SaslBroker(SingleBroker):
+    """The same broker with one SASL_PLAINTEXT listener (PLAIN) instead of PLAINTEXT, and a `test.conf`
+    that logs in: for the tests that need SASL (0135_sasl_credentials)."""
+
+    USER, PASSWORD = "librdkafka", "librdkafka-secret"
+    client_settings = {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": USER,
+        "sasl.password": PASSWORD,
+    }
+
+    def __init__(self, scenario: str, workdir: Path) -> None:
+        super().__init__(scenario, workdir)
+        self.name = f"{scenario}-sasl"
+
+    def listen_args(self) -> list[str]:
+        return ["--set", f"listeners=SASL_PLAINTEXT://{self.bootstrap}"]
+
+    def extra_settings(self) -> dict[str, str]:
+        jaas = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'user_{self.USER}="{self.PASSWORD}";'
+        )
+        return {
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
+        }
+
+
+class SslBroker(SingleBroker):
+    """The same broker with one SSL listener requiring client certificates, and the certificate set
+    trivup gives the suite: `test.conf` settings and the `SSL_*` files (PEM, DER, PKCS#12, an encrypted
+    key) that 0097_ssl_verify loads in every form. Made with `riverlog.security.certs`."""
+
+    PASSWORD = "use-this-password"
+
+    def __init__(self, scenario: str, workdir: Path) -> None:
+        super().__init__(scenario, workdir)
+        self.name = f"{scenario}-ssl"
+        self.certs = workdir / f"certs-{scenario}"
+        self.client_settings: dict[str, str] = {}
+        self.test_env: dict[str, str] = {}
+
+    def listen_args(self) -> list[str]:
+        return ["--set", f"listeners=SSL://{self.bootstrap}"]
+
+    def extra_settings(self) -> dict[str, str]:
+        if not self.client_settings:
+            self._make_certificates()
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.certs / "broker.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.certs / "ca.pem"),
+            "ssl.client.auth": "required",
+        }
+
+    def _make_certificates(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization as ser
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        from riverlog.security.certs import create_ca, issue
+
+        self.certs.mkdir(parents=True, exist_ok=True)
+        ca = create_ca("librdkafka-test-ca")
+        broker = issue(ca, "localhost", server=True, hostnames=["localhost", "127.0.0.1"])
+        client = issue(ca, "client", server=False)
+        key = ser.load_pem_private_key(client.key_pem, None)
+        cert = x509.load_pem_x509_certificate(client.cert_pem)
+        ca_cert = x509.load_pem_x509_certificate(ca.issued.cert_pem)
+        encrypt = ser.BestAvailableEncryption(self.PASSWORD.encode())
+        files = {
+            "broker.pem": broker.bundle_pem,
+            "ca.pem": ca.issued.cert_pem,
+            "ca.der": ca_cert.public_bytes(ser.Encoding.DER),
+            "client.pem": client.cert_pem,
+            "client.der": cert.public_bytes(ser.Encoding.DER),
+            "client.key": key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, encrypt),  # type: ignore[union-attr]
+            "client.key.der": key.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8, encrypt),  # type: ignore[union-attr]
+            "client.p12": pkcs12.serialize_key_and_certificates(
+                b"client",
+                key,
+                cert,
+                [ca_cert],
+                encrypt,  # type: ignore[arg-type]
+            ),
+        }
+        for name, data in files.items():
+            (self.certs / name).write_bytes(data)
+        path = {name: str(self.certs / name) for name in files}
+        self.client_settings = {
+            "security.protocol": "SSL",
+            "ssl.ca.location": path["ca.pem"],
+            "ssl.certificate.location": path["client.pem"],
+            "ssl.key.location": path["client.key"],
+            "ssl.key.password": self.PASSWORD,
+        }
+        self.test_env = {
+            "SSL_password": self.PASSWORD,
+            "SSL_pkcs": path["client.p12"],
+            "SSL_pub_der": path["client.der"],
+            "SSL_pub_pem": path["client.pem"],
+            "SSL_priv_der": path["client.key.der"],
+            "SSL_priv_pem": path["client.key"],
+            "SSL_ca_der": path["ca.der"],
+            "SSL_all_cas_pem": path["ca.pem"],
+        }
 
 
 class ZooKeeperHolder:

@@ -34,7 +34,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from brokers import SCENARIO_BROKER_SETTINGS, Cluster, Deployment, SingleBroker, ZooKeeperHolder
+from brokers import (
+    SCENARIO_BROKER_SETTINGS,
+    Cluster,
+    Deployment,
+    SaslBroker,
+    SingleBroker,
+    SslBroker,
+    ZooKeeperHolder,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -122,6 +130,8 @@ class AllowEntry:
     test: str
     subtests: str = ""
     cluster: bool = False
+    sasl: bool = False
+    ssl: bool = False
 
 
 def read_allow(path: Path) -> list[AllowEntry]:
@@ -137,11 +147,18 @@ def read_allow(path: Path) -> list[AllowEntry]:
         if (
             len(options) != len(words) - 1
             or not options.keys() <= {"subtests", "scenario"}
-            or options.get("scenario", "cluster") != "cluster"
+            or options.get("scenario", "cluster") not in ("cluster", "sasl", "ssl")
         ):
             sys.exit(f"{path}: cannot read line {line!r}")
+        scenario = options.get("scenario")
         entries.append(
-            AllowEntry(words[0], options.get("subtests", ""), cluster="scenario" in options)
+            AllowEntry(
+                words[0],
+                options.get("subtests", ""),
+                cluster=scenario == "cluster",
+                sasl=scenario == "sasl",
+                ssl=scenario == "ssl",
+            )
         )
     return entries
 
@@ -162,6 +179,7 @@ def write_test_conf(path: Path, broker: Deployment, settings: Settings) -> None:
         f"test.timeout.multiplier={settings.multiplier}\n"
         "test.topic.random=true\n"
         "broker.address.family=v4\n"
+        + "".join(f"{k}={v}\n" for k, v in getattr(broker, "client_settings", {}).items())
     )
 
 
@@ -205,6 +223,7 @@ def run_number(
         # and kafka-bin/bin/kafka-run-class.sh runs stand-ins for them.
         PATH=f"{HERE / 'java-shim'}:{os.environ.get('PATH', '')}",
     )
+    run_env.update(getattr(broker, "test_env", {}))  # the SSL deployment's SSL_* files
     if step.subtests:
         run_env["SUBTESTS"] = step.subtests
     args = [env["LIBRDKAFKA_TEST_RUNNER"], "-L", f"-p{parallel}", "-s", scenario]
@@ -284,9 +303,15 @@ class Step:
     names: set[str]
     subtests: str = ""
     cluster: bool = False
+    sasl: bool = False
+    ssl: bool = False
 
     @property
     def label(self) -> str:
+        if self.sasl:
+            return f"{self.scenario}-sasl"
+        if self.ssl:
+            return f"{self.scenario}-ssl"
         return f"{self.scenario}-cluster" if self.cluster else self.scenario
 
 
@@ -299,15 +324,20 @@ def select(defs: list[TestDef], args: argparse.Namespace) -> list[Step]:
         unknown = [e.test for e in wanted if e.test not in known]
         if unknown:
             sys.exit(f"not broker tests of this librdkafka: {', '.join(unknown)}")
-    plan: dict[tuple[str, str, bool], Step] = {}
-    filters: dict[tuple[str, str, bool], dict[str, str]] = {}
+    plan: dict[tuple[str, str, bool, bool, bool], Step] = {}
+    filters: dict[tuple[str, str, bool, bool, bool], dict[str, str]] = {}
     for d in broker_defs:
         scenario = pick_scenario(d.scenario)
         if scenario is None:
             continue
         for entry in entries_for(d, wanted, args.cluster):
-            key = (d.number, scenario, entry.cluster)
-            plan.setdefault(key, Step(d.number, scenario, set(), cluster=entry.cluster))
+            key = (d.number, scenario, entry.cluster, entry.sasl, entry.ssl)
+            plan.setdefault(
+                key,
+                Step(
+                    d.number, scenario, set(), cluster=entry.cluster, sasl=entry.sasl, ssl=entry.ssl
+                ),
+            )
             plan[key].names.add(d.name)
             # The same test listed twice (e.g. once per deployment, merged by --cluster): a line
             # without a filter wins. Different tests of one number: any filter applies to all.
@@ -323,7 +353,10 @@ def wanted_entries(args: argparse.Namespace) -> list[AllowEntry] | None:
     if args.survey:
         return None
     if args.tests:
-        return [AllowEntry(test, cluster=args.cluster) for test in args.tests.split(",")]
+        return [
+            AllowEntry(test, cluster=args.cluster, sasl=args.sasl, ssl=args.ssl)
+            for test in args.tests.split(",")
+        ]
     entries = read_allow(args.allow)
     if args.cluster:
         entries = [dataclasses.replace(e, cluster=True) for e in entries]
@@ -355,6 +388,16 @@ def main() -> int:
         "--cluster",
         action="store_true",
         help="run every selected test against ZooKeeper and three brokers",
+    )
+    parser.add_argument(
+        "--sasl",
+        action="store_true",
+        help="with --tests: run them against a broker with a SASL_PLAINTEXT (PLAIN) listener",
+    )
+    parser.add_argument(
+        "--ssl",
+        action="store_true",
+        help="with --tests: run them against a broker with an SSL listener (client certificates)",
     )
     parser.add_argument("--tests", help="comma-separated test numbers or names instead of --allow")
     parser.add_argument("--kafka-version", default=os.environ.get("TEST_KAFKA_VERSION", "3.7.0"))
@@ -420,21 +463,25 @@ class Deployments:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.zookeeper = ZooKeeperHolder(workdir)
-        self.all: dict[tuple[str, bool], Deployment] = {}
+        self.all: dict[tuple[str, bool, bool, bool], Deployment] = {}
 
     def running(self, step: Step) -> Deployment:
         """The deployment for this step, started (afresh if it died)."""
-        key = (step.scenario, step.cluster)
+        key = (step.scenario, step.cluster, step.sasl, step.ssl)
         if key not in self.all:
             self.all[key] = (
                 Cluster(step.scenario, self.workdir, self.zookeeper)
                 if step.cluster
+                else SaslBroker(step.scenario, self.workdir)
+                if step.sasl
+                else SslBroker(step.scenario, self.workdir)
+                if step.ssl
                 else SingleBroker(step.scenario, self.workdir)
             )
         deployment = self.all[key]
         if not deployment.alive():
             if step.cluster:
-                for (_, cluster), other in self.all.items():
+                for (_, cluster, _sasl, _ssl), other in self.all.items():
                     if cluster and other is not deployment:
                         other.stop()
             deployment.stop()

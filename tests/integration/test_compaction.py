@@ -6,7 +6,13 @@ import time
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from riverlog.testing.broker import RunningBroker
 
@@ -40,6 +46,9 @@ def test_broker_compacts_a_compacted_topic(tmp_path: Path) -> None:
             "segment.bytes": "4096",
             "min.cleanable.dirty.ratio": "0.01",
             "delete.retention.ms": "0",
+            # held back until every record has been read once (the cleaner ran mid-production on
+            # a loaded machine, and the test then saw fewer than it produced)
+            "min.compaction.lag.ms": "3600000",
         }
         admin.create_topics([NewTopic("latest", 1, 1, config=config)])["latest"].result(10)
         producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "linger.ms": 0})
@@ -51,6 +60,16 @@ def test_broker_compacts_a_compacted_topic(tmp_path: Path) -> None:
         producer.flush(10)
         before = _read_all(broker.bootstrap_servers, "latest")
         assert len(before) == 201
+        release = ConfigResource(
+            ConfigResource.Type.TOPIC,
+            "latest",
+            incremental_configs=[
+                ConfigEntry(
+                    "min.compaction.lag.ms", "0", incremental_operation=AlterConfigOpType.SET
+                )
+            ],
+        )
+        admin.incremental_alter_configs([release])[release].result(10)
 
         deadline = time.monotonic() + 30
         after = before

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from riverlog.broker.config_defs import (
     BROKER_CONFIGS,
+    LISTENER_OVERRIDABLE,
     TOPIC_CONFIGS,
     ConfigDef,
     ConfigError,
+    listener_setting_name,
 )
 
 ENV_PREFIX = "RIVERLOG_"
@@ -136,6 +138,21 @@ class BrokerConfig:
     def get_bool(self, name: str) -> bool:
         return bool(self.get(name))
 
+    def for_listener(self, listener: str, name: str) -> object:
+        """A setting as one listener sees it: `listener.name.<listener>.<name>` if set, else the
+        broker-wide value (Kafka's per-listener override rule)."""
+        for key, value in self._parsed.items():  # start-up only; the listener part in any case
+            split = listener_setting_name(key)
+            if split is not None and split == (listener.upper(), name):
+                return value
+        if name in BROKER_CONFIGS:
+            return self.get(name)
+        return self._parsed.get(name)
+
+    def for_listener_str(self, listener: str, name: str) -> str | None:
+        value = self.for_listener(listener, name)
+        return None if value is None else str(value)
+
     def source(self, name: str) -> str:
         if name in self.dynamic:
             return "DYNAMIC_DEFAULT_BROKER_CONFIG"
@@ -226,10 +243,25 @@ def parse_listener(text: str) -> tuple[str, int]:
 
 
 def _parse(name: str, value: str) -> object:
-    definition: ConfigDef | None = BROKER_CONFIGS.get(name)
+    definition: ConfigDef | None = BROKER_CONFIGS.get(name) or _listener_definition(name)
     if definition is None:
         raise ConfigError(f"unknown config {name!r}")
     try:
         return definition.parse(value)
     except ValueError as exc:
         raise ConfigError(f"invalid value {value!r} for config {name!r}: {exc}") from None
+
+
+def _listener_definition(name: str) -> ConfigDef | None:
+    """The definition behind `listener.name.<l>.<setting>` (or an unprefixed `<mechanism>.sasl.jaas.
+    config`); None when the setting may not be set per listener."""
+    split = listener_setting_name(name)
+    setting = name if split is None else split[1]
+    if setting.endswith(".sasl.jaas.config"):
+        return BROKER_CONFIGS["sasl.jaas.config"]
+    if split is None:
+        return None
+    definition = BROKER_CONFIGS.get(setting)
+    if definition is None or not setting.startswith(LISTENER_OVERRIDABLE):
+        return None
+    return definition

@@ -150,6 +150,96 @@ TOPIC_CONFIGS: dict[str, tuple[ConfigDef, str | None]] = {
     )
 }
 
+
+def parse_password(text: str) -> str:
+    return text
+
+
+# Listener and security configs (Kafka's names and defaults). Every `ssl.*` and `sasl.*` one may also
+# be set per listener as `listener.name.<listener>.<name>` (see `listener_setting_name`).
+SECURITY_DEFS: tuple[ConfigDef, ...] = (
+    ConfigDef(
+        "listener.security.protocol.map",
+        parse_str,
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        read_only=True,
+    ),
+    ConfigDef("inter.broker.listener.name", parse_str, None, read_only=True),
+    ConfigDef(
+        "security.inter.broker.protocol",
+        parse_choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        "PLAINTEXT",
+        read_only=True,
+    ),
+    ConfigDef("ssl.keystore.type", parse_choice("JKS", "PKCS12", "PEM"), "JKS", read_only=True),
+    ConfigDef("ssl.keystore.location", parse_str, None, read_only=True),
+    ConfigDef("ssl.keystore.password", parse_password, None, sensitive=True, read_only=True),
+    ConfigDef("ssl.key.password", parse_password, None, sensitive=True, read_only=True),
+    ConfigDef(
+        "ssl.keystore.certificate.chain", parse_password, None, sensitive=True, read_only=True
+    ),
+    ConfigDef("ssl.keystore.key", parse_password, None, sensitive=True, read_only=True),
+    ConfigDef("ssl.truststore.type", parse_choice("JKS", "PKCS12", "PEM"), "JKS", read_only=True),
+    ConfigDef("ssl.truststore.location", parse_str, None, read_only=True),
+    ConfigDef("ssl.truststore.password", parse_password, None, sensitive=True, read_only=True),
+    ConfigDef("ssl.truststore.certificates", parse_password, None, sensitive=True, read_only=True),
+    ConfigDef(
+        "ssl.client.auth", parse_choice("none", "requested", "required"), "none", read_only=True
+    ),
+    ConfigDef("ssl.protocol", parse_str, "TLSv1.3", read_only=True),
+    ConfigDef("ssl.enabled.protocols", parse_str, "TLSv1.2,TLSv1.3", read_only=True),
+    ConfigDef("ssl.cipher.suites", parse_str, "", read_only=True),
+    ConfigDef("ssl.principal.mapping.rules", parse_str, "DEFAULT", read_only=True),
+    ConfigDef("ssl.endpoint.identification.algorithm", parse_str, "https", read_only=True),
+    ConfigDef("sasl.enabled.mechanisms", parse_str, "GSSAPI", read_only=True),
+    ConfigDef("sasl.mechanism.inter.broker.protocol", parse_str, "GSSAPI", read_only=True),
+    ConfigDef("sasl.jaas.config", parse_password, None, sensitive=True, read_only=True),
+    ConfigDef("sasl.server.max.receive.size", parse_int(1, INT32_MAX), "524288", read_only=True),
+    ConfigDef("connections.max.reauth.ms", parse_int(0), "0", read_only=True),
+    # Kerberos (GSSAPI) settings: accepted and reported with Kafka's defaults (Kafka updates them
+    # dynamically per listener); riverlog offers no GSSAPI, so nothing reads them.
+    ConfigDef("sasl.kerberos.service.name", parse_str, None),
+    ConfigDef("sasl.kerberos.kinit.cmd", parse_str, "/usr/bin/kinit"),
+    ConfigDef("sasl.kerberos.min.time.before.relogin", parse_int(0), "60000"),
+    ConfigDef("sasl.kerberos.ticket.renew.jitter", parse_ratio, "0.05"),
+    ConfigDef("sasl.kerberos.ticket.renew.window.factor", parse_ratio, "0.8"),
+    ConfigDef("sasl.kerberos.principal.to.local.rules", parse_str, "DEFAULT"),
+    ConfigDef("authorizer.class.name", parse_str, "", read_only=True),
+    ConfigDef("super.users", parse_str, None, read_only=True),
+    ConfigDef("allow.everyone.if.no.acl.found", parse_bool, "false", read_only=True),
+)
+
+# Broker configs AlterConfigs may change at run time besides the topic configs' synonyms (Kafka updates
+# the SASL/Kerberos ones per listener without a restart).
+EXTRA_DYNAMIC_BROKER_CONFIGS = frozenset(
+    {
+        "sasl.kerberos.service.name",
+        "sasl.kerberos.kinit.cmd",
+        "sasl.kerberos.min.time.before.relogin",
+        "sasl.kerberos.ticket.renew.jitter",
+        "sasl.kerberos.ticket.renew.window.factor",
+        "sasl.kerberos.principal.to.local.rules",
+    }
+)
+
+# `listener.name.<listener>.<setting>`: settings a listener may override (Kafka's rule: the ssl.*
+# and sasl.* ones, and `<mechanism>.sasl.jaas.config` per SASL mechanism).
+LISTENER_PREFIX = "listener.name."
+LISTENER_OVERRIDABLE = ("ssl.", "sasl.", "connections.max.reauth.ms")
+
+
+def listener_setting_name(name: str) -> tuple[str, str] | None:
+    """`listener.name.sasl_ssl.ssl.client.auth` → ("SASL_SSL", "ssl.client.auth"); None if not
+    listener-prefixed. A mechanism-scoped JAAS config keeps its mechanism:
+    `listener.name.x.plain.sasl.jaas.config` → ("X", "plain.sasl.jaas.config")."""
+    if not name.startswith(LISTENER_PREFIX):
+        return None
+    listener, _, setting = name[len(LISTENER_PREFIX) :].partition(".")
+    if not listener or not setting:
+        return None
+    return listener.upper(), setting
+
+
 # Broker-level configs. Log defaults carry the same defaults as their topic synonyms.
 _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("broker.id", parse_int(-1, INT32_MAX), "0", read_only=True),
@@ -277,6 +367,7 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("cluster.id", parse_str, None, read_only=True),
     # riverlog's own (Redpanda's default port): Prometheus metrics at GET /metrics; 0 turns it off.
     ConfigDef("metrics.port", parse_int(0, 65535), "9644", read_only=True),
+    *SECURITY_DEFS,
 )
 
 BROKER_CONFIGS: dict[str, ConfigDef] = {d.name: d for d in _BROKER_DEFS}

@@ -24,7 +24,7 @@ from kio.schema.fetch.v12 import request as fetch_req
 from kio.schema.offset_for_leader_epoch.v4 import request as epoch_req
 
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.peer import PeerConnection, PeerError
+from riverlog.broker.peer import PeerConnection, PeerError, inter_broker_security
 from riverlog.broker.replica_manager import Partition, ReplicaManager, TopicPartition
 from riverlog.metadata.image import ClusterImage
 from riverlog.storage.errors import StorageError
@@ -152,7 +152,9 @@ class LeaderFetcher:
         if self._conn is None or (self._conn.host, self._conn.port) != (broker.host, broker.port):
             if self._conn is not None:
                 self._conn.close()
-            self._conn = PeerConnection(broker.host, broker.port, self.timeout_s)
+            self._conn = PeerConnection(
+                broker.host, broker.port, self.timeout_s, inter_broker_security(self.manager.config)
+            )
         return self._conn
 
     # --- truncation by leader epoch ---

@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Coroutine, Generator
 from typing import Any, cast
 
+from riverlog.broker.authn import AuthenticationFailed, ListenerSecurity, Session
 from riverlog.broker.dispatch import CloseConnection, Dispatcher
 from riverlog.protocol.errors import FrameTooLargeError
 from riverlog.protocol.framing import BufferPool, FrameDecoder
@@ -43,8 +44,12 @@ COALESCE_BYTES = 256 * 1024
 
 
 class KafkaConnection(asyncio.BufferedProtocol):
-    def __init__(self, server: BrokerServer) -> None:
+    def __init__(self, server: BrokerServer, listener: ListenerSecurity | None = None) -> None:
         self.server = server
+        self.listener = listener
+        # Who is on the other end and whether they may send requests yet (riverlog.broker.authn);
+        # None for a connection made without a listener (unit tests).
+        self.session: Session | None = None
         self.decoder = FrameDecoder(server.max_request_bytes, server.buffer_pool)
         self.pending: deque[bytes | memoryview] = deque()
         self.transport: asyncio.Transport | None = None
@@ -69,6 +74,13 @@ class KafkaConnection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.server.connections.add(self)
+        if self.listener is not None:
+            try:
+                self.session = Session.open(
+                    self.listener, self.peer, transport.get_extra_info("ssl_object")
+                )
+            except AuthenticationFailed as exc:
+                self.close(f"SSL authentication failed: {exc}")
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.decoder.get_buffer(sizehint)
@@ -127,8 +139,15 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 frame = self.pending.popleft()
                 self.maybe_resume_reading()
                 try:
-                    response = await self.server.dispatcher.handle(frame, self.peer)
+                    if self.session is None:
+                        response = await self.server.dispatcher.handle(frame, self.peer)
+                    else:
+                        response = await self.server.dispatcher.handle(
+                            frame, self.peer, self.session
+                        )
                 except CloseConnection as exc:
+                    if exc.final is not None:
+                        self.outgoing.append(exc.final)  # written by close(), then the socket goes
                     self.close(str(exc))
                     return
                 except Exception:
@@ -140,10 +159,21 @@ class KafkaConnection(asyncio.BufferedProtocol):
                     self.send(response)
                     if not self.writable.is_set():
                         await self.writable.wait()
+                if self.session is not None and self.session.muted_until_ms:
+                    await self._maybe_wait_muted()
             self.flush()
         finally:
             self.processing = False
             self.worker = None
+
+    async def _maybe_wait_muted(self) -> None:
+        """A client over its quota: the answer goes out now, the next request waits (KIP-219)."""
+        assert self.session is not None
+        delay_ms = self.session.muted_until_ms - self.server.dispatcher.services.clock.now_ms()
+        self.session.muted_until_ms = 0
+        if delay_ms > 0:
+            self.flush()
+            await asyncio.sleep(delay_ms / 1000)
 
     def send(self, response: bytes) -> None:
         """Write `response`, or hold it for one write with the answers to frames already queued."""
@@ -244,25 +274,32 @@ class BrokerServer:
         self.max_request_bytes = max_request_bytes
         self.buffer_pool = BufferPool()  # large-frame buffers, shared by every connection
         self.connections: set[KafkaConnection] = set()
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen; return the bound port (useful when port is 0)."""
+    async def start(self, host: str, port: int, listener: ListenerSecurity | None = None) -> int:
+        """Listen (with the listener's TLS and SASL, if any); return the bound port (useful when
+        port is 0). Called once per listener."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: KafkaConnection(self), host, port, reuse_address=True, backlog=1024
+        server = await loop.create_server(
+            lambda: KafkaConnection(self, listener),
+            host,
+            port,
+            reuse_address=True,
+            backlog=1024,
+            ssl=None if listener is None else listener.ssl_context,
         )
-        sock = self._server.sockets[0]
+        self._servers.append(server)
+        sock = server.sockets[0]
         return int(sock.getsockname()[1])
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         workers = [c.worker for c in self.connections if c.worker is not None]
         for conn in list(self.connections):
             conn.close(None)
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in self._servers:
+            await server.wait_closed()

@@ -21,6 +21,7 @@ from riverlog.metadata.image import ClusterImage
 from riverlog.storage.clock import Clock
 
 if TYPE_CHECKING:
+    from riverlog.broker.authz import Authorizer
     from riverlog.broker.group_runtime import GroupRuntime
     from riverlog.broker.txn_runtime import TxnRuntime
     from riverlog.broker.txn_verification import TxnVerifier
@@ -69,6 +70,7 @@ class BrokerServices:
     metrics: BrokerMetrics = field(default_factory=BrokerMetrics)
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
     advertised: tuple[str, int] = ("localhost", 9092)
+    authorizer: Authorizer | None = None
     _coordinators: tuple[GroupRuntime, TxnRuntime] | None = None
     _txn_verifier: TxnVerifier | None = None
 
@@ -84,9 +86,12 @@ class BrokerServices:
     def txn_verifier(self) -> TxnVerifier:
         """The KIP-890 checks of transactional writes (built on the first one)."""
         if self._txn_verifier is None:
+            from riverlog.broker.peer import inter_broker_security
             from riverlog.broker.txn_verification import TxnVerifier
 
-            self._txn_verifier = TxnVerifier(self.broker_id, lambda: self.transactions)
+            self._txn_verifier = TxnVerifier(
+                self.broker_id, lambda: self.transactions, inter_broker_security(self.config)
+            )
         return self._txn_verifier
 
     @property

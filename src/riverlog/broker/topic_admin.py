@@ -28,6 +28,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.config_defs import (
     BROKER_CONFIGS,
+    EXTRA_DYNAMIC_BROKER_CONFIGS,
     TOPIC_CONFIGS,
     ConfigError,
     parse_cleanup_policy,
@@ -60,10 +61,15 @@ INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 
 # Broker configs Kafka can change at run time (its DynamicBrokerConfig): the broker synonym of every topic
 # config (log defaults), unless riverlog marks it read-only. Everything else is read-only.
-DYNAMIC_BROKER_CONFIGS = frozenset(
-    synonym
-    for _, synonym in TOPIC_CONFIGS.values()
-    if synonym is not None and synonym in BROKER_CONFIGS and not BROKER_CONFIGS[synonym].read_only
+DYNAMIC_BROKER_CONFIGS = (
+    frozenset(
+        synonym
+        for _, synonym in TOPIC_CONFIGS.values()
+        if synonym is not None
+        and synonym in BROKER_CONFIGS
+        and not BROKER_CONFIGS[synonym].read_only
+    )
+    | EXTRA_DYNAMIC_BROKER_CONFIGS
 )
 # Configs whose type is LIST, the only ones IncrementalAlterConfigs may APPEND to or SUBTRACT from.
 LIST_CONFIGS = frozenset(

@@ -54,7 +54,7 @@ from riverlog.broker.coordinator_runtime import (
     InternalTopic,
 )
 from riverlog.broker.group_runtime import OFFSETS_TOPIC, GroupRuntime
-from riverlog.broker.peer import PeerError, PeerPool
+from riverlog.broker.peer import PeerError, PeerPool, PeerSecurity, inter_broker_security
 from riverlog.broker.replica_manager import ReplicaManager
 from riverlog.broker.topic_admin import TopicAdmin
 from riverlog.coordinator.txn import (
@@ -120,13 +120,14 @@ class MarkerWriter:
         broker_id: int,
         groups: GroupRuntime | None,
         image_of: Callable[[], ClusterImage] | None = None,
+        security: PeerSecurity | None = None,
     ) -> None:
         self.replicas = replicas
         self.clock = clock
         self.broker_id = broker_id
         self.groups = groups
         self.image_of = image_of
-        self._peers = PeerPool(30.0)
+        self._peers = PeerPool(30.0, security)
 
     async def write(self, topic: str, partition: int, marker: TxnMarker) -> ErrorCode:
         part = self.replicas.get(topic, partition)
@@ -232,7 +233,9 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
         self.abort_check_ms = abort_check_ms or config.get_int(
             "transaction.abort.timed.out.transaction.cleanup.interval.ms"
         )
-        self.markers = MarkerWriter(replicas, clock, broker_id, groups, lambda: topics.image)
+        self.markers = MarkerWriter(
+            replicas, clock, broker_id, groups, lambda: topics.image, inter_broker_security(config)
+        )
         self._markers_done: dict[MarkerJob, set[tuple[str, int]]] = {}
         self._in_flight: set[str] = set()  # transactional ids whose markers are being written
         self._task: asyncio.Task[None] | None = None

@@ -26,7 +26,7 @@ from kio.schema.add_partitions_to_txn.v5 import request as add_v5
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.coordinator_runtime import CoordinatorError
-from riverlog.broker.peer import PeerError, PeerPool
+from riverlog.broker.peer import PeerError, PeerPool, PeerSecurity
 from riverlog.coordinator.txn.state import TV_2
 
 if TYPE_CHECKING:
@@ -57,10 +57,15 @@ def for_producer(code: ErrorCode) -> ErrorCode:
 
 
 class TxnVerifier:
-    def __init__(self, broker_id: int, runtime: Callable[[], TxnRuntime]) -> None:
+    def __init__(
+        self,
+        broker_id: int,
+        runtime: Callable[[], TxnRuntime],
+        security: PeerSecurity | None = None,
+    ) -> None:
         self.broker_id = broker_id
         self.runtime = runtime
-        self._peers = PeerPool(REQUEST_TIMEOUT_S)
+        self._peers = PeerPool(REQUEST_TIMEOUT_S, security)
 
     async def check(
         self, transactional_id: str, producer_id: int, epoch: int, tp: TopicPartition, add: bool

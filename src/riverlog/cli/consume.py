@@ -164,6 +164,7 @@ class RecordPrinter:
     out: BinaryIO = field(default_factory=lambda: sys.stdout.buffer)
     printed: int = 0
     value_decoder: Codec | None = None  # --value-format: wire-format bytes -> JSON
+    key_decoder: Codec | None = None  # --key-format: the same for keys
 
     def print_batch(self, messages: list[Message]) -> None:
         data = b"".join(
@@ -180,19 +181,29 @@ class RecordPrinter:
         self.printed += len(messages)
 
     def decoded(self, record: ConsumedRecord) -> ConsumedRecord:
-        """The record with its value decoded by --value-format (left as it is when it cannot be)."""
-        if self.value_decoder is None:
-            return record
+        """The record with its value (and key) decoded by --value-format (--key-format); each is left
+        as it is when it cannot be."""
+        if self.value_decoder is not None:
+            value = self._decode(record, record.value, self.value_decoder, "value")
+            record = dataclasses.replace(record, value=value)
+        if self.key_decoder is not None:
+            key = self._decode(record, record.key, self.key_decoder, "key")
+            record = dataclasses.replace(record, key=key)
+        return record
+
+    @staticmethod
+    def _decode(
+        record: ConsumedRecord, data: bytes | None, codec: Codec, side: str
+    ) -> bytes | None:
         try:
-            value = self.value_decoder(record.topic, record.value)
+            return codec(record.topic, data)
         except Exception as exc:  # one undecodable record is reported, the run goes on
             print(
                 f"riverlog: warning: {record.topic}[{record.partition}]@{record.offset}: "
-                f"cannot decode the value ({exc}); printed as it is",
+                f"cannot decode the {side} ({exc}); printed as it is",
                 file=sys.stderr,
             )
-            return record
-        return dataclasses.replace(record, value=value)
+            return data
 
 
 def detach(msg: Message) -> ConsumedRecord:
@@ -316,6 +327,10 @@ def consume(
             "--value-format", metavar="FORMAT", help="raw, avro, json or protobuf (a registry's)"
         ),
     ] = "raw",
+    key_fmt: Annotated[
+        str,
+        typer.Option("--key-format", metavar="FORMAT", help="raw, avro, json or protobuf: keys"),
+    ] = "raw",
     registry_url: Annotated[
         str,
         typer.Option("--registry-url", metavar="URL", help="schema registry for --value-format"),
@@ -330,6 +345,7 @@ def consume(
         raise CliError(f"bad --timeout {timeout}: must be more than 0 seconds")
     printer = RecordPrinter(record_format(fmt), print_key, print_headers)
     printer.value_decoder = value_decoder(value_format(value_fmt), registry_url)
+    printer.key_decoder = value_decoder(value_format(key_fmt, "--key-format"), registry_url, True)
     start = start_position(from_beginning, offset, timestamp, group is not None)
     settings = ClientSettings.from_options(bootstrap, command_config)
     config = consumer_config(settings, group, from_beginning, isolation)

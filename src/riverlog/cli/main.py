@@ -42,6 +42,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "registry": ("riverlog.cli.registry", "app", "group"),
     "console": ("riverlog.cli.console", "console", "command"),
     "connect": ("riverlog.cli.connect", "app", "group"),
+    "certs": ("riverlog.cli.certs", "app", "group"),
+    "users": ("riverlog.cli.users", "app", "group"),
+    "acls": ("riverlog.cli.acls", "app", "group"),
+    "quotas": ("riverlog.cli.quotas", "app", "group"),
+    "sql": ("riverlog.cli.sql", "app", "group"),
 }
 
 

@@ -127,6 +127,7 @@ class LineSender:
     headers: list[tuple[str, bytes | None]]
     report: DeliveryReport = field(default_factory=DeliveryReport)
     value_encoder: Codec | None = None  # --value-format: a JSON line -> wire-format bytes
+    key_encoder: Codec | None = None  # --key-format: the same for keys
 
     def send_line(self, number: int, line: bytes) -> None:
         """Send one input line; a line that cannot be sent counts as an error and the run goes on."""
@@ -134,16 +135,19 @@ class LineSender:
             key, value = self.parser.parse(line)
             if self.value_encoder is not None:
                 value = self.encode(value)
+            if self.key_encoder is not None:
+                key = self.encode(key, self.key_encoder)
             self.send(key, value)
         except ValueError as exc:
             self.report.fail_line(f"line {number}: {exc}")
         except KafkaException as exc:
             self.report.fail_line(f"line {number}: {cli_error(exc, 'not sent')}")
 
-    def encode(self, value: bytes | None) -> bytes | None:
-        assert self.value_encoder is not None
+    def encode(self, value: bytes | None, encoder: Codec | None = None) -> bytes | None:
+        codec = encoder or self.value_encoder
+        assert codec is not None
         try:
-            return self.value_encoder(self.topic, value)
+            return codec(self.topic, value)
         except ValueError:
             raise
         except Exception as exc:  # the registry's or the serializer's refusal of this line
@@ -209,12 +213,36 @@ def produce(
     value_fmt: Annotated[
         str,
         typer.Option(
-            "--value-format", metavar="FORMAT", help="raw, avro or json: encode JSON lines"
+            "--value-format",
+            metavar="FORMAT",
+            help="raw, avro, json or protobuf: encode JSON lines",
         ),
     ] = "raw",
     value_schema_file: Annotated[
         Path | None,
-        typer.Option("--value-schema-file", metavar="FILE", help="the value schema (.avsc/.json)"),
+        typer.Option(
+            "--value-schema-file", metavar="FILE", help="the value schema (.avsc/.json/.proto)"
+        ),
+    ] = None,
+    value_message: Annotated[
+        str | None,
+        typer.Option(
+            "--value-message",
+            metavar="NAME",
+            help="protobuf: the message to encode (default: the file's first)",
+        ),
+    ] = None,
+    key_fmt: Annotated[
+        str,
+        typer.Option("--key-format", metavar="FORMAT", help="raw, avro, json or protobuf: keys"),
+    ] = "raw",
+    key_schema_file: Annotated[
+        Path | None,
+        typer.Option("--key-schema-file", metavar="FILE", help="the key schema"),
+    ] = None,
+    key_message: Annotated[
+        str | None,
+        typer.Option("--key-message", metavar="NAME", help="protobuf: the key's message"),
     ] = None,
     registry_url: Annotated[
         str,
@@ -229,7 +257,12 @@ def produce(
     marker = null_marker.encode() if null_marker is not None else None
     parser = LineParser(key_separator.encode() if key_separator else None, marker)
     headers = parse_headers(header_items, marker)
-    encoder = value_encoder(value_format(value_fmt), registry_url, value_schema_file)
+    encoder = value_encoder(value_format(value_fmt), registry_url, value_schema_file, value_message)
+    key_encoder = value_encoder(
+        value_format(key_fmt, "--key-format"), registry_url, key_schema_file, key_message, True
+    )
+    if key_encoder is not None and not key_separator:
+        raise CliError("--key-format needs --key-separator (lines carry no key without it)")
     settings = ClientSettings.from_options(bootstrap, command_config)
     config = producer_config(settings, acks, compression)
     with open_source(file) as source:
@@ -241,6 +274,7 @@ def produce(
             producer, topic, -1 if partition is None else partition, parser, headers
         )
         sender.value_encoder = encoder
+        sender.key_encoder = key_encoder
         with kafka_errors(f"cannot produce to {topic!r}"):
             for number, line in enumerate(read_lines(source), start=1):
                 sender.send_line(number, line)

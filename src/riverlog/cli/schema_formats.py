@@ -5,8 +5,13 @@ encoded from and decoded to one JSON document per line, with the schemas in a sc
 - avro: produce encodes each line's JSON with `--value-schema-file` (registered under `<topic>-value`
   unless already there); consume decodes with the writer schema the record's id names.
 - json: the same with a JSON Schema (`--value-schema-file`), validated on produce.
-- protobuf: consume only (decodes to JSON through the registry's descriptor).
+- protobuf: produce compiles `--value-schema-file` (.proto text) at run time, builds the message class
+  (`--value-message`, default the file's first message) and encodes each line with protobuf's JSON
+  mapping; consume decodes to JSON through the registry's descriptor.
 - raw (default): bytes as they are.
+
+`--key-format` (with `--key-schema-file` / `--key-message` on produce) does the same for keys, under
+`<topic>-key`.
 """
 
 from __future__ import annotations
@@ -31,12 +36,12 @@ class ValueFormat(enum.StrEnum):
     PROTOBUF = "protobuf"
 
 
-def value_format(name: str) -> ValueFormat:
+def value_format(name: str, option: str = "--value-format") -> ValueFormat:
     try:
         return ValueFormat(name.lower())
     except ValueError:
         choices = ", ".join(f.value for f in ValueFormat)
-        raise CliError(f"bad --value-format {name!r}: expected one of {choices}") from None
+        raise CliError(f"bad {option} {name!r}: expected one of {choices}") from None
 
 
 def _json_default(value: Any) -> Any:
@@ -45,15 +50,19 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def value_decoder(fmt: ValueFormat, registry_url: str) -> Codec | None:
-    """A function from a record's value bytes to one line of JSON, or None for raw."""
+def value_decoder(fmt: ValueFormat, registry_url: str, is_key: bool = False) -> Codec | None:
+    """A function from a record's value (or key) bytes to one line of JSON, or None for raw."""
     if fmt is ValueFormat.RAW:
         return None
     from riverlog.schema.serdes import AvroSerde, JsonSchemaSerde
 
     if fmt is ValueFormat.PROTOBUF:
         return _protobuf_decoder(registry_url)
-    serde = AvroSerde(registry_url) if fmt is ValueFormat.AVRO else JsonSchemaSerde(registry_url)
+    serde = (
+        AvroSerde(registry_url, is_key=is_key)
+        if fmt is ValueFormat.AVRO
+        else JsonSchemaSerde(registry_url, is_key=is_key)
+    )
     deserializer = serde.deserializer()
 
     def decode(topic: str, data: bytes | None) -> bytes | None:
@@ -140,24 +149,33 @@ def _message_indexes(payload: bytes) -> tuple[list[int], bytes]:
     return [varint() for _ in range(count)], payload[pos:]
 
 
-def value_encoder(fmt: ValueFormat, registry_url: str, schema_file: Path | None) -> Codec | None:
-    """A function from one input line (JSON) to value bytes in Confluent's wire format."""
+def value_encoder(
+    fmt: ValueFormat,
+    registry_url: str,
+    schema_file: Path | None,
+    message: str | None = None,
+    is_key: bool = False,
+) -> Codec | None:
+    """A function from one input line (JSON) to value (or key) bytes in Confluent's wire format."""
+    side = "key" if is_key else "value"
     if fmt is ValueFormat.RAW:
         return None
-    if fmt is ValueFormat.PROTOBUF:
-        raise CliError("--value-format protobuf is for consume only (produce needs generated code)")
+    if message is not None and fmt is not ValueFormat.PROTOBUF:
+        raise CliError(f"--{side}-message is for --{side}-format protobuf")
     if schema_file is None:
-        raise CliError(f"--value-format {fmt.value} needs --value-schema-file")
+        raise CliError(f"--{side}-format {fmt.value} needs --{side}-schema-file")
     try:
         schema = schema_file.read_text()
     except OSError as exc:
-        raise CliError(f"cannot read --value-schema-file {schema_file}: {exc.strerror}") from None
+        raise CliError(f"cannot read --{side}-schema-file {schema_file}: {exc.strerror}") from None
+    if fmt is ValueFormat.PROTOBUF:
+        return _protobuf_encoder(registry_url, schema, schema_file, message, is_key)
     from riverlog.schema.serdes import AvroSerde, JsonSchemaSerde
 
     serde = (
-        AvroSerde(registry_url, schema)
+        AvroSerde(registry_url, schema, is_key=is_key)
         if fmt is ValueFormat.AVRO
-        else JsonSchemaSerde(registry_url, schema)
+        else JsonSchemaSerde(registry_url, schema, is_key=is_key)
     )
     serializer = serde.serializer()
 
@@ -169,5 +187,46 @@ def value_encoder(fmt: ValueFormat, registry_url: str, schema_file: Path | None)
         except ValueError as exc:
             raise ValueError(f"not JSON: {exc}") from None
         return serializer.serialize(topic, obj)
+
+    return encode
+
+
+def _protobuf_encoder(
+    registry_url: str, text: str, schema_file: Path, message: str | None, is_key: bool
+) -> Codec:
+    """Compile the .proto (no imports beyond Google's well-known types), build the message class
+    from its descriptor and serialize through confluent-kafka's ProtobufSerializer."""
+    from google.protobuf import json_format, message_factory
+
+    from riverlog.schema.protobuf import ProtobufSchema
+    from riverlog.schema.serdes import ProtobufSerde
+    from riverlog.schema.types import InvalidSchemaError
+
+    side = "key" if is_key else "value"
+    try:
+        schema = ProtobufSchema(text)
+    except InvalidSchemaError as exc:
+        raise CliError(f"bad --{side}-schema-file {schema_file}: {exc}") from None
+    names = list(schema.messages())
+    if not names:
+        raise CliError(f"bad --{side}-schema-file {schema_file}: it declares no message")
+    if message is None:
+        full = names[0]
+    else:
+        matches = [n for n in names if n == message or n.rsplit(".", 1)[-1] == message]
+        if len(matches) != 1:
+            raise CliError(f"bad --{side}-message {message!r}: expected one of {', '.join(names)}")
+        full = matches[0]
+    message_class = message_factory.GetMessageClass(schema.pool.FindMessageTypeByName(full))
+    serializer = ProtobufSerde(registry_url, message_class, is_key=is_key).serializer()
+
+    def encode(topic: str, line: bytes | None) -> bytes | None:
+        if line is None:
+            return None
+        try:
+            record = json_format.Parse(line, message_class())
+        except json_format.ParseError as exc:
+            raise ValueError(f"not a {full} in JSON: {exc}") from None
+        return serializer.serialize(topic, record)
 
     return encode

@@ -16,16 +16,20 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from riverlog.broker.authn import listener_security
+from riverlog.broker.authz import Authorizer, authorizer_enabled
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
 from riverlog.broker.handlers import ALL_HANDLERS
+from riverlog.broker.listeners import ListenerPlan, plan_listeners
 from riverlog.broker.local_metadata import LocalMetadataStore, load_or_create_cluster_id
 from riverlog.broker.metadata_store import MetadataStore
+from riverlog.broker.quotas import QuotaManager
 from riverlog.broker.replica_manager import ReplicaManager, topic_log_config
 from riverlog.broker.server import BrokerServer
 from riverlog.broker.services import BrokerServices, ProducerIdManager
 from riverlog.broker.topic_admin import TopicAdmin
-from riverlog.metadata.image import ClusterImage, RegisterBrokerRecord
+from riverlog.metadata.image import ClusterImage, RegisterBrokerRecord, format_endpoints
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
 from riverlog.storage.manager import LogManager
 
@@ -45,7 +49,15 @@ class BrokerNode:
         self.config = config
         self.clock = clock
         self.broker_id = config.broker_id
-        self.port = -1
+        self.port = -1  # the first listener's bound port
+        self.ports: dict[str, int] = {}  # listener name → bound port
+        self.endpoints: tuple[tuple[str, str, int], ...] = ()  # advertised (name, host, port)
+        # Validated before anything is opened, so a bad listener setting fails fast, naming its key.
+        self.plan: ListenerPlan = plan_listeners(config)
+        authorizer_enabled(config)
+        self.security = {
+            listener.name: listener_security(config, listener) for listener in self.plan.listeners
+        }
         self.services: BrokerServices | None = None
         self._server: BrokerServer | None = None
         self._logs: LogManager | None = None
@@ -70,9 +82,12 @@ class BrokerNode:
         self._logs.load()
         metadata: MetadataStore
         if self.config.get("zookeeper.connect"):
+            from riverlog.broker.peer import inter_broker_security
             from riverlog.cluster.zk_mode import ZkMode  # kazoo only when clustered
 
+            inter_broker_security(self.config)  # a bad inter-broker login fails now, naming its key
             self.zk = ZkMode(self.config, self.broker_id)
+            self.zk.store.cache.inter_broker_listener = self.plan.inter_broker
             metadata = await self.zk.open(data_dir)
         else:
             cluster_id = self.config.get_str("cluster.id") or load_or_create_cluster_id(
@@ -95,21 +110,29 @@ class BrokerNode:
             producer_ids=producer_ids,
             coordinator_factory=lambda: self._start_coordinators(replicas, topics, producer_ids),
         )
+        services.authorizer = Authorizer(self.config, lambda: metadata.image)
         dispatcher = Dispatcher(services, ALL_HANDLERS)
+        dispatcher.quotas = QuotaManager(lambda: metadata.image)
         services.api_ranges = [(r.api_key, r.min_version, r.max_version) for r in dispatcher.ranges]
         self._server = BrokerServer(dispatcher, self.config.get_int("socket.request.max.bytes"))
-        host, port = self.config.listener
-        self.port = await self._server.start(host, port)
+        for listener in self.plan.listeners:
+            bound = await self._server.start(
+                listener.host, listener.port, self.security[listener.name]
+            )
+            self.ports[listener.name] = bound
+        self.port = self.ports[self.plan.listeners[0].name]
         if self.zk is not None:
             # Registered first: a broker restarted before its previous session expired waits here,
             # and must not replicate (nor rejoin ISRs) until it is a registered broker again.
-            await self.zk.register(*self._advertised())
+            host, port = self._advertised()
+            protocols = tuple((ln.name, ln.protocol) for ln in self.plan.listeners)
+            await self.zk.register(host, port, self.endpoints, protocols)
         else:
             self._register(metadata)
         metadata.on_commit.append(replicas.sync_with_image)
         replicas.sync_with_image(metadata.image)
         self.services = services
-        await self._maybe_start_metrics(services, host)
+        await self._maybe_start_metrics(services, self.plan.listeners[0].host)
         self._start_timers()
         asyncio.get_running_loop().call_soon(services.coordinators)
         log.info(
@@ -174,22 +197,37 @@ class BrokerNode:
         return groups, transactions
 
     def _advertised(self) -> tuple[str, int]:
-        host, port = self.config.advertised_listener
-        if host in ("0.0.0.0", "::", ""):
-            host = socket.gethostname()
-        port = self.port if port in (0, self.config.listener[1]) else port
-        self.advertised = (host, port)
-        return host, port
+        """Every listener's advertised address (a wildcard host becomes this machine's name, an
+        unset or 0 port the bound one); returns the inter-broker listener's."""
+        endpoints = []
+        for listener in self.plan.listeners:
+            host, port = self.plan.advertised[listener.name]
+            if host in ("0.0.0.0", "::", ""):
+                host = socket.gethostname()
+            if port in (0, listener.port):
+                port = self.ports[listener.name]
+            endpoints.append((listener.name, host, port))
+        self.endpoints = tuple(endpoints)
+        inter = next(e for e in endpoints if e[0] == self.plan.inter_broker)
+        self.advertised = (inter[1], inter[2])
+        return self.advertised
 
     def _register(self, metadata: MetadataStore) -> None:
         host, port = self._advertised()
         rack = self.config.get("broker.rack")
-        record = RegisterBrokerRecord(self.broker_id, host, port, str(rack) if rack else None)
+        record = RegisterBrokerRecord(
+            self.broker_id,
+            host,
+            port,
+            str(rack) if rack else None,
+            format_endpoints(self.endpoints),
+        )
         current = metadata.image.brokers.get(self.broker_id)
-        if current is None or (current.host, current.port, current.rack) != (
+        if current is None or (current.host, current.port, current.rack, current.endpoints) != (
             host,
             port,
             record.rack,
+            self.endpoints,
         ):
             metadata.commit([record])
         self.advertised = (host, port)
@@ -282,11 +320,14 @@ class BrokerNode:
         log.info("broker %d stopped cleanly", self.broker_id)
 
     async def run_until_signalled(self) -> None:
-        """Start, then serve until SIGTERM or SIGINT; shut down cleanly."""
-        await self.start()
+        """Start, then serve until SIGTERM or SIGINT; shut down cleanly.
+
+        The handlers go in before the port opens: a SIGTERM that arrives while start-up finishes
+        (metrics, timers) must still mean a clean stop, not the default death."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        await self.start()
         await stop.wait()
         await self.stop()

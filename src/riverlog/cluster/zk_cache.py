@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -30,9 +30,16 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
 from riverlog.metadata import zk_format as zf
-from riverlog.metadata.image import BrokerInfo, ClusterImage, PartitionState, TopicImage
+from riverlog.metadata.image import (
+    AclTuple,
+    BrokerInfo,
+    ClusterImage,
+    PartitionState,
+    QuotaEntity,
+    TopicImage,
+)
 
-LISTS = (zf.BROKER_IDS, zf.TOPICS)
+LISTS = (zf.BROKER_IDS, zf.TOPICS, zf.USER_CONFIGS, zf.CLIENT_CONFIGS, *zf.ACL_LISTS)
 SINGLE_ZNODES = (zf.CONTROLLER, zf.CLUSTER_ID, zf.broker_config_path(), zf.PRODUCER_ID_BLOCK)
 Entry = tuple[bytes, int] | None  # (data, version), None when the znode does not exist
 
@@ -55,6 +62,9 @@ class ZnodeCache:
         self._dirty_lock = threading.Lock()
         self._dirty: set[str] = set()
         self._full = True
+        # Brokers are reached on this listener's endpoint (inter.broker.listener.name).
+        self.inter_broker_listener: str | None = None
+        self._acl_lists = frozenset(zf.ACL_LISTS)
 
     def mark(self, *paths: str) -> None:
         with self._dirty_lock:
@@ -126,6 +136,11 @@ class ZnodeCache:
     def _listed(self, path: str) -> bool:
         """Whether the path belongs to a broker or topic its list still names (else forget it)."""
         parts = path.split("/")
+        if path.startswith(zf.USER_CONFIGS + "/"):
+            return parts[3] in self.members.get(zf.USER_CONFIGS, ())
+        parent, _, child = path.rpartition("/")
+        if parent in self._acl_lists or parent == zf.CLIENT_CONFIGS:
+            return child in self.members.get(parent, ())
         if path.startswith(zf.BROKER_IDS + "/"):
             return parts[3] in self.members.get(zf.BROKER_IDS, ())
         if path.startswith(zf.TOPICS + "/") or path.startswith(zf.TOPIC_CONFIGS + "/"):
@@ -133,6 +148,8 @@ class ZnodeCache:
         return True
 
     def _paths_of(self, parent: str, child: str) -> set[str]:
+        if parent in (zf.USER_CONFIGS, zf.CLIENT_CONFIGS) or parent in self._acl_lists:
+            return {f"{parent}/{child}"}
         if parent == zf.BROKER_IDS:
             return {zf.broker_path(int(child))}
         return {zf.topic_path(child), zf.topic_config_path(child)}
@@ -144,6 +161,9 @@ class ZnodeCache:
         return {p for p in wanted if p not in self.data}
 
     def _forget(self, parent: str, child: str) -> None:
+        if parent in (zf.USER_CONFIGS, zf.CLIENT_CONFIGS) or parent in self._acl_lists:
+            self.data.pop(f"{parent}/{child}", None)
+            return
         if parent == zf.BROKER_IDS:
             self.data.pop(zf.broker_path(int(child)), None)
             return
@@ -164,8 +184,10 @@ class ZnodeCache:
         for child in self.children.get(zf.BROKER_IDS, ()):
             data = self._get(zf.broker_path(int(child)))
             if data is not None:
-                reg = zf.decode_broker(int(child), data)
-                brokers[reg.broker_id] = BrokerInfo(reg.broker_id, reg.host, reg.port, reg.rack)
+                reg = zf.decode_broker(int(child), data, self.inter_broker_listener)
+                brokers[reg.broker_id] = BrokerInfo(
+                    reg.broker_id, reg.host, reg.port, reg.rack, reg.endpoints
+                )
         topics = {}
         for name in self.children.get(zf.TOPICS, ()):
             if name not in self._built:
@@ -185,7 +207,49 @@ class ZnodeCache:
                 zf.decode_config("broker configs", self._get(zf.broker_config_path()) or b"")
             ),
             next_producer_id=zf.decode_producer_id_block(self._get(zf.PRODUCER_ID_BLOCK) or b""),
+            scram_credentials=MappingProxyType(self._scram_credentials()),
+            acls=frozenset(self._acls()),
+            client_quotas=MappingProxyType(self._quotas()),
         )
+
+    def _quotas(self) -> dict[QuotaEntity, Mapping[str, float]]:
+        """User and client-id quotas from /config/users/<u> and /config/clients/<c>."""
+        quotas: dict[QuotaEntity, Mapping[str, float]] = {}
+        for parent, kind in ((zf.USER_CONFIGS, "user"), (zf.CLIENT_CONFIGS, "client-id")):
+            for name in self.children.get(parent, ()):
+                configs = zf.decode_config(name, self._get(f"{parent}/{name}") or b"")
+                values = {}
+                for key, value in configs.items():
+                    if key in zf.QUOTA_CONFIG_KEYS:
+                        try:
+                            values[key] = float(value)
+                        except ValueError:
+                            continue
+                if values:
+                    entity_name = None if name == zf.DEFAULT_ENTITY else name
+                    quotas[((kind, entity_name),)] = MappingProxyType(values)
+        return quotas
+
+    def _acls(self) -> list[AclTuple]:
+        acls = []
+        for parent in zf.ACL_LISTS:
+            kind = zf.acl_list_of(parent)
+            assert kind is not None
+            for name in self.children.get(parent, ()):
+                data = self._get(f"{parent}/{name}") or b""
+                for principal, host, operation, permission in zf.decode_acls(name, data):
+                    acls.append((kind[0], name, kind[1], principal, host, operation, permission))
+        return acls
+
+    def _scram_credentials(self) -> dict[str, Mapping[str, str]]:
+        """Each user's SCRAM entries of `/config/users/<user>` (the znode also holds quotas)."""
+        users: dict[str, Mapping[str, str]] = {}
+        for user in self.children.get(zf.USER_CONFIGS, ()):
+            configs = zf.decode_config(user, self._get(zf.user_config_path(user)) or b"")
+            scram = {k: v for k, v in configs.items() if k.startswith("SCRAM-SHA-")}
+            if scram:
+                users[user] = MappingProxyType(scram)
+        return users
 
     def _topic(self, name: str) -> TopicImage | None:
         data = self._get(zf.topic_path(name))

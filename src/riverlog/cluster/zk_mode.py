@@ -74,9 +74,17 @@ class ZkMode:
         )
         replicas.fetcher = self.fetcher
 
-    async def register(self, host: str, port: int) -> None:
+    async def register(
+        self,
+        host: str,
+        port: int,
+        endpoints: tuple[tuple[str, str, int], ...] = (),
+        protocols: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         rack = self.config.get("broker.rack")
-        reg = zf.BrokerRegistration(self.broker_id, host, port, str(rack) if rack else None)
+        reg = zf.BrokerRegistration(
+            self.broker_id, host, port, str(rack) if rack else None, endpoints, protocols
+        )
         await asyncio.to_thread(self.store.register_broker, reg)
         self.store.refresh_now()
         self.controller.start()

@@ -37,6 +37,8 @@ from riverlog.cluster.zk_cache import ZnodeCache
 from riverlog.metadata import zk_format as zf
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
+    AclRecord,
+    ClientQuotaRecord,
     ClusterImage,
     ConfigRecord,
     MetadataRecord,
@@ -45,6 +47,7 @@ from riverlog.metadata.image import (
     RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
+    UserScramCredentialRecord,
 )
 from riverlog.metadata.reassignment import Assignment
 
@@ -95,6 +98,8 @@ class ZkMetadataStore:
         self.fenced = False
         self._suspend_timer: asyncio.TimerHandle | None = None
         self._closed = False
+        # Quotas of user+client-id pairs (/config/users/<u>/clients/<c>) are not kept here yet.
+        self.supports_combined_quota_entities = False
 
     # --- life cycle ---
 
@@ -314,6 +319,15 @@ class ZkMetadataStore:
                 name = self._topic_name(raw_id)
                 if name is not None:
                     self._delete_topic(name)
+            case AclRecord():
+                self._update_acl(record)
+            case ClientQuotaRecord(entity=entity, key=key, value=value):
+                path, entity_path = zf.quota_path(entity)
+                self._update_config(path, key, None if value is None else repr(value))
+                self._notify_change(entity_path)
+            case UserScramCredentialRecord(name=name, mechanism=mechanism, credential=credential):
+                self._update_config(zf.user_config_path(name), mechanism, credential)
+                self._notify_change(f"users/{name}")
             case ProducerIdsRecord() | RegisterBrokerRecord():
                 raise ZkCommitError(f"{type(record).__name__} has its own call in ZooKeeper mode")
 
@@ -436,6 +450,50 @@ class ZkMetadataStore:
                 return
             except BadVersionError:
                 continue
+
+    def _update_acl(self, record: AclRecord) -> None:
+        """Add or remove one entry of a resource pattern's ACL znode (compare-and-set), then
+        post Kafka's change notification."""
+        path = zf.acl_path(record.resource_type, record.pattern_type, record.resource_name)
+        entry = (record.principal, record.host, record.operation, record.permission)
+        while True:
+            try:
+                data, stat = self.zk.get(path)
+            except NoNodeError:
+                if record.removed:
+                    return
+                try:
+                    self.zk.create(path, zf.encode_acls([entry]), makepath=True)
+                    break
+                except NodeExistsError:
+                    continue
+            entries = set(zf.decode_acls(path, data))
+            if record.removed:
+                entries.discard(entry)
+            else:
+                entries.add(entry)
+            try:
+                if entries:
+                    self.zk.set(path, zf.encode_acls(sorted(entries)), stat.version)
+                else:
+                    self.zk.delete(path, stat.version)
+                break
+            except (BadVersionError, NoNodeError):
+                continue
+        self.cache.mark(path, path.rsplit("/", 1)[0])
+        change_path, change = zf.encode_acl_change(
+            record.resource_type, record.pattern_type, record.resource_name
+        )
+        self.zk.create(change_path, change, sequence=True, makepath=True)
+
+    def _notify_change(self, entity_path: str) -> None:
+        """Tell Kafka brokers sharing the ensemble (they watch /config/changes) to re-read it."""
+        self.zk.create(
+            f"{zf.CONFIG_CHANGES}/config_change_",
+            zf.encode_config_change(entity_path),
+            sequence=True,
+            makepath=True,
+        )
 
     def _delete_topic(self, name: str) -> None:
         self.cache.mark(zf.TOPICS)

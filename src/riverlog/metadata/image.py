@@ -27,10 +27,37 @@ def _empty() -> Mapping[Any, Any]:
 
 @dataclass(frozen=True, slots=True)
 class BrokerInfo:
+    """A live broker. `host`/`port` are its inter-broker listener's address; `endpoints` lists
+    every advertised listener as (name, host, port)."""
+
     broker_id: int
     host: str
     port: int
     rack: str | None = None
+    endpoints: tuple[tuple[str, str, int], ...] = ()
+
+    def address(self, listener: str | None) -> tuple[str, int] | None:
+        """The address clients of `listener` use; the inter-broker one when the broker
+        registered no named endpoints; None when it has no such listener (Kafka leaves it out)."""
+        if not self.endpoints or listener is None:
+            return self.host, self.port
+        for name, host, port in self.endpoints:
+            if name == listener:
+                return host, port
+        return None
+
+
+def format_endpoints(endpoints: tuple[tuple[str, str, int], ...]) -> str:
+    return ",".join(f"{name}://{host}:{port}" for name, host, port in endpoints)
+
+
+def parse_endpoints(text: str) -> tuple[tuple[str, str, int], ...]:
+    result = []
+    for item in filter(None, text.split(",")):
+        name, _, address = item.partition("://")
+        host, _, port = address.rpartition(":")
+        result.append((name, host.strip("[]"), int(port)))
+    return tuple(result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +89,13 @@ class ClusterImage:
     topics_by_id: Mapping[uuid.UUID, str] = field(default_factory=_empty)
     broker_configs: Mapping[str, str] = field(default_factory=_empty)
     next_producer_id: int = 0
+    # user → {SCRAM mechanism name → credential text (Kafka's salt=...,iterations=... form)}
+    scram_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=_empty)
+    # ACLs as (resource type, resource name, pattern type, principal, host, operation, permission)
+    # with Kafka's codes (riverlog.security.acl gives them names).
+    acls: frozenset[AclTuple] = frozenset()
+    # client quotas: entity ((type, name or None for the default), ...) → {quota key → value}
+    client_quotas: Mapping[QuotaEntity, Mapping[str, float]] = field(default_factory=_empty)
 
     def topic(self, name: str) -> TopicImage | None:
         return self.topics.get(name)
@@ -123,11 +157,59 @@ class RegisterBrokerRecord:
     host: str
     port: int
     rack: str | None = None
+    endpoints: str = ""  # every advertised listener, `NAME://host:port,...`
 
 
 @dataclass(frozen=True, slots=True)
 class FenceBrokerRecord:
     broker_id: int
+
+
+AclTuple = tuple[int, str, int, str, str, int, int]
+QuotaEntity = tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientQuotaRecord:
+    """One client quota value of an entity (user and/or client-id); value None removes it."""
+
+    entity: QuotaEntity
+    key: str
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AclRecord:
+    """One ACL added (or, `removed`, deleted), with Kafka's codes."""
+
+    resource_type: int
+    resource_name: str
+    pattern_type: int
+    principal: str
+    host: str
+    operation: int
+    permission: int
+    removed: bool = False
+
+    def key(self) -> AclTuple:
+        return (
+            self.resource_type,
+            self.resource_name,
+            self.pattern_type,
+            self.principal,
+            self.host,
+            self.operation,
+            self.permission,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UserScramCredentialRecord:
+    """A user's SCRAM credential for one mechanism (`SCRAM-SHA-256`...); None deletes it."""
+
+    name: str
+    mechanism: str
+    credential: str | None
 
 
 MetadataRecord = (
@@ -138,6 +220,9 @@ MetadataRecord = (
     | ProducerIdsRecord
     | RegisterBrokerRecord
     | FenceBrokerRecord
+    | UserScramCredentialRecord
+    | AclRecord
+    | ClientQuotaRecord
 )
 _RECORD_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -149,6 +234,9 @@ _RECORD_TYPES: dict[str, type[Any]] = {
         ProducerIdsRecord,
         RegisterBrokerRecord,
         FenceBrokerRecord,
+        UserScramCredentialRecord,
+        AclRecord,
+        ClientQuotaRecord,
     )
 }
 TOPIC_RESOURCE = 2
@@ -172,6 +260,8 @@ def decode_record(data: bytes) -> MetadataRecord:
         for key in ("replicas", "isr"):
             if key in body:
                 body[key] = tuple(body[key])
+        if "entity" in body:
+            body["entity"] = tuple(tuple(part) for part in body["entity"])
         record: MetadataRecord = cls(**body)
     except (ValueError, KeyError, TypeError) as exc:
         raise MetadataRecordError(f"undecodable metadata record: {exc}") from None
@@ -205,11 +295,39 @@ def replay(image: ClusterImage, record: MetadataRecord) -> ClusterImage:
             return _replay_config(image, record)
         case ProducerIdsRecord(next_producer_id=next_id):
             return replace(image, next_producer_id=max(next_id, image.next_producer_id))
-        case RegisterBrokerRecord(broker_id=broker_id, host=host, port=port, rack=rack):
-            info = BrokerInfo(broker_id, host, port, rack)
+        case RegisterBrokerRecord(
+            broker_id=broker_id, host=host, port=port, rack=rack, endpoints=endpoints
+        ):
+            info = BrokerInfo(broker_id, host, port, rack, parse_endpoints(endpoints))
             return replace(image, brokers=_with(image.brokers, broker_id, info))
         case FenceBrokerRecord(broker_id=broker_id):
             return replace(image, brokers=_without(image.brokers, broker_id))
+        case UserScramCredentialRecord(name=name, mechanism=mechanism, credential=credential):
+            user = _set_or_remove(
+                image.scram_credentials.get(name, _empty()), mechanism, credential
+            )
+            users = (
+                _with(image.scram_credentials, name, user)
+                if user
+                else _without(image.scram_credentials, name)
+            )
+            return replace(image, scram_credentials=users)
+        case ClientQuotaRecord(entity=entity, key=quota_key, value=value):
+            values = dict(image.client_quotas.get(entity, {}))
+            if value is None:
+                values.pop(quota_key, None)
+            else:
+                values[quota_key] = value
+            quotas = (
+                _with(image.client_quotas, entity, MappingProxyType(values))
+                if values
+                else _without(image.client_quotas, entity)
+            )
+            return replace(image, client_quotas=quotas)
+        case AclRecord():
+            acl = record.key()
+            acls = image.acls - {acl} if record.removed else image.acls | {acl}
+            return replace(image, acls=acls)
     raise MetadataRecordError(f"unknown metadata record {record!r}")
 
 

@@ -36,7 +36,54 @@ TOPIC_CONFIGS = "/config/topics"
 BROKER_CONFIGS = "/config/brokers"
 BROKER_DEFAULT = "<default>"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
-PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, BROKER_CONFIGS, "/cluster")
+# ACLs (Kafka 3.x's AclAuthorizer layout): LITERAL under /kafka-acl/<Type>/<name>, PREFIXED under
+# /kafka-acl-extended/prefixed/<Type>/<name>; each znode lists that pattern's entries.
+ACL_RESOURCE_TYPES = {
+    2: "Topic",
+    3: "Group",
+    4: "Cluster",
+    5: "TransactionalId",
+    6: "DelegationToken",
+    7: "User",
+}
+ACL_ROOTS = {3: "/kafka-acl", 4: "/kafka-acl-extended/prefixed"}  # pattern type → root
+ACL_LISTS = tuple(
+    f"{root}/{name}" for root in ACL_ROOTS.values() for name in ACL_RESOURCE_TYPES.values()
+)
+ACL_OPERATIONS = {
+    2: "All",
+    3: "Read",
+    4: "Write",
+    5: "Create",
+    6: "Delete",
+    7: "Alter",
+    8: "Describe",
+    9: "ClusterAction",
+    10: "DescribeConfigs",
+    11: "AlterConfigs",
+    12: "IdempotentWrite",
+    13: "CreateTokens",
+    14: "DescribeTokens",
+}
+ACL_PERMISSIONS = {2: "Deny", 3: "Allow"}
+ACL_CHANGES = "/kafka-acl-changes"
+ACL_EXTENDED_CHANGES = "/kafka-acl-extended-changes"
+CLIENT_CONFIGS = "/config/clients"  # client-id quotas
+USER_CONFIGS = "/config/users"  # SCRAM credentials (and user quotas), Kafka's layout
+CONFIG_CHANGES = "/config/changes"  # change notifications other Kafka brokers watch
+PERSISTENT_PATHS = (
+    BROKER_IDS,
+    TOPICS,
+    TOPIC_CONFIGS,
+    BROKER_CONFIGS,
+    "/cluster",
+    USER_CONFIGS,
+    CLIENT_CONFIGS,
+    CONFIG_CHANGES,
+    ACL_CHANGES,
+    ACL_EXTENDED_CHANGES,
+    *ACL_LISTS,
+)
 
 
 class ZkFormatError(ValueError):
@@ -65,6 +112,92 @@ def state_path(topic: str, partition: int) -> str:
 
 def topic_config_path(topic: str) -> str:
     return f"{TOPIC_CONFIGS}/{topic}"
+
+
+def user_config_path(user: str) -> str:
+    return f"{USER_CONFIGS}/{user}"
+
+
+DEFAULT_ENTITY = "<default>"
+QUOTA_CONFIG_KEYS = frozenset(
+    {"producer_byte_rate", "consumer_byte_rate", "request_percentage", "controller_mutation_rate"}
+)
+
+
+def quota_path(entity: Sequence[tuple[str, str | None]]) -> tuple[str, str]:
+    """(znode path, change-notification entity path) of a user or client-id quota entity."""
+    ((kind, name),) = entity
+    leaf = DEFAULT_ENTITY if name is None else name
+    base = USER_CONFIGS if kind == "user" else CLIENT_CONFIGS
+    return f"{base}/{leaf}", f"{'users' if kind == 'user' else 'clients'}/{leaf}"
+
+
+def acl_path(resource_type: int, pattern_type: int, name: str) -> str:
+    return f"{ACL_ROOTS[pattern_type]}/{ACL_RESOURCE_TYPES[resource_type]}/{name}"
+
+
+def acl_list_of(path: str) -> tuple[int, int] | None:
+    """(resource type, pattern type) of an ACL list path, or None."""
+    for pattern, root in ACL_ROOTS.items():
+        for code, name in ACL_RESOURCE_TYPES.items():
+            if path == f"{root}/{name}":
+                return code, pattern
+    return None
+
+
+AclEntry = tuple[str, str, int, int]  # principal, host, operation, permission
+
+
+def encode_acls(entries: Sequence[AclEntry]) -> bytes:
+    return _dump(
+        {
+            "version": 1,
+            "acls": [
+                {
+                    "principal": principal,
+                    "permissionType": ACL_PERMISSIONS[permission],
+                    "operation": ACL_OPERATIONS[operation],
+                    "host": host,
+                }
+                for principal, host, operation, permission in sorted(entries)
+            ],
+        }
+    )
+
+
+def decode_acls(what: str, data: bytes) -> list[AclEntry]:
+    if not data:
+        return []
+    operations = {v: k for k, v in ACL_OPERATIONS.items()}
+    permissions = {v: k for k, v in ACL_PERMISSIONS.items()}
+    entries = []
+    for entry in _load(data, what).get("acls") or []:
+        try:
+            entries.append(
+                (
+                    str(entry["principal"]),
+                    str(entry["host"]),
+                    operations[entry["operation"]],
+                    permissions[entry["permissionType"]],
+                )
+            )
+        except (KeyError, TypeError) as exc:
+            raise ZkFormatError(f"{what}: bad ACL entry {entry!r}: {exc}") from None
+    return entries
+
+
+def encode_acl_change(resource_type: int, pattern_type: int, name: str) -> tuple[str, bytes]:
+    """Where and what to write so Kafka brokers re-read a resource's ACLs."""
+    type_name = ACL_RESOURCE_TYPES[resource_type]
+    if pattern_type == 3:
+        return f"{ACL_CHANGES}/acl_changes_", f"{type_name}:{name}".encode()
+    body = {"version": 1, "resourceType": type_name, "name": name, "patternType": "PREFIXED"}
+    return f"{ACL_EXTENDED_CHANGES}/acl-changes-", _dump(body)
+
+
+def encode_config_change(entity_path: str) -> bytes:
+    """A `/config/changes/config_change_<seq>` notification (Kafka's version 2 form)."""
+    return _dump({"version": 2, "entity_path": entity_path})
 
 
 def broker_config_path() -> str:
@@ -104,21 +237,31 @@ def decode_topic_id(text: str) -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class BrokerRegistration:
+    """`host`/`port`: the inter-broker listener; `endpoints`: (name, host, port) per listener,
+    `protocols`: listener name → security protocol (Kafka's listener_security_protocol_map)."""
+
     broker_id: int
     host: str
     port: int
     rack: str | None = None
+    # Not part of equality: a registration is the broker's inter-broker address and rack.
+    endpoints: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    protocols: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 def encode_broker(reg: BrokerRegistration, timestamp_ms: int) -> bytes:
+    endpoints = reg.endpoints or (("PLAINTEXT", reg.host, reg.port),)
+    protocols = dict(reg.protocols) or {"PLAINTEXT": "PLAINTEXT"}
+    # Kafka writes host/port only for a PLAINTEXT listener (older readers' field), else null/-1.
+    plain = [(h, p) for name, h, p in endpoints if protocols.get(name) == "PLAINTEXT"]
     value: dict[str, Any] = {
         "version": 5,
-        "host": reg.host,
-        "port": reg.port,
+        "host": plain[0][0] if plain else None,
+        "port": plain[0][1] if plain else -1,
         "jmx_port": -1,
         "timestamp": str(timestamp_ms),
-        "endpoints": [f"PLAINTEXT://{reg.host}:{reg.port}"],
-        "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"},
+        "endpoints": [f"{name}://{h}:{p}" for name, h, p in endpoints],
+        "listener_security_protocol_map": protocols,
         "features": {},
     }
     if reg.rack is not None:
@@ -126,19 +269,36 @@ def encode_broker(reg: BrokerRegistration, timestamp_ms: int) -> bytes:
     return _dump(value)
 
 
-def decode_broker(broker_id: int, data: bytes) -> BrokerRegistration:
+def decode_broker(
+    broker_id: int, data: bytes, inter_broker_listener: str | None = None
+) -> BrokerRegistration:
+    """Read a registration; its host/port become the `inter_broker_listener` endpoint's (else the
+    PLAINTEXT host/port, else the first endpoint's)."""
     value = _load(data, f"broker {broker_id}")
+    endpoints: list[tuple[str, str, int]] = []
+    for entry in value.get("endpoints") or []:
+        name, _, address = str(entry).partition("://")
+        ep_host, _, ep_port = address.rpartition(":")
+        if ep_port.lstrip("-").isdigit():
+            endpoints.append((name, ep_host.strip("[]"), int(ep_port)))
     host, port = value.get("host"), value.get("port")
-    if not host or not isinstance(port, int) or port < 0:
-        # Kafka leaves host/port null for non-PLAINTEXT listeners; take the first endpoint then.
-        endpoints = value.get("endpoints") or []
+    chosen = [e for e in endpoints if e[0] == inter_broker_listener]
+    if chosen:
+        host, port = chosen[0][1], chosen[0][2]
+    elif not host or not isinstance(port, int) or port < 0:
         if not endpoints:
             raise ZkFormatError(f"broker {broker_id}: no host, port or endpoints")
-        address = str(endpoints[0]).split("://", 1)[-1]
-        host, _, port_text = address.rpartition(":")
-        port = int(port_text)
+        host, port = endpoints[0][1], endpoints[0][2]
     rack = value.get("rack")
-    return BrokerRegistration(broker_id, str(host), int(port), str(rack) if rack else None)
+    protocols = value.get("listener_security_protocol_map") or {}
+    return BrokerRegistration(
+        broker_id,
+        str(host),
+        int(port),
+        str(rack) if rack else None,
+        tuple(endpoints),
+        tuple((str(k), str(v)) for k, v in protocols.items()),
+    )
 
 
 def encode_controller(broker_id: int, timestamp_ms: int) -> bytes:

@@ -46,7 +46,7 @@ from kio.serial._introspect import (
     get_schema_field_type,
     is_optional,
 )
-from kio.serial.errors import BufferUnderflow
+from kio.serial.errors import BufferUnderflow, UnexpectedNull
 from kio.serial.readers import read_unsigned_varint
 
 __all__ = ["min_size", "prescan"]
@@ -95,7 +95,7 @@ def prescan(entity_type: type[Any], buf: Buffer, offset: int) -> int | None:
     Returns its size in bytes (what kio's reader will report), or None when it holds an unknown
     tagged field (the native reader refuses those; read it with the lenient reader). Raises
     ``BufferUnderflow`` when an array claims more items than the bytes left, or the entity runs
-    past the end of ``buf``.
+    past the end of ``buf``; ``UnexpectedNull`` when an array the schema does not let be null is.
     """
     walk = _TOP_LEVEL.get(entity_type)
     if walk is None:
@@ -186,9 +186,9 @@ def _field(
             return 0, _entity_step(nested, nullable=is_optional(field))
         case PrimitiveTupleField():
             item_size, item_step = _primitive(get_schema_field_type(field), flexible)
-            return 0, _array(flexible, item_size, item_step)
+            return 0, _array(flexible, item_size, item_step, nullable=is_optional(field))
         case EntityTupleField(nested):
-            return 0, _entity_array(nested, flexible)
+            return 0, _entity_array(nested, flexible, nullable=is_optional(field))
     raise AssertionError(f"unclassifiable field {entity_type.__qualname__}.{field.name}")
 
 
@@ -203,13 +203,13 @@ def _primitive(kafka_type: str, flexible: bool) -> tuple[int, Step | None]:
     return 0, _legacy_string if kafka_type == "string" else _legacy_bytes
 
 
-def _entity_array(nested: type[Any], flexible: bool) -> Step:
+def _entity_array(nested: type[Any], flexible: bool, *, nullable: bool) -> Step:
     fixed = _fixed_layout(nested)
     if fixed is None:
-        return _array(flexible, 0, _entity_step(nested, nullable=False))
+        return _array(flexible, 0, _entity_step(nested, nullable=False), nullable=nullable)
     if not nested.__flexible__:
-        return _array(flexible, fixed, None)
-    return _fixed_items_with_tags(fixed, nested)
+        return _array(flexible, fixed, None, nullable=nullable)
+    return _fixed_items_with_tags(fixed, nested, nullable=nullable)
 
 
 def _fixed_layout(entity_type: type[Any]) -> int | None:
@@ -270,23 +270,31 @@ def _after_legacy(pos: int, length: int) -> int:
     return pos + max(length, 0)
 
 
-def _array(flexible: bool, item_size: int, item_step: Step | None) -> Step:
+def _array(flexible: bool, item_size: int, item_step: Step | None, *, nullable: bool) -> Step:
     """An ARRAY / COMPACT_ARRAY of items of ``item_size`` bytes, or each skipped by ``item_step``.
 
-    A null array (count -1, kio reads it as None) skips no items.
+    A null array (count -1) skips no items where the schema allows null; where it does not, it is
+    refused, as Kafka's generated readers refuse it ("non-nullable field was serialized as null"):
+    kio's native reader would hand the handler None for a tuple it iterates.
     """
     if flexible:
-        return _compact_array(item_size, item_step)
-    return _legacy_array(item_size, item_step)
+        return _compact_array(item_size, item_step, nullable)
+    return _legacy_array(item_size, item_step, nullable)
 
 
-def _compact_array(item_size: int, item_step: Step | None) -> Step:
+def _null_array() -> UnexpectedNull:
+    return UnexpectedNull("a non-nullable array is null")
+
+
+def _compact_array(item_size: int, item_step: Step | None, nullable: bool) -> Step:
     def step(buf: Any, pos: int) -> int:
         count: int = buf[pos]
         if count < _ONE_BYTE:
             pos += 1
         else:
             count, pos = _uvarint(buf, pos)
+        if count == 0 and not nullable:
+            raise _null_array()
         if count - 1 > len(buf) - pos:
             raise _too_many(count - 1, len(buf) - pos)
         if item_step is None:
@@ -298,14 +306,17 @@ def _compact_array(item_size: int, item_step: Step | None) -> Step:
     return step
 
 
-def _legacy_array(item_size: int, item_step: Step | None) -> Step:
+def _legacy_array(item_size: int, item_step: Step | None, nullable: bool) -> Step:
     def step(buf: Any, pos: int) -> int:
         count: int = _INT32.unpack_from(buf, pos)[0]
         pos += _INT32.size
         if count > len(buf) - pos:
             raise _too_many(count, len(buf) - pos)
-        if count < -1:
-            raise BufferUnderflow(f"negative array length {count}")
+        if count < 0:
+            if count < -1:
+                raise BufferUnderflow(f"negative array length {count}")
+            if not nullable:
+                raise _null_array()
         if item_step is None:
             return pos + max(count, 0) * item_size
         for _ in range(count):
@@ -320,7 +331,7 @@ def _too_many(count: int, left: int) -> BufferUnderflow:
     return BufferUnderflow(f"array of {count} items exceeds the {left} bytes left")
 
 
-def _fixed_items_with_tags(size: int, entity_type: type[Any]) -> Step:
+def _fixed_items_with_tags(size: int, entity_type: type[Any], *, nullable: bool) -> Step:
     """A COMPACT_ARRAY of structs whose fields are all fixed-size, each ending with its tag
     section: the common item shape of flexible versions (e.g. Fetch's partitions). When every
     item's tag section is empty, as it nearly always is, all are checked with one slice."""
@@ -333,6 +344,8 @@ def _fixed_items_with_tags(size: int, entity_type: type[Any]) -> Step:
             pos += 1
         else:
             count, pos = _uvarint(buf, pos)
+        if count == 0 and not nullable:
+            raise _null_array()
         count -= 1
         if count > len(buf) - pos:
             raise _too_many(count, len(buf) - pos)

@@ -7,13 +7,17 @@ client writes), so a batch that passes decodes in every Kafka client:
 - exactly ``count`` records fill the section: fewer bytes is "premature EOF", bytes left over is
   "records still remaining" (Kafka's "Incorrect declared batch size");
 - each record: a varint length >= 0 that fits in the section; attributes (one byte, any value); a
-  varlong timestamp delta; a varint offset delta; key and value, each a varint length (< 0 = null)
+  varlong timestamp delta; a varint offset delta; key and value, each a varint length (-1 = null)
   and that many bytes; a varint header count >= 0 and no larger than the bytes left; per header a
-  varint key length >= 0, the key, a varint value length (< 0 = null) and the value; and the fields
+  varint key length >= 0, the key, a varint value length (-1 = null) and the value; and the fields
   end exactly where the length said;
 - varints hold at most 5 bytes and varlongs 10 (longer encodings are malformed, as in
   ``ByteUtils``);
-- riverlog's one addition: the offset delta of record i is i. Kafka keeps an uncompressed batch's
+- riverlog's first addition: a key, value or header value length below -1 is refused. Kafka reads
+  any negative length as null, but confluent-kafka consumers (librdkafka 2.16) stop for good at
+  such a record (found by issue 19's socket fuzzer: the partition could not be read past it);
+  every writer writes -1 for null.
+- riverlog's second addition: the offset delta of record i is i. Kafka keeps an uncompressed batch's
   deltas as written and rebuilds a compressed batch whose deltas are off (for old v1 clients); every
   v2 client writes 0..n-1, and a batch that does not would give its readers wrong offsets.
 
@@ -113,6 +117,8 @@ def walk_records(data: bytes, pos: int, end: int, count: int) -> tuple[int, int]
                 raw, pos = _varint(data, pos, record_end, _VARINT_MAX_BYTES, _MASK32)
             if not raw & 1:
                 pos += raw >> 1
+            elif raw != 1:
+                raise InvalidRecordError(_below_null("key", raw, index))
             b = data[pos]
             if b < 0x80:
                 raw, pos = b, pos + 1
@@ -122,6 +128,8 @@ def walk_records(data: bytes, pos: int, end: int, count: int) -> tuple[int, int]
                 raw, pos = _varint(data, pos, record_end, _VARINT_MAX_BYTES, _MASK32)
             if not raw & 1:
                 pos += raw >> 1
+            elif raw != 1:
+                raise InvalidRecordError(_below_null("value", raw, index))
             # Headers.
             b = data[pos]
             if b:
@@ -174,6 +182,10 @@ def _varint(data: bytes, pos: int, limit: int, max_bytes: int, mask: int) -> tup
     )
 
 
+def _below_null(field: str, raw: int, index: int) -> str:
+    return f"Invalid {field} size {(raw >> 1) ^ -(raw & 1)} (below -1) in record {index}"
+
+
 def _headers(data: bytes, pos: int, record_end: int, index: int) -> int:
     """Skip a record's headers (count varint at ``pos``); the position after them."""
     raw, pos = _varint(data, pos, record_end, _VARINT_MAX_BYTES, _MASK32)
@@ -190,6 +202,8 @@ def _headers(data: bytes, pos: int, record_end: int, index: int) -> int:
         raw, pos = _varint(data, pos, record_end, _VARINT_MAX_BYTES, _MASK32)
         if not raw & 1:
             pos += raw >> 1
+        elif raw != 1:
+            raise InvalidRecordError(_below_null("header value", raw, index))
         if pos > record_end:
             break  # the caller reports the overrun
     return pos

@@ -339,6 +339,8 @@ def _decode_record(
 def _read_bytes(data: Buffer, pos: int, end: int) -> tuple[bytes | None, int]:
     length, pos = read_varint(data, pos)
     if length < 0:
+        if length != -1:  # librdkafka cannot read it; produce refuses it (record_framing)
+            raise CorruptRecordError(f"field length {length} below -1")
         return None, pos
     if pos + length > end:
         raise CorruptRecordError(f"field of {length} bytes overruns its record")

@@ -123,8 +123,27 @@ class SchemaRegistry:
                 known = self._canonical[schema_id] = ""
         return known
 
-    def parse_request(self, body: Mapping[str, Any]) -> ParsedSchema:
-        """A request body's schema (`schema`, `schemaType`, `references`), parsed."""
+    def parse_request(self, body: Mapping[str, Any], normalize: bool = False) -> ParsedSchema:
+        """A request body's schema (`schema`, `schemaType`, `references`), parsed; normalized
+        (`?normalize=true`) when asked."""
+        parsed = self._parse_request(body)
+        if normalize and parsed.normalized_text() != parsed.text:
+            return self.parse(parsed.schema_type, parsed.normalized_text(), parsed.references)
+        return parsed
+
+    def _matches(self, value: SchemaValue, parsed: ParsedSchema, normalize: bool) -> bool:
+        if _same(value, parsed, self.canonical):
+            return True
+        if not normalize or value.schema_type != parsed.schema_type:
+            return False
+        if value.references != parsed.references:
+            return False
+        try:
+            return self.parsed(value.id).normalized_text() == parsed.normalized_text()
+        except errors.RegistryError:
+            return False
+
+    def _parse_request(self, body: Mapping[str, Any]) -> ParsedSchema:
         text = body.get("schema")
         if not isinstance(text, str) or not text.strip():
             raise errors.invalid_schema("Empty schema")
@@ -205,7 +224,14 @@ class SchemaRegistry:
 
     # -- schemas by id ------------------------------------------------------------------------------
 
-    def schema_by_id(self, schema_id: int, fmt: str | None = None) -> dict[str, Any]:
+    def schema_by_id(
+        self, schema_id: int, fmt: str | None = None, subject: str | None = None
+    ) -> dict[str, Any]:
+        """`subject` names the context to look the id up in (Confluent's `?subject=`): ids are global
+        in the default context, the only one served, so a subject qualified with another context
+        (`:.ctx:name`) finds nothing."""
+        if subject and _context(subject) != ".":
+            raise errors.schema_not_found(schema_id)
         with self.state.lock:
             stored = self.state.by_id.get(schema_id)
         if stored is None:
@@ -239,16 +265,47 @@ class SchemaRegistry:
 
     # -- subjects and versions ----------------------------------------------------------------------
 
-    def subjects(self, deleted: bool = False, prefix: str = "") -> list[str]:
+    def subjects(
+        self, deleted: bool = False, prefix: str = "", deleted_only: bool = False
+    ) -> list[str]:
         with self.state.lock:
-            return [s for s in self.state.subjects(deleted) if s.startswith(prefix)]
+            names = [
+                s for s in self.state.subjects(deleted or deleted_only) if s.startswith(prefix)
+            ]
+            if deleted_only:
+                names = [s for s in names if not self.state.subject_versions(s)]
+            return names
 
-    def versions(self, subject: str, deleted: bool = False) -> list[int]:
+    def versions(
+        self, subject: str, deleted: bool = False, deleted_only: bool = False
+    ) -> list[int]:
         with self.state.lock:
-            found = self.state.subject_versions(subject, deleted)
+            found = self.state.subject_versions(subject, deleted or deleted_only)
         if not found:
             raise errors.subject_not_found(subject)
-        return [v.version for v in found]
+        return [v.version for v in found if v.deleted or not deleted_only]
+
+    def schemas(
+        self,
+        prefix: str = "",
+        deleted: bool = False,
+        latest_only: bool = False,
+        offset: int = 0,
+        limit: int = -1,
+    ) -> list[dict[str, Any]]:
+        """GET /schemas: every version of the subjects starting with `prefix` (the latest of each
+        only when `latest_only`), by subject then version, `offset` skipped, at most `limit` (-1 or 0:
+        no limit)."""
+        with self.state.lock:
+            values = []
+            for subject in self.state.subjects(deleted):
+                if subject.startswith(prefix):
+                    found = self.state.subject_versions(subject, deleted)
+                    values.extend(found[-1:] if latest_only else found)
+        values = values[max(offset, 0) :]
+        if limit > 0:
+            values = values[:limit]
+        return [version_body(v, v.schema) for v in values]
 
     def version(self, subject: str, version: str, deleted: bool = False) -> SchemaValue:
         """One version ("latest"/-1 for the newest live one)."""
@@ -280,17 +337,17 @@ class SchemaRegistry:
             return self.state.referenced_by(subject, value.version)
 
     def lookup(
-        self, subject: str, body: Mapping[str, Any], deleted: bool = False
+        self, subject: str, body: Mapping[str, Any], deleted: bool = False, normalize: bool = False
     ) -> dict[str, Any]:
         """POST /subjects/{s}: the version of `subject` holding this schema."""
         with self.state.lock:
             known = bool(self.state.subject_versions(subject, deleted=True))
         if not known:
             raise errors.subject_not_found(subject)
-        parsed = self.parse_request(body)
+        parsed = self.parse_request(body, normalize)
         with self.state.lock:
             for value in reversed(self.state.subject_versions(subject, deleted)):
-                if _same(value, parsed, self.canonical):
+                if self._matches(value, parsed, normalize):
                     return version_body(value, value.schema)
         raise errors.schema_not_found()
 
@@ -311,12 +368,14 @@ class SchemaRegistry:
 
     # -- writes -------------------------------------------------------------------------------------
 
-    def register(self, subject: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def register(
+        self, subject: str, body: Mapping[str, Any], normalize: bool = False
+    ) -> dict[str, Any]:
         """POST /subjects/{s}/versions: the id of the schema under `subject` (registering it if new)."""
         mode = self.mode(subject)
         if mode == "READONLY":
             raise errors.not_permitted(f"Subject {subject} is in read-only mode")
-        parsed = self.parse_request(body)
+        parsed = self.parse_request(body, normalize)
         if isinstance(parsed, ProtobufSchema):
             parsed = parsed.as_text()  # stored and served as .proto text, as Confluent does
         wanted_id, wanted_version = body.get("id"), body.get("version")
@@ -327,7 +386,7 @@ class SchemaRegistry:
             with self.state.lock:
                 live = self.state.subject_versions(subject)
                 for value in reversed(live):
-                    if _same(value, parsed, self.canonical):
+                    if self._matches(value, parsed, normalize):
                         return {"id": value.id}
                 stored = StoredSchema(parsed.schema_type, parsed.text, parsed.references)
                 existing = self.state.find_id(stored, self.canonical, parsed.canonical())
@@ -455,6 +514,14 @@ def version_body(value: SchemaValue, text: str) -> dict[str, Any]:
     stored = StoredSchema(value.schema_type, value.schema, value.references)
     body.update(schema_body(stored, text))
     return body
+
+
+def _context(subject: str) -> str:
+    """The context of a (possibly context-qualified, `:.ctx:name`) subject; "." is the default."""
+    if not subject.startswith(":.") or ":" not in subject[2:]:
+        return "."
+    name = subject[2:].split(":", 1)[0]
+    return "." + name if name else "."
 
 
 def _same(value: SchemaValue, parsed: ParsedSchema, canonical_of: Callable[[int], str]) -> bool:

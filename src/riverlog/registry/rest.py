@@ -55,6 +55,17 @@ def flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").lower() == "true"
 
 
+def int_param(request: Request, name: str, default: int) -> int:
+    """An integer query parameter; a malformed one is a 404, as JAX-RS answers in Confluent's."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.RegistryError(404, 404, "HTTP 404 Not Found") from None
+
+
 async def read_body(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in ACCEPTED_BODIES:
@@ -154,7 +165,18 @@ def build_app(
             raise errors.schema_not_found() from None
 
     async def schema_by_id(request: Request) -> Any:
-        return registry.schema_by_id(schema_id(request), request.query_params.get("format"))
+        q = request.query_params
+        return registry.schema_by_id(schema_id(request), q.get("format"), q.get("subject"))
+
+    async def schemas(request: Request) -> Any:
+        q = request.query_params
+        return registry.schemas(
+            q.get("subjectPrefix", ""),
+            flag(request, "deleted"),
+            flag(request, "latestOnly"),
+            int_param(request, "offset", 0),
+            int_param(request, "limit", -1),
+        )
 
     async def schema_text_by_id(request: Request) -> Response:
         body = registry.schema_by_id(schema_id(request), request.query_params.get("format"))
@@ -168,10 +190,12 @@ def build_app(
 
     async def subjects(request: Request) -> Any:
         prefix = request.query_params.get("subjectPrefix", "")
-        return registry.subjects(flag(request, "deleted"), prefix)
+        return registry.subjects(flag(request, "deleted"), prefix, flag(request, "deletedOnly"))
 
     async def versions(request: Request) -> Any:
-        return registry.versions(request.path_params["subject"], flag(request, "deleted"))
+        return registry.versions(
+            request.path_params["subject"], flag(request, "deleted"), flag(request, "deletedOnly")
+        )
 
     async def version(request: Request) -> Any:
         p = request.path_params
@@ -194,7 +218,9 @@ def build_app(
     async def lookup(request: Request) -> Any:
         body = await read_body(request)
         subject = request.path_params["subject"]
-        return await run_in_threadpool(registry.lookup, subject, body, flag(request, "deleted"))
+        return await run_in_threadpool(
+            registry.lookup, subject, body, flag(request, "deleted"), flag(request, "normalize")
+        )
 
     async def compatibility(request: Request) -> Any:
         body = await read_body(request)
@@ -220,7 +246,7 @@ def build_app(
     # -- write handlers (run on a worker thread, on the leader) -------------------------------------
 
     def register(request: Request, body: dict[str, Any]) -> Any:
-        return registry.register(request.path_params["subject"], body)
+        return registry.register(request.path_params["subject"], body, flag(request, "normalize"))
 
     def delete_subject(request: Request, body: dict[str, Any]) -> Any:
         return registry.delete_subject(request.path_params["subject"], flag(request, "permanent"))
@@ -246,6 +272,7 @@ def build_app(
         Route("/", read(root), methods=["GET"]),
         Route("/v1/metadata/id", read(metadata_id), methods=["GET"]),
         Route("/schemas/types", read(schema_types), methods=["GET"]),
+        Route("/schemas", read(schemas), methods=["GET"]),
         Route("/schemas/ids/{id}", read(schema_by_id), methods=["GET"]),
         Route("/schemas/ids/{id}/schema", _raw(schema_text_by_id), methods=["GET"]),
         Route("/schemas/ids/{id}/subjects", read(subjects_of_id), methods=["GET"]),

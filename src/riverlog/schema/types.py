@@ -69,6 +69,11 @@ class ParsedSchema(ABC):
     def canonical(self) -> str:
         """A text equal for equal schemas whatever their layout (registering twice returns one id)."""
 
+    def normalized_text(self) -> str:
+        """The text `?normalize=true` registers and compares (the schema as it is where the format has
+        no normalization here)."""
+        return self.text
+
     @abstractmethod
     def record_name(self) -> str | None:
         """The fully qualified name of the top-level record/message (RecordNameStrategy), if any."""

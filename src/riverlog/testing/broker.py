@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +23,11 @@ from riverlog.cluster.node import BrokerNode
 
 
 class RunningBroker:
-    def __init__(self, data_dir: Path, **settings: str) -> None:
+    def __init__(
+        self, data_dir: Path, config: Mapping[str, str] | None = None, **settings: str
+    ) -> None:
+        """`settings` are Kafka config names with `_` for `.`; `config` takes names as they are
+        (for names that hold underscores, such as `listener.name.sasl_ssl.ssl.client.auth`)."""
         overrides = {
             "listeners": "PLAINTEXT://127.0.0.1:0",
             "log.dirs": str(data_dir),
@@ -31,6 +36,7 @@ class RunningBroker:
             "metrics.port": "0",  # tests ask for a port (0 here means off) when they want metrics
         }
         overrides.update({k.replace("_", "."): v for k, v in settings.items()})
+        overrides.update(config or {})
         self.config = BrokerConfig.load(None, overrides, environ={})
         self.node: BrokerNode | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -40,6 +46,14 @@ class RunningBroker:
     def bootstrap_servers(self) -> str:
         assert self.node is not None, "broker not started"
         return f"127.0.0.1:{self.node.port}"
+
+    def listener_port(self, name: str) -> int:
+        """The bound port of a named listener (`SSL`, `SASL_SSL`...)."""
+        assert self.node is not None, "broker not started"
+        return self.node.ports[name.upper()]
+
+    def bootstrap(self, listener: str) -> str:
+        return f"127.0.0.1:{self.listener_port(listener)}"
 
     @property
     def port(self) -> int:
@@ -81,7 +95,11 @@ class RunningBroker:
     def restart(self) -> RunningBroker:
         """Stop cleanly and start again on the same data (a new port)."""
         self.stop()
-        self.config.explicit["listeners"] = f"PLAINTEXT://127.0.0.1:{self.port}"
+        assert self.node is not None
+        self.config.explicit["listeners"] = ",".join(
+            f"{listener.name}://{listener.host}:{self.node.ports[listener.name]}"
+            for listener in self.node.plan.listeners
+        )
         self.config = BrokerConfig.load(None, self.config.explicit, environ={})
         return self.start()
 

@@ -92,10 +92,14 @@ class BrokerProcess:
         command = [*self.command_prefix, self.python, "-m", "riverlog", "broker", "start"]
         if self.zookeeper is not None:
             command += ["--zookeeper", self.zookeeper]
-        command += ["--broker-id", str(self.broker_id), "--listen", self.bootstrap]
+        command += ["--broker-id", str(self.broker_id)]
+        if "listeners" not in self.settings:
+            command += ["--listen", self.bootstrap]
         command += ["--data-dir", str(self.data_dir)]
         for key, value in self.settings.items():
-            command += ["--set", f"{key}={value}"]
+            # Several listeners: `{bootstrap}` stands for this broker's own PLAINTEXT address,
+            # e.g. listeners=PLAINTEXT://{bootstrap},SASL_SSL://127.0.0.1:0.
+            command += ["--set", f"{key}={value.replace('{bootstrap}', self.bootstrap)}"]
         return command
 
     # -- life cycle -----------------------------------------------------------------------------

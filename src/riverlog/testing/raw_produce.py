@@ -31,6 +31,20 @@ def produce_one(
     timeout_s: float = 5.0,
 ) -> produce_response.PartitionProduceResponse:
     """Send one record with `acks` (-1 all, 1 leader, 0 none is not supported here)."""
+    batch = build_batch([(None, value, (), 0)])
+    return produce_batch(port, topic, batch, partition, acks, timeout_s, host)
+
+
+def produce_batch(
+    port: int,
+    topic: str,
+    batch: bytes,
+    partition: int = 0,
+    acks: int = -1,
+    timeout_s: float = 5.0,
+    host: str = "127.0.0.1",
+) -> produce_response.PartitionProduceResponse:
+    """Send `batch` (record batch bytes, as given: e.g. a crafted one) in one Produce v9."""
     request = produce_v9.ProduceRequest(
         transactional_id=None,
         acks=i16(acks),
@@ -39,9 +53,7 @@ def produce_one(
             produce_v9.TopicProduceData(
                 name=TopicName(topic),
                 partition_data=(
-                    produce_v9.PartitionProduceData(
-                        index=i32(partition), records=Records(build_batch([(None, value, (), 0)]))
-                    ),
+                    produce_v9.PartitionProduceData(index=i32(partition), records=Records(batch)),
                 ),
             ),
         ),

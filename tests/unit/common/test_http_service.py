@@ -51,3 +51,15 @@ def test_parse_listener() -> None:
     assert parse_listener("http://localhost:8081,https://x:1") == ("http", "localhost", 8081)
     with pytest.raises(ValueError):
         parse_listener("localhost:8081")
+
+
+def test_http2_mode_serves_http1_and_cleartext_http2_on_one_port() -> None:
+    events: list[str] = []
+    with HttpService(make_app(events), "127.0.0.1", 0, name="t2", http2=True) as service:
+        assert service.port != 0
+        r1 = httpx.get(service.url + "/")
+        assert r1.http_version == "HTTP/1.1" and r1.json() == {"events": ["started"]}
+        with httpx.Client(http1=False, http2=True) as h2:
+            r2 = h2.get(service.url + "/")
+        assert r2.http_version == "HTTP/2" and r2.json() == {"events": ["started"]}
+    assert events == ["started", "stopped"]

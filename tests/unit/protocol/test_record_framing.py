@@ -204,6 +204,14 @@ REFUSED = {
     "negative header count": (record_bytes(b"\x00\x00\x00\x01\x02v\x01"), 1, "headers"),
     "header count above the bytes left": (record_bytes(b"\x00\x00\x00\x01\x02v\x7e"), 1, "headers"),
     "null header key": (record_bytes(b"\x00\x00\x00\x01\x02v\x02\x01\x01"), 1, "header key"),
+    # Found by issue 19's socket fuzzer: Kafka reads these as null, librdkafka cannot read them.
+    "key length -2": (record_bytes(b"\x00\x00\x00\x03\x02v\x00"), 1, "key size -2"),
+    "value length -15": (record_bytes(b"\xfa\x00\x00\x01\x1d\x00"), 1, "value size -15"),
+    "header value length -3": (
+        record_bytes(b"\x00\x00\x00\x01\x02v\x02\x02h\x05"),
+        1,
+        "header value size -3",
+    ),
     "six-byte varint length": (b"\x80\x80\x80\x80\x80\x00" + GOOD_BODY, 1, "longer than 5"),
     "eleven-byte varlong timestamp": (
         record_bytes(b"\x00" + b"\xff" * 10 + b"\x00\x00\x01\x02v\x00"),

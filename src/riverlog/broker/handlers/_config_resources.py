@@ -15,8 +15,10 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._authz import configs_denied
 from riverlog.broker.topic_admin import AdminError, topic_name_error
 from riverlog.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE
+from riverlog.security.acl import AclOperation
 
 AlterOne = Callable[[Any], AdminError | None]
 
@@ -34,8 +36,12 @@ def alter_each(ctx: RequestContext, resources: Sequence[Any], alter: AlterOne) -
         if counts[key] > 1:
             error: AdminError | None = AdminError(ErrorCode.invalid_request, "Duplicate resource.")
         else:
-            error = resource_error(resource.resource_type, resource.resource_name) or alter(
-                resource
+            error = (
+                resource_error(resource.resource_type, resource.resource_name)
+                or configs_denied(
+                    ctx, AclOperation.ALTER_CONFIGS, resource.resource_type, resource.resource_name
+                )
+                or alter(resource)
             )
         results.append(response(ctx, resource, error))
     return tuple(results)

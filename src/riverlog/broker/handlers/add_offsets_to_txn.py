@@ -15,6 +15,7 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import OFFSETS_TOPIC
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 25
 MIN_VERSION = 0
@@ -26,6 +27,12 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     txn_id: str = request.transactional_id
     producer_id, epoch = int(request.producer_id), int(request.producer_epoch)
     groups = ctx.services.groups
+    if not ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+        code = ErrorCode.transactional_id_authorization_failed
+        return ctx.build("AddOffsetsToTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
+    if not ctx.authorized(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        code = ErrorCode.group_authorization_failed
+        return ctx.build("AddOffsetsToTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
     code = groups.ensure_offsets_topic()
     if code is ErrorCode.none:
         offsets_partition = [(OFFSETS_TOPIC, groups.partition_of(request.group_id))]

@@ -21,6 +21,7 @@ from riverlog.broker.coordinator_runtime import CoordinatorError
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn.state import TV_2
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 24
 MIN_VERSION = 0
@@ -76,6 +77,15 @@ async def add(
     client_transaction_version: int = 0,
 ) -> Answers:
     """Add the partitions to the transaction; each partition's answer."""
+    if not ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+        return dict.fromkeys(wanted, ErrorCode.transactional_id_authorization_failed)
+    denied = [
+        tp for tp in wanted if not ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, tp[0])
+    ]
+    if denied:  # KafkaApis: the others answer OPERATION_NOT_ATTEMPTED
+        answers = dict.fromkeys(wanted, ErrorCode.operation_not_attempted)
+        answers.update(dict.fromkeys(denied, ErrorCode.topic_authorization_failed))
+        return answers
     unknown = _unknown(ctx, wanted)
     if unknown:
         return _not_attempted(wanted, unknown)

@@ -21,6 +21,7 @@ from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata import reassignment
 from riverlog.metadata.image import ClusterImage
 from riverlog.metadata.reassignment import Assignment, ReassignmentError
+from riverlog.security.acl import AclOperation
 
 API_KEY = 45
 MIN_VERSION = 0
@@ -30,6 +31,14 @@ Outcome = tuple[ErrorCode, str | None]
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     image = ctx.services.image
+    if not ctx.cluster_authorized(AclOperation.ALTER):
+        return ctx.build(
+            "AlterPartitionReassignmentsResponse",
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.cluster_authorization_failed,
+            error_message="Cluster authorization failed.",
+            responses=(),
+        )
     responses = []
     for topic in request.topics:
         outcomes, changes = _plan(image, topic)

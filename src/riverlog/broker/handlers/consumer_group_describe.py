@@ -12,8 +12,10 @@ from typing import Any
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import DescribedConsumerGroup
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 69
 MIN_VERSION = 0
@@ -29,6 +31,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 def _describe(ctx: RequestContext, group_id: str) -> DescribedConsumerGroup:
     try:
+        require(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id)
         return ctx.services.groups.read(
             group_id, lambda shard: shard.describe_consumer_group(group_id)
         )

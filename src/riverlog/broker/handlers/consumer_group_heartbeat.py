@@ -15,9 +15,11 @@ from kio.static.primitive import i32Timedelta
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.handlers.join_group import client_host
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.coordinator.group.messages import ConsumerHeartbeatRequest, ConsumerHeartbeatResult
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 68
 MIN_VERSION = 0
@@ -47,6 +49,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     groups = ctx.services.groups
     topics = groups.topics_view()
     try:
+        require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
         result = await groups.execute(
             req.group_id,
             lambda shard, _ticket, now: shard.consumer_group_heartbeat(req, topics, now),

@@ -16,6 +16,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 37
 MIN_VERSION = 0
@@ -34,6 +35,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             error: AdminError | None = AdminError(
                 ErrorCode.invalid_request, "Duplicate topic name."
             )
+        elif not ctx.authorized(AclOperation.ALTER, ResourceType.TOPIC, topic.name):
+            error = AdminError(ErrorCode.topic_authorization_failed, "Authorization failed.")
         else:
             assignments = (
                 [tuple(a.broker_ids) for a in topic.assignments] if topic.assignments else None

@@ -16,6 +16,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._authz import may_create_topic
 from riverlog.broker.handlers._config_entries import topic_entries
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError
@@ -44,6 +45,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> Any:
+    if not may_create_topic(ctx, topic.name):  # KafkaApis: CREATE on the cluster or the topic
+        error = AdminError(ErrorCode.topic_authorization_failed, "Authorization failed.")
+        return _error(ctx, topic.name, error)
     assignments = {a.partition_index: tuple(a.broker_ids) for a in topic.assignments}
     if len(assignments) != len(topic.assignments):
         error = AdminError(

@@ -12,7 +12,9 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 42
 MIN_VERSION = 0
@@ -31,6 +33,7 @@ async def _delete(ctx: RequestContext, group_id: str) -> ErrorCode:
     if not group_id:
         return ErrorCode.invalid_group_id
     try:
+        require(ctx, AclOperation.DELETE, ResourceType.GROUP, group_id)
         error: ErrorCode = await ctx.services.groups.execute(
             group_id, lambda shard, _ticket, _now: shard.delete_group(group_id)
         )

@@ -18,6 +18,7 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._partition_checks import leader_partition
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS
+from riverlog.security.acl import AclOperation, ResourceType
 from riverlog.storage.errors import OffsetOutOfRangeError
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def _partition(ctx: RequestContext, topic: str, p: Any) -> Any:
+    if not ctx.authorized(AclOperation.DELETE, ResourceType.TOPIC, topic):
+        return _answer(ctx, p.partition_index, ErrorCode.topic_authorization_failed)
     if topic in INTERNAL_TOPICS:
         return _answer(ctx, p.partition_index, ErrorCode.invalid_topic_exception)
     found = leader_partition(ctx, topic, p.partition_index)

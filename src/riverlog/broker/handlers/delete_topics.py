@@ -18,6 +18,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 20
 MIN_VERSION = 1
@@ -81,6 +82,9 @@ def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -
     assert name is not None
     topic = image.topic(name)
     found_id = topic.topic_id if topic is not None else None
+    if not ctx.authorized(AclOperation.DELETE, ResourceType.TOPIC, name):
+        error = AdminError(ErrorCode.topic_authorization_failed, "Authorization failed.")
+        return _result(ctx, name, found_id, error)
     return _result(ctx, name, found_id, ctx.services.topics.delete_topic(name))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._authz import cluster_operations
 from riverlog.broker.responses import ZERO_THROTTLE
 
 API_KEY = 60
@@ -44,12 +45,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         ctx.build(
             "DescribeClusterBroker",
             broker_id=b.broker_id,
-            host=b.host,
-            port=b.port,
+            host=address[0],
+            port=address[1],
             rack=b.rack,
             is_fenced=False,
         )
         for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)
+        if (address := b.address(ctx.listener)) is not None
     )
     include_ops = request.include_cluster_authorized_operations
     return ctx.build(
@@ -62,7 +64,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         controller_id=image.controller_id,
         brokers=brokers,
         cluster_authorized_operations=(
-            CLUSTER_OPERATIONS if include_ops else AUTHORIZED_OPERATIONS_OMITTED
+            cluster_operations(ctx, CLUSTER_OPERATIONS)
+            if include_ops
+            else AUTHORIZED_OPERATIONS_OMITTED
         ),
     )
 

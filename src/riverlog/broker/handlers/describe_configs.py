@@ -16,10 +16,12 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._authz import configs_denied
 from riverlog.broker.handlers._config_entries import ConfigEntry, broker_entries, topic_entries
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError, topic_name_error
 from riverlog.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE
+from riverlog.security.acl import AclOperation
 
 API_KEY = 32
 MIN_VERSION = 1
@@ -36,6 +38,11 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def _describe(ctx: RequestContext, resource: Any, synonyms: bool, docs: bool) -> Any:
+    denied = configs_denied(
+        ctx, AclOperation.DESCRIBE_CONFIGS, resource.resource_type, resource.resource_name
+    )
+    if denied is not None:
+        return _result(ctx, resource, denied, ())
     found = _entries(ctx, resource.resource_type, resource.resource_name)
     if isinstance(found, AdminError):
         return _result(ctx, resource, found, ())

@@ -9,8 +9,10 @@ from typing import Any
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import DescribedGroup
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 15
 MIN_VERSION = 0
@@ -25,6 +27,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 def _describe(ctx: RequestContext, group_id: str) -> DescribedGroup:
     try:
+        require(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id)
         return ctx.services.groups.read(group_id, lambda shard: shard.describe_group(group_id))
     except CoordinatorError as exc:
         return DescribedGroup(group_id, exc.code, "")

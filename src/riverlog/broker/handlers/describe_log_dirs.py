@@ -18,6 +18,7 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation
 
 if TYPE_CHECKING:
     from riverlog.broker.replica_manager import Partition
@@ -29,6 +30,13 @@ MAX_VERSION = 4
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     log_dir = os.path.abspath(ctx.services.config.data_dir)
+    if not ctx.cluster_authorized(AclOperation.DESCRIBE):
+        return ctx.build(
+            "DescribeLogDirsResponse",
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.cluster_authorization_failed,
+            results=(),
+        )
     try:
         usage = shutil.disk_usage(log_dir)
     except OSError:

@@ -15,6 +15,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._partition_checks import leader_partition
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 61
 MIN_VERSION = 0
@@ -34,7 +35,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def _partition(ctx: RequestContext, topic: str, index: int) -> Any:
-    part = leader_partition(ctx, topic, index)
+    part: Any = leader_partition(ctx, topic, index)
+    if not ctx.authorized(AclOperation.READ, ResourceType.TOPIC, topic):
+        part = ErrorCode.topic_authorization_failed
     if isinstance(part, ErrorCode):
         return ctx.build(
             "PartitionResponse",

@@ -17,6 +17,7 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.coordinator_runtime import CoordinatorError
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn import TransactionMetadata
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 65
 MIN_VERSION = 0
@@ -33,6 +34,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 def _describe(ctx: RequestContext, transactional_id: str) -> Any:
     runtime = ctx.services.transactions
     meta: TransactionMetadata | None = None
+    if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return _state(ctx, transactional_id, ErrorCode.transactional_id_authorization_failed)
     if runtime is None:
         code = ErrorCode.coordinator_not_available
     else:

@@ -20,6 +20,7 @@ from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.election import elect_leader, elect_preferred
 from riverlog.metadata.image import ClusterImage, PartitionState
 from riverlog.metadata.zk_format import LeaderAndIsr
+from riverlog.security.acl import AclOperation
 
 API_KEY = 43
 MIN_VERSION = 0
@@ -30,6 +31,13 @@ Outcome = tuple[ErrorCode, str | None]
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     election = getattr(request, "election_type", PREFERRED)
+    if not ctx.cluster_authorized(AclOperation.ALTER):
+        return ctx.build(
+            "ElectLeadersResponse",
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.cluster_authorization_failed,
+            replica_election_results=(),
+        )
     image = ctx.services.image
     wanted = _wanted(image, request.topic_partitions)
     keys = list(wanted)

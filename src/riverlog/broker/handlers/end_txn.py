@@ -22,6 +22,7 @@ from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.services import ProducerIdUnavailable
 from riverlog.coordinator.txn import TxnResult
 from riverlog.coordinator.txn.state import TV_2
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 26
 MIN_VERSION = 0
@@ -36,6 +37,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     commit = bool(request.committed)
     tv = TV_2 if ctx.version >= TV2_SINCE else 0
     new_id = ctx.services.producer_ids.next_id
+    if not ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+        code = ErrorCode.transactional_id_authorization_failed
+        return ctx.build("EndTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
     try:
         result = await _txn.execute(
             ctx,

@@ -26,6 +26,7 @@ from riverlog.protocol.fetch_response import (
     FetchResponse,
     PartitionData,
 )
+from riverlog.security.acl import AclOperation, ResourceType
 from riverlog.storage.errors import OffsetOutOfRangeError
 
 API_KEY = 1
@@ -231,11 +232,20 @@ def _read_all(ctx: RequestContext, request: Any, wanted: list[Wanted]) -> list[P
     return results
 
 
+def _fetch_authorized(ctx: RequestContext, topic: str, replica_id: int) -> bool:
+    """KafkaApis: followers need CLUSTER_ACTION on the cluster, consumers READ on the topic."""
+    if replica_id >= 0:
+        return ctx.cluster_authorized(AclOperation.CLUSTER_ACTION)
+    return ctx.authorized(AclOperation.READ, ResourceType.TOPIC, topic)
+
+
 def _read_partition(
     ctx: RequestContext, w: Wanted, max_bytes: int, min_one: bool, committed: bool, replica_id: int
 ) -> PartitionResult:
     if w.unknown_id:
         return PartitionResult(w, ErrorCode.unknown_topic_id)
+    if not _fetch_authorized(ctx, w.key[0], replica_id):
+        return PartitionResult(w, ErrorCode.topic_authorization_failed)
     part = ctx.services.replicas.get(*w.key)
     if part is None:
         return PartitionResult(w, ErrorCode.unknown_topic_or_partition)

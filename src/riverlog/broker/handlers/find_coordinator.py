@@ -8,6 +8,7 @@ use likewise. Any other key type is an INVALID_REQUEST.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -15,6 +16,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorNode
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 10
 MIN_VERSION = 0
@@ -63,8 +65,25 @@ def find(
         return ErrorCode.coordinator_not_available, "no transaction coordinator", NO_NODE
     if key_type not in (GROUP_KEY, TRANSACTION_KEY):
         return ErrorCode.invalid_request, f"unknown key type {key_type}", NO_NODE
+    resource = ResourceType.GROUP if key_type == GROUP_KEY else ResourceType.TRANSACTIONAL_ID
+    if not ctx.authorized(AclOperation.DESCRIBE, resource, key):
+        code = (
+            ErrorCode.group_authorization_failed
+            if key_type == GROUP_KEY
+            else ErrorCode.transactional_id_authorization_failed
+        )
+        return code, code.name, NO_NODE
     runtime = ctx.services.groups if transactions is None or key_type == GROUP_KEY else transactions
     found = runtime.coordinator_for(key)
     if isinstance(found, ErrorCode):
         return found, found.name, NO_NODE
-    return ErrorCode.none, None, found
+    return ErrorCode.none, None, _on_listener(ctx, found)
+
+
+def _on_listener(ctx: RequestContext, node: CoordinatorNode) -> CoordinatorNode:
+    """The coordinator's address on the listener the client connected to."""
+    broker = ctx.services.image.brokers.get(node.node_id)
+    address = None if broker is None else broker.address(ctx.listener)
+    if address is None or address == (node.host, node.port):
+        return node
+    return replace(node, host=address[0], port=address[1])

@@ -8,8 +8,10 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import HeartbeatRequest
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 12
 MIN_VERSION = 0
@@ -24,6 +26,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         group_instance_id=getattr(request, "group_instance_id", None),
     )
     try:
+        require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
         error: ErrorCode = await ctx.services.groups.execute(
             req.group_id, lambda shard, _ticket, now: shard.heartbeat(req, now)
         )

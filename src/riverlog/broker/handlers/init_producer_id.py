@@ -17,6 +17,7 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.broker.services import ProducerIdUnavailable
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 22
 MIN_VERSION = 0
@@ -26,11 +27,29 @@ FENCED_SINCE = 4  # KIP-588
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     try:
+        denied = _denied(ctx, request.transactional_id)
+        if denied is not None:
+            return _answer(ctx, denied, -1, -1)
         if request.transactional_id is not None:
             return await _transactional(ctx, request)
         return _answer(ctx, ErrorCode.none, ctx.services.producer_ids.next_id(), 0)
     except ProducerIdUnavailable:
         return _answer(ctx, ErrorCode.coordinator_load_in_progress, -1, -1)
+
+
+def _denied(ctx: RequestContext, txn_id: str | None) -> ErrorCode | None:
+    """KafkaApis: WRITE on the transactional id; without one, IDEMPOTENT_WRITE on the cluster or
+    WRITE on some topic (Kafka 3.0+)."""
+    if txn_id is not None:
+        if ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
+            return None
+        return ErrorCode.transactional_id_authorization_failed
+    if ctx.cluster_authorized(AclOperation.IDEMPOTENT_WRITE) or any(
+        ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, name)
+        for name in ctx.services.image.topics
+    ):
+        return None
+    return ErrorCode.cluster_authorization_failed
 
 
 async def _transactional(ctx: RequestContext, request: Any) -> Any:

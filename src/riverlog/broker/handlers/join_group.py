@@ -12,8 +12,10 @@ from typing import Any
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.coordinator.group.messages import JoinGroupRequest, JoinGroupResult, Protocol
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 11
 MIN_VERSION = 0
@@ -42,6 +44,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         reason=getattr(request, "reason", None),
     )
     try:
+        require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
         result = await ctx.services.groups.execute(
             req.group_id, lambda shard, ticket, now: shard.join_group(req, ticket, now)
         )

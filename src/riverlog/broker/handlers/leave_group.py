@@ -10,12 +10,14 @@ from typing import Any
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import (
     LeaveGroupRequest,
     LeaveGroupResult,
     MemberIdentity,
 )
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 13
 MIN_VERSION = 0
@@ -32,6 +34,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         members = (MemberIdentity(request.member_id),)
     req = LeaveGroupRequest(request.group_id, members)
     try:
+        require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
         result = await ctx.services.groups.execute(
             req.group_id, lambda shard, _ticket, now: shard.leave_group(req, now)
         )

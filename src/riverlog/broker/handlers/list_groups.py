@@ -8,6 +8,7 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 16
 MIN_VERSION = 0
@@ -17,10 +18,12 @@ MAX_VERSION = 5
 async def handle(ctx: RequestContext, request: Any) -> Any:
     states = tuple(getattr(request, "states_filter", ()))
     types = tuple(getattr(request, "types_filter", ()))
+    everything = ctx.cluster_authorized(AclOperation.DESCRIBE)  # else the describable ones
     groups = [
         group
         for shard in ctx.services.groups.shards.values()
         for group in shard.list_groups(states, types)
+        if everything or ctx.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, group.group_id)
     ]
     return ctx.build(
         "ListGroupsResponse",

@@ -21,6 +21,7 @@ from riverlog.broker.handlers._partition_checks import leader_partition
 from riverlog.broker.replica_manager import Partition
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.errors import CorruptRecordError, InvalidRecordError
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 2
 MIN_VERSION = 1
@@ -46,6 +47,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, follower: bool) -> Any:
+    if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic):
+        return _answer(ctx, p.partition_index, ErrorCode.topic_authorization_failed)
     found = leader_partition(ctx, topic, p.partition_index, getattr(p, "current_leader_epoch", -1))
     if isinstance(found, ErrorCode):
         return _answer(ctx, p.partition_index, found)

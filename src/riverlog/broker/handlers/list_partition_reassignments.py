@@ -13,6 +13,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import PartitionState, TopicImage
+from riverlog.security.acl import AclOperation
 
 API_KEY = 46
 MIN_VERSION = 0
@@ -21,6 +22,14 @@ MAX_VERSION = 0
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     image = ctx.services.image
+    if not ctx.cluster_authorized(AclOperation.DESCRIBE):
+        return ctx.build(
+            "ListPartitionReassignmentsResponse",
+            throttle_time=ZERO_THROTTLE,
+            error_code=ErrorCode.cluster_authorization_failed,
+            error_message="Cluster authorization failed.",
+            topics=(),
+        )
     if request.topics is None:
         wanted = [(t, sorted(t.partitions)) for t in image.topics.values()]
     else:

@@ -16,6 +16,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn import TransactionMetadata, TxnState
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 66
 MIN_VERSION = 0
@@ -45,6 +46,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             and (not wanted or meta.state in states)
             and (duration < 0 or now - meta.start_ms > duration)
             and pattern.search(meta.transactional_id) is not None
+            and ctx.authorized(
+                AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, meta.transactional_id
+            )
         )
 
     listed = tuple(

@@ -19,10 +19,16 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.handlers._authz import (
+    authorized_operations,
+    cluster_operations,
+    may_create_topic,
+)
 from riverlog.broker.handlers.describe_cluster import CLUSTER_OPERATIONS
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
 from riverlog.metadata.image import ClusterImage, TopicImage
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 3
 MIN_VERSION = 0
@@ -38,7 +44,12 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     services = ctx.services
     allow_create = getattr(request, "allow_auto_topic_creation", True)
     if request.topics is None:
-        topics = [topic_entry(ctx, t) for t in services.image.topics.values()]
+        # KafkaApis: listing every topic shows only those the principal may describe.
+        topics = [
+            topic_entry(ctx, t)
+            for t in services.image.topics.values()
+            if ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, t.name)
+        ]
     elif ctx.version < 12 and any(_names_by_id(t) for t in request.topics):
         return _invalid_request(ctx, request.topics)
     elif ids := _requested_ids(request.topics):
@@ -47,7 +58,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         topics = [_requested(ctx, t, allow_create) for t in request.topics]
     if getattr(request, "include_topic_authorized_operations", False):
         topics = [
-            replace(t, topic_authorized_operations=TOPIC_OPERATIONS)
+            replace(t, topic_authorized_operations=_topic_operations(ctx, t.name))
             if t.error_code == ErrorCode.none
             else t
             for t in topics
@@ -61,7 +72,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         controller_id=image.controller_id,
         topics=tuple(topics),
         cluster_authorized_operations=(
-            CLUSTER_OPERATIONS
+            cluster_operations(ctx, CLUSTER_OPERATIONS)
             if getattr(request, "include_cluster_authorized_operations", False)
             else AUTHORIZED_OPERATIONS_UNKNOWN
         ),
@@ -69,12 +80,26 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     )
 
 
+def _topic_operations(ctx: RequestContext, name: str) -> int:
+    authorizer = getattr(ctx.services, "authorizer", None)
+    if authorizer is None or not authorizer.enabled:
+        return TOPIC_OPERATIONS
+    return authorized_operations(ctx, ResourceType.TOPIC, name)
+
+
 def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
+    """Each broker's address on the listener the client connected to (Kafka leaves out brokers
+    without that listener)."""
     return [
         ctx.build(
-            "MetadataResponseBroker", node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack
+            "MetadataResponseBroker",
+            node_id=b.broker_id,
+            host=address[0],
+            port=address[1],
+            rack=b.rack,
         )
         for b in image.brokers.values()
+        if (address := b.address(ctx.listener)) is not None
     ]
 
 
@@ -111,6 +136,9 @@ def _by_id(ctx: RequestContext, topic_id: uuid.UUID) -> Any:
     topic = ctx.services.image.topic_by_id(topic_id)
     if topic is None:
         return _error_topic(ctx, None, topic_id, ErrorCode.unknown_topic_id)
+    if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic.name):
+        # KafkaApis: by id, an unauthorized topic's name is not revealed
+        return _error_topic(ctx, None, topic_id, ErrorCode.topic_authorization_failed)
     return topic_entry(ctx, topic)
 
 
@@ -119,7 +147,9 @@ def _requested(ctx: RequestContext, requested: Any, allow_create: bool) -> Any:
     name = requested.name
     if name is None or topic_name_error(name) is not None:
         return _error_topic(ctx, name or "", None, ErrorCode.invalid_topic_exception)
-    if name not in services.image.topics and allow_create:
+    if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+        return _error_topic(ctx, name, None, ErrorCode.topic_authorization_failed)
+    if name not in services.image.topics and allow_create and may_create_topic(ctx, name):
         services.auto_create_topic(name)
     topic = services.image.topic(name)
     if topic is None:

@@ -14,8 +14,10 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.coordinator.group.messages import OffsetCommitRequest, PartitionCommit
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 8
 MIN_VERSION = 2
@@ -29,7 +31,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     for topic in request.topics:
         described = image.topic(topic.name)
         commits = []
+        readable = ctx.authorized(AclOperation.READ, ResourceType.TOPIC, topic.name)
         for p in topic.partitions:
+            if not readable:
+                answers.setdefault(topic.name, {})[p.partition_index] = (
+                    ErrorCode.topic_authorization_failed
+                )
+                continue
             if described is None or p.partition_index not in described.partitions:
                 answers.setdefault(topic.name, {})[p.partition_index] = (
                     ErrorCode.unknown_topic_or_partition
@@ -65,6 +73,7 @@ async def _commit(
     if not req.topics:
         return
     try:
+        require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
         result = await ctx.services.groups.execute(
             req.group_id, lambda shard, _ticket, now: shard.commit_offsets(req, now)
         )

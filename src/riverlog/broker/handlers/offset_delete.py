@@ -10,8 +10,10 @@ from typing import Any
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import TopicErrors
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 47
 MIN_VERSION = 0
@@ -23,6 +25,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     wanted = [(t.name, [p.partition_index for p in t.partitions]) for t in request.topics]
     answer: TopicErrors = ()
     try:
+        require(ctx, AclOperation.DELETE, ResourceType.GROUP, group_id)
         error, answer = await ctx.services.groups.execute(
             group_id, lambda shard, _ticket, _now: shard.delete_offsets(group_id, wanted)
         )

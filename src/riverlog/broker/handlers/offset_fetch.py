@@ -15,8 +15,10 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import FetchedOffset, OffsetFetchResult
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 9
 MIN_VERSION = 1
@@ -50,6 +52,7 @@ def fetch(
     UNSTABLE_OFFSET_COMMIT (the client retries) instead of the last committed one."""
     wanted = None if topics is None else [(t.name, t.partition_indexes) for t in topics]
     try:
+        require(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id)
         return ctx.services.groups.read(
             group_id,
             lambda shard: shard.fetch_offsets(

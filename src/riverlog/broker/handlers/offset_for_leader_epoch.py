@@ -13,6 +13,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._partition_checks import leader_partition
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 23
 MIN_VERSION = 2
@@ -24,14 +25,25 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         ctx.build(
             "OffsetForLeaderTopicResult",
             topic=topic.topic,
-            partitions=tuple(_partition(ctx, topic.topic, p) for p in topic.partitions),
+            partitions=tuple(
+                _partition(ctx, topic.topic, p, getattr(request, "replica_id", -1) >= 0)
+                for p in topic.partitions
+            ),
         )
         for topic in request.topics
     )
     return ctx.build("OffsetForLeaderEpochResponse", throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, p: Any) -> Any:
+def _partition(ctx: RequestContext, topic: str, p: Any, replica: bool = False) -> Any:
+    allowed = (
+        ctx.cluster_authorized(AclOperation.CLUSTER_ACTION)
+        if replica
+        else ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic)
+    )
+    if not allowed:
+        code = ErrorCode.topic_authorization_failed
+        return ctx.build("EpochEndOffset", error_code=code, partition=p.partition)
     found = leader_partition(ctx, topic, p.partition, getattr(p, "current_leader_epoch", -1))
     if isinstance(found, ErrorCode):
         return ctx.build("EpochEndOffset", error_code=found, partition=p.partition)

@@ -29,6 +29,7 @@ from riverlog.protocol.produce_response import (
     ProduceResponse,
     TopicProduceResponse,
 )
+from riverlog.security.acl import AclOperation, ResourceType
 from riverlog.storage import errors as storage_errors
 
 API_KEY = 0
@@ -62,8 +63,14 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> Any:
     topics = []
     timeout_s = request.timeout_ms / 1000
     txn_id = request.transactional_id
+    txn_denied = txn_id is not None and not ctx.authorized(
+        AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id
+    )
     for topic in request.topic_data:
-        if acks == -1:  # replication waits run side by side
+        denied = _denied(ctx, topic.name, txn_denied)
+        if denied is not None:  # KafkaApis: WRITE on the transactional id, then on each topic
+            parts = [_answer(ctx, p.index, denied) for p in topic.partition_data]
+        elif acks == -1:  # replication waits run side by side
             parts = await asyncio.gather(
                 *(
                     _produce_partition(ctx, topic.name, p, acks, timeout_s, txn_id)
@@ -80,6 +87,14 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> Any:
         return None
     # Plain response types: encoded by riverlog.protocol's specialised codec (hot path).
     return ProduceResponse(responses=topics)
+
+
+def _denied(ctx: RequestContext, topic: str, txn_denied: bool) -> ErrorCode | None:
+    if txn_denied:
+        return ErrorCode.transactional_id_authorization_failed
+    if not ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, topic):
+        return ErrorCode.topic_authorization_failed
+    return None
 
 
 async def _produce_partition(

@@ -10,8 +10,10 @@ from typing import Any
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import SyncGroupRequest, SyncGroupResult
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 14
 MIN_VERSION = 0
@@ -29,6 +31,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         protocol_name=getattr(request, "protocol_name", None),
     )
     try:
+        require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
         result = await ctx.services.groups.execute(
             req.group_id, lambda shard, ticket, now: shard.sync_group(req, ticket, now)
         )

@@ -29,6 +29,7 @@ from riverlog.coordinator.group.messages import (
     OffsetCommitRequest,
     PartitionCommit,
 )
+from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 28
 MIN_VERSION = 0
@@ -109,6 +110,12 @@ def _fenced(code: ErrorCode) -> ErrorCode:
 
 def _check_producer(ctx: RequestContext, request: Any) -> ErrorCode:
     """NOT_COORDINATOR unless the group is here; the producer must be the id's current one."""
+    if not ctx.authorized(
+        AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id
+    ):
+        return ErrorCode.transactional_id_authorization_failed
+    if not ctx.authorized(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return ErrorCode.group_authorization_failed
     try:
         ctx.services.groups.shard_for(request.group_id)
     except CoordinatorError as exc:

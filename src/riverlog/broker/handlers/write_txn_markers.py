@@ -17,6 +17,7 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.txn_runtime import TxnMarker
+from riverlog.security.acl import AclOperation
 
 API_KEY = 27
 MIN_VERSION = 1
@@ -40,7 +41,9 @@ async def _marker(ctx: RequestContext, entry: Any) -> Any:
     for topic in entry.topics:
         partitions = []
         for index in topic.partition_indexes:
-            if runtime is None:
+            if not ctx.cluster_authorized(AclOperation.CLUSTER_ACTION):
+                code = ErrorCode.cluster_authorization_failed
+            elif runtime is None:
                 code = ErrorCode.coordinator_not_available
             else:
                 code = await runtime.markers.write(topic.name, int(index), marker)

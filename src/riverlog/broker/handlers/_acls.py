@@ -1,0 +1,66 @@
+"""Shared by the ACL handlers: request fields to bindings and filters, the error a request gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from riverlog.broker.context import RequestContext
+from riverlog.security.acl import (
+    AclBinding,
+    AclError,
+    AclFilter,
+    AclOperation,
+    AclPermissionType,
+    PatternType,
+    ResourceType,
+)
+
+
+def request_error(ctx: RequestContext, operation: AclOperation) -> tuple[ErrorCode, str] | None:
+    """SECURITY_DISABLED without an authorizer (Kafka's answer), CLUSTER_AUTHORIZATION_FAILED
+    without the cluster permission; None when the request may proceed."""
+    authorizer = getattr(ctx.services, "authorizer", None)
+    if authorizer is None or not authorizer.enabled:
+        return ErrorCode.security_disabled, "No Authorizer is configured on the broker"
+    if not ctx.cluster_authorized(operation):
+        return ErrorCode.cluster_authorization_failed, "Cluster authorization failed."
+    return None
+
+
+def _enum(kind: type[Any], value: int) -> Any:
+    try:
+        return kind(int(value))
+    except ValueError:
+        return kind.UNKNOWN
+
+
+def binding(creation: Any) -> AclBinding:
+    return AclBinding(
+        _enum(ResourceType, creation.resource_type),
+        creation.resource_name,
+        _enum(PatternType, getattr(creation, "resource_pattern_type", PatternType.LITERAL)),
+        creation.principal,
+        creation.host,
+        _enum(AclOperation, creation.operation),
+        _enum(AclPermissionType, creation.permission_type),
+    )
+
+
+def acl_filter(request: Any) -> AclFilter:
+    """A DescribeAcls request or a DeleteAcls filter entry."""
+    acl = AclFilter(
+        _enum(ResourceType, request.resource_type_filter),
+        request.resource_name_filter,
+        _enum(PatternType, getattr(request, "pattern_type_filter", PatternType.LITERAL)),
+        request.principal_filter,
+        request.host_filter,
+        _enum(AclOperation, request.operation),
+        _enum(AclPermissionType, request.permission_type),
+    )
+    acl.validate()
+    return acl
+
+
+__all__ = ["AclError", "acl_filter", "binding", "request_error"]

@@ -1,0 +1,92 @@
+"""Client quota enforcement (Kafka's ClientQuotaManager / ClientRequestQuotaManager).
+
+After a request is handled the dispatcher records what it used — produce: the request's bytes,
+consume: the fetch response's bytes, every request: its handling time as a percentage of one thread —
+against the quota that applies to the client (riverlog.security.quota resolves it from the image), and
+answers with `throttle_time_ms`. The connection is then muted for that long (KIP-219: the answer goes
+out at once, the next request waits), so a client over its quota slows down even if it ignores the
+throttle time. Broker-to-broker requests (follower fetches) are exempt, as in Kafka.
+
+State: one `Rate` per (quota key, bucket), in memory only; buckets idle for an hour are dropped.
+With no quota configured the cost is one empty-mapping check per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from riverlog.metadata.image import ClusterImage
+from riverlog.security.quota import (
+    CONSUMER_BYTE_RATE,
+    PRODUCER_BYTE_RATE,
+    REQUEST_PERCENTAGE,
+    Rate,
+    bucket,
+    resolve,
+    throttle_ms,
+)
+
+IDLE_MS = 3_600_000
+PRODUCE_KEY = 0
+FETCH_KEY = 1
+# Requests exempt from the request-time quota (Kafka: inter-broker and authentication requests).
+EXEMPT = frozenset({17, 18, 36})
+
+
+class QuotaManager:
+    def __init__(self, image_of: Callable[[], ClusterImage]) -> None:
+        self.image_of = image_of
+        self._rates: dict[tuple[str, str, str], tuple[Rate, list[int]]] = {}
+        self._next_prune_ms = 0
+
+    def active(self) -> bool:
+        return bool(self.image_of().client_quotas)
+
+    def record(self, key: str, user: str, client_id: str, value: float, now_ms: int) -> int:
+        """Record `value` for the quota `key`; the throttle time it earns (0 when within quota)."""
+        found = resolve(self.image_of().client_quotas, user, client_id, key)
+        if found is None:
+            return 0
+        matched, quota = found
+        who = bucket(matched, user, client_id)
+        slot = (key, *who)
+        entry = self._rates.get(slot)
+        if entry is None:
+            entry = self._rates[slot] = (Rate(), [now_ms])
+        rate, last = entry
+        rate.record(value, now_ms)
+        last[0] = now_ms
+        self._maybe_prune(now_ms)
+        return throttle_ms(rate, quota, now_ms)
+
+    def throttle(
+        self,
+        api_key: int,
+        user: str,
+        client_id: str,
+        request_bytes: int,
+        response_bytes: int,
+        handling_s: float,
+        now_ms: int,
+        follower: bool = False,
+    ) -> int:
+        """Record one request's usage; the longest throttle it earns."""
+        if follower or api_key in EXEMPT:
+            return 0
+        throttle = self.record(REQUEST_PERCENTAGE, user, client_id, handling_s * 100, now_ms)
+        if api_key == PRODUCE_KEY:
+            throttle = max(
+                throttle, self.record(PRODUCER_BYTE_RATE, user, client_id, request_bytes, now_ms)
+            )
+        elif api_key == FETCH_KEY:
+            throttle = max(
+                throttle, self.record(CONSUMER_BYTE_RATE, user, client_id, response_bytes, now_ms)
+            )
+        return throttle
+
+    def _maybe_prune(self, now_ms: int) -> None:
+        if now_ms < self._next_prune_ms:
+            return
+        self._next_prune_ms = now_ms + 60_000
+        for slot in [s for s, (_, last) in self._rates.items() if now_ms - last[0] > IDLE_MS]:
+            del self._rates[slot]

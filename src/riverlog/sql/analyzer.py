@@ -1,0 +1,603 @@
+"""Binding a query: names, types, keys, aggregation and the output schema (no topology yet).
+
+`analyze(query, metastore, sink_name, persistent)` returns an `Analysis` the builder turns into a
+topology. ksqlDB's rules enforced here: the key column(s) — the source key, the PARTITION BY or the
+GROUP BY expressions — must be in a persistent query's projection; non-aggregate SELECT expressions
+must be GROUP BY expressions; EMIT FINAL needs a windowed aggregation; a STREAM result cannot
+become a table without GROUP BY and a TABLE result cannot become a stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from riverlog.sql import ast
+from riverlog.sql import types as T
+from riverlog.sql.aggregates import AGGREGATES, Udaf
+from riverlog.sql.errors import SqlStatementError
+from riverlog.sql.expressions import Compiled, ExpressionCompiler, Fn, Scope, Slot, expression_text
+from riverlog.sql.formats import Column
+from riverlog.sql.metastore import DataSource, MetaStore, WindowInfo
+
+PSEUDO = ("ROWTIME", "ROWPARTITION", "ROWOFFSET")
+WINDOW_BOUNDS = ("WINDOWSTART", "WINDOWEND")
+
+
+@dataclass
+class Projected:
+    name: str
+    compiled: Compiled
+    expr: ast.Expr
+
+
+@dataclass
+class AggregateCall:
+    udaf: Udaf
+    args: list[Fn]
+    name: str
+
+
+@dataclass
+class JoinInfo:
+    """A stream-table join: the right table, how to find the left row's join key, and its width."""
+
+    right: DataSource
+    right_alias: str
+    kind: str  # INNER | LEFT
+    left_key: Compiled
+    left_key_expr: ast.Expr
+    right_key_expr: ast.Expr
+    left_is_key: bool  # joining on the stream's own key: no repartition
+    right_width: int
+    right_key: Compiled | None = None  # stream-stream joins: the right side's join expression
+    right_is_key: bool = True
+    within: tuple[int, int] | None = None  # stream-stream joins: (before, after) ms
+    grace_ms: int | None = None
+
+
+@dataclass
+class Analysis:
+    query: ast.Query
+    source: DataSource
+    alias: str
+    scope: Scope
+    where: Fn | None = None
+    partition_by: list[Compiled] | None = None
+    group_by: list[Compiled] | None = None
+    group_is_source_key: bool = False
+    aggregates: list[AggregateCall] = field(default_factory=list)
+    post_scope: Scope | None = None
+    having: Fn | None = None
+    window: ast.WindowSpec | None = None
+    projection: list[Projected] = field(default_factory=list)
+    key_index: list[int] = field(default_factory=list)
+    value_index: list[int] = field(default_factory=list)
+    result_kind: str = "STREAM"
+    join: JoinInfo | None = None
+    more_joins: list[JoinInfo] = field(default_factory=list)  # N-way: further stream-table joins
+    table_functions: list[tuple[str, Fn]] = field(default_factory=list)  # EXPLODE args
+
+    @property
+    def key_columns(self) -> list[Column]:
+        ns = "PRIMARY_KEY" if self.result_kind == "TABLE" else "KEY"
+        return [
+            Column(self.projection[i].name, self.projection[i].compiled.type, ns)
+            for i in self.key_index
+        ]
+
+    @property
+    def value_columns(self) -> list[Column]:
+        return [
+            Column(self.projection[i].name, self.projection[i].compiled.type)
+            for i in self.value_index
+        ]
+
+    @property
+    def output_window(self) -> WindowInfo | None:
+        if self.window is None:
+            return self.source.window if self.group_by is None else None
+        size = None if self.window.kind == "SESSION" else self.window.size_ms
+        return WindowInfo(self.window.kind, size)
+
+
+def source_scope(source: DataSource, alias: str) -> Scope:
+    slots = [Slot(c.name, c.type, alias) for c in source.key_columns]
+    slots += [Slot(c.name, c.type, alias) for c in source.value_columns]
+    slots += [Slot(c.name, c.type, alias) for c in source.header_columns]
+    slots += [
+        Slot("ROWTIME", T.BIGINT, alias, True),
+        Slot("ROWPARTITION", T.INTEGER, alias, True),
+        Slot("ROWOFFSET", T.BIGINT, alias, True),
+    ]
+    if source.window is not None:
+        slots += [
+            Slot("WINDOWSTART", T.BIGINT, alias, True),
+            Slot("WINDOWEND", T.BIGINT, alias, True),
+        ]
+    return Scope(slots)
+
+
+def map_children(e: ast.Expr, fn: Any) -> ast.Expr:
+    """Rebuild `e` with `fn` applied to each child expression."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(e):
+        if f.name in ("line", "column"):
+            continue
+        v = getattr(e, f.name)
+        changes[f.name] = _map_value(v, fn)
+    return dataclasses.replace(e, **changes)
+
+
+def _map_value(v: Any, fn: Any) -> Any:
+    if isinstance(v, ast.Node) and not isinstance(v, ast.Lambda):
+        return fn(v)
+    if isinstance(v, ast.Lambda):
+        return dataclasses.replace(v, body=fn(v.body))
+    if isinstance(v, tuple):
+        return tuple(_map_value(x, fn) for x in v)
+    return v
+
+
+def _name_of(item: ast.SelectItem, index: int) -> str:
+    if item.alias:
+        return item.alias
+    e = item.expr
+    if isinstance(e, ast.Column):
+        return e.name
+    if isinstance(e, ast.Dereference):
+        return e.field_name
+    return f"KSQL_COL_{index}"
+
+
+def analyze(
+    query: ast.Query,
+    metastore: MetaStore,
+    sink_name: str | None = None,
+    persistent: bool = True,
+) -> Analysis:
+    source = metastore.get(query.source.name)
+    alias = query.source.ref
+    scope = source_scope(source, alias)
+    a = Analysis(query, source, alias, scope, window=query.window)
+    if query.joins:
+        a.join = _analyze_join(query, source, alias, metastore)
+        scope = a.scope = Scope(scope.slots + source_scope(a.join.right, a.join.right_alias).slots)
+        for j in query.joins[1:]:
+            extra = _analyze_next_join(j, a, metastore)
+            a.more_joins.append(extra)
+            scope = a.scope = Scope(
+                scope.slots + source_scope(extra.right, extra.right_alias).slots
+            )
+    compiler = ExpressionCompiler(scope)
+    if query.where is not None:
+        a.where = compiler.predicate(query.where)
+    items = _expand(query.select, source, alias, a.join, a.more_joins)
+    aggregate = bool(query.group_by) or any(_has_aggregate(i.expr) for i in items if i.expr)
+    if query.window is not None and not aggregate:
+        raise SqlStatementError("WINDOW clause requires a GROUP BY clause.")
+    if query.emit == "FINAL" and (query.window is None or not aggregate):
+        raise SqlStatementError("EMIT FINAL is only supported for windowed aggregations.")
+    if aggregate:
+        _analyze_aggregation(a, items, compiler)
+        a.result_kind = "TABLE"
+    else:
+        if query.having is not None:
+            raise SqlStatementError("HAVING clause requires a GROUP BY clause.")
+        a.result_kind = source.kind
+        if query.partition_by:
+            if source.kind == "TABLE":
+                raise SqlStatementError("Partition By is not supported on tables.")
+            if _is_null(query.partition_by):
+                a.partition_by = []
+            else:
+                a.partition_by = [compiler.compile(p) for p in query.partition_by]
+        items, compiler = _table_functions(a, items, compiler)
+        for i, item in enumerate(items):
+            assert item.expr is not None
+            a.projection.append(
+                Projected(_name_of(item, i), compiler.compile(item.expr), item.expr)
+            )
+        if query.partition_by and a.partition_by:
+            keys = list(query.partition_by)
+        elif query.partition_by:
+            keys = []
+        elif a.join is not None:
+            last = a.more_joins[-1] if a.more_joins else a.join
+            keys = [last.left_key_expr]
+            if not any(_same(p.expr, keys[0]) for p in a.projection):
+                keys = [last.right_key_expr]
+        else:
+            keys = [ast.Column(c.name, None) for c in source.key_columns]
+        _assign_keys(
+            a, keys, sink_name, persistent, "partitioning" if query.partition_by else "key"
+        )
+    _check_names(a, persistent)
+    return a
+
+
+def _expand(
+    select: tuple[ast.SelectItem, ...],
+    source: DataSource,
+    alias: str,
+    join: JoinInfo | None,
+    more: list[JoinInfo] | None = None,
+) -> list[ast.SelectItem]:
+    sides = [(alias, source)] + ([(join.right_alias, join.right)] if join else [])
+    sides += [(j.right_alias, j.right) for j in more or []]
+    out: list[ast.SelectItem] = []
+    for item in select:
+        if item.expr is not None:
+            out.append(item)
+            continue
+        chosen = [(al, src) for al, src in sides if item.all_of in (None, al)]
+        if not chosen:
+            raise SqlStatementError(f"'{item.all_of}' is not a valid stream/table name or alias.")
+        for al, src in chosen:
+            for c in src.key_columns + src.value_columns:
+                if join is None:
+                    out.append(ast.SelectItem(ast.Column(c.name, None)))
+                else:  # ksqlDB names a join's columns <ALIAS>_<COLUMN>
+                    out.append(ast.SelectItem(ast.Column(c.name, al), f"{al}_{c.name}"))
+    return out
+
+
+def _analyze_join(
+    query: ast.Query, left: DataSource, lalias: str, metastore: MetaStore
+) -> JoinInfo:
+    j = query.joins[0]
+    right = metastore.get(j.right.name)
+    ralias = j.right.ref
+    if ralias == lalias:
+        raise SqlStatementError(
+            f"Can not join '{lalias}' to '{ralias}': self joins require aliases."
+        )
+    if left.kind == "STREAM" and right.kind == "STREAM":
+        return _stream_stream_join(j, left, lalias, right, ralias)
+    if left.kind == "TABLE" and right.kind == "STREAM":
+        raise SqlStatementError(
+            "Invalid join order: table-stream joins are not supported; only stream-table joins. "
+            f"Got {left.name} [{j.kind}] JOIN {right.name}."
+        )
+    table_table = left.kind == "TABLE"
+    if j.kind not in ("INNER", "LEFT") and not table_table:
+        raise SqlStatementError(
+            f"{j.kind} OUTER joins between a stream and a table are not supported."
+        )
+    if j.kind == "RIGHT" and not table_table:
+        raise SqlStatementError(
+            "RIGHT OUTER joins are supported between tables only (a stream-table join keeps the "
+            "stream on the left)."
+        )
+    if j.within is not None:
+        raise SqlStatementError("A join with a table does not take a WITHIN clause.")
+    on = j.on
+    if not (isinstance(on, ast.Binary) and on.op == "="):
+        raise SqlStatementError(
+            "Unsupported join expression: only an equality (a = b) is supported."
+        )
+    lscope, rscope = source_scope(left, lalias), source_scope(right, ralias)
+    sides: list[tuple[str, Compiled, ast.Expr]] = []
+    for e in (on.left, on.right):
+        try:
+            sides.append(("L", ExpressionCompiler(lscope).compile(e), e))
+        except SqlStatementError:
+            sides.append(("R", ExpressionCompiler(rscope).compile(e), e))
+    if sorted(s[0] for s in sides) != ["L", "R"]:
+        raise SqlStatementError(
+            "Invalid comparison expression in join: each side must come from one source: "
+            f"{expression_text(on)}"
+        )
+    (lc, le), (rc, re_) = [(c, e) for side in ("L", "R") for t, c, e in sides if t == side]
+    rkeys = [c.name for c in right.key_columns]
+    if not (isinstance(re_, ast.Column) and rkeys == [re_.name]):
+        raise SqlStatementError(
+            f"Cannot join on {expression_text(re_)}: a stream-table join must use the table's "
+            f"primary key ({', '.join(rkeys)})."
+        )
+    if lc.type != rc.type:
+        raise SqlStatementError(
+            f"Invalid join condition: types don't match. Got {expression_text(le)}{{{lc.type}}} = "
+            f"{expression_text(re_)}{{{rc.type}}}."
+        )
+    lkeys = [c.name for c in left.key_columns]
+    left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
+    if table_table and not left_is_key:
+        raise SqlStatementError(
+            "Foreign-key table-table joins are not supported yet by riverlog.sql: join the "
+            f"tables on their primary keys ({', '.join(lkeys)} = {', '.join(rkeys)})."
+        )
+    return JoinInfo(right, ralias, j.kind, lc, le, re_, left_is_key, len(rscope.slots))
+
+
+TABLE_FUNCTIONS = ("EXPLODE", "CUBE_EXPLODE")
+
+
+def _table_functions(
+    a: Analysis, items: list[ast.SelectItem], compiler: ExpressionCompiler
+) -> tuple[list[ast.SelectItem], ExpressionCompiler]:
+    """EXPLODE(array) / CUBE_EXPLODE(array) in the SELECT list: each becomes a column of the
+    rows the flat-map adds after the source columns (ksqlDB's UDTFs; several zip, shorter ones
+    padded with NULL)."""
+    calls: list[tuple[str, Compiled]] = []
+    out: list[ast.SelectItem] = []
+    for i, item in enumerate(items):
+        e = item.expr
+        if isinstance(e, ast.Call) and e.name in TABLE_FUNCTIONS:
+            if len(e.args) != 1:
+                raise SqlStatementError(f"{e.name} takes one ARRAY argument")
+            arg = compiler.compile(e.args[0])
+            if arg.type.base != "ARRAY":
+                raise SqlStatementError(f"{e.name} expects an ARRAY, got {arg.type}")
+            calls.append((e.name, arg))
+            col = ast.Column(f"KSQL_SYNTH_{len(calls) - 1}", None, line=e.line, column=e.column)
+            out.append(ast.SelectItem(col, item.alias or f"KSQL_COL_{i}"))
+        else:
+            out.append(item)
+    if not calls:
+        return items, compiler
+    a.table_functions = [(name, c.fn) for name, c in calls]
+    extra = []
+    for j, (name, c) in enumerate(calls):
+        t = c.type.items[0] if name == "EXPLODE" else c.type
+        extra.append(Slot(f"KSQL_SYNTH_{j}", t, None, True))
+    a.scope = a.scope.extend(extra)
+    return out, ExpressionCompiler(a.scope)
+
+
+def _analyze_next_join(j: ast.Join, a: Analysis, metastore: MetaStore) -> JoinInfo:
+    """The second and later joins of an N-way join: the rows so far (a stream) joined to a
+    further table on its primary key."""
+    right = metastore.get(j.right.name)
+    ralias = j.right.ref
+    if a.source.kind != "STREAM" or right.kind != "TABLE" or (a.join and a.join.within is not None):
+        raise SqlStatementError(
+            "N-way joins are supported for a stream joined to tables (stream-table chains) only."
+        )
+    if j.kind not in ("INNER", "LEFT") or j.within is not None:
+        raise SqlStatementError(f"Unsupported join in an N-way join: {j.kind} JOIN {right.name}.")
+    if any(s.source == ralias for s in a.scope.slots):
+        raise SqlStatementError(f"Duplicate source alias in join: {ralias}")
+    rscope = source_scope(right, ralias)
+    lc, le, rc, re_ = _join_sides(j.on, a.scope, rscope)
+    rkeys = [c.name for c in right.key_columns]
+    if not (isinstance(re_, ast.Column) and rkeys == [re_.name]):
+        raise SqlStatementError(
+            f"Cannot join on {expression_text(re_)}: a stream-table join must use the table's "
+            f"primary key ({', '.join(rkeys)})."
+        )
+    del rc
+    return JoinInfo(right, ralias, j.kind, lc, le, re_, False, len(rscope.slots))
+
+
+def _join_sides(
+    on: ast.Expr, lscope: Scope, rscope: Scope
+) -> tuple[Compiled, ast.Expr, Compiled, ast.Expr]:
+    if not (isinstance(on, ast.Binary) and on.op == "="):
+        raise SqlStatementError(
+            "Unsupported join expression: only an equality (a = b) is supported."
+        )
+    sides: list[tuple[str, Compiled, ast.Expr]] = []
+    for e in (on.left, on.right):
+        try:
+            sides.append(("L", ExpressionCompiler(lscope).compile(e), e))
+        except SqlStatementError:
+            sides.append(("R", ExpressionCompiler(rscope).compile(e), e))
+    if sorted(x[0] for x in sides) != ["L", "R"]:
+        raise SqlStatementError(
+            "Invalid comparison expression in join: each side must come from one source: "
+            f"{expression_text(on)}"
+        )
+    (lc, le), (rc, re_) = [(c, e) for side in ("L", "R") for t, c, e in sides if t == side]
+    if lc.type != rc.type:
+        raise SqlStatementError(
+            f"Invalid join condition: types don't match. Got {expression_text(le)}{{{lc.type}}} = "
+            f"{expression_text(re_)}{{{rc.type}}}."
+        )
+    return lc, le, rc, re_
+
+
+def _stream_stream_join(
+    j: ast.Join, left: DataSource, lalias: str, right: DataSource, ralias: str
+) -> JoinInfo:
+    if j.within is None:
+        raise SqlStatementError(
+            "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn "
+            "about how to specify a WITHIN clause with a stream-stream join, please visit: "
+            "https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
+        )
+    if j.kind not in ("INNER", "LEFT"):
+        raise SqlStatementError(
+            f"{j.kind} OUTER stream-stream joins are not supported yet by riverlog.sql."
+        )
+    lscope, rscope = source_scope(left, lalias), source_scope(right, ralias)
+    lc, le, rc, re_ = _join_sides(j.on, lscope, rscope)
+    lkeys, rkeys = [c.name for c in left.key_columns], [c.name for c in right.key_columns]
+    left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
+    right_is_key = isinstance(re_, ast.Column) and rkeys == [re_.name]
+    return JoinInfo(
+        right,
+        ralias,
+        j.kind,
+        lc,
+        le,
+        re_,
+        left_is_key,
+        len(rscope.slots),
+        rc,
+        right_is_key,
+        j.within,
+        j.grace_ms,
+    )
+
+
+def _is_null(exprs: tuple[ast.Expr, ...]) -> bool:
+    return len(exprs) == 1 and isinstance(exprs[0], ast.Literal) and exprs[0].kind == "null"
+
+
+def _has_aggregate(e: ast.Expr | None) -> bool:
+    if e is None:
+        return False
+    if isinstance(e, ast.Call) and e.name in AGGREGATES:
+        return True
+    found = False
+
+    def visit(child: ast.Expr) -> ast.Expr:
+        nonlocal found
+        found = found or _has_aggregate(child)
+        return child
+
+    map_children(e, visit)
+    return found
+
+
+def _same(a: ast.Expr, b: ast.Expr) -> bool:
+    """Equal expressions, ignoring a qualifier on a column (`S.ID` = `ID`)."""
+    if isinstance(a, ast.Column) and isinstance(b, ast.Column):
+        return a.name == b.name and (a.source is None or b.source is None or a.source == b.source)
+    return a == b
+
+
+def _assign_keys(
+    a: Analysis, keys: list[ast.Expr], sink: str | None, persistent: bool, what: str
+) -> None:
+    for k in keys:
+        idx = next(
+            (i for i, p in enumerate(a.projection) if i not in a.key_index and _same(p.expr, k)),
+            None,
+        )
+        if idx is None:
+            if not persistent:
+                continue
+            raise SqlStatementError(
+                "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+                f"The query used to build `{sink}` must include the {what} expression "
+                f"{expression_text(k)} in its projection (eg, SELECT {expression_text(k)}...)."
+            )
+        a.key_index.append(idx)
+    if not persistent:
+        a.key_index = []
+    a.value_index = [i for i in range(len(a.projection)) if i not in a.key_index]
+
+
+def _analyze_aggregation(
+    a: Analysis, items: list[ast.SelectItem], compiler: ExpressionCompiler
+) -> None:
+    q = a.query
+    if not q.group_by:
+        raise SqlStatementError(
+            "Aggregate functions need a GROUP BY clause (ksqlDB has no global aggregation)."
+        )
+    if q.partition_by:
+        raise SqlStatementError("PARTITION BY and GROUP BY in the same query are not supported.")
+    group = list(q.group_by)
+    a.group_by = [compiler.compile(g) for g in group]
+    src_keys = [c.name for c in a.source.key_columns]
+    a.group_is_source_key = (
+        a.source.kind == "STREAM"
+        and a.source.window is None
+        and len(group) == len(src_keys)
+        and all(
+            isinstance(g, ast.Column) and g.name == k for g, k in zip(group, src_keys, strict=True)
+        )
+    )
+    agg_calls: list[ast.Call] = []
+
+    def rewrite(e: ast.Expr) -> ast.Expr:
+        for i, g in enumerate(group):
+            if _same(e, g):
+                return ast.Column(f"KSQL_GB_{i}", None, line=e.line, column=e.column)
+        if isinstance(e, ast.Call) and e.name in AGGREGATES:
+            for j, c in enumerate(agg_calls):
+                if c == e:
+                    return ast.Column(f"KSQL_AGG_{j}", None, line=e.line, column=e.column)
+            agg_calls.append(e)
+            return ast.Column(f"KSQL_AGG_{len(agg_calls) - 1}", None, line=e.line, column=e.column)
+        return map_children(e, rewrite)
+
+    rewritten = [(item, rewrite(item.expr)) for item in items if item.expr is not None]
+    having = rewrite(q.having) if q.having is not None else None
+    # the aggregate functions, compiled over the source row
+    for call in agg_calls:
+        fn = AGGREGATES[call.name]
+        args = [compiler.compile(x) for x in call.args if not isinstance(x, ast.Literal)]
+        lits = [x.value if isinstance(x, ast.Literal) else None for x in call.args]
+        if call.args and isinstance(call.args[0], ast.Literal) and call.args[0].kind != "null":
+            args = [compiler.compile(call.args[0]), *args]
+        try:
+            udaf = fn.make([c.type for c in args], lits, call.star)
+        except (ValueError, IndexError, TypeError) as e:
+            raise SqlStatementError(
+                f"Invalid arguments to {call.name}: {e}", call.line, call.column
+            ) from None
+        if a.source.kind == "TABLE" and not udaf.can_undo:
+            raise SqlStatementError(
+                f"The aggregation function(s) ({call.name}) cannot be applied to a table source, "
+                "only to a stream source."
+            )
+        a.aggregates.append(AggregateCall(udaf, [c.fn for c in args], call.name))
+    slots = [Slot(f"KSQL_GB_{i}", c.type, None, True) for i, c in enumerate(a.group_by)]
+    slots += [
+        Slot(f"KSQL_AGG_{j}", ac.udaf.returns, None, True) for j, ac in enumerate(a.aggregates)
+    ]
+    slots += [Slot("WINDOWSTART", T.BIGINT, None, True), Slot("WINDOWEND", T.BIGINT, None, True)]
+    a.post_scope = Scope(slots)
+    post = ExpressionCompiler(a.post_scope)
+    for i, (item, expr) in enumerate(rewritten):
+        try:
+            compiled = post.compile(expr)
+        except SqlStatementError as e:
+            if "cannot be resolved" in str(e):
+                raise SqlStatementError(
+                    "Non-aggregate SELECT expression(s) not part of GROUP BY: "
+                    f"{expression_text(item.expr)}"  # type: ignore[arg-type]
+                ) from None
+            raise
+        a.projection.append(Projected(_name_of(item, i), compiled, item.expr))  # type: ignore[arg-type]
+    if having is not None:
+        try:
+            a.having = post.predicate(having)
+        except SqlStatementError as e:
+            if "cannot be resolved" in str(e):
+                raise SqlStatementError(
+                    "Non-aggregate HAVING expression not part of GROUP BY: "
+                    f"{expression_text(q.having)}"  # type: ignore[arg-type]
+                ) from None
+            raise
+    a.key_index = []
+    for i, g in enumerate(group):
+        idx = next((j for j, p in enumerate(a.projection) if _same(p.expr, g)), None)
+        if idx is None:
+            idx = next(
+                (
+                    j
+                    for j, p in enumerate(a.projection)
+                    if isinstance(p.expr, ast.Column) and p.expr.name == f"KSQL_GB_{i}"
+                ),
+                None,
+            )
+        if idx is None:
+            raise SqlStatementError(
+                "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+                "The query used to build the result must include the grouping expression "
+                f"{expression_text(g)} in its projection (eg, SELECT {expression_text(g)}...)."
+            )
+        a.key_index.append(idx)
+    a.value_index = [i for i in range(len(a.projection)) if i not in a.key_index]
+
+
+def _check_names(a: Analysis, persistent: bool) -> None:
+    seen: set[str] = set()
+    for p in a.projection:
+        if p.name in seen:
+            raise SqlStatementError(
+                f"Duplicate value columns found in schema: `{p.name}` {p.compiled.type}"
+            )
+        if (persistent and (p.name in PSEUDO)) or (
+            p.name in WINDOW_BOUNDS and a.window is None and a.source.window is None
+        ):
+            raise SqlStatementError(
+                f"Reserved column name in select: `{p.name}`. Please remove or alias the column."
+            )
+        seen.add(p.name)

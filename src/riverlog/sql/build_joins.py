@@ -1,0 +1,230 @@
+"""Join nodes of a compiled query (stream-table, stream-stream, table-table), mixed into
+`riverlog.sql.build.TopologyPlanner`. riverlog.streams has no join operators yet (issue 12), so
+each join is a processor over state stores added through the topology's node API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from riverlog.sql.analyzer import Analysis
+from riverlog.sql.formats import ProcessingLog
+from riverlog.sql.internal import InternalSerde, add_processor
+from riverlog.sql.metastore import DataSource, WindowInfo
+from riverlog.streams import KStream, Materialized, Repartitioned, StreamsBuilder
+from riverlog.streams.processors.base import Processor
+from riverlog.streams.records import Record
+from riverlog.streams.serdes import Serde
+from riverlog.streams.topology import StoreSpec
+
+if TYPE_CHECKING:
+    from riverlog.sql.build import Sink
+
+
+class JoinPlanner:
+    builder: StreamsBuilder
+    plog: ProcessingLog
+    internal: InternalSerde
+
+    # provided by TopologyPlanner
+    def source_stream(self, source: DataSource) -> KStream:
+        raise NotImplementedError
+
+    def _projector(self, a: Analysis) -> Callable[[Any, Any], tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def _write_stream(self, a: Analysis, out: KStream, sink: Sink) -> None:
+        raise NotImplementedError
+
+    def _stream_table_join(self, stream: KStream, j: Any, store: str, repartition: str) -> KStream:
+        """Each stream row looks the table's store up by the join key (repartitioning the stream
+        on that key first unless it already is the stream's key)."""
+        right = j.right
+        ks_right = key_serde_for(
+            right.key_format, right.key_columns, right.props, right.window, self.plog
+        )
+        self.source_stream(right).to_table(
+            Materialized.as_(store).with_key_serde(ks_right).with_value_serde(self.internal)
+        )
+        if not j.left_is_key:
+            key_fn = j.left_key.fn
+            stream = stream.select_key(lambda _k, row: (key_fn(row),)).repartition(
+                Repartitioned.as_(repartition)
+                .with_key_serde(ks_right)
+                .with_value_serde(self.internal)
+            )
+        width, inner = j.right_width, j.kind == "INNER"
+        empty = (None,) * width
+
+        def join(proc: Processor, record: Record) -> None:
+            if record.key is None or record.value is None:
+                return  # a stream row without a join key matches nothing (ksqlDB drops it)
+            found = proc.context.get_state_store(store).get_with_timestamp(record.key)
+            right_row = None if found is None else found.value
+            if right_row is None:
+                if inner:
+                    return
+                right_row = empty
+            row = (*record.value, *right_row)
+            proc.context.forward(Record(record.key, row, record.timestamp, record.headers))
+
+        return add_processor(stream, "", join, None, self.internal, stores=[store])
+
+    def _stream_stream_join(self, a: Analysis, left_rows: KStream) -> KStream:
+        """A windowed stream-stream join (Kafka Streams' KStreamKStreamJoin): each side keeps its
+        rows in a window store (duplicates retained) for WITHIN + GRACE and looks the other side up
+        within the window; INNER emits matches, LEFT also emits a left row with NULLs when nothing
+        matched on its arrival (Kafka Streams' semantics before spurious-result suppression)."""
+        j = a.join
+        assert j is not None and j.within is not None and j.right_key is not None
+        before, after = j.within
+        grace = 24 * 3_600_000 if j.grace_ms is None else j.grace_ms
+        right_rows = self.source_stream(j.right)
+        if not (j.left_is_key and j.right_is_key):
+            lk, rk = j.left_key.fn, j.right_key.fn
+            left_rows = left_rows.select_key(lambda _k, row: (lk(row),)).repartition(
+                Repartitioned.as_("Join-left")
+                .with_key_serde(self.internal)
+                .with_value_serde(self.internal)
+            )
+            right_rows = right_rows.select_key(lambda _k, row: (rk(row),)).repartition(
+                Repartitioned.as_("Join-right")
+                .with_key_serde(self.internal)
+                .with_value_serde(self.internal)
+            )
+        this_store, other_store = "KSTREAM-JOINTHIS-store", "KSTREAM-JOINOTHER-store"
+        for name in (this_store, other_store):
+            self.builder.topology.add_state_store(
+                StoreSpec(
+                    name,
+                    "window",
+                    self.internal,
+                    self.internal,
+                    None,
+                    caching=False,
+                    retention_ms=before + after + grace + 1,
+                    window_size_ms=before + after + 1,
+                    retain_duplicates=True,
+                )
+            )
+        rnull = (None,) * j.right_width
+        left_outer = j.kind == "LEFT"
+
+        def from_left(proc: Processor, record: Record) -> None:
+            if record.key is None or record.value is None:
+                return
+            ts = record.timestamp
+            proc.context.get_state_store(this_store).put(record.key, record.value, ts)
+            other = proc.context.get_state_store(other_store)
+            matched = False
+            for rts, vt in other.fetch_range_with_timestamp(record.key, ts - before, ts + after):
+                matched = True
+                row = (*record.value, *vt.value)
+                proc.context.forward(Record(record.key, row, max(ts, rts), record.headers))
+            if not matched and left_outer:
+                row = (*record.value, *rnull)
+                proc.context.forward(Record(record.key, row, ts, record.headers))
+
+        def from_right(proc: Processor, record: Record) -> None:
+            if record.key is None or record.value is None:
+                return
+            ts = record.timestamp
+            proc.context.get_state_store(other_store).put(record.key, record.value, ts)
+            this = proc.context.get_state_store(this_store)
+            for lts, vt in this.fetch_range_with_timestamp(record.key, ts - after, ts + before):
+                row = (*vt.value, *record.value)
+                proc.context.forward(Record(record.key, row, max(ts, lts), record.headers))
+
+        stores = [this_store, other_store]
+        joined_left = add_processor(left_rows, "", from_left, None, self.internal, stores=stores)
+        joined_right = add_processor(right_rows, "", from_right, None, self.internal, stores=stores)
+        return joined_left.merge(joined_right)
+
+    def _table_table_join(self, a: Analysis, sink: Sink) -> None:
+        """Primary-key table-table join: each side's changes look the other side up; INNER, LEFT
+        and FULL OUTER as ksqlDB (a side's delete becomes a tombstone or a half-NULL row)."""
+        j = a.join
+        assert j is not None
+        left, right = a.source, j.right
+        ks_left = key_serde_for(left.key_format, left.key_columns, left.props, None, self.plog)
+        ks_right = key_serde_for(right.key_format, right.key_columns, right.props, None, self.plog)
+        lstore, rstore = "KafkaTopic_Left-Reduce", "KafkaTopic_Right-Reduce"
+        lrows, rrows = self.source_stream(left), self.source_stream(right)
+        lrows.to_table(
+            Materialized.as_(lstore).with_key_serde(ks_left).with_value_serde(self.internal)
+        )
+        rrows.to_table(
+            Materialized.as_(rstore).with_key_serde(ks_right).with_value_serde(self.internal)
+        )
+        lwidth = len(a.scope.slots) - j.right_width
+        lnull, rnull = (None,) * lwidth, (None,) * j.right_width
+        kind = j.kind
+
+        def joined(lrow: Any, rrow: Any) -> Any:
+            if lrow is None and rrow is None:
+                return None
+            if kind == "INNER" and (lrow is None or rrow is None):
+                return None
+            if kind == "LEFT" and lrow is None:
+                return None
+            if kind == "RIGHT" and rrow is None:
+                return None
+            return (*(lrow or lnull), *(rrow or rnull))
+
+        def on_left(proc: Processor, record: Record) -> None:
+            other = proc.context.get_state_store(rstore).get(record.key)
+            row = joined(record.value, other)
+            if row is None and record.value is not None:
+                return  # nothing joined before, nothing to retract
+            proc.context.forward(Record(record.key, row, record.timestamp, record.headers))
+
+        def on_right(proc: Processor, record: Record) -> None:
+            other = proc.context.get_state_store(lstore).get(record.key)
+            if other is None and kind not in ("FULL", "RIGHT"):
+                return  # no left row: nothing to emit or retract
+            row = joined(other, record.value)
+            if row is None and record.value is not None:
+                return
+            proc.context.forward(Record(record.key, row, record.timestamp, record.headers))
+
+        from_left = add_processor(lrows, "", on_left, None, self.internal, stores=[lstore, rstore])
+        from_right = add_processor(
+            rrows, "", on_right, None, self.internal, stores=[lstore, rstore]
+        )
+        merged = from_left.merge(from_right)
+        where = a.where
+        project = self._projector(a)
+
+        def emit(proc: Processor, record: Record) -> None:
+            row = record.value
+            if (
+                row is not None
+                and where is not None
+                and not _guard(where, False, self.plog)(None, row)
+            ):
+                row = None  # a row that stops matching WHERE is deleted from the result
+            key, value = project(record.key, row)
+            proc.context.forward(Record(key, value, record.timestamp, record.headers))
+
+        out = add_processor(merged, "", emit, None, None, key_changing=True)
+        self._write_stream(a, out, sink)
+
+
+def key_serde_for(
+    fmt: str,
+    columns: list[Any],
+    props: dict[str, object],
+    window: WindowInfo | None,
+    plog: ProcessingLog,
+) -> Serde[Any]:
+    from riverlog.sql.build import key_serde_for as build_key_serde
+
+    return build_key_serde(fmt, columns, props, window, plog)
+
+
+def _guard(
+    pred: Callable[[Any], bool], post: bool, plog: ProcessingLog
+) -> Callable[[Any, Any], bool]:
+    from riverlog.sql.build import _guard as build_guard
+
+    return build_guard(pred, post, plog)

@@ -1,0 +1,1 @@
+"""The ksqlDB-compatible server: config, command topic, query runtime and REST API."""

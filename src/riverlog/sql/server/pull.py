@@ -1,0 +1,210 @@
+"""Pull queries: a SELECT without EMIT, answered once from what the topics hold now.
+
+A table's current state is its topic read up to the end offsets, keeping the latest value per key
+(a tombstone deletes the key); a stream's is every record so far. The query's WHERE, projection
+and LIMIT then run over those rows with the same compiled expressions as push queries. (ksqlDB reads
+tables from the query's state store; riverlog.streams has no interactive queries yet, so this scans
+the topic — correct, but its latency grows with the topic.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from riverlog.sql import ast
+from riverlog.sql.analyzer import Analysis
+from riverlog.sql.build import key_serde_for, value_serde_for
+from riverlog.sql.errors import SqlStatementError
+from riverlog.sql.formats import BAD_RECORD, ProcessingLog
+from riverlog.streams.records import Windowed
+
+
+def scan(bootstrap: str, a: Analysis, table_scan_enabled: bool) -> list[list[Any]]:
+    """The rows of a pull query over `a.source`."""
+    source = a.source
+    if a.group_by is not None:
+        raise SqlStatementError("Pull queries don't support GROUP BY clauses.")
+    if a.partition_by is not None:
+        raise SqlStatementError("Pull queries don't support PARTITION BY clauses.")
+    if source.kind == "TABLE" and a.query.where is None and not table_scan_enabled:
+        raise SqlStatementError(
+            "Missing WHERE clause. A pull query on a table without a WHERE clause needs "
+            "'ksql.query.pull.table.scan.enabled' set to true."
+        )
+    plog = ProcessingLog()
+    ks = key_serde_for(source.key_format, source.key_columns, source.props, source.window, plog)
+    vs = value_serde_for(source, plog)
+    records = _read(bootstrap, source.topic)
+    if source.kind == "STREAM":
+        records.sort(key=lambda r: (r[2], r[0], r[1]))  # event time across partitions
+    latest: dict[Any, Any] = {}
+    rows: list[Any] = []
+    n_headers = len(source.header_columns)
+    for partition, offset, ts, kb, vb in records:
+        key = ks.deserialize(source.topic, kb)
+        if key is BAD_RECORD:
+            continue
+        value = vs.deserialize(source.topic, vb) if vb is not None else None
+        if value is BAD_RECORD:
+            continue
+        inner = key.key if isinstance(key, Windowed) else key
+        keys = tuple(inner) if inner is not None else (None,) * len(source.key_columns)
+        row = None
+        if value is not None:
+            row = (*keys, *value, *([None] * n_headers), ts, partition, offset)
+            if source.window is not None:
+                w = key.window if isinstance(key, Windowed) else None
+                row = (*row, None if w is None else w.start, None if w is None else w.end)
+        if source.kind == "TABLE":
+            if row is None:
+                latest.pop(key, None)
+            else:
+                latest[key] = row
+        elif row is not None:
+            rows.append(row)
+    if source.kind == "TABLE":
+        rows = list(latest.values())
+    out: list[list[Any]] = []
+    for row in rows:
+        if a.where is not None and not a.where(row):
+            continue
+        out.append([p.compiled.fn(row) for p in a.projection])
+        if a.query.limit is not None and len(out) >= a.query.limit:
+            break
+    return out
+
+
+def _read(bootstrap: str, topic: str) -> list[tuple[int, int, int, bytes | None, bytes | None]]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "_riverlog-sql-pull",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        md = consumer.list_topics(topic, timeout=10)
+        t = md.topics.get(topic)
+        if t is None or t.error is not None:
+            raise SqlStatementError(f"Topic '{topic}' does not exist.")
+        ends: dict[int, int] = {}
+        assign = []
+        for p in t.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+                assign.append(TopicPartition(topic, p, low))
+        out: list[tuple[int, int, int, bytes | None, bytes | None]] = []
+        if not assign:
+            return out
+        consumer.assign(assign)
+        remaining = set(ends)
+        while remaining:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            p, offset, err = msg.partition() or 0, msg.offset() or 0, msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF and offset >= ends.get(p, 0):
+                    remaining.discard(p)
+                continue
+            if offset < ends[p]:
+                out.append((p, offset, msg.timestamp()[1], msg.key(), msg.value()))
+            if offset + 1 >= ends[p]:
+                remaining.discard(p)
+        return out
+    finally:
+        consumer.close()
+
+
+AGGREGATE_STORE = "Aggregate-Aggregate-Materialize"
+
+
+def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
+    """A pull query on a CTAS aggregation table answered from the running query's store (read
+    through the runtime's tasks: riverlog.streams has no interactive-query API yet). None when
+    there is no such query running here (the caller scans the topic instead)."""
+    from riverlog.sql.build import TopologyPlanner
+    from riverlog.streams import StreamsBuilder
+
+    source = a.source
+    if source.kind != "TABLE" or a.group_by is not None or a.partition_by is not None:
+        return None
+    q = next(
+        (
+            q
+            for q in queries
+            if q.sink == source.name
+            and q.analysis.group_by is not None
+            and q.handle is not None
+            and q.state == "RUNNING"
+        ),
+        None,
+    )
+    if q is None:
+        return None
+    stores = []
+    for thread in list(getattr(q.handle, "_threads", [])):
+        for task in list(thread.tasks.tasks.values()):
+            st = task.state.stores.get(AGGREGATE_STORE)
+            if st is not None:
+                stores.append(st)
+    if not stores:
+        return None
+    qa = q.analysis
+    planner = TopologyPlanner(StreamsBuilder(), ProcessingLog())
+    post, project = planner._post_row(qa), planner._projector(qa)
+    key = _key_literal(a)
+    windowed = source.window is not None
+    entries: list[tuple[Any, Any]] = []
+    for st in stores:
+        if key is not None and not windowed:
+            found = st.get(key)
+            if found is not None:
+                entries.append((key, found))
+        else:
+            entries.extend((kv.key, kv.value) for kv in st.all())
+    n_headers = len(source.header_columns)
+    out: list[list[Any]] = []
+    for k, agg in entries:
+        if agg is None:
+            continue
+        post_row = post(k, agg)
+        if qa.having is not None and not qa.having(post_row):
+            continue
+        new_key, value = project(k, post_row)
+        inner = new_key.key if isinstance(new_key, Windowed) else new_key
+        row = (*(inner or ()), *value, *([None] * n_headers), None, None, None)
+        if windowed:
+            w = k.window if isinstance(k, Windowed) else None
+            row = (*row, None if w is None else w.start, None if w is None else w.end)
+        if a.where is not None and not a.where(row):
+            continue
+        out.append([p.compiled.fn(row) for p in a.projection])
+        if a.query.limit is not None and len(out) >= a.query.limit:
+            break
+    return out
+
+
+def _key_literal(a: Analysis) -> tuple[Any, ...] | None:
+    """`WHERE <key column> = <literal>` on a single-key table: the key to look up."""
+    w = a.query.where
+    keys = a.source.key_columns
+    if len(keys) != 1 or not isinstance(w, ast.Binary) or w.op != "=":
+        return None
+    for col, lit in ((w.left, w.right), (w.right, w.left)):
+        if (
+            isinstance(col, ast.Column)
+            and col.name == keys[0].name
+            and isinstance(lit, ast.Literal)
+        ):
+            if lit.value is None:
+                return None
+            value = lit.value
+            if keys[0].type.base == "DOUBLE":
+                value = float(value)  # type: ignore[arg-type]
+            return (value,)
+    return None

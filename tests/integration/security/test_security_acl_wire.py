@@ -1,0 +1,180 @@
+"""The ACL matrix on the wire for the APIs the client libraries do not expose well: each request is
+sent by a principal without ACLs (denied with Kafka's error) and by a super user (not denied), over a
+real SASL_PLAINTEXT connection to an authorizing broker."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from riverlog.broker.peer import PeerConnection, PeerSecurity
+from riverlog.broker.responses import request_schema
+from riverlog.testing.broker import RunningBroker
+
+pytestmark = pytest.mark.integration
+JAAS = (
+    "org.apache.kafka.common.security.plain.PlainLoginModule required "
+    'user_admin="admin-secret" user_bob="bob-secret";'
+)
+CLUSTER_DENIED, TOPIC_DENIED, GROUP_DENIED, TXN_DENIED = 31, 29, 30, 53
+TIMEOUT = datetime.timedelta(seconds=5)
+
+
+@pytest.fixture(scope="module")
+def wire_broker(tmp_path_factory: pytest.TempPathFactory):
+    config = {
+        "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin;User:ANONYMOUS",
+    }
+    with RunningBroker(tmp_path_factory.mktemp("wire"), config=config) as running:
+        admin = AdminClient({"bootstrap.servers": running.bootstrap_servers})
+        running.topic = f"wire-{uuid.uuid4().hex[:6]}"  # type: ignore[attr-defined]
+        admin.create_topics([NewTopic(running.topic, 1, 1)])[running.topic].result(timeout=10)  # type: ignore[attr-defined]
+        yield running
+
+
+def call(broker: RunningBroker, user: str, request: Any) -> Any:
+    security = PeerSecurity(None, "PLAIN", user, f"{user}-secret")
+
+    async def run() -> Any:
+        connection = PeerConnection(
+            "127.0.0.1", broker.listener_port("SASL_PLAINTEXT"), 20, security
+        )
+        try:
+            return await connection.request(request)
+        finally:
+            connection.close()
+
+    return asyncio.run(run())
+
+
+def codes(value: Any) -> set[int]:
+    """Every error code anywhere in a response."""
+    found: set[int] = set()
+    if isinstance(value, tuple | list):
+        for item in value:
+            found |= codes(item)
+    elif hasattr(value, "__dataclass_fields__"):
+        for name in value.__dataclass_fields__:
+            item = getattr(value, name)
+            if name == "error_code":
+                found.add(int(item.value))
+            else:
+                found |= codes(item)
+    return found
+
+
+def s(api: int, version: int) -> Any:
+    return request_schema(api, version)
+
+
+Case = tuple[str, Callable[[str], Any], int]
+CASES: list[Case] = [
+    ("DescribeLogDirs", lambda t: s(35, 3).DescribeLogDirsRequest(topics=None), CLUSTER_DENIED),
+    (
+        "ElectLeaders",
+        lambda t: s(43, 1).ElectLeadersRequest(
+            election_type=0,
+            topic_partitions=(s(43, 1).TopicPartitions(topic=t, partitions=(0,)),),
+            timeout=TIMEOUT,
+        ),
+        CLUSTER_DENIED,
+    ),
+    (
+        "ListPartitionReassignments",
+        lambda t: s(46, 0).ListPartitionReassignmentsRequest(timeout=TIMEOUT, topics=None),
+        CLUSTER_DENIED,
+    ),
+    (
+        "WriteTxnMarkers",
+        lambda t: s(27, 1).WriteTxnMarkersRequest(
+            markers=(
+                s(27, 1).WritableTxnMarker(
+                    producer_id=1,
+                    producer_epoch=0,
+                    transaction_result=False,
+                    topics=(s(27, 1).WritableTxnMarkerTopic(name=t, partition_indexes=(0,)),),
+                    coordinator_epoch=0,
+                ),
+            )
+        ),
+        CLUSTER_DENIED,
+    ),
+    (
+        "DescribeConfigs(topic)",
+        lambda t: s(32, 1).DescribeConfigsRequest(
+            resources=(
+                s(32, 1).DescribeConfigsResource(
+                    resource_type=2, resource_name=t, configuration_keys=None
+                ),
+            )
+        ),
+        TOPIC_DENIED,
+    ),
+    (
+        "DescribeConfigs(broker)",
+        lambda t: s(32, 1).DescribeConfigsRequest(
+            resources=(
+                s(32, 1).DescribeConfigsResource(
+                    resource_type=4, resource_name="0", configuration_keys=None
+                ),
+            )
+        ),
+        CLUSTER_DENIED,
+    ),
+    (
+        "DeleteRecords",
+        lambda t: s(21, 0).DeleteRecordsRequest(
+            topics=(
+                s(21, 0).DeleteRecordsTopic(
+                    name=t,
+                    partitions=(s(21, 0).DeleteRecordsPartition(partition_index=0, offset=0),),
+                ),
+            ),
+            timeout=TIMEOUT,
+        ),
+        TOPIC_DENIED,
+    ),
+    (
+        "OffsetDelete",
+        lambda t: s(47, 0).OffsetDeleteRequest(group_id="g", topics=()),
+        GROUP_DENIED,
+    ),
+    (
+        "DescribeProducers",
+        lambda t: s(61, 0).DescribeProducersRequest(
+            topics=(s(61, 0).TopicRequest(name=t, partition_indexes=(0,)),)
+        ),
+        TOPIC_DENIED,
+    ),
+    (
+        "DescribeTransactions",
+        lambda t: s(65, 0).DescribeTransactionsRequest(transactional_ids=("tx",)),
+        TXN_DENIED,
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "build", "denied"), CASES, ids=[c[0] for c in CASES])
+def test_denied_without_acls_and_allowed_for_a_super_user(
+    wire_broker: RunningBroker, name: str, build: Callable[[str], Any], denied: int
+) -> None:
+    topic = wire_broker.topic  # type: ignore[attr-defined]
+    assert denied in codes(call(wire_broker, "bob", build(topic)))
+    assert denied not in codes(call(wire_broker, "admin", build(topic)))
+
+
+def test_cluster_authorized_operations_follow_the_acls(wire_broker: RunningBroker) -> None:
+    request = s(60, 0).DescribeClusterRequest(include_cluster_authorized_operations=True)
+    assert call(wire_broker, "bob", request).cluster_authorized_operations == 0
+    everything = call(wire_broker, "admin", request).cluster_authorized_operations
+    assert everything & (1 << 7) and everything & (1 << 8)  # ALTER and DESCRIBE for a super user
