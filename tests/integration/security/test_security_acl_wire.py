@@ -266,3 +266,88 @@ def test_describe_groups_reports_the_principals_operations_on_the_group(
         ),
     ).groups
     assert int(denied.error_code.value) == GROUP_DENIED
+
+
+def test_offset_delete_needs_read_on_each_topic(wire_broker: RunningBroker) -> None:
+    group, topic = f"od-{uuid.uuid4().hex[:6]}", wire_broker.topic  # type: ignore[attr-defined]
+    committer = Consumer({"bootstrap.servers": wire_broker.bootstrap_servers, "group.id": group})
+    committer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    committer.close()
+    allow(wire_broker, ResourceType.GROUP, group, AclOperation.DELETE)
+    od = s(47, 0)
+    request = od.OffsetDeleteRequest(
+        group_id=group,
+        topics=(
+            od.OffsetDeleteRequestTopic(
+                name=topic, partitions=(od.OffsetDeleteRequestPartition(partition_index=0),)
+            ),
+        ),
+    )
+    response = call(wire_broker, "bob", request)
+    assert int(response.error_code.value) == 0  # the group is allowed; the topic is not
+    assert [int(p.error_code.value) for t in response.topics for p in t.partitions] == [
+        TOPIC_DENIED
+    ]
+    assert TOPIC_DENIED not in codes(call(wire_broker, "admin", request))
+
+
+def test_txn_offset_commit_needs_read_on_each_topic(wire_broker: RunningBroker) -> None:
+    group, txn = f"to-{uuid.uuid4().hex[:6]}", f"tx-{uuid.uuid4().hex[:6]}"
+    topic = wire_broker.topic  # type: ignore[attr-defined]
+    allow(wire_broker, ResourceType.GROUP, group, AclOperation.READ)
+    allow(wire_broker, ResourceType.TRANSACTIONAL_ID, txn, AclOperation.WRITE)
+    tc = s(28, 3)
+    request = tc.TxnOffsetCommitRequest(
+        transactional_id=txn,
+        group_id=group,
+        producer_id=1,
+        producer_epoch=0,
+        generation_id=-1,
+        member_id="",
+        group_instance_id=None,
+        topics=(
+            tc.TxnOffsetCommitRequestTopic(
+                name=topic,
+                partitions=(
+                    tc.TxnOffsetCommitRequestPartition(
+                        partition_index=0,
+                        committed_offset=1,
+                        committed_leader_epoch=-1,
+                        committed_metadata="",
+                    ),
+                ),
+            ),
+        ),
+    )
+    assert codes(call(wire_broker, "bob", request)) == {TOPIC_DENIED}
+    allow(wire_broker, ResourceType.TOPIC, topic, AclOperation.READ)
+    assert TOPIC_DENIED not in codes(call(wire_broker, "bob", request))
+
+
+def test_consumer_group_describe_reports_the_principals_operations(
+    wire_broker: RunningBroker,
+) -> None:
+    group, topic = f"cg-{uuid.uuid4().hex[:6]}", wire_broker.topic  # type: ignore[attr-defined]
+    member = Consumer(
+        {
+            "bootstrap.servers": wire_broker.bootstrap_servers,
+            "group.id": group,
+            "group.protocol": "consumer",
+        }
+    )
+    try:
+        member.subscribe([topic])
+        for _ in range(100):
+            member.poll(0.1)
+            if member.assignment():
+                break
+        assert member.assignment()
+        allow(wire_broker, ResourceType.GROUP, group, AclOperation.DESCRIBE)
+        request = s(69, 0).ConsumerGroupDescribeRequest(
+            group_ids=(group,), include_authorized_operations=True
+        )
+        (described,) = call(wire_broker, "bob", request).groups
+        assert int(described.error_code.value) == 0
+        assert described.authorized_operations == 1 << 8  # DESCRIBE only
+    finally:
+        member.close()
