@@ -4,6 +4,7 @@ broker's throttle time) while a client without a quota is not."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from riverlog.broker.peer import PeerConnection, PeerSecurity
+from riverlog.broker.responses import request_schema
 from riverlog.testing.broker import RunningBroker
 
 pytestmark = pytest.mark.integration
@@ -111,3 +114,39 @@ def test_quotas_are_removed_and_bad_ones_refused(quota_broker: RunningBroker) ->
     assert "etl" not in riverlog("quotas", "describe", *bootstrap).stdout
     bad = riverlog("quotas", "alter", "--user", "x", "--add-config", "bogus_rate=1", *bootstrap)
     assert bad.returncode != 0 and "unknown quota" in bad.stderr
+
+
+def test_request_percentage_counts_handler_cpu_time(quota_broker: RunningBroker) -> None:
+    bootstrap = ["-b", quota_broker.bootstrap_servers]
+    done = riverlog(
+        "quotas", "alter", "--user", "bob", "--add-config", "request_percentage=0.01", *bootstrap
+    )
+    assert done.returncode == 0, done.stderr
+    security = PeerSecurity(None, "PLAIN", "bob", "bob-secret")
+    metadata = request_schema(3, 9).MetadataRequest(
+        topics=None,
+        allow_auto_topic_creation=False,
+        include_cluster_authorized_operations=False,
+        include_topic_authorized_operations=False,
+    )
+
+    async def run() -> list[int]:
+        connection = PeerConnection(
+            "127.0.0.1", quota_broker.listener_port("SASL_PLAINTEXT"), 20, security
+        )
+        try:
+            throttles = []
+            for _ in range(50):
+                response = await connection.request(metadata)
+                throttles.append(int(response.throttle_time.total_seconds() * 1000))
+            return throttles
+        finally:
+            connection.close()
+
+    try:
+        # 50 Metadata requests use well over 0.01% of a thread's CPU over the quota window
+        assert max(asyncio.run(run())) > 0
+    finally:
+        riverlog(
+            "quotas", "alter", "--user", "bob", "--delete-config", "request_percentage", *bootstrap
+        )
