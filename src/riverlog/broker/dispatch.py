@@ -163,15 +163,15 @@ class Dispatcher:
             now_ms,
             follower=_is_follower(body),
         )
-        if throttle > 0:
-            if response is not None and hasattr(response, "throttle_time"):
-                delay = i32Timedelta.parse(datetime.timedelta(milliseconds=throttle))
-                response = dataclasses.replace(response, throttle_time=delay)
-                encoded = encode_response(
-                    ctx.correlation_id, ctx.api_key, ctx.api_version, response
-                )
-            if ctx.session is not None:
-                ctx.session.muted_until_ms = now_ms + throttle
+        # a handler's own throttle (the controller mutation quota) counts when longer
+        own = _own_throttle_ms(response)
+        if throttle > own and response is not None and hasattr(response, "throttle_time"):
+            delay = i32Timedelta.parse(datetime.timedelta(milliseconds=throttle))
+            response = dataclasses.replace(response, throttle_time=delay)
+            encoded = encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, response)
+        throttle = max(throttle, own)
+        if throttle > 0 and ctx.session is not None:
+            ctx.session.muted_until_ms = now_ms + throttle
         if ctx.session is not None and ctx.session.close_reason is not None:
             raise CloseConnection(ctx.session.close_reason, final=encoded)
         return encoded
@@ -210,3 +210,8 @@ def _is_follower(body: Any) -> bool:
     if state is not None and getattr(state, "replica_id", -1) >= 0:
         return True
     return int(getattr(body, "replica_id", -1)) >= 0
+
+
+def _own_throttle_ms(response: Any) -> int:
+    delay = getattr(response, "throttle_time", None)
+    return 0 if delay is None else int(delay.total_seconds() * 1000)

@@ -22,6 +22,7 @@ from typing import Any
 from riverlog.metadata.image import ClusterImage
 from riverlog.security.quota import (
     CONSUMER_BYTE_RATE,
+    CONTROLLER_MUTATION_RATE,
     PRODUCER_BYTE_RATE,
     REQUEST_PERCENTAGE,
     Rate,
@@ -88,6 +89,24 @@ class QuotaManager:
         last[0] = now_ms
         self._maybe_prune(now_ms)
         return throttle_ms(rate, quota, now_ms)
+
+    def peek(self, key: str, user: str, client_id: str, now_ms: int) -> int:
+        """The throttle time the client's usage under `key` earns now, recording nothing."""
+        found = resolve(self.image_of().client_quotas, user, client_id, key)
+        if found is None:
+            return 0
+        matched, quota = found
+        entry = self._rates.get((key, *bucket(matched, user, client_id)))
+        return 0 if entry is None else throttle_ms(entry[0], quota, now_ms)
+
+    def mutation_exceeded(self, user: str, client_id: str, now_ms: int) -> bool:
+        """Whether `controller_mutation_rate` is already exceeded (Kafka's strict quota check,
+        made before each topic of CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+)."""
+        return self.peek(CONTROLLER_MUTATION_RATE, user, client_id, now_ms) > 0
+
+    def record_mutations(self, user: str, client_id: str, partitions: int, now_ms: int) -> int:
+        """Record partitions created or deleted; the throttle time they earn."""
+        return self.record(CONTROLLER_MUTATION_RATE, user, client_id, partitions, now_ms)
 
     def throttle(
         self,
