@@ -7,6 +7,9 @@ Record formats, one record per line on stdout:
   list of {"key", "value"}). Bytes are UTF-8 text when valid, else base64 — and then the object gets
   `<field>_encoding: "base64"` beside it so a reader can tell.
 - kcat-like: `topic [partition] @ offset: ` then `key <key>: ` / `headers <h>: ` when asked, then value.
+
+List/describe commands take `--output table|json` (`OutputOption`): they build plain data (lists and
+dicts) once, then `print_json` it or render it as rich tables (`styled_table`), so both show the same.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
+from rich.table import Table
 
 Headers = Sequence[tuple[str, bytes | None]]
 
@@ -41,6 +46,30 @@ class ConsumedRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers
+
+
+class OutputFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("--output", help="table (for people) or json (for scripts)", case_sensitive=False),
+]
+
+
+def print_json(data: Any) -> None:
+    """Data as indented JSON on stdout (one document)."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def styled_table(*columns: str, title: str | None = None) -> Table:
+    """The CLI's table look: bold cyan headers, the first column highlighted."""
+    table = Table(title=title, header_style="bold cyan", title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, style="green" if i == 0 else None)
+    return table
 
 
 def stdout_console() -> Console:
