@@ -94,3 +94,18 @@ def test_groups_list_and_describe_json_show_the_lag(broker: RunningBroker) -> No
     ]
     table = table_cells(ok(broker, "groups", "describe", group).stdout)
     assert [topic, "0", "2", "5", "3", "-"] in table
+
+
+def test_cluster_describe_json_matches_the_table(broker: RunningBroker) -> None:
+    described = as_json(broker, "cluster", "describe")
+    assert described["controller"] == described["brokers"][0]["id"]
+    assert described["offline_partitions"] == 0
+    [b] = described["brokers"]
+    table = table_cells(ok(broker, "cluster", "describe").stdout)
+    assert table[0] == ["Broker", "Host", "Rack", "Leaders"]
+    assert table[1] == [
+        str(b["id"]),
+        f"{b['host']}:{b['port']}",
+        b["rack"] or "-",
+        str(b["leaders"]),
+    ]
