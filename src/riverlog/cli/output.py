@@ -18,12 +18,23 @@ import base64
 import enum
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 Headers = Sequence[tuple[str, bytes | None]]
@@ -70,6 +81,32 @@ def styled_table(*columns: str, title: str | None = None) -> Table:
     for i, column in enumerate(columns):
         table.add_column(column, style="green" if i == 0 else None)
     return table
+
+
+class Progressed(Protocol):
+    def __call__(self, completed: float) -> None: ...
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: float, *, enabled: bool, unit: str = "bytes"
+) -> Iterator[Progressed]:
+    """A rich progress bar on stderr (bytes with speed, or a count); a no-op when not `enabled`.
+
+    The context's value takes how much is done so far (not an increment).
+    """
+    if not enabled:
+        yield lambda _completed: None
+        return
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
+    if unit == "bytes":
+        columns += [DownloadColumn(), TransferSpeedColumn()]
+    else:
+        columns += [MofNCompleteColumn()]
+    columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda completed: progress.update(task, completed=completed)
 
 
 def stdout_console() -> Console:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from click.testing import Result
@@ -109,3 +110,18 @@ def test_cluster_describe_json_matches_the_table(broker: RunningBroker) -> None:
         b["rack"] or "-",
         str(b["leaders"]),
     ]
+
+
+def test_produce_file_with_a_progress_bar(broker: RunningBroker, tmp_path: Path) -> None:
+    topic = f"json-file-{uuid.uuid4().hex[:8]}"
+    ok(broker, "topics", "create", topic)
+    lines = [f"record-{i}" for i in range(2500)]
+    path = tmp_path / "records.txt"
+    path.write_text("\n".join(lines) + "\n")
+    result = ok(broker, "produce", topic, "--file", str(path), "--progress")
+    assert f"producing to {topic}" in result.stderr and "100%" in result.stderr
+    assert "produced 2500 records" in result.stderr
+    quiet = ok(broker, "produce", topic, "--file", str(path))
+    assert f"producing to {topic}" not in quiet.stderr  # not a terminal: no bar by default
+    consumed = ok(broker, "consume", topic, "--from-beginning", "--timeout", "5").stdout.split()
+    assert consumed == lines + lines
