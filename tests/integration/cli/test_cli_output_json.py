@@ -125,3 +125,18 @@ def test_produce_file_with_a_progress_bar(broker: RunningBroker, tmp_path: Path)
     assert f"producing to {topic}" not in quiet.stderr  # not a terminal: no bar by default
     consumed = ok(broker, "consume", topic, "--from-beginning", "--timeout", "5").stdout.split()
     assert consumed == lines + lines
+
+
+def test_users_list_json_matches_the_lines(broker: RunningBroker) -> None:
+    user = f"json-user-{uuid.uuid4().hex[:6]}"
+    ok(broker, "users", "create", user, "--password", "s3cret", "--iterations", "8192")
+    [entry] = [u for u in as_json(broker, "users", "list") if u["user"] == user]
+    assert entry["credentials"] == [
+        {"mechanism": "SCRAM-SHA-256", "iterations": 8192},
+        {"mechanism": "SCRAM-SHA-512", "iterations": 8192},
+    ]
+    lines = ok(broker, "users", "list").stdout.splitlines()
+    expected = ", ".join(
+        f"{c['mechanism']} (iterations={c['iterations']})" for c in entry["credentials"]
+    )
+    assert [user, expected] in [line.split(None, 1) for line in lines]
