@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from riverlog.common.metrics import FunctionCollector, ServiceMetrics, gauge
 from riverlog.connect.errors import ConnectRestError
 
 Handler = Callable[[Request], Response]
@@ -102,7 +104,41 @@ class ConnectRest:
             assert isinstance(exc, HTTPException)
             return _error(exc.status_code, f"HTTP {exc.status_code} {exc.detail}")
 
-        return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+        app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+        metrics = ServiceMetrics("kafka_connect_rest_request", FunctionCollector(self._metrics))
+        return metrics.install(app)
+
+    def _metrics(self) -> Iterator[Metric]:
+        """Worker metrics as Connect's JMX names them (connect-worker-metrics, connector status)."""
+        prefix = "kafka_connect_connect_worker_metrics_"
+        statuses: list[dict[str, Any]] = []
+        for name in self.herder.connectors():
+            try:
+                statuses.append(self.herder.connector_status(name))
+            except ConnectRestError:
+                continue  # deleted meanwhile
+        tasks = [t for s in statuses for t in s["tasks"]]
+        yield gauge(prefix + "connector_count", "Connectors on this worker", len(statuses))
+        yield gauge(prefix + "task_count", "Tasks on this worker", len(tasks))
+        by_state = GaugeMetricFamily(
+            prefix + "connector_task_count",
+            "Tasks per connector by state (connector-running-task-count and siblings)",
+            labels=["connector", "state"],
+        )
+        status = GaugeMetricFamily(
+            "kafka_connect_connector_metrics_status",
+            "1 for the connector's current status (connector-metrics status)",
+            labels=["connector", "status"],
+        )
+        for s in statuses:
+            status.add_metric([s["name"], str(s["connector"]["state"]).lower()], 1)
+            counts: dict[str, int] = {}
+            for t in s["tasks"]:
+                counts[str(t["state"]).lower()] = counts.get(str(t["state"]).lower(), 0) + 1
+            for state, n in sorted(counts.items()):
+                by_state.add_metric([s["name"], state], n)
+        yield by_state
+        yield status
 
     def _wrap(self, handler: Handler, forward: bool = False) -> Handler:
         def endpoint(request: Request) -> Response:

@@ -89,6 +89,10 @@ def test_a_producer_over_its_byte_rate_quota_is_throttled(quota_broker: RunningB
     listed = riverlog("quotas", "describe", "--user", "alice", *bootstrap)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() == "user=alice\tproducer_byte_rate=20000"
+    as_json = riverlog("quotas", "describe", "--user", "alice", "--output", "json", *bootstrap)
+    assert json.loads(as_json.stdout) == [
+        {"entity": {"user": "alice"}, "quotas": {"producer_byte_rate": 20000.0}}
+    ]
     assert max_throttle(quota_broker, "alice", topic) > 0
     assert max_throttle(quota_broker, "bob", topic) == 0  # no quota for bob
 
