@@ -8,6 +8,7 @@ from riverlog.streams.grouped import (
     SessionWindowedKStream,
     TimeWindowedKStream,
 )
+from riverlog.streams.join_options import Joined, JoinWindows, StreamJoined, TableJoined
 from riverlog.streams.kstream import BranchedKStream, KStream
 from riverlog.streams.ktable import KTable
 from riverlog.streams.options import (
@@ -32,6 +33,8 @@ __all__ = [
     "BranchedKStream",
     "Consumed",
     "Grouped",
+    "JoinWindows",
+    "Joined",
     "KGroupedStream",
     "KGroupedTable",
     "KStream",
@@ -48,9 +51,11 @@ __all__ = [
     "SessionWindows",
     "SlidingWindows",
     "Stores",
+    "StreamJoined",
     "StreamsBuilder",
     "StreamsException",
     "Suppressed",
+    "TableJoined",
     "TimeWindowedKStream",
     "TimeWindows",
     "Topology",

@@ -24,6 +24,7 @@ from riverlog.streams.topology import ProcessorSpec, SinkSpec
 if TYPE_CHECKING:
     from riverlog.streams.builder import StreamsBuilder
     from riverlog.streams.grouped import KGroupedStream
+    from riverlog.streams.join_options import Joined, JoinWindows, StreamJoined
     from riverlog.streams.ktable import KTable
 
 
@@ -199,6 +200,58 @@ class KStream:
             self.name, name, r.key_serde or self.key_serde, vs, r.num_partitions, r.partitioner
         )
         return KStream(self.builder, source, ks, vs, False)
+
+    # -- joins -------------------------------------------------------------------------------
+    def join(
+        self,
+        other: KStream | KTable,
+        joiner: Callable[..., Any],
+        windows: JoinWindows | Joined | None = None,
+        joined: StreamJoined | Joined | None = None,
+    ) -> KStream:
+        """`join(stream, joiner, JoinWindows[, StreamJoined])` or `join(table, joiner[, Joined])`."""
+        return self._join(other, joiner, windows, joined, False, False)
+
+    def left_join(
+        self,
+        other: KStream | KTable,
+        joiner: Callable[..., Any],
+        windows: JoinWindows | Joined | None = None,
+        joined: StreamJoined | Joined | None = None,
+    ) -> KStream:
+        return self._join(other, joiner, windows, joined, True, False)
+
+    def outer_join(
+        self,
+        other: KStream,
+        joiner: Callable[..., Any],
+        windows: JoinWindows,
+        joined: StreamJoined | None = None,
+    ) -> KStream:
+        return self._join(other, joiner, windows, joined, True, True)
+
+    def _join(
+        self,
+        other: KStream | KTable,
+        joiner: Callable[..., Any],
+        windows: Any,
+        joined: Any,
+        left_outer: bool,
+        right_outer: bool,
+    ) -> KStream:
+        from riverlog.streams import joins
+        from riverlog.streams.join_options import Joined, JoinWindows
+
+        if isinstance(other, KStream):
+            if not isinstance(windows, JoinWindows):
+                raise TypeError("a stream-stream join needs JoinWindows")
+            return joins.stream_stream_join(
+                self, other, joiner, windows, joined, left_outer, right_outer
+            )
+        if right_outer:
+            raise TypeError("outer_join is defined for two streams or two tables")
+        j = windows if isinstance(windows, Joined) else joined
+        return joins.stream_table_join(self, other, joiner, j, left_outer)
 
     # -- grouping and tables -----------------------------------------------------------------
     def group_by_key(self, grouped: Grouped | None = None) -> KGroupedStream:

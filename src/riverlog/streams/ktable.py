@@ -47,6 +47,7 @@ class KTable:
         self.store_name = store_name  # queryable store, if materialized
         self.pending_store: StoreSpec | None = None  # a source table's store, added when needed
         self.window_grace_ms = window_grace_ms
+        self.extra_parents: list[KTable] = []  # a join result's other side
 
     def queryable_store_name(self) -> str | None:
         return self.store_name
@@ -62,6 +63,8 @@ class KTable:
             self.supplier.send_old_values = True
         if self.parent is not None:
             self.parent.enable_sending_old_values()
+        for p in self.extra_parents:
+            p.enable_sending_old_values()
 
     def _table_op(
         self,
@@ -134,6 +137,41 @@ class KTable:
         return self._table_op(
             "KTABLE-MAPVALUES-", lambda s: KTableMapValues(s, fn), named, materialized, None
         )
+
+    # -- joins -------------------------------------------------------------------------------
+    def join(
+        self,
+        other: KTable,
+        joiner: Callable[..., Any],
+        named: Named | str | None = None,
+        materialized: Materialized | None = None,
+    ) -> KTable:
+        """Inner table-table join on the primary key."""
+        from riverlog.streams.joins import table_table_join
+
+        return table_table_join(self, other, joiner, named, materialized, False, False)
+
+    def left_join(
+        self,
+        other: KTable,
+        joiner: Callable[..., Any],
+        named: Named | str | None = None,
+        materialized: Materialized | None = None,
+    ) -> KTable:
+        from riverlog.streams.joins import table_table_join
+
+        return table_table_join(self, other, joiner, named, materialized, True, False)
+
+    def outer_join(
+        self,
+        other: KTable,
+        joiner: Callable[..., Any],
+        named: Named | str | None = None,
+        materialized: Materialized | None = None,
+    ) -> KTable:
+        from riverlog.streams.joins import table_table_join
+
+        return table_table_join(self, other, joiner, named, materialized, True, True)
 
     def to_stream(
         self, mapper: Callable[[Any, Any], Any] | None = None, named: Named | str | None = None
