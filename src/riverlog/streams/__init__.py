@@ -20,9 +20,12 @@ from riverlog.streams.options import (
     Printed,
     Produced,
     Repartitioned,
+    StoreBuilder,
     Stores,
 )
-from riverlog.streams.records import KeyValue, Window, Windowed
+from riverlog.streams.processors.base import Processor, ProcessorContext
+from riverlog.streams.punctuation import Cancellable, PunctuationType
+from riverlog.streams.records import KeyValue, Record, Window, Windowed
 from riverlog.streams.serdes import Serde, Serdes, WindowedSerdes
 from riverlog.streams.suppressed import Suppressed
 from riverlog.streams.topology import Topology, TopologyDescription
@@ -31,6 +34,7 @@ from riverlog.streams.windows import SessionWindows, SlidingWindows, TimeWindows
 __all__ = [
     "Branched",
     "BranchedKStream",
+    "Cancellable",
     "Consumed",
     "Grouped",
     "JoinWindows",
@@ -43,13 +47,18 @@ __all__ = [
     "Materialized",
     "Named",
     "Printed",
+    "Processor",
+    "ProcessorContext",
     "Produced",
+    "PunctuationType",
+    "Record",
     "Repartitioned",
     "Serde",
     "Serdes",
     "SessionWindowedKStream",
     "SessionWindows",
     "SlidingWindows",
+    "StoreBuilder",
     "Stores",
     "StreamJoined",
     "StreamsBuilder",

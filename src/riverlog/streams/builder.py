@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from riverlog.streams.options import Consumed, Materialized, _check_name
+from riverlog.streams.options import Consumed, Materialized, StoreBuilder, _check_name
 from riverlog.streams.processors.stateless import RepartitionFilter
 from riverlog.streams.processors.table import KTableSource, TableSupplier
 from riverlog.streams.serdes import Serde
@@ -126,6 +126,11 @@ class StreamsBuilder:
             dict(m.topic_config),
             m.caching_enabled,
         )
+
+    def add_state_store(self, store_builder: StoreBuilder) -> StreamsBuilder:
+        """Add a Processor API store (`Stores.key_value_store_builder(...)` etc.)."""
+        self.topology.add_state_store(store_builder)
+        return self
 
     # -- repartitioning ----------------------------------------------------------------------
     def repartition(

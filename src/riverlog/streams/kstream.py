@@ -201,6 +201,24 @@ class KStream:
         )
         return KStream(self.builder, source, ks, vs, False)
 
+    # -- Processor API -----------------------------------------------------------------------
+    def process(
+        self, processor_supplier: Any, *store_names: str, named: Named | str | None = None
+    ) -> KStream:
+        """Run a `Processor` (from `processor_supplier()`, or its `get()`) on every record, with
+        access to the named stores (added with `builder.add_state_store`); returns its output."""
+        name = self.builder.name_or(_name(named), "KSTREAM-PROCESSOR-")
+        make = processor_supplier.get if hasattr(processor_supplier, "get") else processor_supplier
+        t = self.builder.topology
+        t.add_processor(ProcessorSpec(name, make, [self.name]))
+        for store in getattr(processor_supplier, "stores", lambda: [])() or []:
+            if store.name not in t.stores:
+                t.add_state_store(store)
+            t.connect_processor_and_state_stores(name, store.name)
+        if store_names:
+            t.connect_processor_and_state_stores(name, *store_names)
+        return KStream(self.builder, name, None, None, True)
+
     # -- joins -------------------------------------------------------------------------------
     def join(
         self,
