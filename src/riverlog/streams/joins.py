@@ -90,6 +90,7 @@ def stream_table_join(
         ProcessorSpec(name, lambda: KStreamKTableJoin(store, fn, left), [parent])
     )
     b.topology.connect_processor_and_state_stores(name, store)
+    b.topology.add_copartition_group(parent, table.name)
     return KStream(b, name, j.key_serde or ks, None, False)
 
 
@@ -208,6 +209,7 @@ def stream_stream_join(
     from riverlog.streams.processors.stateless import PassThrough
 
     t.add_processor(ProcessorSpec(merge, PassThrough, [this_join, other_join]))
+    t.add_copartition_group(this_parent, other_parent)
     return KStream(b, merge, ks, None, False)
 
 
@@ -266,6 +268,7 @@ def table_table_join(
     t.connect_processor_and_state_stores(this_name, other_store)
     t.connect_processor_and_state_stores(other_name, this_store)
     t.add_processor(ProcessorSpec(merge, supplier, [this_name, other_name]))
+    t.add_copartition_group(this.name, other.name)
     if store is not None:
         t.add_state_store(store, merge)
     result = KTable(b, merge, ks, vs, supplier, this, None if store is None else store.name)

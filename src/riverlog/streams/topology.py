@@ -126,6 +126,8 @@ class Topology:
         self._subtopologies: dict[int, SubtopologyInfo] | None = None
         # `windowstore.changelog.additional.retention.ms`, added to windowed changelogs' retention
         self.additional_retention_ms = WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS
+        # source topics (internal ones by suffix) that joins need co-partitioned
+        self.copartition_groups: list[frozenset[str]] = []
 
     # -- building ----------------------------------------------------------------------------
     def _add(self, node: Node) -> None:
@@ -233,6 +235,30 @@ class Topology:
                 self.store_users[s].append(processor)
         self._subtopologies = None
         return self
+
+    def source_topics_of(self, node: str) -> set[str]:
+        """The source topics `node` reads from, through its ancestors."""
+        out: set[str] = set()
+        todo, seen = [node], set()
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            spec = self.nodes[n]
+            if isinstance(spec, SourceSpec):
+                out.update(spec.topics)
+            else:
+                todo.extend(getattr(spec, "parents", []))
+        return out
+
+    def add_copartition_group(self, *node_names: str) -> None:
+        """The inputs of a join: their source topics must have equal partition counts."""
+        topics: set[str] = set()
+        for n in node_names:
+            topics |= self.source_topics_of(n)
+        if len(topics) > 1:
+            self.copartition_groups.append(frozenset(topics))
 
     def add_repartition_topic(self, suffix: str, partitions: int | None) -> None:
         self.repartition_topics[suffix] = partitions

@@ -24,6 +24,7 @@ from riverlog.streams import (
     StreamJoined,
     StreamsBuilder,
 )
+from riverlog.streams.errors import TopologyException
 from riverlog.testing.broker import RunningBroker
 
 pytestmark = pytest.mark.integration
@@ -173,3 +174,37 @@ def test_punctuators_on_a_real_broker(
     assert [v for k, v in got if k == "stream"] == ["5000", "12000", "47000"]
     walls = [int(v) for k, v in got if k == "wall"]
     assert len(walls) >= 3 and walls == sorted(walls)
+
+
+def test_joining_topics_with_different_partition_counts_fails_at_start(
+    broker: RunningBroker, make_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    orders, customers = make_topic(partitions=2, prefix="o"), make_topic(partitions=3, prefix="c")
+    b = StreamsBuilder()
+    b.stream(orders, Consumed.with_(S, S)).join(
+        b.table(customers, Consumed.with_(S, S)), lambda o, c: o
+    ).to(make_topic(prefix="out"), Produced.with_(S, S))
+    app = KafkaStreams(b.build(), _config(broker, tmp_path))
+    try:
+        with pytest.raises(TopologyException, match="not co-partitioned") as err:
+            app.start()
+        assert f"{orders} (2 partitions)" in str(err.value)
+        assert f"{customers} (3 partitions)" in str(err.value)
+    finally:
+        app.close(timedelta(seconds=10))
+
+    # repartitioning the stream side fixes it: the repartition topic takes the table's width
+    b = StreamsBuilder()
+    b.stream(orders, Consumed.with_(S, S)).repartition().join(
+        b.table(customers, Consumed.with_(S, S)), lambda o, c: f"{o}@{c}"
+    ).to(out := make_topic(prefix="out"), Produced.with_(S, S))
+    app = KafkaStreams(b.build(), _config(broker, tmp_path / "2"))
+    try:
+        app.start()
+        _produce(broker, customers, [(f"c{i}", f"name{i}", 1) for i in range(5)])
+        time.sleep(1.0)
+        _produce(broker, orders, [(f"c{i}", f"o{i}", 2) for i in range(5)])
+        want = {(f"c{i}", f"o{i}@name{i}") for i in range(5)}
+        assert set(_read(broker, out, lambda g: want <= set(g))) == want
+    finally:
+        app.close(timedelta(seconds=30))
