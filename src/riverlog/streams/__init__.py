@@ -8,6 +8,7 @@ from riverlog.streams.grouped import (
     SessionWindowedKStream,
     TimeWindowedKStream,
 )
+from riverlog.streams.interactive import QueryableStoreTypes, StoreQueryParameters
 from riverlog.streams.join_options import Joined, JoinWindows, StreamJoined, TableJoined
 from riverlog.streams.kstream import BranchedKStream, KStream
 from riverlog.streams.ktable import KTable
@@ -51,6 +52,7 @@ __all__ = [
     "ProcessorContext",
     "Produced",
     "PunctuationType",
+    "QueryableStoreTypes",
     "Record",
     "Repartitioned",
     "Serde",
@@ -59,6 +61,7 @@ __all__ = [
     "SessionWindows",
     "SlidingWindows",
     "StoreBuilder",
+    "StoreQueryParameters",
     "Stores",
     "StreamJoined",
     "StreamsBuilder",

@@ -35,7 +35,8 @@ from typing import IO, Any, ClassVar
 from confluent_kafka.admin import AdminClient
 
 from riverlog.streams.config import StreamsConfig, as_streams_config
-from riverlog.streams.errors import StreamsException
+from riverlog.streams.errors import InvalidStateStoreException, StreamsException
+from riverlog.streams.interactive import StoreQueryParameters, composite_store
 from riverlog.streams.runtime.internal_topics import (
     InternalTopicManager,
     full_name,
@@ -373,6 +374,49 @@ class KafkaStreams:
             )
         if self._set_state(_State.PENDING_ERROR):
             self._shutdown_async(_State.ERROR)
+
+    def store(self, params: StoreQueryParameters) -> Any:
+        """Kafka's `KafkaStreams.store`: a read-only view of a store over this instance's active
+        tasks. Raises `InvalidStateStoreException` (retriable) while the instance is not RUNNING or
+        the store's task is restoring, unless `params.enable_stale_stores()` was asked for."""
+        spec = self.topology.stores.get(params.store_name)
+        if spec is None:
+            raise InvalidStateStoreException(
+                f"Cannot get state store {params.store_name} because no such store is registered "
+                "in the topology."
+            )
+        if not params.stale_stores and self.state is not _State.RUNNING:
+            raise InvalidStateStoreException(
+                f"KafkaStreams is not in state RUNNING (it is {self.state.name}): store "
+                f"{params.store_name} may be migrating or restoring; retry"
+            )
+        if self.state.has_completed_shutdown() or self.state is _State.ERROR:
+            raise InvalidStateStoreException(f"KafkaStreams is {self.state.name}")
+
+        def stores() -> list[Any]:
+            with self._lock:
+                threads = list(self._threads)
+            out = []
+            for thread in threads:
+                for task_id, task in list(thread.tasks.tasks.items()):
+                    if params.partition is not None and task_id.partition != params.partition:
+                        continue
+                    if not params.stale_stores and thread.reader.is_restoring(task_id):
+                        raise InvalidStateStoreException(
+                            f"Cannot get state store {params.store_name}: its task {task_id} "
+                            "is restoring; retry"
+                        )
+                    store = task.state.stores.get(params.store_name)
+                    if store is not None:
+                        out.append(store)
+            return out
+
+        if not stores() and not params.stale_stores and params.partition is None:
+            raise InvalidStateStoreException(
+                f"Cannot get state store {params.store_name}: this instance has no active task "
+                "holding it (rebalancing or owned elsewhere); retry"
+            )
+        return composite_store(params, spec.kind, stores)
 
     def metrics(self) -> dict[str, float]:
         """Thread and task counters summed over live threads."""
