@@ -30,6 +30,7 @@ from riverlog.streams.serdes import Serdes
 from riverlog.streams.topology import ProcessorSpec, StoreSpec
 
 if TYPE_CHECKING:
+    from riverlog.streams.builder import GlobalKTable
     from riverlog.streams.kstream import KStream
     from riverlog.streams.ktable import KTable
 
@@ -274,3 +275,24 @@ def table_table_join(
     result = KTable(b, merge, ks, vs, supplier, this, None if store is None else store.name)
     result.extra_parents.append(other)
     return result
+
+
+def stream_global_join(
+    stream: KStream,
+    table: GlobalKTable,
+    key_selector: Callable[[Any, Any], Any],
+    joiner: Callable[..., Any],
+    named: str | None,
+    left: bool,
+) -> KStream:
+    """KStream-GlobalKTable join: the key selector maps each stream record to the table's key."""
+    from riverlog.streams.kstream import KStream
+
+    b = stream.builder
+    name = b.name_or(named, "KSTREAM-LEFTJOIN-" if left else "KSTREAM-JOIN-")
+    fn = joiner_with_key(joiner)
+    store = table.store_name
+    b.topology.add_processor(
+        ProcessorSpec(name, lambda: KStreamKTableJoin(store, fn, left, key_selector), [stream.name])
+    )
+    return KStream(b, name, stream.key_serde, None, stream.repartition_required)

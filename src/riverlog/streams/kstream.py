@@ -22,9 +22,9 @@ from riverlog.streams.serdes import Serde
 from riverlog.streams.topology import ProcessorSpec, SinkSpec
 
 if TYPE_CHECKING:
-    from riverlog.streams.builder import StreamsBuilder
+    from riverlog.streams.builder import GlobalKTable, StreamsBuilder
     from riverlog.streams.grouped import KGroupedStream
-    from riverlog.streams.join_options import Joined, JoinWindows, StreamJoined
+    from riverlog.streams.join_options import JoinWindows, StreamJoined
     from riverlog.streams.ktable import KTable
 
 
@@ -222,20 +222,21 @@ class KStream:
     # -- joins -------------------------------------------------------------------------------
     def join(
         self,
-        other: KStream | KTable,
+        other: KStream | KTable | GlobalKTable,
         joiner: Callable[..., Any],
-        windows: JoinWindows | Joined | None = None,
-        joined: StreamJoined | Joined | None = None,
+        windows: Any = None,
+        joined: Any = None,
     ) -> KStream:
-        """`join(stream, joiner, JoinWindows[, StreamJoined])` or `join(table, joiner[, Joined])`."""
+        """`join(stream, joiner, JoinWindows[, StreamJoined])`, `join(table, joiner[, Joined])` or
+        `join(global_table, key_selector, joiner[, Named])`."""
         return self._join(other, joiner, windows, joined, False, False)
 
     def left_join(
         self,
-        other: KStream | KTable,
+        other: KStream | KTable | GlobalKTable,
         joiner: Callable[..., Any],
-        windows: JoinWindows | Joined | None = None,
-        joined: StreamJoined | Joined | None = None,
+        windows: Any = None,
+        joined: Any = None,
     ) -> KStream:
         return self._join(other, joiner, windows, joined, True, False)
 
@@ -250,7 +251,7 @@ class KStream:
 
     def _join(
         self,
-        other: KStream | KTable,
+        other: KStream | KTable | GlobalKTable,
         joiner: Callable[..., Any],
         windows: Any,
         joined: Any,
@@ -258,8 +259,14 @@ class KStream:
         right_outer: bool,
     ) -> KStream:
         from riverlog.streams import joins
+        from riverlog.streams.builder import GlobalKTable
         from riverlog.streams.join_options import Joined, JoinWindows
 
+        if isinstance(other, GlobalKTable):  # join(global_table, key_selector, joiner[, named])
+            if right_outer:
+                raise TypeError("outer_join is defined for two streams or two tables")
+            named = joined if isinstance(joined, str) else _name(joined)
+            return joins.stream_global_join(self, other, joiner, windows, named, left_outer)
         if isinstance(other, KStream):
             if not isinstance(windows, JoinWindows):
                 raise TypeError("a stream-stream join needs JoinWindows")

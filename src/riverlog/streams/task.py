@@ -284,6 +284,8 @@ class StreamTask:
     def get_state_store(self, name: str) -> Any:
         store = self.state.stores.get(name)
         if store is None:
+            store = self.topology.global_state.get(name)
+        if store is None:
             raise StreamsException(
                 f"Processor {self.current_node_name()} has no access to StateStore {name}"
             )

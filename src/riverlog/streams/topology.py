@@ -17,6 +17,7 @@ from riverlog.streams.errors import TopologyException
 from riverlog.streams.options import StoreBuilder
 from riverlog.streams.processors.base import ProcessorSupplier
 from riverlog.streams.serdes import Serde
+from riverlog.streams.state.global_store import GlobalStoreSpec
 
 REPARTITION_CONFIGS = {
     "cleanup.policy": "delete",
@@ -128,6 +129,10 @@ class Topology:
         self.additional_retention_ms = WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS
         # source topics (internal ones by suffix) that joins need co-partitioned
         self.copartition_groups: list[frozenset[str]] = []
+        # global tables: store name -> spec; the stores themselves, once an instance (or the test
+        # driver) has built them, are shared by every task of that instance
+        self.global_store_specs: dict[str, GlobalStoreSpec] = {}
+        self.global_state: dict[str, Any] = {}
 
     # -- building ----------------------------------------------------------------------------
     def _add(self, node: Node) -> None:
@@ -361,6 +366,10 @@ class Topology:
 
     def global_topics(self) -> dict[str, InternalTopicSpec]:
         return {}
+
+    def global_sources(self) -> dict[str, str]:
+        """Source topic -> global store name (`builder.global_table`)."""
+        return {spec.topic: name for name, spec in self.global_store_specs.items()}
 
     def describe(self) -> TopologyDescription:
         return TopologyDescription(self)

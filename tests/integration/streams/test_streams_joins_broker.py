@@ -19,8 +19,10 @@ from riverlog.streams import (
     Processor,
     Produced,
     PunctuationType,
+    QueryableStoreTypes,
     Record,
     Serdes,
+    StoreQueryParameters,
     StreamJoined,
     StreamsBuilder,
 )
@@ -208,3 +210,35 @@ def test_joining_topics_with_different_partition_counts_fails_at_start(
         assert set(_read(broker, out, lambda g: want <= set(g))) == want
     finally:
         app.close(timedelta(seconds=30))
+
+
+def test_global_table_is_loaded_before_processing_and_kept_current(
+    broker: RunningBroker, make_topic: Callable[..., str], apps: list[KafkaStreams], tmp_path: Path
+) -> None:
+    products = make_topic(partitions=3, prefix="products")  # not co-partitioned with orders
+    orders, out = make_topic(partitions=2, prefix="orders"), make_topic(prefix="out")
+    _produce(broker, products, [(f"p{i}", f"product-{i}", 1) for i in range(300)])
+    # orders exist before the app starts, and are older than the products: without the global
+    # table loaded first, stream-time ordering could not save them
+    _produce(broker, orders, [(f"o{i}", f"p{i * 7 % 300}", 0) for i in range(50)])
+    b = StreamsBuilder()
+    table = b.global_table(products, Consumed.with_(S, S))
+    b.stream(orders, Consumed.with_(S, S)).join(
+        table, lambda k, v: v, lambda order, product: product
+    ).to(out, Produced.with_(S, S))
+    app = KafkaStreams(b.build(), _config(broker, tmp_path))
+    apps.append(app)
+    app.start()
+    want = {(f"o{i}", f"product-{i * 7 % 300}") for i in range(50)}
+    assert set(_read(broker, out, lambda g: want <= set(g))) == want
+    _produce(broker, products, [("p1", "renamed", 2)])
+    time.sleep(1.0)
+    _produce(broker, orders, [("late-order", "p1", 3)])
+    got = _read(broker, out, lambda g: ("late-order", "renamed") in g)
+    assert ("late-order", "renamed") in got
+    store = app.store(
+        StoreQueryParameters.from_name_and_type(
+            table.queryable_store_name(), QueryableStoreTypes.key_value_store()
+        )
+    )
+    assert store.get("p1") == "renamed" and store.get("p2") == "product-2"

@@ -13,6 +13,7 @@ from riverlog.streams import (
     Consumed,
     Joined,
     JoinWindows,
+    KeyValue,
     Materialized,
     Produced,
     Serdes,
@@ -228,3 +229,36 @@ def test_stream_table_join_after_key_change_repartitions() -> None:
         assert [(r.key, r.value) for r in out.read_records_to_list()] == [
             ("c1", "c1:book by Carol")
         ]
+
+
+def test_stream_global_table_join_with_key_selector() -> None:
+    b = StreamsBuilder()
+    products = b.global_table("products", Consumed.with_(S, S), Materialized.as_("products"))
+    orders = b.stream("left", Consumed.with_(S, S))
+    # the order's value names the product: no co-partitioning, no repartition
+    orders.join(products, lambda k, v: v.split(":")[0], lambda o, p: f"{o} = {p}").to(
+        "out", Produced.with_(S, S)
+    )
+    orders.left_join(products, lambda k, v: v.split(":")[0], lambda o, p: f"{o} ? {p}").to(
+        "out2", Produced.with_(S, S)
+    )
+    topo = b.build()
+    assert "products" not in {t for s in topo.subtopologies().values() for t in s.source_topics}
+    with TopologyTestDriver(topo) as driver:
+        g = driver.create_input_topic("products", S, S)
+        li = driver.create_input_topic("left", S, S)
+        out = driver.create_output_topic("out", S, S)
+        out2 = driver.create_output_topic("out2", S, S)
+        g.pipe_input("p1", "apple", 1)
+        g.pipe_input("p2", "pear", 1)
+        li.pipe_input("o1", "p1:3", 5)
+        li.pipe_input("o2", "p9:1", 6)  # unknown product
+        g.pipe_input("p1", None, 7)  # deleted
+        li.pipe_input("o3", "p1:1", 8)
+        assert out.read_key_values_to_list() == [KeyValue("o1", "p1:3 = apple")]
+        assert out2.read_key_values_to_list() == [
+            KeyValue("o1", "p1:3 ? apple"),
+            KeyValue("o2", "p9:1 ? None"),
+            KeyValue("o3", "p1:1 ? None"),
+        ]
+        assert driver.get_key_value_store("products").get("p2") == "pear"

@@ -37,6 +37,7 @@ from confluent_kafka.admin import AdminClient
 from riverlog.streams.config import StreamsConfig, as_streams_config
 from riverlog.streams.errors import InvalidStateStoreException, StreamsException
 from riverlog.streams.interactive import StoreQueryParameters, composite_store
+from riverlog.streams.runtime.global_thread import GlobalStreamThread
 from riverlog.streams.runtime.internal_topics import (
     InternalTopicManager,
     full_name,
@@ -114,6 +115,7 @@ class KafkaStreams:
         self._state_listener: StateListener | None = None
         self._handler: UncaughtExceptionHandler | None = None
         self._threads: list[StreamThread] = []
+        self._global_thread: GlobalStreamThread | None = None
         self._next_thread_index = 1
         self._shutdown_thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -229,6 +231,17 @@ class KafkaStreams:
             self._set_state(_State.ERROR)
             self._stopped.set()
             raise
+        if self.topology.global_store_specs:
+            self._global_thread = GlobalStreamThread(self.topology, self.config)
+            try:
+                self._global_thread.bootstrap()
+            except BaseException as exc:
+                log.error("stream-client failed to load its global tables: %s", exc)
+                self._global_thread.close()
+                self._set_state(_State.PENDING_ERROR)
+                self._set_state(_State.ERROR)
+                self._stopped.set()
+                raise
         try:
             self._lock_state_dir()
         except BaseException:
@@ -309,6 +322,8 @@ class KafkaStreams:
             with self._lock:
                 # Let the threads (and their librdkafka clients) go: nothing reconnects after close.
                 self._threads.clear()
+            if self._global_thread is not None:
+                self._global_thread.close()
             self._unlock_state_dir()
             self._set_state(final)
             self._stopped.set()
@@ -380,6 +395,9 @@ class KafkaStreams:
         tasks. Raises `InvalidStateStoreException` (retriable) while the instance is not RUNNING or
         the store's task is restoring, unless `params.enable_stale_stores()` was asked for."""
         spec = self.topology.stores.get(params.store_name)
+        global_store = self.topology.global_state.get(params.store_name)
+        if global_store is not None and (params.stale_stores or self.state is _State.RUNNING):
+            return composite_store(params, "kv", lambda: [global_store])
         if spec is None:
             raise InvalidStateStoreException(
                 f"Cannot get state store {params.store_name} because no such store is registered "
