@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from riverlog.streams.errors import TopologyException
-from riverlog.streams.join_options import Joined, JoinWindows, StreamJoined
+from riverlog.streams.join_options import Joined, JoinWindows, StreamJoined, TableJoined
 from riverlog.streams.options import Materialized, Named
 from riverlog.streams.processors.join import (
     KStreamJoinWindow,
@@ -296,3 +296,112 @@ def stream_global_join(
         ProcessorSpec(name, lambda: KStreamKTableJoin(store, fn, left, key_selector), [stream.name])
     )
     return KStream(b, name, stream.key_serde, None, stream.repartition_required)
+
+
+def foreign_key_join(
+    this: KTable,
+    other: KTable,
+    extractor: Callable[[Any], Any],
+    joiner: Callable[[Any, Any], Any],
+    table_joined: TableJoined | None,
+    materialized: Materialized | None,
+    left: bool,
+) -> KTable:
+    """`this.join(other, fk_extractor, joiner)`: nodes, stores and the two internal topics."""
+    from riverlog.streams.ktable import KTable
+    from riverlog.streams.processors import fk_join as fk
+    from riverlog.streams.topology import SinkSpec, SourceSpec
+
+    b = this.builder
+    t = b.topology
+    tj = table_joined or TableJoined()
+    raw = Serdes.ByteArray()
+    this.enable_sending_old_values()  # a changed foreign key must unsubscribe the old one
+    left_store = materialize(this)
+    right_store = materialize(other)
+    base = tj.name
+    gen = b.new_processor_name("KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-")
+    send = gen if base is None else f"{base}-subscription-registration-processor"
+    sub_topic = f"{gen}-topic" if base is None else f"{base}-subscription-registration-topic"
+    sub_store = (
+        b.new_store_name("KTABLE-FK-JOIN-SUBSCRIPTION-")
+        if base is None
+        else f"{base}-subscription-store"
+    )
+    resp_topic = (
+        b.new_processor_name("KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-") + "-topic"
+        if base is None
+        else f"{base}-subscription-response-topic"
+    )
+    pk = fk._Serdes(this.key_serde, True)
+    fks = fk._Serdes(other.key_serde, True)
+    lv = fk._Serdes(this.value_serde, False)
+    rv = fk._Serdes(other.value_serde, False)
+    t.add_processor(
+        ProcessorSpec(
+            send,
+            lambda: fk.SubscriptionSend(extractor, left, pk, fks, lv, sub_topic),
+            [this.name],
+        )
+    )
+    sub_sink = b.name_or(None if base is None else f"{base}-subscription-sink", "KTABLE-SINK-")
+    t.add_sink(SinkSpec(sub_sink, sub_topic, None, raw, raw, tj.other_partitioner, [send]))
+    t.add_repartition_topic(sub_topic, None)
+    sub_source = b.name_or(
+        None if base is None else f"{base}-subscription-source", "KTABLE-SOURCE-"
+    )
+    t.add_source(SourceSpec(sub_source, [sub_topic], raw, raw))
+    receive = b.name_or(
+        None if base is None else f"{base}-subscription-processor",
+        "KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-",
+    )
+    t.add_processor(
+        ProcessorSpec(receive, lambda: fk.SubscriptionReceive(sub_store, right_store), [sub_source])
+    )
+    t.add_state_store(StoreSpec(sub_store, "kv", raw, raw, None, True, {}, False), receive)
+    t.connect_processor_and_state_stores(receive, right_store)
+    foreign = b.name_or(
+        None if base is None else f"{base}-foreign-table-processor",
+        "KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-",
+    )
+    t.add_processor(
+        ProcessorSpec(
+            foreign, lambda: fk.ForeignTableJoin(sub_store, fks, rv, resp_topic), [other.name]
+        )
+    )
+    t.connect_processor_and_state_stores(foreign, sub_store)
+    resp_sink = b.name_or(None if base is None else f"{base}-response-sink", "KTABLE-SINK-")
+    t.add_sink(SinkSpec(resp_sink, resp_topic, None, raw, raw, tj.partitioner, [receive, foreign]))
+    t.add_repartition_topic(resp_topic, None)
+    resp_source = b.name_or(None if base is None else f"{base}-response-source", "KTABLE-SOURCE-")
+    t.add_source(SourceSpec(resp_source, [resp_topic], raw, raw))
+    fn = joiner_with_key(joiner)
+    resolver = b.name_or(
+        None if base is None else f"{base}-response-resolver",
+        "KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-",
+    )
+    t.add_processor(
+        ProcessorSpec(
+            resolver,
+            lambda: fk.ResponseJoin(
+                left_store, lambda a, c: fn(None, a, c), left, pk, rv, resp_topic
+            ),
+            [resp_source],
+        )
+    )
+    t.connect_processor_and_state_stores(resolver, left_store)
+    store: StoreSpec | None = None
+    ks, vs = this.key_serde, None
+    if materialized is not None:
+        ks = materialized.key_serde or ks
+        vs = materialized.value_serde
+        name = materialized.store_name or b.new_store_name("KTABLE-FK-JOIN-OUTPUT-")
+        store = b.kv_store_spec(name, materialized, ks, vs)
+    out = b.name_or(None if base is None else f"{base}-output", "KTABLE-FK-JOIN-OUTPUT-")
+    supplier = TableSupplier(KTableKTableJoinMerger, None if store is None else store.name)
+    t.add_processor(ProcessorSpec(out, supplier, [resolver]))
+    if store is not None:
+        t.add_state_store(store, out)
+    t.add_copartition_group(sub_source, other.name)
+    t.add_copartition_group(resp_source, this.name)
+    return KTable(b, out, ks, vs, supplier, None, None if store is None else store.name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from riverlog.streams.join_options import TableJoined
 from riverlog.streams.kstream import KStream, _name, _with_key
 from riverlog.streams.options import Grouped, Materialized, Named
 from riverlog.streams.processors.aggregate import AggregateSupplier
@@ -143,24 +144,37 @@ class KTable:
         self,
         other: KTable,
         joiner: Callable[..., Any],
-        named: Named | str | None = None,
-        materialized: Materialized | None = None,
+        named: Any = None,
+        materialized: Any = None,
+        extra: Any = None,
     ) -> KTable:
-        """Inner table-table join on the primary key."""
-        from riverlog.streams.joins import table_table_join
-
-        return table_table_join(self, other, joiner, named, materialized, False, False)
+        """Inner table-table join on the primary key: `join(other, joiner[, named][, materialized])`;
+        or a foreign-key join: `join(other, fk_extractor, joiner[, TableJoined][, Materialized])`."""
+        return self._join(other, joiner, named, materialized, extra, False)
 
     def left_join(
         self,
         other: KTable,
         joiner: Callable[..., Any],
-        named: Named | str | None = None,
-        materialized: Materialized | None = None,
+        named: Any = None,
+        materialized: Any = None,
+        extra: Any = None,
     ) -> KTable:
-        from riverlog.streams.joins import table_table_join
+        return self._join(other, joiner, named, materialized, extra, True)
 
-        return table_table_join(self, other, joiner, named, materialized, True, False)
+    def _join(
+        self, other: KTable, first: Any, second: Any, third: Any, fourth: Any, left: bool
+    ) -> KTable:
+        from riverlog.streams.joins import foreign_key_join, table_table_join
+
+        if callable(second):  # (fk_extractor, joiner[, TableJoined][, Materialized])
+            tj = third if isinstance(third, TableJoined) else None
+            m = third if isinstance(third, Materialized) else fourth
+            return foreign_key_join(self, other, first, second, tj, m, left)
+        named, m = second, third
+        if isinstance(second, Materialized):
+            named, m = None, second
+        return table_table_join(self, other, first, named, m, left, False)
 
     def outer_join(
         self,

@@ -242,3 +242,27 @@ def test_global_table_is_loaded_before_processing_and_kept_current(
         )
     )
     assert store.get("p1") == "renamed" and store.get("p2") == "product-2"
+
+
+def test_foreign_key_join_on_a_real_broker(
+    broker: RunningBroker, make_topic: Callable[..., str], apps: list[KafkaStreams], tmp_path: Path
+) -> None:
+    # the two tables need not be co-partitioned: the internal topics take each side's width
+    orders, customers = make_topic(partitions=2, prefix="o"), make_topic(partitions=3, prefix="c")
+    out = make_topic(prefix="out")
+    b = StreamsBuilder()
+    b.table(orders, Consumed.with_(S, S)).join(
+        b.table(customers, Consumed.with_(S, S)),
+        lambda order: order.split(":")[0],
+        lambda order, customer: f"{order.split(':')[1]} for {customer}",
+    ).to_stream().to(out, Produced.with_(S, S))
+    app = KafkaStreams(b.build(), _config(broker, tmp_path))
+    apps.append(app)
+    app.start()
+    _produce(broker, customers, [(f"c{i}", f"name{i}", 1) for i in range(5)])
+    _produce(broker, orders, [(f"o{i}", f"c{i % 5}:item{i}", 2) for i in range(20)])
+    want = {(f"o{i}", f"item{i} for name{i % 5}") for i in range(20)}
+    assert want <= set(_read(broker, out, lambda g: want <= set(g)))
+    _produce(broker, customers, [("c0", "renamed", 3)])
+    want = {(f"o{i}", f"item{i} for renamed") for i in range(0, 20, 5)}
+    assert want <= set(_read(broker, out, lambda g: want <= set(g)))
