@@ -9,7 +9,9 @@ have processed every input record (`process-total`). Rows:
 - word count (the core's program, the baseline): lines of 10 words, words counted;
 - enrichment join: `stream.join(table)`, events keyed by a customer id drawn from the table's rows;
 - stream-stream join: two streams, 5-minute `JoinWindows`, every left record has one partner;
-- IQ `get` latency on the running enrichment app's table store, local (p50/p99 over 20k gets).
+- IQ `get` latency on the running enrichment app's table store, local (p50/p99 over 20k gets);
+- foreign-key join: order rows (10,000 customers) through a left FK join, rate = order updates /
+  seconds until the output holds one result per order.
 Figures are printed, never asserted.
 """
 
@@ -206,18 +208,71 @@ def stream_stream(bootstrap: str, tmp: Path, events: int) -> float:
     return events / elapsed
 
 
+def fk_join(bootstrap: str, tmp: Path, orders_n: int, customers_n: int) -> float:
+    orders, customers, out = (f"{p}-{uuid.uuid4().hex[:6]}" for p in ("fko", "fkc", "fkout"))
+    topics(bootstrap, orders, customers, out)
+    produce(
+        bootstrap,
+        customers,
+        ((f"c{i}".encode(), f"customer-{i}".encode(), 1) for i in range(customers_n)),
+    )
+    rng = random.Random(3)
+    produce(
+        bootstrap,
+        orders,
+        (
+            (f"o{i}".encode(), f"c{rng.randrange(customers_n)}:item{i}".encode(), 2)
+            for i in range(orders_n)
+        ),
+    )
+    b = StreamsBuilder()
+    b.table(orders, Consumed.with_(S, S)).left_join(
+        b.table(customers, Consumed.with_(S, S)),
+        lambda o: o.split(":")[0],
+        lambda o, c: f"{o}|{c}",
+    ).to_stream().to(out, Produced.with_(S, S))
+    app = KafkaStreams(
+        b.build(),
+        {
+            "application.id": f"bench-{uuid.uuid4().hex[:6]}",
+            "bootstrap.servers": bootstrap,
+            "state.dir": str(tmp / "fk"),
+            "commit.interval.ms": 1000,
+        },
+    )
+    app.start()
+    while app.metrics().get("process-total", 0) == 0:
+        time.sleep(0.005)
+    t0 = time.monotonic()
+    # a left foreign-key join answers every order row once (plus customer updates: none here)
+    while count_output(bootstrap, out) < orders_n:
+        time.sleep(0.5)
+    elapsed = time.monotonic() - t0
+    app.close(timedelta(seconds=60))
+    return orders_n / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--table", type=int, default=100_000)
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--ss-events", type=int, default=200_000)
+    parser.add_argument("--fk-orders", type=int, default=100_000)
+    parser.add_argument("--only-fk", action="store_true", help="run the foreign-key row only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         broker = BrokerProcess(1, tmp / "broker", zookeeper=None).start()
         try:
             bs = broker.bootstrap
+            fk = fk_join(bs, tmp, args.fk_orders, 10_000)
+            print(
+                f"FK join: {fk:,.0f} order updates/s ({args.fk_orders:,} orders, 10,000 customers)",
+                flush=True,
+            )
+            if args.only_fk:
+                return
             wc = word_count(bs, tmp, args.lines)
             print(
                 f"word count: {wc:,.0f} lines/s = {wc * 10:,.0f} words/s "

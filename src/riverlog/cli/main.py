@@ -42,6 +42,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "registry": ("riverlog.cli.registry", "app", "group"),
     "console": ("riverlog.cli.console", "console", "command"),
     "connect": ("riverlog.cli.connect", "app", "group"),
+    "streams": ("riverlog.cli.streams", "app", "group"),
 }
 
 

@@ -266,3 +266,55 @@ def test_foreign_key_join_on_a_real_broker(
     _produce(broker, customers, [("c0", "renamed", 3)])
     want = {(f"o{i}", f"item{i} for renamed") for i in range(0, 20, 5)}
     assert want <= set(_read(broker, out, lambda g: want <= set(g)))
+
+
+def _cli(broker: RunningBroker, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from riverlog.cli.main import app as cli
+
+    return CliRunner().invoke(cli, ["streams", *args, "-b", broker.bootstrap_servers])
+
+
+def test_streams_describe_and_reset_cli(
+    broker: RunningBroker, make_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    source, out = make_topic(partitions=2, prefix="in"), make_topic(prefix="out")
+    b = StreamsBuilder()
+    b.stream(source, Consumed.with_(S, S)).group_by_key().count().to_stream().to(
+        out, Produced.with_(S, Serdes.Long())
+    )
+    config = _config(broker, tmp_path)
+    app_id = config["application.id"]
+    _produce(broker, source, [(f"k{i % 3}", "x", 1) for i in range(9)])
+    app = KafkaStreams(b.build(), {**config, "default.key.serde": S, "default.value.serde": S})
+    app.start()
+    try:
+        _read(broker, out, lambda g: len({k for k, _ in g}) == 3)
+        live = _cli(broker, "describe", "--application-id", app_id)
+        assert live.exit_code == 0, live.output
+        assert f"{app_id}-KSTREAM-AGGREGATE-STATE-STORE-0000000001-changelog" in live.output
+        refused = _cli(broker, "reset", "--application-id", app_id, "--input-topics", source)
+        assert refused.exit_code != 0 and "live members" in str(refused.exception)
+    finally:
+        app.close(timedelta(seconds=30))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the group empties once the member has left
+        described = _cli(broker, "describe", "--application-id", app_id)
+        if "Members: 0" in described.output:
+            break
+        time.sleep(0.5)
+    assert "Total lag: 0" in described.output
+    done = _cli(broker, "reset", "--application-id", app_id, "--input-topics", source)
+    assert done.exit_code == 0, done.output
+    assert "internal topics deleted" in done.output
+    after = _cli(broker, "describe", "--application-id", app_id)
+    assert "Total lag: 9" in after.output  # everything will be read again
+    admin_topics = (
+        Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "x"})
+        .list_topics(timeout=10)
+        .topics
+    )
+    assert not [t for t in admin_topics if t.startswith(f"{app_id}-")]
+    unknown = _cli(broker, "describe", "--application-id", "no-such-app")
+    assert unknown.exit_code != 0 and "does not exist" in str(unknown.exception)
