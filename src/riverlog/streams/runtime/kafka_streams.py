@@ -43,7 +43,16 @@ from riverlog.streams.runtime.internal_topics import (
     full_name,
     source_topics_by_subtopology,
 )
+from riverlog.streams.runtime.iq_metadata import (
+    HostInfo,
+    KeyQueryMetadata,
+    MetadataExchange,
+    StreamsMetadata,
+    murmur2_partition,
+    parse_host,
+)
 from riverlog.streams.runtime.stream_thread import StreamThread, ThreadState
+from riverlog.streams.serdes import Serde
 from riverlog.streams.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -116,6 +125,10 @@ class KafkaStreams:
         self._handler: UncaughtExceptionHandler | None = None
         self._threads: list[StreamThread] = []
         self._global_thread: GlobalStreamThread | None = None
+        server = str(self.config.values.get("application.server") or "")
+        self.host_info: HostInfo | None = parse_host(server) if server else None
+        self._metadata: MetadataExchange | None = None
+        self._http: Any = None
         self._next_thread_index = 1
         self._shutdown_thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -252,6 +265,15 @@ class KafkaStreams:
         with self._lock:
             for _ in range(int(self.config["num.stream.threads"])):
                 self._start_thread()
+        if self.host_info is not None:
+            from riverlog.common.service import HttpService
+            from riverlog.streams.runtime.iq_http import build_app
+
+            self._metadata = MetadataExchange(self, self.host_info)
+            self._metadata.start()
+            self._http = HttpService(
+                build_app(self), self.host_info.host, self.host_info.port, name="streams-iq"
+            ).start()
 
     def _lock_state_dir(self) -> None:
         """Hold `state.dir/<application.id>/.lock` while running, as Kafka Streams locks its directory:
@@ -324,6 +346,10 @@ class KafkaStreams:
                 self._threads.clear()
             if self._global_thread is not None:
                 self._global_thread.close()
+            if self._http is not None:
+                self._http.stop()
+            if self._metadata is not None:
+                self._metadata.close()
             self._unlock_state_dir()
             self._set_state(final)
             self._stopped.set()
@@ -435,6 +461,47 @@ class KafkaStreams:
                 "holding it (rebalancing or owned elsewhere); retry"
             )
         return composite_store(params, spec.kind, stores)
+
+    def query_metadata_for_key(
+        self, store_name: str, key: Any, key_serde: Serde[Any]
+    ) -> KeyQueryMetadata:
+        """The instance (`application.server`) owning `key` in `store_name`, from the instances'
+        published metadata (see `riverlog.streams.runtime.iq_metadata`)."""
+        if self._metadata is None or self.host_info is None:
+            raise StreamsException("query metadata needs application.server to be set")
+        sub = self.topology.subtopology_of_store(store_name)
+        topics = sorted(self.topology.subtopologies()[sub].source_topics)
+        real = [
+            f"{self.config.application_id}-{t}" if self.topology.is_internal(t) else t
+            for t in topics
+        ]
+        count = max(self._partition_counts.get(t, 0) for t in real)
+        if count <= 0:
+            raise InvalidStateStoreException(f"partition count of {real} not known yet")
+        kb = key_serde.serialize(real[0], key)
+        if kb is None:
+            raise ValueError("null keys have no owner")
+        p = murmur2_partition(kb, count)
+        for t in real:
+            owner = self._metadata.owner(t, p)
+            if owner is not None:
+                return KeyQueryMetadata(owner, frozenset(), p)
+        raise InvalidStateStoreException(
+            f"no instance owns partition {p} of {store_name} yet (rebalancing): retry"
+        )
+
+    def metadata_for_all_streams_clients(self) -> list[StreamsMetadata]:
+        """Every instance with `application.server`, its partitions and the stores they hold."""
+        if self._metadata is None:
+            raise StreamsException("streams metadata needs application.server to be set")
+        out = self._metadata.all_hosts()
+        app = self.config.application_id
+        for info in self.topology.subtopologies().values():
+            real = {f"{app}-{t}" if self.topology.is_internal(t) else t for t in info.source_topics}
+            for meta in out:
+                if any(t in real for t, _ in meta.topic_partitions):
+                    meta.state_store_names.update(info.stores)
+        return out
 
     def metrics(self) -> dict[str, float]:
         """Thread and task counters summed over live threads."""

@@ -1,0 +1,120 @@
+"""Interactive queries across three KafkaStreams instances on a real broker: every key answered
+from every instance (locally or forwarded over the built-in HTTP endpoint), the metadata API, and
+recovery after one instance stops."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from riverlog.streams import Consumed, Grouped, KafkaStreams, Materialized, Serdes, StreamsBuilder
+from riverlog.streams.runtime.kafka_streams import State
+from riverlog.testing.broker import RunningBroker
+
+pytestmark = pytest.mark.integration
+S = Serdes.String()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def _topology(source: str) -> Any:
+    b = StreamsBuilder()
+    b.stream(source, Consumed.with_(S, S)).group_by_key(Grouped.with_(S, S)).count(
+        Materialized.as_("counts")
+    )
+    return b.build()
+
+
+def _all_answer(ports: list[int], want: dict[str, int]) -> bool:
+    for port in ports:
+        for key, n in want.items():
+            status, body = _get(f"http://127.0.0.1:{port}/stores/counts/keys/{key}")
+            if status != 200 or body.get("value") != n:
+                return False
+    return True
+
+
+def _wait(check: Callable[[], bool], timeout_s: float = 60) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def test_three_instances_answer_every_key_and_recover(
+    broker: RunningBroker, make_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    source = make_topic(partitions=6, prefix="iq")
+    app_id = f"iq3-{uuid.uuid4().hex[:6]}"
+    ports = [_free_port() for _ in range(3)]
+    apps = [
+        KafkaStreams(
+            _topology(source),
+            {
+                "application.id": app_id,
+                "bootstrap.servers": broker.bootstrap_servers,
+                "state.dir": str(tmp_path / str(i)),
+                "commit.interval.ms": 100,
+                "application.server": f"127.0.0.1:{port}",
+                "session.timeout.ms": 6000,
+            },
+        )
+        for i, port in enumerate(ports)
+    ]
+    try:
+        for app in apps:
+            app.start()
+        assert all(app.wait_for_state(State.RUNNING, 60) for app in apps)
+        p = Producer(
+            {"bootstrap.servers": broker.bootstrap_servers, "partitioner": "murmur2_random"}
+        )
+        want = {f"key{i}": i % 3 + 1 for i in range(24)}
+        for key, n in want.items():
+            for _ in range(n):
+                p.produce(source, key=key.encode(), value=b"x")
+        assert p.flush(30) == 0
+        assert _wait(lambda: _all_answer(ports, want), 90)
+        # the metadata API agrees with where the keys are
+        owners = {apps[0].query_metadata_for_key("counts", k, S).active_host.port for k in want}
+        assert owners <= set(ports) and len(owners) > 1
+        clients = apps[1].metadata_for_all_streams_clients()
+        assert {c.host_info.port for c in clients} == set(ports)
+        assert all("counts" in c.state_store_names for c in clients if c.topic_partitions)
+        status, rows = _get(f"http://127.0.0.1:{ports[2]}/stores/counts/range?from=key1&to=key2")
+        assert status == 200
+        assert {r["key"]: r["value"] for r in rows} == {
+            k: n for k, n in want.items() if "key1" <= k <= "key2"
+        }
+        status, _ = _get(f"http://127.0.0.1:{ports[0]}/stores/counts/keys/nobody")
+        assert status == 404
+        # one instance goes away: the others take its partitions and answer everything again
+        apps[2].close(timedelta(seconds=30))
+        assert _wait(lambda: _all_answer(ports[:2], want), 90)
+    finally:
+        for app in apps:
+            app.close(timedelta(seconds=30))
