@@ -118,3 +118,62 @@ def test_three_instances_answer_every_key_and_recover(
     finally:
         for app in apps:
             app.close(timedelta(seconds=30))
+
+
+def test_queries_recover_after_an_instance_is_sigkilled(
+    broker: RunningBroker, make_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    source = make_topic(partitions=6, prefix="iqk")
+    app_id = f"iqk-{uuid.uuid4().hex[:6]}"
+    ports = [_free_port() for _ in range(3)]
+    script = str(Path(__file__).with_name("iq_app.py"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                script,
+                broker.bootstrap_servers,
+                app_id,
+                str(tmp_path / str(i)),
+                source,
+                str(port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        for i, port in enumerate(ports)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "RUNNING"
+        p = Producer(
+            {"bootstrap.servers": broker.bootstrap_servers, "partitioner": "murmur2_random"}
+        )
+        want = {f"key{i}": i % 4 + 1 for i in range(30)}
+        for key, n in want.items():
+            for _ in range(n):
+                p.produce(source, key=key.encode(), value=b"x")
+        assert p.flush(30) == 0
+        assert _wait(lambda: _all_answer(ports, want), 90)
+        procs[1].send_signal(signal.SIGKILL)
+        procs[1].wait(10)
+        # within the session timeout (6 s) plus a rebalance and restoration, the two survivors
+        # answer every key again, whichever of them is asked
+        assert _wait(lambda: _all_answer([ports[0], ports[2]], want), 60)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
