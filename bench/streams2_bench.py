@@ -10,6 +10,8 @@ have processed every input record (`process-total`). Rows:
 - enrichment join: `stream.join(table)`, events keyed by a customer id drawn from the table's rows;
 - stream-stream join: two streams, 5-minute `JoinWindows`, every left record has one partner;
 - IQ `get` latency on the running enrichment app's table store, local (p50/p99 over 20k gets);
+- IQ `get` over the built-in HTTP endpoint of two instances: keys the asked instance owns (local)
+  and keys the other owns (forwarded), p50/p99 over 2,000 gets each;
 - foreign-key join: order rows (10,000 customers) through a left FK join, rate = order updates /
   seconds until the output holds one result per order.
 Figures are printed, never asserted.
@@ -252,6 +254,82 @@ def fk_join(bootstrap: str, tmp: Path, orders_n: int, customers_n: int) -> float
     return orders_n / elapsed
 
 
+def iq_http(bootstrap: str, tmp: Path, keys: int, gets: int) -> tuple[list[float], list[float]]:
+    """Two instances with application.server; HTTP GETs to instance A for keys A owns (local) and
+    keys B owns (forwarded by A to B): latencies in ms."""
+    import socket
+    import urllib.request
+
+    src = f"iqb-{uuid.uuid4().hex[:6]}"
+    topics(bootstrap, src)
+    produce(bootstrap, src, ((f"k{i}".encode(), b"x", 1) for i in range(keys)))
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    app_id = f"bench-iq-{uuid.uuid4().hex[:6]}"
+    apps = []
+    for i, port in enumerate(ports):
+        b = StreamsBuilder()
+        b.stream(src, Consumed.with_(S, S)).group_by_key(Grouped.with_(S, S)).count(
+            Materialized.as_("counts")
+        )
+        app = KafkaStreams(
+            b.build(),
+            {
+                "application.id": app_id,
+                "bootstrap.servers": bootstrap,
+                "state.dir": str(tmp / f"iq{i}"),
+                "commit.interval.ms": 100,
+                "application.server": f"127.0.0.1:{port}",
+            },
+        )
+        app.start()
+        apps.append(app)
+    a = apps[0]
+
+    def owner(k: str) -> int | None:
+        try:
+            return a.query_metadata_for_key("counts", k, S).active_host.port
+        except Exception:
+            return None
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        owners = {f"k{i}": owner(f"k{i}") for i in range(keys)}
+        if set(owners.values()) == set(ports):
+            try:
+                if all(
+                    urllib.request.urlopen(
+                        f"http://127.0.0.1:{ports[0]}/stores/counts/keys/k{i}", timeout=10
+                    ).status
+                    == 200
+                    for i in range(0, keys, max(1, keys // 20))
+                ):
+                    break
+            except Exception:
+                pass
+        time.sleep(0.5)
+    local = [k for k, o in owners.items() if o == ports[0]]
+    remote = [k for k, o in owners.items() if o == ports[1]]
+
+    def measure(ks: list[str]) -> list[float]:
+        out = []
+        for i in range(gets):
+            url = f"http://127.0.0.1:{ports[0]}/stores/counts/keys/{ks[i % len(ks)]}"
+            t = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=10) as r:
+                r.read()
+            out.append((time.perf_counter() - t) * 1000)
+        return out
+
+    res = measure(local), measure(remote)
+    for app in apps:
+        app.close(timedelta(seconds=60))
+    return res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -260,12 +338,22 @@ def main() -> None:
     parser.add_argument("--ss-events", type=int, default=200_000)
     parser.add_argument("--fk-orders", type=int, default=100_000)
     parser.add_argument("--only-fk", action="store_true", help="run the foreign-key row only")
+    parser.add_argument("--only-iq", action="store_true", help="run the IQ HTTP row only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         broker = BrokerProcess(1, tmp / "broker", zookeeper=None).start()
         try:
             bs = broker.bootstrap
+            loc, fwd = iq_http(bs, tmp, 1000, 2000)
+            ql, qf = statistics.quantiles(loc, n=100), statistics.quantiles(fwd, n=100)
+            print(
+                f"IQ get over HTTP: local p50 {ql[49]:.2f} ms p99 {ql[98]:.2f} ms; "
+                f"forwarded p50 {qf[49]:.2f} ms p99 {qf[98]:.2f} ms",
+                flush=True,
+            )
+            if args.only_iq:
+                return
             fk = fk_join(bs, tmp, args.fk_orders, 10_000)
             print(
                 f"FK join: {fk:,.0f} order updates/s ({args.fk_orders:,} orders, 10,000 customers)",
