@@ -177,3 +177,76 @@ def test_queries_recover_after_an_instance_is_sigkilled(
                 proc.wait(40)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _failover_restored(
+    broker: RunningBroker, source: str, tmp_path: Path, standbys: int
+) -> tuple[float, int]:
+    """Two instances; instance A goes away; (records B restored, records A's task had logged)."""
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition as KTP
+
+    app_id = f"sb-{uuid.uuid4().hex[:6]}"
+    ports = [_free_port() for _ in range(2)]
+    apps = [
+        KafkaStreams(
+            _topology(source),
+            {
+                "application.id": app_id,
+                "bootstrap.servers": broker.bootstrap_servers,
+                "state.dir": str(tmp_path / f"{standbys}-{i}"),
+                "commit.interval.ms": 100,
+                "statestore.cache.max.bytes": 0,
+                "application.server": f"127.0.0.1:{port}",
+                "num.standby.replicas": standbys,
+            },
+        )
+        for i, port in enumerate(ports)
+    ]
+    a, b = apps
+    try:
+        for app in apps:
+            app.start()
+        assert all(app.wait_for_state(State.RUNNING, 60) for app in apps)
+        p = Producer(
+            {"bootstrap.servers": broker.bootstrap_servers, "partitioner": "murmur2_random"}
+        )
+        want = {f"key{i}": 40 for i in range(20)}
+        for _ in range(40):
+            for key in want:
+                p.produce(source, key=key.encode(), value=b"x")
+        assert p.flush(30) == 0
+        assert _wait(lambda: _all_answer(ports, want), 90)
+        a_parts = {
+            p
+            for t, p in next(
+                c for c in b.metadata_for_all_streams_clients() if c.host_info.port == ports[0]
+            ).topic_partitions
+            if t == source
+        }
+        time.sleep(3)  # the standby (if any) catches up and checkpoints
+        before = b.metrics().get("restore-total", 0)
+        a.close(timedelta(seconds=30))
+        assert _wait(lambda: _all_answer(ports[1:], want), 90)
+        restored = b.metrics().get("restore-total", 0) - before
+        c = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "wm"})
+        changelog = f"{app_id}-counts-changelog"
+        logged = sum(c.get_watermark_offsets(KTP(changelog, p), timeout=10)[1] for p in a_parts)
+        c.close()
+        return restored, logged
+    finally:
+        for app in apps:
+            app.close(timedelta(seconds=30))
+
+
+def test_a_standby_replica_makes_failover_restore_only_the_tail(
+    broker: RunningBroker, make_topic: Callable[..., str], tmp_path: Path
+) -> None:
+    without, logged = _failover_restored(
+        broker, make_topic(partitions=2, prefix="sb0"), tmp_path, 0
+    )
+    assert logged > 0 and without == logged  # the whole changelog of the moved task
+    with_standby, logged = _failover_restored(
+        broker, make_topic(partitions=2, prefix="sb1"), tmp_path, 1
+    )
+    assert with_standby < logged  # only what the standby had not yet checkpointed

@@ -51,6 +51,7 @@ from riverlog.streams.runtime.iq_metadata import (
     murmur2_partition,
     parse_host,
 )
+from riverlog.streams.runtime.standby import StandbyUpdater
 from riverlog.streams.runtime.stream_thread import StreamThread, ThreadState
 from riverlog.streams.serdes import Serde
 from riverlog.streams.topology import Topology
@@ -129,6 +130,7 @@ class KafkaStreams:
         self.host_info: HostInfo | None = parse_host(server) if server else None
         self._metadata: MetadataExchange | None = None
         self._http: Any = None
+        self._standby: StandbyUpdater | None = None
         self._next_thread_index = 1
         self._shutdown_thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -271,6 +273,12 @@ class KafkaStreams:
 
             self._metadata = MetadataExchange(self, self.host_info)
             self._metadata.start()
+            replicas = int(self.config.values.get("num.standby.replicas") or 0)
+            if replicas > 0 and not str(self.config["processing.guarantee"]).startswith(
+                "exactly_once"
+            ):
+                self._standby = StandbyUpdater(self, self._metadata, replicas)
+                self._standby.start()
             self._http = HttpService(
                 build_app(self), self.host_info.host, self.host_info.port, name="streams-iq"
             ).start()
@@ -346,6 +354,8 @@ class KafkaStreams:
                 self._threads.clear()
             if self._global_thread is not None:
                 self._global_thread.close()
+            if self._standby is not None:
+                self._standby.close()
             if self._http is not None:
                 self._http.stop()
             if self._metadata is not None:
