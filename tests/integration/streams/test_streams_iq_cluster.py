@@ -224,6 +224,8 @@ def _failover_restored(
             ).topic_partitions
             if t == source
         }
+        meta = b.query_metadata_for_key("counts", "key0", S)
+        assert len(meta.standby_hosts) == standbys
         time.sleep(3)  # the standby (if any) catches up and checkpoints
         before = b.metrics().get("restore-total", 0)
         a.close(timedelta(seconds=30))

@@ -492,10 +492,19 @@ class KafkaStreams:
         if kb is None:
             raise ValueError("null keys have no owner")
         p = murmur2_partition(kb, count)
+        replicas = int(self.config.values.get("num.standby.replicas") or 0)
+        hosts = sorted({c.host_info for c in self._metadata.all_hosts()}, key=str)
         for t in real:
             owner = self._metadata.owner(t, p)
             if owner is not None:
-                return KeyQueryMetadata(owner, frozenset(), p)
+                standbys: frozenset[HostInfo] = frozenset()
+                if replicas > 0 and owner in hosts and self._standby is not None:
+                    i = hosts.index(owner)
+                    standbys = frozenset(
+                        hosts[(i + k) % len(hosts)]
+                        for k in range(1, min(replicas, len(hosts) - 1) + 1)
+                    )
+                return KeyQueryMetadata(owner, standbys, p)
         raise InvalidStateStoreException(
             f"no instance owns partition {p} of {store_name} yet (rebalancing): retry"
         )
