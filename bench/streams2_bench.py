@@ -12,6 +12,8 @@ have processed every input record (`process-total`). Rows:
 - IQ `get` latency on the running enrichment app's table store, local (p50/p99 over 20k gets);
 - IQ `get` over the built-in HTTP endpoint of two instances: keys the asked instance owns (local)
   and keys the other owns (forwarded), p50/p99 over 2,000 gets each;
+- failover: two instances counting 200,000 keys, one closes; seconds until the other answers
+  every key, and the changelog records it restored, without and with one standby replica;
 - foreign-key join: order rows (10,000 customers) through a left FK join, rate = order updates /
   seconds until the output holds one result per order.
 Figures are printed, never asserted.
@@ -330,6 +332,63 @@ def iq_http(bootstrap: str, tmp: Path, keys: int, gets: int) -> tuple[list[float
     return res
 
 
+def failover(bootstrap: str, tmp: Path, keys: int, standbys: int) -> tuple[float, float]:
+    """Two instances counting `keys` keys (one changelog record each); A closes; seconds until B
+    answers every key, and the records B restored."""
+    import socket
+
+    src = f"fo-{uuid.uuid4().hex[:6]}"
+    topics(bootstrap, src)
+    produce(bootstrap, src, ((f"k{i}".encode(), b"x", 1) for i in range(keys)))
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    app_id = f"bench-fo-{uuid.uuid4().hex[:6]}"
+    apps = []
+    for i, port in enumerate(ports):
+        b = StreamsBuilder()
+        b.stream(src, Consumed.with_(S, S)).group_by_key(Grouped.with_(S, S)).count(
+            Materialized.as_("counts")
+        )
+        app = KafkaStreams(
+            b.build(),
+            {
+                "application.id": app_id,
+                "bootstrap.servers": bootstrap,
+                "state.dir": str(tmp / f"fo{standbys}-{i}"),
+                "commit.interval.ms": 100,
+                "statestore.cache.max.bytes": 0,
+                "application.server": f"127.0.0.1:{port}",
+                "num.standby.replicas": standbys,
+            },
+        )
+        app.start()
+        apps.append(app)
+    a, b2 = apps
+    q = StoreQueryParameters.from_name_and_type("counts", QueryableStoreTypes.key_value_store())
+
+    def complete(app: Any) -> bool:
+        try:
+            return sum(1 for _ in app.store(q).all()) == keys
+        except Exception:
+            return False
+
+    while sum(x.metrics().get("process-total", 0) for x in apps) < keys:
+        time.sleep(0.2)
+    time.sleep(5)  # changelogs written, standbys caught up
+    before = b2.metrics().get("restore-total", 0)
+    t0 = time.monotonic()
+    a.close(timedelta(seconds=60))
+    while not complete(b2):
+        time.sleep(0.05)
+    elapsed = time.monotonic() - t0
+    restored = b2.metrics().get("restore-total", 0) - before
+    b2.close(timedelta(seconds=60))
+    return elapsed, restored
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -339,12 +398,22 @@ def main() -> None:
     parser.add_argument("--fk-orders", type=int, default=100_000)
     parser.add_argument("--only-fk", action="store_true", help="run the foreign-key row only")
     parser.add_argument("--only-iq", action="store_true", help="run the IQ HTTP row only")
+    parser.add_argument("--only-failover", action="store_true", help="run the failover rows only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         broker = BrokerProcess(1, tmp / "broker", zookeeper=None).start()
         try:
             bs = broker.bootstrap
+            for n in (0, 1):
+                secs, restored = failover(bs, tmp, 200_000, n)
+                print(
+                    f"failover, num.standby.replicas={n}: {secs:.2f} s until every key is "
+                    f"answered again, {restored:,.0f} changelog records restored",
+                    flush=True,
+                )
+            if args.only_failover:
+                return
             loc, fwd = iq_http(bs, tmp, 1000, 2000)
             ql, qf = statistics.quantiles(loc, n=100), statistics.quantiles(fwd, n=100)
             print(
