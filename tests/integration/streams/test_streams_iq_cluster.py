@@ -168,6 +168,12 @@ def test_queries_recover_after_an_instance_is_sigkilled(
         # within the session timeout (6 s) plus a rebalance and restoration, the two survivors
         # answer every key again, whichever of them is asked
         assert _wait(lambda: _all_answer([ports[0], ports[2]], want), 60)
+
+        def range_complete() -> bool:
+            status, rows = _get(f"http://127.0.0.1:{ports[0]}/stores/counts/range")
+            return status == 200 and {r["key"]: r["value"] for r in rows} == want
+
+        assert _wait(range_complete, 30)  # the dead instance no longer owns anything
     finally:
         for proc in procs:
             if proc.poll() is None:

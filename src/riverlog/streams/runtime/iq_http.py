@@ -104,8 +104,8 @@ def build_app(streams: KafkaStreams) -> Starlette:
             ]
             if q.get("local") != "true":
                 for meta in streams.metadata_for_all_streams_clients():
-                    if meta.host_info == streams.host_info:
-                        continue
+                    if meta.host_info == streams.host_info or not meta.topic_partitions:
+                        continue  # a host owning nothing (e.g. a crashed one, superseded)
                     query = dict(q) | {"local": "true"}
                     url = (
                         f"http://{meta.host_info}/stores/{urllib.parse.quote(store)}/range?"
