@@ -34,7 +34,9 @@ from riverlog.cli.groups import (
     committed_offsets,
     describe_group,
     list_offsets,
+    members_data,
     members_table,
+    offsets_data,
     offsets_table,
     plan_reset,
     reset_how,
@@ -42,7 +44,7 @@ from riverlog.cli.groups import (
     single,
     state_name,
 )
-from riverlog.cli.output import stdout_console
+from riverlog.cli.output import OutputFormat, OutputOption, print_json, stdout_console
 from riverlog.cli.topics import connect, wait_all
 
 app = typer.Typer(help="Reset and describe streams applications.", no_args_is_help=True)
@@ -144,6 +146,7 @@ def describe(
     application_id: AppIdOption,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Members, internal topics, and per partition the committed offset, log end and lag."""
     admin, settings = connect(bootstrap, command_config)
@@ -159,6 +162,20 @@ def describe(
             owners[(tp.topic, tp.partition)] = member
     partitions = sorted(set(committed) | set(owners))
     log_ends = list_offsets(admin, partitions, SPEC.latest())
+    offsets = offsets_data(partitions, committed, log_ends, owners)
+    total = sum(o["lag"] or 0 for o in offsets)
+    if output is OutputFormat.JSON:
+        print_json(
+            {
+                "application_id": application_id,
+                "state": state_name(description.state),
+                "members": members_data(description.members),
+                "internal_topics": internal,
+                "offsets": offsets,
+                "total_lag": total,
+            }
+        )
+        return
     console = stdout_console()
     console.print(
         f"Application: {application_id}  State: {state_name(description.state)}  "
@@ -166,11 +183,10 @@ def describe(
         markup=False,
         highlight=False,
     )
-    console.print(members_table(description.members))
+    console.print(members_table(members_data(description.members)))
     topics = Table("Internal topic", title="Internal topics")
     for t in internal:
         topics.add_row(t)
     console.print(topics)
-    console.print(offsets_table(partitions, committed, log_ends, owners))
-    total = sum(max(0, log_ends[tp] - committed.get(tp, 0)) for tp in partitions if tp in log_ends)
+    console.print(offsets_table(offsets))
     typer.echo(f"Total lag: {total}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -310,6 +311,8 @@ def test_streams_describe_and_reset_cli(
     assert "internal topics deleted" in done.output
     after = _cli(broker, "describe", "--application-id", app_id)
     assert "Total lag: 9" in after.output  # everything will be read again
+    as_json = _cli(broker, "describe", "--application-id", app_id, "--output", "json")
+    assert json.loads(as_json.output)["total_lag"] == 9
     admin_topics = (
         Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": "x"})
         .list_topics(timeout=10)
