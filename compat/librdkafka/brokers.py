@@ -92,9 +92,13 @@ def free_port() -> int:
 class SingleBroker:
     """A riverlog broker subprocess for one scenario, on a free port, data in a fresh directory."""
 
-    def __init__(self, scenario: str, workdir: Path) -> None:
+    def __init__(
+        self, scenario: str, workdir: Path, settings: dict[str, str] | None = None
+    ) -> None:
         self.scenario = scenario
         self.workdir = workdir
+        # The broker settings: the scenario's, or (for the Python clients' suites) given.
+        self.settings = SCENARIO_BROKER_SETTINGS[scenario] if settings is None else settings
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: BinaryIO | None = None
         self.port = 0
@@ -118,8 +122,8 @@ class SingleBroker:
         log = self.log = (self.workdir / f"broker-{self.scenario}-{self.starts}.log").open("wb")
         cmd = [str(RIVERLOG), "broker", "start", "--listen", self.bootstrap]
         cmd += ["--data-dir", str(data)]
-        for key, value in SCENARIO_BROKER_SETTINGS[self.scenario].items():
-            cmd += ["--set", f"{key}={value}"]
+        for key, value in self.settings.items():
+            cmd += ["--set", f"{key}={value.replace('{port}', str(self.port))}"]
         cmd += ["--log-level", log_level()]
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
