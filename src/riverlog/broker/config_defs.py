@@ -243,6 +243,19 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef(
         "group.consumer.heartbeat.interval.ms", parse_int(1, INT32_MAX), "5000", read_only=True
     ),
+    # The bounds of the group-level overrides (GROUP resource configs, KIP-848).
+    ConfigDef(
+        "group.consumer.min.session.timeout.ms", parse_int(1, INT32_MAX), "45000", read_only=True
+    ),
+    ConfigDef(
+        "group.consumer.max.session.timeout.ms", parse_int(1, INT32_MAX), "60000", read_only=True
+    ),
+    ConfigDef(
+        "group.consumer.min.heartbeat.interval.ms", parse_int(1, INT32_MAX), "5000", read_only=True
+    ),
+    ConfigDef(
+        "group.consumer.max.heartbeat.interval.ms", parse_int(1, INT32_MAX), "15000", read_only=True
+    ),
     ConfigDef("group.consumer.assignors", parse_str, "uniform,range", read_only=True),
     ConfigDef(
         "group.consumer.migration.policy",
