@@ -32,8 +32,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             _seen[report.nodeid] = {"outcome": "skipped", "reason": _reason(report)}
     elif report.when == "call":
         outcome = "passed" if report.passed else "skipped" if report.skipped else "failed"
-        _seen[report.nodeid] = {"outcome": outcome, "reason": _reason(report) if report.failed else ""}
-    elif report.when == "teardown" and report.failed and (entry is None or entry["outcome"] == "passed"):
+        _seen[report.nodeid] = {
+            "outcome": outcome,
+            "reason": _reason(report) if report.failed else "",
+        }
+    elif (
+        report.when == "teardown"
+        and report.failed
+        and (entry is None or entry["outcome"] == "passed")
+    ):
         _seen[report.nodeid] = {"outcome": "error", "reason": "teardown: " + _reason(report)}
 
 

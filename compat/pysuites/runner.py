@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from importlib import metadata
 from pathlib import Path
 
@@ -257,7 +256,11 @@ def sources(suite: Suite) -> Path:
         shutil.rmtree(target / "src" / suite.package, ignore_errors=True)
     print(
         f"{suite.dist} {version}: sdist {sdist.name} from PyPI"
-        + (f"; {len(added)} files the sdist lacks from git ({', '.join(summarise(added))})" if added else ""),
+        + (
+            f"; {len(added)} files the sdist lacks from git ({', '.join(summarise(added))})"
+            if added
+            else ""
+        ),
         flush=True,
     )
     stamp.write_text("\n".join(added) + "\n")
@@ -288,7 +291,9 @@ def download_sdist(dist: str, version: str) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", dist]
     subprocess.run([*cmd, "-d", str(where), f"{dist}=={version}"], check=True)
     normalised = dist.replace("-", "_").lower()
-    found = [p for p in where.glob("*.tar.gz") if p.name.lower().startswith(f"{normalised}-{version}.")]
+    found = [
+        p for p in where.glob("*.tar.gz") if p.name.lower().startswith(f"{normalised}-{version}.")
+    ]
     if not found:
         sys.exit(f"pip download left no sdist of {dist} {version} in {where}")
     return found[0]
@@ -397,7 +402,9 @@ def main() -> int:
     parser.add_argument("suite", choices=sorted(SUITES))
     parser.add_argument("--survey", action="store_true", help="run every test, print a table")
     parser.add_argument("--tests", help="comma-separated pytest node ids instead of tests.allow")
-    parser.add_argument("--passes", help="comma-separated pass labels (confluent-kafka: classic,consumer)")
+    parser.add_argument(
+        "--passes", help="comma-separated pass labels (confluent-kafka: classic,consumer)"
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per pytest run")
     args = parser.parse_args()
     suite = SUITES[args.suite]
@@ -451,7 +458,10 @@ def report(
         tag = f"[{o.pass_label}] " if o.pass_label else ""
         print(f"{o.outcome.upper():<8} {tag}{o.nodeid}  {o.reason[:150]}".rstrip())
     print(f"table: {table}")
-    counts = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("passed", "failed", "error", "skipped")}
+    counts = {
+        k: sum(1 for o in outcomes if o.outcome == k)
+        for k in ("passed", "failed", "error", "skipped")
+    }
     if survey:
         print(f"{suite.name} survey: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
         return 0
@@ -469,7 +479,9 @@ def report(
     for line in bad:
         print(f"NOT PASSED: {line}")
     passed = sum(1 for o in outcomes if o.outcome == "passed")
-    print(f"{suite.name}: {passed} passed, {len(outcomes) - passed} not passed; {len(bad)} allow-list entries failed")
+    print(
+        f"{suite.name}: {passed} passed, {len(outcomes) - passed} not passed; {len(bad)} allow-list entries failed"
+    )
     return 1 if bad or not passed else 0
 
 
