@@ -155,6 +155,13 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("broker.id", parse_int(-1, INT32_MAX), "0", read_only=True),
     ConfigDef("node.id", parse_int(-1, INT32_MAX), None, read_only=True),
     ConfigDef("broker.rack", parse_str, None, read_only=True),
+    # Fetch from follower (KIP-392): unset (leaders serve consumers) or Kafka's rack-aware selector.
+    ConfigDef(
+        "replica.selector.class",
+        parse_choice("org.apache.kafka.common.replica.RackAwareReplicaSelector"),
+        None,
+        read_only=True,
+    ),
     ConfigDef("listeners", parse_str, "PLAINTEXT://localhost:9092", read_only=True),
     ConfigDef("advertised.listeners", parse_str, None, read_only=True),
     ConfigDef("log.dirs", parse_str, None, read_only=True),
