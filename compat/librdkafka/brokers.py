@@ -56,6 +56,8 @@ CLUSTER_SETTINGS = {
     "transaction.state.log.min.isr": "2",
     "replica.lag.time.max.ms": "3000",
     "zookeeper.session.timeout.ms": "6000",
+    # Fetch from follower (KIP-392), which 0101 tests with racks RACK1..3: Kafka needs this selector.
+    "replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector",
 }
 CLUSTER_SIZE = 3
 
