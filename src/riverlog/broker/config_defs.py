@@ -158,7 +158,10 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     # Fetch from follower (KIP-392): unset (leaders serve consumers) or Kafka's rack-aware selector.
     ConfigDef(
         "replica.selector.class",
-        parse_choice("org.apache.kafka.common.replica.RackAwareReplicaSelector"),
+        parse_choice(
+            "org.apache.kafka.common.replica.LeaderSelector",
+            "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+        ),
         None,
         read_only=True,
     ),

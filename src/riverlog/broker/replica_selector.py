@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 RACK_AWARE = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
-SELECTORS = ("", RACK_AWARE)
+LEADER_SELECTOR = "org.apache.kafka.common.replica.LeaderSelector"  # Kafka's: always the leader
 NO_PREFERRED_REPLICA = -1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from riverlog.broker.replica_selector import (
+    LEADER_SELECTOR,
     NO_PREFERRED_REPLICA,
     RACK_AWARE,
     ReplicaView,
@@ -30,6 +31,9 @@ def test_the_leader_serves_when_it_is_in_the_rack_or_no_replica_is() -> None:
 
 def test_no_selector_means_the_leader() -> None:
     assert preferred_read_replica("", LEADER, [F2, F3], "RACK3", 50) == NO_PREFERRED_REPLICA
+    assert (
+        preferred_read_replica(LEADER_SELECTOR, LEADER, [F2], "RACK2", 50) == NO_PREFERRED_REPLICA
+    )
 
 
 def test_a_follower_that_does_not_hold_the_fetch_offset_is_not_chosen() -> None:
