@@ -478,11 +478,11 @@ def report(
                 bad.append(f"{run.label or '-'}: {entry.nodeid}: {why[:150]}")
     for line in bad:
         print(f"NOT PASSED: {line}")
-    passed = sum(1 for o in outcomes if o.outcome == "passed")
     print(
-        f"{suite.name}: {passed} passed, {len(outcomes) - passed} not passed; {len(bad)} allow-list entries failed"
+        f"{suite.name}: {counts['passed']} passed, {counts['failed'] + counts['error']} failed, "
+        f"{counts['skipped']} skipped; {len(bad)} allow-list entries failed"
     )
-    return 1 if bad or not passed else 0
+    return 1 if bad or not counts["passed"] else 0
 
 
 if __name__ == "__main__":
