@@ -22,8 +22,9 @@ Steps (each suite's particulars are in SUITES below):
 4. pytest on the selected tests, once per pass (confluent-kafka: the classic and the consumer group
    protocol), in a fresh broker per pass; the ``compat_report`` plugin beside this file writes each test's
    outcome. A pass's pytest run is killed after --timeout seconds.
-5. A table to stdout and to bench/tools/compat-results/<suite>/{run,survey}.md, pytest's output per pass
-   and the broker's log next to it. The last line is ``N passed, N failed``.
+5. A table to stdout and to bench/tools/compat-results-<suite>/{run,survey}.md (librdkafka's runner
+   clears bench/tools/compat-results/ on every run), pytest's output per pass
+   and the broker's log next to it. The last line is ``N passed, N failed, N skipped``.
 
 tests.allow: one pytest node id (or a prefix of one: a file, ``file::test`` for every parametrisation)
 a line, optionally followed by ``pass=LABEL`` (only in that pass) and a ``#`` comment. An entry passes
@@ -56,7 +57,7 @@ sys.path.insert(0, str(COMPAT / "librdkafka"))
 from brokers import SingleBroker  # noqa: E402
 
 SRC_CACHE = REPO / "bench" / "tools" / "compat-src"
-RESULTS = REPO / "bench" / "tools" / "compat-results"
+TOOLS = REPO / "bench" / "tools"  # results go to compat-results-<suite>/ there
 
 
 @dataclasses.dataclass(frozen=True)
@@ -429,7 +430,7 @@ def main() -> int:
         entries = read_allow(here / "tests.allow")
     passes = [p for p in suite.passes if not args.passes or p.label in args.passes.split(",")]
 
-    results = RESULTS / suite.name
+    results = TOOLS / f"compat-results-{suite.name}"
     shutil.rmtree(results, ignore_errors=True)
     results.mkdir(parents=True)
     outcomes: list[Outcome] = []
