@@ -73,6 +73,9 @@ def _now_ms() -> int:
 
 
 class ZkMetadataStore:
+    # Kafka's ZooKeeper brokers had no group configs; there is no znode for them.
+    keeps_group_configs = False
+
     def __init__(
         self,
         connect: str,
