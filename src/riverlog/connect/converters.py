@@ -15,7 +15,7 @@ import binascii
 import decimal
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from riverlog.common.configdef import ConfigDef, ConfigError, Importance, Type, one_of
@@ -23,6 +23,7 @@ from riverlog.connect import data as d
 from riverlog.connect.data import Schema, SchemaAndValue, SchemaBuilder, Struct
 from riverlog.connect.errors import DataException
 from riverlog.connect.json_format import Float32, dumps
+from riverlog.connect.json_plans import Plan, to_connect_plan, to_json_plan
 
 
 class Converter:
@@ -45,6 +46,13 @@ class Converter:
     def to_connect_data(self, topic: str, value: bytes | None) -> SchemaAndValue:
         raise NotImplementedError
 
+    def from_connect_batch(
+        self, topic: str, schema: Schema | None, values: Sequence[Any]
+    ) -> list[bytes | None]:
+        """`from_connect_data` for values sharing one schema (converters override it to go faster)."""
+        convert = self.from_connect_data
+        return [convert(topic, schema, v) for v in values]
+
 
 class StringConverter(Converter):
     config_def = ConfigDef().define(
@@ -56,15 +64,31 @@ class StringConverter(Converter):
         "The name of the encoding.",
     )
 
-    def _encoding(self) -> str:
+    _codec = "utf-8"
+
+    def configure(self, props: Mapping[str, Any], is_key: bool) -> None:
+        super().configure(props, is_key)
         name = str(self.config.get("converter.encoding", "UTF8")).lower()
-        return {"utf8": "utf-8"}.get(name, name)
+        self._codec = {"utf8": "utf-8"}.get(name, name)
+
+    def _encoding(self) -> str:
+        return self._codec
+
+    def from_connect_batch(
+        self, topic: str, schema: Schema | None, values: Sequence[Any]
+    ) -> list[bytes | None]:
+        codec = self._codec
+        try:
+            return [v.encode(codec) for v in values]
+        except AttributeError:  # not all strings: value by value
+            return super().from_connect_batch(topic, schema, values)
 
     def from_connect_data(self, topic: str, schema: Schema | None, value: Any) -> bytes | None:
+        if value.__class__ is str:
+            return value.encode(self._codec)  # type: ignore[no-any-return]
         if value is None:
             return None
-        text = value if isinstance(value, str) else _to_string(value)
-        return text.encode(self._encoding())
+        return _to_string(value).encode(self._codec)
 
     def to_connect_data(self, topic: str, value: bytes | None) -> SchemaAndValue:
         if value is None:
@@ -151,13 +175,47 @@ class JsonConverter(Converter):
         self._schema_cache: dict[Schema, dict[str, Any]] = {}
         self._schema_text: dict[Schema, str] = {}
         self._fast: dict[Schema, bool] = {}
-        self._connect_schemas: dict[bytes, tuple[Schema | None, bool]] = {}
+        self._connect_schemas: dict[bytes, tuple[Schema | None, bool, Plan | None]] = {}
+        # id(schema) → (schema, envelope prefix, plan, C-encoder-safe): checked by identity, since
+        # records of one task usually share one Schema object and hashing a schema is not free.
+        self._out_plans: dict[int, tuple[Schema, str, Plan, bool]] = {}
+
+    def _out_plan(self, schema: Schema) -> tuple[Schema, str, Plan, bool]:
+        entry = self._out_plans.get(id(schema))
+        if entry is not None and entry[0] is schema:
+            return entry
+        schema_text = dumps(self.as_json_schema(schema))
+        fast = not _has_float(schema) and not (self.numeric_decimals and _has_decimal(schema))
+        entry = (
+            schema,
+            '{"schema":' + schema_text + ',"payload":',
+            to_json_plan(schema, self._to_json),
+            fast,
+        )
+        if len(self._out_plans) >= int(self.config["schemas.cache.size"]):
+            self._out_plans.clear()
+        self._out_plans[id(schema)] = entry
+        return entry
+
+    def _encode(self, node: Any, fast: bool) -> str:
+        if not fast:
+            return dumps(node)
+        text = _FAST_JSON(node)
+        if "\\u00" in text:
+            text = _CONTROL_ESCAPE.sub(lambda m: m.group(0).upper().replace("\\U", "\\u"), text)
+        return text
 
     # -- Connect -> JSON
 
     def from_connect_data(self, topic: str, schema: Schema | None, value: Any) -> bytes | None:
         if schema is None and value is None:
             return None
+        if schema is not None:
+            _, prefix, plan, fast = self._out_plan(schema)
+            payload = self._encode(plan(value), fast)
+            if self.schemas_enabled:
+                return (prefix + payload + "}").encode()
+            return payload.encode()
         if self.schemas_enabled:
             schema_text = self._schema_text.get(schema) if schema is not None else "null"
             if schema_text is None:
@@ -322,13 +380,16 @@ class JsonConverter(Converter):
         cached = self._connect_schemas.get(key)
         if cached is None:
             schema = self.as_connect_schema(node["schema"])
-            cached = (schema, _has_decimal(schema))
+            plan = None if schema is None else to_connect_plan(schema, self._to_connect)
+            cached = (schema, _has_decimal(schema), plan)
             if len(self._connect_schemas) < int(self.config["schemas.cache.size"]):
                 self._connect_schemas[key] = cached
-        schema, exact = cached
+        schema, exact, plan = cached
         if exact:  # decimals written as JSON numbers must keep every digit
             node = json.loads(value, parse_float=decimal.Decimal)
-        return SchemaAndValue(schema, self._to_connect(schema, node["payload"]))
+        if plan is None:
+            return SchemaAndValue(schema, self._to_connect(schema, node["payload"]))
+        return SchemaAndValue(schema, plan(node["payload"]))
 
     def as_connect_schema(self, node: Any) -> Schema | None:
         if node is None:

@@ -14,7 +14,8 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
@@ -27,6 +28,7 @@ from riverlog.connect.api import (
     SinkRecord,
     SinkTask,
     SinkTaskContext,
+    SourceBatch,
     SourceRecord,
     SourceTask,
     SourceTaskContext,
@@ -161,7 +163,8 @@ class WorkerSourceTask(WorkerTask):
         self.flush_timeout_s = flush_timeout_ms / 1000
         self.producer: Producer | None = None
         self._send_failure: BaseException | None = None
-        self.records_sent = 0
+        self.records_sent = 0  # delivered records (counted at offset flushes on the batch path)
+        self._produced = 0
 
     def on_stop_requested(self) -> None:
         try:
@@ -171,7 +174,12 @@ class WorkerSourceTask(WorkerTask):
 
     def execute(self) -> None:
         # 1. Start the plugin task; it reads its offsets through the context.
-        self.producer = Producer(self.producer_config)
+        config = dict(self.producer_config)
+        if not self._wants_commit_record and self.eos_offsets_topic is None:
+            # Nobody needs a per-record acknowledgement: librdkafka reports failures only, and the
+            # offset flush (`producer.flush` == 0) proves everything before it was delivered.
+            config.setdefault("delivery.report.only.error", True)
+        self.producer = Producer(config)
         if self.eos_offsets_topic is not None:
             self.producer.init_transactions(
                 30
@@ -195,8 +203,8 @@ class WorkerSourceTask(WorkerTask):
                 if records:
                     self._send_transaction(records)
                 continue
-            for record in records or []:
-                self._send(record)
+            if records:
+                self._send_batch(records)
             self.producer.poll(0)
             if self._send_failure is not None:
                 raise ConnectException(
@@ -208,6 +216,95 @@ class WorkerSourceTask(WorkerTask):
         # 3. Last flush before the plugin stops.
         if self.eos_offsets_topic is None:
             self.commit_offsets()
+
+    def _send_batch(self, records: Sequence[SourceRecord]) -> None:
+        """One poll's records. Without transformations or per-record acknowledgements, records go
+        straight from the converters to `produce` (one error-only callback, the last offset of each
+        source partition stored once); a record whose conversion raises takes the per-record path,
+        which applies the retry and tolerance rules to it."""
+        if self.chain.stages or self._wants_commit_record or self.create_topic is not None:
+            for record in records:
+                self._send(record)
+            return
+        assert self.producer is not None
+        if isinstance(records, SourceBatch) and self._send_columns(records):
+            return
+        produce, poll = self.producer.produce, self.producer.poll
+        key_of = self.converters.key.from_connect_data
+        value_of = self.converters.value.from_connect_data
+        header_of = self.converters.header.from_connect_data
+        callback = self._delivered_plain
+        topics_used = self.topics_used
+        last: dict[int, tuple[Any, Any]] = {}
+        sent = 0
+        for record in records:
+            topic = record.topic
+            try:
+                key = key_of(topic, record.key_schema, record.key)
+                value = value_of(topic, record.value_schema, record.value)
+                headers = (
+                    [(h.key, header_of(topic, h.schema, h.value)) for h in record.headers]
+                    if record.headers
+                    else None
+                )
+            except Exception:
+                self._store_offsets(last)
+                last.clear()
+                self._send(record)
+                continue
+            if topic not in topics_used:
+                topics_used.add(topic)
+            partition = -1 if record.kafka_partition is None else record.kafka_partition
+            timestamp = 0 if record.timestamp is None else record.timestamp
+            while True:
+                try:
+                    produce(topic, value, key, partition, callback, None, timestamp, headers)  # type: ignore[arg-type]
+                    break
+                except BufferError:
+                    poll(0.05)  # the local queue is full: wait for deliveries
+            sent += 1
+            source_partition = record.source_partition
+            if source_partition is not None:
+                last[id(source_partition)] = (source_partition, record.source_offset)
+        self._produced += sent
+        self._store_offsets(last)
+
+    def _send_columns(self, batch: SourceBatch) -> bool:
+        """A `SourceBatch` converted column by column; False (nothing sent) when a conversion
+        raises, so that the records go the per-record way."""
+        assert self.producer is not None
+        topic = batch.topic
+        try:
+            values = self.converters.value.from_connect_batch(
+                topic, batch.value_schema, batch.values
+            )
+            keys: Sequence[bytes | None] = (
+                self.converters.key.from_connect_batch(topic, batch.key_schema, batch.keys)
+                if batch.keys is not None
+                else repeat(None, len(values))  # type: ignore[assignment]
+            )
+        except Exception:
+            return False
+        produce, poll = self.producer.produce, self.producer.poll
+        callback = self._delivered_plain
+        partition = -1 if batch.kafka_partition is None else batch.kafka_partition
+        timestamp = 0 if batch.timestamp is None else batch.timestamp
+        self.topics_used.add(topic)
+        for key, value in zip(keys, values, strict=False):
+            while True:
+                try:
+                    produce(topic, value, key, partition, callback, None, timestamp)
+                    break
+                except BufferError:
+                    poll(0.05)  # the local queue is full: wait for deliveries
+        self._produced += len(values)
+        if batch.source_partition is not None and len(values):
+            self.writer.offset(batch.source_partition, batch.source_offsets[-1])
+        return True
+
+    def _store_offsets(self, last: dict[int, tuple[Any, Any]]) -> None:
+        for partition, offset in last.values():
+            self.writer.offset(partition, offset)
 
     def _send(self, record: SourceRecord) -> None:
         assert self.producer is not None
@@ -283,7 +380,7 @@ class WorkerSourceTask(WorkerTask):
         else:
             self.records_sent += 1
 
-    def _send_transaction(self, records: list[SourceRecord]) -> None:
+    def _send_transaction(self, records: Sequence[SourceRecord]) -> None:
         """One poll's records and the offsets they reach, committed atomically."""
         from riverlog.connect.offsets import key_bytes, value_bytes
 
@@ -326,6 +423,8 @@ class WorkerSourceTask(WorkerTask):
             raise ConnectException(
                 f"Unrecoverable exception from producer send callback: {self._send_failure}"
             )
+        self.records_sent += self._produced
+        self._produced = 0
         self.writer.flush(self.writer.begin_flush())
         self.task.commit()
 
@@ -365,6 +464,7 @@ class WorkerSinkTask(WorkerTask):
         self.context = SinkTaskContext(dict(props))
         self.context.errant_record_reporter = self.report
         self._batch: dict[tuple[str, int, int], ConsumedRecord] = {}
+        self._raw: dict[tuple[str, int, int], Message] = {}  # the batch path's messages, for report
         self._tps: dict[tuple[str, int], TopicPartition] = {}
         self.current: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
@@ -425,8 +525,9 @@ class WorkerSinkTask(WorkerTask):
                 self.consumer.resume(self.consumer.assignment())
                 self._paused_consumer = False
             self._batch.clear()
+            self._raw.clear()
             messages = self.consumer.consume(self.batch_size, 0.2)
-            records = [r for r in (self._convert(m) for m in messages) if r is not None]
+            records = self._convert_batch(messages)
             self._put(records)
             self._apply_resets()
             if self.context.commit_requested or time.monotonic() >= next_commit:
@@ -437,6 +538,59 @@ class WorkerSinkTask(WorkerTask):
         self.commit()
         if self.context.assignment:
             self.task.close(set(self.context.assignment))
+
+    def _convert_batch(self, messages: list[Message]) -> list[SinkRecord]:
+        """Messages to records. Without transformations, headers or errors, a message goes straight
+        through the converters into a `SinkRecord` (the raw record is kept for the errant-record
+        reporter); anything else, or a conversion that raises, takes the per-record path with its retry
+        and tolerance rules."""
+        if self.chain.stages:
+            return [r for r in (self._convert(m) for m in messages) if r is not None]
+        key_of = self.converters.key.to_connect_data
+        value_of = self.converters.value.to_connect_data
+        tps, current, raw = self._tps, self.current, self._raw
+        out: list[SinkRecord] = []
+        append = out.append
+        for msg in messages:
+            if msg.error() is not None or msg.headers():
+                record = self._convert(msg)
+                if record is not None:
+                    append(record)
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            try:
+                key = key_of(topic, msg.key())  # type: ignore[arg-type]
+                value = value_of(topic, msg.value())  # type: ignore[arg-type]
+            except Exception:
+                record = self._convert(msg)
+                if record is not None:
+                    append(record)
+                continue
+            tp = tps.get((topic, partition))  # type: ignore[arg-type]
+            if tp is None:
+                self.topics_used.add(topic)  # type: ignore[arg-type]
+                tp = tps[(topic, partition)] = TopicPartition(topic, partition)  # type: ignore[arg-type,index]
+            current[tp] = offset + 1  # type: ignore[operator]
+            raw[(topic, partition, offset)] = msg  # type: ignore[index]
+            ts_type, ts = msg.timestamp()
+            append(
+                SinkRecord(
+                    topic,  # type: ignore[arg-type]
+                    partition,
+                    key.schema,
+                    key.value,
+                    value.schema,
+                    value.value,
+                    ts if ts_type else None,
+                    (),
+                    offset,  # type: ignore[arg-type]
+                    "LogAppendTime" if ts_type == 2 else "CreateTime",
+                    topic,
+                    partition,
+                    offset,
+                )
+            )
+        return out
 
     def _convert(self, msg: Message) -> SinkRecord | None:
         error = msg.error()
@@ -522,6 +676,9 @@ class WorkerSinkTask(WorkerTask):
             record.original_kafka_offset or record.kafka_offset,
         )
         consumed = self._batch.get(key)
+        if consumed is None and key in self._raw:  # type: ignore[comparison-overlap]
+            msg = self._raw[key]  # type: ignore[index]
+            consumed = ConsumedRecord(key[0], key[1], key[2], msg.key(), msg.value(), [])
         self.retry._failed(Stage.TASK_PUT, error, type(self.task).__name__, consumed)
 
     def _put(self, records: list[SinkRecord]) -> None:

@@ -1,0 +1,91 @@
+"""Per-schema conversion functions for `JsonConverter`, compiled once per schema.
+
+`to_json_plan(schema, generic)` returns a function equal to `generic(schema, value)` (the converter's
+recursive `_to_json`), and `to_connect_plan(schema, generic)` one equal to `generic(schema, node)`
+(`_to_connect`). Primitive and struct schemas get direct code: a value of the exact expected Python type
+passes through, a struct is walked by field index; anything else (None, defaults, logical types, arrays,
+maps, a value of another type and so the error) goes to the generic function, so results and errors are
+the generic ones. Stateless: a plan holds only its schema and the generic function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from riverlog.connect import data as d
+from riverlog.connect.data import Schema, Struct
+
+Generic = Callable[[Schema, Any], Any]
+Plan = Callable[[Any], Any]
+
+_LOGICAL = frozenset((d.DECIMAL_NAME, d.DATE_NAME, d.TIME_NAME, d.TIMESTAMP_NAME))
+# The Python type a JSON node or Connect value has when it needs no conversion, per schema type.
+_PASS_TYPES: dict[d.Type, type] = {
+    d.Type.INT8: int,
+    d.Type.INT16: int,
+    d.Type.INT32: int,
+    d.Type.INT64: int,
+    d.Type.BOOLEAN: bool,
+    d.Type.STRING: str,
+    d.Type.FLOAT64: float,
+}
+
+
+def _generic(schema: Schema, generic: Generic) -> Plan:
+    return lambda value: generic(schema, value)
+
+
+def _passing(schema: Schema, generic: Generic, kind: type) -> Plan:
+    def plan(value: Any) -> Any:
+        if value.__class__ is kind:  # exact type: not bool for ints, not a subclass
+            return value
+        return generic(schema, value)
+
+    return plan
+
+
+def to_json_plan(schema: Schema, generic: Generic) -> Plan:
+    """Connect value → JSON node for `schema` (see the module doc)."""
+    if schema.name in _LOGICAL or schema.default is not None:
+        return _generic(schema, generic)
+    kind = _PASS_TYPES.get(schema.type)
+    if kind is not None:
+        return _passing(schema, generic, kind)
+    if schema.type is not d.Type.STRUCT:
+        return _generic(schema, generic)
+    fields = [(f.name, f.index, to_json_plan(f.schema, generic)) for f in schema.fields]
+
+    def struct_plan(value: Any) -> Any:
+        if value.__class__ is not Struct or value.schema is not schema:
+            return generic(schema, value)
+        values = value._values
+        return {name: plan(values[index]) for name, index, plan in fields}
+
+    return struct_plan
+
+
+def to_connect_plan(schema: Schema, generic: Generic) -> Plan:
+    """JSON node → Connect value for `schema` (see the module doc)."""
+    if schema.name in _LOGICAL or schema.default is not None:
+        return _generic(schema, generic)
+    if schema.type is d.Type.FLOAT64 or schema.type is d.Type.FLOAT32:
+        return _generic(schema, generic)  # ints are widened to floats there
+    kind = _PASS_TYPES.get(schema.type)
+    if kind is not None:
+        return _passing(schema, generic, kind)
+    if schema.type is not d.Type.STRUCT:
+        return _generic(schema, generic)
+    fields = [(f.name, to_connect_plan(f.schema, generic)) for f in schema.fields]
+    new = Struct.__new__
+
+    def struct_plan(node: Any) -> Any:
+        if node.__class__ is not dict:
+            return generic(schema, node)
+        out = new(Struct)
+        out.schema = schema
+        get = node.get
+        out._values = [plan(get(name)) for name, plan in fields]
+        return out
+
+    return struct_plan
