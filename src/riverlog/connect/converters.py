@@ -189,7 +189,7 @@ class JsonConverter(Converter):
         entry = (
             schema,
             '{"schema":' + schema_text + ',"payload":',
-            to_json_plan(schema, self._to_json),
+            to_json_plan(schema, self._to_json, self.numeric_decimals),
             fast,
         )
         if len(self._out_plans) >= int(self.config["schemas.cache.size"]):

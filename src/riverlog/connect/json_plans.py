@@ -4,12 +4,16 @@
 recursive `_to_json`), and `to_connect_plan(schema, generic)` one equal to `generic(schema, node)`
 (`_to_connect`). Primitive and struct schemas get direct code: a value of the exact expected Python type
 passes through, a struct is walked by field index; anything else (None, defaults, logical types, arrays,
-maps, a value of another type and so the error) goes to the generic function, so results and errors are
+maps, a value of another type and so the error) goes to the generic function; Decimal (as base64 bytes),
+Timestamp, Date and Time values of their exact Python type are converted directly, so results and errors are
 the generic ones. Stateless: a plan holds only its schema and the generic function.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+from base64 import b64encode
 from collections.abc import Callable
 from typing import Any
 
@@ -45,16 +49,53 @@ def _passing(schema: Schema, generic: Generic, kind: type) -> Plan:
     return plan
 
 
-def to_json_plan(schema: Schema, generic: Generic) -> Plan:
+def _logical_to_json_plan(schema: Schema, generic: Generic, numeric_decimals: bool) -> Plan:
+    name = schema.name
+    if name == d.DECIMAL_NAME and not numeric_decimals:
+        scale = int(schema.params.get(d.DECIMAL_SCALE, "0"))
+        exponent = -scale
+
+        def decimal_plan(value: Any) -> Any:
+            if value.__class__ is not decimal.Decimal or value.as_tuple().exponent != exponent:
+                return generic(schema, value)  # None, another type, or the scale error
+            unscaled = int(value.scaleb(scale))
+            length = (unscaled if unscaled >= 0 else ~unscaled).bit_length() // 8 + 1
+            return b64encode(unscaled.to_bytes(length, "big", signed=True)).decode("ascii")
+
+        return decimal_plan
+    for logical, kind, to_int in (
+        (d.TIMESTAMP_NAME, dt.datetime, d.timestamp_to_int),
+        (d.DATE_NAME, dt.date, d.date_to_int),
+        (d.TIME_NAME, dt.time, d.time_to_int),
+    ):
+        if name == logical:
+            return _through(schema, generic, kind, to_int)
+    return _generic(schema, generic)
+
+
+def _through(schema: Schema, generic: Generic, kind: type, convert: Callable[[Any], Any]) -> Plan:
+    def plan(value: Any) -> Any:
+        if value.__class__ is kind:
+            return convert(value)
+        return generic(schema, value)
+
+    return plan
+
+
+def to_json_plan(schema: Schema, generic: Generic, numeric_decimals: bool = False) -> Plan:
     """Connect value → JSON node for `schema` (see the module doc)."""
-    if schema.name in _LOGICAL or schema.default is not None:
+    if schema.default is not None:
         return _generic(schema, generic)
+    if schema.name in _LOGICAL:
+        return _logical_to_json_plan(schema, generic, numeric_decimals)
     kind = _PASS_TYPES.get(schema.type)
     if kind is not None:
         return _passing(schema, generic, kind)
     if schema.type is not d.Type.STRUCT:
         return _generic(schema, generic)
-    fields = [(f.name, f.index, to_json_plan(f.schema, generic)) for f in schema.fields]
+    fields = [
+        (f.name, f.index, to_json_plan(f.schema, generic, numeric_decimals)) for f in schema.fields
+    ]
 
     def struct_plan(value: Any) -> Any:
         if value.__class__ is not Struct or value.schema is not schema:
@@ -69,8 +110,8 @@ def to_connect_plan(schema: Schema, generic: Generic) -> Plan:
     """JSON node → Connect value for `schema` (see the module doc)."""
     if schema.name in _LOGICAL or schema.default is not None:
         return _generic(schema, generic)
-    if schema.type is d.Type.FLOAT64 or schema.type is d.Type.FLOAT32:
-        return _generic(schema, generic)  # ints are widened to floats there
+    if schema.type is d.Type.FLOAT32:
+        return _generic(schema, generic)
     kind = _PASS_TYPES.get(schema.type)
     if kind is not None:
         return _passing(schema, generic, kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 from typing import Any
 
@@ -43,6 +44,9 @@ SCHEMA = (
     .field("price", d.decimal_schema(2, optional=True))
     .field("inner", INNER)
     .field("tags", SchemaBuilder.array(d.STRING_SCHEMA).optional().build())
+    .field("seen", d.timestamp_schema(optional=True))
+    .field("day", d.date_schema(optional=True))
+    .field("at", d.time_schema(optional=True))
     .build()
 )
 
@@ -57,6 +61,9 @@ def value(**over: Any) -> Struct:
         "price": decimal.Decimal("12.34"),
         "inner": Struct(INNER).put("n", 3),
         "tags": ["a"],
+        "seen": dt.datetime(2026, 12, 7, 21, 0, 1, 234000, tzinfo=dt.UTC),
+        "day": dt.date(2026, 12, 7),
+        "at": dt.time(21, 0, 1, 234000),
     }
     fields.update(over)
     for k, v in fields.items():
@@ -67,7 +74,11 @@ def value(**over: Any) -> Struct:
 @pytest.mark.parametrize("schemas", ["true", "false"])
 @pytest.mark.parametrize(
     "over",
-    [{}, {"plate": None, "amount": None, "price": None, "tags": None}, {"amount": 2.0}],
+    [
+        {},
+        {"plate": None, "amount": None, "price": None, "tags": None, "seen": None, "day": None},
+        {"amount": 2.0, "price": decimal.Decimal("-0.01")},
+    ],
 )
 def test_plan_bytes_equal_generic_and_round_trip(schemas: str, over: dict[str, Any]) -> None:
     c = converter(**{"schemas.enable": schemas})
@@ -82,7 +93,15 @@ def test_plan_bytes_equal_generic_and_round_trip(schemas: str, over: dict[str, A
 
 @pytest.mark.parametrize(
     "over",
-    [{"id": True}, {"id": "7"}, {"ok": 1}, {"id": None}, {"plate": 5}],
+    [
+        {"id": True},
+        {"id": "7"},
+        {"ok": 1},
+        {"id": None},
+        {"plate": 5},
+        {"price": decimal.Decimal("1.5")},  # scale 1 where the schema says 2
+        {"price": 1.5},
+    ],
 )
 def test_plan_rejects_what_generic_rejects(over: dict[str, Any]) -> None:
     c = converter()

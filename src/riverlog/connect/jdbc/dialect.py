@@ -287,7 +287,14 @@ def value_converter(schema: Schema) -> Callable[[Any], Any]:
 
         return to_decimal
     if schema.name == d.TIMESTAMP_NAME:
-        return lambda value: python_value(schema, value)
+        utc, datetime = dt.UTC, dt.datetime
+
+        def to_timestamp(value: Any) -> Any:
+            if value.__class__ is datetime:
+                return value if value.tzinfo is not None else value.replace(tzinfo=utc)
+            return python_value(schema, value)
+
+        return to_timestamp
     passing: type | None = None
     if schema.name is None and schema.type in (
         d.Type.INT8,
