@@ -23,7 +23,17 @@ from riverlog.connect import data as d
 from riverlog.connect.data import Schema, SchemaAndValue, SchemaBuilder, Struct
 from riverlog.connect.errors import DataException
 from riverlog.connect.json_format import Float32, dumps
-from riverlog.connect.json_plans import Plan, to_connect_plan, to_json_plan
+from riverlog.connect.json_plans import (
+    Plan,
+    expect_int,
+    has_decimal,
+    has_float,
+    plain,
+    schemaless_type,
+    text_of,
+    to_connect_plan,
+    to_json_plan,
+)
 
 
 class Converter:
@@ -175,7 +185,7 @@ class JsonConverter(Converter):
         self._schema_cache: dict[Schema, dict[str, Any]] = {}
         self._schema_text: dict[Schema, str] = {}
         self._fast: dict[Schema, bool] = {}
-        self._connect_schemas: dict[bytes, tuple[Schema | None, bool, Plan | None]] = {}
+        self._connect_schemas: dict[bytes, _Known] = {}
         # id(schema) → (schema, envelope prefix, plan, C-encoder-safe): checked by identity, since
         # records of one task usually share one Schema object and hashing a schema is not free.
         self._out_plans: dict[int, tuple[Schema, str, Plan, bool]] = {}
@@ -185,7 +195,7 @@ class JsonConverter(Converter):
         if entry is not None and entry[0] is schema:
             return entry
         schema_text = dumps(self.as_json_schema(schema))
-        fast = not _has_float(schema) and not (self.numeric_decimals and _has_decimal(schema))
+        fast = not has_float(schema) and not (self.numeric_decimals and has_decimal(schema))
         entry = (
             schema,
             '{"schema":' + schema_text + ',"payload":',
@@ -232,7 +242,7 @@ class JsonConverter(Converter):
         Java-exact writer (Java's float formatting differs from Python's)."""
         fast = self._fast.get(schema) if schema is not None else False
         if fast is None:
-            fast = not _has_float(schema) and not (self.numeric_decimals and _has_decimal(schema))
+            fast = not has_float(schema) and not (self.numeric_decimals and has_decimal(schema))
             self._fast[schema] = fast  # type: ignore[index]
         if not fast:
             return dumps(node)
@@ -290,7 +300,7 @@ class JsonConverter(Converter):
             logical = self._logical_to_json(schema, value)
             if logical is not _NOT_LOGICAL:
                 return logical
-        kind = schema.type if schema is not None else _schemaless_type(value)
+        kind = schema.type if schema is not None else schemaless_type(value)
         if kind in (d.Type.INT8, d.Type.INT16, d.Type.INT32, d.Type.INT64):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise DataException(f"Invalid type for {kind.name}: {type(value).__name__}")
@@ -324,7 +334,7 @@ class JsonConverter(Converter):
             )
             if object_mode:
                 return {
-                    _text_of(self._to_json(ks, k)): self._to_json(vs, v) for k, v in value.items()
+                    text_of(self._to_json(ks, k)): self._to_json(vs, v) for k, v in value.items()
                 }
             return [[self._to_json(ks, k), self._to_json(vs, v)] for k, v in value.items()]
         if kind is d.Type.STRUCT:
@@ -359,6 +369,22 @@ class JsonConverter(Converter):
     def to_connect_data(self, topic: str, value: bytes | None) -> SchemaAndValue:
         if value is None:
             return SchemaAndValue(None, None)
+        if self.schemas_enabled and value.startswith(b'{"schema":') and value.endswith(b"}"):
+            # A schema seen before: parse only the payload (see `_remember`).
+            cut = value.rfind(b',"payload":')
+            known = self._connect_schemas.get(value[:cut]) if cut > 0 else None
+            if known is not None and known[3]:
+                schema, exact, plan, _ = known
+                try:
+                    payload = json.loads(
+                        value[cut + 11 : -1], parse_float=decimal.Decimal if exact else None
+                    )
+                except (ValueError, UnicodeDecodeError):
+                    pass  # not exactly one payload value: the full parse gives the error
+                else:
+                    if plan is None:
+                        return SchemaAndValue(schema, self._to_connect(schema, payload))
+                    return SchemaAndValue(schema, plan(payload))
         try:
             node = json.loads(value)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -379,17 +405,32 @@ class JsonConverter(Converter):
             key = json.dumps(node["schema"], separators=(",", ":"), default=str).encode()
         cached = self._connect_schemas.get(key)
         if cached is None:
-            schema = self.as_connect_schema(node["schema"])
-            plan = None if schema is None else to_connect_plan(schema, self._to_connect)
-            cached = (schema, _has_decimal(schema), plan)
-            if len(self._connect_schemas) < int(self.config["schemas.cache.size"]):
-                self._connect_schemas[key] = cached
-        schema, exact, plan = cached
+            cached = self._remember(key, node["schema"])
+        schema, exact, plan, _ = cached
         if exact:  # decimals written as JSON numbers must keep every digit
             node = json.loads(value, parse_float=decimal.Decimal)
         if plan is None:
             return SchemaAndValue(schema, self._to_connect(schema, node["payload"]))
         return SchemaAndValue(schema, plan(node["payload"]))
+
+    def _remember(self, key: bytes, schema_node: Any) -> _Known:
+        """Cache a schema under `key`. The key is *verified* when it is `{"schema":` followed by
+        exactly the text of one JSON value equal to the parsed schema: then a later record that
+        starts with the key, continues with `,"payload":` and ends with `}` is that envelope exactly
+        when the bytes between are one JSON value (a JSON string cannot hold an unescaped quote, so
+        the key cannot end inside one), and only its payload needs parsing."""
+        schema = self.as_connect_schema(schema_node)
+        plan = None if schema is None else to_connect_plan(schema, self._to_connect)
+        verified = False
+        if key.startswith(b'{"schema":'):
+            try:
+                verified = json.loads(key[10:]) == schema_node
+            except (ValueError, UnicodeDecodeError):
+                verified = False
+        known = (schema, has_decimal(schema), plan, verified)
+        if len(self._connect_schemas) < int(self.config["schemas.cache.size"]):
+            self._connect_schemas[key] = known
+        return known
 
     def as_connect_schema(self, node: Any) -> Schema | None:
         if node is None:
@@ -438,7 +479,7 @@ class JsonConverter(Converter):
 
     def _to_connect(self, schema: Schema | None, node: Any) -> Any:
         if schema is None:
-            return _plain(
+            return plain(
                 node
             )  # schemaless: JSON types as they are (ints, floats, str, lists, dicts)
         if node is None:
@@ -456,14 +497,14 @@ class JsonConverter(Converter):
             except (binascii.Error, TypeError, ValueError):
                 raise DataException("Invalid bytes for Decimal field") from None
         if name == d.DATE_NAME:
-            return d.date_from_int(_expect_int(node, "Date"))
+            return d.date_from_int(expect_int(node, "Date"))
         if name == d.TIME_NAME:
-            return d.time_from_int(_expect_int(node, "Time"))
+            return d.time_from_int(expect_int(node, "Time"))
         if name == d.TIMESTAMP_NAME:
-            return d.timestamp_from_int(_expect_int(node, "Timestamp"))
+            return d.timestamp_from_int(expect_int(node, "Timestamp"))
         kind = schema.type
         if kind in (d.Type.INT8, d.Type.INT16, d.Type.INT32, d.Type.INT64):
-            return _expect_int(node, kind.name)
+            return expect_int(node, kind.name)
         if kind in (d.Type.FLOAT32, d.Type.FLOAT64):
             if isinstance(node, bool) or not isinstance(node, (int, float, decimal.Decimal)):
                 raise DataException(f"Invalid type for {kind.name}: {type(node).__name__}")
@@ -503,6 +544,8 @@ class JsonConverter(Converter):
 
 
 _NOT_LOGICAL = object()
+# A schema read from an envelope: (schema, has decimals, plan, key verified — see `_remember`).
+_Known = tuple[Schema | None, bool, Plan | None, bool]
 
 _JSON_TYPE_NAMES = {
     d.Type.BOOLEAN: "boolean",
@@ -521,75 +564,8 @@ _JSON_TYPE_NAMES = {
 _TYPES_BY_JSON_NAME = {v: k for k, v in _JSON_TYPE_NAMES.items()}
 
 
-def _schemaless_type(value: Any) -> d.Type:
-    if isinstance(value, bool):
-        return d.Type.BOOLEAN
-    if isinstance(value, int):
-        return d.Type.INT64
-    if isinstance(value, float):
-        return d.Type.FLOAT64
-    if isinstance(value, str):
-        return d.Type.STRING
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return d.Type.BYTES
-    if isinstance(value, (list, tuple)):
-        return d.Type.ARRAY
-    if isinstance(value, dict):
-        return d.Type.MAP
-    if isinstance(value, Struct):
-        return d.Type.STRUCT
-    raise DataException(
-        f"Java class {type(value).__name__} does not have corresponding schema type."
-    )
-
-
-def _text_of(node: Any) -> str:
-    if isinstance(node, str):
-        return node
-    from riverlog.connect.json_format import dumps
-
-    return dumps(node)
-
-
-def _expect_int(node: Any, what: str) -> int:
-    if isinstance(node, bool) or not isinstance(node, int):
-        raise DataException(f"Invalid type for {what}, underlying representation should be integer")
-    return node
-
-
 _FAST_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _CONTROL_ESCAPE = re.compile(r"\\u00[0-9a-f]{2}")
-
-
-def _has_float(schema: Schema | None) -> bool:
-    if schema is None:
-        return False
-    if schema.type in (d.Type.FLOAT32, d.Type.FLOAT64):
-        return True
-    return any(_has_float(s) for s in (schema.key_schema, schema.value_schema)) or any(
-        _has_float(f.schema) for f in schema.fields
-    )
-
-
-def _has_decimal(schema: Schema | None) -> bool:
-    if schema is None:
-        return False
-    if schema.name == d.DECIMAL_NAME:
-        return True
-    return any(_has_decimal(s) for s in (schema.key_schema, schema.value_schema)) or any(
-        _has_decimal(f.schema) for f in schema.fields
-    )
-
-
-def _plain(node: Any) -> Any:
-    """Schemaless JSON as Python values: decimals read from JSON numbers become floats."""
-    if isinstance(node, decimal.Decimal):
-        return float(node)
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    return node
 
 
 class SimpleHeaderConverter(StringConverter):

@@ -19,6 +19,7 @@ from typing import Any
 
 from riverlog.connect import data as d
 from riverlog.connect.data import Schema, Struct
+from riverlog.connect.errors import DataException
 
 Generic = Callable[[Schema, Any], Any]
 Plan = Callable[[Any], Any]
@@ -130,3 +131,73 @@ def to_connect_plan(schema: Schema, generic: Generic) -> Plan:
         return out
 
     return struct_plan
+
+
+# ---------------------------------------------------------------- schema and node helpers
+
+
+def schemaless_type(value: Any) -> d.Type:
+    if isinstance(value, bool):
+        return d.Type.BOOLEAN
+    if isinstance(value, int):
+        return d.Type.INT64
+    if isinstance(value, float):
+        return d.Type.FLOAT64
+    if isinstance(value, str):
+        return d.Type.STRING
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return d.Type.BYTES
+    if isinstance(value, (list, tuple)):
+        return d.Type.ARRAY
+    if isinstance(value, dict):
+        return d.Type.MAP
+    if isinstance(value, Struct):
+        return d.Type.STRUCT
+    raise DataException(
+        f"Java class {type(value).__name__} does not have corresponding schema type."
+    )
+
+
+def text_of(node: Any) -> str:
+    if isinstance(node, str):
+        return node
+    from riverlog.connect.json_format import dumps
+
+    return dumps(node)
+
+
+def expect_int(node: Any, what: str) -> int:
+    if isinstance(node, bool) or not isinstance(node, int):
+        raise DataException(f"Invalid type for {what}, underlying representation should be integer")
+    return node
+
+
+def has_float(schema: Schema | None) -> bool:
+    if schema is None:
+        return False
+    if schema.type in (d.Type.FLOAT32, d.Type.FLOAT64):
+        return True
+    return any(has_float(s) for s in (schema.key_schema, schema.value_schema)) or any(
+        has_float(f.schema) for f in schema.fields
+    )
+
+
+def has_decimal(schema: Schema | None) -> bool:
+    if schema is None:
+        return False
+    if schema.name == d.DECIMAL_NAME:
+        return True
+    return any(has_decimal(s) for s in (schema.key_schema, schema.value_schema)) or any(
+        has_decimal(f.schema) for f in schema.fields
+    )
+
+
+def plain(node: Any) -> Any:
+    """Schemaless JSON as Python values: decimals read from JSON numbers become floats."""
+    if isinstance(node, decimal.Decimal):
+        return float(node)
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    if isinstance(node, dict):
+        return {k: plain(v) for k, v in node.items()}
+    return node

@@ -135,3 +135,27 @@ def test_to_connect_plan_widens_ints_for_doubles() -> None:
     text = '{"schema":' + d_dumps(c, schema) + ',"payload":{"x":3}}'
     out = c.to_connect_data("t", text.encode()).value
     assert out.get("x") == 3.0 and isinstance(out.get("x"), float)
+
+
+def test_cached_envelope_parses_payload_only_and_still_rejects_extra_fields() -> None:
+    c = converter()
+    schema = SchemaBuilder.struct().field("id", d.INT64_SCHEMA).build()
+    head = '{"schema":' + d_dumps(c, schema) + ',"payload":'
+    first = c.to_connect_data("t", (head + '{"id":1}}').encode())
+    again = c.to_connect_data("t", (head + '{"id":2}}').encode())
+    assert first.value.get("id") == 1 and again.value.get("id") == 2
+    assert again.schema is first.schema
+    with pytest.raises(DataException):
+        c.to_connect_data("t", (head + '{"id":3},"extra":1}').encode())
+    with pytest.raises(DataException):
+        c.to_connect_data("t", (head + '{"id":3}').encode())  # truncated
+
+
+def test_cached_envelope_with_payload_key_nested_in_payload() -> None:
+    c = converter()
+    inner = SchemaBuilder.map(d.STRING_SCHEMA, d.INT32_SCHEMA).build()
+    schema = SchemaBuilder.struct().field("m", inner).build()
+    head = '{"schema":' + d_dumps(c, schema) + ',"payload":'
+    for n in (1, 2):
+        out = c.to_connect_data("t", (head + '{"m":{"a":0,"payload":' + str(n) + "}}}").encode())
+        assert out.value.get("m") == {"a": 0, "payload": n}

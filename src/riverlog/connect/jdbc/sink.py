@@ -12,8 +12,9 @@ Batches go through `executemany` (psycopg pipelines them) in chunks of `batch.si
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from riverlog.common.configdef import NO_DEFAULT, ConfigDef, Importance, Type, in_range, one_of
@@ -544,9 +545,10 @@ class JdbcSinkTask(SinkTask):
                     copy.write_row(row)
             return
         positions = [plan.cols.index(p) for p in plan.pk]
-        latest: dict[tuple[Any, ...], list[Any]] = {}
-        for row in rows:
-            latest[tuple(row[i] for i in positions)] = row
+        key_of: Callable[[list[Any]], Any] = (
+            itemgetter(*positions) if positions else lambda row: ()
+        )  # a value, or a tuple of them
+        latest = {key_of(row): row for row in rows}
         stage = self._staging.get(plan.table)
         if stage is None:
             stage = q(f"riverlog_stage_{len(self._staging)}")
