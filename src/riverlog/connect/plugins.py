@@ -63,6 +63,7 @@ BUILTINS: dict[str, str] = {
     "org.apache.kafka.connect.transforms.predicates.HasHeaderKey": "riverlog.connect.transforms.routing:HasHeaderKey",
     "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone": "riverlog.connect.transforms.routing:RecordIsTombstone",
     "org.apache.kafka.connect.storage.SimpleHeaderConverter": "riverlog.connect.converters:SimpleHeaderConverter",
+    "io.confluent.connect.avro.AvroConverter": "riverlog.connect.avro_converter:AvroConverter",
 }
 
 _PLUGIN_TYPES = (
