@@ -30,7 +30,6 @@ from riverlog.connect.standalone import ConnectStandalone
 from riverlog.testing.broker_process import BrokerProcess
 from riverlog.testing.postgres import RunningPostgres
 
-
 # One client for the status probes: a new one per probe builds an SSL context (~50 ms of CPU under
 # load) in the process that also runs the worker.
 _HTTP = httpx.Client()

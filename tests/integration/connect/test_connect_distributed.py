@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -289,13 +290,14 @@ def test_three_workers_failover_without_loss(
 
 @pytest.fixture
 def eos_workers(broker: RunningBroker, tmp_path: Path) -> Iterator[list[Worker]]:
+    suffix = uuid.uuid4().hex[:6]  # a cluster of its own per test
     extra = {
         "exactly.once.source.support": "enabled",
         "scheduled.rebalance.max.delay.ms": "2000",
-        "group.id": "connect-eos",
-        "config.storage.topic": "eos-configs",
-        "offset.storage.topic": "eos-offsets",
-        "status.storage.topic": "eos-status",
+        "group.id": f"connect-eos-{suffix}",
+        "config.storage.topic": f"eos-configs-{suffix}",
+        "offset.storage.topic": f"eos-offsets-{suffix}",
+        "status.storage.topic": f"eos-status-{suffix}",
     }
     started = [Worker(broker, tmp_path, i, extra) for i in range(3)]
     try:
@@ -307,8 +309,13 @@ def eos_workers(broker: RunningBroker, tmp_path: Path) -> Iterator[list[Worker]]
             w.stop()
 
 
+@pytest.mark.parametrize("boundary", ["poll", "interval"])
 def test_exactly_once_source_survives_sigkill_without_duplicates(
-    eos_workers: list[Worker], broker: RunningBroker, tmp_path: Path, make_topic: Callable[..., str]
+    eos_workers: list[Worker],
+    broker: RunningBroker,
+    tmp_path: Path,
+    make_topic: Callable[..., str],
+    boundary: str,
 ) -> None:
     workers = eos_workers
     topic = make_topic()
@@ -319,6 +326,9 @@ def test_exactly_once_source_survives_sigkill_without_duplicates(
         "file": str(source),
         "topic": topic,
         "batch.size": "20",
+        # interval: one transaction spans the polls of 300 ms (KIP-618); poll: one per poll
+        "transaction.boundary": boundary,
+        "transaction.boundary.interval.ms": "300",
     }
     r = wait_until(
         lambda: (
