@@ -231,6 +231,11 @@ class Worker:
                 and str(self.config.values.get("exactly.once.source.support", "disabled")).lower()
                 == "enabled"
             ):
+                if str(parsed.get("transaction.boundary") or "poll").lower() == "connector":
+                    raise ConnectException(
+                        "transaction.boundary=connector is not supported: riverlog connectors cannot "
+                        "define transaction boundaries; use poll or interval"
+                    )
                 eos_topic = str(self.config.get("offset.storage.topic"))
                 producer["transactional.id"] = (
                     f"{self.config.get('group.id')}-{task_id.connector}-{task_id.task}"
