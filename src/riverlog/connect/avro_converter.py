@@ -348,6 +348,9 @@ class AvroConverter(Converter):
             raise DataException(f"Failed to serialize Avro data from topic {topic}: {exc}") from exc
         return out.getvalue()
 
+    def registry_schema(self, text: str) -> RegistrySchema:
+        return RegistrySchema(text, "AVRO")
+
     def _register(self, topic: str, schema: Schema, text: str) -> bytes:
         record_name = schema.name or (DEFAULT_RECORD if schema.type is d.Type.STRUCT else None)
         subject = self.strategy.function(SerializationContext(topic, self.field), record_name)
@@ -357,11 +360,9 @@ class AvroConverter(Converter):
             if self.use_latest:
                 schema_id = self.client.get_latest_version(subject).schema_id
             elif self.auto_register:
-                schema_id = self.client.register_schema(subject, RegistrySchema(text, "AVRO"))
+                schema_id = self.client.register_schema(subject, self.registry_schema(text))
             else:
-                schema_id = self.client.lookup_schema(
-                    subject, RegistrySchema(text, "AVRO")
-                ).schema_id
+                schema_id = self.client.lookup_schema(subject, self.registry_schema(text)).schema_id
         except Exception as exc:
             raise DataException(f"Failed to access Avro data from topic {topic}: {exc}") from exc
         if schema_id is None:

@@ -174,3 +174,106 @@ def test_sink_reads_what_confluent_avro_serializer_wrote(
     assert lines[1].startswith("Struct{id=1,plate=AB-1,amount=1.25,seen=")
     status = httpx.get(f"{worker.url}/connectors/avro-sink-{topic}/status").json()
     assert status["tasks"][0]["state"] == "RUNNING"
+
+
+@pytest.fixture(scope="module")
+def json_worker(
+    broker: RunningBroker, registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ConnectStandalone]:
+    tmp = tmp_path_factory.mktemp("connect-jsonschema")
+    props = {
+        "bootstrap.servers": broker.bootstrap_servers,
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "io.confluent.connect.json.JsonSchemaConverter",
+        "value.converter.schema.registry.url": registry.url,
+        "offset.storage.file.filename": str(tmp / "offsets"),
+        "offset.flush.interval.ms": "300",
+        "listeners": "http://127.0.0.1:0",
+    }
+    with ConnectStandalone(props) as running:
+        yield running
+
+
+def test_json_schema_converter_both_ways_with_confluent_json_serdes(
+    broker: RunningBroker,
+    registry: RegistryServer,
+    json_worker: ConnectStandalone,
+    make_topic: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+
+    client = SchemaRegistryClient({"url": registry.url})
+    # source side: datagen users as JSON Schema; confluent-kafka's JSONDeserializer reads them
+    topic = make_topic()
+    httpx.post(
+        f"{json_worker.url}/connectors",
+        json={
+            "name": "json-users",
+            "config": {
+                "connector.class": "DatagenConnector",
+                "kafka.topic": topic,
+                "quickstart": "users",
+                "max.interval": "0",
+                "iterations": "10",
+            },
+        },
+    ).raise_for_status()
+    deserialize = JSONDeserializer(None, schema_registry_client=client)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": f"g-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    users: list[dict[str, object]] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(users) < 10 and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            users.append(deserialize(msg.value(), SerializationContext(topic, MessageField.VALUE)))
+    finally:
+        consumer.close()
+    assert len(users) == 10
+    assert {"registertime", "userid", "regionid", "gender"} == set(users[0])
+    registered = json.loads(client.get_latest_version(f"{topic}-value").schema.schema_str)
+    assert registered["type"] == "object" and registered["title"] == "ksql.users"
+    assert registered["properties"]["registertime"] == {
+        "type": "integer",
+        "connect.type": "int64",
+        "connect.index": 0,
+    }
+
+    # sink side: records written by confluent-kafka's JSONSerializer, read into Connect structs
+    topic2 = make_topic()
+    schema_str = json.dumps(
+        {
+            "type": "object",
+            "title": "Toll",
+            "properties": {"id": {"type": "integer"}, "plate": {"type": "string"}},
+        }
+    )
+    serialize = JSONSerializer(schema_str, client)
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for i in range(3):
+        producer.produce(
+            topic2,
+            value=serialize(
+                {"id": i, "plate": f"AB-{i}"}, SerializationContext(topic2, MessageField.VALUE)
+            ),
+        )
+    producer.flush(10)
+    out = tmp_path / "json-out.txt"
+    httpx.post(
+        f"{json_worker.url}/connectors",
+        json={
+            "name": "json-sink",
+            "config": {"connector.class": "FileStreamSink", "file": str(out), "topics": topic2},
+        },
+    ).raise_for_status()
+    wait_until(lambda: out.exists() and len(out.read_text().splitlines()) >= 3)
+    assert out.read_text().splitlines() == [f"Struct{{id={i},plate=AB-{i}}}" for i in range(3)]
