@@ -411,3 +411,11 @@ def test_sink_with_topics_regex(
     both = http.post("/connectors", json={"name": "rx2", "config": {**config, "topics": topics[0]}})
     assert both.status_code == 400 and "mutually exclusive" in both.json()["message"]
     http.delete("/connectors/rx")
+
+
+def test_internal_task_configs_endpoint_is_distributed_only(http: httpx.Client) -> None:
+    """POST /connectors/{c}/tasks is how a distributed follower hands task configs to the leader; a
+    standalone worker writes its own and answers 404 with Kafka's error shape."""
+    r = http.post("/connectors/any/tasks", json=[{"k": "v"}])
+    assert r.status_code == 404
+    assert r.json()["error_code"] == 404 and "message" in r.json()
