@@ -79,6 +79,10 @@ class ConnectRest:
             Route("/connectors/{c}/resume", r(self.resume, forward=True), methods=["PUT"]),
             Route("/connectors/{c}/stop", r(self.stop, forward=True), methods=["PUT"]),
             Route("/connectors/{c}/tasks", r(self.tasks), methods=["GET"]),
+            # Kafka's internal endpoint: a connector's owner hands its task configs to the leader
+            Route(
+                "/connectors/{c}/tasks", r(self.put_task_configs, forward=True), methods=["POST"]
+            ),
             Route("/connectors/{c}/tasks/{t:int}/status", r(self.task_status), methods=["GET"]),
             Route("/connectors/{c}/tasks/{t:int}/restart", r(self.task_restart), methods=["POST"]),
             Route("/connectors/{c}/topics", r(self.topics), methods=["GET"]),
@@ -289,6 +293,19 @@ class ConnectRest:
 
     def tasks(self, request: Request) -> Response:
         return JSONResponse(self.herder.tasks_info(request.path_params["c"]))
+
+    def put_task_configs(self, request: Request) -> Response:
+        put = getattr(self.herder, "put_task_configs", None)
+        if put is None:
+            raise ConnectRestError(404, "Task configs are written by the connector's worker here")
+        body = _body(request)
+        if not isinstance(body, list) or not all(isinstance(c, dict) for c in body):
+            raise ConnectRestError(400, "Request body must be a JSON array of task config objects")
+        put(
+            request.path_params["c"],
+            [{str(k): str(v) for k, v in c.items()} for c in body],
+        )
+        return Response(status_code=204)
 
     def task_status(self, request: Request) -> Response:
         return JSONResponse(

@@ -447,3 +447,11 @@ def test_metrics_count_connectors_tasks_and_requests(
     assert value(gone, worker_prefix + "connector_count") == value(
         before, worker_prefix + "connector_count"
     )
+
+
+def test_internal_task_configs_endpoint_is_distributed_only(http: httpx.Client) -> None:
+    """POST /connectors/{c}/tasks is how a distributed follower hands task configs to the leader; a
+    standalone worker writes its own and answers 404 with Kafka's error shape."""
+    r = http.post("/connectors/any/tasks", json=[{"k": "v"}])
+    assert r.status_code == 404
+    assert r.json()["error_code"] == 404 and "message" in r.json()

@@ -275,7 +275,7 @@ def _read_partition(
 ) -> PartitionResult:
     if w.unknown_id:
         return PartitionResult(w, ErrorCode.unknown_topic_id)
-    if not _fetch_authorized(ctx, w.key[0], replica_id):
+    if not _fetch_authorized(ctx, w.key[0], client.replica_id):
         return PartitionResult(w, ErrorCode.topic_authorization_failed)
     part = ctx.services.replicas.get(*w.key)
     if part is None:
