@@ -42,8 +42,9 @@ chaos: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.run_all
 
+## compat: the client test suites against riverlog (long; SUITE=librdkafka|kafka-python|aiokafka|confluent-kafka for one)
 compat: $(STAMP) system-deps
-	bash compat/librdkafka/run.sh
+	bash compat/run.sh $(SUITE)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .hypothesis

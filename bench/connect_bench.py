@@ -30,6 +30,10 @@ from riverlog.connect.standalone import ConnectStandalone
 from riverlog.testing.broker_process import BrokerProcess
 from riverlog.testing.postgres import RunningPostgres
 
+# One client for the status probes: a new one per probe builds an SSL context (~50 ms of CPU under
+# load) in the process that also runs the worker.
+_HTTP = httpx.Client()
+
 
 def wait(check: Callable[[], bool], timeout_s: float = 300.0, status: str | None = None) -> None:
     deadline = time.monotonic() + timeout_s
@@ -39,7 +43,7 @@ def wait(check: Callable[[], bool], timeout_s: float = 300.0, status: str | None
             raise TimeoutError("benchmark condition not reached")
         if status is not None and time.monotonic() > next_status:
             next_status = time.monotonic() + 1
-            tasks = httpx.get(status).json().get("tasks", [])
+            tasks = _HTTP.get(status).json().get("tasks", [])
             failed = [t for t in tasks if t["state"] == "FAILED"]
             if failed:
                 raise RuntimeError(f"connector task failed: {failed[0].get('trace', '')[-2000:]}")
@@ -270,7 +274,11 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        broker = BrokerProcess(1, tmp / "broker", zookeeper=None).start()
+        # Kafka's shipped config/server.properties sets group.initial.rebalance.delay.ms=0; with the
+        # broker default (3 s) each sink figure would include a 3 s wait before the first fetch.
+        broker = BrokerProcess(
+            1, tmp / "broker", zookeeper=None, settings={"group.initial.rebalance.delay.ms": "0"}
+        ).start()
         try:
             worker_props = {
                 "bootstrap.servers": broker.bootstrap,

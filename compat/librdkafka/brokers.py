@@ -64,6 +64,8 @@ CLUSTER_SETTINGS = {
     "transaction.state.log.min.isr": "2",
     "replica.lag.time.max.ms": "3000",
     "zookeeper.session.timeout.ms": "6000",
+    # Fetch from follower (KIP-392), which 0101 tests with racks RACK1..3: Kafka needs this selector.
+    "replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector",
 }
 CLUSTER_SIZE = 3
 
@@ -100,10 +102,14 @@ def free_port() -> int:
 class SingleBroker:
     """A riverlog broker subprocess for one scenario, on a free port, data in a fresh directory."""
 
-    def __init__(self, scenario: str, workdir: Path) -> None:
+    def __init__(
+        self, scenario: str, workdir: Path, settings: dict[str, str] | None = None
+    ) -> None:
         self.scenario = scenario
         self.name = scenario  # in file names
         self.workdir = workdir
+        # The broker settings: the scenario's, or (for the Python clients' suites) given.
+        self.settings = SCENARIO_BROKER_SETTINGS[scenario] if settings is None else settings
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: BinaryIO | None = None
         self.port = 0
@@ -127,11 +133,8 @@ class SingleBroker:
         log = self.log = (self.workdir / f"broker-{self.name}-{self.starts}.log").open("wb")
         cmd = [str(RIVERLOG), "broker", "start", *self.listen_args()]
         cmd += ["--data-dir", str(data)]
-        for key, value in {
-            **SCENARIO_BROKER_SETTINGS[self.scenario],
-            **self.extra_settings(),
-        }.items():
-            cmd += ["--set", f"{key}={value}"]
+        for key, value in {**self.settings, **self.extra_settings()}.items():
+            cmd += ["--set", f"{key}={value.replace('{port}', str(self.port))}"]
         cmd += ["--log-level", log_level()]
         self.proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,12 @@ def test_a_partition_moves_to_new_brokers_with_its_data(cluster3: LocalCluster) 
     runner = CliRunner()
     first = bootstrap.split(",")[0]
     started = runner.invoke(
-        app, ["partitions", "reassign", "moving:0=2,3", "--bootstrap-server", first]
+        app, ["partitions", "reassign", "moving:0=2,3", "--wait", "--bootstrap-server", first]
     )
     assert started.exit_code == 0, started.output
     assert "moving-0: started" in started.output
+    assert "reassigning" in started.stderr and "1/1" in started.stderr  # the progress bar
+    assert "1 reassignment(s) complete" in started.stdout
 
     def moved() -> bool:
         state = cluster3.metadata("moving")[0]
@@ -43,6 +46,10 @@ def test_a_partition_moves_to_new_brokers_with_its_data(cluster3: LocalCluster) 
     assert cluster3.metadata("moving")[0].leader in (2, 3)
     listing = runner.invoke(app, ["partitions", "reassignments", "--bootstrap-server", first])
     assert "No reassignments in progress." in listing.output
+    as_json = runner.invoke(
+        app, ["partitions", "reassignments", "--output", "json", "--bootstrap-server", first]
+    )
+    assert json.loads(as_json.stdout) == []
     assert [int(r.value) for r in read_all(bootstrap, "moving")] == list(range(500))
     old_copy = Path(cluster3.broker(1).data_dir) / "moving-0"
     cluster3.wait_for(lambda: not old_copy.exists(), 30, what="broker 1 deleting its copy")

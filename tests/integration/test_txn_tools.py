@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -105,6 +106,14 @@ def test_cli_lists_describes_and_aborts_a_hanging_transaction(
     assert txn_id in run(broker, "list")
     described = run(broker, "describe", "--transactional-id", txn_id)
     assert "Ongoing" in described and f"{topic}-0" in described
+    listed = json.loads(run(broker, "list", "--output", "json"))
+    assert {"transactional_id": txn_id, "transaction_state": "Ongoing"}.items() <= next(
+        row for row in listed if row["transactional_id"] == txn_id
+    ).items()
+    as_json = json.loads(run(broker, "describe", "--transactional-id", txn_id, "--output", "json"))
+    assert as_json["transaction_state"] == "Ongoing"
+    assert as_json["topic_partitions"] == [f"{topic}-0"]
+    assert str(as_json["producer_id"]) in described
     out = run(broker, "abort", "--topic", topic, "--partition", "0", "--start-offset", "0")
     assert "aborted the transaction" in out
     after = call(

@@ -245,6 +245,16 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ConfigDef("broker.id", parse_int(-1, INT32_MAX), "0", read_only=True),
     ConfigDef("node.id", parse_int(-1, INT32_MAX), None, read_only=True),
     ConfigDef("broker.rack", parse_str, None, read_only=True),
+    # Fetch from follower (KIP-392): unset (leaders serve consumers) or Kafka's rack-aware selector.
+    ConfigDef(
+        "replica.selector.class",
+        parse_choice(
+            "org.apache.kafka.common.replica.LeaderSelector",
+            "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+        ),
+        None,
+        read_only=True,
+    ),
     ConfigDef("listeners", parse_str, "PLAINTEXT://localhost:9092", read_only=True),
     ConfigDef("advertised.listeners", parse_str, None, read_only=True),
     ConfigDef("log.dirs", parse_str, None, read_only=True),
@@ -332,6 +342,19 @@ _BROKER_DEFS: tuple[ConfigDef, ...] = (
     ),
     ConfigDef(
         "group.consumer.heartbeat.interval.ms", parse_int(1, INT32_MAX), "5000", read_only=True
+    ),
+    # The bounds of the group-level overrides (GROUP resource configs, KIP-848).
+    ConfigDef(
+        "group.consumer.min.session.timeout.ms", parse_int(1, INT32_MAX), "45000", read_only=True
+    ),
+    ConfigDef(
+        "group.consumer.max.session.timeout.ms", parse_int(1, INT32_MAX), "60000", read_only=True
+    ),
+    ConfigDef(
+        "group.consumer.min.heartbeat.interval.ms", parse_int(1, INT32_MAX), "5000", read_only=True
+    ),
+    ConfigDef(
+        "group.consumer.max.heartbeat.interval.ms", parse_int(1, INT32_MAX), "15000", read_only=True
     ),
     ConfigDef("group.consumer.assignors", parse_str, "uniform,range", read_only=True),
     ConfigDef(

@@ -23,7 +23,7 @@ from kio.static.primitive import i32Timedelta
 from riverlog.broker.authn import AuthenticationFailed, Session
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import HandlerSpec
-from riverlog.broker.quotas import QuotaManager
+from riverlog.broker.quotas import CpuTimed, QuotaManager
 from riverlog.broker.responses import ResponseSchema
 from riverlog.protocol.codec import (
     api_versions_v0_error,
@@ -141,13 +141,16 @@ class Dispatcher:
         """The same, recording the client's usage and answering with Kafka's throttle time; the
         connection is muted for that long after the answer (see riverlog.broker.quotas)."""
         started = time.perf_counter()
-        response: Any = await module.handle(ctx, body)
+        timed = CpuTimed(module.handle(ctx, body))
+        response: Any = await timed
         self.services.metrics.request(ctx.api_key, time.perf_counter() - started)
+        encode_began = time.thread_time()
         encoded = (
             None
             if response is None
             else encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, response)
         )
+        cpu_s = timed.seconds + time.thread_time() - encode_began
         principal = ctx.principal
         now_ms = self.services.clock.now_ms()
         throttle = quotas.throttle(
@@ -156,19 +159,19 @@ class Dispatcher:
             ctx.client_id or "",
             request_bytes,
             0 if encoded is None else len(encoded),
-            time.perf_counter() - started,
+            cpu_s,
             now_ms,
             follower=_is_follower(body),
         )
-        if throttle > 0:
-            if response is not None and hasattr(response, "throttle_time"):
-                delay = i32Timedelta.parse(datetime.timedelta(milliseconds=throttle))
-                response = dataclasses.replace(response, throttle_time=delay)
-                encoded = encode_response(
-                    ctx.correlation_id, ctx.api_key, ctx.api_version, response
-                )
-            if ctx.session is not None:
-                ctx.session.muted_until_ms = now_ms + throttle
+        # a handler's own throttle (the controller mutation quota) counts when longer
+        own = _own_throttle_ms(response)
+        if throttle > own and response is not None and hasattr(response, "throttle_time"):
+            delay = i32Timedelta.parse(datetime.timedelta(milliseconds=throttle))
+            response = dataclasses.replace(response, throttle_time=delay)
+            encoded = encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, response)
+        throttle = max(throttle, own)
+        if throttle > 0 and ctx.session is not None:
+            ctx.session.muted_until_ms = now_ms + throttle
         if ctx.session is not None and ctx.session.close_reason is not None:
             raise CloseConnection(ctx.session.close_reason, final=encoded)
         return encoded
@@ -207,3 +210,8 @@ def _is_follower(body: Any) -> bool:
     if state is not None and getattr(state, "replica_id", -1) >= 0:
         return True
     return int(getattr(body, "replica_id", -1)) >= 0
+
+
+def _own_throttle_ms(response: Any) -> int:
+    delay = getattr(response, "throttle_time", None)
+    return 0 if delay is None else int(delay.total_seconds() * 1000)

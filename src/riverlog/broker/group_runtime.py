@@ -32,7 +32,7 @@ import contextlib
 import itertools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from kio.schema.errors import ErrorCode
@@ -120,7 +120,13 @@ class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
         )
 
     def new_shard(self) -> GroupCoordinatorShard:
-        return GroupCoordinatorShard(self.group_config, topics=self.topics_view)
+        shard = GroupCoordinatorShard(self.group_config, topics=self.topics_view)
+        shard.consumer.group_overrides = self.group_overrides
+        return shard
+
+    def group_overrides(self, group_id: str) -> Mapping[str, str]:
+        """A group's dynamic configs (KIP-848 GROUP resource) in the current metadata image."""
+        return self.topics.image.group_configs.get(group_id, {})
 
     def topics_view(self) -> dict[str, tuple[uuid.UUID, int]]:
         """Every topic's id and partition count, for KIP-848 assignments (cached per image)."""

@@ -46,6 +46,8 @@ def load_or_create_cluster_id(data_dir: Path, node_id: int) -> str:
 
 
 class LocalMetadataStore:
+    keeps_group_configs = True
+
     def __init__(self, metadata_log: PartitionLog, holder: ImageHolder, clock: Clock) -> None:
         self.log = metadata_log
         self.holder = holder

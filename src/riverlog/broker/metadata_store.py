@@ -26,6 +26,8 @@ class MetadataUnavailableError(Exception):
 
 class MetadataStore(Protocol):
     on_commit: list[Callable[[ClusterImage], None]]
+    # Whether group configs (GROUP resource ConfigRecords) are kept: not in ZooKeeper mode.
+    keeps_group_configs: bool
 
     @property
     def image(self) -> ClusterImage: ...

@@ -1,7 +1,9 @@
 """Client quota enforcement (Kafka's ClientQuotaManager / ClientRequestQuotaManager).
 
 After a request is handled the dispatcher records what it used — produce: the request's bytes,
-consume: the fetch response's bytes, every request: its handling time as a percentage of one thread —
+consume: the fetch response's bytes, every request: its handling time as a percentage of one thread,
+measured as the CPU time of this thread while the handler's own steps run (`CpuTimed`: time spent
+waiting — on the log, on other requests — is not counted, as Kafka counts request-handler thread time) —
 against the quota that applies to the client (riverlog.security.quota resolves it from the image), and
 answers with `throttle_time_ms`. The connection is then muted for that long (KIP-219: the answer goes
 out at once, the next request waits), so a client over its quota slows down even if it ignores the
@@ -13,11 +15,14 @@ With no quota configured the cost is one empty-mapping check per request.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
 
 from riverlog.metadata.image import ClusterImage
 from riverlog.security.quota import (
     CONSUMER_BYTE_RATE,
+    CONTROLLER_MUTATION_RATE,
     PRODUCER_BYTE_RATE,
     REQUEST_PERCENTAGE,
     Rate,
@@ -31,6 +36,32 @@ PRODUCE_KEY = 0
 FETCH_KEY = 1
 # Requests exempt from the request-time quota (Kafka: inter-broker and authentication requests).
 EXEMPT = frozenset({17, 18, 36})
+
+
+class CpuTimed:
+    """Await a coroutine, adding to `seconds` the thread CPU time of each of its steps only (the
+    event loop runs other tasks between steps; their time is theirs)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+        self.seconds = 0.0
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self.coro
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            began = time.thread_time()
+            try:
+                yielded = coro.send(sent) if thrown is None else coro.throw(thrown)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                self.seconds += time.thread_time() - began
+            try:
+                sent, thrown = (yield yielded), None
+            except BaseException as exc:  # cancellation and the like go to the handler
+                sent, thrown = None, exc
 
 
 class QuotaManager:
@@ -58,6 +89,24 @@ class QuotaManager:
         last[0] = now_ms
         self._maybe_prune(now_ms)
         return throttle_ms(rate, quota, now_ms)
+
+    def peek(self, key: str, user: str, client_id: str, now_ms: int) -> int:
+        """The throttle time the client's usage under `key` earns now, recording nothing."""
+        found = resolve(self.image_of().client_quotas, user, client_id, key)
+        if found is None:
+            return 0
+        matched, quota = found
+        entry = self._rates.get((key, *bucket(matched, user, client_id)))
+        return 0 if entry is None else throttle_ms(entry[0], quota, now_ms)
+
+    def mutation_exceeded(self, user: str, client_id: str, now_ms: int) -> bool:
+        """Whether `controller_mutation_rate` is already exceeded (Kafka's strict quota check,
+        made before each topic of CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+)."""
+        return self.peek(CONTROLLER_MUTATION_RATE, user, client_id, now_ms) > 0
+
+    def record_mutations(self, user: str, client_id: str, partitions: int, now_ms: int) -> int:
+        """Record partitions created or deleted; the throttle time they earn."""
+        return self.record(CONTROLLER_MUTATION_RATE, user, client_id, partitions, now_ms)
 
     def throttle(
         self,

@@ -23,6 +23,7 @@ from riverlog.storage.clock import Clock
 if TYPE_CHECKING:
     from riverlog.broker.authz import Authorizer
     from riverlog.broker.group_runtime import GroupRuntime
+    from riverlog.broker.quotas import QuotaManager
     from riverlog.broker.txn_runtime import TxnRuntime
     from riverlog.broker.txn_verification import TxnVerifier
 
@@ -71,6 +72,9 @@ class BrokerServices:
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
     advertised: tuple[str, int] = ("localhost", 9092)
     authorizer: Authorizer | None = None
+    quotas: QuotaManager | None = (
+        None  # client quotas (the dispatcher's; handlers read mutation quotas)
+    )
     _coordinators: tuple[GroupRuntime, TxnRuntime] | None = None
     _txn_verifier: TxnVerifier | None = None
 

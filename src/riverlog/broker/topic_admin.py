@@ -347,6 +347,12 @@ class TopicAdmin:
             order += [q[i] for q in queues if i < len(q)]
         return order
 
+    def keeps_group_configs(self) -> bool:
+        return self.store.keeps_group_configs
+
+    def commit_records(self, records: Sequence[MetadataRecord]) -> AdminError | None:
+        return self._commit(records)
+
     def _commit(self, records: Sequence[MetadataRecord]) -> AdminError | None:
         """Write the change; an unreachable store is Kafka's REQUEST_TIMED_OUT (retriable)."""
         try:

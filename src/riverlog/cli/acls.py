@@ -35,6 +35,7 @@ from riverlog.cli.client import (
     kafka_errors,
 )
 from riverlog.cli.errors import CliError
+from riverlog.cli.output import OutputFormat, OutputOption, print_json
 from riverlog.cli.topics import connect
 
 app = typer.Typer(help="ACLs, as kafka-acls.sh manages them.", no_args_is_help=True)
@@ -221,21 +222,37 @@ def list_acls(
     resource_pattern_type: PatternOption = None,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """List ACLs (all, or those on the named resources / of a principal)."""
+    """List ACLs (all, or those on the named resources / of a principal); lines or JSON."""
     admin, _ = connect(bootstrap, command_config)
     filters = _filters(
         principal, None, None, topic, group, transactional_id, cluster,
         resource_pattern_type, AclPermissionType.ANY,
     )  # fmt: skip
-    seen: dict[str, None] = {}
+    seen: dict[str, Any] = {}
     for acl_filter in filters:
         with kafka_errors("cannot list ACLs"):
             future: Any = admin.describe_acls(acl_filter, request_timeout=ADMIN_REQUEST_TIMEOUT_S)
             for binding in future.result(timeout=ADMIN_REQUEST_TIMEOUT_S):
-                seen[_format(binding)] = None
+                seen[_format(binding)] = binding
+    if output is OutputFormat.JSON:
+        print_json([_binding_data(seen[line]) for line in sorted(seen)])
+        return
     for line in sorted(seen):
         print(line)
+
+
+def _binding_data(binding: Any) -> dict[str, str]:
+    return {
+        "resource_type": binding.restype.name,
+        "pattern_type": binding.resource_pattern_type.name,
+        "resource_name": binding.name,
+        "principal": binding.principal,
+        "host": binding.host,
+        "operation": binding.operation.name,
+        "permission_type": binding.permission_type.name,
+    }
 
 
 @app.command("remove")

@@ -19,7 +19,13 @@ from riverlog.cli.client import (
     fetch_metadata,
 )
 from riverlog.cli.errors import CliError
-from riverlog.cli.output import stdout_console
+from riverlog.cli.output import (
+    OutputFormat,
+    OutputOption,
+    print_json,
+    stdout_console,
+    styled_table,
+)
 from riverlog.cli.topics import connect
 
 app = typer.Typer(help="The cluster: brokers and controller.", no_args_is_help=True)
@@ -30,6 +36,7 @@ leaders_app = typer.Typer(help="Partition leadership.", no_args_is_help=True)
 def describe(
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Cluster id, controller, live brokers and how many partitions each one leads."""
     admin, settings = connect(bootstrap, command_config)
@@ -48,21 +55,43 @@ def describe(
                 leading[partition.leader] = leading.get(partition.leader, 0) + 1
             if len(partition.isrs) < len(partition.replicas):
                 under_replicated += 1
-    console = stdout_console()
     controller = cluster.controller.id if cluster.controller is not None else -1
+    data = {
+        "cluster_id": cluster.cluster_id,
+        "controller": controller,
+        "offline_partitions": offline,
+        "under_replicated_partitions": under_replicated,
+        "brokers": [
+            {
+                "id": node.id,
+                "host": node.host,
+                "port": node.port,
+                "rack": node.rack,
+                "leaders": leading.get(node.id, 0),
+            }
+            for node in sorted(cluster.nodes, key=lambda n: n.id)
+        ],
+    }
+    if output is OutputFormat.JSON:
+        print_json(data)
+        return
+    console = stdout_console()
     console.print(
         f"ClusterId: {cluster.cluster_id}  Controller: {controller}  Brokers: {len(cluster.nodes)}  "
         f"OfflinePartitions: {offline}  UnderReplicatedPartitions: {under_replicated}",
         markup=False,
         highlight=False,
     )
-    for node in sorted(cluster.nodes, key=lambda n: n.id):
-        console.print(
-            f"\tBroker: {node.id}\tHost: {node.host}:{node.port}\tRack: {node.rack or '-'}"
-            f"\tLeaders: {leading.get(node.id, 0)}",
-            markup=False,
-            highlight=False,
+    table = styled_table("Broker", "Host", "Rack", "Leaders")
+    for b in data["brokers"]:
+        table.add_row(
+            str(b["id"]),
+            f"{b['host']}:{b['port']}",
+            b["rack"] or "-",
+            str(b["leaders"]),
+            style="bold" if b["id"] == controller else None,
         )
+    console.print(table)
 
 
 @leaders_app.command("elect")

@@ -36,7 +36,13 @@ from riverlog.cli.client import (
     topic_partitions,
 )
 from riverlog.cli.errors import CliError
-from riverlog.cli.output import stdout_console
+from riverlog.cli.output import (
+    OutputFormat,
+    OutputOption,
+    print_json,
+    stdout_console,
+    styled_table,
+)
 from riverlog.cli.topics import connect, wait_all
 
 app = typer.Typer(
@@ -82,6 +88,7 @@ def single(futures: Mapping[str, Any], action: str) -> Any:
 def list_groups(
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Every consumer group with its state."""
     admin, _ = connect(bootstrap, command_config)
@@ -89,12 +96,19 @@ def list_groups(
         listed = admin.list_consumer_groups(request_timeout=ADMIN_REQUEST_TIMEOUT_S).result()
     except Exception as exc:
         raise cli_error(exc, "cannot list consumer groups") from None
-    if not listed.valid:
+    groups = [
+        {"group": g.group_id, "state": state_name(g.state), "protocol": group_kind(g)}
+        for g in sorted(listed.valid, key=lambda g: g.group_id)
+    ]
+    if output is OutputFormat.JSON:
+        print_json(groups)
+        return
+    if not groups:
         typer.echo("No consumer groups.")
         return
-    table = Table("Group", "State", "Protocol")
-    for group in sorted(listed.valid, key=lambda g: g.group_id):
-        table.add_row(group.group_id, state_name(group.state), group_kind(group))
+    table = styled_table("Group", "State", "Protocol")
+    for g in groups:
+        table.add_row(g["group"], g["state"], g["protocol"])
     stdout_console().print(table)
 
 
@@ -137,6 +151,7 @@ def describe(
     group: GroupArgument,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Members, assignments, and per partition the committed offset, log end offset and lag."""
     admin, _ = connect(bootstrap, command_config)
@@ -150,27 +165,52 @@ def describe(
             owners[(tp.topic, tp.partition)] = member
     partitions = sorted(set(committed) | set(owners))
     log_ends = list_offsets(admin, partitions, SPEC.latest())
+    data: dict[str, Any] = {
+        "group": group,
+        "state": state_name(description.state),
+        "assignor": description.partition_assignor or None,
+        "members": members_data(description.members),
+        "offsets": offsets_data(partitions, committed, log_ends, owners),
+    }
+    if output is OutputFormat.JSON:
+        print_json(data)
+        return
     console = stdout_console()
     console.print(
-        f"Group: {group}  State: {state_name(description.state)}  "
-        f"Assignor: {description.partition_assignor or '-'}  Members: {len(description.members)}",
+        f"Group: {group}  State: {data['state']}  "
+        f"Assignor: {data['assignor'] or '-'}  Members: {len(data['members'])}",
         markup=False,
         highlight=False,
     )
-    console.print(members_table(description.members))
-    console.print(offsets_table(partitions, committed, log_ends, owners))
+    console.print(members_table(data["members"]))
+    console.print(offsets_table(data["offsets"]))
 
 
-def members_table(members: list[Any]) -> Table:
-    table = Table("Member", "Instance", "Client", "Host", "Partitions", title="Members")
+def members_data(members: list[Any]) -> list[dict[str, Any]]:
+    out = []
     for member in sorted(members, key=lambda m: m.member_id):
         assigned = member.assignment.topic_partitions if member.assignment else []
+        out.append(
+            {
+                "member_id": member.member_id,
+                "group_instance_id": member.group_instance_id,
+                "client_id": member.client_id,
+                "host": member.host,
+                "partitions": [f"{tp.topic}-{tp.partition}" for tp in assigned],
+            }
+        )
+    return out
+
+
+def members_table(members: list[dict[str, Any]]) -> Table:
+    table = styled_table("Member", "Instance", "Client", "Host", "Partitions", title="Members")
+    for m in members:
         table.add_row(
-            member.member_id,
-            member.group_instance_id or "-",
-            member.client_id,
-            member.host,
-            ", ".join(f"{tp.topic}-{tp.partition}" for tp in assigned) or "-",
+            m["member_id"],
+            m["group_instance_id"] or "-",
+            m["client_id"],
+            m["host"],
+            ", ".join(m["partitions"]) or "-",
         )
     return table
 
@@ -182,23 +222,41 @@ def lag(committed: int | None, log_end: int | None) -> int | None:
     return max(log_end - committed, 0)
 
 
-def offsets_table(
+def offsets_data(
     partitions: list[TopicPartitionKey],
     committed: Mapping[TopicPartitionKey, int],
     log_ends: Mapping[TopicPartitionKey, int],
     owners: Mapping[TopicPartitionKey, Any],
-) -> Table:
-    table = Table("Topic", "Partition", "Committed", "Log end", "Lag", "Member", title="Offsets")
+) -> list[dict[str, Any]]:
+    out = []
     for tp in partitions:
         owner = owners.get(tp)
-        behind = lag(committed.get(tp), log_ends.get(tp))
+        out.append(
+            {
+                "topic": tp[0],
+                "partition": tp[1],
+                "committed": committed.get(tp),
+                "log_end": log_ends.get(tp),
+                "lag": lag(committed.get(tp), log_ends.get(tp)),
+                "member_id": owner.member_id if owner is not None else None,
+            }
+        )
+    return out
+
+
+def offsets_table(offsets: list[dict[str, Any]]) -> Table:
+    table = styled_table(
+        "Topic", "Partition", "Committed", "Log end", "Lag", "Member", title="Offsets"
+    )
+    for o in offsets:
         table.add_row(
-            tp[0],
-            str(tp[1]),
-            str(committed[tp]) if tp in committed else "-",
-            str(log_ends[tp]) if tp in log_ends else "-",
-            "-" if behind is None else str(behind),
-            owner.member_id if owner is not None else "-",
+            o["topic"],
+            str(o["partition"]),
+            "-" if o["committed"] is None else str(o["committed"]),
+            "-" if o["log_end"] is None else str(o["log_end"]),
+            "-" if o["lag"] is None else str(o["lag"]),
+            o["member_id"] or "-",
+            style="yellow" if o["lag"] else None,
         )
     return table
 

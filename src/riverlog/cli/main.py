@@ -47,6 +47,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "acls": ("riverlog.cli.acls", "app", "group"),
     "quotas": ("riverlog.cli.quotas", "app", "group"),
     "sql": ("riverlog.cli.sql", "app", "group"),
+    "streams": ("riverlog.cli.streams", "app", "group"),
 }
 
 

@@ -7,6 +7,9 @@ Record formats, one record per line on stdout:
   list of {"key", "value"}). Bytes are UTF-8 text when valid, else base64 — and then the object gets
   `<field>_encoding: "base64"` beside it so a reader can tell.
 - kcat-like: `topic [partition] @ offset: ` then `key <key>: ` / `headers <h>: ` when asked, then value.
+
+List/describe commands take `--output table|json` (`OutputOption`): they build plain data (lists and
+dicts) once, then `print_json` it or render it as rich tables (`styled_table`), so both show the same.
 """
 
 from __future__ import annotations
@@ -15,11 +18,24 @@ import base64
 import enum
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Protocol
 
+import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
 
 Headers = Sequence[tuple[str, bytes | None]]
 
@@ -41,6 +57,56 @@ class ConsumedRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers
+
+
+class OutputFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+OutputOption = Annotated[
+    OutputFormat,
+    typer.Option("--output", help="table (for people) or json (for scripts)", case_sensitive=False),
+]
+
+
+def print_json(data: Any) -> None:
+    """Data as indented JSON on stdout (one document)."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def styled_table(*columns: str, title: str | None = None) -> Table:
+    """The CLI's table look: bold cyan headers, the first column highlighted."""
+    table = Table(title=title, header_style="bold cyan", title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, style="green" if i == 0 else None)
+    return table
+
+
+class Progressed(Protocol):
+    def __call__(self, completed: float) -> None: ...
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: float, *, enabled: bool, unit: str = "bytes"
+) -> Iterator[Progressed]:
+    """A rich progress bar on stderr (bytes with speed, or a count); a no-op when not `enabled`.
+
+    The context's value takes how much is done so far (not an increment).
+    """
+    if not enabled:
+        yield lambda _completed: None
+        return
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn()]
+    if unit == "bytes":
+        columns += [DownloadColumn(), TransferSpeedColumn()]
+    else:
+        columns += [MofNCompleteColumn()]
+    columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda completed: progress.update(task, completed=completed)
 
 
 def stdout_console() -> Console:

@@ -36,12 +36,15 @@ from riverlog.cli.client import (
     topic_partitions,
 )
 from riverlog.cli.errors import CliError
+from riverlog.cli.output import progress_bar
 from riverlog.cli.schema_formats import DEFAULT_REGISTRY_URL, Codec, value_encoder, value_format
 
 ACKS = ("0", "1", "all", "-1")
 COMPRESSION = ("none", "gzip", "snappy", "lz4", "zstd")
 # Bounded so a broker that vanishes mid-run fails the records within a minute, not librdkafka's 5.
 MESSAGE_TIMEOUT_MS = 60_000
+PROGRESS_MIN_BYTES = 1 << 20  # --file progress bar by default from this size, on a terminal
+PROGRESS_EVERY_LINES = 1000
 
 
 @dataclass
@@ -250,6 +253,15 @@ def produce(
     ] = DEFAULT_REGISTRY_URL,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="progress bar on stderr for --file (default: when stderr is a terminal "
+            "and the file is 1 MiB or more)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Write one record per line of stdin (or --file) to TOPIC."""
     if key_separator == "":
@@ -275,9 +287,19 @@ def produce(
         )
         sender.value_encoder = encoder
         sender.key_encoder = key_encoder
-        with kafka_errors(f"cannot produce to {topic!r}"):
+        size = file.stat().st_size if file is not None else 0
+        show = file is not None and (
+            progress if progress is not None else sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES
+        )
+        with (
+            kafka_errors(f"cannot produce to {topic!r}"),
+            progress_bar(f"producing to {topic}", size, enabled=show) as progressed,
+        ):
             for number, line in enumerate(read_lines(source), start=1):
                 sender.send_line(number, line)
+                if show and number % PROGRESS_EVERY_LINES == 0:
+                    progressed(source.tell())
+            progressed(size)
             report = sender.drain()
     finish(report, topic)
 

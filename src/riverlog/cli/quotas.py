@@ -27,6 +27,7 @@ from riverlog.cli.client import (
     parse_assignments,
 )
 from riverlog.cli.errors import CliError
+from riverlog.cli.output import OutputFormat, OutputOption, print_json
 
 app = typer.Typer(
     help="Client quotas (producer/consumer byte rates, request time).", no_args_is_help=True
@@ -178,8 +179,9 @@ def describe(
     client_id_default: ClientDefault = False,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Quotas of every entity, or of the named user / client id."""
+    """Quotas of every entity, or of the named user / client id (tab-separated lines or JSON)."""
     from riverlog.broker.responses import request_schema
 
     schema = request_schema(48, 1)
@@ -196,6 +198,18 @@ def describe(
         raise CliError(
             f"cannot describe quotas: {response.error_code.name}: {response.error_message}"
         )
+    if output is OutputFormat.JSON:
+        print_json(
+            [
+                {
+                    # Kafka's entity types; a null name is the entity type's default.
+                    "entity": {e.entity_type: e.entity_name for e in entry.entity},
+                    "quotas": {v.key: float(v.value) for v in entry.values},
+                }
+                for entry in response.entries or ()
+            ]
+        )
+        return
     for entry in response.entries or ():
         parts = [(e.entity_type, e.entity_name) for e in entry.entity]
         values = ", ".join(f"{v.key}={_number(float(v.value))}" for v in entry.values)

@@ -25,7 +25,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
     TopicDescription,
 )
-from rich.table import Table
+from rich.markup import escape
 
 from riverlog.cli.client import (
     ADMIN_REQUEST_TIMEOUT_S,
@@ -41,7 +41,13 @@ from riverlog.cli.client import (
     probe_bootstrap,
 )
 from riverlog.cli.errors import CliError
-from riverlog.cli.output import stdout_console
+from riverlog.cli.output import (
+    OutputFormat,
+    OutputOption,
+    print_json,
+    stdout_console,
+    styled_table,
+)
 
 app = typer.Typer(help="Create, list, describe, delete and configure topics.", no_args_is_help=True)
 
@@ -139,14 +145,18 @@ def list_topics(
     internal: Annotated[bool, typer.Option("--internal", help="include internal topics")] = False,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """List topic names, one per line."""
+    """List topic names, one per line (`--output json`: a JSON array)."""
     settings = ClientSettings.from_options(bootstrap, command_config)
     probe_bootstrap(settings)
     metadata = fetch_metadata(create_client(AdminClient, settings.config()), settings)
-    for topic in sorted(metadata.topics):
-        if internal or not is_internal(topic):
-            typer.echo(topic)
+    topics = [t for t in sorted(metadata.topics) if internal or not is_internal(t)]
+    if output is OutputFormat.JSON:
+        print_json(topics)
+        return
+    for topic in topics:
+        typer.echo(topic)
 
 
 @app.command("describe")
@@ -157,6 +167,7 @@ def describe(
     ] = None,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Partitions (leader, replicas, ISR), topic id and non-default configs of topics."""
     admin, settings = connect(bootstrap, command_config)
@@ -164,7 +175,10 @@ def describe(
         metadata = fetch_metadata(admin, settings)
         names = sorted(topic for topic in metadata.topics if not is_internal(topic))
     if not names:
-        typer.echo("No topics.")
+        if output is OutputFormat.JSON:
+            print_json([])
+        else:
+            typer.echo("No topics.")
         return
     descriptions = wait_all(
         admin.describe_topics(TopicCollection(names), request_timeout=ADMIN_REQUEST_TIMEOUT_S),
@@ -178,9 +192,13 @@ def describe(
         lambda resource: f"cannot describe configs of topic {resource.name!r}",
     )
     configs_by_topic = {resource.name: entries for resource, entries in configs.items()}
+    data = [description_data(descriptions[name], configs_by_topic.get(name, {})) for name in names]
+    if output is OutputFormat.JSON:
+        print_json(data)
+        return
     console = stdout_console()
-    for name in names:
-        print_description(console, descriptions[name], configs_by_topic.get(name, {}))
+    for topic in data:
+        print_description(console, topic)
 
 
 def describe_action(topic: str) -> str:
@@ -197,28 +215,46 @@ def topic_overrides(entries: Mapping[str, ConfigEntry]) -> dict[str, str]:
     }
 
 
-def print_description(
-    console: Any, description: TopicDescription, entries: Mapping[str, ConfigEntry]
-) -> None:
+def description_data(
+    description: TopicDescription, entries: Mapping[str, ConfigEntry]
+) -> dict[str, Any]:
+    """One topic's description as plain data (what `--output json` prints)."""
     partitions = sorted(description.partitions, key=lambda p: p.id)
-    replication = len(partitions[0].replicas) if partitions else 0
-    overrides = topic_overrides(entries)
+    return {
+        "topic": description.name,
+        "topic_id": str(description.topic_id),
+        "partition_count": len(partitions),
+        "replication_factor": len(partitions[0].replicas) if partitions else 0,
+        "configs": topic_overrides(entries),
+        "partitions": [
+            {
+                "partition": p.id,
+                "leader": None if p.leader is None or p.leader.id < 0 else p.leader.id,
+                "replicas": [node.id for node in p.replicas],
+                "isr": [node.id for node in p.isr],
+            }
+            for p in partitions
+        ],
+    }
+
+
+def print_description(console: Any, topic: Mapping[str, Any]) -> None:
     console.print(
-        f"Topic: {description.name}  TopicId: {description.topic_id}  "
-        f"PartitionCount: {len(partitions)}  ReplicationFactor: {replication}",
-        markup=False,
+        f"[bold]Topic:[/] [green]{escape(topic['topic'])}[/]  TopicId: {topic['topic_id']}  "
+        f"PartitionCount: {topic['partition_count']}  "
+        f"ReplicationFactor: {topic['replication_factor']}",
         highlight=False,
     )
-    configs = ",".join(f"{k}={v}" for k, v in overrides.items()) or "(none)"
+    configs = ",".join(f"{k}={v}" for k, v in topic["configs"].items()) or "(none)"
     console.print(f"Configs: {configs}", markup=False, highlight=False)
-    table = Table("Partition", "Leader", "Replicas", "ISR")
-    for partition in partitions:
-        leader = partition.leader
+    table = styled_table("Partition", "Leader", "Replicas", "ISR")
+    for p in topic["partitions"]:
         table.add_row(
-            str(partition.id),
-            "none" if leader is None or leader.id < 0 else str(leader.id),
-            ",".join(str(node.id) for node in partition.replicas),
-            ",".join(str(node.id) for node in partition.isr),
+            str(p["partition"]),
+            "none" if p["leader"] is None else str(p["leader"]),
+            ",".join(map(str, p["replicas"])),
+            ",".join(map(str, p["isr"])),
+            style=None if len(p["isr"]) >= len(p["replicas"]) else "yellow",
         )
     console.print(table)
 

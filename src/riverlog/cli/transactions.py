@@ -14,11 +14,16 @@ import importlib
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from riverlog.cli.client import DEFAULT_BOOTSTRAP, BootstrapOption
 from riverlog.cli.errors import CliError
-from riverlog.cli.output import stdout_console
+from riverlog.cli.output import (
+    OutputFormat,
+    OutputOption,
+    print_json,
+    stdout_console,
+    styled_table,
+)
 from riverlog.cli.raw import bootstrap_address as _bootstrap
 from riverlog.cli.raw import call
 
@@ -72,20 +77,31 @@ def _check(code: Any, what: str) -> None:
 
 
 @app.command("list")
-def list_transactions(bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP) -> None:
+def list_transactions(
+    bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
     """Every transactional id, asking each broker for the ones it coordinates."""
     schema = _schema(LIST_TRANSACTIONS, 1)
-    table = Table("TransactionalId", "Coordinator", "ProducerId", "TransactionState")
+    rows: list[dict[str, Any]] = []
     for node_id, address in sorted(_brokers(_metadata(bootstrap_server)).items()):
         body = call(address, schema.ListTransactionsRequest())
         _check(body.error_code, f"list transactions on broker {node_id}")
         for state in sorted(body.transaction_states, key=lambda s: s.transactional_id):
-            table.add_row(
-                state.transactional_id,
-                str(node_id),
-                str(state.producer_id),
-                state.transaction_state,
+            rows.append(
+                {
+                    "transactional_id": state.transactional_id,
+                    "coordinator": node_id,
+                    "producer_id": state.producer_id,
+                    "transaction_state": state.transaction_state,
+                }
             )
+    if output is OutputFormat.JSON:
+        print_json(rows)
+        return
+    table = styled_table("TransactionalId", "Coordinator", "ProducerId", "TransactionState")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
     stdout_console().print(table)
 
 
@@ -101,6 +117,7 @@ TransactionalIdOption = Annotated[
 def describe(
     transactional_id: TransactionalIdOption,
     bootstrap_server: BootstrapOption = DEFAULT_BOOTSTRAP,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """One transactional id's state at its coordinator."""
     coordinator = _coordinator(bootstrap_server, transactional_id)
@@ -111,7 +128,22 @@ def describe(
     (state,) = body.transaction_states
     _check(state.error_code, f"describe {transactional_id}")
     started = state.transaction_start_time
-    table = Table(
+    data = {
+        "coordinator": f"{coordinator[0]}:{coordinator[1]}",
+        "transactional_id": state.transactional_id,
+        "producer_id": state.producer_id,
+        "producer_epoch": state.producer_epoch,
+        "transaction_state": state.transaction_state,
+        "transaction_timeout_ms": int(state.transaction_timeout.total_seconds() * 1000),
+        "transaction_start_time_ms": (
+            None if started.timestamp() <= 0 else round(started.timestamp() * 1000)
+        ),
+        "topic_partitions": [f"{t.topic}-{p}" for t in state.topics for p in t.partitions],
+    }
+    if output is OutputFormat.JSON:
+        print_json(data)
+        return
+    table = styled_table(
         "CoordinatorId",
         "TransactionalId",
         "ProducerId",
@@ -122,14 +154,9 @@ def describe(
         "TopicPartitions",
     )
     table.add_row(
-        f"{coordinator[0]}:{coordinator[1]}",
-        state.transactional_id,
-        str(state.producer_id),
-        str(state.producer_epoch),
-        state.transaction_state,
-        str(int(state.transaction_timeout.total_seconds() * 1000)),
-        "None" if started.timestamp() <= 0 else str(round(started.timestamp() * 1000)),
-        ",".join(f"{t.topic}-{p}" for t in state.topics for p in t.partitions),
+        *(str(v) for v in list(data.values())[:-2]),
+        str(data["transaction_start_time_ms"]),
+        ",".join(data["topic_partitions"]),
     )
     stdout_console().print(table)
 

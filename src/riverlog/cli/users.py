@@ -26,7 +26,7 @@ from riverlog.cli.client import (
     kafka_errors,
 )
 from riverlog.cli.errors import CliError
-from riverlog.cli.output import stdout_console
+from riverlog.cli.output import OutputFormat, OutputOption, print_json, stdout_console
 from riverlog.cli.topics import connect
 
 app = typer.Typer(help="SCRAM users (SASL/SCRAM-SHA-256 and -512).", no_args_is_help=True)
@@ -110,12 +110,30 @@ def delete(
 def list_users(
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Every SCRAM user with its mechanisms and iterations."""
+    """Every SCRAM user with its mechanisms and iterations (tab-separated lines or JSON)."""
     admin, _ = connect(bootstrap, command_config)
     with kafka_errors("cannot list users"):
         future: Any = admin.describe_user_scram_credentials()
         described = future.result(timeout=ADMIN_REQUEST_TIMEOUT_S)
+    if output is OutputFormat.JSON:
+        print_json(
+            [
+                {
+                    "user": user,
+                    "credentials": [
+                        {
+                            "mechanism": info.mechanism.name.replace("_", "-"),
+                            "iterations": info.iterations,
+                        }
+                        for info in described[user].scram_credential_infos
+                    ],
+                }
+                for user in sorted(described)
+            ]
+        )
+        return
     console = stdout_console()
     for user in sorted(described):
         infos = ", ".join(

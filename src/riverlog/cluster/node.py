@@ -112,7 +112,7 @@ class BrokerNode:
         )
         services.authorizer = Authorizer(self.config, lambda: metadata.image)
         dispatcher = Dispatcher(services, ALL_HANDLERS)
-        dispatcher.quotas = QuotaManager(lambda: metadata.image)
+        dispatcher.quotas = services.quotas = QuotaManager(lambda: metadata.image)
         services.api_ranges = [(r.api_key, r.min_version, r.max_version) for r in dispatcher.ranges]
         self._server = BrokerServer(dispatcher, self.config.get_int("socket.request.max.bytes"))
         for listener in self.plan.listeners:

@@ -34,6 +34,7 @@ from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, N
 
 from riverlog.broker.metadata_store import MetadataUnavailableError, TopicExistsError
 from riverlog.cluster.zk_cache import ZnodeCache
+from riverlog.cluster.zk_changes import ChangePurger
 from riverlog.metadata import zk_format as zf
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
@@ -72,6 +73,9 @@ def _now_ms() -> int:
 
 
 class ZkMetadataStore:
+    # Kafka's ZooKeeper brokers had no group configs; there is no znode for them.
+    keeps_group_configs = False
+
     def __init__(
         self,
         connect: str,
@@ -485,6 +489,7 @@ class ZkMetadataStore:
             record.resource_type, record.pattern_type, record.resource_name
         )
         self.zk.create(change_path, change, sequence=True, makepath=True)
+        self._purger().after_write(change_path.rsplit("/", 1)[0])
 
     def _notify_change(self, entity_path: str) -> None:
         """Tell Kafka brokers sharing the ensemble (they watch /config/changes) to re-read it."""
@@ -494,6 +499,14 @@ class ZkMetadataStore:
             sequence=True,
             makepath=True,
         )
+        self._purger().after_write(zf.CONFIG_CHANGES)
+
+    def _purger(self) -> ChangePurger:
+        """Old notifications go after 15 minutes, as Kafka's (riverlog.cluster.zk_changes)."""
+        purger: ChangePurger | None = getattr(self, "_change_purger", None)
+        if purger is None or purger.zk is not self.zk:
+            purger = self._change_purger = ChangePurger(self.zk)
+        return purger
 
     def _delete_topic(self, name: str) -> None:
         self.cache.mark(zf.TOPICS)

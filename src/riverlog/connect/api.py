@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from riverlog.common.configdef import ConfigDef
 from riverlog.connect.data import Schema
@@ -66,6 +66,70 @@ class ConnectRecord:
 class SourceRecord(ConnectRecord):
     source_partition: JsonMap | None = None
     source_offset: JsonMap | None = None
+
+
+class SourceBatch(Sequence[SourceRecord]):
+    """A poll's records held by column: they share topic, schemas, timestamp and source partition,
+    and differ in key, value and source offset. A task may return one from `poll` instead of a list;
+    it reads as a sequence of `SourceRecord`s (built on access), and lets the runtime send records
+    without building them when no transformation or `commit_record` needs them."""
+
+    __slots__ = (
+        "kafka_partition",
+        "key_schema",
+        "keys",
+        "source_offsets",
+        "source_partition",
+        "timestamp",
+        "topic",
+        "value_schema",
+        "values",
+    )
+
+    def __init__(
+        self,
+        topic: str,
+        value_schema: Schema | None,
+        values: Sequence[Any],
+        source_partition: JsonMap | None,
+        source_offsets: Sequence[JsonMap | None],
+        *,
+        key_schema: Schema | None = None,
+        keys: Sequence[Any] | None = None,
+        timestamp: int | None = None,
+        kafka_partition: int | None = None,
+    ) -> None:
+        if len(source_offsets) != len(values) or (keys is not None and len(keys) != len(values)):
+            raise ValueError("SourceBatch columns differ in length")
+        self.topic, self.value_schema, self.values = topic, value_schema, values
+        self.source_partition, self.source_offsets = source_partition, source_offsets
+        self.key_schema, self.keys = key_schema, keys
+        self.timestamp, self.kafka_partition = timestamp, kafka_partition
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, index: int) -> SourceRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SourceRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> SourceRecord | list[SourceRecord]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return SourceRecord(
+            self.topic,
+            self.kafka_partition,
+            self.key_schema,
+            None if self.keys is None else self.keys[index],
+            self.value_schema,
+            self.values[index],
+            self.timestamp,
+            (),
+            self.source_partition,
+            self.source_offsets[index],
+        )
 
 
 @dataclass(slots=True)
@@ -166,8 +230,9 @@ class SourceTask(Task):
     def initialize(self, context: SourceTaskContext) -> None:
         self.context = context
 
-    def poll(self) -> list[SourceRecord] | None:
-        """Records to send, or None/[] when there are none yet (may block briefly)."""
+    def poll(self) -> Sequence[SourceRecord] | None:
+        """Records to send (a list, or a `SourceBatch`), or None/[] when there are none yet (may
+        block briefly)."""
         raise NotImplementedError
 
     def commit(self) -> None:

@@ -15,7 +15,7 @@ import binascii
 import decimal
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from riverlog.common.configdef import ConfigDef, ConfigError, Importance, Type, one_of
@@ -23,6 +23,17 @@ from riverlog.connect import data as d
 from riverlog.connect.data import Schema, SchemaAndValue, SchemaBuilder, Struct
 from riverlog.connect.errors import DataException
 from riverlog.connect.json_format import Float32, dumps
+from riverlog.connect.json_plans import (
+    Plan,
+    expect_int,
+    has_decimal,
+    has_float,
+    plain,
+    schemaless_type,
+    text_of,
+    to_connect_plan,
+    to_json_plan,
+)
 
 
 class Converter:
@@ -45,6 +56,13 @@ class Converter:
     def to_connect_data(self, topic: str, value: bytes | None) -> SchemaAndValue:
         raise NotImplementedError
 
+    def from_connect_batch(
+        self, topic: str, schema: Schema | None, values: Sequence[Any]
+    ) -> list[bytes | None]:
+        """`from_connect_data` for values sharing one schema (converters override it to go faster)."""
+        convert = self.from_connect_data
+        return [convert(topic, schema, v) for v in values]
+
 
 class StringConverter(Converter):
     config_def = ConfigDef().define(
@@ -56,15 +74,31 @@ class StringConverter(Converter):
         "The name of the encoding.",
     )
 
-    def _encoding(self) -> str:
+    _codec = "utf-8"
+
+    def configure(self, props: Mapping[str, Any], is_key: bool) -> None:
+        super().configure(props, is_key)
         name = str(self.config.get("converter.encoding", "UTF8")).lower()
-        return {"utf8": "utf-8"}.get(name, name)
+        self._codec = {"utf8": "utf-8"}.get(name, name)
+
+    def _encoding(self) -> str:
+        return self._codec
+
+    def from_connect_batch(
+        self, topic: str, schema: Schema | None, values: Sequence[Any]
+    ) -> list[bytes | None]:
+        codec = self._codec
+        try:
+            return [v.encode(codec) for v in values]
+        except AttributeError:  # not all strings: value by value
+            return super().from_connect_batch(topic, schema, values)
 
     def from_connect_data(self, topic: str, schema: Schema | None, value: Any) -> bytes | None:
+        if value.__class__ is str:
+            return value.encode(self._codec)  # type: ignore[no-any-return]
         if value is None:
             return None
-        text = value if isinstance(value, str) else _to_string(value)
-        return text.encode(self._encoding())
+        return _to_string(value).encode(self._codec)
 
     def to_connect_data(self, topic: str, value: bytes | None) -> SchemaAndValue:
         if value is None:
@@ -151,13 +185,47 @@ class JsonConverter(Converter):
         self._schema_cache: dict[Schema, dict[str, Any]] = {}
         self._schema_text: dict[Schema, str] = {}
         self._fast: dict[Schema, bool] = {}
-        self._connect_schemas: dict[bytes, tuple[Schema | None, bool]] = {}
+        self._connect_schemas: dict[bytes, _Known] = {}
+        # id(schema) → (schema, envelope prefix, plan, C-encoder-safe): checked by identity, since
+        # records of one task usually share one Schema object and hashing a schema is not free.
+        self._out_plans: dict[int, tuple[Schema, str, Plan, bool]] = {}
+
+    def _out_plan(self, schema: Schema) -> tuple[Schema, str, Plan, bool]:
+        entry = self._out_plans.get(id(schema))
+        if entry is not None and entry[0] is schema:
+            return entry
+        schema_text = dumps(self.as_json_schema(schema))
+        fast = not has_float(schema) and not (self.numeric_decimals and has_decimal(schema))
+        entry = (
+            schema,
+            '{"schema":' + schema_text + ',"payload":',
+            to_json_plan(schema, self._to_json, self.numeric_decimals),
+            fast,
+        )
+        if len(self._out_plans) >= int(self.config["schemas.cache.size"]):
+            self._out_plans.clear()
+        self._out_plans[id(schema)] = entry
+        return entry
+
+    def _encode(self, node: Any, fast: bool) -> str:
+        if not fast:
+            return dumps(node)
+        text = _FAST_JSON(node)
+        if "\\u00" in text:
+            text = _CONTROL_ESCAPE.sub(lambda m: m.group(0).upper().replace("\\U", "\\u"), text)
+        return text
 
     # -- Connect -> JSON
 
     def from_connect_data(self, topic: str, schema: Schema | None, value: Any) -> bytes | None:
         if schema is None and value is None:
             return None
+        if schema is not None:
+            _, prefix, plan, fast = self._out_plan(schema)
+            payload = self._encode(plan(value), fast)
+            if self.schemas_enabled:
+                return (prefix + payload + "}").encode()
+            return payload.encode()
         if self.schemas_enabled:
             schema_text = self._schema_text.get(schema) if schema is not None else "null"
             if schema_text is None:
@@ -174,7 +242,7 @@ class JsonConverter(Converter):
         Java-exact writer (Java's float formatting differs from Python's)."""
         fast = self._fast.get(schema) if schema is not None else False
         if fast is None:
-            fast = not _has_float(schema) and not (self.numeric_decimals and _has_decimal(schema))
+            fast = not has_float(schema) and not (self.numeric_decimals and has_decimal(schema))
             self._fast[schema] = fast  # type: ignore[index]
         if not fast:
             return dumps(node)
@@ -232,7 +300,7 @@ class JsonConverter(Converter):
             logical = self._logical_to_json(schema, value)
             if logical is not _NOT_LOGICAL:
                 return logical
-        kind = schema.type if schema is not None else _schemaless_type(value)
+        kind = schema.type if schema is not None else schemaless_type(value)
         if kind in (d.Type.INT8, d.Type.INT16, d.Type.INT32, d.Type.INT64):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise DataException(f"Invalid type for {kind.name}: {type(value).__name__}")
@@ -266,7 +334,7 @@ class JsonConverter(Converter):
             )
             if object_mode:
                 return {
-                    _text_of(self._to_json(ks, k)): self._to_json(vs, v) for k, v in value.items()
+                    text_of(self._to_json(ks, k)): self._to_json(vs, v) for k, v in value.items()
                 }
             return [[self._to_json(ks, k), self._to_json(vs, v)] for k, v in value.items()]
         if kind is d.Type.STRUCT:
@@ -301,6 +369,22 @@ class JsonConverter(Converter):
     def to_connect_data(self, topic: str, value: bytes | None) -> SchemaAndValue:
         if value is None:
             return SchemaAndValue(None, None)
+        if self.schemas_enabled and value.startswith(b'{"schema":') and value.endswith(b"}"):
+            # A schema seen before: parse only the payload (see `_remember`).
+            cut = value.rfind(b',"payload":')
+            known = self._connect_schemas.get(value[:cut]) if cut > 0 else None
+            if known is not None and known[3]:
+                schema, exact, plan, _ = known
+                try:
+                    payload = json.loads(
+                        value[cut + 11 : -1], parse_float=decimal.Decimal if exact else None
+                    )
+                except (ValueError, UnicodeDecodeError):
+                    pass  # not exactly one payload value: the full parse gives the error
+                else:
+                    if plan is None:
+                        return SchemaAndValue(schema, self._to_connect(schema, payload))
+                    return SchemaAndValue(schema, plan(payload))
         try:
             node = json.loads(value)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -321,14 +405,32 @@ class JsonConverter(Converter):
             key = json.dumps(node["schema"], separators=(",", ":"), default=str).encode()
         cached = self._connect_schemas.get(key)
         if cached is None:
-            schema = self.as_connect_schema(node["schema"])
-            cached = (schema, _has_decimal(schema))
-            if len(self._connect_schemas) < int(self.config["schemas.cache.size"]):
-                self._connect_schemas[key] = cached
-        schema, exact = cached
+            cached = self._remember(key, node["schema"])
+        schema, exact, plan, _ = cached
         if exact:  # decimals written as JSON numbers must keep every digit
             node = json.loads(value, parse_float=decimal.Decimal)
-        return SchemaAndValue(schema, self._to_connect(schema, node["payload"]))
+        if plan is None:
+            return SchemaAndValue(schema, self._to_connect(schema, node["payload"]))
+        return SchemaAndValue(schema, plan(node["payload"]))
+
+    def _remember(self, key: bytes, schema_node: Any) -> _Known:
+        """Cache a schema under `key`. The key is *verified* when it is `{"schema":` followed by
+        exactly the text of one JSON value equal to the parsed schema: then a later record that
+        starts with the key, continues with `,"payload":` and ends with `}` is that envelope exactly
+        when the bytes between are one JSON value (a JSON string cannot hold an unescaped quote, so
+        the key cannot end inside one), and only its payload needs parsing."""
+        schema = self.as_connect_schema(schema_node)
+        plan = None if schema is None else to_connect_plan(schema, self._to_connect)
+        verified = False
+        if key.startswith(b'{"schema":'):
+            try:
+                verified = json.loads(key[10:]) == schema_node
+            except (ValueError, UnicodeDecodeError):
+                verified = False
+        known = (schema, has_decimal(schema), plan, verified)
+        if len(self._connect_schemas) < int(self.config["schemas.cache.size"]):
+            self._connect_schemas[key] = known
+        return known
 
     def as_connect_schema(self, node: Any) -> Schema | None:
         if node is None:
@@ -377,7 +479,7 @@ class JsonConverter(Converter):
 
     def _to_connect(self, schema: Schema | None, node: Any) -> Any:
         if schema is None:
-            return _plain(
+            return plain(
                 node
             )  # schemaless: JSON types as they are (ints, floats, str, lists, dicts)
         if node is None:
@@ -395,14 +497,14 @@ class JsonConverter(Converter):
             except (binascii.Error, TypeError, ValueError):
                 raise DataException("Invalid bytes for Decimal field") from None
         if name == d.DATE_NAME:
-            return d.date_from_int(_expect_int(node, "Date"))
+            return d.date_from_int(expect_int(node, "Date"))
         if name == d.TIME_NAME:
-            return d.time_from_int(_expect_int(node, "Time"))
+            return d.time_from_int(expect_int(node, "Time"))
         if name == d.TIMESTAMP_NAME:
-            return d.timestamp_from_int(_expect_int(node, "Timestamp"))
+            return d.timestamp_from_int(expect_int(node, "Timestamp"))
         kind = schema.type
         if kind in (d.Type.INT8, d.Type.INT16, d.Type.INT32, d.Type.INT64):
-            return _expect_int(node, kind.name)
+            return expect_int(node, kind.name)
         if kind in (d.Type.FLOAT32, d.Type.FLOAT64):
             if isinstance(node, bool) or not isinstance(node, (int, float, decimal.Decimal)):
                 raise DataException(f"Invalid type for {kind.name}: {type(node).__name__}")
@@ -442,6 +544,8 @@ class JsonConverter(Converter):
 
 
 _NOT_LOGICAL = object()
+# A schema read from an envelope: (schema, has decimals, plan, key verified — see `_remember`).
+_Known = tuple[Schema | None, bool, Plan | None, bool]
 
 _JSON_TYPE_NAMES = {
     d.Type.BOOLEAN: "boolean",
@@ -460,75 +564,8 @@ _JSON_TYPE_NAMES = {
 _TYPES_BY_JSON_NAME = {v: k for k, v in _JSON_TYPE_NAMES.items()}
 
 
-def _schemaless_type(value: Any) -> d.Type:
-    if isinstance(value, bool):
-        return d.Type.BOOLEAN
-    if isinstance(value, int):
-        return d.Type.INT64
-    if isinstance(value, float):
-        return d.Type.FLOAT64
-    if isinstance(value, str):
-        return d.Type.STRING
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return d.Type.BYTES
-    if isinstance(value, (list, tuple)):
-        return d.Type.ARRAY
-    if isinstance(value, dict):
-        return d.Type.MAP
-    if isinstance(value, Struct):
-        return d.Type.STRUCT
-    raise DataException(
-        f"Java class {type(value).__name__} does not have corresponding schema type."
-    )
-
-
-def _text_of(node: Any) -> str:
-    if isinstance(node, str):
-        return node
-    from riverlog.connect.json_format import dumps
-
-    return dumps(node)
-
-
-def _expect_int(node: Any, what: str) -> int:
-    if isinstance(node, bool) or not isinstance(node, int):
-        raise DataException(f"Invalid type for {what}, underlying representation should be integer")
-    return node
-
-
 _FAST_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _CONTROL_ESCAPE = re.compile(r"\\u00[0-9a-f]{2}")
-
-
-def _has_float(schema: Schema | None) -> bool:
-    if schema is None:
-        return False
-    if schema.type in (d.Type.FLOAT32, d.Type.FLOAT64):
-        return True
-    return any(_has_float(s) for s in (schema.key_schema, schema.value_schema)) or any(
-        _has_float(f.schema) for f in schema.fields
-    )
-
-
-def _has_decimal(schema: Schema | None) -> bool:
-    if schema is None:
-        return False
-    if schema.name == d.DECIMAL_NAME:
-        return True
-    return any(_has_decimal(s) for s in (schema.key_schema, schema.value_schema)) or any(
-        _has_decimal(f.schema) for f in schema.fields
-    )
-
-
-def _plain(node: Any) -> Any:
-    """Schemaless JSON as Python values: decimals read from JSON numbers become floats."""
-    if isinstance(node, decimal.Decimal):
-        return float(node)
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    return node
 
 
 class SimpleHeaderConverter(StringConverter):

@@ -125,6 +125,7 @@ class DistributedHerder(StandaloneHerder):
         self.owners: dict[tuple[str, int], str] = {}  # leader: (connector, task) -> member id
         self._rejoin = threading.Event()
         self.rejoin_at: float | None = None  # a scheduled rejoin (the cooperative protocol's delay)
+        self._retry_task_configs: set[str] = set()  # connectors whose configs the leader missed
         self.changed: set[str] = (
             set()
         )  # connectors whose config or task configs changed since the last rebalance
@@ -265,6 +266,9 @@ class DistributedHerder(StandaloneHerder):
                     self._rebalance()
                     next_beat = time.monotonic() + interval
                 elif time.monotonic() >= next_beat:
+                    for name in sorted(self._retry_task_configs):
+                        self._retry_task_configs.discard(name)
+                        self._reconfigure(name)  # hand them to the (possibly new) leader again
                     code = self.member.heartbeat()
                     next_beat = time.monotonic() + interval
                     if code != ErrorCode.none:
@@ -332,6 +336,39 @@ class DistributedHerder(StandaloneHerder):
             return
         if configs == self.task_configs.get(name):
             return
+        if self.is_leader:
+            self._write_task_configs(name, configs)
+            return
+        # A follower hands them to the leader (Kafka's POST /connectors/{c}/tasks), which writes them.
+        import httpx
+
+        leader = self.leader_url
+        try:
+            if leader is None:
+                raise httpx.ConnectError("no leader known")
+            answer = httpx.post(
+                f"{leader.rstrip('/')}/connectors/{name}/tasks",
+                json=configs,
+                headers={"x-riverlog-forwarded": "1"},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            log.info(
+                "Task configs of %s (%d) handed to the leader at %s", name, len(configs), leader
+            )
+        except httpx.HTTPError as exc:
+            log.warning("Task configs of %s not handed to the leader (%s): retried", name, exc)
+            self._retry_task_configs.add(name)
+
+    def put_task_configs(self, name: str, configs: list[dict[str, str]]) -> None:
+        """The leader's side of POST /connectors/{c}/tasks."""
+        self._require_leader()
+        with self.lock:
+            if name not in self.configs:
+                raise ConnectRestError(404, f"Connector {name} not found")
+            self._write_task_configs(name, configs)
+
+    def _write_task_configs(self, name: str, configs: list[dict[str, str]]) -> None:
         for i, c in enumerate(configs):
             self.config_log.send(f"task-{name}-{i}", _json({"properties": c}), flush=False)
         self.config_log.send(f"commit-{name}", _json({"tasks": len(configs)}))

@@ -19,8 +19,8 @@ from riverlog.connect.api import (
     SinkConnector,
     SinkRecord,
     SinkTask,
+    SourceBatch,
     SourceConnector,
-    SourceRecord,
     SourceTask,
     Task,
     TopicPartition,
@@ -118,14 +118,15 @@ class FileStreamSourceTask(SourceTask):
             self.position = position
         return True
 
-    def poll(self) -> list[SourceRecord] | None:
+    def poll(self) -> SourceBatch | None:
         if self.stream is None and not self._open():
             self._stop.wait(1.0)  # Kafka waits for the file to appear
             return None
         assert self.stream is not None
-        records: list[SourceRecord] = []
+        lines: list[bytes] = []
+        positions: list[int] = []
         partition = {FILENAME_FIELD: self.filename} if self.filename else None
-        while len(records) < self.batch_size:
+        while len(lines) < self.batch_size:
             chunk = (
                 self.stream.read1(1 << 16)
                 if hasattr(self.stream, "read1")
@@ -133,31 +134,28 @@ class FileStreamSourceTask(SourceTask):
             )
             if chunk:
                 self.buffer += chunk
-            lines, consumed = _split_lines(self.buffer, self.batch_size - len(records))
-            for line, end in lines:
-                self.position += end
-                offset = {POSITION_FIELD: self.position} if partition else None
-                records.append(
-                    SourceRecord(
-                        self.topic,
-                        None,
-                        None,
-                        None,
-                        STRING_SCHEMA,
-                        line.decode("utf-8", "replace"),
-                        int(time.time() * 1000),
-                        (),
-                        partition,
-                        offset,
-                    )
-                )
+            found, consumed = _split_lines(self.buffer, self.batch_size - len(lines))
+            position = self.position
+            for line, end in found:
+                position += end
+                lines.append(line)
+                positions.append(position)
+            self.position = position
             self.buffer = self.buffer[consumed:]
             if not chunk:
                 break
-        if not records:
+        if not lines:
             self._stop.wait(0.2)
             return None
-        return records
+        # One batch: every line is a STRING value of the same topic, partition and read time.
+        return SourceBatch(
+            self.topic,
+            STRING_SCHEMA,
+            [line.decode("utf-8", "replace") for line in lines],
+            partition,
+            [{POSITION_FIELD: p} for p in positions] if partition else [None] * len(lines),
+            timestamp=int(time.time() * 1000),
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -170,9 +168,14 @@ class FileStreamSourceTask(SourceTask):
 
 def _split_lines(buffer: bytes, limit: int) -> tuple[list[tuple[bytes, int]], int]:
     """Complete lines in `buffer` (at most `limit`), each with the bytes it took; and bytes consumed."""
+    n = len(buffer)
+    if b"\r" not in buffer:  # the common case: one split instead of a find per line
+        parts = buffer.split(b"\n", limit) if limit > 0 else [buffer]
+        del parts[-1]  # the rest after the last complete line (maxsplit keeps it whole)
+        lines = [(p, len(p) + 1) for p in parts]
+        return lines, sum(e for _, e in lines)
     out: list[tuple[bytes, int]] = []
     start = 0
-    n = len(buffer)
     while len(out) < limit and start < n:
         nl = buffer.find(b"\n", start)
         cr = buffer.find(b"\r", start, nl if nl >= 0 else n)

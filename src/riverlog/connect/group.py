@@ -488,8 +488,11 @@ class CooperativeAssignor:
     """The leader's incremental cooperative assignor (after Kafka's `IncrementalCooperativeAssignor`,
     simplified): work stays where it runs; work no longer configured or owned twice is revoked; new
     work goes to the least-loaded members; the work of a departed member is held for
-    `scheduled.rebalance.max.delay.ms` (members rejoin when the delay ends), then dealt out. Live
-    members' work is not moved to balance load (a joining worker receives new and lost work)."""
+    `scheduled.rebalance.max.delay.ms` (members rejoin when the delay ends), then dealt out. When
+    nothing is held or revoked otherwise and some members run fewer connectors (or tasks) than the
+    even share rounded down, as many pieces as they lack are revoked, one at a time from the most
+    loaded member above that share; the revoked members rejoin at once and the next round deals that work to the least loaded (a worker
+    that joins receives running work, as Kafka's load balancing does)."""
 
     max_delay_ms: int
     previous: set[Work] = field(default_factory=set)
@@ -528,5 +531,40 @@ class CooperativeAssignor:
         for work in todo:
             member = min(sorted(owned), key=lambda m: len(kept[m]) + len(assigned[m]))
             assigned[member].append(work)
-        self.previous = (seen | {w for ws in assigned.values() for w in ws} | self.held) & wanted
+        moved: set[Work] = set()
+        if delay == 0 and not self.held and not any(revoked.values()) and len(owned) > 1:
+            moved = self._balance(owned, kept, assigned, revoked)
+        self.previous = (
+            (seen | {w for ws in assigned.values() for w in ws} | self.held) & wanted
+        ) - moved
         return assigned, revoked, delay
+
+    @staticmethod
+    def _balance(
+        owned: dict[str, list[Work]],
+        kept: dict[str, set[Work]],
+        assigned: dict[str, list[Work]],
+        revoked: dict[str, list[Work]],
+    ) -> set[Work]:
+        """Revoke running work from members above the even share (connectors and tasks each)."""
+        moved: set[Work] = set()
+        for connectors in (True, False):
+            load = {
+                m: sorted(w for w in kept[m] | set(assigned[m]) if (w[1] == -1) == connectors)
+                for m in owned
+            }
+            floor = sum(len(ws) for ws in load.values()) // len(owned)
+            needed = sum(max(0, floor - len(ws)) for ws in load.values())
+            while needed > 0:
+                # one piece at a time from the most loaded member still above the share
+                member = max(sorted(owned), key=lambda m: len(load[m]))
+                movable = [w for w in load[member] if w in kept[member]]
+                if len(load[member]) <= floor or not movable:
+                    break
+                work = movable[-1]
+                load[member].remove(work)
+                revoked[member].append(work)
+                kept[member].discard(work)
+                moved.add(work)
+                needed -= 1
+        return moved

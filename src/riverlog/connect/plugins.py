@@ -63,6 +63,8 @@ BUILTINS: dict[str, str] = {
     "org.apache.kafka.connect.transforms.predicates.HasHeaderKey": "riverlog.connect.transforms.routing:HasHeaderKey",
     "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone": "riverlog.connect.transforms.routing:RecordIsTombstone",
     "org.apache.kafka.connect.storage.SimpleHeaderConverter": "riverlog.connect.converters:SimpleHeaderConverter",
+    "io.confluent.connect.avro.AvroConverter": "riverlog.connect.avro_converter:AvroConverter",
+    "io.confluent.connect.json.JsonSchemaConverter": "riverlog.connect.json_schema_converter:JsonSchemaConverter",
 }
 
 _PLUGIN_TYPES = (

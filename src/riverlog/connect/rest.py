@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from riverlog.common.metrics import FunctionCollector, ServiceMetrics, gauge
 from riverlog.connect.errors import ConnectRestError
 
 Handler = Callable[[Request], Response]
@@ -77,6 +79,10 @@ class ConnectRest:
             Route("/connectors/{c}/resume", r(self.resume, forward=True), methods=["PUT"]),
             Route("/connectors/{c}/stop", r(self.stop, forward=True), methods=["PUT"]),
             Route("/connectors/{c}/tasks", r(self.tasks), methods=["GET"]),
+            # Kafka's internal endpoint: a connector's owner hands its task configs to the leader
+            Route(
+                "/connectors/{c}/tasks", r(self.put_task_configs, forward=True), methods=["POST"]
+            ),
             Route("/connectors/{c}/tasks/{t:int}/status", r(self.task_status), methods=["GET"]),
             Route("/connectors/{c}/tasks/{t:int}/restart", r(self.task_restart), methods=["POST"]),
             Route("/connectors/{c}/topics", r(self.topics), methods=["GET"]),
@@ -102,7 +108,41 @@ class ConnectRest:
             assert isinstance(exc, HTTPException)
             return _error(exc.status_code, f"HTTP {exc.status_code} {exc.detail}")
 
-        return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+        app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+        metrics = ServiceMetrics("kafka_connect_rest_request", FunctionCollector(self._metrics))
+        return metrics.install(app)
+
+    def _metrics(self) -> Iterator[Metric]:
+        """Worker metrics as Connect's JMX names them (connect-worker-metrics, connector status)."""
+        prefix = "kafka_connect_connect_worker_metrics_"
+        statuses: list[dict[str, Any]] = []
+        for name in self.herder.connectors():
+            try:
+                statuses.append(self.herder.connector_status(name))
+            except ConnectRestError:
+                continue  # deleted meanwhile
+        tasks = [t for s in statuses for t in s["tasks"]]
+        yield gauge(prefix + "connector_count", "Connectors on this worker", len(statuses))
+        yield gauge(prefix + "task_count", "Tasks on this worker", len(tasks))
+        by_state = GaugeMetricFamily(
+            prefix + "connector_task_count",
+            "Tasks per connector by state (connector-running-task-count and siblings)",
+            labels=["connector", "state"],
+        )
+        status = GaugeMetricFamily(
+            "kafka_connect_connector_metrics_status",
+            "1 for the connector's current status (connector-metrics status)",
+            labels=["connector", "status"],
+        )
+        for s in statuses:
+            status.add_metric([s["name"], str(s["connector"]["state"]).lower()], 1)
+            counts: dict[str, int] = {}
+            for t in s["tasks"]:
+                counts[str(t["state"]).lower()] = counts.get(str(t["state"]).lower(), 0) + 1
+            for state, n in sorted(counts.items()):
+                by_state.add_metric([s["name"], state], n)
+        yield by_state
+        yield status
 
     def _wrap(self, handler: Handler, forward: bool = False) -> Handler:
         def endpoint(request: Request) -> Response:
@@ -253,6 +293,19 @@ class ConnectRest:
 
     def tasks(self, request: Request) -> Response:
         return JSONResponse(self.herder.tasks_info(request.path_params["c"]))
+
+    def put_task_configs(self, request: Request) -> Response:
+        put = getattr(self.herder, "put_task_configs", None)
+        if put is None:
+            raise ConnectRestError(404, "Task configs are written by the connector's worker here")
+        body = _body(request)
+        if not isinstance(body, list) or not all(isinstance(c, dict) for c in body):
+            raise ConnectRestError(400, "Request body must be a JSON array of task config objects")
+        put(
+            request.path_params["c"],
+            [{str(k): str(v) for k, v in c.items()} for c in body],
+        )
+        return Response(status_code=204)
 
     def task_status(self, request: Request) -> Response:
         return JSONResponse(

@@ -33,10 +33,10 @@ from riverlog.connect.offsets import OffsetStore
 from riverlog.connect.plugins import PLUGINS, Plugins
 from riverlog.connect.status import State, TargetState, TaskId
 from riverlog.connect.worker_config import WorkerConfig
+from riverlog.connect.worker_sink import WorkerSinkTask
 from riverlog.connect.worker_tasks import (
     Converters,
     StatusCallback,
-    WorkerSinkTask,
     WorkerSourceTask,
     WorkerTask,
 )
@@ -231,6 +231,11 @@ class Worker:
                 and str(self.config.values.get("exactly.once.source.support", "disabled")).lower()
                 == "enabled"
             ):
+                if str(parsed.get("transaction.boundary") or "poll").lower() == "connector":
+                    raise ConnectException(
+                        "transaction.boundary=connector is not supported: riverlog connectors cannot "
+                        "define transaction boundaries; use poll or interval"
+                    )
                 eos_topic = str(self.config.get("offset.storage.topic"))
                 producer["transactional.id"] = (
                     f"{self.config.get('group.id')}-{task_id.connector}-{task_id.task}"
@@ -254,6 +259,7 @@ class Worker:
                 target=target,
                 exactly_once_offsets_topic=eos_topic,
                 create_topic=self._topic_creator(cprops),
+                transaction_interval_ms=self._transaction_interval(parsed, flush_ms),
             )
         if issubclass(connector_cls, SinkConnector) and isinstance(task, SinkTask):
             dlq_producer: list[Any] = []
@@ -354,6 +360,15 @@ class Worker:
         converter: Converter = self.plugins.new(name)
         converter.configure(props, is_key)
         return converter
+
+    @staticmethod
+    def _transaction_interval(parsed: Mapping[str, Any], flush_ms: int) -> int | None:
+        """KIP-618's `transaction.boundary=interval`: a transaction per `transaction.boundary.interval.ms`
+        (default: the worker's `offset.flush.interval.ms`); None for `poll` (one per poll)."""
+        if str(parsed.get("transaction.boundary") or "poll").lower() != "interval":
+            return None
+        interval = parsed.get("transaction.boundary.interval.ms")
+        return flush_ms if interval is None else int(interval)
 
     def producer_config(self, cprops: Mapping[str, str], client_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -88,6 +88,8 @@ class ClusterImage:
     topics: Mapping[str, TopicImage] = field(default_factory=_empty)
     topics_by_id: Mapping[uuid.UUID, str] = field(default_factory=_empty)
     broker_configs: Mapping[str, str] = field(default_factory=_empty)
+    # Dynamic group configs (KIP-848's GROUP resource): group id -> name -> value.
+    group_configs: Mapping[str, Mapping[str, str]] = field(default_factory=_empty)
     next_producer_id: int = 0
     # user → {SCRAM mechanism name → credential text (Kafka's salt=...,iterations=... form)}
     scram_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=_empty)
@@ -241,6 +243,7 @@ _RECORD_TYPES: dict[str, type[Any]] = {
 }
 TOPIC_RESOURCE = 2
 BROKER_RESOURCE = 4
+GROUP_RESOURCE = 32
 
 
 class MetadataRecordError(ValueError):
@@ -352,6 +355,12 @@ def _replay_config(image: ClusterImage, record: ConfigRecord) -> ClusterImage:
     if record.resource_type == BROKER_RESOURCE:
         configs = _set_or_remove(image.broker_configs, record.name, record.value)
         return replace(image, broker_configs=configs)
+    if record.resource_type == GROUP_RESOURCE:
+        group = image.group_configs.get(record.resource_name, {})
+        group = _set_or_remove(group, record.name, record.value)
+        if not group:
+            return replace(image, group_configs=_without(image.group_configs, record.resource_name))
+        return replace(image, group_configs=_with(image.group_configs, record.resource_name, group))
     topic = image.topics.get(record.resource_name)
     if topic is None:
         return image

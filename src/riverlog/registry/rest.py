@@ -6,18 +6,21 @@ Kafka) and, on a follower, are forwarded verbatim to the leader.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 import httpx
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from riverlog.common.metrics import FunctionCollector, ServiceMetrics, gauge
 from riverlog.registry import errors
 from riverlog.registry.core import SchemaRegistry
+from riverlog.schema.types import SchemaType
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPTED_BODIES = (
@@ -312,7 +315,34 @@ def build_app(
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.state.forwarder = forwarder
-    return app
+
+    def metrics() -> Iterator[Metric]:
+        """Confluent's JMX metrics in Prometheus form (registered-count, master-slave-role…)."""
+        state = registry.state
+        with state.lock:
+            live = [v for vs in state.versions.values() for v in vs.values() if not v.deleted]
+            subjects = sum(
+                1 for vs in state.versions.values() if any(not v.deleted for v in vs.values())
+            )
+        prefix = "kafka_schema_registry_"
+        yield gauge(prefix + "registered_count", "Live schema versions registered", len(live))
+        yield gauge(prefix + "subject_count", "Subjects with a live version", subjects)
+        by_type = GaugeMetricFamily(
+            prefix + "schemas_created",
+            "Live schema versions by schema type",
+            labels=["schema_type"],
+        )
+        for schema_type in SchemaType:
+            n = sum(1 for v in live if v.schema_type is schema_type)
+            by_type.add_metric([schema_type.value.lower()], n)
+        yield by_type
+        role = 1 if leadership.is_leader() else 0
+        yield gauge(prefix + "master_slave_role", "1 when this instance is the leader", role)
+
+    service_metrics = ServiceMetrics(
+        "kafka_schema_registry_jersey_metrics_request", FunctionCollector(metrics)
+    )
+    return service_metrics.install(app)
 
 
 def _raw(

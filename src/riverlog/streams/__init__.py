@@ -8,6 +8,8 @@ from riverlog.streams.grouped import (
     SessionWindowedKStream,
     TimeWindowedKStream,
 )
+from riverlog.streams.interactive import QueryableStoreTypes, StoreQueryParameters
+from riverlog.streams.join_options import Joined, JoinWindows, StreamJoined, TableJoined
 from riverlog.streams.kstream import BranchedKStream, KStream
 from riverlog.streams.ktable import KTable
 from riverlog.streams.options import (
@@ -19,9 +21,12 @@ from riverlog.streams.options import (
     Printed,
     Produced,
     Repartitioned,
+    StoreBuilder,
     Stores,
 )
-from riverlog.streams.records import KeyValue, Window, Windowed
+from riverlog.streams.processors.base import Processor, ProcessorContext
+from riverlog.streams.punctuation import Cancellable, PunctuationType
+from riverlog.streams.records import KeyValue, Record, Window, Windowed
 from riverlog.streams.serdes import Serde, Serdes, WindowedSerdes
 from riverlog.streams.suppressed import Suppressed
 from riverlog.streams.topology import Topology, TopologyDescription
@@ -30,8 +35,11 @@ from riverlog.streams.windows import SessionWindows, SlidingWindows, TimeWindows
 __all__ = [
     "Branched",
     "BranchedKStream",
+    "Cancellable",
     "Consumed",
     "Grouped",
+    "JoinWindows",
+    "Joined",
     "KGroupedStream",
     "KGroupedTable",
     "KStream",
@@ -40,17 +48,26 @@ __all__ = [
     "Materialized",
     "Named",
     "Printed",
+    "Processor",
+    "ProcessorContext",
     "Produced",
+    "PunctuationType",
+    "QueryableStoreTypes",
+    "Record",
     "Repartitioned",
     "Serde",
     "Serdes",
     "SessionWindowedKStream",
     "SessionWindows",
     "SlidingWindows",
+    "StoreBuilder",
+    "StoreQueryParameters",
     "Stores",
+    "StreamJoined",
     "StreamsBuilder",
     "StreamsException",
     "Suppressed",
+    "TableJoined",
     "TimeWindowedKStream",
     "TimeWindows",
     "Topology",

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from riverlog.streams.options import Consumed, Materialized, _check_name
+from riverlog.streams.errors import TopologyException
+from riverlog.streams.options import Consumed, Materialized, StoreBuilder, _check_name
 from riverlog.streams.processors.stateless import RepartitionFilter
 from riverlog.streams.processors.table import KTableSource, TableSupplier
 from riverlog.streams.serdes import Serde
+from riverlog.streams.state.global_store import GlobalStoreSpec
 from riverlog.streams.topology import ProcessorSpec, SinkSpec, SourceSpec, StoreSpec, Topology
 
 if TYPE_CHECKING:
@@ -18,6 +20,25 @@ if TYPE_CHECKING:
 
 _GENERATED = re.compile(r"KSTREAM.*-[0-9]{10}")
 REPARTITION_SUFFIX = "-repartition"
+
+
+class GlobalKTable:
+    """`builder.global_table(topic)`: joinable from any stream through a key selector."""
+
+    def __init__(
+        self,
+        store_name: str,
+        topic: str,
+        key_serde: Serde[Any] | None,
+        value_serde: Serde[Any] | None,
+    ) -> None:
+        self.store_name = store_name
+        self.topic = topic
+        self.key_serde = key_serde
+        self.value_serde = value_serde
+
+    def queryable_store_name(self) -> str:
+        return self.store_name
 
 
 class StreamsBuilder:
@@ -109,6 +130,24 @@ class StreamsBuilder:
             self.topology.add_state_store(store, table_name)
         return table
 
+    def global_table(
+        self, topic: str, consumed: Consumed | None = None, materialized: Materialized | None = None
+    ) -> GlobalKTable:
+        """A table of every partition of `topic`, loaded fully into each instance before any
+        processing starts; joins against it need no co-partitioning."""
+        consumed = consumed or Consumed()
+        m = materialized or Materialized()
+        name = m.store_name if m.store_name is not None else self.new_store_name(f"{topic}-")
+        if topic in self.topology.global_sources() or self.topology.source_for_topic(topic):
+            raise TopologyException(f"Topic {topic} has already been registered by another source.")
+        spec = GlobalStoreSpec(
+            name, topic, m.key_serde or consumed.key_serde, m.value_serde or consumed.value_serde
+        )
+        self.topology.global_store_specs[name] = spec
+        self.new_processor_name("KSTREAM-SOURCE-")  # Kafka's source and processor names
+        self.new_processor_name("KTABLE-SOURCE-")
+        return GlobalKTable(name, topic, spec.key_serde, spec.value_serde)
+
     def kv_store_spec(
         self,
         name: str,
@@ -126,6 +165,11 @@ class StreamsBuilder:
             dict(m.topic_config),
             m.caching_enabled,
         )
+
+    def add_state_store(self, store_builder: StoreBuilder) -> StreamsBuilder:
+        """Add a Processor API store (`Stores.key_value_store_builder(...)` etc.)."""
+        self.topology.add_state_store(store_builder)
+        return self
 
     # -- repartitioning ----------------------------------------------------------------------
     def repartition(

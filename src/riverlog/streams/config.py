@@ -250,9 +250,10 @@ STREAMS_CONFIG_DEF = (
         "num.standby.replicas",
         Type.INT,
         0,
-        in_range(0, 0),
+        in_range(0, 2**31 - 1),
         Importance.HIGH,
-        doc="Standby tasks (not offered yet: must be 0).",
+        doc="Standby copies of each stateful task, kept on other instances by following its "
+        "changelog (needs application.server; at_least_once only).",
     )
     .define(
         "topology.optimization",

@@ -22,8 +22,9 @@ from riverlog.streams.serdes import Serde
 from riverlog.streams.topology import ProcessorSpec, SinkSpec
 
 if TYPE_CHECKING:
-    from riverlog.streams.builder import StreamsBuilder
+    from riverlog.streams.builder import GlobalKTable, StreamsBuilder
     from riverlog.streams.grouped import KGroupedStream
+    from riverlog.streams.join_options import JoinWindows, StreamJoined
     from riverlog.streams.ktable import KTable
 
 
@@ -199,6 +200,83 @@ class KStream:
             self.name, name, r.key_serde or self.key_serde, vs, r.num_partitions, r.partitioner
         )
         return KStream(self.builder, source, ks, vs, False)
+
+    # -- Processor API -----------------------------------------------------------------------
+    def process(
+        self, processor_supplier: Any, *store_names: str, named: Named | str | None = None
+    ) -> KStream:
+        """Run a `Processor` (from `processor_supplier()`, or its `get()`) on every record, with
+        access to the named stores (added with `builder.add_state_store`); returns its output."""
+        name = self.builder.name_or(_name(named), "KSTREAM-PROCESSOR-")
+        make = processor_supplier.get if hasattr(processor_supplier, "get") else processor_supplier
+        t = self.builder.topology
+        t.add_processor(ProcessorSpec(name, make, [self.name]))
+        for store in getattr(processor_supplier, "stores", lambda: [])() or []:
+            if store.name not in t.stores:
+                t.add_state_store(store)
+            t.connect_processor_and_state_stores(name, store.name)
+        if store_names:
+            t.connect_processor_and_state_stores(name, *store_names)
+        return KStream(self.builder, name, None, None, True)
+
+    # -- joins -------------------------------------------------------------------------------
+    def join(
+        self,
+        other: KStream | KTable | GlobalKTable,
+        joiner: Callable[..., Any],
+        windows: Any = None,
+        joined: Any = None,
+    ) -> KStream:
+        """`join(stream, joiner, JoinWindows[, StreamJoined])`, `join(table, joiner[, Joined])` or
+        `join(global_table, key_selector, joiner[, Named])`."""
+        return self._join(other, joiner, windows, joined, False, False)
+
+    def left_join(
+        self,
+        other: KStream | KTable | GlobalKTable,
+        joiner: Callable[..., Any],
+        windows: Any = None,
+        joined: Any = None,
+    ) -> KStream:
+        return self._join(other, joiner, windows, joined, True, False)
+
+    def outer_join(
+        self,
+        other: KStream,
+        joiner: Callable[..., Any],
+        windows: JoinWindows,
+        joined: StreamJoined | None = None,
+    ) -> KStream:
+        return self._join(other, joiner, windows, joined, True, True)
+
+    def _join(
+        self,
+        other: KStream | KTable | GlobalKTable,
+        joiner: Callable[..., Any],
+        windows: Any,
+        joined: Any,
+        left_outer: bool,
+        right_outer: bool,
+    ) -> KStream:
+        from riverlog.streams import joins
+        from riverlog.streams.builder import GlobalKTable
+        from riverlog.streams.join_options import Joined, JoinWindows
+
+        if isinstance(other, GlobalKTable):  # join(global_table, key_selector, joiner[, named])
+            if right_outer:
+                raise TypeError("outer_join is defined for two streams or two tables")
+            named = joined if isinstance(joined, str) else _name(joined)
+            return joins.stream_global_join(self, other, joiner, windows, named, left_outer)
+        if isinstance(other, KStream):
+            if not isinstance(windows, JoinWindows):
+                raise TypeError("a stream-stream join needs JoinWindows")
+            return joins.stream_stream_join(
+                self, other, joiner, windows, joined, left_outer, right_outer
+            )
+        if right_outer:
+            raise TypeError("outer_join is defined for two streams or two tables")
+        j = windows if isinstance(windows, Joined) else joined
+        return joins.stream_table_join(self, other, joiner, j, left_outer)
 
     # -- grouping and tables -----------------------------------------------------------------
     def group_by_key(self, grouped: Grouped | None = None) -> KGroupedStream:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from riverlog.streams.join_options import TableJoined
 from riverlog.streams.kstream import KStream, _name, _with_key
 from riverlog.streams.options import Grouped, Materialized, Named
 from riverlog.streams.processors.aggregate import AggregateSupplier
@@ -47,6 +48,7 @@ class KTable:
         self.store_name = store_name  # queryable store, if materialized
         self.pending_store: StoreSpec | None = None  # a source table's store, added when needed
         self.window_grace_ms = window_grace_ms
+        self.extra_parents: list[KTable] = []  # a join result's other side
 
     def queryable_store_name(self) -> str | None:
         return self.store_name
@@ -62,6 +64,8 @@ class KTable:
             self.supplier.send_old_values = True
         if self.parent is not None:
             self.parent.enable_sending_old_values()
+        for p in self.extra_parents:
+            p.enable_sending_old_values()
 
     def _table_op(
         self,
@@ -134,6 +138,54 @@ class KTable:
         return self._table_op(
             "KTABLE-MAPVALUES-", lambda s: KTableMapValues(s, fn), named, materialized, None
         )
+
+    # -- joins -------------------------------------------------------------------------------
+    def join(
+        self,
+        other: KTable,
+        joiner: Callable[..., Any],
+        named: Any = None,
+        materialized: Any = None,
+        extra: Any = None,
+    ) -> KTable:
+        """Inner table-table join on the primary key: `join(other, joiner[, named][, materialized])`;
+        or a foreign-key join: `join(other, fk_extractor, joiner[, TableJoined][, Materialized])`."""
+        return self._join(other, joiner, named, materialized, extra, False)
+
+    def left_join(
+        self,
+        other: KTable,
+        joiner: Callable[..., Any],
+        named: Any = None,
+        materialized: Any = None,
+        extra: Any = None,
+    ) -> KTable:
+        return self._join(other, joiner, named, materialized, extra, True)
+
+    def _join(
+        self, other: KTable, first: Any, second: Any, third: Any, fourth: Any, left: bool
+    ) -> KTable:
+        from riverlog.streams.joins import foreign_key_join, table_table_join
+
+        if callable(second):  # (fk_extractor, joiner[, TableJoined][, Materialized])
+            tj = third if isinstance(third, TableJoined) else None
+            m = third if isinstance(third, Materialized) else fourth
+            return foreign_key_join(self, other, first, second, tj, m, left)
+        named, m = second, third
+        if isinstance(second, Materialized):
+            named, m = None, second
+        return table_table_join(self, other, first, named, m, left, False)
+
+    def outer_join(
+        self,
+        other: KTable,
+        joiner: Callable[..., Any],
+        named: Named | str | None = None,
+        materialized: Materialized | None = None,
+    ) -> KTable:
+        from riverlog.streams.joins import table_table_join
+
+        return table_table_join(self, other, joiner, named, materialized, True, True)
 
     def to_stream(
         self, mapper: Callable[[Any, Any], Any] | None = None, named: Named | str | None = None

@@ -163,8 +163,72 @@ class StoreSupplier:
     retain_duplicates: bool = False
 
 
+class StoreBuilder:
+    """A store for the Processor API (`builder.add_state_store`, `Topology.add_state_store`):
+    a supplier plus serdes, caching (off by default, as Kafka's builders) and logging (on)."""
+
+    def __init__(
+        self, supplier: StoreSupplier, key_serde: Serde[Any] | None, value_serde: Serde[Any] | None
+    ) -> None:
+        self.supplier = supplier
+        self.key_serde = key_serde
+        self.value_serde = value_serde
+        self.caching = False
+        self.logging = True
+        self.log_config: dict[str, str] = {}
+
+    @property
+    def name(self) -> str:
+        return self.supplier.name
+
+    def with_caching_enabled(self) -> StoreBuilder:
+        self.caching = True
+        return self
+
+    def with_caching_disabled(self) -> StoreBuilder:
+        self.caching = False
+        return self
+
+    def with_logging_enabled(self, config: dict[str, str] | None = None) -> StoreBuilder:
+        self.logging, self.log_config = True, dict(config or {})
+        return self
+
+    def with_logging_disabled(self) -> StoreBuilder:
+        self.logging = False
+        return self
+
+
 class Stores:
-    """Store suppliers for `Materialized.as_(supplier)` (Kafka's `Stores`)."""
+    """Store suppliers for `Materialized.as_(supplier)` and store builders for the Processor API
+    (Kafka's `Stores`)."""
+
+    @staticmethod
+    def key_value_store_builder(
+        supplier: StoreSupplier, key_serde: Serde[Any] | None, value_serde: Serde[Any] | None
+    ) -> StoreBuilder:
+        if supplier.kind != "kv":
+            raise ValueError(f"{supplier.name} is not a key-value store supplier")
+        return StoreBuilder(supplier, key_serde, value_serde)
+
+    timestamped_key_value_store_builder = key_value_store_builder
+
+    @staticmethod
+    def window_store_builder(
+        supplier: StoreSupplier, key_serde: Serde[Any] | None, value_serde: Serde[Any] | None
+    ) -> StoreBuilder:
+        if supplier.kind != "window":
+            raise ValueError(f"{supplier.name} is not a window store supplier")
+        return StoreBuilder(supplier, key_serde, value_serde)
+
+    timestamped_window_store_builder = window_store_builder
+
+    @staticmethod
+    def session_store_builder(
+        supplier: StoreSupplier, key_serde: Serde[Any] | None, value_serde: Serde[Any] | None
+    ) -> StoreBuilder:
+        if supplier.kind != "session":
+            raise ValueError(f"{supplier.name} is not a session store supplier")
+        return StoreBuilder(supplier, key_serde, value_serde)
 
     @staticmethod
     def persistent_key_value_store(name: str) -> StoreSupplier:

@@ -21,6 +21,13 @@ from typing import Any
 from riverlog.streams.errors import StreamsException
 from riverlog.streams.processors.base import Processor, ProcessorNode
 from riverlog.streams.processors.stateless import SourceProcessor
+from riverlog.streams.punctuation import (
+    Cancellable,
+    PunctuationQueue,
+    PunctuationSchedule,
+    PunctuationType,
+    Punctuator,
+)
 from riverlog.streams.records import (
     InputRecord,
     OutputRecord,
@@ -142,6 +149,9 @@ class StreamTask:
         )
         self.timestamp_extractor = resolve_extractor(config.get("default.timestamp.extractor"))
         self._wall_clock_ms = 0
+        self._wall_known = False
+        self._stream_punctuations = PunctuationQueue()
+        self._wall_punctuations = PunctuationQueue()
         handler = str(
             config.get("default.deserialization.exception.handler", "log-and-fail")
         ).lower()
@@ -276,10 +286,53 @@ class StreamTask:
     def get_state_store(self, name: str) -> Any:
         store = self.state.stores.get(name)
         if store is None:
+            store = self.topology.global_state.get(name)
+        if store is None:
             raise StreamsException(
                 f"Processor {self.current_node_name()} has no access to StateStore {name}"
             )
         return store
+
+    def schedule(
+        self, interval: Any, punctuation_type: PunctuationType, callback: Punctuator
+    ) -> Cancellable:
+        """Kafka's `context.schedule`: call `callback(time)` every `interval` of stream or wall-clock
+        time (see `riverlog.streams.punctuation` for the firing rules)."""
+        from riverlog.streams.windows import to_ms
+
+        ms = to_ms(interval, "interval")
+        if ms < 1:
+            raise ValueError("The minimum supported scheduling interval is 1 millisecond.")
+        node = self.current_node_name()
+        if punctuation_type is PunctuationType.STREAM_TIME:
+            sched = self._stream_punctuations.schedule(node, 0, ms, callback)
+        elif punctuation_type is PunctuationType.WALL_CLOCK_TIME:
+            start = self._wall_clock_ms + ms if self._wall_known else -1
+            sched = self._wall_punctuations.schedule(node, start, ms, callback)
+        else:
+            raise ValueError(f"unknown punctuation type {punctuation_type!r}")
+        return Cancellable(sched)
+
+    def _set_wall_clock(self, wall_clock_ms: int) -> None:
+        self._wall_clock_ms = wall_clock_ms
+        if not self._wall_known:
+            self._wall_known = True
+            self._wall_punctuations.rebase_pending(wall_clock_ms)
+
+    def _punctuate(self, sched: PunctuationSchedule, now: int) -> None:
+        prev_node, prev_rc = self._current, self._rc
+        self._current = self.nodes.get(sched.node)
+        self._rc = RecordContext(now, [], None, -1, -1)
+        try:
+            sched.punctuator(now)
+        except StreamsException:
+            raise
+        except Exception as e:
+            raise StreamsException(
+                f"Exception caught while punctuating processor '{sched.node}': {e!r}", sched.node
+            ) from e
+        finally:
+            self._current, self._rc = prev_node, prev_rc
 
     def record_dropped(self, node: str, reason: str) -> None:
         self._dropped += 1
@@ -441,7 +494,7 @@ class StreamTask:
         return best
 
     def process(self, wall_clock_ms: int) -> bool:
-        self._wall_clock_ms = wall_clock_ms
+        self._set_wall_clock(wall_clock_ms)
         part = self._next_partition(wall_clock_ms)
         if part is None:
             return False
@@ -504,9 +557,14 @@ class StreamTask:
         }
 
     def maybe_punctuate(self, wall_clock_ms: int) -> bool:
-        """Wall-clock punctuation (none in the DSL of this version); records the wall clock."""
-        self._wall_clock_ms = wall_clock_ms
-        return False
+        """Fire due stream-time punctuators (once the task has stream time), then wall-clock ones."""
+        self._set_wall_clock(wall_clock_ms)
+        fired = False
+        if len(self._stream_punctuations) and self.stream_time != NO_TIMESTAMP:
+            fired = self._stream_punctuations.may_punctuate(self.stream_time, self._punctuate)
+        if len(self._wall_punctuations):
+            fired = self._wall_punctuations.may_punctuate(wall_clock_ms, self._punctuate) or fired
+        return fired
 
     def drain_outputs(self) -> list[OutputRecord]:
         out, self.outputs = self.outputs, []

@@ -28,7 +28,9 @@ from riverlog.streams.records import (
     TopicPartition,
     ValueAndTimestamp,
 )
-from riverlog.streams.serdes import Serde
+from riverlog.streams.serdes import Serde, resolve_serde
+from riverlog.streams.state.global_store import apply as apply_global
+from riverlog.streams.state.global_store import make_global_store
 from riverlog.streams.state.stores import TimestampedKeyValueStore, to_epoch_ms
 from riverlog.streams.task import StreamTask
 from riverlog.streams.topology import Topology
@@ -53,6 +55,13 @@ class TestRecord:
     headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
     __test__ = False  # not a pytest class
+
+
+def _serde_or_default(serde: Serde[Any] | None, config: Mapping[str, Any], key: str) -> Serde[Any]:
+    out = serde or resolve_serde(config.get(key), key)
+    if out is None:
+        raise ValueError(f"a global table needs serdes: set them in Consumed or {key}")
+    return out
 
 
 class TopologyTestDriver:
@@ -80,6 +89,16 @@ class TopologyTestDriver:
         self._offsets: dict[str, int] = {}
         self.outputs: dict[str, deque[OutputRecord]] = {}
         self._produced: dict[TopicPartition, int] = {}  # next offset per output partition
+        self._global_by_topic: dict[str, Any] = {}
+        topology.global_state.clear()
+        for gname, gspec in topology.global_store_specs.items():
+            gstore = make_global_store(
+                gspec,
+                _serde_or_default(gspec.key_serde, self.config, "default.key.serde"),
+                _serde_or_default(gspec.value_serde, self.config, "default.value.serde"),
+            )
+            topology.global_state[gname] = gstore
+            self._global_by_topic[gspec.topic] = gstore
         for sid, info in topology.subtopologies().items():
             real = {
                 f"{self.application_id}-{t}" if topology.is_internal(t) else t
@@ -108,7 +127,7 @@ class TopologyTestDriver:
         start_timestamp: int | datetime | None = None,
         auto_advance: timedelta | None = None,
     ) -> TestInputTopic:
-        if name not in self._by_topic:
+        if name not in self._by_topic and name not in self._global_by_topic:
             raise ValueError(f"Unknown topic: {name}")
         start = self.wall_clock_ms if start_timestamp is None else to_epoch_ms(start_timestamp)
         return TestInputTopic(
@@ -128,6 +147,10 @@ class TopologyTestDriver:
         timestamp: int,
         headers: list[tuple[str, bytes | None]] | None = None,
     ) -> None:
+        gstore = self._global_by_topic.get(topic)
+        if gstore is not None:  # a global table's topic: straight into its store
+            apply_global(gstore, key, value, timestamp)
+            return
         task = self._by_topic.get(topic)
         if task is None:
             raise ValueError(f"Unknown topic: {topic}")
@@ -207,7 +230,7 @@ class TopologyTestDriver:
         for task in self.tasks:
             if name in task.state.stores:
                 return task.state.stores[name]
-        return None
+        return self.topology.global_state.get(name)
 
     def _typed(self, name: str, kind: str) -> Any:
         store = self.get_state_store(name)

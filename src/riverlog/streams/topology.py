@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riverlog.streams.errors import TopologyException
+from riverlog.streams.options import StoreBuilder
 from riverlog.streams.processors.base import ProcessorSupplier
 from riverlog.streams.serdes import Serde
+from riverlog.streams.state.global_store import GlobalStoreSpec
 
 REPARTITION_CONFIGS = {
     "cleanup.policy": "delete",
@@ -75,6 +77,24 @@ class StoreSpec:
     retain_duplicates: bool = False
 
 
+def store_spec_of(b: StoreBuilder) -> StoreSpec:
+    """The store a Processor API `StoreBuilder` describes."""
+    sup = b.supplier
+    return StoreSpec(
+        sup.name,
+        sup.kind,
+        b.key_serde,
+        b.value_serde,
+        sup.persistent,
+        b.logging,
+        dict(b.log_config),
+        b.caching,
+        sup.retention_ms or 0,
+        sup.window_size_ms or 0,
+        sup.retain_duplicates,
+    )
+
+
 @dataclass(frozen=True)
 class InternalTopicSpec:
     kind: str  # "changelog" | "repartition"
@@ -107,6 +127,12 @@ class Topology:
         self._subtopologies: dict[int, SubtopologyInfo] | None = None
         # `windowstore.changelog.additional.retention.ms`, added to windowed changelogs' retention
         self.additional_retention_ms = WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS
+        # source topics (internal ones by suffix) that joins need co-partitioned
+        self.copartition_groups: list[frozenset[str]] = []
+        # global tables: store name -> spec; the stores themselves, once an instance (or the test
+        # driver) has built them, are shared by every task of that instance
+        self.global_store_specs: dict[str, GlobalStoreSpec] = {}
+        self.global_state: dict[str, Any] = {}
 
     # -- building ----------------------------------------------------------------------------
     def _add(self, node: Node) -> None:
@@ -120,7 +146,22 @@ class Topology:
         self.nodes[node.name] = node
         self._subtopologies = None
 
-    def add_source(self, spec: SourceSpec) -> Topology:
+    def add_source(
+        self,
+        spec: SourceSpec | str,
+        *topics: str,
+        key_serde: Serde[Any] | None = None,
+        value_serde: Serde[Any] | None = None,
+        timestamp_extractor: Callable[[Any, int], int] | None = None,
+        offset_reset: str | None = None,
+    ) -> Topology:
+        """`add_source(SourceSpec)` or Kafka's `addSource(name, *topics, ...)`."""
+        if isinstance(spec, str):
+            if not topics:
+                raise TopologyException("At least one topic must be provided.")
+            spec = SourceSpec(
+                spec, list(topics), key_serde, value_serde, timestamp_extractor, offset_reset
+            )
         for t in spec.topics:
             if t in self._topic_to_source:
                 raise TopologyException(f"Topic {t} has already been registered by another source.")
@@ -129,18 +170,56 @@ class Topology:
             self._topic_to_source[t] = spec.name
         return self
 
-    def add_processor(self, spec: ProcessorSpec) -> Topology:
+    def add_processor(
+        self, spec: ProcessorSpec | str, supplier: Any = None, *parent_names: str
+    ) -> Topology:
+        """`add_processor(ProcessorSpec)` or Kafka's `addProcessor(name, supplier, *parents)`;
+        the supplier is a callable returning a new `Processor` (or an object with `get()`)."""
+        if isinstance(spec, str):
+            if supplier is None:
+                raise TopologyException(f"Processor {spec}: a processor supplier is required.")
+            if not parent_names:
+                raise TopologyException(f"Processor {spec} must have at least one parent")
+            make = supplier.get if hasattr(supplier, "get") else supplier
+            connect = list(getattr(supplier, "stores", lambda: [])() or [])
+            spec = ProcessorSpec(spec, make, list(parent_names))
+            self._add(spec)
+            for store in connect:  # a supplier's own stores (Kafka's `ConnectedStoreProvider`)
+                builder_name = getattr(store, "name", store)
+                if builder_name not in self.stores:
+                    self.add_state_store(store)
+                self.connect_processor_and_state_stores(spec.name, builder_name)
+            return self
         self._add(spec)
         for s in list(spec.stores):
             spec.stores.remove(s)
             self.connect_processor_and_state_stores(spec.name, s)
         return self
 
-    def add_sink(self, spec: SinkSpec) -> Topology:
+    def add_sink(
+        self,
+        spec: SinkSpec | str,
+        topic: str | TopicExtractor | None = None,
+        *parent_names: str,
+        key_serde: Serde[Any] | None = None,
+        value_serde: Serde[Any] | None = None,
+        partitioner: Partitioner | None = None,
+    ) -> Topology:
+        """`add_sink(SinkSpec)` or Kafka's `addSink(name, topic, *parents, ...)`."""
+        if isinstance(spec, str):
+            if topic is None or not parent_names:
+                raise TopologyException(f"Sink {spec} needs a topic and at least one parent")
+            static = topic if isinstance(topic, str) else None
+            extractor = None if isinstance(topic, str) else topic
+            spec = SinkSpec(
+                spec, static, extractor, key_serde, value_serde, partitioner, list(parent_names)
+            )
         self._add(spec)
         return self
 
-    def add_state_store(self, spec: StoreSpec, *processor_names: str) -> Topology:
+    def add_state_store(self, spec: StoreSpec | StoreBuilder, *processor_names: str) -> Topology:
+        if not isinstance(spec, StoreSpec):
+            spec = store_spec_of(spec)
         if spec.name in self.stores:
             raise TopologyException(f"StateStore {spec.name} is already added.")
         self.stores[spec.name] = spec
@@ -161,6 +240,30 @@ class Topology:
                 self.store_users[s].append(processor)
         self._subtopologies = None
         return self
+
+    def source_topics_of(self, node: str) -> set[str]:
+        """The source topics `node` reads from, through its ancestors."""
+        out: set[str] = set()
+        todo, seen = [node], set()
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            spec = self.nodes[n]
+            if isinstance(spec, SourceSpec):
+                out.update(spec.topics)
+            else:
+                todo.extend(getattr(spec, "parents", []))
+        return out
+
+    def add_copartition_group(self, *node_names: str) -> None:
+        """The inputs of a join: their source topics must have equal partition counts."""
+        topics: set[str] = set()
+        for n in node_names:
+            topics |= self.source_topics_of(n)
+        if len(topics) > 1:
+            self.copartition_groups.append(frozenset(topics))
 
     def add_repartition_topic(self, suffix: str, partitions: int | None) -> None:
         self.repartition_topics[suffix] = partitions
@@ -263,6 +366,10 @@ class Topology:
 
     def global_topics(self) -> dict[str, InternalTopicSpec]:
         return {}
+
+    def global_sources(self) -> dict[str, str]:
+        """Source topic -> global store name (`builder.global_table`)."""
+        return {spec.topic: name for name, spec in self.global_store_specs.items()}
 
     def describe(self) -> TopologyDescription:
         return TopologyDescription(self)

@@ -411,3 +411,47 @@ def test_sink_with_topics_regex(
     both = http.post("/connectors", json={"name": "rx2", "config": {**config, "topics": topics[0]}})
     assert both.status_code == 400 and "mutually exclusive" in both.json()["message"]
     http.delete("/connectors/rx")
+
+
+def test_metrics_count_connectors_tasks_and_requests(
+    worker: ConnectStandalone, http: httpx.Client, tmp_path: Path, make_topic: Callable[..., str]
+) -> None:
+    from riverlog.testing.scrape import scrape, value
+
+    before = scrape(worker.url)
+    assert value(before, "process_cpu_seconds_total") > 0
+    worker_prefix = "kafka_connect_connect_worker_metrics_"
+    config = source_config(tmp_path, make_topic())
+    assert http.post("/connectors", json={"name": "metered", "config": config}).status_code == 201
+    wait_until(lambda: state(http, "metered") == "RUNNING")
+    after = scrape(worker.url)
+    assert value(after, worker_prefix + "connector_count") == (
+        value(before, worker_prefix + "connector_count") + 1
+    )
+    assert (
+        value(after, worker_prefix + "task_count")
+        == value(before, worker_prefix + "task_count") + 1
+    )
+    assert (
+        value(
+            after, "kafka_connect_connector_metrics_status", connector="metered", status="running"
+        )
+        == 1
+    )
+    posts = value(after, "kafka_connect_rest_request_total", method="POST", status="201")
+    assert (
+        posts == value(before, "kafka_connect_rest_request_total", method="POST", status="201") + 1
+    )
+    assert http.delete("/connectors/metered").status_code == 204
+    gone = scrape(worker.url)
+    assert value(gone, worker_prefix + "connector_count") == value(
+        before, worker_prefix + "connector_count"
+    )
+
+
+def test_internal_task_configs_endpoint_is_distributed_only(http: httpx.Client) -> None:
+    """POST /connectors/{c}/tasks is how a distributed follower hands task configs to the leader; a
+    standalone worker writes its own and answers 404 with Kafka's error shape."""
+    r = http.post("/connectors/any/tasks", json=[{"k": "v"}])
+    assert r.status_code == 404
+    assert r.json()["error_code"] == 404 and "message" in r.json()

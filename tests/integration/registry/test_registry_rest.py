@@ -325,3 +325,30 @@ def test_json_schema_and_protobuf_evolution_and_references(registry: RegistrySer
     assert error_of(
         client.register_schema, subject(), Schema('syntax = "proto3"; message {', "PROTOBUF")
     ) == (422, 42201)
+
+
+def test_metrics_count_schemas_and_requests(registry: RegistryServer) -> None:
+    from riverlog.testing.scrape import scrape, value
+
+    before = scrape(registry.url)
+    assert value(before, "process_resident_memory_bytes") > 0
+    subject = f"metered-{uuid.uuid4().hex[:6]}-value"
+    fresh(registry).register_schema(subject, Schema('{"type": "string"}', "AVRO"))
+    fresh(registry).register_schema(subject + "-json", Schema('{"type": "object"}', "JSON"))
+    after = scrape(registry.url)
+    prefix = "kafka_schema_registry_"
+    assert (
+        value(after, prefix + "registered_count") == value(before, prefix + "registered_count") + 2
+    )
+    assert value(after, prefix + "subject_count") == value(before, prefix + "subject_count") + 2
+    for schema_type in ("avro", "json"):
+        assert value(after, prefix + "schemas_created", schema_type=schema_type) == (
+            value(before, prefix + "schemas_created", schema_type=schema_type) + 1
+        )
+    assert value(after, prefix + "master_slave_role") == 1
+    requests = prefix + "jersey_metrics_request_total"
+    assert value(after, requests, method="POST", status="200") == (
+        value(before, requests, method="POST", status="200") + 2
+    )
+    latency = prefix + "jersey_metrics_request_latency_seconds_count"
+    assert value(after, latency, method="POST") == value(before, latency, method="POST") + 2

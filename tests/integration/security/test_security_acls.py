@@ -5,6 +5,7 @@ DESCRIBE, super users, and an mTLS principal taken from the certificate's DN."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -384,3 +385,38 @@ def test_list_groups_shows_only_describable_groups(acl_broker: RunningBroker) ->
     listed = {g.group_id for g in bob.list_consumer_groups().result(timeout=10).valid}
     assert f"seen-{topic}" in listed
     assert f"hidden-{topic}" not in listed
+
+
+def test_cli_acls_list_json_matches_the_lines(acl_broker: RunningBroker) -> None:
+    from typer.testing import CliRunner
+
+    from riverlog.cli.main import app
+
+    topic = f"cli-json-{uuid.uuid4().hex[:8]}"
+    allow(acl_broker, "User:dave", ResourceType.TOPIC, topic, AclOperation.READ)
+    login = [
+        "--command-config", "security.protocol=SASL_PLAINTEXT",
+        "--command-config", "sasl.mechanism=PLAIN",
+        "--command-config", "sasl.username=admin",
+        "--command-config", "sasl.password=admin-secret",
+        "-b", acl_broker.bootstrap("SASL_PLAINTEXT"),
+    ]  # fmt: skip
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, ["acls", "list", "--topic", topic, *args, *login])
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.stdout
+
+    listed = json.loads(run("--output", "json"))
+    assert listed == [
+        {
+            "resource_type": "TOPIC",
+            "pattern_type": "LITERAL",
+            "resource_name": topic,
+            "principal": "User:dave",
+            "host": "*",
+            "operation": "READ",
+            "permission_type": "ALLOW",
+        }
+    ]
+    assert run().splitlines() == [f"TOPIC:LITERAL:{topic}\tUser:dave\t*\tREAD\tALLOW"]

@@ -4,18 +4,24 @@ broker's throttle time) while a client without a quota is not."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import json
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from riverlog.broker.peer import PeerConnection, PeerSecurity
+from riverlog.broker.responses import request_schema
 from riverlog.testing.broker import RunningBroker
 
 pytestmark = pytest.mark.integration
+THROTTLED = 89  # THROTTLING_QUOTA_EXCEEDED
 JAAS = (
     "org.apache.kafka.common.security.plain.PlainLoginModule required "
     'user_alice="alice-secret" user_bob="bob-secret";'
@@ -83,6 +89,10 @@ def test_a_producer_over_its_byte_rate_quota_is_throttled(quota_broker: RunningB
     listed = riverlog("quotas", "describe", "--user", "alice", *bootstrap)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() == "user=alice\tproducer_byte_rate=20000"
+    as_json = riverlog("quotas", "describe", "--user", "alice", "--output", "json", *bootstrap)
+    assert json.loads(as_json.stdout) == [
+        {"entity": {"user": "alice"}, "quotas": {"producer_byte_rate": 20000.0}}
+    ]
     assert max_throttle(quota_broker, "alice", topic) > 0
     assert max_throttle(quota_broker, "bob", topic) == 0  # no quota for bob
 
@@ -111,3 +121,111 @@ def test_quotas_are_removed_and_bad_ones_refused(quota_broker: RunningBroker) ->
     assert "etl" not in riverlog("quotas", "describe", *bootstrap).stdout
     bad = riverlog("quotas", "alter", "--user", "x", "--add-config", "bogus_rate=1", *bootstrap)
     assert bad.returncode != 0 and "unknown quota" in bad.stderr
+
+
+def test_request_percentage_counts_handler_cpu_time(quota_broker: RunningBroker) -> None:
+    bootstrap = ["-b", quota_broker.bootstrap_servers]
+    done = riverlog(
+        "quotas", "alter", "--user", "bob", "--add-config", "request_percentage=0.01", *bootstrap
+    )
+    assert done.returncode == 0, done.stderr
+    security = PeerSecurity(None, "PLAIN", "bob", "bob-secret")
+    metadata = request_schema(3, 9).MetadataRequest(
+        topics=None,
+        allow_auto_topic_creation=False,
+        include_cluster_authorized_operations=False,
+        include_topic_authorized_operations=False,
+    )
+
+    async def run() -> list[int]:
+        connection = PeerConnection(
+            "127.0.0.1", quota_broker.listener_port("SASL_PLAINTEXT"), 20, security
+        )
+        try:
+            throttles = []
+            for _ in range(50):
+                response = await connection.request(metadata)
+                throttles.append(int(response.throttle_time.total_seconds() * 1000))
+            return throttles
+        finally:
+            connection.close()
+
+    try:
+        # 50 Metadata requests use well over 0.01% of a thread's CPU over the quota window
+        assert max(asyncio.run(run())) > 0
+    finally:
+        riverlog(
+            "quotas", "alter", "--user", "bob", "--delete-config", "request_percentage", *bootstrap
+        )
+
+
+def test_controller_mutation_rate_refuses_topics_once_exceeded(quota_broker: RunningBroker) -> None:
+    bootstrap = ["-b", quota_broker.bootstrap_servers]
+    done = riverlog(
+        "quotas",
+        "alter",
+        "--user",
+        "alice",
+        "--add-config",
+        "controller_mutation_rate=1",
+        *bootstrap,
+    )
+    assert done.returncode == 0, done.stderr
+    security = PeerSecurity(None, "PLAIN", "alice", "alice-secret")
+    ct, dt, cp = request_schema(19, 7), request_schema(20, 5), request_schema(37, 3)
+    timeout = datetime.timedelta(seconds=10)
+    first, second = (f"mut-{uuid.uuid4().hex[:8]}" for _ in range(2))
+
+    def create(name: str, partitions: int) -> Any:
+        topic = ct.CreatableTopic(
+            name=name,
+            num_partitions=partitions,
+            replication_factor=1,
+            assignments=(),
+            configs=(),
+        )
+        return ct.CreateTopicsRequest(topics=(topic,), timeout=timeout, validate_only=False)
+
+    async def run() -> list[Any]:
+        connection = PeerConnection(
+            "127.0.0.1", quota_broker.listener_port("SASL_PLAINTEXT"), 20, security
+        )
+        try:
+            return [
+                await connection.request(create(first, 30)),  # 30 partitions: over 1/s
+                await connection.request(create(second, 1)),
+                await connection.request(
+                    cp.CreatePartitionsRequest(
+                        topics=(cp.CreatePartitionsTopic(name=first, count=31, assignments=None),),
+                        timeout=timeout,
+                        validate_only=False,
+                    )
+                ),
+                await connection.request(
+                    dt.DeleteTopicsRequest(topic_names=(first,), timeout=timeout)
+                ),
+            ]
+        finally:
+            connection.close()
+
+    try:
+        created, refused, not_grown, not_deleted = asyncio.run(run())
+        assert int(created.topics[0].error_code.value) == 0
+        assert created.throttle_time.total_seconds() > 0
+        assert int(refused.topics[0].error_code.value) == THROTTLED
+        assert int(not_grown.results[0].error_code.value) == THROTTLED
+        assert int(not_deleted.responses[0].error_code.value) == THROTTLED
+        admin = AdminClient({"bootstrap.servers": quota_broker.bootstrap_servers})
+        topics = admin.list_topics(timeout=10).topics
+        assert first in topics and second not in topics
+        assert len(topics[first].partitions) == 30
+    finally:
+        riverlog(
+            "quotas",
+            "alter",
+            "--user",
+            "alice",
+            "--delete-config",
+            "controller_mutation_rate",
+            *bootstrap,
+        )

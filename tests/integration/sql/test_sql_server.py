@@ -408,3 +408,38 @@ def test_pull_query_on_a_windowed_table(client: httpx.Client) -> None:
         rows = [x["row"]["columns"] for x in r.json()[1:]]
         time.sleep(0.2)
     assert rows == [["s1", 0, 3_600_000, 15.0]]
+
+
+def test_metrics_count_queries_and_messages(client: httpx.Client, server: SqlServer) -> None:
+    from riverlog.testing.scrape import scrape, value
+
+    prefix = "ksql_ksql_engine_query_stats_"
+    before = scrape(server.url)
+    assert value(before, "process_cpu_seconds_total") > 0
+    ksql(
+        client,
+        "CREATE STREAM METER_IN (ID BIGINT KEY, QTY INT) WITH (kafka_topic='meter_in', value_format='JSON', partitions=1);",
+    )
+    result = ksql(client, "CREATE STREAM METER_OUT AS SELECT ID, QTY FROM METER_IN WHERE QTY > 1;")
+    query_id = result[0]["commandStatus"]["queryId"]
+    for i, qty in enumerate((5, 1, 2)):
+        ksql(client, f"INSERT INTO METER_IN (ID, QTY) VALUES ({i}, {qty});")
+
+    def moved() -> dict[Any, float] | None:
+        now = scrape(server.url)
+        done = value(now, "ksql_query_messages_produced_total", query_id=query_id) == 2
+        return now if done else None
+
+    deadline = time.monotonic() + 60
+    after = moved()
+    while after is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        after = moved()
+    assert after is not None, "per-query produced count never reached 2"
+    assert value(after, "ksql_query_messages_consumed_total", query_id=query_id) == 3
+    for name in ("num_persistent_queries", "running_queries"):
+        assert value(after, prefix + name) == value(before, prefix + name) + 1
+    assert value(after, prefix + "messages_produced_total") >= 2
+    assert value(after, "ksql_rest_request_total", method="POST", status="200") > value(
+        before, "ksql_rest_request_total", method="POST", status="200"
+    )

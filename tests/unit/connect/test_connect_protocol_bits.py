@@ -83,3 +83,43 @@ def test_cooperative_assignor_keeps_work_holds_lost_work_then_deals_it() -> None
         {"a": [("c", 0), ("gone", -1)], "b": [("c", 0)]}, [("c", 0)], now=3.0
     )
     assert revoked == {"a": [("gone", -1)], "b": [("c", 0)]}
+
+
+def test_cooperative_assignor_moves_running_work_to_a_joining_member() -> None:
+    from riverlog.connect.group import CooperativeAssignor
+
+    assignor = CooperativeAssignor(max_delay_ms=1000)
+    work = [("c", -1)] + [("c", i) for i in range(6)]
+    assigned, _, _ = assignor.assign({"a": [], "b": []}, work, now=0.0)
+    owned = {m: list(ws) for m, ws in assigned.items()}
+    # "new" joins owning nothing: the members above the even share give up their excess
+    assigned, revoked, delay = assignor.assign({**owned, "new": []}, work, now=1.0)
+    assert delay == 0 and assigned == {"a": [], "b": [], "new": []}
+    moved = [w for ws in revoked.values() for w in ws]
+    assert moved and all(t != -1 for _, t in moved)  # one connector for three members: it stays
+    # they rejoin without it; the next round deals it to the new member
+    after = {m: [w for w in ws if w not in moved] for m, ws in owned.items()}
+    assigned, revoked, delay = assignor.assign({**after, "new": []}, work, now=1.1)
+    assert delay == 0 and not any(revoked.values())
+    assert sorted(assigned["new"]) == sorted(moved) and assigned["a"] == assigned["b"] == []
+    tasks = {m: [w for w in after[m] if w[1] != -1] for m in after}
+    assert sorted(len(ws) for ws in (*tasks.values(), assigned["new"])) == [2, 2, 2]
+    # balanced now: a further round moves nothing
+    final = {**after, "new": assigned["new"]}
+    assigned, revoked, _ = assignor.assign(final, work, now=1.2)
+    assert not any(assigned.values()) and not any(revoked.values())
+
+
+def test_cooperative_assignor_gives_a_joiner_its_floor_share() -> None:
+    from riverlog.connect.group import CooperativeAssignor
+
+    # four tasks on two members; a third joins: it lacks floor(4/3) = 1 task, one is moved to it
+    owned = {"a": [("c", -1), ("c", 1), ("c", 3)], "b": [("c", 0), ("c", 2)], "new": []}
+    work = [("c", -1)] + [("c", i) for i in range(4)]
+    assignor = CooperativeAssignor(max_delay_ms=1000, previous=set(work))
+    _, revoked, _ = assignor.assign(owned, work, now=0.0)
+    moved = [w for ws in revoked.values() for w in ws]
+    assert len(moved) == 1 and moved[0][1] != -1
+    after = {m: [w for w in ws if w not in moved] for m, ws in owned.items()}
+    assigned, _, _ = assignor.assign(after, work, now=0.1)
+    assert assigned["new"] == moved

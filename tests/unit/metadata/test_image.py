@@ -4,6 +4,7 @@ import uuid
 
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
+    GROUP_RESOURCE,
     TOPIC_RESOURCE,
     ClusterImage,
     ConfigRecord,
@@ -56,3 +57,18 @@ def test_topic_lifecycle() -> None:
 def test_producer_ids_never_go_backwards() -> None:
     image = _replay_all([ProducerIdsRecord(2000), ProducerIdsRecord(1000)])
     assert image.next_producer_id == 2000
+
+
+def test_group_configs_replay_and_survive_the_record_codec() -> None:
+    image = _replay_all(
+        [
+            ConfigRecord(GROUP_RESOURCE, "g", "consumer.session.timeout.ms", "50000"),
+            ConfigRecord(GROUP_RESOURCE, "g", "consumer.heartbeat.interval.ms", "6000"),
+            ConfigRecord(GROUP_RESOURCE, "h", "consumer.session.timeout.ms", "46000"),
+            ConfigRecord(GROUP_RESOURCE, "g", "consumer.heartbeat.interval.ms", None),
+            ConfigRecord(GROUP_RESOURCE, "h", "consumer.session.timeout.ms", None),
+        ]
+    )
+    assert dict(image.group_configs) == {"g": {"consumer.session.timeout.ms": "50000"}}
+    # A group config is not a topic config: no topic named "g" appears.
+    assert image.topic("g") is None

@@ -29,6 +29,7 @@ from riverlog.broker.config_defs import (
     parse_cleanup_policy,
     parse_ratio,
 )
+from riverlog.broker.group_configs import GROUP_CONFIGS
 from riverlog.broker.topic_admin import DYNAMIC_BROKER_CONFIGS
 
 
@@ -41,6 +42,9 @@ class ConfigSource(IntEnum):
     DYNAMIC_DEFAULT_BROKER_CONFIG = 3
     STATIC_BROKER_CONFIG = 4
     DEFAULT_CONFIG = 5
+    DYNAMIC_BROKER_LOGGER_CONFIG = 6
+    CLIENT_METRICS_CONFIG = 7
+    GROUP_CONFIG = 8
 
 
 class ConfigType(IntEnum):
@@ -233,3 +237,27 @@ def _broker_entry(config: BrokerConfig, name: str, per_broker: bool) -> ConfigEn
         synonyms=tuple(synonyms),
         documentation=definition.doc or None,
     )
+
+
+def group_entries(config: BrokerConfig, overrides: Mapping[str, str]) -> list[ConfigEntry]:
+    """Every group config (KIP-848) of a group with these overrides, sorted by name: the override
+    (GROUP_CONFIG), then the broker synonym's levels (Kafka's ConfigHelper.createGroupConfigEntry)."""
+    entries = []
+    for name in sorted(GROUP_CONFIGS):
+        primary = GROUP_CONFIGS[name][0]
+        synonyms = broker_synonyms(config, primary)
+        if name in overrides:
+            synonyms.insert(0, Synonym(name, overrides[name], ConfigSource.GROUP_CONFIG))
+        entries.append(
+            ConfigEntry(
+                name=name,
+                value=synonyms[0].value if synonyms else None,
+                source=synonyms[0].source if synonyms else ConfigSource.DEFAULT_CONFIG,
+                read_only=False,
+                is_sensitive=False,
+                config_type=ConfigType.INT,
+                synonyms=tuple(synonyms),
+                documentation=None,
+            )
+        )
+    return entries

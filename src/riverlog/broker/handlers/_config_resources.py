@@ -1,7 +1,8 @@
 """What AlterConfigs and IncrementalAlterConfigs share: resource checks and the per-resource answer.
 
 Kafka's rules: a resource named twice in one request answers INVALID_REQUEST ("Duplicate resource.")
-once and is not changed; resource types other than topic (2) and broker (4) are INVALID_REQUEST here
+once and is not changed; resource types other than topic (2), broker (4) and group (32, checked in group_configs) are
+INVALID_REQUEST here
 (Kafka's broker-logger resource, 8, is not offered: riverlog has no log4j); a topic resource with an
 empty name is INVALID_REQUEST and an illegal one INVALID_TOPIC_EXCEPTION.
 """
@@ -17,7 +18,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._authz import configs_denied
 from riverlog.broker.topic_admin import AdminError, topic_name_error
-from riverlog.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE
+from riverlog.metadata.image import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.security.acl import AclOperation
 
 AlterOne = Callable[[Any], AdminError | None]
@@ -52,7 +53,7 @@ def resource_error(resource_type: int, name: str) -> AdminError | None:
         if name == "":
             return AdminError(ErrorCode.invalid_request, "Default topic resources are not allowed.")
         return topic_name_error(name)
-    if resource_type == BROKER_RESOURCE:
+    if resource_type in (BROKER_RESOURCE, GROUP_RESOURCE):
         return None
     return AdminError(ErrorCode.invalid_request, f"Unsupported resource type: {resource_type}")
 

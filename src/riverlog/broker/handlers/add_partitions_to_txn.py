@@ -7,7 +7,8 @@ before accepting a transactional produce. Without `verify_only` a leader adds th
 transactions V2 client (KIP-890 part 2), which marks the transaction as V2 (epoch bump at its end). Partitions of unknown topics fail with
 UNKNOWN_TOPIC_OR_PARTITION and the rest of that transaction with OPERATION_NOT_ATTEMPTED, as Kafka
 does; otherwise every partition gets the coordinator's answer (PRODUCER_FENCED becomes
-INVALID_PRODUCER_EPOCH before v2, KIP-588).
+INVALID_PRODUCER_EPOCH before v2, KIP-588). v4+ comes only from brokers: without CLUSTER_ACTION on
+the cluster the whole request answers CLUSTER_AUTHORIZATION_FAILED, as Kafka's KafkaApis does.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ Answers = dict[tuple[str, int], ErrorCode]
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     if ctx.version >= BATCHED_SINCE:
+        if not ctx.cluster_authorized(AclOperation.CLUSTER_ACTION):
+            return ctx.build(
+                "AddPartitionsToTxnResponse",
+                throttle_time=ZERO_THROTTLE,
+                error_code=ErrorCode.cluster_authorization_failed,
+                results_by_transaction=(),
+            )
         results = [await _batched(ctx, txn) for txn in request.transactions]
         return ctx.build(
             "AddPartitionsToTxnResponse",

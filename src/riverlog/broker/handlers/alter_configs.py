@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.group_configs import alter_group_configs
 from riverlog.broker.handlers._config_resources import alter_each
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError
-from riverlog.metadata.image import TOPIC_RESOURCE
+from riverlog.metadata.image import GROUP_RESOURCE, TOPIC_RESOURCE
 
 API_KEY = 33
 MIN_VERSION = 0
@@ -31,6 +32,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         changes = {c.name: c.value for c in resource.configs}
         if resource.resource_type == TOPIC_RESOURCE:
             return topics.alter_topic_configs(resource.resource_name, changes, True, validate_only)
+        if resource.resource_type == GROUP_RESOURCE:
+            return alter_group_configs(topics, resource.resource_name, changes, True, validate_only)
         return topics.alter_broker_configs(resource.resource_name, changes, True, validate_only)
 
     responses = alter_each(ctx, request.resources, alter)

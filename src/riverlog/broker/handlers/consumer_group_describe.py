@@ -10,9 +10,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
-from riverlog.broker.handlers._authz import require
+from riverlog.broker.handlers._authz import authorized_operations, require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import DescribedConsumerGroup
 from riverlog.security.acl import AclOperation, ResourceType
@@ -25,7 +27,10 @@ CLASSIC_MEMBER, CONSUMER_MEMBER = 0, 1  # KIP-1099's MemberType (v1)
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
-    groups = tuple(_group(ctx, _describe(ctx, group_id)) for group_id in request.group_ids)
+    with_ops = bool(getattr(request, "include_authorized_operations", False))
+    groups = tuple(
+        _group(ctx, _describe(ctx, group_id), with_ops) for group_id in request.group_ids
+    )
     return ctx.build("ConsumerGroupDescribeResponse", throttle_time=ZERO_THROTTLE, groups=groups)
 
 
@@ -57,7 +62,7 @@ def _assignment(ctx: RequestContext, assignment: Mapping[uuid.UUID, frozenset[in
     return ctx.build("Assignment", topic_partitions=tuple(topics))
 
 
-def _group(ctx: RequestContext, group: DescribedConsumerGroup) -> Any:
+def _group(ctx: RequestContext, group: DescribedConsumerGroup, with_ops: bool) -> Any:
     members = tuple(
         ctx.build(
             "Member",
@@ -85,5 +90,9 @@ def _group(ctx: RequestContext, group: DescribedConsumerGroup) -> Any:
         assignment_epoch=group.assignment_epoch,
         assignor_name=group.assignor,
         members=members,
-        authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+        authorized_operations=(  # KIP-430
+            authorized_operations(ctx, ResourceType.GROUP, group.group_id)
+            if with_ops and group.error is ErrorCode.none
+            else AUTHORIZED_OPERATIONS_UNKNOWN
+        ),
     )

@@ -14,19 +14,21 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.handlers._mutation_quota import MutationQuota
 from riverlog.broker.topic_admin import AdminError
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 37
 MIN_VERSION = 0
 MAX_VERSION = 3
+STRICT_QUOTA_SINCE = 3  # KIP-599
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     counts = Counter(topic.name for topic in request.topics)
     results: list[Any] = []
     answered: set[str] = set()
+    quota = MutationQuota(ctx, STRICT_QUOTA_SINCE)
     for topic in request.topics:
         if topic.name in answered:
             continue
@@ -37,16 +39,23 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             )
         elif not ctx.authorized(AclOperation.ALTER, ResourceType.TOPIC, topic.name):
             error = AdminError(ErrorCode.topic_authorization_failed, "Authorization failed.")
+        elif quota.refused():
+            error = AdminError(
+                ErrorCode.throttling_quota_exceeded, "The throttling quota has been exceeded."
+            )
         else:
+            before = ctx.services.image.topic(topic.name)
             assignments = (
                 [tuple(a.broker_ids) for a in topic.assignments] if topic.assignments else None
             )
             error = ctx.services.topics.create_partitions(
                 topic.name, topic.count, assignments, request.validate_only
             )
+            if error is None and before is not None and not request.validate_only:
+                quota.record(topic.count - len(before.partitions))
         results.append(_result(ctx, topic.name, error))
     return ctx.build(
-        "CreatePartitionsResponse", throttle_time=ZERO_THROTTLE, results=tuple(results)
+        "CreatePartitionsResponse", throttle_time=quota.throttle_time(), results=tuple(results)
     )
 
 

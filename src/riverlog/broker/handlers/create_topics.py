@@ -18,7 +18,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._authz import may_create_topic
 from riverlog.broker.handlers._config_entries import topic_entries
-from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.handlers._mutation_quota import MutationQuota
 from riverlog.broker.topic_admin import AdminError
 from riverlog.metadata.image import TopicImage
 
@@ -26,12 +26,14 @@ API_KEY = 19
 MIN_VERSION = 2
 MAX_VERSION = 7
 ZERO_UUID = uuid.UUID(int=0)
+STRICT_QUOTA_SINCE = 6  # KIP-599
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     counts = Counter(topic.name for topic in request.topics)
     results: list[Any] = []
     answered: set[str] = set()
+    quota = MutationQuota(ctx, STRICT_QUOTA_SINCE)
     for topic in request.topics:
         if topic.name in answered:
             continue
@@ -39,9 +41,26 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         if counts[topic.name] > 1:
             error = AdminError(ErrorCode.invalid_request, "Duplicate topic name.")
             results.append(_error(ctx, topic.name, error))
+        elif may_create_topic(ctx, topic.name) and quota.refused():
+            results.append(
+                _error(
+                    ctx,
+                    topic.name,
+                    AdminError(
+                        ErrorCode.throttling_quota_exceeded,
+                        "The throttling quota has been exceeded.",
+                    ),
+                )
+            )
         else:
-            results.append(_create(ctx, topic, request.validate_only))
-    return ctx.build("CreateTopicsResponse", throttle_time=ZERO_THROTTLE, topics=tuple(results))
+            result = _create(ctx, topic, request.validate_only)
+            if not request.validate_only and result.error_code is ErrorCode.none:
+                created = ctx.services.image.topic(topic.name)
+                quota.record(0 if created is None else len(created.partitions))
+            results.append(result)
+    return ctx.build(
+        "CreateTopicsResponse", throttle_time=quota.throttle_time(), topics=tuple(results)
+    )
 
 
 def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> Any:

@@ -16,13 +16,14 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.broker.handlers._mutation_quota import MutationQuota
 from riverlog.broker.topic_admin import AdminError
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 20
 MIN_VERSION = 1
 MAX_VERSION = 6
+STRICT_QUOTA_SINCE = 5  # KIP-599
 ZERO_UUID = uuid.UUID(int=0)
 
 Target = tuple[str | None, uuid.UUID | None]
@@ -33,20 +34,23 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         targets: list[Target] = [(t.name, _id(t.topic_id)) for t in request.topics]
     else:
         targets = [(name, None) for name in request.topic_names]
+    quota = MutationQuota(ctx, STRICT_QUOTA_SINCE)
     if not ctx.services.config.get_bool("delete.topic.enable"):
         code = ErrorCode.topic_deletion_disabled if ctx.version >= 3 else ErrorCode.invalid_request
         disabled = AdminError(code, "Topic deletion is disabled.")
         results = [_result(ctx, name, topic_id, disabled) for name, topic_id in targets]
     else:
-        results = _delete_all(ctx, targets)
-    return ctx.build("DeleteTopicsResponse", throttle_time=ZERO_THROTTLE, responses=tuple(results))
+        results = _delete_all(ctx, targets, quota)
+    return ctx.build(
+        "DeleteTopicsResponse", throttle_time=quota.throttle_time(), responses=tuple(results)
+    )
 
 
 def _id(topic_id: uuid.UUID | None) -> uuid.UUID | None:
     return None if topic_id in (None, ZERO_UUID) else topic_id
 
 
-def _delete_all(ctx: RequestContext, targets: list[Target]) -> list[Any]:
+def _delete_all(ctx: RequestContext, targets: list[Target], quota: MutationQuota) -> list[Any]:
     counts = Counter(targets)
     results: list[Any] = []
     answered: set[Target] = set()
@@ -59,11 +63,13 @@ def _delete_all(ctx: RequestContext, targets: list[Target]) -> list[Any]:
             error = AdminError(ErrorCode.invalid_request, f"Duplicate topic {what}.")
             results.append(_result(ctx, name, topic_id, error))
         else:
-            results.append(_delete(ctx, name, topic_id))
+            results.append(_delete(ctx, name, topic_id, quota))
     return results
 
 
-def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -> Any:
+def _delete(
+    ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, quota: MutationQuota
+) -> Any:
     image = ctx.services.image
     if name is not None and topic_id is not None:
         error = AdminError(
@@ -85,7 +91,15 @@ def _delete(ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None) -
     if not ctx.authorized(AclOperation.DELETE, ResourceType.TOPIC, name):
         error = AdminError(ErrorCode.topic_authorization_failed, "Authorization failed.")
         return _result(ctx, name, found_id, error)
-    return _result(ctx, name, found_id, ctx.services.topics.delete_topic(name))
+    if quota.refused():
+        error = AdminError(
+            ErrorCode.throttling_quota_exceeded, "The throttling quota has been exceeded."
+        )
+        return _result(ctx, name, found_id, error)
+    deleted = ctx.services.topics.delete_topic(name)
+    if deleted is None and topic is not None:
+        quota.record(len(topic.partitions))
+    return _result(ctx, name, found_id, deleted)
 
 
 def _result(

@@ -1,9 +1,10 @@
-"""DescribeConfigs (key 32): the configs of topics (resource type 2) and brokers (resource type 4).
+"""DescribeConfigs (key 32): the configs of topics (resource type 2), brokers (4) and groups (32).
 
 Kafka's rules (its broker's ConfigHelper): a topic resource lists every topic config with its effective
 value; an illegal name is INVALID_TOPIC_EXCEPTION, an unknown topic UNKNOWN_TOPIC_OR_PARTITION. A broker
 resource named with this broker's id lists every broker config; "" lists the dynamic cluster defaults;
-another id, or a name that is not an integer, is INVALID_REQUEST; so is any other resource type.
+another id, or a name that is not an integer, is INVALID_REQUEST; so is any other resource type. A group
+resource (KIP-848) lists every group config (`riverlog.broker.group_configs`), existing group or not.
 `configuration_keys` (when not null or empty) keeps only the named configs. Synonyms are sent only when
 asked for (`include_synonyms`), documentation only when asked for (v3+); v3+ also carries the type.
 Values, sources and synonyms are computed in `_config_entries`.
@@ -16,11 +17,17 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.group_configs import group_resource_error
 from riverlog.broker.handlers._authz import configs_denied
-from riverlog.broker.handlers._config_entries import ConfigEntry, broker_entries, topic_entries
+from riverlog.broker.handlers._config_entries import (
+    ConfigEntry,
+    broker_entries,
+    group_entries,
+    topic_entries,
+)
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError, topic_name_error
-from riverlog.metadata.image import BROKER_RESOURCE, TOPIC_RESOURCE
+from riverlog.metadata.image import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.security.acl import AclOperation
 
 API_KEY = 32
@@ -70,6 +77,11 @@ def _entries(ctx: RequestContext, resource_type: int, name: str) -> list[ConfigE
         if error is not None:
             return error
         return broker_entries(services.config, per_broker=name != "")
+    if resource_type == GROUP_RESOURCE:
+        error = group_resource_error(services.topics, name)
+        if error is not None:
+            return error
+        return group_entries(services.config, services.image.group_configs.get(name, {}))
     return AdminError(ErrorCode.invalid_request, f"Unsupported resource type: {resource_type}")
 
 

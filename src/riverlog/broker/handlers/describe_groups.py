@@ -1,15 +1,18 @@
 """DescribeGroups (key 15): state, protocol and members (with metadata and assignment when Stable).
 
 A group that does not exist is described as Dead with no error (Kafka's answer before v6).
+Asked for (v3+), a described group carries the operations the principal may do on it (KIP-430).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
-from riverlog.broker.handlers._authz import require
+from riverlog.broker.handlers._authz import authorized_operations, require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import DescribedGroup
 from riverlog.security.acl import AclOperation, ResourceType
@@ -21,7 +24,10 @@ AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
-    groups = tuple(_described(ctx, _describe(ctx, group_id)) for group_id in request.groups)
+    with_ops = bool(getattr(request, "include_authorized_operations", False))
+    groups = tuple(
+        _described(ctx, _describe(ctx, group_id), with_ops) for group_id in request.groups
+    )
     return ctx.build("DescribeGroupsResponse", throttle_time=ZERO_THROTTLE, groups=groups)
 
 
@@ -33,7 +39,7 @@ def _describe(ctx: RequestContext, group_id: str) -> DescribedGroup:
         return DescribedGroup(group_id, exc.code, "")
 
 
-def _described(ctx: RequestContext, group: DescribedGroup) -> Any:
+def _described(ctx: RequestContext, group: DescribedGroup, with_ops: bool) -> Any:
     members = tuple(
         ctx.build(
             "DescribedGroupMember",
@@ -54,5 +60,9 @@ def _described(ctx: RequestContext, group: DescribedGroup) -> Any:
         protocol_type=group.protocol_type,
         protocol_data=group.protocol_data,
         members=members,
-        authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
+        authorized_operations=(
+            authorized_operations(ctx, ResourceType.GROUP, group.group_id)
+            if with_ops and group.error is ErrorCode.none
+            else AUTHORIZED_OPERATIONS_UNKNOWN
+        ),
     )

@@ -5,6 +5,11 @@ segment, bounded by the high watermark or, for read_committed, the last stable o
 `min_bytes` came back and no partition has an error, wait in the purgatory for an append to any of them,
 then read again; answer — an incremental session lists only partitions whose data or offsets changed.
 The first partition with data may exceed the byte limits by one batch so consumers always progress.
+
+Fetch from follower (KIP-392, `riverlog.broker.replica_selector`): with `replica.selector.class` set, a
+leader answers a consumer that sends its rack (v11+) with the preferred read replica and no records when
+another replica suits it better; any replica serves such consumers, up to its own high watermark.
+Followers, and consumers before v11, are served by the leader only (NOT_LEADER_OR_FOLLOWER elsewhere).
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.fetch_sessions import CachedPartition, FetchSession, PartitionKey
+from riverlog.broker.replica_manager import Partition
+from riverlog.broker.replica_selector import (
+    NO_PREFERRED_REPLICA,
+    ReplicaView,
+    preferred_read_replica,
+)
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.protocol.fetch_response import (
     AbortedTransaction,
@@ -55,6 +66,16 @@ class PartitionResult:
     log_start_offset: int = -1
     records: bytes = b""
     aborted: list[tuple[int, int]] | None = None
+    preferred_read_replica: int = NO_PREFERRED_REPLICA
+
+
+@dataclass(frozen=True, slots=True)
+class FetchClient:
+    """Who is fetching: a follower's broker id (or -1 for a consumer) and, from v11 on, the
+    consumer's rack (KIP-392 client metadata; None before v11)."""
+
+    replica_id: int
+    rack: str | None
 
 
 class SessionError(Exception):
@@ -202,7 +223,11 @@ async def _read_with_long_poll(
     while True:
         results = _read_all(ctx, request, wanted)
         total = sum(len(r.records) for r in results)
-        errors = any(r.error != ErrorCode.none for r in results)
+        # An error, or a preferred read replica to move to, is answered at once (as Kafka).
+        errors = any(
+            r.error != ErrorCode.none or r.preferred_read_replica != NO_PREFERRED_REPLICA
+            for r in results
+        )
         remaining = deadline - time.monotonic()
         if total >= request.min_bytes or errors or remaining <= 0 or not wanted:
             return results
@@ -220,11 +245,12 @@ def _read_all(ctx: RequestContext, request: Any, wanted: list[Wanted]) -> list[P
     budget = request.max_bytes
     min_one = True
     committed = getattr(request, "isolation_level", 0) == READ_COMMITTED
-    replica_id = _replica_id(request)
+    rack = getattr(request, "rack_id", None)
+    client = FetchClient(_replica_id(request), None if rack is None else str(rack))
     results = []
     for w in wanted:
         result = _read_partition(
-            ctx, w, min(w.max_bytes, max(budget, 0)), min_one, committed, replica_id
+            ctx, w, min(w.max_bytes, max(budget, 0)), min_one, committed, client
         )
         budget -= len(result.records)
         min_one = min_one and not result.records
@@ -240,29 +266,41 @@ def _fetch_authorized(ctx: RequestContext, topic: str, replica_id: int) -> bool:
 
 
 def _read_partition(
-    ctx: RequestContext, w: Wanted, max_bytes: int, min_one: bool, committed: bool, replica_id: int
+    ctx: RequestContext,
+    w: Wanted,
+    max_bytes: int,
+    min_one: bool,
+    committed: bool,
+    client: FetchClient,
 ) -> PartitionResult:
     if w.unknown_id:
         return PartitionResult(w, ErrorCode.unknown_topic_id)
-    if not _fetch_authorized(ctx, w.key[0], replica_id):
+    if not _fetch_authorized(ctx, w.key[0], client.replica_id):
         return PartitionResult(w, ErrorCode.topic_authorization_failed)
     part = ctx.services.replicas.get(*w.key)
     if part is None:
         return PartitionResult(w, ErrorCode.unknown_topic_or_partition)
-    if part.leader != ctx.services.broker_id:
+    follower = client.replica_id >= 0
+    # KIP-392: a consumer that sends client metadata (v11+) may read from a follower, up to the
+    # follower's high watermark; followers and older consumers read from the leader only.
+    is_leader = part.leader == ctx.services.broker_id
+    if not is_leader and (follower or client.rack is None):
         return PartitionResult(w, ErrorCode.not_leader_or_follower)
     if 0 <= w.leader_epoch != part.leader_epoch:
         fenced = w.leader_epoch < part.leader_epoch
         return PartitionResult(
             w, ErrorCode.fenced_leader_epoch if fenced else ErrorCode.unknown_leader_epoch
         )
-    follower = replica_id >= 0
     if follower:
-        ctx.services.replicas.record_follower_fetch(part, replica_id, w.fetch_offset)
+        ctx.services.replicas.record_follower_fetch(part, client.replica_id, w.fetch_offset)
     plog = part.log
     hw, lso = plog.high_watermark, plog.last_stable_offset
     upper = None if follower else (lso if committed else hw)
     result = PartitionResult(w, ErrorCode.none, hw, lso, plog.log_start_offset)
+    if is_leader and not follower and client.rack is not None:
+        result.preferred_read_replica = _preferred_read_replica(ctx, part, client.rack, w)
+        if result.preferred_read_replica != NO_PREFERRED_REPLICA:
+            return result  # no records: the consumer moves to that replica
     try:
         records = plog.read(w.fetch_offset, max_bytes, max_offset=upper, min_one=min_one).read()
     except OffsetOutOfRangeError:
@@ -273,6 +311,26 @@ def _read_partition(
         end = w.fetch_offset + 1 if not records else lso
         result.aborted = plog.aborted_transactions(w.fetch_offset, max(end, w.fetch_offset + 1))
     return result
+
+
+def _preferred_read_replica(ctx: RequestContext, part: Partition, rack: str, w: Wanted) -> int:
+    """KIP-392 on the leader: the replica the consumer should read from, or -1 (this one)."""
+    selector = ctx.services.config.get_str("replica.selector.class")
+    if not selector:
+        return NO_PREFERRED_REPLICA
+    brokers = ctx.services.image.brokers
+
+    def view(broker_id: int, leo: int, caught_up_ms: int) -> ReplicaView:
+        return ReplicaView(broker_id, brokers[broker_id].rack, leo, caught_up_ms)
+
+    now = ctx.services.clock.now_ms()
+    leader = view(part.leader, part.log.log_end_offset, now)
+    followers = [
+        view(broker_id, state.log_end_offset, state.last_caught_up_ms)
+        for broker_id, state in part.followers.items()
+        if broker_id in brokers and broker_id in part.replicas
+    ]
+    return preferred_read_replica(selector, leader, followers, rack, w.fetch_offset)
 
 
 # --- response ---
@@ -305,6 +363,6 @@ def _partition_data(ctx: RequestContext, r: PartitionResult) -> Any:
         last_stable_offset=r.last_stable_offset,
         log_start_offset=r.log_start_offset,
         aborted_transactions=aborted,
-        preferred_read_replica=-1,
+        preferred_read_replica=r.preferred_read_replica,
         records=r.records,
     )

@@ -4,7 +4,8 @@ Operations (Kafka's AlterConfigOp): SET (0) sets an override, DELETE (1) removes
 SUBTRACT (3) add or remove items of a LIST config (such as `cleanup.policy`; any other config answers
 INVALID_CONFIG), starting from the current override or else the config's default. A key named twice, or
 a null value for anything but DELETE, is INVALID_REQUEST. Topic and broker resources follow the same
-rules as AlterConfigs; `validate_only` checks and commits nothing.
+rules as AlterConfigs, group resources (KIP-848) those of `riverlog.broker.group_configs`;
+`validate_only` checks and commits nothing.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from riverlog.broker.context import RequestContext
+from riverlog.broker.group_configs import incremental_alter_group_configs
 from riverlog.broker.handlers._config_resources import alter_each
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError, ConfigOp
-from riverlog.metadata.image import TOPIC_RESOURCE
+from riverlog.metadata.image import GROUP_RESOURCE, TOPIC_RESOURCE
 
 API_KEY = 44
 MIN_VERSION = 0
@@ -31,6 +33,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         name = resource.resource_name
         if resource.resource_type == TOPIC_RESOURCE:
             return topics.incremental_alter_topic_configs(name, ops, validate_only)
+        if resource.resource_type == GROUP_RESOURCE:
+            return incremental_alter_group_configs(topics, name, ops, validate_only)
         return topics.incremental_alter_broker_configs(name, ops, validate_only)
 
     responses = alter_each(ctx, request.resources, alter)

@@ -1,12 +1,15 @@
 """OffsetDelete (key 47): delete a group's committed offsets for some partitions (KIP-496).
 
 Refused for topics an active consumer group subscribes to (GROUP_SUBSCRIBED_TO_TOPIC per partition) and
-for active groups of other protocol types (NON_EMPTY_GROUP).
+for active groups of other protocol types (NON_EMPTY_GROUP). Needs DELETE on the group and, per topic,
+READ (else TOPIC_AUTHORIZATION_FAILED for its partitions), as Kafka's KafkaApis.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_runtime import CoordinatorError
@@ -22,7 +25,19 @@ MAX_VERSION = 0
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
     group_id = request.group_id
-    wanted = [(t.name, [p.partition_index for p in t.partitions]) for t in request.topics]
+    wanted = [
+        (t.name, [p.partition_index for p in t.partitions])
+        for t in request.topics
+        if ctx.authorized(AclOperation.READ, ResourceType.TOPIC, t.name)
+    ]
+    denied: TopicErrors = tuple(
+        (
+            t.name,
+            tuple((p.partition_index, ErrorCode.topic_authorization_failed) for p in t.partitions),
+        )
+        for t in request.topics
+        if not ctx.authorized(AclOperation.READ, ResourceType.TOPIC, t.name)
+    )
     answer: TopicErrors = ()
     try:
         require(ctx, AclOperation.DELETE, ResourceType.GROUP, group_id)
@@ -31,6 +46,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
     except CoordinatorError as exc:
         error = exc.code
+    if error is ErrorCode.none:
+        answer = tuple(answer) + denied
     return ctx.build(
         "OffsetDeleteResponse",
         throttle_time=ZERO_THROTTLE,

@@ -5,6 +5,11 @@ exist; `topics` null (v2+) means every committed offset of the group. Group-leve
 go in the top-level error from v2, per group from v8, and per partition in v1. v9 carries the member id
 and epoch of a KIP-848 member (STALE_MEMBER_EPOCH when outdated). `require_stable` (v7+)
 matters only for pending transactional offsets, which riverlog does not have yet.
+
+Authorization (Kafka's KafkaApis): DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED; asked for
+named topics, a topic the principal may not DESCRIBE answers TOPIC_AUTHORIZATION_FAILED per partition
+(offset -1, after the authorized topics); asked for every topic (`topics` null), such topics are left
+out of the answer.
 """
 
 from __future__ import annotations
@@ -51,9 +56,13 @@ def fetch(
     """KIP-447: with `require_stable`, an offset still held by an open transaction answers
     UNSTABLE_OFFSET_COMMIT (the client retries) instead of the last committed one."""
     wanted = None if topics is None else [(t.name, t.partition_indexes) for t in topics]
+    denied: list[tuple[str, Any]] = []
+    if wanted is not None:
+        denied = [w for w in wanted if not _may_describe(ctx, w[0])]
+        wanted = [w for w in wanted if _may_describe(ctx, w[0])]
     try:
         require(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, group_id)
-        return ctx.services.groups.read(
+        result = ctx.services.groups.read(
             group_id,
             lambda shard: shard.fetch_offsets(
                 group_id, wanted, member_id, member_epoch, require_stable
@@ -61,6 +70,26 @@ def fetch(
         )
     except CoordinatorError as exc:
         return OffsetFetchResult(exc.code)
+    if wanted is None:  # every topic: the ones the principal may not describe are left out
+        allowed = tuple(t for t in result.topics if _may_describe(ctx, t[0]))
+        return OffsetFetchResult(result.error, allowed)
+    if not denied:
+        return result
+    unauthorized = tuple(
+        (
+            name,
+            tuple(
+                FetchedOffset(int(p), error=ErrorCode.topic_authorization_failed)
+                for p in partitions
+            ),
+        )
+        for name, partitions in denied
+    )
+    return OffsetFetchResult(result.error, result.topics + unauthorized)
+
+
+def _may_describe(ctx: RequestContext, topic: str) -> bool:
+    return ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic)
 
 
 def _errors_per_partition(topics: Any, error: ErrorCode) -> OffsetFetchResult:

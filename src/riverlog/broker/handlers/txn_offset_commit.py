@@ -10,6 +10,8 @@ any case. v3+ member, generation and instance id are checked when given (Kafka's
 transactional commits). PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v3 (KIP-588).
 v4 only allows TRANSACTION_ABORTABLE (never answered here). v5 is transactions V2: the client sent no
 AddOffsetsToTxn, so the group's partition is added to the transaction here first.
+Authorization as KafkaApis: WRITE on the transactional id, READ on the group (else every partition
+answers that error), then READ per topic (else TOPIC_AUTHORIZATION_FAILED for its partitions).
 """
 
 from __future__ import annotations
@@ -38,15 +40,30 @@ FENCED_SINCE = 3
 IMPLICIT_ADD_SINCE = 5  # transactions V2: no AddOffsetsToTxn, the group's broker adds the partition
 
 
+_PRINCIPAL_DENIED = (
+    ErrorCode.transactional_id_authorization_failed,
+    ErrorCode.group_authorization_failed,
+)
+
+
 async def handle(ctx: RequestContext, request: Any) -> Any:
     wanted = [(t.name, p) for t in request.topics for p in t.partitions]
     code = _check_producer(ctx, request)
-    if code is ErrorCode.none and ctx.version >= IMPLICIT_ADD_SINCE:
+    if code in _PRINCIPAL_DENIED:
+        return _response(ctx, {(topic, p.partition_index): code for topic, p in wanted})
+    # KafkaApis: a topic without READ answers TOPIC_AUTHORIZATION_FAILED whatever the producer's state
+    answers: dict[tuple[str, int], ErrorCode] = {
+        (topic, p.partition_index): ErrorCode.topic_authorization_failed
+        for topic, p in wanted
+        if not ctx.authorized(AclOperation.READ, ResourceType.TOPIC, topic)
+    }
+    wanted = [(topic, p) for topic, p in wanted if (topic, p.partition_index) not in answers]
+    if code is ErrorCode.none and ctx.version >= IMPLICIT_ADD_SINCE and wanted:
         code = await _add_offsets_partition(ctx, request)
     if code is not ErrorCode.none:
-        return _response(ctx, {(topic, p.partition_index): code for topic, p in wanted})
+        answers.update({(topic, p.partition_index): code for topic, p in wanted})
+        return _response(ctx, answers)
     image = ctx.services.image
-    answers: dict[tuple[str, int], ErrorCode] = {}
     known: dict[str, list[PartitionCommit]] = {}
     for topic, p in wanted:
         described = image.topic(topic)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -269,6 +269,54 @@ def python_value(schema: Schema, value: Any) -> Any:
     if schema.type is d.Type.BYTES:
         return bytes(value)
     return value
+
+
+def value_converter(schema: Schema) -> Callable[[Any], Any]:
+    """`python_value` for one column, decided once: values already of the schema's Python type pass
+    through (None included), decimals are only rescaled, the rest go to `python_value`."""
+    if schema.name == d.DECIMAL_NAME:
+        exponent = decimal.Decimal(1).scaleb(-int(schema.params.get("scale", "0")))
+        dec = decimal.Decimal
+
+        def to_decimal(value: Any) -> Any:
+            if value is None:
+                return None
+            if value.__class__ is not dec:
+                value = dec(value)
+            return value.quantize(exponent)
+
+        return to_decimal
+    if schema.name == d.TIMESTAMP_NAME:
+        utc, datetime = dt.UTC, dt.datetime
+
+        def to_timestamp(value: Any) -> Any:
+            if value.__class__ is datetime:
+                return value if value.tzinfo is not None else value.replace(tzinfo=utc)
+            return python_value(schema, value)
+
+        return to_timestamp
+    passing: type | None = None
+    if schema.name is None and schema.type in (
+        d.Type.INT8,
+        d.Type.INT16,
+        d.Type.INT32,
+        d.Type.INT64,
+    ):
+        passing = int
+    elif schema.type is d.Type.FLOAT32 or schema.type is d.Type.FLOAT64:
+        passing = float
+    elif schema.type is d.Type.STRING:
+        passing = str
+    if passing is None:
+        return lambda value: python_value(schema, value)
+    kind = passing
+
+    def convert(value: Any) -> Any:
+        if value is None or value.__class__ is kind:
+            return value
+        return python_value(schema, value)
+
+    return convert
 
 
 def join_idents(dialect: Dialect, names: Iterable[str]) -> str:

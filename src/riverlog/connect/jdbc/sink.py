@@ -12,8 +12,9 @@ Batches go through `executemany` (psycopg pipelines them) in chunks of `batch.si
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from riverlog.common.configdef import NO_DEFAULT, ConfigDef, Importance, Type, in_range, one_of
@@ -204,6 +205,12 @@ class _Plan:
     delete_sql: str | None
 
 
+# A row's columns by source: (plan, key schema, value schema, [(source, index, default, to_db?)]).
+_RowSpec = tuple[_Plan, Schema | None, Schema | None, list[tuple[int, int, Any, bool]]]
+_FROM_VALUE_FIELD, _FROM_KEY_FIELD, _FROM_KEY, _FROM_KAFKA = range(4)
+_LOGICAL_NAMES = frozenset((d.DECIMAL_NAME, d.DATE_NAME, d.TIME_NAME, d.TIMESTAMP_NAME))
+
+
 class JdbcSinkTask(SinkTask):
     def start(self, props: dict[str, str]) -> None:
         self.settings = CONFIG_DEF.parse(
@@ -221,6 +228,8 @@ class JdbcSinkTask(SinkTask):
         self.known_columns: dict[str, set[str]] = {}
         self.retries_left = int(self.settings["max.retries"])
         self._staging: dict[str, str] = {}
+        self._last_plan: tuple[str, Schema | None, Schema | None, _Plan] | None = None
+        self._row_specs: dict[int, _RowSpec] = {}
 
     def stop(self) -> None:
         try:
@@ -274,6 +283,19 @@ class JdbcSinkTask(SinkTask):
         return tuple(pk_fields), value_fields
 
     def _plan(self, record: SinkRecord) -> _Plan:
+        last = self._last_plan  # consecutive records usually share topic and schema objects
+        if (
+            last is not None
+            and last[0] == record.topic
+            and last[1] is record.key_schema
+            and last[2] is record.value_schema
+        ):
+            return last[3]
+        plan = self._find_plan(record)
+        self._last_plan = (record.topic, record.key_schema, record.value_schema, plan)
+        return plan
+
+    def _find_plan(self, record: SinkRecord) -> _Plan:
         table = self.settings["table.name.format"].replace("${topic}", record.topic)
         cache_key = (table, record.key_schema, record.value_schema)
         plan = self.plans.get(cache_key)
@@ -360,6 +382,67 @@ class JdbcSinkTask(SinkTask):
             ]
         return row
 
+    def _row_spec(self, plan: _Plan, record: SinkRecord) -> _RowSpec | None:
+        """Where each column of `plan` comes from in records of `record`'s schemas (by field index),
+        or None when rows must be built field by field (update mode, a non-struct value)."""
+        ks, vs = record.key_schema, record.value_schema
+        cached = self._row_specs.get(id(plan))
+        if cached is not None and cached[0] is plan and cached[1] is ks and cached[2] is vs:
+            return cached
+        if self.mode == "update" or vs is None or vs.type is not d.Type.STRUCT:
+            return None
+        columns: list[tuple[int, int, Any, bool]] = []
+        for name, schema in plan.fields:
+            convert = schema.name in _LOGICAL_NAMES  # only logical values differ in the database
+            if self.pk_mode == "kafka" and name in plan.pk:
+                columns.append((_FROM_KAFKA, plan.pk.index(name), None, False))
+            elif self.pk_mode == "record_key" and name in plan.pk:
+                if ks is not None and ks.type is d.Type.STRUCT:
+                    f = ks.field(name)
+                    if f is None:
+                        return None
+                    columns.append((_FROM_KEY_FIELD, f.index, f.schema.default, convert))
+                else:
+                    columns.append((_FROM_KEY, 0, None, convert))
+            else:
+                f = vs.field(name)
+                if f is None:
+                    return None  # `_row` reports the missing field
+                columns.append((_FROM_VALUE_FIELD, f.index, f.schema.default, convert))
+        spec = (plan, ks, vs, columns)
+        self._row_specs[id(plan)] = spec
+        return spec
+
+    def _fast_row(self, spec: _RowSpec, record: SinkRecord) -> list[Any] | None:
+        """`_row` by field index; None when the record's structs are not of the spec's schemas."""
+        key, value = record.key, record.value
+        if value.__class__ is not Struct or value.schema is not spec[2]:
+            return None
+        key_values: list[Any] | None = None
+        if key.__class__ is Struct:
+            if key.schema is not spec[1]:
+                return None
+            key_values = key._values
+        value_values = value._values
+        to_db = self.dialect.to_db
+        row: list[Any] = []
+        append = row.append
+        for source, index, default, convert in spec[3]:
+            if source == _FROM_VALUE_FIELD:
+                v = value_values[index]
+            elif source == _FROM_KEY_FIELD:
+                if key_values is None:
+                    return None
+                v = key_values[index]
+            elif source == _FROM_KEY:
+                v = key
+            else:
+                v = (record.topic, record.kafka_partition, record.kafka_offset)[index]
+            if v is None:
+                v = default
+            append(to_db(v) if convert else v)
+        return row
+
     def put(self, records: list[SinkRecord]) -> None:
         if not records:
             return
@@ -387,7 +470,9 @@ class JdbcSinkTask(SinkTask):
                         f"Sink connector '{type(self).__name__}' is configured with 'delete.enabled={self.settings['delete.enabled']}' and 'pk.mode={self.pk_mode}' and therefore requires records with a non-null Struct value and non-null Struct schema, but found record at (topic='{record.topic}',partition={record.kafka_partition},offset={record.kafka_offset}) with a {type(record.value).__name__} value and {'null' if record.value_schema is None else record.value_schema.type.name} value schema."
                     )
                 plan = self._plan(record)
-                kind, params = "write", self._row(plan, record)
+                spec = self._row_spec(plan, record)
+                row = None if spec is None else self._fast_row(spec, record)
+                kind, params = "write", self._row(plan, record) if row is None else row
             if groups and groups[-1][0] is plan and groups[-1][1] == kind:
                 groups[-1][2].append(params)
             else:
@@ -460,9 +545,10 @@ class JdbcSinkTask(SinkTask):
                     copy.write_row(row)
             return
         positions = [plan.cols.index(p) for p in plan.pk]
-        latest: dict[tuple[Any, ...], list[Any]] = {}
-        for row in rows:
-            latest[tuple(row[i] for i in positions)] = row
+        key_of: Callable[[list[Any]], Any] = (
+            itemgetter(*positions) if positions else lambda row: ()
+        )  # a value, or a tuple of them
+        latest = {key_of(row): row for row in rows}
         stage = self._staging.get(plan.table)
         if stage is None:
             stage = q(f"riverlog_stage_{len(self._staging)}")

@@ -16,15 +16,23 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from riverlog.common.configdef import NO_DEFAULT, ConfigDef, Importance, Type, in_range, one_of
 from riverlog.connect import data as d
-from riverlog.connect.api import SourceConnector, SourceRecord, SourceTask, Task
+from riverlog.connect.api import SourceBatch, SourceConnector, SourceRecord, SourceTask, Task
 from riverlog.connect.data import Schema, SchemaBuilder, Struct
 from riverlog.connect.errors import ConfigException
-from riverlog.connect.jdbc.dialect import Column, Dialect, dialect_for, join_idents, python_value
+from riverlog.connect.jdbc.dialect import (
+    Column,
+    Dialect,
+    dialect_for,
+    join_idents,
+    python_value,
+    value_converter,
+)
 
 H, M, L = Importance.HIGH, Importance.MEDIUM, Importance.LOW
 MODES = ("bulk", "timestamp", "incrementing", "timestamp+incrementing")
@@ -305,6 +313,7 @@ class _Querier:
     columns: list[Column] = field(default_factory=list)
     schema: Schema | None = None
     next_poll: float = 0.0
+    converters: tuple[Schema, list[Callable[[Any], Any]]] | None = None  # per column, for `schema`
 
 
 class JdbcSourceTask(SourceTask):
@@ -419,63 +428,75 @@ class JdbcSourceTask(SourceTask):
             return d.timestamp_from_int(self.dialect.now_millis(self.conn))
         return d.timestamp_from_int(int(initial))
 
-    def poll(self) -> list[SourceRecord] | None:
+    def poll(self) -> Sequence[SourceRecord] | None:
         now = time.monotonic()
         due = [q for q in self.queriers if q.next_poll <= now]
         if not due:
             wait = min(q.next_poll for q in self.queriers) - now
             self._stop.wait(min(max(wait, 0.0), 1.0))
             return None
-        records: list[SourceRecord] = []
+        batches: list[SourceBatch] = []
         for q in due:
             batch = self._poll_one(q)
             full = self.mode != "bulk" and len(batch) >= int(self.settings["batch.max.rows"])
             q.next_poll = now if full else now + int(self.settings["poll.interval.ms"]) / 1000
-            records.extend(batch)
-        return records
+            if len(batch):
+                batches.append(batch)
+        if len(batches) == 1:
+            return batches[0]  # one table's rows: sent column-wise when nothing needs records
+        return [record for batch in batches for record in batch]
 
-    def _poll_one(self, q: _Querier) -> list[SourceRecord]:
+    def _poll_one(self, q: _Querier) -> SourceBatch:
         sql, params = self._query(q)
         cur = self.conn.cursor()
         cur.execute(sql, params)
         rows = cur.fetchall()
         self._ensure_schema(q, cur.description)
         assert q.schema is not None
+        schema = q.schema
         names = [c[0] for c in cur.description]
         index = {name: i for i, name in enumerate(names)}
-        out: list[SourceRecord] = []
-        fields = [(c.name, c.schema, index[c.name]) for c in q.columns if c.name in index]
+        if q.converters is None or q.converters[0] is not schema:
+            q.converters = (schema, [value_converter(c.schema) for c in q.columns])
+        # Per struct field: its column in the row and its converter (None for a column not selected).
+        picks = [
+            (index[c.name], convert) if c.name in index else (0, _none)
+            for c, convert in zip(q.columns, q.converters[1], strict=True)
+        ]
+        new = Struct.__new__
+        values: list[Struct] = []
         for row in rows:
-            value = Struct(q.schema)
-            values = value._values
-            for i, (_, fschema, idx) in enumerate(fields):
-                values[i] = python_value(fschema, row[idx])
-            offset = dict(q.offset)
-            if self.mode in ("incrementing", "timestamp+incrementing"):
-                offset["incrementing"] = int(row[index[self.inc_col]])
-            if self.mode in ("timestamp", "timestamp+incrementing"):
-                ts = next((row[index[c]] for c in self.ts_cols if row[index[c]] is not None), None)
-                if ts is not None:
-                    moment = python_value(d.timestamp_schema(), ts)
-                    offset["timestamp"] = d.timestamp_to_int(moment)
-                    offset["timestamp_nanos"] = moment.microsecond * 1000
-            if self.mode != "bulk":
-                q.offset = offset
-            out.append(
-                SourceRecord(
-                    q.topic,
-                    None,
-                    None,
-                    None,
-                    q.schema,
-                    value,
-                    None,
-                    (),
-                    q.partition,
-                    offset if self.mode != "bulk" else None,
-                )
-            )
-        return out
+            value = new(Struct)
+            value.schema = schema
+            value._values = [convert(row[idx]) for idx, convert in picks]
+            values.append(value)
+        offsets: list[dict[str, Any] | None]
+        if self.mode == "bulk":
+            offsets = [None] * len(rows)
+        elif self.mode == "incrementing":
+            base, inc = q.offset, index[self.inc_col]
+            offsets = [{**base, "incrementing": int(row[inc])} for row in rows]
+            if offsets:
+                q.offset = offsets[-1]  # type: ignore[assignment]
+        else:
+            offsets = [self._row_offset(q, row, index) for row in rows]
+        return SourceBatch(q.topic, schema, values, q.partition, offsets)
+
+    def _row_offset(self, q: _Querier, row: Any, index: dict[str, int]) -> dict[str, Any]:
+        offset = dict(q.offset)
+        if self.mode == "timestamp+incrementing":
+            offset["incrementing"] = int(row[index[self.inc_col]])
+        ts = next((row[index[c]] for c in self.ts_cols if row[index[c]] is not None), None)
+        if ts is not None:
+            moment = python_value(d.timestamp_schema(), ts)
+            offset["timestamp"] = d.timestamp_to_int(moment)
+            offset["timestamp_nanos"] = moment.microsecond * 1000
+        q.offset = offset
+        return offset
+
+
+def _none(value: Any) -> None:
+    return None
 
 
 def _schema_from_description(col: Any, dialect: Dialect) -> Schema:

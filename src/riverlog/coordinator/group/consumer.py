@@ -78,10 +78,10 @@ def revocation_key(group_id: str, member_id: str) -> tuple[str, str, str]:
     return (REVOCATION, group_id, member_id)
 
 
-def session_timeout_ms(member: ConsumerMember, config: GroupConfig) -> int:
+def session_timeout_ms(member: ConsumerMember, group_timeout_ms: int) -> int:
     """A classic-protocol member keeps its own session timeout; others the group's."""
     classic = member.metadata.classic
-    return config.consumer_session_timeout_ms if classic is None else classic.session_timeout_ms
+    return group_timeout_ms if classic is None else classic.session_timeout_ms
 
 
 def member_topics(metadata: ConsumerMemberMetadata, topics: TopicsView) -> set[str]:
@@ -109,6 +109,18 @@ class ConsumerGroups:
         # Set by the shard: records turning the group into a classic one when `member_id` leaves
         # (KIP-848 online downgrade), or None when the group stays a consumer group.
         self.downgrade: Callable[[ConsumerGroup, str], Records | None] = lambda g, m: None
+        # Set by the runtime: a group's dynamic config overrides (KIP-848 GROUP resource configs).
+        self.group_overrides: Callable[[str], Mapping[str, str]] = lambda group_id: {}
+
+    def group_session_timeout_ms(self, group_id: str) -> int:
+        """`consumer.session.timeout.ms` of the group, else the broker's."""
+        value = self.group_overrides(group_id).get("consumer.session.timeout.ms")
+        return self.config.consumer_session_timeout_ms if value is None else int(value)
+
+    def group_heartbeat_interval_ms(self, group_id: str) -> int:
+        """`consumer.heartbeat.interval.ms` of the group, else the broker's."""
+        value = self.group_overrides(group_id).get("consumer.heartbeat.interval.ms")
+        return self.config.consumer_heartbeat_interval_ms if value is None else int(value)
 
     # --- ConsumerGroupHeartbeat -------------------------------------------------------------------
 
@@ -192,7 +204,7 @@ class ConsumerGroups:
             ErrorCode.none,
             member_id,
             updated.member_epoch,
-            self.config.consumer_heartbeat_interval_ms,
+            self.group_heartbeat_interval_ms(group.group_id),
             dict(updated.assigned) if send else None,
         )
 
@@ -302,7 +314,8 @@ class ConsumerGroups:
         self, group_id: str, before: ConsumerMember, updated: ConsumerMember, now: int
     ) -> None:
         self.timers.schedule(
-            session_key(group_id, updated.member_id), now + self.config.consumer_session_timeout_ms
+            session_key(group_id, updated.member_id),
+            now + self.group_session_timeout_ms(group_id),
         )
         key = revocation_key(group_id, updated.member_id)
         if updated.state is not MemberState.UNREVOKED_PARTITIONS:
@@ -375,7 +388,7 @@ class ConsumerGroups:
             for member_id, member in group.members.items():
                 self.timers.schedule(
                     session_key(group.group_id, member_id),
-                    now + session_timeout_ms(member, self.config),
+                    now + session_timeout_ms(member, self.group_session_timeout_ms(group.group_id)),
                 )
 
     # --- reads and deletion -----------------------------------------------------------------------

@@ -167,7 +167,8 @@ class GroupCoordinatorShard:
         if converted is not None:
             for member_id, member in converted.members.items():
                 if member_id != result.member_id:
-                    deadline = now + session_timeout_ms(member, self.config)
+                    group_timeout = self.consumer.group_session_timeout_ms(req.group_id)
+                    deadline = now + session_timeout_ms(member, group_timeout)
                     self.classic.timers.schedule(session_key(req.group_id, member_id), deadline)
         return CoordinatorResult(records, result, answers)
 

@@ -1,7 +1,7 @@
 """ksqlDB's REST API on Starlette: one handler per route, shapes as ksqlDB's.
 
 Routes: POST /ksql, /query, /query-stream, /close-query, /inserts-stream; GET /info, /healthcheck,
-/status, /status/{type}/{entity}/{action}, /clusterStatus.
+/status, /status/{type}/{entity}/{action}, /clusterStatus; GET /metrics (Prometheus).
 """
 
 from __future__ import annotations
@@ -10,18 +10,21 @@ import asyncio
 import json
 import queue
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client.core import CounterMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from riverlog.common.metrics import FunctionCollector, ServiceMetrics, gauge
 from riverlog.sql.errors import SqlError
 from riverlog.sql.jsonio import dumps
 from riverlog.sql.server.server import VERSION, StatementFailure, error_entity
+from riverlog.streams import KafkaStreams
 
 if TYPE_CHECKING:
     from riverlog.sql.server.runtime import TransientQuery
@@ -289,7 +292,49 @@ def build_app(server: SqlServer) -> Starlette:
         Route("/status/{type}/{entity:path}/{action}", status_one, methods=["GET"]),
         Route("/clusterStatus", cluster_status, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    metrics = ServiceMetrics("ksql_rest_request", FunctionCollector(lambda: _metrics(server)))
+    return metrics.install(app)
+
+
+def _metrics(server: SqlServer) -> Iterator[Metric]:
+    """ksqlDB's engine metrics (ksql-engine-query-stats) and per-query messages, Prometheus-named."""
+    prefix = "ksql_ksql_engine_query_stats_"
+    queries = list(server.engine.queries.values())
+    states = [q.state for q in queries]
+    yield gauge(prefix + "num_persistent_queries", "Persistent queries", len(queries))
+    yield gauge(prefix + "running_queries", "Persistent queries running", states.count("RUNNING"))
+    yield gauge(prefix + "error_queries", "Persistent queries in ERROR", states.count("ERROR"))
+    yield gauge(
+        prefix + "num_active_queries",
+        "Persistent and push queries",
+        len(queries) + len(server.transient),
+    )
+    consumed = CounterMetricFamily(
+        "ksql_query_messages_consumed",
+        "Records a persistent query consumed (process-total)",
+        labels=["query_id"],
+    )
+    produced = CounterMetricFamily(
+        "ksql_query_messages_produced",
+        "Records a persistent query produced to its sink (record-send-total)",
+        labels=["query_id"],
+    )
+    total_in = total_out = 0.0
+    for q in queries:
+        numbers = q.handle.metrics() if isinstance(q.handle, KafkaStreams) else {}
+        n_in, n_out = numbers.get("process-total", 0.0), numbers.get("record-send-total", 0.0)
+        consumed.add_metric([q.id], n_in)
+        produced.add_metric([q.id], n_out)
+        total_in, total_out = total_in + n_in, total_out + n_out
+    yield consumed
+    yield produced
+    yield gauge(
+        prefix + "messages_consumed_total", "Records consumed by persistent queries", total_in
+    )
+    yield gauge(
+        prefix + "messages_produced_total", "Records produced by persistent queries", total_out
+    )
 
 
 def _print_response(request: Request, server: SqlServer, stmt: Any) -> Response:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from riverlog.streams.records import Record, RecordContext
 
 if TYPE_CHECKING:
+    from riverlog.streams.punctuation import Cancellable, PunctuationType
     from riverlog.streams.records import TaskId
 
 log = logging.getLogger("riverlog.streams")
@@ -30,6 +31,9 @@ class ProcessorContext(Protocol):
     def record_dropped(self, node: str, reason: str) -> None: ...
     def current_node_name(self) -> str: ...
     def forward_from(self, node_name: str, record: Record, ctx: RecordContext) -> None: ...
+    def schedule(
+        self, interval: Any, punctuation_type: PunctuationType, callback: Callable[[int], None]
+    ) -> Cancellable: ...
 
 
 class Processor:

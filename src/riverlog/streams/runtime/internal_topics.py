@@ -20,7 +20,11 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from riverlog.streams.config import StreamsConfig
-from riverlog.streams.errors import MissingSourceTopicException, StreamsException
+from riverlog.streams.errors import (
+    MissingSourceTopicException,
+    StreamsException,
+    TopologyException,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +139,7 @@ class InternalTopicManager:
         """Create missing internal topics; returns every known topic's real name -> partitions."""
         existing = self.existing_partitions()
         wanted = self.resolve_partitions(topology, existing)
+        self.check_copartitioning(topology, existing, wanted)
         specs = topology.internal_topics()
         app = self.config.application_id
         new_topics = []
@@ -160,6 +165,34 @@ class InternalTopicManager:
         if new_topics:
             self._create(new_topics)
         return {**existing, **wanted}
+
+    def check_copartitioning(
+        self, topology: TopologyView, existing: Mapping[str, int], wanted: dict[str, int]
+    ) -> None:
+        """Joined topics must have as many partitions as each other (Kafka's
+        `CopartitionedTopicsEnforcer`): a repartition topic of unset width takes the width of the
+        other topics of its group; external topics that differ fail naming every topic."""
+        app = self.config.application_id
+        specs = topology.internal_topics()
+        for group in getattr(topology, "copartition_groups", []):
+            external = {t: existing[t] for t in group if not topology.is_internal(t)}
+            fixed = {
+                f"{app}-{t}": p
+                for t in group
+                if topology.is_internal(t) and (p := specs[t].partitions) is not None
+            }
+            if len(set(external.values()) | set(fixed.values())) > 1:
+                counts = {**external, **fixed}
+                listed = ", ".join(f"{t} ({n} partitions)" for t, n in sorted(counts.items()))
+                raise TopologyException(
+                    f"Invalid topology: Topics not co-partitioned: [{listed}]; repartition one "
+                    "side (KStream.repartition / Repartitioned.with_number_of_partitions)"
+                )
+            if external:
+                n = next(iter(external.values()))
+                for t in group:
+                    if topology.is_internal(t) and specs[t].partitions is None:
+                        wanted[f"{app}-{t}"] = n
 
     def _create(self, new_topics: list[NewTopic]) -> None:
         futures = self.admin.create_topics(new_topics, operation_timeout=self.timeout_s)

@@ -35,13 +35,25 @@ from typing import IO, Any, ClassVar
 from confluent_kafka.admin import AdminClient
 
 from riverlog.streams.config import StreamsConfig, as_streams_config
-from riverlog.streams.errors import StreamsException
+from riverlog.streams.errors import InvalidStateStoreException, StreamsException
+from riverlog.streams.interactive import StoreQueryParameters, composite_store
+from riverlog.streams.runtime.global_thread import GlobalStreamThread
 from riverlog.streams.runtime.internal_topics import (
     InternalTopicManager,
     full_name,
     source_topics_by_subtopology,
 )
+from riverlog.streams.runtime.iq_metadata import (
+    HostInfo,
+    KeyQueryMetadata,
+    MetadataExchange,
+    StreamsMetadata,
+    murmur2_partition,
+    parse_host,
+)
+from riverlog.streams.runtime.standby import StandbyUpdater
 from riverlog.streams.runtime.stream_thread import StreamThread, ThreadState
+from riverlog.streams.serdes import Serde
 from riverlog.streams.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -113,6 +125,12 @@ class KafkaStreams:
         self._state_listener: StateListener | None = None
         self._handler: UncaughtExceptionHandler | None = None
         self._threads: list[StreamThread] = []
+        self._global_thread: GlobalStreamThread | None = None
+        server = str(self.config.values.get("application.server") or "")
+        self.host_info: HostInfo | None = parse_host(server) if server else None
+        self._metadata: MetadataExchange | None = None
+        self._http: Any = None
+        self._standby: StandbyUpdater | None = None
         self._next_thread_index = 1
         self._shutdown_thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -228,6 +246,17 @@ class KafkaStreams:
             self._set_state(_State.ERROR)
             self._stopped.set()
             raise
+        if self.topology.global_store_specs:
+            self._global_thread = GlobalStreamThread(self.topology, self.config)
+            try:
+                self._global_thread.bootstrap()
+            except BaseException as exc:
+                log.error("stream-client failed to load its global tables: %s", exc)
+                self._global_thread.close()
+                self._set_state(_State.PENDING_ERROR)
+                self._set_state(_State.ERROR)
+                self._stopped.set()
+                raise
         try:
             self._lock_state_dir()
         except BaseException:
@@ -238,6 +267,21 @@ class KafkaStreams:
         with self._lock:
             for _ in range(int(self.config["num.stream.threads"])):
                 self._start_thread()
+        if self.host_info is not None:
+            from riverlog.common.service import HttpService
+            from riverlog.streams.runtime.iq_http import build_app
+
+            self._metadata = MetadataExchange(self, self.host_info)
+            self._metadata.start()
+            replicas = int(self.config.values.get("num.standby.replicas") or 0)
+            if replicas > 0 and not str(self.config["processing.guarantee"]).startswith(
+                "exactly_once"
+            ):
+                self._standby = StandbyUpdater(self, self._metadata, replicas)
+                self._standby.start()
+            self._http = HttpService(
+                build_app(self), self.host_info.host, self.host_info.port, name="streams-iq"
+            ).start()
 
     def _lock_state_dir(self) -> None:
         """Hold `state.dir/<application.id>/.lock` while running, as Kafka Streams locks its directory:
@@ -308,6 +352,14 @@ class KafkaStreams:
             with self._lock:
                 # Let the threads (and their librdkafka clients) go: nothing reconnects after close.
                 self._threads.clear()
+            if self._global_thread is not None:
+                self._global_thread.close()
+            if self._standby is not None:
+                self._standby.close()
+            if self._http is not None:
+                self._http.stop()
+            if self._metadata is not None:
+                self._metadata.close()
             self._unlock_state_dir()
             self._set_state(final)
             self._stopped.set()
@@ -373,6 +425,102 @@ class KafkaStreams:
             )
         if self._set_state(_State.PENDING_ERROR):
             self._shutdown_async(_State.ERROR)
+
+    def store(self, params: StoreQueryParameters) -> Any:
+        """Kafka's `KafkaStreams.store`: a read-only view of a store over this instance's active
+        tasks. Raises `InvalidStateStoreException` (retriable) while the instance is not RUNNING or
+        the store's task is restoring, unless `params.enable_stale_stores()` was asked for."""
+        spec = self.topology.stores.get(params.store_name)
+        global_store = self.topology.global_state.get(params.store_name)
+        if global_store is not None and (params.stale_stores or self.state is _State.RUNNING):
+            return composite_store(params, "kv", lambda: [global_store])
+        if spec is None:
+            raise InvalidStateStoreException(
+                f"Cannot get state store {params.store_name} because no such store is registered "
+                "in the topology."
+            )
+        if not params.stale_stores and self.state is not _State.RUNNING:
+            raise InvalidStateStoreException(
+                f"KafkaStreams is not in state RUNNING (it is {self.state.name}): store "
+                f"{params.store_name} may be migrating or restoring; retry"
+            )
+        if self.state.has_completed_shutdown() or self.state is _State.ERROR:
+            raise InvalidStateStoreException(f"KafkaStreams is {self.state.name}")
+
+        def stores() -> list[Any]:
+            with self._lock:
+                threads = list(self._threads)
+            out = []
+            for thread in threads:
+                for task_id, task in list(thread.tasks.tasks.items()):
+                    if params.partition is not None and task_id.partition != params.partition:
+                        continue
+                    if not params.stale_stores and thread.reader.is_restoring(task_id):
+                        raise InvalidStateStoreException(
+                            f"Cannot get state store {params.store_name}: its task {task_id} "
+                            "is restoring; retry"
+                        )
+                    store = task.state.stores.get(params.store_name)
+                    if store is not None:
+                        out.append(store)
+            return out
+
+        if not stores() and not params.stale_stores and params.partition is None:
+            raise InvalidStateStoreException(
+                f"Cannot get state store {params.store_name}: this instance has no active task "
+                "holding it (rebalancing or owned elsewhere); retry"
+            )
+        return composite_store(params, spec.kind, stores)
+
+    def query_metadata_for_key(
+        self, store_name: str, key: Any, key_serde: Serde[Any]
+    ) -> KeyQueryMetadata:
+        """The instance (`application.server`) owning `key` in `store_name`, from the instances'
+        published metadata (see `riverlog.streams.runtime.iq_metadata`)."""
+        if self._metadata is None or self.host_info is None:
+            raise StreamsException("query metadata needs application.server to be set")
+        sub = self.topology.subtopology_of_store(store_name)
+        topics = sorted(self.topology.subtopologies()[sub].source_topics)
+        real = [
+            f"{self.config.application_id}-{t}" if self.topology.is_internal(t) else t
+            for t in topics
+        ]
+        count = max(self._partition_counts.get(t, 0) for t in real)
+        if count <= 0:
+            raise InvalidStateStoreException(f"partition count of {real} not known yet")
+        kb = key_serde.serialize(real[0], key)
+        if kb is None:
+            raise ValueError("null keys have no owner")
+        p = murmur2_partition(kb, count)
+        replicas = int(self.config.values.get("num.standby.replicas") or 0)
+        hosts = sorted({c.host_info for c in self._metadata.all_hosts()}, key=str)
+        for t in real:
+            owner = self._metadata.owner(t, p)
+            if owner is not None:
+                standbys: frozenset[HostInfo] = frozenset()
+                if replicas > 0 and owner in hosts and self._standby is not None:
+                    i = hosts.index(owner)
+                    standbys = frozenset(
+                        hosts[(i + k) % len(hosts)]
+                        for k in range(1, min(replicas, len(hosts) - 1) + 1)
+                    )
+                return KeyQueryMetadata(owner, standbys, p)
+        raise InvalidStateStoreException(
+            f"no instance owns partition {p} of {store_name} yet (rebalancing): retry"
+        )
+
+    def metadata_for_all_streams_clients(self) -> list[StreamsMetadata]:
+        """Every instance with `application.server`, its partitions and the stores they hold."""
+        if self._metadata is None:
+            raise StreamsException("streams metadata needs application.server to be set")
+        out = self._metadata.all_hosts()
+        app = self.config.application_id
+        for info in self.topology.subtopologies().values():
+            real = {f"{app}-{t}" if self.topology.is_internal(t) else t for t in info.source_topics}
+            for meta in out:
+                if any(t in real for t, _ in meta.topic_partitions):
+                    meta.state_store_names.update(info.stores)
+        return out
 
     def metrics(self) -> dict[str, float]:
         """Thread and task counters summed over live threads."""

@@ -473,6 +473,7 @@ class StreamThread(threading.Thread):
             "commit-total": float(self.commits),
             "restore-total": float(self.reader.restored_records),
             "zero-timestamp-records": float(self.collector.zero_timestamp_records),
+            "record-send-total": float(self.collector.sent),
         }
         own = set(out)
         for task in self.tasks.tasks.values():

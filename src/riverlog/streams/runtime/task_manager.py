@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from riverlog.streams.records import TaskId, TopicPartition
+from riverlog.streams.runtime import standby
 from riverlog.streams.task import StreamTask
 from riverlog.streams.topology import Topology
 
@@ -82,6 +83,7 @@ class TaskManager:
     def create(self, task_id: TaskId, partitions: set[TopicPartition]) -> StreamTask:
         """Build a task over `partitions` (its old incarnation must be closed already)."""
         assert task_id not in self.tasks, f"task {task_id} exists"
+        standby.release(self.state_dir, self.application_id, task_id)  # a standby copy hands over
         task = StreamTask(
             task_id,
             self.topology,

@@ -5,7 +5,8 @@ Invariants:
   Kafka Streams writes them, via the store's `to_changelog`), in call order.
 - With caching, `put` only updates the cache (dirty, LRU by write); `flush()` and eviction write each
   dirty entry to the inner map and the changelog and call the flush listener with (key, new, old,
-  record context) so the owning processor forwards one update per key per commit.
+  record context) so the owning processor forwards one update per key per commit; entries of a
+  segment being dropped are flushed the same way just before it goes (never discarded).
 - Reads see the cache first (a cached `None` is a delete).
 - `restore(key, value)` applies a changelog record to the inner map only (no logging, no cache).
 """
@@ -97,12 +98,15 @@ class LayeredBytesStore:
             self._flush_entry(key, entry)
 
     def delete_range_inner(self, lo: bytes, hi: bytes) -> None:
-        """Drop expired segments (no changelog: retention on the topic expires them there)."""
-        self.inner.delete_range(lo, hi)
+        """Drop expired segments (no changelog: retention on the topic expires them there).
+
+        Dirty cached entries in the range are flushed first, in write order (written, logged and
+        forwarded), as Kafka's caching stores do: an update is never lost because its segment
+        expired before the next commit."""
         if self._cache:
             for k in [k for k in self._cache if lo <= k < hi]:
-                e = self._cache.pop(k)
-                self._cache_bytes -= _size(k, e.value)
+                self._flush_entry(k, self._cache.pop(k))
+        self.inner.delete_range(lo, hi)
 
     def restore(self, key: bytes, value: bytes | None) -> None:
         self.inner.put(key, value)
