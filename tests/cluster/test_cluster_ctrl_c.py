@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from riverlog.testing.processes import free_port
+from riverlog.testing.processes import child_processes, free_port, process_alive
 
 
 def test_ctrl_c_stops_brokers_before_zookeeper(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_ctrl_c_stops_brokers_before_zookeeper(tmp_path: Path) -> None:
             if "Ctrl-C stops them all" in line:
                 break
         assert any("bootstrap servers" in line for line in lines), "".join(lines)
-        children = _children(harness.pid)
+        children = child_processes(harness.pid)
         zookeeper = [pid for pid, command in children.items() if "java" in command]
         brokers = [
             pid
@@ -56,9 +56,9 @@ def test_ctrl_c_stops_brokers_before_zookeeper(tmp_path: Path) -> None:
         last_broker_gone = zookeeper_gone = None
         while harness.poll() is None and time.monotonic() - began < 60:
             now = time.monotonic()
-            if last_broker_gone is None and not any(_alive(pid) for pid in brokers):
+            if last_broker_gone is None and not any(process_alive(pid) for pid in brokers):
                 last_broker_gone = now
-            if zookeeper_gone is None and not _alive(zookeeper[0]):
+            if zookeeper_gone is None and not process_alive(zookeeper[0]):
                 zookeeper_gone = now
             time.sleep(0.01)
         output = harness.communicate(timeout=60)[0]
@@ -73,30 +73,3 @@ def test_ctrl_c_stops_brokers_before_zookeeper(tmp_path: Path) -> None:
         log = (data / f"broker-{broker_id}.log").read_text()
         assert f"broker {broker_id} stopped cleanly" in log
     print(f"harness stopped {stopped_after:.1f} s after Ctrl-C")
-
-
-def _children(pid: int) -> dict[int, str]:
-    """The process's children: pid -> command line."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == pid:
-                found[int(entry.name)] = (
-                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                )
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie, dead but not yet reaped, counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"

@@ -15,6 +15,7 @@ import httpx
 from confluent_kafka import Consumer, Producer
 
 from riverlog.common.processes import free_port, port_accepts
+from riverlog.testing.processes import child_processes, process_alive
 
 SERVICES = ("broker", "registry", "connect", "sql", "console")
 
@@ -59,7 +60,7 @@ def test_platform_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> 
             assert any(line.startswith(name) for line in lines), output
         for name in started:
             assert port_accepts("127.0.0.1", ports[name]), f"{name} does not answer\n{output}"
-        children = _children(platform.pid)
+        children = list(child_processes(platform.pid))
         assert len(children) >= len(started)
 
         bootstrap = f"127.0.0.1:{ports['broker']}"
@@ -94,20 +95,5 @@ def test_platform_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> 
             os.killpg(platform.pid, signal.SIGKILL)
     assert platform.returncode == 0, output + rest
     assert "stopping" in rest
-    assert all(not _alive(pid) for pid in children), "a service outlived the platform"
+    assert all(not process_alive(pid) for pid in children), "a service outlived the platform"
     print(f"platform ready in {ready_after:.1f} s: {', '.join(started)}")
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(
-        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
-    ).stdout
-    return [int(p) for p in out.split()]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
