@@ -252,18 +252,19 @@ def test_three_workers_failover_without_loss(
             httpx.get(f"{survivors[0].url}/connectors/dist-src/status").json()["tasks"][0]["state"]
         )
 
-    assert wait_until(
-        lambda: (
-            httpx.put(f"{survivors[1].url}/connectors/dist-src/pause", timeout=30).status_code
-            == 202
-        )
-    )
+    def put_accepted(url: str) -> None:
+        # 409 is Kafka's answer while the group rebalances: a client retries it
+        def answered() -> int | None:
+            code = httpx.put(url, timeout=30).status_code
+            return None if code == 409 else code
+
+        assert wait_until(answered) == 202
+
+    put_accepted(f"{survivors[1].url}/connectors/dist-src/pause")
     wait_until(lambda: task_state() == "PAUSED")
-    assert (
-        httpx.put(f"{survivors[0].url}/connectors/dist-src/resume", timeout=30).status_code == 202
-    )
+    put_accepted(f"{survivors[0].url}/connectors/dist-src/resume")
     wait_until(lambda: task_state() == "RUNNING")
-    assert httpx.put(f"{survivors[1].url}/connectors/dist-src/stop", timeout=30).status_code == 202
+    put_accepted(f"{survivors[1].url}/connectors/dist-src/stop")
     wait_until(
         lambda: (
             httpx.get(f"{survivors[0].url}/connectors/dist-src/status").json()["connector"]["state"]
