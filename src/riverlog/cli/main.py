@@ -48,6 +48,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "quotas": ("riverlog.cli.quotas", "app", "group"),
     "sql": ("riverlog.cli.sql", "app", "group"),
     "streams": ("riverlog.cli.streams", "app", "group"),
+    "labs": ("riverlog.cli.labs", "app", "group"),
 }
 
 
