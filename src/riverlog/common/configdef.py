@@ -206,7 +206,8 @@ class ConfigDef:
                 raise ConfigError(
                     name, f'Missing required configuration "{name}" which has no default value.'
                 )
-            out[name] = key.default
+            # a default is typed like a given value (Kafka's ConfigDef parses defaults too)
+            out[name] = _convert(key, key.default)
         return out
 
     def validate(self, props: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -99,3 +99,22 @@ def test_load_properties() -> None:
         "long": "one,two",
         "empty": "",
     }
+
+
+def test_defaults_are_typed_like_given_values() -> None:
+    # a LIST key declared with a string default parses it as a list (the registry's `listeners`
+    # default "http://0.0.0.0:8081" used to reach its server as a bare string)
+    defs = ConfigDef().define("listeners", Type.LIST, "http://0.0.0.0:8081, http://[::]:8082")
+    defs.define("port", Type.INT, "8081")
+    assert defs.parse({}) == {
+        "listeners": ["http://0.0.0.0:8081", "http://[::]:8082"],
+        "port": 8081,
+    }
+
+
+def test_registry_defaults_are_lists() -> None:
+    from riverlog.registry.config import REGISTRY_CONFIG
+
+    parsed = REGISTRY_CONFIG.parse({})
+    assert parsed["listeners"] == ["http://0.0.0.0:8081"]
+    assert parsed["kafkastore.bootstrap.servers"] == ["localhost:9092"]
