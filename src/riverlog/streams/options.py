@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 from riverlog.streams.serdes import Serde
 from riverlog.streams.windows import Duration, to_ms
@@ -27,16 +27,56 @@ class Named:
         return cls(name)
 
 
-class Consumed:
+class _Options:
+    """What the serde-carrying option objects share: a name, key and value serdes, and Kafka's
+    static shortcuts (`as_(name)`, `with_(key_serde, value_serde)`), each method chaining."""
+
     def __init__(self) -> None:
+        self.name: str | None = None
         self.key_serde: Serde[Any] | None = None
         self.value_serde: Serde[Any] | None = None
-        self.timestamp_extractor: TimestampExtractor | None = None
-        self.offset_reset: str | None = None
-        self.name: str | None = None
+
+    @classmethod
+    def as_(cls, name: str) -> Self:
+        return cls().with_name(name)
 
     @classmethod
     def with_(
+        cls, key_serde: Serde[Any] | None = None, value_serde: Serde[Any] | None = None
+    ) -> Self:
+        options = cls()
+        options.key_serde, options.value_serde = key_serde, value_serde
+        return options
+
+    @classmethod
+    def key_serde_(cls, serde: Serde[Any]) -> Self:
+        return cls().with_key_serde(serde)
+
+    @classmethod
+    def value_serde_(cls, serde: Serde[Any]) -> Self:
+        return cls().with_value_serde(serde)
+
+    def with_name(self, name: str) -> Self:
+        self.name = name
+        return self
+
+    def with_key_serde(self, serde: Serde[Any]) -> Self:
+        self.key_serde = serde
+        return self
+
+    def with_value_serde(self, serde: Serde[Any]) -> Self:
+        self.value_serde = serde
+        return self
+
+
+class Consumed(_Options):
+    def __init__(self) -> None:
+        super().__init__()
+        self.timestamp_extractor: TimestampExtractor | None = None
+        self.offset_reset: str | None = None
+
+    @classmethod
+    def with_(  # type: ignore[override]  # Kafka's Consumed.with takes the extractor and reset too
         cls,
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
@@ -48,22 +88,6 @@ class Consumed:
         c.timestamp_extractor, c.offset_reset = timestamp_extractor, offset_reset
         return c
 
-    @classmethod
-    def as_(cls, name: str) -> Consumed:
-        return cls().with_name(name)
-
-    def with_name(self, name: str) -> Consumed:
-        self.name = name
-        return self
-
-    def with_key_serde(self, serde: Serde[Any]) -> Consumed:
-        self.key_serde = serde
-        return self
-
-    def with_value_serde(self, serde: Serde[Any]) -> Consumed:
-        self.value_serde = serde
-        return self
-
     def with_timestamp_extractor(self, extractor: TimestampExtractor) -> Consumed:
         self.timestamp_extractor = extractor
         return self
@@ -73,15 +97,13 @@ class Consumed:
         return self
 
 
-class Produced:
+class Produced(_Options):
     def __init__(self) -> None:
-        self.key_serde: Serde[Any] | None = None
-        self.value_serde: Serde[Any] | None = None
+        super().__init__()
         self.partitioner: Partitioner | None = None
-        self.name: str | None = None
 
     @classmethod
-    def with_(
+    def with_(  # type: ignore[override]  # Kafka's Produced.with takes the partitioner too
         cls,
         key_serde: Serde[Any] | None = None,
         value_serde: Serde[Any] | None = None,
@@ -91,64 +113,13 @@ class Produced:
         p.key_serde, p.value_serde, p.partitioner = key_serde, value_serde, partitioner
         return p
 
-    @classmethod
-    def as_(cls, name: str) -> Produced:
-        return cls().with_name(name)
-
-    @classmethod
-    def key_serde_(cls, serde: Serde[Any]) -> Produced:
-        return cls().with_key_serde(serde)
-
-    @classmethod
-    def value_serde_(cls, serde: Serde[Any]) -> Produced:
-        return cls().with_value_serde(serde)
-
-    def with_name(self, name: str) -> Produced:
-        self.name = name
-        return self
-
-    def with_key_serde(self, serde: Serde[Any]) -> Produced:
-        self.key_serde = serde
-        return self
-
-    def with_value_serde(self, serde: Serde[Any]) -> Produced:
-        self.value_serde = serde
-        return self
-
     def with_stream_partitioner(self, partitioner: Partitioner) -> Produced:
         self.partitioner = partitioner
         return self
 
 
-class Grouped:
-    def __init__(self) -> None:
-        self.key_serde: Serde[Any] | None = None
-        self.value_serde: Serde[Any] | None = None
-        self.name: str | None = None
-
-    @classmethod
-    def with_(
-        cls, key_serde: Serde[Any] | None = None, value_serde: Serde[Any] | None = None
-    ) -> Grouped:
-        g = cls()
-        g.key_serde, g.value_serde = key_serde, value_serde
-        return g
-
-    @classmethod
-    def as_(cls, name: str) -> Grouped:
-        return cls().with_name(name)
-
-    def with_name(self, name: str) -> Grouped:
-        self.name = name
-        return self
-
-    def with_key_serde(self, serde: Serde[Any]) -> Grouped:
-        self.key_serde = serde
-        return self
-
-    def with_value_serde(self, serde: Serde[Any]) -> Grouped:
-        self.value_serde = serde
-        return self
+class Grouped(_Options):
+    pass
 
 
 @dataclass
@@ -409,48 +380,20 @@ class Printed:
         return self
 
 
-class Repartitioned:
+class Repartitioned(_Options):
     def __init__(self) -> None:
-        self.name: str | None = None
-        self.key_serde: Serde[Any] | None = None
-        self.value_serde: Serde[Any] | None = None
+        super().__init__()
         self.num_partitions: int | None = None
         self.partitioner: Partitioner | None = None
-
-    @classmethod
-    def as_(cls, name: str) -> Repartitioned:
-        r = cls()
-        r.name = name
-        return r
-
-    @classmethod
-    def with_(
-        cls, key_serde: Serde[Any] | None = None, value_serde: Serde[Any] | None = None
-    ) -> Repartitioned:
-        r = cls()
-        r.key_serde, r.value_serde = key_serde, value_serde
-        return r
 
     @classmethod
     def number_of_partitions(cls, n: int) -> Repartitioned:
         return cls().with_number_of_partitions(n)
 
-    def with_name(self, name: str) -> Repartitioned:
-        self.name = name
-        return self
-
     def with_number_of_partitions(self, n: int) -> Repartitioned:
         if n <= 0:
             raise ValueError("number of partitions must be positive")
         self.num_partitions = n
-        return self
-
-    def with_key_serde(self, serde: Serde[Any]) -> Repartitioned:
-        self.key_serde = serde
-        return self
-
-    def with_value_serde(self, serde: Serde[Any]) -> Repartitioned:
-        self.value_serde = serde
         return self
 
     def with_stream_partitioner(self, partitioner: Partitioner) -> Repartitioned:
