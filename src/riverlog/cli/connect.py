@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from riverlog.cli.errors import CliError
+from riverlog.cli.serving import service_logging, wait_for_signal
 
 app = typer.Typer(
     help="Run Kafka Connect workers (standalone or distributed).", no_args_is_help=True
@@ -23,19 +22,6 @@ def _worker_props(path: Path) -> dict[str, str]:
     if not path.exists():
         raise CliError(f"worker config {path} does not exist")
     return load_properties(path.read_text())
-
-
-def _wait_for_signal() -> None:
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 @app.command("standalone")
@@ -51,7 +37,7 @@ def standalone(
     from riverlog.common.service import ServiceError
     from riverlog.connect.standalone import ConnectStandalone
 
-    _logging(log_level)
+    service_logging(log_level)
     for path in connectors or []:
         if not path.exists():
             raise CliError(f"connector config {path} does not exist")
@@ -67,7 +53,7 @@ def standalone(
         "Kafka Connect standalone worker started; REST API at %s", worker.url
     )
     try:
-        _wait_for_signal()
+        wait_for_signal()
     finally:
         worker.stop()
 
@@ -81,7 +67,7 @@ def distributed(
     from riverlog.common.configdef import ConfigError
     from riverlog.common.service import ServiceError
 
-    _logging(log_level)
+    service_logging(log_level)
     try:
         from riverlog.connect.distributed import ConnectDistributed  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
@@ -98,6 +84,6 @@ def distributed(
         "Kafka Connect distributed worker started; REST API at %s", worker.url
     )
     try:
-        _wait_for_signal()
+        wait_for_signal()
     finally:
         worker.stop()

@@ -6,16 +6,13 @@ names; flags win over the file). `riverlog sql [--server URL] [-f file.sql] [-e 
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from riverlog.cli.errors import CliError
-from riverlog.cli.registry import registry_props
+from riverlog.cli.serving import service_logging, service_props, wait_for_signal
 
 app = typer.Typer(
     help="Streaming SQL in ksqlDB's dialect: `riverlog sql server` runs the server, `riverlog sql` the shell.",
@@ -70,23 +67,18 @@ def server_cmd(
     from riverlog.common.service import ServiceError
     from riverlog.sql.server.server import SqlServer
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    props = registry_props(config_file, settings or [])
+    service_logging(log_level)
+    props = service_props(config_file, settings or [])
     try:
         srv = SqlServer(props)
     except (ConfigError, ValueError) as exc:
         raise CliError(f"invalid SQL server configuration: {exc}") from None
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         srv.start()
     except (ServiceError, RuntimeError, OSError) as exc:
         raise CliError(f"SQL server could not start: {exc}") from None
     print(f"sql server listening on {srv.url}", flush=True)
     try:
-        stop.wait()
+        wait_for_signal()
     finally:
         srv.stop()
