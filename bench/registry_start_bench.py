@@ -133,7 +133,7 @@ def main() -> None:
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}. `riverlog registry start` as a child process "
         "against an in-process broker; 'under load' adds two busy-looping processes.",
         "",
-        "| condition | to listening: median (min–max) | to first registration: median (min–max) |",
+        "| condition | to listening: median (min-max) | to first registration: median (min-max) |",
         "| --- | --- | --- |",
     ]
     splits = {}
@@ -143,9 +143,9 @@ def main() -> None:
             label = "under load" if loaded else "as found"
             splits[label] = split
             lines.append(
-                f"| {label} | {statistics.median(listening):.2f} s ({min(listening):.2f}–"
+                f"| {label} | {statistics.median(listening):.2f} s ({min(listening):.2f}-"
                 f"{max(listening):.2f}) | {statistics.median(registered):.2f} s "
-                f"({min(registered):.2f}–{max(registered):.2f}) |"
+                f"({min(registered):.2f}-{max(registered):.2f}) |"
             )
     lines += ["", "Phases of one in-process start (fresh interpreter):", ""]
     lines += ["| phase | as found | under load |", "| --- | --- | --- |"]
