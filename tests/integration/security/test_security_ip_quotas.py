@@ -13,9 +13,11 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 
 from riverlog.testing.broker import RunningBroker
 
@@ -135,3 +137,23 @@ def test_bad_ip_quotas_are_refused_with_kafkas_errors(ip_broker: RunningBroker) 
     )
     assert mixed.returncode != 0 and "cannot be combined" in mixed.stderr
     assert len(mixed.stderr.strip().splitlines()) == 1
+
+
+def test_a_real_client_over_the_rate_is_held_then_gets_through(tmp_path: Path) -> None:
+    """librdkafka clients from an address limited to 1 connection/s: once the ten the windows allow
+    are used, a new client's connections are held unanswered and closed, so a short Metadata call
+    fails; librdkafka reconnects on its own and gets through once the rate has fallen back."""
+    with RunningBroker(tmp_path / "data") as broker:
+        done = alter(broker, "--ip", "127.0.0.1", "--add-config", "connection_creation_rate=1")
+        assert done.returncode == 0, done.stderr
+        outcomes = []
+        for _ in range(12):  # each AdminClient opens at least one new connection
+            admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+            try:
+                admin.list_topics(timeout=0.5)
+                outcomes.append("answered")
+            except KafkaException:
+                outcomes.append("held")
+                # The same client carries on reconnecting, and is let in after the throttle time.
+                admin.list_topics(timeout=30)
+        assert outcomes[0] == "answered" and "held" in outcomes
