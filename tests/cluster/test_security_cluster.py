@@ -239,7 +239,7 @@ def test_acls_live_in_zookeeper_and_apply_on_every_broker(
         finally:
             zk.stop()
             zk.close()
-        assert json.loads(data)["config"]["producer_byte_rate"] == "1048576.0"
+        assert json.loads(data)["config"]["producer_byte_rate"] == "1048576"
         described = subprocess.run(
             [sys.executable, "-m", "riverlog", "quotas", "describe",
              "-b", cluster.brokers[2].bootstrap],

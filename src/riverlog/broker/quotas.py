@@ -9,8 +9,14 @@ answers with `throttle_time_ms`. The connection is then muted for that long (KIP
 out at once, the next request waits), so a client over its quota slows down even if it ignores the
 throttle time. Broker-to-broker requests (follower fetches) are exempt, as in Kafka.
 
-State: one `Rate` per (quota key, bucket), in memory only; buckets idle for an hour are dropped.
-With no quota configured the cost is one empty-mapping check per request.
+Connection creation rates (KIP-612, Kafka's ConnectionQuotas): each accepted connection is recorded
+against its address's `connection_creation_rate` (the ip's own, else the default ip's); when that
+breaks the quota the connection is not counted, nothing is read from it, and it is closed once the
+throttle time has passed — so a client opening connections too fast is slowed down, as in Kafka.
+
+State: one `Rate` per (quota key, bucket), and per connecting address, in memory only; buckets idle
+for an hour are dropped. With no quota configured the cost is one empty-mapping check per request
+(and per accepted connection).
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from typing import Any
 
 from riverlog.metadata.image import ClusterImage
 from riverlog.security.quota import (
+    CONNECTION_CREATION_RATE,
     CONSUMER_BYTE_RATE,
     CONTROLLER_MUTATION_RATE,
     PRODUCER_BYTE_RATE,
     REQUEST_PERCENTAGE,
     Rate,
     bucket,
+    connection_quota,
     resolve,
     throttle_ms,
 )
@@ -98,6 +106,28 @@ class QuotaManager:
         matched, quota = found
         entry = self._rates.get((key, *bucket(matched, user, client_id)))
         return 0 if entry is None else throttle_ms(entry[0], quota, now_ms)
+
+    def connection_throttle_ms(self, address: str, now_ms: int) -> int:
+        """Record a new connection from `address`; how long to hold it before closing it when it
+        breaks the address's connection creation rate (0: accept it)."""
+        quotas = self.image_of().client_quotas
+        if not quotas:
+            return 0
+        quota = connection_quota(quotas, address)
+        if quota is None:
+            return 0
+        slot = (CONNECTION_CREATION_RATE, address, "")
+        entry = self._rates.get(slot)
+        if entry is None:
+            entry = self._rates[slot] = (Rate(), [now_ms])
+        rate, last = entry
+        rate.record(1.0, now_ms)
+        last[0] = now_ms
+        self._maybe_prune(now_ms)
+        throttle = throttle_ms(rate, quota, now_ms)
+        if throttle > 0:
+            rate.record(-1.0, now_ms)  # a refused connection does not count (Kafka's rule)
+        return throttle
 
     def mutation_exceeded(self, user: str, client_id: str, now_ms: int) -> bool:
         """Whether `controller_mutation_rate` is already exceeded (Kafka's strict quota check,

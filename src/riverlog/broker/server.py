@@ -74,6 +74,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.server.connections.add(self)
+        if isinstance(peer, tuple) and self.maybe_throttle_connection(str(peer[0])):
+            return
         if self.listener is not None:
             try:
                 self.session = Session.open(
@@ -81,6 +83,27 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 )
             except AuthenticationFailed as exc:
                 self.close(f"SSL authentication failed: {exc}")
+
+    def maybe_throttle_connection(self, address: str) -> bool:
+        """Over its address's connection creation rate (KIP-612): read nothing, close it once the
+        throttle time has passed, as Kafka's acceptor does (riverlog.broker.quotas)."""
+        dispatcher = self.server.dispatcher
+        quotas = getattr(dispatcher, "quotas", None)  # unit tests' dispatchers have none
+        if quotas is None:
+            return False
+        delay_ms = quotas.connection_throttle_ms(address, dispatcher.services.clock.now_ms())
+        if delay_ms <= 0:
+            return False
+        log.info(
+            "throttling a connection from %s for %d ms (connection_creation_rate)",
+            self.peer,
+            delay_ms,
+        )
+        self.closed = True
+        assert self.transport is not None
+        self.transport.pause_reading()
+        asyncio.get_running_loop().call_later(delay_ms / 1000, self.transport.close)
+        return True
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.decoder.get_buffer(sizehint)

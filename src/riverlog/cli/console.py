@@ -45,6 +45,14 @@ def console(
     read_only: Annotated[
         bool, typer.Option("--read-only", help="no create, delete, produce, reset or config change")
     ] = False,
+    login: Annotated[
+        bool,
+        typer.Option(
+            "--login",
+            help="users log in with their SASL user and password and see what their ACLs allow "
+            "(needs --command-config security.protocol=SASL_SSL|SASL_PLAINTEXT)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the web console until Ctrl-C or SIGTERM."""
     from confluent_kafka import KafkaException
@@ -66,7 +74,14 @@ def console(
         sql_url=sql_url,
         metrics_urls=list(metrics_url or []),
         read_only=read_only,
+        login=login,
     )
+    if login:
+        from riverlog.console.login import login_settings_error
+
+        problem = login_settings_error(settings.client_config)
+        if problem is not None:
+            raise CliError(problem)
     _check_bindable(host, port)
     try:
         app = build_app(settings)
@@ -79,6 +94,7 @@ def console(
         raise CliError(f"{exc} (is the port in use? choose another with --listen)") from None
     typer.echo(
         f"console on {service.url} for {bootstrap_server}{' (read-only)' if read_only else ''}"
+        f"{' (users log in)' if login else ''}"
     )
     stop = threading.Event()
 

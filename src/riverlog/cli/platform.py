@@ -38,8 +38,19 @@ def start(
     no_console: Annotated[
         bool, typer.Option("--no-console", help="don't start the console")
     ] = False,
+    start_timeout: Annotated[
+        float,
+        typer.Option(
+            "--start-timeout",
+            metavar="SECONDS",
+            help="how long each service may take to listen on its port before the platform "
+            "gives up and stops them all",
+        ),
+    ] = 30.0,
 ) -> None:
     """Start every service, print one line each with its URL, and run until Ctrl-C or SIGTERM."""
+    if not start_timeout > 0:
+        fail(f"--start-timeout must be a positive number of seconds, not {start_timeout:g}")
     from riverlog.cli.main import SUBCOMMANDS
     from riverlog.platform.runner import Platform, PlatformError
     from riverlog.platform.services import PlatformOptions, connect_worker_properties, plan
@@ -70,7 +81,7 @@ def start(
             (spec.data_dir / "worker.properties").write_text(
                 connect_worker_properties(f"{host}:{broker_port}", spec.url, spec.data_dir)
             )
-    platform = Platform(specs, data_dir / "logs", host=host)
+    platform = Platform(specs, data_dir / "logs", host=host, start_timeout_s=start_timeout)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         platform.start()

@@ -1,8 +1,9 @@
-"""`riverlog quotas alter|describe`: client quotas, as `kafka-configs.sh --entity-type users|clients`
-manages them (AlterClientQuotas / DescribeClientQuotas).
+"""`riverlog quotas alter|describe`: client quotas, as `kafka-configs.sh --entity-type
+users|clients|ips` manages them (AlterClientQuotas / DescribeClientQuotas).
 
     riverlog quotas alter --user alice --add-config producer_byte_rate=1048576
     riverlog quotas alter --user-default --client-id etl --add-config consumer_byte_rate=5000000
+    riverlog quotas alter --ip-default --add-config connection_creation_rate=20
     riverlog quotas alter --user alice --delete-config producer_byte_rate
     riverlog quotas describe [--user alice]
 
@@ -37,12 +38,17 @@ QUOTA_KEYS = (
     "consumer_byte_rate",
     "request_percentage",
     "controller_mutation_rate",
+    "connection_creation_rate",
 )
 
 User = Annotated[str | None, typer.Option("--user", help="user (principal name)")]
 UserDefault = Annotated[bool, typer.Option("--user-default", help="the default user")]
 Client = Annotated[str | None, typer.Option("--client-id", help="client id")]
 ClientDefault = Annotated[bool, typer.Option("--client-id-default", help="the default client id")]
+Ip = Annotated[
+    str | None, typer.Option("--ip", help="client IP address (connection_creation_rate)")
+]
+IpDefault = Annotated[bool, typer.Option("--ip-default", help="the default IP")]
 
 
 def _security(settings: dict[str, str]) -> Any:
@@ -101,15 +107,28 @@ def _call(bootstrap: str, command_config: list[str] | None, request: Any) -> Any
 
 
 def _entity(
-    user: str | None, user_default: bool, client: str | None, client_default: bool
+    user: str | None,
+    user_default: bool,
+    client: str | None,
+    client_default: bool,
+    ip: str | None = None,
+    ip_default: bool = False,
 ) -> list[tuple[str, str | None]]:
-    if (user is not None and user_default) or (client is not None and client_default):
+    if (
+        (user is not None and user_default)
+        or (client is not None and client_default)
+        or (ip is not None and ip_default)
+    ):
         raise CliError("give a name or --*-default for each entity type, not both")
     parts: list[tuple[str, str | None]] = []
     if user is not None or user_default:
         parts.append(("user", user))
     if client is not None or client_default:
         parts.append(("client-id", client))
+    if ip is not None or ip_default:
+        if parts:
+            raise CliError("--ip / --ip-default cannot be combined with --user or --client-id")
+        parts.append(("ip", ip))
     return parts
 
 
@@ -119,6 +138,8 @@ def alter(
     user_default: UserDefault = False,
     client_id: Client = None,
     client_id_default: ClientDefault = False,
+    ip: Ip = None,
+    ip_default: IpDefault = False,
     add_config: Annotated[
         list[str] | None, typer.Option("--add-config", help="KEY=VALUE (repeatable)")
     ] = None,
@@ -131,9 +152,12 @@ def alter(
     """Set or remove quotas of a user and/or client id (or their defaults)."""
     from riverlog.broker.responses import request_schema
 
-    parts = _entity(user, user_default, client_id, client_id_default)
+    parts = _entity(user, user_default, client_id, client_id_default, ip, ip_default)
     if not parts:
-        raise CliError("name an entity: --user, --user-default, --client-id or --client-id-default")
+        raise CliError(
+            "name an entity: --user, --user-default, --client-id, --client-id-default, --ip or "
+            "--ip-default"
+        )
     schema = request_schema(49, 1)
     ops = []
     for key, value in parse_assignments(add_config, "--add-config").items():
@@ -177,17 +201,20 @@ def describe(
     user_default: UserDefault = False,
     client_id: Client = None,
     client_id_default: ClientDefault = False,
+    ip: Ip = None,
+    ip_default: IpDefault = False,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Quotas of every entity, or of the named user / client id (tab-separated lines or JSON)."""
+    """Quotas of every entity, or of the named user / client id / ip (tab-separated lines or
+    JSON)."""
     from riverlog.broker.responses import request_schema
 
     schema = request_schema(48, 1)
     components = tuple(
         schema.ComponentData(entity_type=t, match_type=1 if n is None else 0, match=n)
-        for t, n in _entity(user, user_default, client_id, client_id_default)
+        for t, n in _entity(user, user_default, client_id, client_id_default, ip, ip_default)
     )
     response = _call(
         bootstrap,

@@ -7,6 +7,8 @@ live members; commits new offsets for the input topics (earliest by default, or 
 and deletes the application's internal topics (`<application.id>-…-changelog`, `…-repartition`, and
 the foreign-key join's `…-subscription-registration-topic` / `…-subscription-response-topic`).
 Local state is not touched: call `KafkaStreams.clean_up()` (or delete `state.dir/<application.id>`).
+With `--progress` (the default when stderr is a terminal) a bar on stderr counts the topics planned,
+then the steps applied (the offset commit, each internal topic deleted).
 `describe` shows the group's members (client ids, assigned partitions), its internal topics, and per
 partition the committed offset, log end and lag (the broker does not know the app's sub-topologies,
 so tasks appear as their partitions: task `<sub-topology>_<p>` reads partition p of its topics).
@@ -14,6 +16,7 @@ so tasks appear as their partitions: task `<sub-topology>_<p>` reads partition p
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -44,7 +47,13 @@ from riverlog.cli.groups import (
     single,
     state_name,
 )
-from riverlog.cli.output import OutputFormat, OutputOption, print_json, stdout_console
+from riverlog.cli.output import (
+    OutputFormat,
+    OutputOption,
+    print_json,
+    progress_bar,
+    stdout_console,
+)
 from riverlog.cli.topics import connect, wait_all
 
 app = typer.Typer(help="Reset and describe streams applications.", no_args_is_help=True)
@@ -92,8 +101,16 @@ def reset(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show, change nothing")] = False,
     bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     command_config: CommandConfigOption = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="progress bars on stderr (default: when stderr is a terminal)",
+        ),
+    ] = None,
 ) -> None:
     """Reset a streams application to reprocess its input (Kafka's application reset tool)."""
+    show = progress if progress is not None else sys.stderr.isatty()
     if not (to_latest or to_datetime or to_offset is not None or shift_by is not None):
         to_earliest = True  # Kafka's default
     how = reset_how(to_earliest, to_latest, to_datetime, to_offset, shift_by)
@@ -106,12 +123,17 @@ def reset(
         )
     committed = committed_offsets(admin, application_id)
     plan: dict[tuple[str, int], int] = {}
-    for topic in _split(input_topics):
-        partitions = reset_partitions(admin, settings, topic, None)
-        plan.update(plan_reset(admin, partitions, committed, how))
-    for topic in _split(intermediate_topics):
-        partitions = reset_partitions(admin, settings, topic, None)
-        plan.update(list_offsets(admin, partitions, SPEC.latest()))
+    inputs, intermediates = _split(input_topics), _split(intermediate_topics)
+    with progress_bar(
+        f"planning {application_id}", len(inputs) + len(intermediates), enabled=show, unit="topics"
+    ) as planned:
+        for done, topic in enumerate(inputs + intermediates, start=1):
+            partitions = reset_partitions(admin, settings, topic, None)
+            if done <= len(inputs):
+                plan.update(plan_reset(admin, partitions, committed, how))
+            else:  # intermediate topics: skip to their end
+                plan.update(list_offsets(admin, partitions, SPEC.latest()))
+            planned(done)
     existing = list(fetch_metadata(admin, settings).topics)
     doomed = internal_topics(existing, application_id)
     console = stdout_console()
@@ -123,17 +145,24 @@ def reset(
     if dry_run:
         typer.echo("Dry run: nothing changed.")
         return
-    if plan:
-        request = ConsumerGroupTopicPartitions(
-            application_id, [TopicPartition(t, p, off) for (t, p), off in plan.items()]
-        )
-        single(
-            admin.alter_consumer_group_offsets([request], request_timeout=ADMIN_REQUEST_TIMEOUT_S),
-            f"cannot reset offsets of application {application_id!r}",
-        )
-    if doomed:
-        futures = admin.delete_topics(doomed, request_timeout=ADMIN_REQUEST_TIMEOUT_S)
-        wait_all(futures, lambda t: f"cannot delete internal topic {t}")
+    steps = (1 if plan else 0) + len(doomed)
+    with progress_bar(f"resetting {application_id}", steps, enabled=show, unit="steps") as applied:
+        if plan:
+            request = ConsumerGroupTopicPartitions(
+                application_id, [TopicPartition(t, p, off) for (t, p), off in plan.items()]
+            )
+            single(
+                admin.alter_consumer_group_offsets(
+                    [request], request_timeout=ADMIN_REQUEST_TIMEOUT_S
+                ),
+                f"cannot reset offsets of application {application_id!r}",
+            )
+            applied(1)
+        if doomed:
+            futures = admin.delete_topics(doomed, request_timeout=ADMIN_REQUEST_TIMEOUT_S)
+            for i, topic in enumerate(doomed):  # one step per deleted topic
+                wait_all({topic: futures[topic]}, lambda t: f"cannot delete internal topic {t}")
+                applied((1 if plan else 0) + i + 1)
     typer.echo(
         f"Reset application {application_id}: {len(plan)} partition offsets, "
         f"{len(doomed)} internal topics deleted. Clean the local state (KafkaStreams.clean_up) "

@@ -39,13 +39,34 @@ from riverlog.metadata.image import (
     TopicImage,
 )
 
-LISTS = (zf.BROKER_IDS, zf.TOPICS, zf.USER_CONFIGS, zf.CLIENT_CONFIGS, *zf.ACL_LISTS)
+LISTS = (
+    zf.BROKER_IDS,
+    zf.TOPICS,
+    zf.USER_CONFIGS,
+    zf.CLIENT_CONFIGS,
+    zf.IP_CONFIGS,
+    *zf.ACL_LISTS,
+)
+ENTITY_LISTS = (zf.USER_CONFIGS, zf.CLIENT_CONFIGS, zf.IP_CONFIGS)
 SINGLE_ZNODES = (zf.CONTROLLER, zf.CLUSTER_ID, zf.broker_config_path(), zf.PRODUCER_ID_BLOCK)
 Entry = tuple[bytes, int] | None  # (data, version), None when the znode does not exist
 
 
 def _is_topic_path(path: str) -> bool:
     return path.startswith(zf.TOPICS + "/") and path.count("/") == 3
+
+
+def _is_user_clients(path: str) -> bool:
+    """`/config/users/<user>/clients`: a user's client-id quota list (may not exist)."""
+    return (
+        path.startswith(zf.USER_CONFIGS + "/")
+        and path.endswith("/clients")
+        and (path.count("/") == 4)
+    )
+
+
+def _is_list(path: str) -> bool:
+    return path in LISTS or _is_user_clients(path)
 
 
 class ZnodeCache:
@@ -98,11 +119,19 @@ class ZnodeCache:
             raise
 
     def _round(self, paths: set[str], full: bool) -> set[str]:
-        lists = {p: self.zk.get_children_async(p, watch=self.watch) for p in paths if p in LISTS}
-        datas = {p: self.zk.get_async(p, watch=self.watch) for p in paths if p not in LISTS}
+        lists = {p: self.zk.get_children_async(p, watch=self.watch) for p in paths if _is_list(p)}
+        datas = {p: self.zk.get_async(p, watch=self.watch) for p in paths if not _is_list(p)}
         following: set[str] = set()
         for path, pending in lists.items():
-            new = sorted(pending.get())
+            try:
+                new = sorted(pending.get())
+            except NoNodeError:
+                # Only a user's clients list may be absent: be told when it appears.
+                if not _is_user_clients(path) or not self._listed(path):
+                    raise
+                new = []
+                if self.zk.exists(path, watch=self.watch) is not None:
+                    following.add(path)
             old = set() if full else set(self.children.get(path, ()))
             self.children[path] = new
             self.members[path] = frozenset(new)
@@ -137,9 +166,13 @@ class ZnodeCache:
         """Whether the path belongs to a broker or topic its list still names (else forget it)."""
         parts = path.split("/")
         if path.startswith(zf.USER_CONFIGS + "/"):
-            return parts[3] in self.members.get(zf.USER_CONFIGS, ())
+            if parts[3] not in self.members.get(zf.USER_CONFIGS, ()):
+                return False
+            if len(parts) == 6:  # /config/users/<u>/clients/<c>
+                return parts[5] in self.members.get(zf.user_clients_path(parts[3]), ())
+            return True
         parent, _, child = path.rpartition("/")
-        if parent in self._acl_lists or parent == zf.CLIENT_CONFIGS:
+        if parent in self._acl_lists or parent in (zf.CLIENT_CONFIGS, zf.IP_CONFIGS):
             return child in self.members.get(parent, ())
         if path.startswith(zf.BROKER_IDS + "/"):
             return parts[3] in self.members.get(zf.BROKER_IDS, ())
@@ -148,7 +181,9 @@ class ZnodeCache:
         return True
 
     def _paths_of(self, parent: str, child: str) -> set[str]:
-        if parent in (zf.USER_CONFIGS, zf.CLIENT_CONFIGS) or parent in self._acl_lists:
+        if parent == zf.USER_CONFIGS:
+            return {f"{parent}/{child}", zf.user_clients_path(child)}
+        if parent in ENTITY_LISTS or parent in self._acl_lists or _is_user_clients(parent):
             return {f"{parent}/{child}"}
         if parent == zf.BROKER_IDS:
             return {zf.broker_path(int(child))}
@@ -161,7 +196,12 @@ class ZnodeCache:
         return {p for p in wanted if p not in self.data}
 
     def _forget(self, parent: str, child: str) -> None:
-        if parent in (zf.USER_CONFIGS, zf.CLIENT_CONFIGS) or parent in self._acl_lists:
+        if parent == zf.USER_CONFIGS:
+            clients = zf.user_clients_path(child)
+            for client in self.children.pop(clients, ()):
+                self.data.pop(f"{clients}/{client}", None)
+            self.members.pop(clients, None)
+        if parent in ENTITY_LISTS or parent in self._acl_lists or _is_user_clients(parent):
             self.data.pop(f"{parent}/{child}", None)
             return
         if parent == zf.BROKER_IDS:
@@ -213,21 +253,33 @@ class ZnodeCache:
         )
 
     def _quotas(self) -> dict[QuotaEntity, Mapping[str, float]]:
-        """User and client-id quotas from /config/users/<u> and /config/clients/<c>."""
+        """Quotas from /config/users/<u>, /config/users/<u>/clients/<c>, /config/clients/<c> and
+        /config/ips/<ip> (names sanitized, `<default>` the default entity), as Kafka keeps them."""
         quotas: dict[QuotaEntity, Mapping[str, float]] = {}
-        for parent, kind in ((zf.USER_CONFIGS, "user"), (zf.CLIENT_CONFIGS, "client-id")):
-            for name in self.children.get(parent, ()):
-                configs = zf.decode_config(name, self._get(f"{parent}/{name}") or b"")
-                values = {}
-                for key, value in configs.items():
-                    if key in zf.QUOTA_CONFIG_KEYS:
-                        try:
-                            values[key] = float(value)
-                        except ValueError:
-                            continue
-                if values:
-                    entity_name = None if name == zf.DEFAULT_ENTITY else name
-                    quotas[((kind, entity_name),)] = MappingProxyType(values)
+        places: list[tuple[str, str, QuotaEntity]] = []
+        for parent, kind in (
+            (zf.USER_CONFIGS, "user"),
+            (zf.CLIENT_CONFIGS, "client-id"),
+            (zf.IP_CONFIGS, "ip"),
+        ):
+            for leaf in self.children.get(parent, ()):
+                places.append((f"{parent}/{leaf}", kind, ((kind, zf.entity_name(leaf)),)))
+        for user in self.children.get(zf.USER_CONFIGS, ()):
+            clients = zf.user_clients_path(user)
+            for leaf in self.children.get(clients, ()):
+                pair = (("client-id", zf.entity_name(leaf)), ("user", zf.entity_name(user)))
+                places.append((f"{clients}/{leaf}", "user", pair))
+        for path, kind, entity in places:
+            keys = zf.IP_QUOTA_CONFIG_KEYS if kind == "ip" else zf.QUOTA_CONFIG_KEYS
+            values = {}
+            for key, value in zf.decode_config(path, self._get(path) or b"").items():
+                if key in keys:
+                    try:
+                        values[key] = float(value)
+                    except ValueError:
+                        continue
+            if values:
+                quotas[entity] = MappingProxyType(values)
         return quotas
 
     def _acls(self) -> list[AclTuple]:
@@ -244,10 +296,11 @@ class ZnodeCache:
     def _scram_credentials(self) -> dict[str, Mapping[str, str]]:
         """Each user's SCRAM entries of `/config/users/<user>` (the znode also holds quotas)."""
         users: dict[str, Mapping[str, str]] = {}
-        for user in self.children.get(zf.USER_CONFIGS, ()):
-            configs = zf.decode_config(user, self._get(zf.user_config_path(user)) or b"")
+        for leaf in self.children.get(zf.USER_CONFIGS, ()):
+            configs = zf.decode_config(leaf, self._get(f"{zf.USER_CONFIGS}/{leaf}") or b"")
             scram = {k: v for k, v in configs.items() if k.startswith("SCRAM-SHA-")}
-            if scram:
+            user = zf.entity_name(leaf)
+            if scram and user is not None:
                 users[user] = MappingProxyType(scram)
         return users
 

@@ -51,6 +51,7 @@ from riverlog.metadata.image import (
     UserScramCredentialRecord,
 )
 from riverlog.metadata.reassignment import Assignment
+from riverlog.security.quota import stored_text
 
 log = logging.getLogger(__name__)
 PartitionChange = tuple[
@@ -102,8 +103,6 @@ class ZkMetadataStore:
         self.fenced = False
         self._suspend_timer: asyncio.TimerHandle | None = None
         self._closed = False
-        # Quotas of user+client-id pairs (/config/users/<u>/clients/<c>) are not kept here yet.
-        self.supports_combined_quota_entities = False
 
     # --- life cycle ---
 
@@ -327,7 +326,9 @@ class ZkMetadataStore:
                 self._update_acl(record)
             case ClientQuotaRecord(entity=entity, key=key, value=value):
                 path, entity_path = zf.quota_path(entity)
-                self._update_config(path, key, None if value is None else repr(value))
+                self._update_config(path, key, None if value is None else stored_text(key, value))
+                # The lists that name the znode, in case it is new (the watches come later).
+                self.cache.mark(path.rpartition("/")[0], zf.USER_CONFIGS)
                 self._notify_change(entity_path)
             case UserScramCredentialRecord(name=name, mechanism=mechanism, credential=credential):
                 self._update_config(zf.user_config_path(name), mechanism, credential)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -143,6 +143,25 @@ class ConnectRest:
                 by_state.add_metric([s["name"], state], n)
         yield by_state
         yield status
+        yield from self._task_metrics()
+
+    def _task_metrics(self) -> Iterator[Metric]:
+        """Per-task record counters of the tasks running on this worker, as Kafka Connect's
+        source-task-metrics / sink-task-metrics (e.g. source-record-poll-total{connector,task})."""
+        worker = getattr(self.herder, "worker", None)
+        tasks = list(getattr(worker, "tasks", {}).items())
+        families: dict[str, CounterMetricFamily] = {}
+        for task_id, task in sorted(tasks, key=lambda item: str(item[0])):
+            for name, value in task.counters().items():
+                group = "source_task_metrics" if name.startswith("source") else "sink_task_metrics"
+                metric = f"kafka_connect_{group}_{name.replace('-', '_').removesuffix('_total')}"
+                family = families.get(metric)
+                if family is None:
+                    family = families[metric] = CounterMetricFamily(
+                        metric, f"Connect's {name} per task", labels=["connector", "task"]
+                    )
+                family.add_metric([task_id.connector, str(task_id.task)], value)
+        yield from families.values()
 
     def _wrap(self, handler: Handler, forward: bool = False) -> Handler:
         def endpoint(request: Request) -> Response:

@@ -58,6 +58,7 @@ class WorkerSinkTask(WorkerTask):
         self.current: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.records_put = 0
+        self.records_read = 0  # records consumed from Kafka (sink-record-read-total)
 
     def on_stop_requested(self) -> None:
         pass  # the loop notices `stopping` within one consume timeout
@@ -116,6 +117,7 @@ class WorkerSinkTask(WorkerTask):
             self._batch.clear()
             self._raw.clear()
             messages = self.consumer.consume(self.batch_size, 0.2)
+            self.records_read += len(messages)
             records = self._convert_batch(messages)
             self._put(records)
             self._apply_resets()
@@ -269,6 +271,12 @@ class WorkerSinkTask(WorkerTask):
             msg = self._raw[key]  # type: ignore[index]
             consumed = ConsumedRecord(key[0], key[1], key[2], msg.key(), msg.value(), [])
         self.retry._failed(Stage.TASK_PUT, error, type(self.task).__name__, consumed)
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "sink-record-read-total": self.records_read,
+            "sink-record-send-total": self.records_put,
+        }
 
     def _put(self, records: list[SinkRecord]) -> None:
         if not records:

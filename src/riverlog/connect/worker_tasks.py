@@ -121,6 +121,10 @@ class WorkerTask:
     def release(self) -> None:
         """Close clients (always runs, after success or failure)."""
 
+    def counters(self) -> dict[str, int]:
+        """Kafka Connect's per-task record counters (source-/sink-task-metrics), by metric name."""
+        return {}
+
 
 class WorkerSourceTask(WorkerTask):
     def __init__(
@@ -163,6 +167,7 @@ class WorkerSourceTask(WorkerTask):
         self.producer: Producer | None = None
         self._send_failure: BaseException | None = None
         self.records_sent = 0  # delivered records (counted at offset flushes on the batch path)
+        self.records_polled = 0  # records the plugin's poll returned (source-record-poll-total)
         self._produced = 0
 
     def on_stop_requested(self) -> None:
@@ -198,6 +203,8 @@ class WorkerSourceTask(WorkerTask):
             _ok, records = self.retry.execute(
                 Stage.TASK_POLL, self.task.poll, executing=type(self.task).__name__
             )
+            if records:
+                self.records_polled += len(records)
             if self.eos_offsets_topic is not None:
                 if self.transaction_interval_s is not None:
                     self._send_in_interval(records or [])
@@ -480,6 +487,12 @@ class WorkerSourceTask(WorkerTask):
         self._produced = 0
         self.writer.flush(self.writer.begin_flush())
         self.task.commit()
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "source-record-poll-total": self.records_polled,
+            "source-record-write-total": self.records_sent + self._produced,
+        }
 
     def release(self) -> None:
         if self.producer is not None:

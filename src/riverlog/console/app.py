@@ -4,6 +4,8 @@
 `pages_topics`, `pages_groups` and `pages_services`; this module holds the shared state, the overview and
 the helpers every page uses. With `read_only`, every destructive route answers 403 and the pages hide
 those actions; destructive actions otherwise need an explicit confirmation field (see each route).
+With `login`, there is no shared Kafka identity: each signed-in user has a `Console` of their own
+(riverlog.console.login), which `console_of` returns for that user's requests.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -45,6 +47,7 @@ class ConsoleSettings:
     metrics_urls: list[str] = field(default_factory=list)  # empty: each broker's host, port 9644
     read_only: bool = False
     client_config: dict[str, str] = field(default_factory=dict)
+    login: bool = False  # users sign in with SASL credentials (riverlog.console.login)
 
 
 class Console:
@@ -112,7 +115,9 @@ templates.env.filters["bytes"] = fmt_bytes
 
 
 def console_of(request: Request) -> Console:
-    console: Console = request.app.state.console
+    """The signed-in user's console (with --login), else the console's own."""
+    console: Console | None = getattr(request.state, "console", None) or request.app.state.console
+    assert console is not None, "a page reached without a session (LoginGate lets none through)"
     return console
 
 
@@ -122,15 +127,16 @@ async def blocking(fn: Callable[..., T], *args: Any) -> T:
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    console = console_of(request)
+    settings: ConsoleSettings = request.app.state.settings
     base = {
-        "read_only": console.read_only,
-        "bootstrap": console.settings.bootstrap,
+        "read_only": settings.read_only,
+        "bootstrap": settings.bootstrap,
         "services": {
-            "connect": console.connect.configured,
-            "sql": console.sql.configured,
-            "registry": console.registry.configured,
+            "connect": settings.connect_url is not None,
+            "sql": settings.sql_url is not None,
+            "registry": settings.registry_url is not None,
         },
+        "user": getattr(request.state, "user", None),
     }
     response: HTMLResponse = templates.TemplateResponse(
         request, name, {**base, **context}, status_code=status
@@ -139,7 +145,8 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
 
 
 def forbid_if_read_only(request: Request) -> Response | None:
-    if console_of(request).read_only:
+    settings: ConsoleSettings = request.app.state.settings
+    if settings.read_only:
         return render(request, "error.html", 403, error="The console is read-only (--read-only).")
     return None
 
@@ -200,18 +207,32 @@ async def console_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(settings: ConsoleSettings) -> Starlette:
-    from riverlog.console import pages_groups, pages_services, pages_topics
+    from riverlog.console import login, pages_groups, pages_services, pages_topics
 
-    console = Console(settings)
+    sessions: login.Sessions | None = None
+    console: Console | None = None
+    middleware = [Middleware(ServerTiming)]
+    if settings.login:
+        problem = login.login_settings_error(settings.client_config)
+        if problem is not None:
+            raise ValueError(problem)
+        sessions = login.Sessions(settings, Console)
+        middleware.append(Middleware(login.LoginGate, sessions=sessions))
+    else:
+        console = Console(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await run_in_threadpool(console.close)
+        if console is not None:
+            await run_in_threadpool(console.close)
+        if sessions is not None:
+            await run_in_threadpool(sessions.close)
 
     routes: list[BaseRoute] = [
         Route("/", overview),
         Route("/api/throughput", throughput),
+        *(login_routes(sessions) if sessions is not None else []),
         *pages_topics.ROUTES,
         *pages_groups.ROUTES,
         *pages_services.ROUTES,
@@ -220,8 +241,43 @@ def build_app(settings: ConsoleSettings) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(ServerTiming)],
+        middleware=middleware,
         exception_handlers={ConsoleError: console_error, RestError: console_error},
     )
     app.state.console = console
+    app.state.settings = settings
     return app
+
+
+def login_routes(sessions: Any) -> list[BaseRoute]:
+    """GET/POST /login and POST /logout (riverlog.console.login)."""
+    from riverlog.console.login import COOKIE, LoginFailed, mechanism_of
+
+    settings: ConsoleSettings = sessions.settings
+    mechanism = mechanism_of(settings.client_config)
+
+    async def login_page(request: Request) -> Response:
+        if request.method == "GET":
+            return render(request, "login.html", mechanism=mechanism, page="login")
+        form = await request.form()
+        user = str(form.get("username") or "").strip()
+        try:
+            token = await blocking(sessions.login, user, str(form.get("password") or ""))
+        except LoginFailed as exc:
+            return render(
+                request, "login.html", 401, mechanism=mechanism, error=str(exc), username=user
+            )
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        return response
+
+    async def logout(request: Request) -> Response:
+        await blocking(sessions.logout, request.cookies.get(COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    return [
+        Route("/login", login_page, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+    ]

@@ -143,7 +143,9 @@ class KafkaGateway:
     def __init__(self, bootstrap: str, extra: dict[str, str] | None = None) -> None:
         self.bootstrap = bootstrap
         self.settings = {"bootstrap.servers": bootstrap, **(extra or {})}
-        self.admin = AdminClient(dict(self.settings))
+        self.auth_error: str | None = None  # the last authentication failure librdkafka reported
+        admin_config: dict[str, Any] = {**self.settings, "error_cb": self._on_error}
+        self.admin = AdminClient(admin_config)
         self._cluster: tuple[float, ClusterInfo] | None = None
         self._lock = threading.Lock()
         self._browser: Consumer | None = None
@@ -157,6 +159,27 @@ class KafkaGateway:
                 self._browser = None
         if self._producer is not None:
             self._producer.flush(5)
+
+    def _on_error(self, error: Any) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            self.auth_error = error.str()
+
+    def check_login(self, timeout: float = TIMEOUT_S) -> None:
+        """One Metadata request with these credentials; ConsoleError as soon as the broker refuses
+        them (librdkafka reports that through error_cb, served by poll) or when it stays out of
+        reach."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.admin.list_topics(timeout=0.5)
+                return
+            except KafkaException:
+                pass
+            self.admin.poll(0)
+            if self.auth_error is not None:
+                raise ConsoleError(f"login failed: {self.auth_error.split(': ', 1)[-1]}")
+            if time.monotonic() > deadline:
+                raise ConsoleError(f"cannot reach the cluster at {self.bootstrap}")
 
     # --- metadata ---
 

@@ -1,6 +1,7 @@
 """Connect, SQL and Schemas pages over those services' REST APIs ("not configured" without a URL).
 
-Connect: connectors with status and tasks; a create form built from the plugin's config definition
+Connect: connectors with status and tasks (with each task's record counters from the worker's
+/metrics: Kafka Connect's source-/sink-task-metrics); a create form built from the plugin's config definition
 (`PUT /connector-plugins/{plugin}/config/validate`), errors shown inline; pause/resume/restart/delete
 (delete needs confirmation). SQL: run a statement (`/ksql`) or a query (`/query-stream`, push queries
 cut after a page of rows); streams, tables and queries listed. Schemas: subjects, versions with a diff
@@ -42,6 +43,7 @@ async def connect(request: Request) -> Response:
         return render(request, "not_configured.html", service="Connect", page="connect")
     connectors = await blocking(api.connectors)
     plugins = await blocking(api.plugins)
+    counters = await blocking(api.task_counters)
     chosen = request.query_params.get("plugin", "")
     definition: dict[str, Any] | None = None
     if chosen:
@@ -51,6 +53,7 @@ async def connect(request: Request) -> Response:
         "connect.html",
         connectors=connectors,
         plugins=plugins,
+        counters=counters,
         chosen=chosen,
         definition=definition,
         errors={},
@@ -91,6 +94,7 @@ async def connect_create(request: Request) -> Response:
             status=400,
             connectors=connectors,
             plugins=plugins,
+            counters={},
             chosen=plugin,
             definition=checked,
             errors=errors,

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from riverlog.console.app import blocking, console_of, forbid_if_read_only, render
-from riverlog.console.kafka import BadInput
+from riverlog.console.kafka import BadInput, ConsoleError
 
 PAGE_SIZE = 50
 BROWSE_LIMITS = (10, 20, 50, 100)
@@ -85,13 +85,19 @@ async def topic(request: Request) -> Response:
     name = request.path_params["name"]
     info = await blocking(console.kafka.topic, name)
     marks = await blocking(console.kafka.watermarks, name)
-    configs = await blocking(console.kafka.topic_configs, name)
+    configs: list[tuple[str, str | None, bool, bool]] = []
+    configs_error = None
+    try:
+        configs = await blocking(console.kafka.topic_configs, name)
+    except ConsoleError as exc:  # e.g. a user without DESCRIBE_CONFIGS: the rest still shows
+        configs_error = str(exc)
     return render(
         request,
         "topic.html",
         topic=info,
         marks=marks,
         configs=configs,
+        configs_error=configs_error,
         total=sum(hi - lo for lo, hi in marks.values()),
         limits=BROWSE_LIMITS,
         page="topics",

@@ -62,12 +62,52 @@ def q(name: str) -> str:
     return quote(name, safe="")
 
 
+TASK_COUNTERS = {
+    "kafka_connect_source_task_metrics_source_record_poll_total": "polled",
+    "kafka_connect_source_task_metrics_source_record_write_total": "written",
+    "kafka_connect_sink_task_metrics_sink_record_read_total": "read",
+    "kafka_connect_sink_task_metrics_sink_record_send_total": "put",
+}
+
+
+def task_counters(text: str) -> dict[tuple[str, int], dict[str, int]]:
+    """Per-task record counters from a Connect worker's Prometheus text (Kafka Connect's
+    source-/sink-task-metrics), by (connector, task id)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[tuple[str, int], dict[str, int]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            label = TASK_COUNTERS.get(sample.name)
+            if label is None or "connector" not in sample.labels or "task" not in sample.labels:
+                continue
+            key = (sample.labels["connector"], int(sample.labels["task"]))
+            found.setdefault(key, {})[label] = int(sample.value)
+    return found
+
+
 class ConnectApi(RestService):
     """Kafka Connect's REST API."""
 
     def connectors(self) -> dict[str, Any]:
         result: dict[str, Any] = self.call("GET", "/connectors?expand=status&expand=info")
         return result
+
+    def task_counters(self) -> dict[tuple[str, int], dict[str, int]]:
+        """Each task's record counters from the worker's /metrics (empty when it has none: a
+        Connect without riverlog's metrics, or an unreachable /metrics)."""
+        if self._client is None or self.url is None:
+            return {}
+        try:
+            response = self._client.get(self.url + "/metrics")
+        except httpx.HTTPError:
+            return {}
+        if response.status_code != 200:
+            return {}
+        try:
+            return task_counters(response.text)
+        except ValueError:
+            return {}
 
     def plugins(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("GET", "/connector-plugins")

@@ -12,6 +12,11 @@ znodes; the layout is Kafka's, so Kafka's own ZooKeeper tools can inspect a rive
                                                    "controller_epoch":C}
     /config/topics/<topic>                      {"version":1,"config":{"k":"v"}}
     /config/brokers/<default>                   {"version":1,"config":{"k":"v"}}
+    /config/users/<user>                        SCRAM credentials and user quotas
+    /config/users/<user>/clients/<client-id>    quotas of a user+client-id pair
+    /config/clients/<client-id>, /config/ips/<ip>   client-id quotas, ip connection rates
+                                                (user, client-id and ip names sanitized as Kafka's
+                                                Sanitizer does; `<default>` is the default entity)
     /latest_producer_id_block                   {"version":1,"broker":N,"block_start":"0","block_end":"999"}
 
 Invariant: a partition state znode's ZooKeeper version is the partition epoch; every change to it is a
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.parse
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +75,7 @@ ACL_PERMISSIONS = {2: "Deny", 3: "Allow"}
 ACL_CHANGES = "/kafka-acl-changes"
 ACL_EXTENDED_CHANGES = "/kafka-acl-extended-changes"
 CLIENT_CONFIGS = "/config/clients"  # client-id quotas
+IP_CONFIGS = "/config/ips"  # ip connection creation rates (KIP-612)
 USER_CONFIGS = "/config/users"  # SCRAM credentials (and user quotas), Kafka's layout
 CONFIG_CHANGES = "/config/changes"  # change notifications other Kafka brokers watch
 PERSISTENT_PATHS = (
@@ -79,6 +86,7 @@ PERSISTENT_PATHS = (
     "/cluster",
     USER_CONFIGS,
     CLIENT_CONFIGS,
+    IP_CONFIGS,
     CONFIG_CHANGES,
     ACL_CHANGES,
     ACL_EXTENDED_CHANGES,
@@ -114,22 +122,62 @@ def topic_config_path(topic: str) -> str:
     return f"{TOPIC_CONFIGS}/{topic}"
 
 
+def sanitize(name: str) -> str:
+    """A user, client-id or ip name as Kafka's `Sanitizer.sanitize` puts it in a znode path: URL
+    encoding (Java's URLEncoder: letters, digits and `.-_` kept), with `*` as %2A and space as %20."""
+    out = []
+    for char in name:
+        if char.isascii() and (char.isalnum() or char in ".-_"):
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode())
+    return "".join(out)
+
+
+def desanitize(name: str) -> str:
+    """The name a sanitized znode name stands for (Kafka's `Sanitizer.desanitize`)."""
+    return urllib.parse.unquote(name, errors="strict")
+
+
 def user_config_path(user: str) -> str:
-    return f"{USER_CONFIGS}/{user}"
+    return f"{USER_CONFIGS}/{sanitize(user)}"
 
 
 DEFAULT_ENTITY = "<default>"
 QUOTA_CONFIG_KEYS = frozenset(
     {"producer_byte_rate", "consumer_byte_rate", "request_percentage", "controller_mutation_rate"}
 )
+IP_QUOTA_CONFIG_KEYS = frozenset({"connection_creation_rate"})
+
+
+def _entity_leaf(name: str | None) -> str:
+    return DEFAULT_ENTITY if name is None else sanitize(name)
+
+
+def entity_name(leaf: str) -> str | None:
+    """The entity name of a znode name (None for `<default>`)."""
+    return None if leaf == DEFAULT_ENTITY else desanitize(leaf)
+
+
+def user_clients_path(sanitized_user: str) -> str:
+    """The list of a user's client-id quota znodes (`/config/users/<user>/clients`)."""
+    return f"{USER_CONFIGS}/{sanitized_user}/clients"
 
 
 def quota_path(entity: Sequence[tuple[str, str | None]]) -> tuple[str, str]:
-    """(znode path, change-notification entity path) of a user or client-id quota entity."""
-    ((kind, name),) = entity
-    leaf = DEFAULT_ENTITY if name is None else name
-    base = USER_CONFIGS if kind == "user" else CLIENT_CONFIGS
-    return f"{base}/{leaf}", f"{'users' if kind == 'user' else 'clients'}/{leaf}"
+    """(znode path, change-notification entity path) of a quota entity: user, client-id, a
+    user+client-id pair (sorted by type: client-id first) or an ip, as Kafka's AdminZkClient."""
+    names = dict(entity)
+    if "ip" in names:
+        relative = f"ips/{_entity_leaf(names['ip'])}"
+    elif "user" in names and "client-id" in names:
+        user, client = _entity_leaf(names["user"]), _entity_leaf(names["client-id"])
+        relative = f"users/{user}/clients/{client}"
+    elif "user" in names:
+        relative = f"users/{_entity_leaf(names['user'])}"
+    else:
+        relative = f"clients/{_entity_leaf(names['client-id'])}"
+    return f"/config/{relative}", relative
 
 
 def acl_path(resource_type: int, pattern_type: int, name: str) -> str:

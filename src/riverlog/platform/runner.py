@@ -93,7 +93,7 @@ class Platform:
             if time.monotonic() > deadline:
                 raise PlatformError(
                     f"{service.spec.name} did not listen on port {service.spec.port} within "
-                    f"{self.start_timeout_s:.0f} s: see {service.log_path}"
+                    f"{self.start_timeout_s:g} s (--start-timeout): see {service.log_path}"
                 )
             time.sleep(0.05)
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +20,9 @@ from riverlog.common.metrics import FunctionCollector, ServiceMetrics, gauge
 from riverlog.registry import errors
 from riverlog.registry.core import SchemaRegistry
 from riverlog.schema.types import SchemaType
+
+if TYPE_CHECKING:
+    import httpx
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPTED_BODIES = (
@@ -87,7 +89,17 @@ def build_app(
     registry: SchemaRegistry, leadership: Leadership, group_id: str = "schema-registry"
 ) -> Starlette:
     """The ASGI app serving `registry`."""
-    forwarder = httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S)
+    # Made on the first forward: an httpx client builds a TLS context (reading the CA bundle) when
+    # created, which was a quarter of the registry's start before it could listen (bench note in
+    # docs/registry.md); a leader never needs it.
+    forwarders: list[httpx.AsyncClient] = []
+
+    def forwarder() -> httpx.AsyncClient:
+        import httpx
+
+        if not forwarders:
+            forwarders.append(httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S))
+        return forwarders[0]
 
     def read(
         handler: Callable[[Request], Awaitable[Any]],
@@ -115,6 +127,8 @@ def build_app(
         return endpoint
 
     async def forward(request: Request) -> Response:
+        import httpx  # only followers forward: not imported at start (~60 ms)
+
         if request.headers.get(FORWARDED_HEADER):
             # Forwarded here by an instance that took us for the leader: never forward twice.
             raise errors.unknown_leader("Request forwarded to an instance that is not the leader")
@@ -130,7 +144,7 @@ def build_app(
         }
         headers[FORWARDED_HEADER] = "true"
         try:
-            answer = await forwarder.request(
+            answer = await forwarder().request(
                 request.method, url, content=await request.body(), headers=headers
             )
         except httpx.HTTPError as exc:
@@ -314,7 +328,7 @@ def build_app(
         return JsonResponse({"error_code": status, "message": "HTTP 404 Not Found"}, status)
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
-    app.state.forwarder = forwarder
+    app.state.forwarder = forwarder  # the client, made on first use
 
     def metrics() -> Iterator[Metric]:
         """Confluent's JMX metrics in Prometheus form (registered-count, master-slave-role…)."""

@@ -1,8 +1,8 @@
 """Client quotas as Kafka computes them: which quota applies to a (user, client-id), the sampled rate
 of what a client used, and how long to throttle it.
 
-Entities are tuples of (entity type, name) sorted by type, `user` and/or `client-id`; a name of None
-is the type's default (Kafka's `<default>`). Resolution (Kafka's DefaultQuotaCallback), most specific
+Entities are tuples of (entity type, name) sorted by type, `user` and/or `client-id`, or `ip` alone
+(KIP-612 connection creation rates); a name of None is the type's default (Kafka's `<default>`). Resolution (Kafka's DefaultQuotaCallback), most specific
 first: user+client-id, user+default client-id, user, default user+client-id, default user+default
 client-id, default user, client-id, default client-id. The usage is tracked per *quota bucket*: the
 user and/or client-id the matched entity names (so every user under a default-user quota has a bucket
@@ -15,20 +15,33 @@ windows divided by their elapsed time, counted as at least `samples - 1` full wi
 
 from __future__ import annotations
 
+import ipaddress
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 USER = "user"
 CLIENT_ID = "client-id"
-ENTITY_TYPES = (USER, CLIENT_ID)
+IP = "ip"
+ENTITY_TYPES = (USER, CLIENT_ID, IP)
 DEFAULT_NAME = "<default>"  # how ZooKeeper and kafka-configs.sh name the default entity
 PRODUCER_BYTE_RATE = "producer_byte_rate"
 CONSUMER_BYTE_RATE = "consumer_byte_rate"
 REQUEST_PERCENTAGE = "request_percentage"
 CONTROLLER_MUTATION_RATE = "controller_mutation_rate"
+CONNECTION_CREATION_RATE = "connection_creation_rate"
 QUOTA_KEYS = frozenset(
     {PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, REQUEST_PERCENTAGE, CONTROLLER_MUTATION_RATE}
 )
+IP_QUOTA_KEYS = frozenset({CONNECTION_CREATION_RATE})
+# Kafka's config types of the quota keys (DynamicConfig.User/Client/Ip): LONG and INT values are
+# stored as integers ("1048576"), DOUBLE ones as Java prints a double ("200.0").
+KEY_TYPES = {
+    PRODUCER_BYTE_RATE: "LONG",
+    CONSUMER_BYTE_RATE: "LONG",
+    REQUEST_PERCENTAGE: "DOUBLE",
+    CONTROLLER_MUTATION_RATE: "DOUBLE",
+    CONNECTION_CREATION_RATE: "INT",
+}
 SAMPLES = 11  # quota.window.num
 WINDOW_MS = 1000  # quota.window.size.seconds
 
@@ -44,6 +57,71 @@ def entity(user: str | bool | None = False, client_id: str | bool | None = False
     if user is not False:
         parts.append((USER, user if isinstance(user, str) else None))
     return tuple(parts)
+
+
+class QuotaEntityError(ValueError):
+    """An entity or value AlterClientQuotas refuses (INVALID_REQUEST, with Kafka's message)."""
+
+
+def check_entity(parts: Sequence[tuple[str, str | None]]) -> Entity:
+    """The entity of a request's (type, name) parts, sorted by type, as Kafka accepts them:
+    user and/or client-id, or an ip (an address) alone; a name may be None but not empty."""
+    seen: dict[str, str | None] = {}
+    for kind, name in parts:
+        if kind not in ENTITY_TYPES:
+            raise QuotaEntityError(f"Unhandled client quota entity type: {kind}")
+        if kind in seen:
+            raise QuotaEntityError(f"Duplicate {kind} entity")
+        if name is not None and not name:
+            raise QuotaEntityError(f"Empty {kind} not supported")
+        seen[kind] = name
+    if not seen:
+        raise QuotaEntityError("Invalid empty client quota entity")
+    if IP in seen and len(seen) > 1:
+        raise QuotaEntityError(
+            "Invalid quota entity combination, IP entity should not be used with user/client ID "
+            "entity."
+        )
+    address = seen.get(IP)
+    if address is not None:
+        try:
+            seen[IP] = str(ipaddress.ip_address(address))
+        except ValueError:
+            raise QuotaEntityError(f"{address} is not a valid IP.") from None
+    return tuple(sorted(seen.items()))
+
+
+def check_value(entity: Entity, key: str, value: float) -> float:
+    """The value to store for `key` on `entity`; QuotaEntityError as Kafka words it."""
+    allowed = IP_QUOTA_KEYS if entity[0][0] == IP else QUOTA_KEYS
+    if key not in allowed:
+        raise QuotaEntityError(f"Invalid configuration key {key}")
+    if not value > 0:
+        raise QuotaEntityError(f"Quota {key} must be positive")
+    kind = KEY_TYPES[key]
+    if kind != "DOUBLE":
+        whole = int(value + 1e-6)
+        if abs(whole - value) > 1e-6:
+            raise QuotaEntityError(f"Configuration {key} must be a {kind} value")
+        return float(whole)
+    return value
+
+
+def stored_text(key: str, value: float) -> str:
+    """A value as Kafka writes it in a ZooKeeper config znode."""
+    if KEY_TYPES.get(key, "DOUBLE") != "DOUBLE":
+        return str(int(value))
+    return repr(float(value))  # Python's repr of a float matches Java's Double.toString here
+
+
+def connection_quota(quotas: QuotaTable, address: str) -> float | None:
+    """The `connection_creation_rate` for connections from `address` (its own, else the default
+    ip's); None when unlimited."""
+    for candidate in (((IP, address),), ((IP, None),)):
+        values = quotas.get(candidate)
+        if values is not None and CONNECTION_CREATION_RATE in values:
+            return values[CONNECTION_CREATION_RATE]
+    return None
 
 
 def resolve(quotas: QuotaTable, user: str, client_id: str, key: str) -> tuple[Entity, float] | None:

@@ -78,3 +78,5 @@ __all__ = [
     "WindowedSerdes",
 ]
 from riverlog.streams.runtime.kafka_streams import KafkaStreams as KafkaStreams
+from riverlog.streams.runtime.restore import StateRestoreListener as StateRestoreListener
+from riverlog.streams.runtime.restore_progress import RestoreProgress as RestoreProgress

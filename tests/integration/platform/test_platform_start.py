@@ -97,3 +97,28 @@ def test_platform_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> 
     assert "stopping" in rest
     assert all(not process_alive(pid) for pid in children), "a service outlived the platform"
     print(f"platform ready in {ready_after:.1f} s: {', '.join(started)}")
+
+
+def test_a_service_slower_than_the_start_timeout_stops_the_platform(tmp_path: Path) -> None:
+    """--start-timeout bounds each service's start: a broker cannot start in a millisecond (a new
+    Python process alone takes longer), so the platform reports it, stops it and exits non-zero."""
+    ports = {name: free_port() for name in SERVICES}
+    command = [
+        sys.executable, "-m", "riverlog", "platform", "start", "--data-dir", str(tmp_path / "data"),
+        "--host", "127.0.0.1", "--metrics-port", str(free_port()), "--start-timeout", "0.001",
+        *[arg for name in SERVICES for arg in (f"--{name}-port", str(ports[name]))],
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert "broker did not listen on port" in done.stderr
+    assert "within 0.001 s (--start-timeout)" in done.stderr
+    assert not port_accepts("127.0.0.1", ports["broker"])  # stopped, not left behind
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "riverlog", "platform", "start", "--start-timeout", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert bad.stderr.strip() == (
+        "riverlog: error: --start-timeout must be a positive number of seconds, not 0"
+    )

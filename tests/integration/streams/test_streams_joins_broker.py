@@ -306,9 +306,12 @@ def test_streams_describe_and_reset_cli(
             break
         time.sleep(0.5)
     assert "Total lag: 0" in described.output
-    done = _cli(broker, "reset", "--application-id", app_id, "--input-topics", source)
+    done = _cli(broker, "reset", "--application-id", app_id, "--input-topics", source, "--progress")
     assert done.exit_code == 0, done.output
     assert "internal topics deleted" in done.output
+    # the progress bars (stderr): topics planned, then the commit and each internal topic deleted
+    assert f"planning {app_id}" in done.output and f"resetting {app_id}" in done.output
+    assert "1/1" in done.output and "100%" in done.output
     after = _cli(broker, "describe", "--application-id", app_id)
     assert "Total lag: 9" in after.output  # everything will be read again
     as_json = _cli(broker, "describe", "--application-id", app_id, "--output", "json")

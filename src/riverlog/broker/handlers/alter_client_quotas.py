@@ -1,7 +1,10 @@
-"""AlterClientQuotas (key 49): set or remove quota values of user / client-id entities (ALTER_CONFIGS
-on the cluster). Kafka's checks, each answered per entry with INVALID_REQUEST: a known entity type at
-most once (`user`, `client-id`; `ip` quotas are not offered), a known key, a positive value. Stored in
-the metadata log or ZooKeeper (`/config/users/<user>`, `/config/clients/<client-id>`)."""
+"""AlterClientQuotas (key 49): set or remove quota values of user / client-id entities, or of an ip
+(KIP-612 `connection_creation_rate`) (ALTER_CONFIGS on the cluster). Kafka's checks, each answered
+per entry with INVALID_REQUEST and Kafka's message (riverlog.security.quota.check_entity /
+check_value): known entity types, each at most once, an ip never with user/client-id, keys that belong
+to the entity, positive values, whole numbers for LONG/INT keys. Stored in the metadata log or
+ZooKeeper (`/config/users/<user>[/clients/<client-id>]`, `/config/clients/<client-id>`,
+`/config/ips/<ip>`, `<default>` for defaults)."""
 
 from __future__ import annotations
 
@@ -14,25 +17,11 @@ from riverlog.broker.metadata_store import MetadataUnavailableError
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import ClientQuotaRecord
 from riverlog.security.acl import AclOperation
-from riverlog.security.quota import ENTITY_TYPES, QUOTA_KEYS, Entity
+from riverlog.security.quota import QuotaEntityError, check_entity, check_value
 
 API_KEY = 49
 MIN_VERSION = 0
 MAX_VERSION = 1
-
-
-def entity_of(parts: Any) -> Entity | str:
-    """The request's entity, sorted by type; an error message when it is not acceptable."""
-    seen: dict[str, str | None] = {}
-    for part in parts:
-        if part.entity_type not in ENTITY_TYPES:
-            return f"Unsupported quota entity type {part.entity_type!r} (use user or client-id)"
-        if part.entity_type in seen:
-            return f"Duplicate {part.entity_type} entity"
-        seen[part.entity_type] = part.entity_name
-    if not seen:
-        return "Empty quota entity"
-    return tuple(sorted(seen.items()))
 
 
 async def handle(ctx: RequestContext, request: Any) -> Any:
@@ -40,30 +29,17 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     results = []
     for entry in request.entries:
         code, message = ErrorCode.none, None
-        found = entity_of(entry.entity)
         records: list[ClientQuotaRecord] = []
         if not allowed:
             code, message = ErrorCode.cluster_authorization_failed, "Cluster authorization failed."
-        elif isinstance(found, str):
-            code, message = ErrorCode.invalid_request, found
-        elif len(found) > 1 and not getattr(
-            ctx.services.metadata, "supports_combined_quota_entities", True
-        ):
-            code, message = (
-                ErrorCode.invalid_request,
-                "user + client-id quotas are not supported in ZooKeeper mode yet",
-            )
         else:
-            for op in entry.ops:
-                if op.key not in QUOTA_KEYS:
-                    code, message = ErrorCode.invalid_request, f"Unknown quota key {op.key!r}"
-                    break
-                if not op.remove and not float(op.value) > 0:
-                    code, message = ErrorCode.invalid_request, f"Quota {op.key} must be positive"
-                    break
-                records.append(
-                    ClientQuotaRecord(found, op.key, None if op.remove else float(op.value))
-                )
+            try:
+                found = check_entity([(p.entity_type, p.entity_name) for p in entry.entity])
+                for op in entry.ops:
+                    value = None if op.remove else check_value(found, op.key, float(op.value))
+                    records.append(ClientQuotaRecord(found, op.key, value))
+            except QuotaEntityError as exc:
+                code, message, records = ErrorCode.invalid_request, str(exc), []
         if code is ErrorCode.none and records and not request.validate_only:
             try:
                 ctx.services.metadata.commit(records)

@@ -1,7 +1,8 @@
 """DescribeClientQuotas (key 48): the quota entities matching a filter, with their values
 (DESCRIBE_CONFIGS on the cluster). Each filter component names an entity type and matches an exact
 name (match type 0), the default (1) or any specific name (2); `strict` wants entities of exactly the
-filtered types, otherwise they may have more."""
+filtered types, otherwise they may have more. An `ip` component cannot be combined with user or
+client-id ones (INVALID_REQUEST, as Kafka)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.security.acl import AclOperation
-from riverlog.security.quota import ENTITY_TYPES, Entity
+from riverlog.security.quota import ENTITY_TYPES, IP, Entity
 
 API_KEY = 48
 MIN_VERSION = 0
@@ -55,6 +56,16 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             SPECIFIED,
         ):
             return _error(ctx, ErrorCode.invalid_request, f"Invalid filter component {c!r}")
+    kinds = [c.entity_type for c in request.components]
+    if len(set(kinds)) != len(kinds):
+        return _error(ctx, ErrorCode.invalid_request, "Duplicate filter component entity type")
+    if IP in kinds and len(kinds) > 1:
+        return _error(
+            ctx,
+            ErrorCode.invalid_request,
+            "Invalid entity filter component combination, IP filter component should not be "
+            "used with user or clientId filter component.",
+        )
     quotas = ctx.services.image.client_quotas
     entries = tuple(
         ctx.build(

@@ -51,6 +51,7 @@ from riverlog.streams.runtime.iq_metadata import (
     murmur2_partition,
     parse_host,
 )
+from riverlog.streams.runtime.restore import StateRestoreListener
 from riverlog.streams.runtime.standby import StandbyUpdater
 from riverlog.streams.runtime.stream_thread import StreamThread, ThreadState
 from riverlog.streams.serdes import Serde
@@ -123,6 +124,7 @@ class KafkaStreams:
         self._lock = threading.RLock()
         self._state = _State.CREATED
         self._state_listener: StateListener | None = None
+        self._restore_listener: StateRestoreListener | None = None
         self._handler: UncaughtExceptionHandler | None = None
         self._threads: list[StreamThread] = []
         self._global_thread: GlobalStreamThread | None = None
@@ -188,6 +190,16 @@ class KafkaStreams:
             if self._state is not _State.CREATED:
                 raise IllegalStateException("Can only set StateListener before calling start().")
             self._state_listener = listener
+
+    def set_global_state_restore_listener(self, listener: StateRestoreListener) -> None:
+        """Hear every store's restoration progress (riverlog.streams.runtime.restore); only before
+        start(), as in Kafka Streams."""
+        with self._lock:
+            if self._state is not _State.CREATED:
+                raise IllegalStateException(
+                    "Can only set GlobalStateRestoreListener before calling start()."
+                )
+            self._restore_listener = listener
 
     def set_uncaught_exception_handler(self, handler: UncaughtExceptionHandler | Any) -> None:
         """A callable (or object with `handle`) taking the exception, returning a response."""
@@ -317,6 +329,8 @@ class KafkaStreams:
             self._latest_topics,
         )
         self._next_thread_index += 1
+        thread.reader.listener = self._restore_listener
+        thread.reader.application_id = self.config.application_id
         self._threads.append(thread)
         thread.start()
         return thread

@@ -9,6 +9,11 @@ Invariants:
   Streams (a dead producer's open transaction is aborted by the broker after transaction.timeout.ms).
 - The restore consumer is assigned (never subscribed: no group) exactly the changelog partitions of
   tasks still restoring; `step` reads one batch so the thread keeps polling its main consumer.
+- A `StateRestoreListener` (Kafka Streams' interface, set with
+  `KafkaStreams.set_global_state_restore_listener`) hears, per changelog partition, the start (with
+  the offset read from and the end offset: the high watermark, looked up once), each batch restored,
+  and the end with the total. Its calls run on the stream thread; an exception from it is logged and
+  does not stop restoration.
 """
 
 from __future__ import annotations
@@ -26,6 +31,35 @@ from riverlog.streams.task import StreamTask
 log = logging.getLogger(__name__)
 
 
+class StateRestoreListener:
+    """Kafka Streams' StateRestoreListener: progress of restoring stores from their changelogs.
+    Override what you need; every method does nothing by default."""
+
+    def on_restore_start(
+        self,
+        topic_partition: TopicPartition,
+        store_name: str,
+        starting_offset: int,
+        ending_offset: int,
+    ) -> None:
+        """Restoration of `store_name` from `topic_partition` begins at `starting_offset`; the
+        changelog ends (for now) at `ending_offset` (exclusive)."""
+
+    def on_batch_restored(
+        self,
+        topic_partition: TopicPartition,
+        store_name: str,
+        batch_end_offset: int,
+        num_restored: int,
+    ) -> None:
+        """A batch of `num_restored` records up to `batch_end_offset` went into the store."""
+
+    def on_restore_end(
+        self, topic_partition: TopicPartition, store_name: str, total_restored: int
+    ) -> None:
+        """The store has caught up with its changelog partition."""
+
+
 class ChangelogReader:
     """Restores tasks' stores from their changelogs, a batch at a time."""
 
@@ -35,6 +69,10 @@ class ChangelogReader:
         self._pending: dict[TopicPartition, TaskId] = {}  # changelog tp -> restoring task
         self._tasks: dict[TaskId, StreamTask] = {}
         self.restored_records = 0
+        # Set by KafkaStreams: the restore listener and the prefix that names changelog topics.
+        self.listener: StateRestoreListener | None = None
+        self.application_id = ""
+        self._restored: dict[TopicPartition, int] = {}  # per changelog tp, for the listener
 
     @property
     def restoring(self) -> bool:
@@ -55,6 +93,10 @@ class ChangelogReader:
         self.consumer.incremental_assign(
             [KafkaTopicPartition(tp.topic, tp.partition, offset) for tp, offset in starts.items()]
         )
+        if self.listener is not None:
+            for tp, offset in starts.items():
+                self._restored[tp] = 0
+                self._notify("on_restore_start", tp, offset, self._end_offset(tp, offset))
         log.info(
             "task %s restoring %s", task_id, sorted(f"{t.topic}-{t.partition}" for t in starts)
         )
@@ -92,6 +134,9 @@ class ChangelogReader:
             if owner is not None:
                 self._tasks[owner].restore(tp, records)
                 self.restored_records += len(records)
+                if self.listener is not None:
+                    self._restored[tp] = self._restored.get(tp, 0) + len(records)
+                    self._notify("on_batch_restored", tp, records[-1].offset, len(records))
         return self._finish(finished_tps)
 
     def _finish(self, finished_tps: list[TopicPartition]) -> list[TaskId]:
@@ -99,6 +144,9 @@ class ChangelogReader:
         if not done_tps:
             return []
         owners = {self._pending.pop(tp) for tp in done_tps}
+        if self.listener is not None:
+            for tp in done_tps:
+                self._notify("on_restore_end", tp, self._restored.pop(tp, 0))
         self.consumer.incremental_unassign(
             [KafkaTopicPartition(t.topic, t.partition) for t in done_tps]
         )
@@ -111,3 +159,27 @@ class ChangelogReader:
             finished.append(task_id)
             log.info("task %s restored", task_id)
         return finished
+
+    def store_name(self, tp: TopicPartition) -> str:
+        """The store a changelog topic belongs to (`<application.id>-<store>-changelog`)."""
+        name = tp.topic.removesuffix("-changelog")
+        prefix = f"{self.application_id}-"
+        return name[len(prefix) :] if self.application_id and name.startswith(prefix) else name
+
+    def _end_offset(self, tp: TopicPartition, start: int) -> int:
+        try:
+            _low, high = self.consumer.get_watermark_offsets(
+                KafkaTopicPartition(tp.topic, tp.partition), timeout=5.0
+            )
+        except Exception:  # the listener learns the start either way
+            return start
+        return int(high) if high is not None and high >= 0 else start
+
+    def _notify(self, method: str, tp: TopicPartition, *values: int) -> None:
+        listener = self.listener
+        if listener is None:
+            return
+        try:
+            getattr(listener, method)(tp, self.store_name(tp), *values)
+        except Exception:
+            log.exception("state restore listener failed in %s", method)
