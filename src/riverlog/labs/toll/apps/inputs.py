@@ -4,7 +4,7 @@ validation.
 A passage that is not a JSON object, or lacks a field, is not an exception: the serde returns a
 `Malformed` value and the charging app routes it to `toll.dlq` (reason MALFORMED), so one bad device
 read never stops the app. Event time is the passage's `captured_at` (a payment's `paid_at`);
-reference-table records are stamped 0 ("valid since the beginning of time"), so Kafka Streams'
+reference-table records are stamped 1 ms after the epoch ("valid since the beginning of time"), so Kafka Streams'
 timestamp synchronization applies any buffered reference update before the facts that follow it.
 """
 
@@ -69,8 +69,9 @@ def payment_time(record: Any, partition_time: int) -> int:
 
 
 def reference_time(record: Any, partition_time: int) -> int:
-    """Reference data (vehicles, accounts) is valid from the start: timestamp 0."""
-    return 0
+    """Reference data (vehicles, accounts) is valid from the start: timestamp 1 (librdkafka would
+    replace a 0 in the store's changelog records with the current time)."""
+    return 1
 
 
 _FIELDS: tuple[tuple[str, type | tuple[type, ...], bool], ...] = (

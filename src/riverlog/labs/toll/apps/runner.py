@@ -33,9 +33,8 @@ APP_DEFAULTS: dict[str, Any] = {
     # the other inputs, so reference data produced first is applied first on a fresh start.
     "max.task.idle.ms": 2000,
     "num.stream.threads": 1,
-    # a killed instance leaves the group in 6 s rather than librdkafka's 45 s default
-    "main.consumer.session.timeout.ms": 6000,
-    "main.consumer.heartbeat.interval.ms": 1000,
+    # Both apps join (reading co-partitioned topics) with KIP-848's consumer group protocol, where
+    # the session timeout is the broker's group.consumer.session.timeout.ms.
 }
 
 
