@@ -1,6 +1,6 @@
 """The toll lab's stream processing, all rules on: sustained passages/s and passage-to-charge latency.
 
-    python -m bench.bench_labs_toll [--passages 30000] [--rates 1000,3000] [--seconds 20] [--no-write]
+    python -m bench.bench_labs_toll [--passages 30000] [--rates 1000,2000] [--seconds 20] [--no-write]
 
 Each phase runs on a fresh riverlog broker subprocess (`riverlog broker start`, Kafka's defaults) with
 the toll topics at `--partitions` partitions, and the apps (`python -m riverlog.labs.toll.apps`: the
@@ -257,8 +257,8 @@ def run_phase(args: argparse.Namespace, work: Path, rate: float | None) -> Row:
 def table(rows: list[Row]) -> list[str]:
     out = [
         "| measurement | result | passages | seconds | passages/s | sent/s | passage→charge p50 "
-        "| p99 | max | apps CPU s | goal |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| p99 | max | apps CPU s | passages per apps CPU s | goal |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         if r.kind == "throughput":
@@ -268,7 +268,7 @@ def table(rows: list[Row]) -> list[str]:
         out.append(
             f"| {r.kind} | {r.status} | {r.passages:,} | {r.seconds:.1f} | {r.per_s:,.0f} "
             f"| {r.rate_sent:,.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms | {r.max_ms:.1f} ms "
-            f"| {r.app_cpu_s:.1f} | {goal} |"
+            f"| {r.app_cpu_s:.1f} | {r.passages / r.app_cpu_s if r.app_cpu_s else 0:,.0f} | {goal} |"
         )
     return out
 
@@ -279,7 +279,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--vehicles", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--partitions", type=int, default=3)
-    parser.add_argument("--rates", default="1000,3000", help="latency phases, passages/s")
+    parser.add_argument("--rates", default="1000,2000", help="latency phases, passages/s")
     parser.add_argument("--seconds", type=float, default=20.0, help="per latency phase")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--no-throughput", action="store_true")
