@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from riverlog.labs.toll.apps.charging import alert
-from riverlog.labs.toll.apps.inputs import payment_time, reference_time
+from riverlog.labs.toll.apps.inputs import ReferenceJsonSerde, payment_time, reference_time
 from riverlog.labs.toll.model import BILLING_ACCOUNT, BILLING_MAIL, TOPICS
 from riverlog.streams import (
     Branched,
@@ -182,10 +182,11 @@ def _invoice(key: Windowed[str], total: dict[str, Any]) -> KeyValue[str, dict[st
 def billing_topology(unpaid_after_ms: int = UNPAID_AFTER_MS) -> Topology:
     s, j = Serdes.String(), Serdes.Json()
     b = StreamsBuilder()
+    ref = ReferenceJsonSerde()
     accounts = b.table(
         TOPICS["accounts"],
-        Consumed.with_(s, j, reference_time),
-        Materialized.as_("toll-accounts").with_key_serde(s).with_value_serde(j),
+        Consumed.with_(s, ref, reference_time),
+        Materialized.as_("toll-accounts").with_key_serde(s).with_value_serde(ref),
     )
     charges = b.stream(TOPICS["charges"], Consumed.with_(s, j))
     debits = (

@@ -30,6 +30,7 @@ from typing import Any
 from riverlog.labs.toll.apps.inputs import (
     LenientJsonSerde,
     Malformed,
+    ReferenceJsonSerde,
     check_passage,
     normalise_plate,
     passage_time,
@@ -84,7 +85,7 @@ class Rated:
 
     charge: dict[str, Any]
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    sighting: dict[str, Any] = field(default_factory=dict)
+    sighting: list[Any] = field(default_factory=list)  # [passage id, gantry id, lat, lon, at]
 
 
 def dead_letter(passage_id: str | None, reason: str, detail: str, record: Any) -> ToDlq:
@@ -221,7 +222,7 @@ def rate(enriched: dict[str, Any]) -> ToDlq | Rated:
             "captured_at": at,
             "charged_at": int(time.time() * 1000),
         },
-        sighting={"passage_id": pid, "gantry_id": p["gantry_id"], "lat": lat, "lon": lon, "at": at},
+        sighting=[pid, p["gantry_id"], lat, lon, at],
     )
     if p["tag_id"] is not None and tag is not None and normalise_plate(tag["plate"]) != plate:
         detail = f"tag {p['tag_id']} belongs to {tag['plate']}, the camera read {plate}"
@@ -248,29 +249,29 @@ def _billing(p: dict[str, Any], vehicle: dict[str, Any] | None) -> tuple[str | N
     return vehicle["account_id"], BILLING_ACCOUNT, vehicle_class
 
 
-def cloned_plate(plate: str, pair: tuple[dict[str, Any], dict[str, Any]]) -> list[dict[str, Any]]:
+def cloned_plate(plate: str, pair: tuple[list[Any], list[Any]]) -> list[dict[str, Any]]:
     """A CLONED_PLATE alert when two sightings of `plate` are too far apart for the time between.
 
-    The self join emits each pair more than once (in both orders, and each record with itself);
-    only the order with the smaller passage id first counts, so a pair raises one alert.
+    A sighting is `[passage id, gantry id, lat, lon, captured at]` (compact: the join stores every
+    sighting twice). The self join emits each pair more than once (in both orders, and each record
+    with itself); only the order with the smaller passage id first counts: one alert per pair.
     """
     a, b = pair
-    if a["passage_id"] >= b["passage_id"] or a["gantry_id"] == b["gantry_id"]:
+    if a[0] >= b[0] or a[1] == b[1]:
         return []
-    first, second = (a, b) if a["at"] <= b["at"] else (b, a)
-    km = Gantry(first["gantry_id"], "", 0.0, first["lat"], first["lon"], 0).distance_km(
-        Gantry(second["gantry_id"], "", 0.0, second["lat"], second["lon"], 0)
+    first, second = (a, b) if a[4] <= b[4] else (b, a)
+    km = Gantry(first[1], "", 0.0, first[2], first[3], 0).distance_km(
+        Gantry(second[1], "", 0.0, second[2], second[3], 0)
     )
-    hours = (second["at"] - first["at"]) / 3_600_000
+    hours = (second[4] - first[4]) / 3_600_000
     if km <= 0 or (hours > 0 and km / hours <= CLONED_PLATE_KMH):
         return []
     speed = "at the same instant" if hours == 0 else f"{km / hours:.0f} km/h"
     detail = (
-        f"{km:.1f} km between {first['gantry_id']} and {second['gantry_id']} in "
-        f"{(second['at'] - first['at']) / 1000:.0f} s ({speed} > {CLONED_PLATE_KMH:.0f} km/h)"
+        f"{km:.1f} km between {first[1]} and {second[1]} in "
+        f"{(second[4] - first[4]) / 1000:.0f} s ({speed} > {CLONED_PLATE_KMH:.0f} km/h)"
     )
-    ids = [first["passage_id"], second["passage_id"]]
-    return [alert("CLONED_PLATE", plate, None, ids, detail, second["at"])]
+    return [alert("CLONED_PLATE", plate, None, [first[0], second[0]], detail, second[4])]
 
 
 def _attach(name: str) -> Any:
@@ -282,19 +283,19 @@ def _attach(name: str) -> Any:
 
 
 def charging_topology() -> Topology:
-    s, j = Serdes.String(), Serdes.Json()
+    s, j, ref = Serdes.String(), Serdes.Json(), ReferenceJsonSerde()
     b = StreamsBuilder()
     gantries = b.global_table(
-        TOPICS["gantries"], Consumed.with_(s, j), Materialized.as_("toll-gantries")
+        TOPICS["gantries"], Consumed.with_(s, ref), Materialized.as_("toll-gantries")
     )
     tariffs = b.global_table(
-        TOPICS["tariffs"], Consumed.with_(s, j), Materialized.as_("toll-tariffs")
+        TOPICS["tariffs"], Consumed.with_(s, ref), Materialized.as_("toll-tariffs")
     )
-    tags = b.global_table(TOPICS["tags"], Consumed.with_(s, j), Materialized.as_("toll-tags"))
+    tags = b.global_table(TOPICS["tags"], Consumed.with_(s, ref), Materialized.as_("toll-tags"))
     vehicles = b.table(
         TOPICS["vehicles"],
-        Consumed.with_(s, j, reference_time),
-        Materialized.as_(VEHICLES_STORE).with_key_serde(s).with_value_serde(j),
+        Consumed.with_(s, ref, reference_time),
+        Materialized.as_(VEHICLES_STORE).with_key_serde(s).with_value_serde(ref),
     )
     passages = b.stream(TOPICS["passages"], Consumed.with_(s, LenientJsonSerde(), passage_time))
     checked = passages.process_values(PassageCheckSupplier(), named="toll-check-passage").split(

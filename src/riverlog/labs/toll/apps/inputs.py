@@ -49,6 +49,33 @@ class LenientJsonSerde(Serde[Any]):
         return value
 
 
+class ReferenceJsonSerde(Serde[Any]):
+    """JSON for reference-table values, which are read far more often than written: decoded values
+    are memoized by their bytes. The apps never mutate a table value, so sharing one is safe."""
+
+    name = "ReferenceJson"
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._memo: dict[bytes, Any] = {}
+        self._max_entries = max_entries
+
+    def serialize(self, topic: str, data: Any) -> bytes | None:
+        if data is None:
+            return None
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        if data is None:
+            return None
+        value = self._memo.get(data)
+        if value is None:
+            value = json.loads(data)  # a ValueError here is the deserialization handler's
+            if len(self._memo) >= self._max_entries:
+                self._memo.clear()
+            self._memo[bytes(data)] = value
+        return value
+
+
 def _valid_or_fallback(value: Any, record_ts: int, partition_time: int) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value

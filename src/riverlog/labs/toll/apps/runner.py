@@ -33,6 +33,9 @@ APP_DEFAULTS: dict[str, Any] = {
     # the other inputs, so reference data produced first is applied first on a fresh start.
     "max.task.idle.ms": 2000,
     "num.stream.threads": 1,
+    # a reference record that is not JSON is logged and skipped, not fatal (passages never fail to
+    # deserialize: a bad one goes to toll.dlq)
+    "default.deserialization.exception.handler": "log-and-continue",
     # Both apps join (reading co-partitioned topics) with KIP-848's consumer group protocol, where
     # the session timeout is the broker's group.consumer.session.timeout.ms.
 }
