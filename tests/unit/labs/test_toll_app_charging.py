@@ -208,3 +208,14 @@ def test_a_generated_world_yields_one_outcome_per_passage_and_the_injected_alert
     billing = {kv.key: kv.value["billing"] for kv in charges}
     assert {pid for pid, b in billing.items() if b == "EXEMPT"} == m.exempt
     assert all(billing[pid] == "MAIL" for pid in m.unknown_plate)
+
+
+def test_a_malformed_reference_row_reads_as_absent(app: Charging) -> None:
+    app.driver.pipe_raw(TOPICS["gantries"], b"A-G2", b"{broken", 0)
+    app.driver.pipe_raw(TOPICS["vehicles"], b"VN-200-D", b"not json", 1)
+    app.send(passage("P1", "AB-123-C", gantry="A-G2"))
+    app.send(passage("P2", "VN-200-D", detected=2))
+    (dead,) = app.dlq.read_key_values_to_list()
+    assert (dead.key, dead.value["reason"]) == ("P1", "UNKNOWN_GANTRY")
+    charges = app.charges.read_key_values_to_map()
+    assert charges["P2"]["billing"] == "MAIL"  # the vehicle row is unreadable: billed by mail

@@ -11,11 +11,14 @@ timestamp synchronization applies any buffered reference update before the facts
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from riverlog.labs.toll.model import CLASS_MULTIPLIER
 from riverlog.streams import Serde
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,9 @@ class LenientJsonSerde(Serde[Any]):
 
 class ReferenceJsonSerde(Serde[Any]):
     """JSON for reference-table values, which are read far more often than written: decoded values
-    are memoized by their bytes. The apps never mutate a table value, so sharing one is safe."""
+    are memoized by their bytes. The apps never mutate a table value, so sharing one is safe. A value
+    that is not JSON reads as absent (logged): global tables store raw bytes and decode on lookup,
+    where no deserialization handler applies, and one bad row must not stop the app."""
 
     name = "ReferenceJson"
 
@@ -69,7 +74,11 @@ class ReferenceJsonSerde(Serde[Any]):
             return None
         value = self._memo.get(data)
         if value is None:
-            value = json.loads(data)  # a ValueError here is the deserialization handler's
+            try:
+                value = json.loads(data)
+            except ValueError as e:
+                log.warning("%s: a reference record is not JSON, read as absent: %s", topic, e)
+                return None
             if len(self._memo) >= self._max_entries:
                 self._memo.clear()
             self._memo[bytes(data)] = value
