@@ -184,6 +184,12 @@ def check(world: TollWorld, out: Outputs, reference: Outputs) -> None:
     assert sets["CLASS_MISMATCH"] == {(pid,) for pid in m.class_mismatch}
     assert len([a for a in out.alerts if a["alert_type"] == "CLONED_PLATE"]) == len(m.cloned_pairs)
     assert out.balances == expected_balances(world, out)
+    # top-ups come first (paid before any passage), so balances only fall afterwards: an account
+    # crosses its threshold at most once, and exactly when its final balance is below it
+    threshold = {a.account_id: a.low_balance_cents for a in world.accounts}
+    low = Counter(a["account_id"] for a in out.alerts if a["alert_type"] == "LOW_BALANCE")
+    assert low == Counter({acc for acc, cents in out.balances.items() if cents < threshold[acc]})
+    assert low
 
 
 def _complete(world: TollWorld) -> Callable[[Outputs], bool]:
