@@ -108,28 +108,19 @@ class RecordCollector:
         consumer's last stable offset) is the offset after its last write.
         """
         written, self._written = self._written, set()
-        if not written:
-            return
-        # One ListOffsets request per leader for every partition (timestamp -1 = the latest offset,
-        # under the consumer's isolation level), not one round trip per partition.
-        try:
-            ends = consumer.offsets_for_times(
-                [KafkaTopicPartition(topic, partition, -1) for topic, partition in written],
-                timeout_s,
-            )
-        except KafkaException as exc:
-            # the checkpoint keeps the older offsets: restoration then reads a little more
-            log.warning("end offsets of %d changelog partitions unknown: %s", len(written), exc)
-            self._written |= written
-            return
-        for end in ends:
-            if end.error is not None or end.offset < 0:
-                log.warning("end offset of %s-%d unknown: %s", end.topic, end.partition, end.error)
-                self._written.add((end.topic, end.partition))
+        for topic, partition in written:
+            try:
+                _, high = consumer.get_watermark_offsets(
+                    KafkaTopicPartition(topic, partition), timeout_s, False
+                )
+            except KafkaException as exc:
+                # the checkpoint keeps the older offset: restoration then reads a little more
+                log.warning("end offset of %s-%d unknown: %s", topic, partition, exc)
+                self._written.add((topic, partition))
                 continue
-            tp = TopicPartition(end.topic, end.partition)
-            if end.offset > self.changelog_offsets.get(tp, -1):
-                self.changelog_offsets[tp] = end.offset
+            tp = TopicPartition(topic, partition)
+            if high > self.changelog_offsets.get(tp, -1):
+                self.changelog_offsets[tp] = high
 
     def push(self, timeout_s: float) -> None:
         """Send what lingers in the producer now, waiting at most `timeout_s` for acknowledgements.

@@ -326,10 +326,7 @@ class StreamThread(threading.Thread):
             offsets.update(task.prepare_commit())
             self._send(task.drain_outputs())
         self.committer.commit(offsets, 60.0, self.tasks.owner_of.__contains__)
-        # asked through the restore consumer: the main consumer's connection is usually held by a
-        # long-polling Fetch, and a broker answers a connection's requests in order, so each
-        # ListOffsets would wait up to fetch.wait.max.ms behind it
-        self.collector.update_changelog_offsets(self.restore_consumer, 30.0)
+        self.collector.update_changelog_offsets(self.consumer, 30.0)
         for _, task in ready:
             task.post_commit(dict(self.collector.changelog_offsets))
         self._last_commit = time.monotonic()
