@@ -128,6 +128,7 @@ def test_malformed_reads_go_to_the_dlq_with_the_reason(app: Charging) -> None:
         ("P8", "MALFORMED"),
     ]
     assert dead[0].value["record"] == "{not json" and "not JSON" in dead[0].value["detail"]
+    assert dead[0].value["passage_id"] is None and dead[2].value["passage_id"] == "P7"
     assert "not a JSON object" in dead[1].value["detail"]
     assert "'lane'" in dead[2].value["detail"]
     assert "is not the plate" in dead[3].value["detail"]

@@ -74,9 +74,10 @@ VEHICLES_STORE = "toll-vehicles"
 
 @dataclass(frozen=True)
 class ToDlq:
-    """A passage on its way to toll.dlq."""
+    """A passage on its way to toll.dlq, with its record key there (the passage id when known)."""
 
     dead_letter: dict[str, Any]
+    key: str | None
 
 
 @dataclass
@@ -88,8 +89,12 @@ class Rated:
     sighting: list[Any] = field(default_factory=list)  # [passage id, gantry id, lat, lon, at]
 
 
-def dead_letter(passage_id: str | None, reason: str, detail: str, record: Any) -> ToDlq:
-    return ToDlq({"passage_id": passage_id, "reason": reason, "detail": detail, "record": record})
+def dead_letter(
+    passage_id: str | None, reason: str, detail: str, record: Any, key: str | None = None
+) -> ToDlq:
+    """A dead letter keyed by its passage id, or by `key` (the input's key) when it has none."""
+    value = {"passage_id": passage_id, "reason": reason, "detail": detail, "record": record}
+    return ToDlq(value, passage_id if passage_id is not None else key)
 
 
 def alert(
@@ -131,7 +136,9 @@ class PassageCheck(Processor):
             self.context.record_dropped(self.context.current_node_name(), "null passage")
             return
         if isinstance(value, Malformed):
-            self._forward(record, dead_letter(record.key, "MALFORMED", value.error, value.text))
+            self._forward(
+                record, dead_letter(None, "MALFORMED", value.error, value.text, record.key)
+            )
             return
         pid = value.get("passage_id")
         if isinstance(pid, str) and pid:
@@ -142,8 +149,8 @@ class PassageCheck(Processor):
         if problem is None and record.key != normalise_plate(value["plate"]):
             problem = f"record key {record.key!r} is not the plate {value['plate']!r}"
         if problem is not None:
-            pid_or_key = pid if isinstance(pid, str) and pid else record.key
-            self._forward(record, dead_letter(pid_or_key, "MALFORMED", problem, value))
+            known = pid if isinstance(pid, str) and pid else None
+            self._forward(record, dead_letter(known, "MALFORMED", problem, value, record.key))
             return
         if value["plate_confidence"] < LOW_CONFIDENCE:
             detail = f"plate read with confidence {value['plate_confidence']} < {LOW_CONFIDENCE}"
@@ -319,9 +326,7 @@ def charging_topology() -> Topology:
     dlq_out = Produced.with_(s, j)
     for name in ("toll-checked-dlq", "toll-rated-dlq"):
         source = routes if name.startswith("toll-checked") else outcomes
-        source[name].map(lambda _k, v: KeyValue(v.dead_letter["passage_id"], v.dead_letter)).to(
-            TOPICS["dlq"], dlq_out
-        )
+        source[name].map(lambda _k, v: KeyValue(v.key, v.dead_letter)).to(TOPICS["dlq"], dlq_out)
     charged = outcomes["toll-rated-charged"]
     charged.map(lambda _k, r: KeyValue(r.charge["passage_id"], r.charge)).to(
         TOPICS["charges"], Produced.with_(s, j)
