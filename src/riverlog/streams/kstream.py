@@ -219,6 +219,15 @@ class KStream:
             t.connect_processor_and_state_stores(name, *store_names)
         return KStream(self.builder, name, None, None, True)
 
+    def process_values(
+        self, processor_supplier: Any, *store_names: str, named: Named | str | None = None
+    ) -> KStream:
+        """Kafka's `processValues` (KIP-820): as `process`, but the processor keeps each record's key,
+        so the result needs no repartitioning before a join or aggregation. The processor must
+        forward records with the key it was given."""
+        out = self.process(processor_supplier, *store_names, named=named)
+        return KStream(self.builder, out.name, self.key_serde, None, self.repartition_required)
+
     # -- joins -------------------------------------------------------------------------------
     def join(
         self,

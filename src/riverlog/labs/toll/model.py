@@ -116,3 +116,69 @@ def charge_cents(tariff: Tariff, vehicle_class: int, captured_at: int) -> int:
     if peak:
         amount *= tariff.peak_multiplier
     return round(amount)
+
+
+# -- outputs (written by the toll apps, riverlog.labs.toll.apps) -----------------------------------
+TOPICS.setdefault("balances", "toll.balances")  # the balance table's changelog, as a plain topic
+
+BILLING_ACCOUNT, BILLING_MAIL, BILLING_EXEMPT = "ACCOUNT", "MAIL", "EXEMPT"
+DLQ_REASONS = ("MANUAL_REVIEW", "UNKNOWN_GANTRY", "MALFORMED")
+ALERT_TYPES = ("CLONED_PLATE", "LOW_BALANCE", "TAG_MISMATCH", "CLASS_MISMATCH", "UNPAID")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """`toll.charges`, keyed by passage id: one per distinct passage that was not sent to the dlq."""
+
+    passage_id: str
+    plate: str
+    account_id: str | None  # None when billed by mail
+    gantry_id: str
+    vehicle_class: int
+    amount_cents: int  # 0 when exempt
+    billing: str  # ACCOUNT | MAIL | EXEMPT
+    captured_at: int
+    charged_at: int  # wall-clock ms when the app charged it
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """`toll.dlq`, keyed by passage id (the record key when the id could not be read)."""
+
+    passage_id: str | None
+    reason: str  # MANUAL_REVIEW | UNKNOWN_GANTRY | MALFORMED
+    detail: str
+    record: Any  # the input JSON object, or the raw text when it was not a JSON object
+
+
+@dataclass(frozen=True)
+class Alert:
+    """`toll.alerts`, keyed by plate (by account id for LOW_BALANCE and UNPAID)."""
+
+    alert_type: str
+    plate: str | None
+    account_id: str | None
+    passage_ids: tuple[str, ...]
+    detail: str
+    at: int  # event time, ms
+
+
+@dataclass(frozen=True)
+class Balance:
+    """`toll.balances`, keyed by account id: top-ups minus ACCOUNT charges, after each change."""
+
+    account_id: str
+    balance_cents: int
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """`toll.invoices`, keyed by plate: the MAIL charges of one plate in one UTC day."""
+
+    invoice_id: str
+    plate: str
+    amount_cents: int
+    passage_ids: tuple[str, ...]
+    period_start: int
+    period_end: int
