@@ -35,6 +35,9 @@ PostgresUrl = Annotated[
         f"--data-dir on port {PG_PORT}",
     ),
 ]
+PostgresPort = Annotated[
+    int, typer.Option("--postgres-port", help="port of the PostgreSQL the lab runs")
+]
 ConnectUrl = Annotated[str, typer.Option("--connect-url", help="Kafka Connect REST URL")]
 SqlUrl = Annotated[str, typer.Option("--sql-url", help="SQL server URL ('' to skip SQL)")]
 
@@ -43,12 +46,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _postgres(url: str | None, data_dir: Path, *, start: bool) -> str:
+def _postgres(url: str | None, data_dir: Path, port: int, *, start: bool) -> str:
     from riverlog.labs.toll.platform.database import LabPostgres, PostgresError
 
     if url:
         return url
-    server = LabPostgres(data_dir / "postgres", PG_PORT)
+    server = LabPostgres(data_dir / "postgres", port)
     if start:
         try:
             server.start()
@@ -140,6 +143,7 @@ def up_cmd(
         str | None, typer.Option("--alerts-url", help="post alerts here instead of the console")
     ] = None,
     postgres_url: PostgresUrl = None,
+    postgres_port: PostgresPort = PG_PORT,
     data_dir: DataDir = DATA_DIR,
     seed: Annotated[int, typer.Option(help="seed of the reference data loaded")] = 1,
     partitions: Annotated[int, typer.Option(help="partitions of each new lab topic")] = 1,
@@ -157,7 +161,7 @@ def up_cmd(
         raise CliError(
             f"no broker at {bootstrap}: start the platform first (riverlog platform start)"
         )
-    dsn = _postgres(postgres_url, data_dir, start=True)
+    dsn = _postgres(postgres_url, data_dir, postgres_port, start=True)
     alerts = alerts_url or (f"{console_url.rstrip('/')}/labs/toll/alerts" if console_url else None)
     settings = _settings(bootstrap, connect_url, sql_url, dsn, data_dir, alerts, seed, partitions)
     try:
@@ -185,6 +189,7 @@ def down_cmd(
     connect_url: ConnectUrl = "http://localhost:8083",
     sql_url: SqlUrl = "http://localhost:8088",
     postgres_url: PostgresUrl = None,
+    postgres_port: PostgresPort = PG_PORT,
     data_dir: DataDir = DATA_DIR,
     drop_data: Annotated[
         bool, typer.Option("--drop-data", help="also delete the topics, tables and files")
@@ -202,7 +207,7 @@ def down_cmd(
             typer.echo("apps      `labs toll up` asked to stop")
         except (ValueError, ProcessLookupError):
             pid_file.unlink(missing_ok=True)
-    dsn = _postgres(postgres_url, data_dir, start=drop_data)
+    dsn = _postgres(postgres_url, data_dir, postgres_port, start=drop_data)
     settings = _settings(bootstrap, connect_url, sql_url, dsn, data_dir, None, 1, 1)
     try:
         down(settings, drop_data=drop_data, echo=typer.echo)
@@ -210,6 +215,6 @@ def down_cmd(
         raise CliError(str(exc)) from None
     if postgres_url is None:
         try:
-            LabPostgres(data_dir / "postgres", PG_PORT).stop()
+            LabPostgres(data_dir / "postgres", postgres_port).stop()
         except PostgresError as exc:
             raise CliError(str(exc)) from None

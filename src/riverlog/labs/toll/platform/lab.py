@@ -67,10 +67,19 @@ class ConnectClient:
     timeout_s: float = 30.0
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return httpx.request(method, f"{self.url}{path}", timeout=self.timeout_s, **kwargs)
-        except httpx.HTTPError as exc:
-            raise LabError(f"Connect at {self.url} unreachable: {exc}") from exc
+        """One request; a 409 (a distributed worker's rebalance in progress, as Kafka answers) is
+        retried for up to `timeout_s`."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                answer = httpx.request(
+                    method, f"{self.url}{path}", timeout=self.timeout_s, **kwargs
+                )
+            except httpx.HTTPError as exc:
+                raise LabError(f"Connect at {self.url} unreachable: {exc}") from exc
+            if answer.status_code != 409 or time.monotonic() > deadline:
+                return answer
+            time.sleep(0.5)
 
     def put(self, name: str, config: dict[str, str]) -> None:
         answer = self._call("PUT", f"/connectors/{name}/config", json=config)

@@ -210,7 +210,7 @@ def top_gantries(client: SqlClient, k: int = 3) -> list[tuple[str, int]]:
     return sorted(current, key=lambda item: (-item[1], item[0]))[:k]
 
 
-def silent_gantries(client: SqlClient, silent_after_ms: int = 120_000) -> list[tuple[str, int]]:
+def silent_gantries(client: SqlClient, silent_after_ms: int = 300_000) -> list[tuple[str, int]]:
     """Gantries whose newest read is more than `silent_after_ms` older than the newest read of all."""
     rows = client.pull("SELECT * FROM toll_gantry_last_seen;")
     if not rows:
