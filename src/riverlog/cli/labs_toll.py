@@ -151,9 +151,14 @@ def up_cmd(
         bool, typer.Option("--no-apps", help="don't run the streams apps (return at once)")
     ] = False,
 ) -> None:
-    """Put the lab on a running platform; runs the streams apps until Ctrl-C or `labs toll down`."""
+    """Put the lab on a running platform; runs the streams apps until Ctrl-C or `labs toll down`.
+
+    Without --no-apps, Connect, the SQL server and the console are started in this process when
+    their URLs do not answer (they stop with it)."""
     from riverlog.common.processes import port_accepts
+    from riverlog.common.service import ServiceError
     from riverlog.labs.toll.platform.lab import LabError, up
+    from riverlog.labs.toll.platform.local_services import LocalServices, reachable
     from riverlog.labs.toll.platform.monitoring import SqlServerError
 
     host, _, port = bootstrap.split(",")[0].rpartition(":")
@@ -164,10 +169,24 @@ def up_cmd(
     dsn = _postgres(postgres_url, data_dir, postgres_port, start=True)
     alerts = alerts_url or (f"{console_url.rstrip('/')}/labs/toll/alerts" if console_url else None)
     settings = _settings(bootstrap, connect_url, sql_url, dsn, data_dir, alerts, seed, partitions)
+    local = LocalServices(bootstrap, data_dir / "services")
     try:
+        if no_apps:
+            for name, url in (("Connect", connect_url), ("the SQL server", sql_url)):
+                if url and not reachable(url):
+                    raise CliError(
+                        f"{name} is not running at {url}: start the platform (riverlog platform "
+                        "start), or run `labs toll up` without --no-apps to start it in this process"
+                    )
+        else:
+            local.ensure(connect_url, sql_url or None, console_url or None, echo=typer.echo)
         apps = up(settings, start_apps=not no_apps, echo=typer.echo)
-    except (LabError, SqlServerError) as exc:
+    except (LabError, SqlServerError, ServiceError, ValueError) as exc:
+        local.stop()
         raise CliError(str(exc)) from None
+    except BaseException:
+        local.stop()
+        raise
     if apps is None:
         return
     pid_file = data_dir / "up.pid"
@@ -180,7 +199,30 @@ def up_cmd(
         typer.echo("stopping the apps")
     finally:
         apps.close()
+        local.stop()
         pid_file.unlink(missing_ok=True)
+
+
+def _stop_up(pid_file: Path, timeout_s: float = 60.0) -> None:
+    """SIGTERM the `labs toll up` process recorded in `pid_file` and wait for it to exit."""
+    import time
+
+    if not pid_file.exists():
+        return
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (ValueError, ProcessLookupError):
+        pid_file.unlink(missing_ok=True)
+        return
+    typer.echo("apps      `labs toll up` asked to stop")
+    deadline = time.monotonic() + timeout_s
+    while pid_file.exists() and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
 
 
 @app.command("down")
@@ -197,20 +239,18 @@ def down_cmd(
 ) -> None:
     """Remove the lab's connectors and SQL queries, stop `labs toll up`; keep the data unless asked."""
     from riverlog.labs.toll.platform.database import LabPostgres, PostgresError
-    from riverlog.labs.toll.platform.lab import LabError, down
+    from riverlog.labs.toll.platform.lab import LabError, remove, remove_data
     from riverlog.labs.toll.platform.monitoring import SqlServerError
 
-    pid_file = data_dir / "up.pid"
-    if pid_file.exists():
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            typer.echo("apps      `labs toll up` asked to stop")
-        except (ValueError, ProcessLookupError):
-            pid_file.unlink(missing_ok=True)
     dsn = _postgres(postgres_url, data_dir, postgres_port, start=drop_data)
     settings = _settings(bootstrap, connect_url, sql_url, dsn, data_dir, None, 1, 1)
     try:
-        down(settings, drop_data=drop_data, echo=typer.echo)
+        remove(settings, echo=typer.echo)  # first: `up` may be hosting Connect and SQL
+        _stop_up(data_dir / "up.pid")
+        if drop_data:
+            remove_data(settings, echo=typer.echo)
+        else:
+            typer.echo("data      kept (topics, tables, files); --drop-data removes them")
     except (LabError, SqlServerError) as exc:
         raise CliError(str(exc)) from None
     if postgres_url is None:

@@ -178,15 +178,25 @@ def down(
     settings: LabSettings, *, drop_data: bool = False, echo: Callable[[str], None] = print
 ) -> None:
     """Remove the connectors and SQL sources/queries; with `drop_data`, topics, tables and files too."""
+    remove(settings, echo=echo)
+    if drop_data:
+        remove_data(settings, echo=echo)
+    else:
+        echo("data      kept (topics, tables, files); --drop-data removes them")
+
+
+def remove(settings: LabSettings, *, echo: Callable[[str], None] = print) -> None:
+    """Remove the lab's connectors and its SQL sources and queries (their topics stay)."""
     connect = ConnectClient(settings.connect_url)
     removed = [n for n in connect.names() if n.startswith(CONNECTOR_PREFIX) and connect.delete(n)]
     echo(f"connect   {len(removed)} connectors removed")
     if settings.sql_url:
         monitoring.drop_all(monitoring.SqlClient(settings.sql_url))
         echo("sql       monitoring sources and queries dropped")
-    if not drop_data:
-        echo("data      kept (topics, tables, files); --drop-data removes them")
-        return
+
+
+def remove_data(settings: LabSettings, *, echo: Callable[[str], None] = print) -> None:
+    """Delete the lab's topics, drop its tables, remove its files."""
     deleted = topics.delete_topics(settings.bootstrap)
     database.drop_schema(settings.postgres_dsn)
     shutil.rmtree(settings.reference_dir, ignore_errors=True)
