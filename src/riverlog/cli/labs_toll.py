@@ -146,7 +146,7 @@ def up_cmd(
     postgres_port: PostgresPort = PG_PORT,
     data_dir: DataDir = DATA_DIR,
     seed: Annotated[int, typer.Option(help="seed of the reference data loaded")] = 1,
-    partitions: Annotated[int, typer.Option(help="partitions of each new lab topic")] = 1,
+    partitions: Annotated[int, typer.Option(help="partitions of each new lab topic")] = 3,
     no_apps: Annotated[
         bool, typer.Option("--no-apps", help="don't run the streams apps (return at once)")
     ] = False,

@@ -79,3 +79,13 @@ def test_jdbc_url_mapping() -> None:
     )
     with pytest.raises(ValueError, match="not a PostgreSQL URL"):
         jdbc_url("mysql://x/y")
+
+
+def test_pull_query_header_columns() -> None:
+    from riverlog.labs.toll.platform.monitoring import _columns
+
+    header = {
+        "queryId": "q",
+        "schema": "`GANTRY_ID` STRING KEY, `M` MAP<STRING, INTEGER>, `N` BIGINT",
+    }
+    assert [c.split(" ", 1)[0].strip("`") for c in _columns(header)] == ["GANTRY_ID", "M", "N"]
