@@ -207,7 +207,7 @@ async def console_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(settings: ConsoleSettings) -> Starlette:
-    from riverlog.console import login, pages_groups, pages_services, pages_topics
+    from riverlog.console import login, pages_groups, pages_services, pages_toll, pages_topics
 
     sessions: login.Sessions | None = None
     console: Console | None = None
@@ -236,6 +236,7 @@ def build_app(settings: ConsoleSettings) -> Starlette:
         *pages_topics.ROUTES,
         *pages_groups.ROUTES,
         *pages_services.ROUTES,
+        *pages_toll.ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(
