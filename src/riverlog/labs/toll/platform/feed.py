@@ -67,6 +67,9 @@ def produce_facts(
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
             "linger.ms": 5,
+            # Java's default partitioner, as the streams apps' own producers use: a plate's passages
+            # land on the partition its vehicle row and the apps' repartitioned records do
+            "partitioner": "murmur2_random",
             **(client_config or {}),
         }
     )
