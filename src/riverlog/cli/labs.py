@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import typer
 
+from riverlog.cli import labs_taxi
+
 app = typer.Typer(
     help="The labs: NYC taxi rides & fares (taxi) and toll collection & monitoring (toll).",
     no_args_is_help=True,
 )
 # the labs' sub-groups (one line each):
+app.add_typer(labs_taxi.app, name="taxi")
