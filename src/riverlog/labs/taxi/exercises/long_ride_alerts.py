@@ -8,7 +8,7 @@ leak the exercise's DISCUSSION describes). Here the same logic is a `Processor` 
 `ride-event` (ride id → first event) and `ride-timers` (8-byte timer time + 8-byte ride id, so a range
 scan returns the due timers in time order). A stream-time punctuator plays the watermark: Flink's is
 `max timestamp - 60 s - 1 ms`, and a timer fires once the watermark reaches it. The punctuator runs
-every second of stream time (event times are whole seconds), so alerts come as early as Flink's.
+whenever stream time advances (a 1 ms interval), so alerts come as early as Flink's.
 
 The SQL version uses session windows of two hours per ride: a START and an END at most two hours
 apart fall in one session; a session that closes holding only a START is a long ride (or one whose
@@ -62,7 +62,9 @@ class AlertProcessor(Processor):
         super().init(context)
         self.rides = context.get_state_store(RIDE_STORE)
         self.timers = context.get_state_store(TIMER_STORE)
-        context.schedule(timedelta(seconds=1), PunctuationType.STREAM_TIME, self.on_stream_time)
+        context.schedule(
+            timedelta(milliseconds=1), PunctuationType.STREAM_TIME, self.on_stream_time
+        )
 
     def process(self, record: Record) -> None:
         ride: TaxiRide = record.value
