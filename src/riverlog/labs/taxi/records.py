@@ -47,6 +47,19 @@ def ride_to_json(ride: TaxiRide) -> dict[str, Any]:
 
 def ride_from_json(obj: dict[str, Any]) -> TaxiRide:
     """A ride from its JSON object; names are matched case-insensitively (ksqlDB writes upper case)."""
+    if "isStart" in obj:  # the lab's own spelling: no renaming needed
+        return TaxiRide(
+            obj["rideId"],
+            obj["isStart"],
+            obj["eventTime"],
+            obj["startLon"],
+            obj["startLat"],
+            obj["endLon"],
+            obj["endLat"],
+            obj["passengerCnt"],
+            obj["taxiId"],
+            obj["driverId"],
+        )
     f = {k.lower(): v for k, v in obj.items()}
     return TaxiRide(
         int(f["rideid"]),
@@ -76,6 +89,18 @@ def fare_to_json(fare: TaxiFare) -> dict[str, Any]:
 
 
 def fare_from_json(obj: dict[str, Any]) -> TaxiFare:
+    """A fare from its JSON object; names are matched case-insensitively (ksqlDB writes upper case)."""
+    if "startTime" in obj:
+        return TaxiFare(
+            obj["rideId"],
+            obj["taxiId"],
+            obj["driverId"],
+            obj["startTime"],
+            obj["paymentType"],
+            obj["tip"],
+            obj["tolls"],
+            obj["totalFare"],
+        )
     f = {k.lower(): v for k, v in obj.items()}
     return TaxiFare(
         int(f["rideid"]),

@@ -32,7 +32,14 @@ from riverlog.labs.taxi.local import RawRecord, input_records
 from riverlog.labs.taxi.records import encode_fare, encode_key, encode_ride
 from riverlog.streams import KafkaStreams, Topology
 
-FLINK_SPEEDUP = 2000.0  # flink-training's generators: 20 s of event time per 10 ms of sleep
+FLINK_SPEEDUP = 2000.0
+# Each at-least-once commit flushes the producer and reads every changelog's end offset back from
+# the broker; Kafka's default is 30 s, a lab run wants its answer sooner.
+COMMIT_INTERVAL_MS = 1000
+# After each commit the stream thread asks the broker for the changelogs' end offsets through its
+# main consumer; on the same connection that request waits behind the consumer's long-poll fetch
+# (librdkafka's default fetch.wait.max.ms is 500). A short long-poll keeps commits quick.
+FETCH_WAIT_MAX_MS = 10  # flink-training's generators: 20 s of event time per 10 ms of sleep
 
 
 class LabError(Exception):
@@ -155,42 +162,55 @@ def topology_inputs(application_id: str, topology: Topology) -> GroupInputs:
     return GroupInputs(application_id, tuple(sorted(names)))
 
 
-def caught_up(bootstrap: str, groups: Sequence[GroupInputs]) -> bool:
-    """Has every group committed the end offset of every partition it reads? Committed offsets are
-    read before end offsets, so records written meanwhile count as not yet processed."""
-    positions: list[tuple[str, int, int]] = []
-    for g in groups:
-        consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": g.group, "enable.auto.commit": False}
-        )
-        try:
+class ProgressProbe:
+    """Reads the groups' committed offsets and the topics' end offsets, with one consumer per group
+    kept for the whole wait (creating librdkafka clients per check costs the app CPU it needs)."""
+
+    def __init__(self, bootstrap: str, groups: Sequence[GroupInputs]) -> None:
+        self.groups = list(groups)
+        self.consumers = [
+            Consumer(
+                {"bootstrap.servers": bootstrap, "group.id": g.group, "enable.auto.commit": False}
+            )
+            for g in self.groups
+        ]
+
+    def caught_up(self) -> bool:
+        """Has every group committed the end offset of every partition it reads? Committed offsets
+        are read before end offsets, so records written meanwhile count as not yet processed."""
+        positions: list[tuple[str, int, int]] = []
+        for g, consumer in zip(self.groups, self.consumers, strict=True):
             meta = consumer.list_topics(timeout=10)
             if any(t not in meta.topics for t in g.topics):
                 return False
             tps = [TopicPartition(t, p) for t in g.topics for p in meta.topics[t].partitions]
             committed = consumer.committed(tps, timeout=10)
             positions += [(tp.topic, tp.partition, tp.offset) for tp in committed]
-        finally:
-            consumer.close()
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "riverlog-labs-probe"})
-    try:
+        probe = self.consumers[0]
         for topic, partition, offset in positions:
             _low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if high > 0 and offset != high:
                 return False
-    finally:
-        probe.close()
-    return True
+        return True
+
+    def close(self) -> None:
+        for consumer in self.consumers:
+            consumer.close()
 
 
 def wait_caught_up(
-    bootstrap: str, groups: Sequence[GroupInputs], timeout_s: float, poll_s: float = 0.2
+    bootstrap: str, groups: Sequence[GroupInputs], timeout_s: float, poll_s: float = 0.5
 ) -> None:
+    """Return once every group has processed all of its input (see `ProgressProbe.caught_up`)."""
     deadline = time.monotonic() + timeout_s
-    while not caught_up(bootstrap, groups):
-        if time.monotonic() > deadline:
-            raise LabError(f"the exercise did not finish its input within {timeout_s:.0f} s")
-        time.sleep(poll_s)
+    probe = ProgressProbe(bootstrap, groups)
+    try:
+        while not probe.caught_up():
+            if time.monotonic() > deadline:
+                raise LabError(f"the exercise did not finish its input within {timeout_s:.0f} s")
+            time.sleep(poll_s)
+    finally:
+        probe.close()
 
 
 def read_all(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
@@ -232,6 +252,7 @@ class RunResult:
     lines: list[str]
     input_records: int
     seconds: float  # from starting the app to having processed all of its input
+    cpu_seconds: float  # CPU this process (the app, its clients' threads) used meanwhile
 
 
 def run_id() -> str:
@@ -247,6 +268,7 @@ def run_on_cluster(
     use_sql: bool = False,
     timeout_s: float = 600.0,
     keep_topics: bool = False,
+    commit_interval_ms: int = COMMIT_INTERVAL_MS,
 ) -> RunResult:
     """Steps 1-5 of the run protocol above; returns the printed lines."""
     rid = run_id()
@@ -256,23 +278,29 @@ def run_on_cluster(
         written = produce(bootstrap, input_records(exercise, topics, rides, fares))
         with tempfile.TemporaryDirectory(prefix="riverlog-taxi-") as state_dir:
             if use_sql:
-                seconds, render_pairs = _run_sql(
-                    exercise, bootstrap, topics, rid, state_dir, timeout_s
+                timing, render_pairs = _run_sql(
+                    exercise, bootstrap, topics, rid, state_dir, timeout_s, commit_interval_ms
                 )
             else:
-                seconds, render_pairs = _run_streams(
-                    exercise, bootstrap, topics, rid, state_dir, timeout_s
+                timing, render_pairs = _run_streams(
+                    exercise, bootstrap, topics, rid, state_dir, timeout_s, commit_interval_ms
                 )
         lines = [line for line in render_pairs if line is not None]
-        return RunResult(lines, written, seconds)
+        return RunResult(lines, written, *timing)
     finally:
         if not keep_topics:
             delete_topics_containing(bootstrap, rid)
 
 
 def _run_streams(
-    exercise: Exercise, bootstrap: str, topics: Topics, rid: str, state_dir: str, timeout_s: float
-) -> tuple[float, list[str | None]]:
+    exercise: Exercise,
+    bootstrap: str,
+    topics: Topics,
+    rid: str,
+    state_dir: str,
+    timeout_s: float,
+    commit_interval_ms: int,
+) -> tuple[tuple[float, float], list[str | None]]:
     app_id = f"taxi-{exercise.name}-{rid}"
     topology = exercise.topology(topics)
     app = KafkaStreams(
@@ -281,22 +309,29 @@ def _run_streams(
             "application.id": app_id,
             "bootstrap.servers": bootstrap,
             "state.dir": state_dir,
-            "commit.interval.ms": 100,
+            "commit.interval.ms": commit_interval_ms,
+            "main.consumer.fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
         },
     )
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     app.start()
     try:
         wait_caught_up(bootstrap, [topology_inputs(app_id, topology)], timeout_s)
-        seconds = time.monotonic() - started
+        timing = (time.monotonic() - started, time.process_time() - cpu_started)
     finally:
         app.close(timeout=30)
-    return seconds, [exercise.render(k, v) for k, v in read_all(bootstrap, topics.output)]
+    return timing, [exercise.render(k, v) for k, v in read_all(bootstrap, topics.output)]
 
 
 def _run_sql(
-    exercise: Exercise, bootstrap: str, topics: Topics, rid: str, state_dir: str, timeout_s: float
-) -> tuple[float, list[str | None]]:
+    exercise: Exercise,
+    bootstrap: str,
+    topics: Topics,
+    rid: str,
+    state_dir: str,
+    timeout_s: float,
+    commit_interval_ms: int,
+) -> tuple[tuple[float, float], list[str | None]]:
     from riverlog.sql.server.server import SqlServer, StatementFailure
 
     server = SqlServer(
@@ -306,12 +341,13 @@ def _run_sql(
             "ksql.service.id": f"taxi_{rid}_",
             "ksql.streams.state.dir": state_dir,
             "ksql.streams.auto.offset.reset": "earliest",
-            "ksql.streams.commit.interval.ms": 100,
+            "ksql.streams.commit.interval.ms": commit_interval_ms,
+            "ksql.streams.main.consumer.fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
         }
     )
     server.start()
     try:
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         try:
             server.execute("\n".join(exercise.sql(topics)), {}, {})
         except StatementFailure as e:
@@ -320,7 +356,7 @@ def _run_sql(
             topology_inputs(q.application_id, q.topology) for q in server.engine.queries.values()
         ]
         wait_caught_up(bootstrap, groups, timeout_s)
-        seconds = time.monotonic() - started
+        timing = (time.monotonic() - started, time.process_time() - cpu_started)
     finally:
         server.stop()
-    return seconds, [exercise.render_sql(k, v) for k, v in read_all(bootstrap, topics.output)]
+    return timing, [exercise.render_sql(k, v) for k, v in read_all(bootstrap, topics.output)]
