@@ -22,6 +22,18 @@ from riverlog.labs.taxi.exercises.rides_and_fares import FARE_STORE
 from riverlog.labs.taxi.exercises.rides_and_fares import RIDE_STORE as SAVED_RIDE
 from riverlog.labs.taxi.javarandom import to_float32
 from riverlog.labs.taxi.local import input_records
+from riverlog.labs.taxi.records import (
+    TaxiFareSerde,
+    TaxiRideSerde,
+    fare_from_json,
+    fare_marks,
+    fare_to_json,
+    is_mark,
+    mark_times,
+    ride_from_json,
+    ride_marks,
+    ride_to_json,
+)
 from riverlog.labs.taxi.runner import bounded_input
 from riverlog.streams import Serdes
 from riverlog.streams.testing import TopologyTestDriver
@@ -359,3 +371,31 @@ def test_ride_cleansing_prints_the_java_csv() -> None:
     out = local.run_streams(EXERCISES["ride-cleansing"], rides=rides)
     assert out == [str(r) for r in rides if nyc_filter(r)]
     assert all(line.count(",") == 9 for line in out)
+
+
+# -- records on the wire ---------------------------------------------------------------------------
+
+
+def test_json_round_trip_keeps_the_java_floats_exactly() -> None:
+    rides, fares = bounded_input(20)
+    for ride in rides:
+        assert TaxiRideSerde().deserialize("t", TaxiRideSerde().serialize("t", ride)) == ride
+        upper = {k.upper(): v for k, v in ride_to_json(ride).items()}  # as ksqlDB writes columns
+        assert ride_from_json(upper) == ride
+    for fare in fares:
+        assert TaxiFareSerde().deserialize("t", TaxiFareSerde().serialize("t", fare)) == fare
+        upper = {k.upper(): v for k, v in fare_to_json(fare).items()}
+        assert fare_from_json(upper) == fare
+
+
+def test_end_marks_follow_every_event_by_two_hours_then_one_more() -> None:
+    assert mark_times(B) == (B + 3 * HOUR, B + 4 * HOUR)
+    assert mark_times(B + 1) == (B + 3 * HOUR, B + 4 * HOUR)
+    rides, fares = bounded_input(10)
+    last = max(r.event_time for r in rides)
+    marks = ride_marks(rides)
+    assert all(is_mark(m) and not nyc_filter(m) for m in marks)
+    assert marks[0].event_time >= last + 2 * HOUR + 60_001  # past every long-ride timer
+    assert [m.start_time for m in fare_marks(fares)] == list(
+        mark_times(max(f.start_time for f in fares))
+    )

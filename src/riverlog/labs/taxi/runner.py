@@ -111,17 +111,20 @@ def produce(bootstrap: str, records: Iterable[RawRecord]) -> int:
         {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
     )
     count = 0
-    for topic, key, value, ts in records:
-        while True:
-            try:
-                producer.produce(topic, value, key, timestamp=ts, on_delivery=report)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        count += 1
-        if count % 10_000 == 0:
-            producer.poll(0)
-    if producer.flush(60) or failures:
+    try:
+        for topic, key, value, ts in records:
+            while True:
+                try:
+                    producer.produce(topic, value, key, timestamp=ts, on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            count += 1
+            if count % 1_000 == 0:
+                producer.poll(0)
+    finally:  # also when interrupted: what was handed to the producer gets written
+        unsent = producer.flush(60)
+    if unsent or failures:
         raise LabError(f"writing the input failed: {failures[0] if failures else 'timed out'}")
     return count
 
