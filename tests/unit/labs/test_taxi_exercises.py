@@ -314,6 +314,15 @@ def test_multiple_rides(run: Runner) -> None:
 
 
 @BOTH
+def test_long_ride_whose_end_is_the_last_event(run: Runner) -> None:
+    # only the end of input can close this ride's window or fire its timer
+    started = start_ride(1, B)
+    assert run(EXERCISES["long-ride-alerts"], rides=[started, end_ride(started, B + 3 * HOUR)]) == [
+        "1"
+    ]
+
+
+@BOTH
 def test_exactly_two_hours_is_not_long(run: Runner) -> None:
     started = start_ride(5, B)
     rides = [started, end_ride(started, B + 2 * HOUR)]
@@ -347,11 +356,12 @@ def test_generated_three_hours_equal_the_reference(
         assert len(out) == len(expected) and set(out) == expected
 
 
-def test_long_rides_over_a_day_equal_the_reference() -> None:
+@BOTH
+def test_long_rides_over_a_day_equal_the_reference(run: Runner) -> None:
     rides, _ = bounded_input(4319)  # --hours 24: a dozen long rides
     expected = reference.long_ride_alerts(rides)
     assert len(expected) == 12
-    assert sorted(local.run_streams(EXERCISES["long-ride-alerts"], rides=rides)) == sorted(expected)
+    assert sorted(run(EXERCISES["long-ride-alerts"], rides=rides)) == sorted(expected)
 
 
 def test_hourly_tips_print_flink_trainings_discussion_values() -> None:
