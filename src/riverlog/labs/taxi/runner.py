@@ -32,14 +32,14 @@ from riverlog.labs.taxi.local import RawRecord, input_records
 from riverlog.labs.taxi.records import encode_fare, encode_key, encode_ride
 from riverlog.streams import KafkaStreams, Topology
 
-FLINK_SPEEDUP = 2000.0
+FLINK_SPEEDUP = 2000.0  # flink-training's generators: 20 s of event time per 10 ms of sleep
 # Each at-least-once commit flushes the producer and reads every changelog's end offset back from
 # the broker; Kafka's default is 30 s, a lab run wants its answer sooner.
 COMMIT_INTERVAL_MS = 1000
 # After each commit the stream thread asks the broker for the changelogs' end offsets through its
 # main consumer; on the same connection that request waits behind the consumer's long-poll fetch
 # (librdkafka's default fetch.wait.max.ms is 500). A short long-poll keeps commits quick.
-FETCH_WAIT_MAX_MS = 10  # flink-training's generators: 20 s of event time per 10 ms of sleep
+FETCH_WAIT_MAX_MS = 10
 
 
 class LabError(Exception):
