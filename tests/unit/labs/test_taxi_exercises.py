@@ -81,6 +81,16 @@ def test_cleansing_a_mixture_of_locations(run: Runner) -> None:
     assert run(EXERCISES["ride-cleansing"], rides=rides) == [str(cleansing_ride(PENN, PENN))]
 
 
+@BOTH
+def test_cleansing_compares_java_floats_at_the_border(run: Runner) -> None:
+    # (float) -73.7 is -73.69999694824219, east of GeoUtils' -73.7 (a double): Java drops the ride,
+    # though its CSV prints "-73.7"; one float further west is inside
+    border = cleansing_ride((to_float32(-73.7), PENN[1]), PENN)
+    inside = cleansing_ride((to_float32(-73.70001), PENN[1]), PENN)
+    assert str(border).split(",")[3] == "-73.7"
+    assert run(EXERCISES["ride-cleansing"], rides=[border, inside]) == [str(inside)]
+
+
 # -- Rides and Fares -----------------------------------------------------------------------------
 
 
