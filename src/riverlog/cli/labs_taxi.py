@@ -135,3 +135,27 @@ def run(
         raise CliError(str(e)) from None
     for line in result.lines:
         typer.echo(line)
+
+
+@app.command("sql")
+def show_sql(
+    exercise: Annotated[
+        str,
+        typer.Argument(
+            help="ride-cleansing | rides-and-fares | hourly-tips | long-ride-alerts",
+            show_default=False,
+        ),
+    ],
+    rides_topic: Annotated[str, typer.Option("--rides-topic")] = "taxi-rides",
+    fares_topic: Annotated[str, typer.Option("--fares-topic")] = "taxi-fares",
+    output_topic: Annotated[str, typer.Option("--output-topic")] = "taxi-output",
+) -> None:
+    """Print an exercise's SQL statements (for `riverlog sql -f`), reading the topics from the start."""
+    from riverlog.labs.taxi.exercises import EXERCISES, Topics
+
+    chosen = EXERCISES.get(exercise)
+    if chosen is None:
+        raise CliError(f"unknown exercise {exercise!r}; choose one of {', '.join(EXERCISES)}")
+    typer.echo("SET 'auto.offset.reset' = 'earliest';")
+    for statement in chosen.sql(Topics(rides_topic, fares_topic, output_topic)):
+        typer.echo(statement)

@@ -419,3 +419,18 @@ def test_end_marks_follow_every_event_by_two_hours_then_one_more() -> None:
     assert [m.start_time for m in fare_marks(fares)] == list(
         mark_times(max(f.start_time for f in fares))
     )
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_cli_sql_prints_statements_the_sql_shell_parses(name: str) -> None:
+    from typer.testing import CliRunner
+
+    from riverlog.cli.labs_taxi import app
+    from riverlog.sql.script import split_and_parse
+
+    result = CliRunner().invoke(app, ["sql", name, "--output-topic", "out"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "SET 'auto.offset.reset' = 'earliest';"
+    assert lines[1:] == EXERCISES[name].sql(Topics(output="out"))
+    assert len(split_and_parse(result.output, {})) == len(lines)
