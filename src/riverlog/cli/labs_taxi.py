@@ -21,6 +21,7 @@ import typer
 
 from riverlog.cli.client import DEFAULT_BOOTSTRAP, BootstrapOption
 from riverlog.cli.errors import CliError
+from riverlog.cli.topics import connect
 
 app = typer.Typer(help="flink-training's NYC taxi rides & fares lab.", no_args_is_help=True)
 
@@ -83,6 +84,7 @@ def generate(
         raise CliError("--speedup must be positive")
     count = _ride_count(rides, hours, None)
     topics = Topics(rides_topic, fares_topic)
+    connect(bootstrap, None)  # a one-line error now if nobody answers there
     try:
         create_topics(bootstrap, [rides_topic, fares_topic])
         if count is None:
@@ -126,6 +128,7 @@ def run(
         raise CliError(f"unknown exercise {exercise!r}; choose one of {', '.join(EXERCISES)}")
     count = _ride_count(rides, hours, 1079)  # default: the first 6 hours
     assert count is not None
+    connect(bootstrap, None)  # a one-line error now if nobody answers there
     ride_events, fares = bounded_input(count)
     try:
         result = run_on_cluster(

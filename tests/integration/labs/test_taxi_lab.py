@@ -4,6 +4,7 @@ results; and the `riverlog labs taxi` commands work end to end in a subprocess."
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,9 +15,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from riverlog.labs.taxi import reference
 from riverlog.labs.taxi.data import BEGINNING_MS, RideAndFare, TaxiFare, TaxiRide
-from riverlog.labs.taxi.exercises import EXERCISES
+from riverlog.labs.taxi.exercises import EXERCISES, Topics
 from riverlog.labs.taxi.javarandom import to_float32
-from riverlog.labs.taxi.runner import bounded_input, run_on_cluster
+from riverlog.labs.taxi.runner import LabError, bounded_input, run_on_cluster
+from riverlog.streams import Consumed, Produced, Serdes, StreamsBuilder, Topology
 from riverlog.testing.broker import RunningBroker
 
 MINUTE, HOUR = 60_000, 3_600_000
@@ -160,3 +162,17 @@ def test_cli_errors_are_one_line(broker: RunningBroker) -> None:
     done = _cli("run", "hourly-tips", "--rides", "5", "--hours", "1")
     assert done.returncode != 0
     assert done.stderr.strip() == "riverlog: error: give --rides or --hours, not both"
+
+
+def test_a_failing_app_ends_the_run_with_its_reason(broker: RunningBroker) -> None:
+    def broken(topics: Topics) -> Topology:
+        b = StreamsBuilder()
+        b.stream(topics.rides, Consumed.with_(Serdes.Long(), Serdes.Bytes())).map_values(
+            lambda _v: 1 // 0
+        ).to(topics.output, Produced.with_(Serdes.Long(), Serdes.Long()))
+        return b.build()
+
+    exercise = dataclasses.replace(EXERCISES["ride-cleansing"], topology=broken)
+    rides, _ = bounded_input(3)
+    with pytest.raises(LabError, match="the streams app stopped"):
+        run_on_cluster(exercise, broker.bootstrap_servers, rides, [], timeout_s=120)

@@ -16,13 +16,14 @@ Run protocol (`riverlog labs taxi run`), in steps:
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from riverlog.labs.taxi.data import BEGINNING_MS, TaxiFare, TaxiRide
@@ -31,6 +32,9 @@ from riverlog.labs.taxi.generators import bounded_rides, taxi_fares, taxi_rides
 from riverlog.labs.taxi.local import RawRecord, input_records
 from riverlog.labs.taxi.records import encode_fare, encode_key, encode_ride
 from riverlog.streams import KafkaStreams, Topology
+from riverlog.streams.runtime.kafka_streams import State
+
+log = logging.getLogger("riverlog.labs.taxi")
 
 FLINK_SPEEDUP = 2000.0  # flink-training's generators: 20 s of event time per 10 ms of sleep
 # Each at-least-once commit flushes the producer and reads every changelog's end offset back from
@@ -67,20 +71,20 @@ def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1) -> 
     for name, future in futures.items():
         try:
             future.result(timeout=30)
-        except KafkaException as e:
+        except Exception as e:  # KafkaException, or the future's TimeoutError
             if "TOPIC_ALREADY_EXISTS" not in str(e):
-                raise LabError(f"cannot create topic {name}: {e.args[0].str()}") from None
+                raise LabError(f"cannot create topic {name} on {bootstrap}: {e}") from None
 
 
 def delete_topics_containing(bootstrap: str, marker: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    names = [t for t in admin.list_topics(timeout=10).topics if marker in t]
-    if names:
-        for future in admin.delete_topics(names, operation_timeout=30).values():
-            try:
+    try:  # best effort: a leftover topic of a finished run harms nothing
+        names = [t for t in admin.list_topics(timeout=10).topics if marker in t]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
                 future.result(timeout=30)
-            except KafkaException:
-                pass  # best effort: a leftover topic of a finished run harms nothing
+    except Exception as e:
+        log.warning("could not delete the run's topics (*%s*): %s", marker, e)
 
 
 def paced(records: Iterable[RawRecord], speedup: float | None) -> Iterator[RawRecord]:
@@ -202,13 +206,21 @@ class ProgressProbe:
 
 
 def wait_caught_up(
-    bootstrap: str, groups: Sequence[GroupInputs], timeout_s: float, poll_s: float = 0.5
+    bootstrap: str,
+    groups: Sequence[GroupInputs],
+    timeout_s: float,
+    failure: Callable[[], str | None] = lambda: None,
+    poll_s: float = 0.5,
 ) -> None:
-    """Return once every group has processed all of its input (see `ProgressProbe.caught_up`)."""
+    """Return once every group has processed all of its input (see `ProgressProbe.caught_up`);
+    `failure()` names a reason to give up at once (the app stopped with an error)."""
     deadline = time.monotonic() + timeout_s
     probe = ProgressProbe(bootstrap, groups)
     try:
         while not probe.caught_up():
+            reason = failure()
+            if reason is not None:
+                raise LabError(reason)
             if time.monotonic() > deadline:
                 raise LabError(f"the exercise did not finish its input within {timeout_s:.0f} s")
             time.sleep(poll_s)
@@ -319,7 +331,12 @@ def _run_streams(
     started, cpu_started = time.monotonic(), time.process_time()
     app.start()
     try:
-        wait_caught_up(bootstrap, [topology_inputs(app_id, topology)], timeout_s)
+
+        def failure() -> str | None:
+            stopped = app.state in (State.PENDING_ERROR, State.ERROR, State.NOT_RUNNING)
+            return f"the streams app stopped ({app.state.name}); see its log" if stopped else None
+
+        wait_caught_up(bootstrap, [topology_inputs(app_id, topology)], timeout_s, failure)
         timing = (time.monotonic() - started, time.process_time() - cpu_started)
     finally:
         app.close(timeout=30)
@@ -358,7 +375,14 @@ def _run_sql(
         groups = [
             topology_inputs(q.application_id, q.topology) for q in server.engine.queries.values()
         ]
-        wait_caught_up(bootstrap, groups, timeout_s)
+
+        def failure() -> str | None:
+            for q in server.engine.queries.values():
+                if q.state == "ERROR":
+                    return f"query {q.id} failed: {q.error}"
+            return None
+
+        wait_caught_up(bootstrap, groups, timeout_s, failure)
         timing = (time.monotonic() - started, time.process_time() - cpu_started)
     finally:
         server.stop()
