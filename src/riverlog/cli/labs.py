@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from riverlog.cli import labs_toll
+from riverlog.cli import labs_taxi, labs_toll
 
 app = typer.Typer(
     help="The labs: NYC taxi rides & fares (taxi) and toll collection & monitoring (toll).",
@@ -15,3 +15,4 @@ app = typer.Typer(
 )
 # the labs' sub-groups (one line each):
 app.add_typer(labs_toll.app, name="toll")
+app.add_typer(labs_taxi.app, name="taxi")
