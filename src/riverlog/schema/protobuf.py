@@ -169,7 +169,8 @@ class ProtobufSchema(ParsedSchema):
         references: tuple[SchemaReference, ...] = (),
         resolved: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(text.strip(), references)
+        # kept as sent: Confluent's (normalized) text ends with a newline
+        super().__init__(text if text.strip() else "", references)
         deps: list[FDP] = []
         for dep_name, dep_text in (resolved or {}).items():
             dep = decode_descriptor(dep_text)
@@ -213,6 +214,12 @@ class ProtobufSchema(ParsedSchema):
 
     def canonical(self) -> str:
         return self._canonical
+
+    def normalized_text(self) -> str:
+        """`?normalize=true`: Confluent's normalized .proto text (see `proto_normalize`)."""
+        from riverlog.schema.proto_normalize import normalized_proto
+
+        return normalized_proto(self.file)
 
     def serialized(self) -> str:
         """Confluent's `format=serialized`: the base64 FileDescriptorProto."""
