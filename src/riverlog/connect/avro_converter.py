@@ -484,8 +484,12 @@ class AvroConverter(Converter):
     def registry_schema(self, text: str) -> RegistrySchema:
         return RegistrySchema(text, "AVRO")
 
+    def record_name(self, schema: Schema) -> str | None:
+        """The name RecordNameStrategy uses."""
+        return schema.name or (DEFAULT_RECORD if schema.type is d.Type.STRUCT else None)
+
     def _register(self, topic: str, schema: Schema, text: str) -> bytes:
-        record_name = schema.name or (DEFAULT_RECORD if schema.type is d.Type.STRUCT else None)
+        record_name = self.record_name(schema)
         subject = self.strategy.function(SerializationContext(topic, self.field), record_name)
         if subject is None:
             raise DataException("the subject name strategy named no subject")
