@@ -43,6 +43,12 @@ from riverlog.connect.worker_tasks import (
 
 log = logging.getLogger(__name__)
 
+# Kafka's validation message for transaction.boundary=connector on a connector that cannot define them
+TRANSACTION_BOUNDARY_UNSUPPORTED = (
+    "The connector does not support connector-defined transaction boundaries with the given "
+    "configuration. Please reconfigure it to use a different transaction boundary definition."
+)
+
 ConnectorStatusCallback = Callable[[str, State, str | None], None]
 
 _OVERRIDE_PREFIXES = ("producer.override.", "consumer.override.", "admin.override.")
@@ -226,16 +232,16 @@ class Worker:
             )
             producer = self.producer_config(cprops, f"connector-producer-{task_id}")
             eos_topic = None
+            connector_transactions = False
             if (
                 self.config.distributed
                 and str(self.config.values.get("exactly.once.source.support", "disabled")).lower()
                 == "enabled"
             ):
                 if str(parsed.get("transaction.boundary") or "poll").lower() == "connector":
-                    raise ConnectException(
-                        "transaction.boundary=connector is not supported: riverlog connectors cannot "
-                        "define transaction boundaries; use poll or interval"
-                    )
+                    if not connector_cls().can_define_transaction_boundaries(cprops):
+                        raise ConnectException(TRANSACTION_BOUNDARY_UNSUPPORTED)
+                    connector_transactions = True
                 eos_topic = str(self.config.get("offset.storage.topic"))
                 producer["transactional.id"] = (
                     f"{self.config.get('group.id')}-{task_id.connector}-{task_id.task}"
@@ -260,6 +266,7 @@ class Worker:
                 exactly_once_offsets_topic=eos_topic,
                 create_topic=self._topic_creator(cprops),
                 transaction_interval_ms=self._transaction_interval(parsed, flush_ms),
+                connector_transactions=connector_transactions,
             )
         if issubclass(connector_cls, SinkConnector) and isinstance(task, SinkTask):
             dlq_producer: list[Any] = []
