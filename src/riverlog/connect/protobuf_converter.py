@@ -10,19 +10,20 @@ Schema mapping after Confluent's `ProtobufData` (its default settings):
   INT64 → int64 (`io.confluent.connect.protobuf.Type` may name another integer type), FLOAT32 →
   float, FLOAT64 → double, BOOLEAN → bool, STRING → string, BYTES → bytes, ARRAY → a `repeated`
   field, MAP → a `repeated` nested `<Name>Entry` message with `key = 1` and `value = 2` (as
-  ProtobufData writes it: no `map_entry` option), Timestamp → `google.protobuf.Timestamp`. Null
-  values are left unset.
+  ProtobufData writes it: no `map_entry` option), Timestamp → `google.protobuf.Timestamp`, Decimal →
+  `confluent.type.Decimal`, Date → `google.type.Date`, Time → `google.type.TimeOfDay`. INT8/INT16 and
+  a Decimal's precision and scale go in the field's `(confluent.field_meta)` params (`connect.type`,
+  `precision`, `scale`), importing `confluent/meta.proto`. Null values are left unset.
 - reading: a message is a STRUCT named by the message's simple name, every field optional and
   carrying its number as `io.confluent.connect.protobuf.Tag`; int32/sint32/sfixed32 → INT32, the other
   integers → INT64 (non-default kinds named in `io.confluent.connect.protobuf.Type`), enums → STRING
   (symbols in `io.confluent.connect.protobuf.Enum.<SYMBOL>` parameters), repeated → ARRAY, map fields
   → MAP, a oneof → an optional STRUCT field named after the oneof (schema name
-  `io.confluent.connect.protobuf.Union.<oneof>`), `google.protobuf.Timestamp` → Timestamp, other
-  messages → nested STRUCTs.
+  `io.confluent.connect.protobuf.Union.<oneof>`), the logical messages above → their Connect types
+  (`connect.type` int8/int16 → INT8/INT16), other messages → nested STRUCTs.
 
-Not done (they need `confluent/meta.proto`, `confluent/type/decimal.proto` and `google/type/*.proto`,
-which riverlog's registry does not provide): `connect.type` field metadata for INT8/INT16 (they read
-back as INT32), Decimal, Date and Time; non-STRUCT root schemas (Confluent's wrapper types).
+Not done: non-STRUCT root schemas (Confluent's wrapper types), ProtobufData's optional settings
+(`enhanced.protobuf.schema.support`, wrappers for nullables, `optional` for nullables, …).
 
 Config: `AvroConverter`'s (`schema.registry.url`, `auto.register.schemas`, `use.latest.version`, the
 subject name strategies). Conversions are cached per Connect schema object and per schema id.
@@ -31,11 +32,15 @@ subject name strategies). Conversions are cached per Connect schema object and p
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import decimal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka.schema_registry import Schema as RegistrySchema
+from confluent_kafka.schema_registry.confluent import meta_pb2
+from confluent_kafka.schema_registry.confluent.type.decimal_utils import to_proto_decimal
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
 
@@ -55,6 +60,17 @@ UNION_PREFIX = f"{NAMESPACE}.Union."
 DEFAULT_NAME = "ConnectDefault"
 TIMESTAMP_TYPE = "google.protobuf.Timestamp"
 TIMESTAMP_FILE = "google/protobuf/timestamp.proto"
+# Connect logical types -> (message, file), as ProtobufData maps them
+_LOGICAL_MESSAGES = {
+    d.TIMESTAMP_NAME: (TIMESTAMP_TYPE, TIMESTAMP_FILE),
+    d.DECIMAL_NAME: ("confluent.type.Decimal", "confluent/type/decimal.proto"),
+    d.DATE_NAME: ("google.type.Date", "google/type/date.proto"),
+    d.TIME_NAME: ("google.type.TimeOfDay", "google/type/timeofday.proto"),
+}
+META_FILE = "confluent/meta.proto"
+FIELD_META: Any = getattr(meta_pb2, "field_meta")  # noqa: B009 - generated code, untyped
+CONNECT_TYPE = "connect.type"
+PRECISION_PARAM = "connect.decimal.precision"
 
 F = descriptor_pb2.FieldDescriptorProto
 FD = descriptor.FieldDescriptor
@@ -175,11 +191,17 @@ def _field(
         schema = schema.value_schema
         if schema.type is d.Type.ARRAY:
             raise DataException("Array cannot be nested")
-    if schema.name in (d.DECIMAL_NAME, d.DATE_NAME, d.TIME_NAME):
-        raise DataException(f"{schema.name} is not supported by riverlog's ProtobufConverter")
-    if schema.name == d.TIMESTAMP_NAME:
-        out.type, out.type_name = F.TYPE_MESSAGE, f".{TIMESTAMP_TYPE}"
-        deps.add(TIMESTAMP_FILE)
+    meta: dict[str, str] = {}
+    if schema.name in _LOGICAL_MESSAGES:
+        message_name, file = _LOGICAL_MESSAGES[schema.name]
+        out.type, out.type_name = F.TYPE_MESSAGE, f".{message_name}"
+        deps.add(file)
+        if schema.name == d.DECIMAL_NAME:
+            params = schema.params
+            if PRECISION_PARAM in params:
+                meta["precision"] = params[PRECISION_PARAM]
+            if d.DECIMAL_SCALE in params:
+                meta["scale"] = params[d.DECIMAL_SCALE]
     elif schema.type is d.Type.STRUCT:
         type_name = names.unqualified(schema.name)
         if type_name == name:
@@ -202,6 +224,12 @@ def _field(
         if kind not in _SCALAR_TYPES:
             raise DataException(f"unknown protobuf type {kind!r} in {TYPE}")
         out.type = _SCALAR_TYPES[kind]
+        if schema.type in (d.Type.INT8, d.Type.INT16):
+            meta[CONNECT_TYPE] = schema.type.name.lower()
+    if meta:
+        # ProtobufData's field metadata: `[(confluent.field_meta) = {params: …}]`
+        out.options.Extensions[FIELD_META].params.update(meta)
+        deps.add(META_FILE)
     return out
 
 
@@ -243,8 +271,8 @@ def _set(message: Message, name: str, schema: Schema, value: Any) -> None:
             if item is not None:
                 _set(entry, "value", schema.value_schema, item)
         return
-    if schema.name == d.TIMESTAMP_NAME:
-        getattr(message, name).FromMilliseconds(d.timestamp_to_int(value))
+    if schema.name in _LOGICAL_MESSAGES:
+        _logical_to_message(getattr(message, name), schema, value)
     elif schema.type is d.Type.STRUCT:
         _fill(getattr(message, name), schema, value)
     else:
@@ -252,12 +280,51 @@ def _set(message: Message, name: str, schema: Schema, value: Any) -> None:
 
 
 def _append(target: Any, schema: Schema, value: Any) -> None:
-    if schema.name == d.TIMESTAMP_NAME:
-        target.add().FromMilliseconds(d.timestamp_to_int(value))
+    if schema.name in _LOGICAL_MESSAGES:
+        _logical_to_message(target.add(), schema, value)
     elif schema.type is d.Type.STRUCT:
         _fill(target.add(), schema, value)
     else:
         target.append(value)
+
+
+def _logical_to_message(target: Any, schema: Schema, value: Any) -> None:
+    """ProtobufData's logical converters: Timestamp, confluent.type.Decimal (the unscaled value's
+    two's-complement bytes, its precision and scale), google.type.Date, google.type.TimeOfDay."""
+    if schema.name == d.TIMESTAMP_NAME:
+        target.FromMilliseconds(d.timestamp_to_int(value))
+    elif schema.name == d.DECIMAL_NAME:
+        encoded = to_proto_decimal(value)
+        target.value, target.precision, target.scale = (
+            encoded.value,
+            encoded.precision,
+            encoded.scale,
+        )
+    elif schema.name == d.DATE_NAME:
+        day = value.date() if isinstance(value, dt.datetime) else value
+        target.year, target.month, target.day = day.year, day.month, day.day
+    else:
+        millis = d.time_to_int(value)
+        target.hours, rest = divmod(millis, 3_600_000)
+        target.minutes, rest = divmod(rest, 60_000)
+        target.seconds, ms = divmod(rest, 1000)
+        target.nanos = ms * 1_000_000
+
+
+def _logical_from_message(schema: Schema, raw: Any) -> Any:
+    if schema.name == d.TIMESTAMP_NAME:
+        return d.timestamp_from_int(raw.ToMilliseconds())
+    if schema.name == d.DECIMAL_NAME:
+        unscaled = int.from_bytes(raw.value, "big", signed=True)
+        value = decimal.Decimal(unscaled).scaleb(-raw.scale)
+        scale = int(schema.params.get(d.DECIMAL_SCALE, raw.scale))
+        return value.quantize(decimal.Decimal(1).scaleb(-scale))
+    if schema.name == d.DATE_NAME:
+        return dt.date(raw.year, raw.month, raw.day)
+    millis = (
+        raw.hours * 3_600_000 + raw.minutes * 60_000 + raw.seconds * 1000 + raw.nanos // 1_000_000
+    )
+    return d.time_from_int(millis)
 
 
 def message_indexes(indexes: list[int]) -> bytes:
@@ -334,6 +401,15 @@ def _field_schema(f: descriptor.FieldDescriptor) -> Schema:
         )
     elif message is not None and message.full_name == TIMESTAMP_TYPE:
         b = SchemaBuilder.of(d.timestamp_schema())
+    elif message is not None and message.full_name == "confluent.type.Decimal":
+        meta = _field_meta(f)
+        b = SchemaBuilder.of(d.decimal_schema(int(meta.get("scale", "0"))))
+        if "precision" in meta:
+            b.parameter(PRECISION_PARAM, meta["precision"])
+    elif message is not None and message.full_name == "google.type.Date":
+        b = SchemaBuilder.of(d.date_schema())
+    elif message is not None and message.full_name == "google.type.TimeOfDay":
+        b = SchemaBuilder.of(d.time_schema())
     elif message is not None:
         b = SchemaBuilder.of(to_connect_schema(message))
     elif f.type == FD.TYPE_ENUM:
@@ -343,7 +419,10 @@ def _field_schema(f: descriptor.FieldDescriptor) -> Schema:
     else:
         kind = _kind_name(f.type)
         if kind in ("int32", "sint32", "sfixed32"):
-            b = SchemaBuilder(d.Type.INT32)
+            connect_type = _field_meta(f).get(CONNECT_TYPE)
+            b = SchemaBuilder(
+                {"int8": d.Type.INT8, "int16": d.Type.INT16}.get(connect_type or "", d.Type.INT32)
+            )
         elif kind in ("uint32", "fixed32", "int64", "uint64", "sint64", "fixed64", "sfixed64"):
             b = SchemaBuilder(d.Type.INT64)
         else:
@@ -363,6 +442,14 @@ def _field_schema(f: descriptor.FieldDescriptor) -> Schema:
     b.optional()
     b.parameter(TAG, str(f.number))
     return b.build()
+
+
+def _field_meta(f: descriptor.FieldDescriptor) -> dict[str, str]:
+    """The field's `(confluent.field_meta)` params (ProtobufData's Connect metadata)."""
+    options = f.GetOptions()
+    if not options.HasExtension(FIELD_META):
+        return {}
+    return dict(options.Extensions[FIELD_META].params)
 
 
 def _is_map(f: descriptor.FieldDescriptor) -> bool:
@@ -422,8 +509,8 @@ def _value(schema: Schema, raw: Any) -> Any:
         # a protobuf map, or ProtobufData's repeated `…Entry` messages
         pairs = raw.items() if hasattr(raw, "items") else [(e.key, e.value) for e in raw]
         return {_value(schema.key_schema, k): _value(schema.value_schema, v) for k, v in pairs}
-    if schema.name == d.TIMESTAMP_NAME:
-        return d.timestamp_from_int(raw.ToMilliseconds())
+    if schema.name in _LOGICAL_MESSAGES:
+        return _logical_from_message(schema, raw)
     if schema.type is d.Type.STRUCT:
         return to_connect_value(schema, raw)
     if schema.params.get(ENUM) is not None:

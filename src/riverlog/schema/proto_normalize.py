@@ -12,10 +12,13 @@ Confluent's rules, each applied here:
   single-number ranges written as the number; enum constants sorted by number, then name;
 - every message/enum type name fully qualified with a leading dot (`.pkg.Msg`), map values included;
   RPC request/response types too;
-- `extend` blocks grouped by the extended type, fields by tag.
+- `extend` blocks grouped by the extended type, fields by tag;
+- custom options (`(confluent.field_meta) = {…}`) written as Confluent writes option maps: keys
+  sorted, a one-element list as its element.
 
 The descriptor has lost what the text said literally, so: `json_name` is written only when it
-differs from protoc's default, custom (extension) options and proto2 groups are not written.
+differs from protoc's default; custom options are written only when their extension is known to
+protobuf's default pool (Confluent's `confluent/meta.proto` is); proto2 groups are not written.
 """
 
 from __future__ import annotations
@@ -111,23 +114,84 @@ def _number(value: Any) -> str:
 
 
 def _options(options: Any) -> list[str]:
-    """`name = value` of each set standard option, sorted by name (custom options are skipped)."""
+    """`name = value` of each set option, sorted by name (a custom option's name is parenthesized,
+    and sorts without its parentheses); message values are written as Confluent writes option maps."""
     out = []
     for field, value in options.ListFields():
-        if field.is_extension or _repeated(value):
-            continue
-        if field.type == F.TYPE_STRING:
-            rendered = f'"{_escape(str(value))}"'
-        elif field.type == F.TYPE_BOOL:
-            rendered = "true" if value else "false"
-        elif field.type == F.TYPE_ENUM:
-            rendered = field.enum_type.values_by_number[value].name
-        elif field.type in _SCALARS:
-            rendered = _number(value)
-        else:
-            continue
-        out.append((field.name, f"{field.name} = {rendered}"))
+        text = _option(field, value)
+        if text is not None:
+            out.append((field.full_name if field.is_extension else field.name, text))
     return [text for _, text in sorted(out, key=lambda item: item[0])]
+
+
+def _option(field: Any, value: Any) -> str | None:
+    name = f"({field.full_name})" if field.is_extension else field.name
+    if field.type == F.TYPE_MESSAGE:
+        if _repeated(value):
+            return None  # repeated message-valued options are not written
+        return f"{name} = {{\n{_option_map(value)}}}"
+    if _repeated(value):
+        return None
+    return f"{name} = {_scalar(field, value)}"
+
+
+def _scalar(field: Any, value: Any) -> str:
+    if field.type == F.TYPE_STRING:
+        return f'"{_escape(str(value))}"'
+    if field.type == F.TYPE_BYTES:
+        return f'"{_escape(bytes(value).decode("latin-1"))}"'
+    if field.type == F.TYPE_BOOL:
+        return "true" if value else "false"
+    if field.type == F.TYPE_ENUM:
+        return str(field.enum_type.values_by_number[value].name)
+    return _number(value)
+
+
+def _option_map(message: Any) -> str:
+    """Confluent's `formatOptionMap`: `key: value` lines sorted by key, comma-separated."""
+    entries = sorted(
+        ((fd.name, _option_value(fd, value)) for fd, value in message.ListFields()),
+        key=lambda item: item[0],
+    )
+    last = len(entries) - 1
+    return "".join(
+        _indented(f"{key}: {text}{',' if i != last else ''}")
+        for i, (key, text) in enumerate(entries)
+    )
+
+
+def _option_value(field: Any, value: Any) -> str:
+    if field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+        entry_fields = field.message_type.fields_by_name
+        items = [
+            "{\n"
+            + _indented(f"key: {_scalar(entry_fields['key'], k)},")
+            + _indented(f"value: {_option_value_one(entry_fields['value'], v)}")
+            + "}"
+            for k, v in sorted(value.items())
+        ]
+        return _option_list(items)
+    if _repeated(value):
+        return _option_list([_option_value_one(field, v) for v in value])
+    return _option_value_one(field, value)
+
+
+def _option_value_one(field: Any, value: Any) -> str:
+    if field.type == F.TYPE_MESSAGE:
+        return f"{{\n{_option_map(value)}}}"
+    return _scalar(field, value)
+
+
+def _option_list(items: list[str]) -> str:
+    """A one-element list is written as its element when normalizing (Confluent)."""
+    if len(items) == 1:
+        return items[0]
+    last = len(items) - 1
+    return (
+        "[\n"
+        + "".join(_indented(t + ("," if i != last else "")) for i, t in enumerate(items))
+        + "]"
+    )
 
 
 def _repeated(value: Any) -> bool:
@@ -164,7 +228,7 @@ def _field(field: Any, syntax: str, maps: dict[str, Any], in_oneof: bool) -> str
         elif not in_oneof and (syntax != "proto3" or field.proto3_optional):
             head = "optional " + head
     options = [(name, text) for name, text in _field_specials(field)]
-    options.extend((o.split(" = ")[0], o) for o in _options(field.options))
+    options.extend((o.split(" = ")[0].strip("()"), o) for o in _options(field.options))
     rendered = [text for _, text in sorted(options, key=lambda item: item[0])]
     return f"{head} {field.name} = {field.number}{_bracket(rendered)};\n"
 

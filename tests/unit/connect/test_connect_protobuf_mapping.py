@@ -4,6 +4,7 @@ ProtobufData builds it, values through protobuf's binary and back, and the messa
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 
 import pytest
 
@@ -100,12 +101,88 @@ def test_values_round_trip_through_protobuf_binary() -> None:
     assert [f.number for f in again.file.message_type[0].field] == [1, 2, 3, 4, 5, 6, 7]
 
 
-def test_message_indexes_and_unsupported_types() -> None:
+def test_message_indexes_and_unsupported_roots() -> None:
     for indexes in ([0], [1], [0, 2], [3, 1, 4]):
         encoded = message_indexes(indexes)
         assert read_message_indexes(encoded + b"rest") == (indexes, len(encoded))
     assert message_indexes([0]) == b"\x00" and message_indexes([1]) == b"\x02\x02"
-    with pytest.raises(DataException, match="Decimal"):
-        to_proto(SchemaBuilder.struct().field("p", d.decimal_schema(2)).build())
     with pytest.raises(DataException, match="root schema"):
         to_proto(d.STRING_SCHEMA)
+
+
+LOGICAL = (
+    SchemaBuilder.struct()
+    .name("Toll")
+    .field("axles", d.INT8_SCHEMA)
+    .field("lane", d.INT16_SCHEMA)
+    .field(
+        "amount",
+        SchemaBuilder.of(d.decimal_schema(2)).parameter("connect.decimal.precision", "8").build(),
+    )
+    .field("day", d.date_schema())
+    .field("at", d.time_schema())
+    .build()
+)
+
+
+def test_logical_types_and_connect_metadata_as_protobuf_data_writes_them() -> None:
+    mapping = to_proto(LOGICAL)
+    text = normalized_proto(mapping.file)
+    assert text == (
+        'syntax = "proto3";\n'
+        "\n"
+        'import "confluent/meta.proto";\n'
+        'import "confluent/type/decimal.proto";\n'
+        'import "google/type/date.proto";\n'
+        'import "google/type/timeofday.proto";\n'
+        "\n"
+        "message Toll {\n"
+        "  int32 axles = 1 [(confluent.field_meta) = {\n"
+        "    params: {\n"
+        '      key: "connect.type",\n'
+        '      value: "int8"\n'
+        "    }\n"
+        "  }];\n"
+        "  int32 lane = 2 [(confluent.field_meta) = {\n"
+        "    params: {\n"
+        '      key: "connect.type",\n'
+        '      value: "int16"\n'
+        "    }\n"
+        "  }];\n"
+        "  .confluent.type.Decimal amount = 3 [(confluent.field_meta) = {\n"
+        "    params: [\n"
+        "      {\n"
+        '        key: "precision",\n'
+        '        value: "8"\n'
+        "      },\n"
+        "      {\n"
+        '        key: "scale",\n'
+        '        value: "2"\n'
+        "      }\n"
+        "    ]\n"
+        "  }];\n"
+        "  .google.type.Date day = 4;\n"
+        "  .google.type.TimeOfDay at = 5;\n"
+        "}\n"
+    )
+    compiled = ProtobufSchema(text)  # the registered text compiles, metadata included
+    schema = to_connect_schema(compiled.pool.FindMessageTypeByName("Toll"))
+    types = {f.name: (f.schema.type, f.schema.name) for f in schema.fields}
+    assert types["axles"] == (d.Type.INT8, None) and types["lane"] == (d.Type.INT16, None)
+    assert types["amount"] == (d.Type.BYTES, d.DECIMAL_NAME)
+    assert schema.field("amount").schema.params["connect.decimal.precision"] == "8"  # type: ignore[union-attr]
+    value = (
+        Struct(LOGICAL)
+        .put("axles", 3)
+        .put("lane", 2)
+        .put("amount", decimal.Decimal("-12.34"))
+        .put("day", dt.date(2026, 12, 7))
+        .put("at", dt.time(21, 5, 7, 250000))
+    )
+    data = to_message(mapping, LOGICAL, value).SerializeToString()
+    parsed = mapping.message_class()
+    parsed.ParseFromString(data)
+    back = to_connect_value(to_connect_schema(mapping.pool.FindMessageTypeByName("Toll")), parsed)
+    assert back.get("amount") == decimal.Decimal("-12.34")
+    assert back.get("day") == dt.date(2026, 12, 7) and back.get("at") == dt.time(21, 5, 7, 250000)
+    assert back.get("axles") == 3

@@ -1,7 +1,8 @@
 """`?normalize=true` for JSON Schema and Protobuf, against the expected strings of Confluent's own tests
-(ProtobufSchemaTest.testNormalization and testRanges, adapted where protoc refuses the original
-(reserved numbers in use, jstype on int32, open enums not starting at 0), and where a compiled descriptor cannot say
-what the text said: explicit `json_name` equal to protoc's default and custom options are left out)."""
+(ProtobufSchemaTest.testNormalization and testRanges, adapted where protoc refuses the original:
+reserved numbers in use, jstype on int32, open enums not starting at 0, `(confluent.field_meta)` used
+without importing confluent/meta.proto; and where a compiled descriptor cannot say what the text
+said: an explicit `json_name` equal to protoc's default is left out)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ SOURCE = """syntax = "proto3";
 package my.package;
 
 import "google/protobuf/timestamp.proto";
+import "confluent/type/decimal.proto";
+import "confluent/meta.proto";
 import "google/protobuf/duration.proto";
 
 option java_package = "my.package";
@@ -46,7 +49,20 @@ option php_metadata_namespace = "php_md_ns";
 option ruby_package = "ruby";
 
 message Nested {
-  google.protobuf.Duration test_duration = 1;
+  confluent.type.Decimal test_cflt_decimal = 1 [(confluent.field_meta) = {
+    params: [
+      {
+        value: "8",
+        key: "precision"
+      },
+      {
+        value: "3",
+        key: "scale"
+      }
+    ],
+    doc: "test decimal"
+  }];
+  google.protobuf.Duration test_duration = 9;
   google.protobuf.Timestamp test_timestamp = 2;
   map<string, InnerMessage> test_map = 3;
 
@@ -112,6 +128,8 @@ service MyService {
 NORMALIZED = """syntax = "proto3";
 package my.package;
 
+import "confluent/meta.proto";
+import "confluent/type/decimal.proto";
 import "google/protobuf/duration.proto";
 import "google/protobuf/timestamp.proto";
 
@@ -134,9 +152,22 @@ option ruby_package = "ruby";
 option swift_prefix = "swift";
 
 message Nested {
-  .google.protobuf.Duration test_duration = 1;
+  .confluent.type.Decimal test_cflt_decimal = 1 [(confluent.field_meta) = {
+    doc: "test decimal",
+    params: [
+      {
+        key: "precision",
+        value: "8"
+      },
+      {
+        key: "scale",
+        value: "3"
+      }
+    ]
+  }];
   .google.protobuf.Timestamp test_timestamp = 2;
   map<string, .my.package.Nested.InnerMessage> test_map = 3;
+  .google.protobuf.Duration test_duration = 9;
 
   message InnerMessage {
     reserved 8 to 9;
