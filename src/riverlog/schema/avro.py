@@ -19,7 +19,7 @@ import avro.schema
 import fastavro
 import fastavro.schema
 
-from riverlog.schema.avro_normalize import normalized_avro
+from riverlog.schema.avro_normalize import canonical_avro, normalized_avro
 from riverlog.schema.types import InvalidSchemaError, ParsedSchema, SchemaReference, SchemaType
 
 _CHECK_NAMES = {
@@ -69,7 +69,13 @@ class AvroSchema(ParsedSchema):
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise InvalidSchemaError(f"Invalid schema: {exc}") from None
         self.named_schemas = named
-        self._canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+        # Stored and served as Confluent's canonical string (Java's Schema.toString of the schema
+        # as sent); equality compares that form with object keys sorted.
+        try:
+            self.text = canonical_avro(obj, self._reference_objs())
+        except (TypeError, ValueError, KeyError, AttributeError):  # pragma: no cover - defensive
+            self.text = _compact(obj)
+        self._canonical = json.dumps(json.loads(self.text), sort_keys=True, separators=(",", ":"))
 
     def canonical(self) -> str:
         return self._canonical

@@ -50,12 +50,22 @@ _LOGICAL = {
 }
 
 
+def canonical_avro(obj: Any, references: Mapping[str, Any] | None = None) -> str:
+    """Confluent's `canonicalString()` without normalization: Java's `Schema.toString` of the schema
+    as sent (what Confluent's registry stores for every Avro registration) — the attribute order and
+    relative names above, properties, aliases and defaults as they were written."""
+    return normalized_avro(obj, references, normalize=False)
+
+
 def normalized_avro(
-    obj: Any, references: Mapping[str, Any] | None = None, inline: bool = False
+    obj: Any,
+    references: Mapping[str, Any] | None = None,
+    inline: bool = False,
+    normalize: bool = True,
 ) -> str:
     """The normalized text of a schema's JSON; `references` are the referenced schemas' JSON
     objects (by reference name), written as names — or in full at first use when `inline`."""
-    writer = _Writer()
+    writer = _Writer(normalize)
     for ref in (references or {}).values():
         full = _full_name(ref, None)
         if full is None:
@@ -100,7 +110,8 @@ def _sorted_json(value: Any) -> Any:
 
 
 class _Writer:
-    def __init__(self) -> None:
+    def __init__(self, normalize: bool = True) -> None:
+        self.normalize = normalize
         self.defined: set[str] = set()
         self.pending: dict[str, Any] = {}
 
@@ -157,7 +168,7 @@ class _Writer:
         elif own_space is None and out_space is not None:
             out["namespace"] = ""
         doc = obj.get("doc")
-        if isinstance(doc, str) and doc:
+        if isinstance(doc, str) and (doc or not self.normalize):  # normalizing drops an empty doc
             out["doc"] = doc
         if kind in ("record", "error"):
             out["fields"] = [self.field(f, own_space) for f in obj.get("fields", [])]
@@ -171,10 +182,12 @@ class _Writer:
             out["size"] = obj.get("size")
             reserved = _SCHEMA_RESERVED
         out.update(self.props(obj, reserved, kind))
-        aliases = sorted(
+        aliases = [
             a if "." in str(a) or not own_space else f"{own_space}.{a}"
-            for a in obj.get("aliases") or []
-        )
+            for a in dict.fromkeys(obj.get("aliases") or [])
+        ]
+        if self.normalize:
+            aliases.sort()
         if aliases:
             out["aliases"] = [_qualified(str(a), own_space) for a in aliases]
         return out
@@ -187,19 +200,29 @@ class _Writer:
         if field.get("doc") is not None:
             out["doc"] = field["doc"]
         if "default" in field:
-            out["default"] = _default(field["default"], ftype)
+            out["default"] = (
+                _default(field["default"], ftype) if self.normalize else field["default"]
+            )
         order = field.get("order", "ascending")
         if order != "ascending":
             out["order"] = order
         if field.get("aliases"):
-            out["aliases"] = sorted(str(a) for a in field["aliases"])
-        out.update({k: _sorted_json(field[k]) for k in sorted(field) if k not in _FIELD_RESERVED})
+            aliases = [str(a) for a in dict.fromkeys(field["aliases"])]
+            out["aliases"] = sorted(aliases) if self.normalize else aliases
+        if self.normalize:
+            out.update(
+                {k: _sorted_json(field[k]) for k in sorted(field) if k not in _FIELD_RESERVED}
+            )
+        else:
+            out.update({k: v for k, v in field.items() if k not in _FIELD_RESERVED})
         return out
 
-    @staticmethod
-    def props(obj: dict[str, Any], reserved: frozenset[str], kind: str) -> dict[str, Any]:
-        """Java keeps every non-reserved attribute as a property: the logical type (with its
-        precision/scale) first when Avro knows it on this type, then the rest by name."""
+    def props(self, obj: dict[str, Any], reserved: frozenset[str], kind: str) -> dict[str, Any]:
+        """Java keeps every non-reserved attribute as a property, in the order written; normalizing
+        puts the logical type (with its precision/scale) first when Avro knows it on this type, then
+        the rest by name."""
+        if not self.normalize:
+            return {k: v for k, v in obj.items() if k not in reserved}
         out: dict[str, Any] = {}
         logical = obj.get("logicalType")
         if isinstance(logical, str) and kind in _LOGICAL.get(logical, ()):

@@ -144,3 +144,23 @@ def test_references_written_as_names_or_inlined() -> None:
         '{"type":"record","name":"m","fields":[{"name":"s","type":{"type":"record","name":"Sub",'
         '"namespace":"otherns","fields":[{"name":"x","type":"int"}]}}]}'
     )
+
+
+def test_stored_text_is_confluents_canonical_string() -> None:
+    """Without normalize Confluent stores Java's Schema.toString of the schema as sent: its attribute
+    order and relative names, but properties, aliases and defaults as written (not sorted)."""
+    text = (
+        '{"fields": [{"type": {"type": "int"}, "name": "a", "zprop": 1, "aprop": 2, '
+        '"aliases": ["y", "x"]}, {"name": "b", "type": {"type": "record", "name": "ex.B", '
+        '"fields": []}}], "name": "R", "namespace": "ex", "type": "record", "doc": "", "z": 1, "a": 2}'
+    )
+    schema = AvroSchema(text)
+    assert schema.text == (
+        '{"type":"record","name":"R","namespace":"ex","doc":"","fields":[{"name":"a","type":"int",'
+        '"aliases":["y","x"],"zprop":1,"aprop":2},{"name":"b","type":{"type":"record","name":"B",'
+        '"fields":[]}}],"z":1,"a":2}'
+    )
+    # equality ignores layout and property order (as Java's Schema.equals), not content
+    reordered = AvroSchema(schema.text.replace('"z":1,"a":2', '"a":2,"z":1'))
+    assert reordered == schema and reordered.text != schema.text
+    assert AvroSchema(schema.text.replace('"a":2}', '"a":3}')) != schema
