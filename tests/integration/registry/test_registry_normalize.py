@@ -228,6 +228,17 @@ def test_error_bodies_as_confluent_words_them(registry: RegistryServer) -> None:
         40408,
         f"Subject '{name}' does not have subject-level compatibility configured",
     )
+    assert error_of(client.set_compatibility, name, "SIDEWAYS") == (
+        422,
+        42203,
+        "Invalid compatibility level. Valid values are none, backward, forward, full, "
+        "backward_transitive, forward_transitive, and full_transitive",
+    )
+    assert error_of(client.update_mode, name, "SIDEWAYS") == (
+        422,
+        42204,
+        "Invalid mode. Valid values are READWRITE, READONLY, and IMPORT.",
+    )
     client.update_mode(name, "READONLY")
     assert error_of(client.register_schema, name, Schema(v1.replace("id", "k"), "AVRO")) == (
         422,
