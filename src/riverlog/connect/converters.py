@@ -15,7 +15,7 @@ import binascii
 import decimal
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from riverlog.common.configdef import ConfigDef, ConfigError, Importance, Type, one_of
@@ -206,6 +206,18 @@ class JsonConverter(Converter):
             self._out_plans.clear()
         self._out_plans[id(schema)] = entry
         return entry
+
+    def from_connect_batch(
+        self, topic: str, schema: Schema | None, values: Sequence[Any]
+    ) -> list[bytes | None]:
+        """One plan lookup for the batch; then what `from_connect_data` does per value."""
+        if schema is None:
+            return super().from_connect_batch(topic, schema, values)
+        _, prefix, plan, fast = self._out_plan(schema)
+        encode = self._encode
+        if self.schemas_enabled:
+            return [(prefix + encode(plan(v), fast) + "}").encode() for v in values]
+        return [encode(plan(v), fast).encode() for v in values]
 
     def _encode(self, node: Any, fast: bool) -> str:
         if not fast:
@@ -564,7 +576,26 @@ _JSON_TYPE_NAMES = {
 _TYPES_BY_JSON_NAME = {v: k for k, v in _JSON_TYPE_NAMES.items()}
 
 
-_FAST_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+def _make_fast_json() -> Callable[[Any], str]:
+    """Compact JSON text (non-ASCII kept, NaN refused) through the C encoder built once:
+    `JSONEncoder.encode` builds a new one on every call, which is half the cost for the small
+    objects records are (bench/RESULTS.md, connect follow-up). No cycle check: Connect values are
+    trees."""
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    quote = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or quote is None:  # pragma: no cover - a Python without the C accelerator
+        return encoder.encode
+    iterencode = make(None, encoder.default, quote, None, ":", ",", False, False, False)
+    join = "".join
+
+    def fast(value: Any) -> str:
+        return join(iterencode(value, 0))
+
+    return fast
+
+
+_FAST_JSON = _make_fast_json()
 _CONTROL_ESCAPE = re.compile(r"\\u00[0-9a-f]{2}")
 
 

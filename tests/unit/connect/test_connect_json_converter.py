@@ -180,3 +180,27 @@ def test_fast_and_exact_writers_agree() -> None:
     assert b"\\u001F" in c.from_connect_data(
         "t", schema, Struct(schema).put("s", "\x1f").put("n", 1)
     )
+
+
+@pytest.mark.parametrize("schemas", ["true", "false"])
+def test_batch_conversion_writes_what_record_by_record_writes(schemas: str) -> None:
+    schema = (
+        SchemaBuilder.struct()
+        .field("id", d.INT64_SCHEMA)
+        .field("text", d.OPTIONAL_STRING_SCHEMA)
+        .field("price", d.decimal_schema(2))
+        .field("tags", SchemaBuilder.array(d.STRING_SCHEMA).build())
+        .build()
+    )
+    values = [
+        Struct(schema)
+        .put("id", i)
+        .put("text", [None, "plain", "ctl\x01 é ü \u2028", 'q"b\\'][i % 4])
+        .put("price", decimal.Decimal(f"{i}.25"))
+        .put("tags", ["a"] * (i % 3))
+        for i in range(12)
+    ]
+    conv = converter(**{"schemas.enable": schemas})
+    batch = conv.from_connect_batch("t", schema, values)
+    assert batch == [conv.from_connect_data("t", schema, v) for v in values]
+    assert b"\\u0001" in (batch[2] or b"")  # the control character escaped as Jackson does
