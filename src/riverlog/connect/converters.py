@@ -388,9 +388,9 @@ class JsonConverter(Converter):
             if known is not None and known[3]:
                 schema, exact, plan, _ = known
                 try:
-                    payload = json.loads(
-                        value[cut + 11 : -1], parse_float=decimal.Decimal if exact else None
-                    )
+                    # decoders built once: json.loads with parse_float builds one per call
+                    decoder = _DECIMAL_DECODER if exact else _DECODER
+                    payload = decoder(value[cut + 11 : -1].decode("utf-8"))
                 except (ValueError, UnicodeDecodeError):
                     pass  # not exactly one payload value: the full parse gives the error
                 else:
@@ -596,6 +596,8 @@ def _make_fast_json() -> Callable[[Any], str]:
 
 
 _FAST_JSON = _make_fast_json()
+_DECODER = json.JSONDecoder().decode
+_DECIMAL_DECODER = json.JSONDecoder(parse_float=decimal.Decimal).decode
 _CONTROL_ESCAPE = re.compile(r"\\u00[0-9a-f]{2}")
 
 
