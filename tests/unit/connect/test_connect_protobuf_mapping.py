@@ -11,10 +11,9 @@ import pytest
 from riverlog.connect import data as d
 from riverlog.connect.data import SchemaBuilder, Struct
 from riverlog.connect.errors import DataException
-from riverlog.connect.protobuf_converter import (
+from riverlog.connect.protobuf_converter import message_indexes, read_message_indexes
+from riverlog.connect.protobuf_data import (
     TAG,
-    message_indexes,
-    read_message_indexes,
     to_connect_schema,
     to_connect_value,
     to_message,
