@@ -15,7 +15,7 @@ import binascii
 import decimal
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from riverlog.common.configdef import ConfigDef, ConfigError, Importance, Type, one_of
@@ -23,6 +23,9 @@ from riverlog.connect import data as d
 from riverlog.connect.data import Schema, SchemaAndValue, SchemaBuilder, Struct
 from riverlog.connect.errors import DataException
 from riverlog.connect.json_format import Float32, dumps
+from riverlog.connect.json_format import decode_json as _DECODER
+from riverlog.connect.json_format import decode_json_exact as _DECIMAL_DECODER
+from riverlog.connect.json_format import fast_dumps as _FAST_JSON
 from riverlog.connect.json_plans import (
     Plan,
     expect_int,
@@ -576,28 +579,6 @@ _JSON_TYPE_NAMES = {
 _TYPES_BY_JSON_NAME = {v: k for k, v in _JSON_TYPE_NAMES.items()}
 
 
-def _make_fast_json() -> Callable[[Any], str]:
-    """Compact JSON text (non-ASCII kept, NaN refused) through the C encoder built once:
-    `JSONEncoder.encode` builds a new one on every call, which is half the cost for the small
-    objects records are (bench/RESULTS.md, connect follow-up). No cycle check: Connect values are
-    trees."""
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    quote = getattr(json.encoder, "c_encode_basestring", None)
-    if make is None or quote is None:  # pragma: no cover - a Python without the C accelerator
-        return encoder.encode
-    iterencode = make(None, encoder.default, quote, None, ":", ",", False, False, False)
-    join = "".join
-
-    def fast(value: Any) -> str:
-        return join(iterencode(value, 0))
-
-    return fast
-
-
-_FAST_JSON = _make_fast_json()
-_DECODER = json.JSONDecoder().decode
-_DECIMAL_DECODER = json.JSONDecoder(parse_float=decimal.Decimal).decode
 _CONTROL_ESCAPE = re.compile(r"\\u00[0-9a-f]{2}")
 
 
