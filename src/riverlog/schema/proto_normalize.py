@@ -124,6 +124,12 @@ def _options(options: Any) -> list[str]:
     return [text for _, text in sorted(out, key=lambda item: item[0])]
 
 
+def option_text(field: Any, value: Any) -> str | None:
+    """One option as `name = value` (message values as Confluent's option maps), or None for what
+    is not written (repeated options)."""
+    return _option(field, value)
+
+
 def _option(field: Any, value: Any) -> str | None:
     name = f"({field.full_name})" if field.is_extension else field.name
     if field.type == F.TYPE_MESSAGE:

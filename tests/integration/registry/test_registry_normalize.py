@@ -271,3 +271,45 @@ def test_error_bodies_as_confluent_words_them(registry: RegistryServer) -> None:
         40404,
         f"Subject '{other}' was soft deleted.Set permanent=true to delete permanently",
     )
+
+
+def test_protobuf_imports_confluents_builtin_files_without_references(
+    registry: RegistryServer,
+) -> None:
+    """Confluent's registry knows confluent/meta.proto, confluent/type/*.proto and google/type/*.proto;
+    confluent-kafka's ProtobufSerializer registers schemas importing them with no references."""
+    from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+    from google.protobuf import message_factory
+
+    from riverlog.schema.protobuf import ProtobufSchema
+
+    text = (
+        'syntax = "proto3";\npackage toll;\n'
+        'import "confluent/meta.proto";\nimport "confluent/type/decimal.proto";\n'
+        'import "google/type/date.proto";\n'
+        "message Toll {\n"
+        '  int32 axles = 1 [(confluent.field_meta).params = {key: "connect.type", value: "int8"}];\n'
+        "  confluent.type.Decimal amount = 2;\n"
+        "  google.type.Date day = 3;\n"
+        "}\n"
+    )
+    toll = message_factory.GetMessageClass(
+        ProtobufSchema(text).pool.FindMessageTypeByName("toll.Toll")
+    )
+    client = client_of(registry)
+    serialize = ProtobufSerializer(toll, client, {"use.deprecated.format": False})
+    topic = subject("proto-builtin")
+    record = toll(axles=3)
+    record.day.year, record.day.month, record.day.day = 2026, 12, 7
+    framed = serialize(record, SerializationContext(topic, MessageField.VALUE))
+    assert framed is not None and framed[:1] == b"\x00"
+    registered = stored(registry, f"{topic}-value")
+    assert "references" not in registered  # the built-in imports need none
+    assert 'import "google/type/date.proto";' in str(registered["schema"])
+    # the same text registered by hand compiles too, and normalizes with the option written out
+    name = subject("proto-builtin-text")
+    client.register_schema(name, Schema(text, "PROTOBUF"), normalize_schemas=True)
+    assert '[(confluent.field_meta) = {\n    params: {\n      key: "connect.type",' in str(
+        stored(registry, name)["schema"]
+    )
