@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from riverlog.connect import connector_config as cc
-from riverlog.connect.api import SourceConnector
+from riverlog.connect.eos_validation import exactly_once_errors
 from riverlog.connect.errors import ConnectException, ConnectRestError, NotFoundException
 from riverlog.connect.offsets import OffsetStore
 from riverlog.connect.plugins import PLUGINS, VERSION, Plugins
 from riverlog.connect.status import State, Status, StatusStore, TargetState, TaskId
-from riverlog.connect.worker import TRANSACTION_BOUNDARY_UNSUPPORTED, Worker, check_override_policy
+from riverlog.connect.worker import Worker, check_override_policy
 from riverlog.connect.worker_config import WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -230,28 +230,10 @@ class StandaloneHerder:
         return infos
 
     def _transaction_boundary_errors(self, props: Mapping[str, str]) -> dict[str, list[str]]:
-        """Kafka's exactly-once validation: `transaction.boundary=connector` needs a source connector
-        that can define transaction boundaries (checked when the worker runs exactly-once sources)."""
-        eos = str(self.config.values.get("exactly.once.source.support", "disabled")).lower()
-        boundary = str(props.get("transaction.boundary", "poll")).strip().lower()
-        if not self.config.distributed or eos != "enabled" or boundary != "connector":
-            return {}
-        try:
-            connector_cls = self.plugins.resolve(props.get("connector.class", "")).load()
-            if not issubclass(connector_cls, SourceConnector):
-                return {}
-            if connector_cls().can_define_transaction_boundaries(dict(props)):
-                return {}
-            return {"transaction.boundary": [TRANSACTION_BOUNDARY_UNSUPPORTED]}
-        except Exception as exc:  # an unknown class is reported on connector.class already
-            if isinstance(exc, NotFoundException):
-                return {}
-            return {
-                "transaction.boundary": [
-                    "An unexpected error occurred during validation of the connector's support for "
-                    f"defining its own transaction boundaries: {exc}"
-                ]
-            }
+        eos = str(self.config.values.get("exactly.once.source.support", "disabled"))
+        return exactly_once_errors(
+            props, self.plugins, self.config.distributed, eos.lower() == "enabled"
+        )
 
     def put_connector_config(
         self,

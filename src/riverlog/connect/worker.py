@@ -27,6 +27,7 @@ from riverlog.connect.api import (
     SourceTask,
 )
 from riverlog.connect.converters import Converter
+from riverlog.connect.eos_validation import TRANSACTION_BOUNDARY_UNSUPPORTED
 from riverlog.connect.error_handling import RetryWithToleranceOperator
 from riverlog.connect.errors import ConfigException, ConnectException
 from riverlog.connect.offsets import OffsetStore
@@ -42,12 +43,6 @@ from riverlog.connect.worker_tasks import (
 )
 
 log = logging.getLogger(__name__)
-
-# Kafka's validation message for transaction.boundary=connector on a connector that cannot define them
-TRANSACTION_BOUNDARY_UNSUPPORTED = (
-    "The connector does not support connector-defined transaction boundaries with the given "
-    "configuration. Please reconfigure it to use a different transaction boundary definition."
-)
 
 ConnectorStatusCallback = Callable[[str, State, str | None], None]
 

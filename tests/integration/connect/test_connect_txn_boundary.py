@@ -2,7 +2,8 @@
 worker processes with `exactly.once.source.support=enabled` on a real broker run a connector whose
 task commits and aborts its own transactions through the TransactionContext; a read_committed
 consumer sees exactly the committed records (the aborted ones never), in transactions. A connector
-that cannot define boundaries is refused with Kafka's validation message."""
+that cannot define boundaries, or cannot say it supports exactly-once when that is required, is
+refused with Kafka's validation messages."""
 
 from __future__ import annotations
 
@@ -148,6 +149,22 @@ def create(url: str, name: str, config: dict[str, str]) -> httpx.Response:
     )
 
 
+def validate(url: str, plugin: str, config: dict[str, str]) -> dict[str, Any]:
+    """PUT .../config/validate, retried while the worker answers 409 (starting, rebalancing)."""
+    answer = wait_until(
+        lambda: (
+            (
+                r := httpx.put(f"{url}/connector-plugins/{plugin}/config/validate", json=config)
+            ).status_code
+            != 409
+            and r
+        )
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
 def test_connector_defined_transactions(
     workers: list[WorkerProcess], broker: RunningBroker, make_topic: Callable[..., str]
 ) -> None:
@@ -187,9 +204,7 @@ def test_connector_that_cannot_define_boundaries_is_refused(
         "topic": make_topic(),
         "transaction.boundary": "connector",
     }
-    validated = httpx.put(
-        f"{workers[0].url}/connector-plugins/FileStreamSource/config/validate", json=config
-    ).json()
+    validated = validate(workers[0].url, "FileStreamSource", config)
     boundary = next(
         c["value"] for c in validated["configs"] if c["value"]["name"] == "transaction.boundary"
     )
@@ -199,3 +214,22 @@ def test_connector_that_cannot_define_boundaries_is_refused(
     ]
     r = create(workers[0].url, "no-txn-src", config)
     assert r.status_code == 400 and "transaction boundaries" in r.text
+    # exactly.once.support=required: the connector must say it supports exactly-once (Kafka's check)
+    required = {"connector.class": CONNECTOR, "topic": "t", "exactly.once.support": "required"}
+    validated = validate(workers[0].url, CONNECTOR, required)
+    support = next(
+        c["value"] for c in validated["configs"] if c["value"]["name"] == "exactly.once.support"
+    )
+    assert len(support["errors"]) == 1
+    assert support["errors"][0].startswith(
+        "The connector does not implement the API required for preflight validation of "
+        "exactly-once source support."
+    )
+    file_required = {
+        **config,
+        "name": "eos-file",
+        "transaction.boundary": "poll",
+        "exactly.once.support": "required",
+    }
+    ok = validate(workers[0].url, "FileStreamSource", file_required)
+    assert ok["error_count"] == 0, ok
