@@ -302,3 +302,133 @@ def test_protobuf_field_order_and_layout_do_not_matter_once_normalized() -> None
             'syntax = "proto3";\n\nmessage M {\n  int64 a = 1;\n  string b = 2;\n  optional bool c = 3;\n}\n'
         )
     )
+
+
+EXTENSIONS_SOURCE = """package my.package;
+
+message ExtendedDummy {
+    // just to namespace the extensions
+    extend Extended {
+        optional string extension_normal2 = 101;
+        optional string extension_normal = 100;
+    }
+
+    message Nested {
+        // but these are to test insane but legit definitions
+        extend package.Extended {
+            optional string extension_identifier2 = 103;
+            optional string extension_identifier = 102;
+        }
+        message Oh {
+            extend my.package.Extended {
+                optional string extension_vault_replace2 = 105;
+                optional string extension_vault_replace = 104;
+            }
+            message My {
+                extend .my.package.Extended {
+                    optional string extension_fidelius_token2 = 107;
+                    optional string extension_fidelius_token = 106;
+                }
+                message God {
+                    extend Extended.NestedExtended {
+                        optional string extension_nested_entity2 = 109;
+                        optional string extension_nested_entity = 108;
+                    }
+                    extend my.package.Extended.NestedExtended {
+                        optional string extension_nested_again2 = 111;
+                        optional string extension_nested_again = 110;
+                    }
+                }
+            }
+        }
+    }
+}
+
+message Extended {
+    optional string vaulted_data = 1;
+    optional string field_normal = 2;
+    extensions 100 to 199;
+
+    message NestedExtended {
+        optional string vaulted_data = 1;
+        optional string field_normal = 2;
+        optional string field_vault_replace = 3;
+        extensions 100 to 199;
+        extend NestedExtended {
+            optional string extension_nested_trouble2 = 113;
+            optional string extension_nested_trouble = 112;
+        }
+    }
+}
+"""
+
+EXTENSIONS_NORMALIZED = (
+    """package my.package;
+
+message ExtendedDummy {
+  extend .my.package.Extended {
+    optional string extension_normal = 100;
+    optional string extension_normal2 = 101;
+  }
+
+  message Nested {
+    extend .my.package.Extended {
+      optional string extension_identifier = 102;
+      optional string extension_identifier2 = 103;
+    }
+{BLANK}
+    message Oh {
+      extend .my.package.Extended {
+        optional string extension_vault_replace = 104;
+        optional string extension_vault_replace2 = 105;
+      }
+{BLANK2}
+      message My {
+        extend .my.package.Extended {
+          optional string extension_fidelius_token = 106;
+          optional string extension_fidelius_token2 = 107;
+        }
+{BLANK3}
+        message God {
+          extend .my.package.Extended.NestedExtended {
+            optional string extension_nested_entity = 108;
+            optional string extension_nested_entity2 = 109;
+            optional string extension_nested_again = 110;
+            optional string extension_nested_again2 = 111;
+          }
+        }
+      }
+    }
+  }
+}
+message Extended {
+  optional string vaulted_data = 1;
+  optional string field_normal = 2;
+
+  extensions 100 to 199;
+
+  message NestedExtended {
+    optional string vaulted_data = 1;
+    optional string field_normal = 2;
+    optional string field_vault_replace = 3;
+{BLANK}
+    extensions 100 to 199;
+{BLANK}
+    extend .my.package.Extended.NestedExtended {
+      optional string extension_nested_trouble = 112;
+      optional string extension_nested_trouble2 = 113;
+    }
+  }
+}
+""".replace("{BLANK3}", "      ")
+    .replace("{BLANK2}", "    ")
+    .replace("{BLANK}", "  ")
+)
+
+
+def test_protobuf_normalization_with_extensions_as_confluent() -> None:
+    """ProtobufSchemaTest.testNormalizationWithExtensions: extend blocks grouped by the resolved
+    extended type, their fields by tag, before the nested types."""
+    schema = ProtobufSchema(EXTENSIONS_SOURCE)
+    assert schema.normalized_text() == EXTENSIONS_NORMALIZED
+    assert ProtobufSchema(schema.serialized()).normalized_text() == EXTENSIONS_NORMALIZED
