@@ -181,10 +181,26 @@ def partition_key(partition: Mapping[str, Any]) -> Any:
     return _freeze(partition)
 
 
+class TransactionContext:
+    """Kafka's `TransactionContext` (KIP-618): with `exactly.once.source.support=enabled` and
+    `transaction.boundary=connector`, a source task says where its transactions end. `record`: commit
+    (or abort) the transaction once that record has been sent; no record: once the records of the
+    current (or next) poll have been sent. Records of an aborted transaction are dropped, and their
+    offsets committed, so they are not polled again."""
+
+    def commit_transaction(self, record: SourceRecord | None = None) -> None:
+        raise NotImplementedError
+
+    def abort_transaction(self, record: SourceRecord | None = None) -> None:
+        raise NotImplementedError
+
+
 @dataclass
 class SourceTaskContext:
     configs: dict[str, str]
     offset_storage_reader: OffsetStorageReader
+    # set only for exactly-once tasks with transaction.boundary=connector (Kafka: null otherwise)
+    transaction_context: TransactionContext | None = None
 
 
 @dataclass
@@ -299,6 +315,11 @@ class SourceConnector(Connector):
     def exactly_once_support(self, props: Mapping[str, str]) -> bool | None:
         """Whether this connector can give exactly-once (None: unknown, as Kafka's default)."""
         return None
+
+    def can_define_transaction_boundaries(self, props: Mapping[str, str]) -> bool:
+        """Kafka's `canDefineTransactionBoundaries`: whether its tasks use the transaction context
+        (`transaction.boundary=connector` is refused otherwise). Default: no, as Kafka's."""
+        return False
 
     def alter_offsets(self, props: Mapping[str, str], offsets: Mapping[Any, Any]) -> bool:
         """Asked before offsets are altered over REST; True if the connector accepts them."""

@@ -8,7 +8,15 @@ records with `key` and `value`), STRUCT → record (unnamed: `io.confluent.conne
 optional → a union with null first and default null. Logical types: Decimal → bytes with
 `logicalType` decimal, `precision` (`connect.decimal.precision`, else 64) and `scale`; Date → int `date`;
 Time → int `time-millis`; Timestamp → long `timestamp-millis`; named schemas carry `connect.name`,
-`connect.version`, `connect.doc` and `connect.parameters`, which map back on reading.
+`connect.version`, `connect.doc` and `connect.parameters`, which map back on reading. A schema's
+default value is written as `connect.default` and as the Avro field's `default` (an optional schema
+with a default becomes `[T, "null"]`, as Avro requires the default's branch first); reading takes the
+field default, else `connect.default`. Attributes come in AvroData's order (decimal `scale` and
+`precision`, then `connect.doc`, `connect.version`, `connect.parameters`, `connect.default`,
+`connect.name`, `connect.type`, then `logicalType`), so the registered text is the one Java's
+Schema.toString gives for AvroData's schema. Unnamed structs are `ConnectDefault`, `ConnectDefault2`,
+… in the order met; a named struct met again is written as its name. Not done: AvroData's
+`io.confluent.connect.avro.field.default` marker parameter, enhanced schema support (enums), cycles.
 
 Config (Confluent's keys): `schema.registry.url` (required), `auto.register.schemas` (true),
 `use.latest.version` (false), `key.subject.name.strategy` / `value.subject.name.strategy`
@@ -60,82 +68,193 @@ _LOGICAL_AVRO = {
 
 def to_avro_schema(schema: Schema) -> Any:
     """Confluent's `AvroData.fromConnectSchema` (the JSON form of the Avro schema)."""
-    base = _base_avro(schema)
-    if schema.optional:
-        return ["null", base]
-    return base
+    return _FromConnect().convert(schema)
 
 
-def _base_avro(schema: Schema) -> Any:
+class _FromConnect:
+    """One conversion: unnamed structs are `ConnectDefault`, `ConnectDefault2`, … in the order met,
+    and a named struct met again is written as its name (Avro names are defined once)."""
+
+    def __init__(self) -> None:
+        self.unnamed = 0
+        self.seen: set[str] = set()
+
+    def convert(self, schema: Schema) -> Any:
+        if schema.type is d.Type.STRUCT and schema.optional:
+            return ["null", self.base(schema)]  # Confluent: null first for structs, always
+        base = self.base(schema)
+        if not schema.optional:
+            return base
+        return [base, "null"] if schema.default is not None else ["null", base]
+
+    def record_name(self, name: str | None) -> str:
+        if name is not None:
+            return name
+        self.unnamed += 1
+        return DEFAULT_RECORD + (str(self.unnamed) if self.unnamed > 1 else "")
+
+    def base(self, schema: Schema) -> Any:
+        kind = schema.type
+        node: dict[str, Any]
+        if kind is d.Type.STRUCT:
+            full = self.record_name(schema.name)
+            if full in self.seen:
+                return full
+            self.seen.add(full)
+            namespace, _, name = full.rpartition(".")
+            node = {"type": "record", "name": name}
+            if namespace:
+                node["namespace"] = namespace
+            node["fields"] = [self.field(f) for f in schema.fields]
+        elif kind is d.Type.ARRAY:
+            assert schema.value_schema is not None
+            node = {"type": "array", "items": self.convert(schema.value_schema)}
+        elif kind is d.Type.MAP:
+            ks, vs = schema.key_schema, schema.value_schema
+            assert ks is not None and vs is not None
+            if ks.type is d.Type.STRING and not ks.optional:
+                node = {"type": "map", "values": self.convert(vs)}
+            else:
+                entry = {
+                    "type": "record",
+                    "name": MAP_ENTRY,
+                    "fields": [
+                        self.field(d.Field("key", 0, ks)),
+                        self.field(d.Field("value", 1, vs)),
+                    ],
+                }
+                node = {"type": "array", "items": entry}
+        else:
+            node = {"type": _PRIMITIVE[kind]}
+        params = schema.params
+        if schema.name == d.DECIMAL_NAME:
+            # AvroData adds scale and precision while building the bytes schema
+            node["scale"] = int(params.get(d.DECIMAL_SCALE, "0"))
+            node["precision"] = int(params.get(PRECISION_PARAM, "64"))
+        # Connect's metadata, in AvroData's order
+        if schema.doc is not None:
+            node["connect.doc"] = schema.doc
+        if schema.version is not None:
+            node["connect.version"] = schema.version
+        if params:
+            node["connect.parameters"] = params
+        if schema.default is not None:
+            node["connect.default"] = default_to_avro(schema, schema.default)
+        if schema.name is not None:
+            node["connect.name"] = schema.name
+        if kind in (d.Type.INT8, d.Type.INT16):
+            node["connect.type"] = kind.name.lower()
+        if schema.name == d.DECIMAL_NAME:
+            node["logicalType"] = "decimal"
+        elif schema.name in _LOGICAL_AVRO:
+            node["logicalType"] = _LOGICAL_AVRO[schema.name]
+        return node
+
+    def field(self, f: d.Field) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": f.name, "type": self.convert(f.schema)}
+        if f.schema.default is not None:
+            out["default"] = default_to_avro(f.schema, f.schema.default)
+        elif f.schema.optional:
+            out["default"] = None
+        return out
+
+
+def default_to_avro(schema: Schema, value: Any) -> Any:
+    """AvroData's `defaultValueFromConnect`: a Connect default as the Avro JSON default (logical
+    values in their serialized form, bytes as ISO-8859-1 text)."""
+    if value is None:
+        return None
     kind = schema.type
-    node: dict[str, Any]
-    if kind is d.Type.STRUCT:
-        namespace, _, name = (schema.name or DEFAULT_RECORD).rpartition(".")
-        fields = []
-        for f in schema.fields:
-            field: dict[str, Any] = {"name": f.name, "type": to_avro_schema(f.schema)}
-            if f.schema.optional:
-                field["default"] = None
-            fields.append(field)
-        node = {"type": "record", "name": name}
-        if namespace:
-            node["namespace"] = namespace
-        node["fields"] = fields
-    elif kind is d.Type.ARRAY:
+    if schema.name == d.DECIMAL_NAME:
+        value = d.decimal_to_bytes(schema, value)
+    elif schema.name == d.DATE_NAME:
+        value = d.date_to_int(value)
+    elif schema.name == d.TIME_NAME:
+        value = d.time_to_int(value)
+    elif schema.name == d.TIMESTAMP_NAME:
+        value = d.timestamp_to_int(value)
+    if kind is d.Type.BYTES:
+        return bytes(value).decode("latin-1")
+    if kind is d.Type.ARRAY:
         assert schema.value_schema is not None
-        node = {"type": "array", "items": to_avro_schema(schema.value_schema)}
-    elif kind is d.Type.MAP:
+        return [default_to_avro(schema.value_schema, v) for v in value]
+    if kind is d.Type.MAP:
         ks, vs = schema.key_schema, schema.value_schema
         assert ks is not None and vs is not None
         if ks.type is d.Type.STRING and not ks.optional:
-            node = {"type": "map", "values": to_avro_schema(vs)}
-        else:
-            entry = {
-                "type": "record",
-                "name": MAP_ENTRY,
-                "fields": [
-                    {"name": "key", "type": to_avro_schema(ks)},
-                    {"name": "value", "type": to_avro_schema(vs)},
-                ],
-            }
-            node = {"type": "array", "items": entry}
-    else:
-        node = {"type": _PRIMITIVE[kind]}
-        if kind in (d.Type.INT8, d.Type.INT16):
-            node["connect.type"] = kind.name.lower()
-    if schema.doc is not None:
-        node["connect.doc"] = schema.doc
-    if schema.version is not None:
-        node["connect.version"] = schema.version
-    params = schema.params
-    if params:
-        node["connect.parameters"] = params
-    if schema.name is not None:
-        node["connect.name"] = schema.name
+            return {k: default_to_avro(vs, v) for k, v in value.items()}
+        return [[default_to_avro(ks, k), default_to_avro(vs, v)] for k, v in value.items()]
+    if kind is d.Type.STRUCT:
+        return {f.name: default_to_avro(f.schema, value.get(f.name)) for f in schema.fields}
+    return value
+
+
+def default_from_avro(schema: Schema, value: Any) -> Any:
+    """An Avro JSON default (or `connect.default`) as the Connect value of `schema`."""
+    if value is None:
+        return None
+    kind = schema.type
+    if kind is d.Type.BYTES and isinstance(value, str):
+        value = value.encode("latin-1")
     if schema.name == d.DECIMAL_NAME:
-        node["logicalType"] = "decimal"
-        node["precision"] = int(params.get(PRECISION_PARAM, "64"))
-        node["scale"] = int(params.get(d.DECIMAL_SCALE, "0"))
-    elif schema.name in _LOGICAL_AVRO:
-        node["logicalType"] = _LOGICAL_AVRO[schema.name]
-    return node
+        return d.decimal_from_bytes(schema, value)
+    if schema.name == d.DATE_NAME:
+        return d.date_from_int(value)
+    if schema.name == d.TIME_NAME:
+        return d.time_from_int(value)
+    if schema.name == d.TIMESTAMP_NAME:
+        return d.timestamp_from_int(value)
+    if kind is d.Type.ARRAY:
+        assert schema.value_schema is not None
+        return [default_from_avro(schema.value_schema, v) for v in value]
+    if kind is d.Type.MAP:
+        ks, vs = schema.key_schema, schema.value_schema
+        assert ks is not None and vs is not None
+        if isinstance(value, dict):
+            return {k: default_from_avro(vs, v) for k, v in value.items()}
+        return {default_from_avro(ks, k): default_from_avro(vs, v) for k, v in value}
+    if kind is d.Type.STRUCT:
+        out = Struct(schema)
+        for f in schema.fields:
+            out._values[f.index] = default_from_avro(f.schema, value.get(f.name))
+        return out
+    if kind in (d.Type.FLOAT32, d.Type.FLOAT64):
+        return float(value)
+    return value
 
 
-def to_connect_schema(node: Any, optional: bool = False) -> Schema:
+_NO_DEFAULT = object()
+
+
+def to_connect_schema(
+    node: Any,
+    optional: bool = False,
+    default: Any = _NO_DEFAULT,
+    names: dict[str, Schema] | None = None,
+    namespace: str = "",
+) -> Schema:
     """Confluent's `AvroData.toConnectSchema` for the schemas `to_avro_schema` writes, plus plain
-    Avro (enums as STRING, fixed as BYTES, unions of null and one type as optional)."""
+    Avro (enums as STRING, fixed as BYTES, unions of null and one type as optional). `default` is
+    the Avro field's default; `connect.default` is used when the field has none."""
+    names = {} if names is None else names
     if isinstance(node, list):
         rest = [n for n in node if n != "null"]
         if len(rest) != 1:
             raise DataException("Avro unions other than [null, T] are not supported")
-        return to_connect_schema(rest[0], optional=optional or len(rest) < len(node))
+        optional = optional or len(rest) < len(node)
+        return to_connect_schema(rest[0], optional, default, names, namespace)
     if isinstance(node, str):
+        full = node if "." in node or not namespace else f"{namespace}.{node}"
+        known = names.get(full) or names.get(node)
+        if known is not None:
+            again = SchemaBuilder.of(known)
+            return (again.optional() if optional else again).build()
         node = {"type": node}
     if not isinstance(node, dict):
         raise DataException(f"not an Avro schema: {node!r}")
     kind, logical = node.get("type"), node.get("logicalType")
     if isinstance(kind, (dict, list)):
-        return to_connect_schema(kind, optional)
+        return to_connect_schema(kind, optional, default, names, namespace)
     b: SchemaBuilder
     if logical == "decimal":
         b = SchemaBuilder(d.Type.BYTES).name(d.DECIMAL_NAME).version(1)
@@ -150,26 +269,30 @@ def to_connect_schema(node: Any, optional: bool = False) -> Schema:
         raise DataException("a MapEntry record outside an array")
     elif kind == "record":
         b = SchemaBuilder.struct()
-        full = _full_name(node)
-        if full != DEFAULT_RECORD:
+        full = _full_name(node, namespace)
+        if not full.startswith(DEFAULT_RECORD):
             b.name(full)
+        inner = full.rpartition(".")[0]
         for f in node.get("fields", []):
-            b.field(f["name"], to_connect_schema(f["type"]))
+            field_default = f.get("default", _NO_DEFAULT)
+            b.field(f["name"], to_connect_schema(f["type"], False, field_default, names, inner))
     elif kind == "array":
         items = node["items"]
         if (
             isinstance(items, dict)
             and items.get("type") == "record"
-            and _full_name(items) == MAP_ENTRY
+            and _full_name(items, namespace) == MAP_ENTRY
         ):
             fields = {f["name"]: f["type"] for f in items["fields"]}
             b = SchemaBuilder.map(
-                to_connect_schema(fields["key"]), to_connect_schema(fields["value"])
+                to_connect_schema(fields["key"], names=names, namespace=namespace),
+                to_connect_schema(fields["value"], names=names, namespace=namespace),
             )
         else:
-            b = SchemaBuilder.array(to_connect_schema(items))
+            b = SchemaBuilder.array(to_connect_schema(items, names=names, namespace=namespace))
     elif kind == "map":
-        b = SchemaBuilder.map(d.STRING_SCHEMA, to_connect_schema(node["values"]))
+        values = to_connect_schema(node["values"], names=names, namespace=namespace)
+        b = SchemaBuilder.map(d.STRING_SCHEMA, values)
     elif kind == "enum":
         b = SchemaBuilder(d.Type.STRING)
     elif kind == "fixed":
@@ -200,12 +323,22 @@ def to_connect_schema(node: Any, optional: bool = False) -> Schema:
         b.parameters({str(k): str(v) for k, v in params.items()})
     if optional:
         b.optional()
-    return b.build()
+    if default is _NO_DEFAULT:
+        default = node.get("connect.default")
+    if default is not None:
+        try:
+            b.default_value(default_from_avro(b.build(), default))
+        except (DataException, TypeError, ValueError, AttributeError, KeyError):
+            pass  # AvroData: an invalid default is ignored
+    schema = b.build()
+    if kind in ("record", "enum", "fixed") and node.get("name"):
+        names.setdefault(_full_name(node, namespace), schema)
+    return schema
 
 
-def _full_name(node: Mapping[str, Any]) -> str:
+def _full_name(node: Mapping[str, Any], enclosing: str = "") -> str:
     name = str(node.get("name", ""))
-    namespace = node.get("namespace")
+    namespace = node.get("namespace", enclosing)
     return f"{namespace}.{name}" if namespace and "." not in name else name
 
 
@@ -351,8 +484,12 @@ class AvroConverter(Converter):
     def registry_schema(self, text: str) -> RegistrySchema:
         return RegistrySchema(text, "AVRO")
 
+    def record_name(self, schema: Schema) -> str | None:
+        """The name RecordNameStrategy uses."""
+        return schema.name or (DEFAULT_RECORD if schema.type is d.Type.STRUCT else None)
+
     def _register(self, topic: str, schema: Schema, text: str) -> bytes:
-        record_name = schema.name or (DEFAULT_RECORD if schema.type is d.Type.STRUCT else None)
+        record_name = self.record_name(schema)
         subject = self.strategy.function(SerializationContext(topic, self.field), record_name)
         if subject is None:
             raise DataException("the subject name strategy named no subject")

@@ -23,6 +23,9 @@ from riverlog.connect import data as d
 from riverlog.connect.data import Schema, SchemaAndValue, SchemaBuilder, Struct
 from riverlog.connect.errors import DataException
 from riverlog.connect.json_format import Float32, dumps
+from riverlog.connect.json_format import decode_json as _DECODER
+from riverlog.connect.json_format import decode_json_exact as _DECIMAL_DECODER
+from riverlog.connect.json_format import fast_dumps as _FAST_JSON
 from riverlog.connect.json_plans import (
     Plan,
     expect_int,
@@ -207,6 +210,18 @@ class JsonConverter(Converter):
         self._out_plans[id(schema)] = entry
         return entry
 
+    def from_connect_batch(
+        self, topic: str, schema: Schema | None, values: Sequence[Any]
+    ) -> list[bytes | None]:
+        """One plan lookup for the batch; then what `from_connect_data` does per value."""
+        if schema is None:
+            return super().from_connect_batch(topic, schema, values)
+        _, prefix, plan, fast = self._out_plan(schema)
+        encode = self._encode
+        if self.schemas_enabled:
+            return [(prefix + encode(plan(v), fast) + "}").encode() for v in values]
+        return [encode(plan(v), fast).encode() for v in values]
+
     def _encode(self, node: Any, fast: bool) -> str:
         if not fast:
             return dumps(node)
@@ -376,9 +391,9 @@ class JsonConverter(Converter):
             if known is not None and known[3]:
                 schema, exact, plan, _ = known
                 try:
-                    payload = json.loads(
-                        value[cut + 11 : -1], parse_float=decimal.Decimal if exact else None
-                    )
+                    # decoders built once: json.loads with parse_float builds one per call
+                    decoder = _DECIMAL_DECODER if exact else _DECODER
+                    payload = decoder(value[cut + 11 : -1].decode("utf-8"))
                 except (ValueError, UnicodeDecodeError):
                     pass  # not exactly one payload value: the full parse gives the error
                 else:
@@ -564,7 +579,6 @@ _JSON_TYPE_NAMES = {
 _TYPES_BY_JSON_NAME = {v: k for k, v in _JSON_TYPE_NAMES.items()}
 
 
-_FAST_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _CONTROL_ESCAPE = re.compile(r"\\u00[0-9a-f]{2}")
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from riverlog.connect import connector_config as cc
+from riverlog.connect.eos_validation import exactly_once_errors
 from riverlog.connect.errors import ConnectException, ConnectRestError, NotFoundException
 from riverlog.connect.offsets import OffsetStore
 from riverlog.connect.plugins import PLUGINS, VERSION, Plugins
@@ -206,6 +207,12 @@ class StandaloneHerder:
         policy_errors = check_override_policy(
             str(self.config.get("connector.client.config.override.policy")), props
         )
+        for key, messages in self._transaction_boundary_errors(props).items():
+            for entry in infos["configs"]:
+                value = entry.get("value") or {}
+                if value.get("name") == key:
+                    value["errors"] = [*value.get("errors", []), *messages]
+                    infos["error_count"] += len(messages)
         for key, messages in policy_errors.items():
             infos["configs"].append(
                 {
@@ -221,6 +228,12 @@ class StandaloneHerder:
             )
             infos["error_count"] += len(messages)
         return infos
+
+    def _transaction_boundary_errors(self, props: Mapping[str, str]) -> dict[str, list[str]]:
+        eos = str(self.config.values.get("exactly.once.source.support", "disabled"))
+        return exactly_once_errors(
+            props, self.plugins, self.config.distributed, eos.lower() == "enabled"
+        )
 
     def put_connector_config(
         self,

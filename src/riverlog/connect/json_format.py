@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import decimal
+import json
 import math
 import struct
+from collections.abc import Callable
 from typing import Any
 
 
@@ -133,3 +135,27 @@ def _write(node: Any, out: list[str]) -> None:
         out.append("]")
     else:
         raise TypeError(f"cannot write {type(node).__name__} as JSON")
+
+
+def _make_fast_dumps() -> Callable[[Any], str]:
+    """Compact JSON text (non-ASCII kept, NaN refused) through the C encoder built once:
+    `JSONEncoder.encode` builds a new one on every call, which is half the cost for the small
+    objects records are (bench/RESULTS.md, connect follow-up). No cycle check: Connect values are
+    trees."""
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    quote = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or quote is None:  # pragma: no cover - a Python without the C accelerator
+        return encoder.encode
+    iterencode = make(None, encoder.default, quote, None, ":", ",", False, False, False)
+    join = "".join
+
+    def fast(value: Any) -> str:
+        return join(iterencode(value, 0))
+
+    return fast
+
+
+fast_dumps = _make_fast_dumps()
+decode_json = json.JSONDecoder().decode
+decode_json_exact = json.JSONDecoder(parse_float=decimal.Decimal).decode  # floats as Decimal

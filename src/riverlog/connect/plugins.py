@@ -65,6 +65,7 @@ BUILTINS: dict[str, str] = {
     "org.apache.kafka.connect.storage.SimpleHeaderConverter": "riverlog.connect.converters:SimpleHeaderConverter",
     "io.confluent.connect.avro.AvroConverter": "riverlog.connect.avro_converter:AvroConverter",
     "io.confluent.connect.json.JsonSchemaConverter": "riverlog.connect.json_schema_converter:JsonSchemaConverter",
+    "io.confluent.connect.protobuf.ProtobufConverter": "riverlog.connect.protobuf_converter:ProtobufConverter",
 }
 
 _PLUGIN_TYPES = (

@@ -27,6 +27,7 @@ from riverlog.connect.api import (
     SourceTask,
 )
 from riverlog.connect.converters import Converter
+from riverlog.connect.eos_validation import TRANSACTION_BOUNDARY_UNSUPPORTED
 from riverlog.connect.error_handling import RetryWithToleranceOperator
 from riverlog.connect.errors import ConfigException, ConnectException
 from riverlog.connect.offsets import OffsetStore
@@ -226,16 +227,16 @@ class Worker:
             )
             producer = self.producer_config(cprops, f"connector-producer-{task_id}")
             eos_topic = None
+            connector_transactions = False
             if (
                 self.config.distributed
                 and str(self.config.values.get("exactly.once.source.support", "disabled")).lower()
                 == "enabled"
             ):
                 if str(parsed.get("transaction.boundary") or "poll").lower() == "connector":
-                    raise ConnectException(
-                        "transaction.boundary=connector is not supported: riverlog connectors cannot "
-                        "define transaction boundaries; use poll or interval"
-                    )
+                    if not connector_cls().can_define_transaction_boundaries(cprops):
+                        raise ConnectException(TRANSACTION_BOUNDARY_UNSUPPORTED)
+                    connector_transactions = True
                 eos_topic = str(self.config.get("offset.storage.topic"))
                 producer["transactional.id"] = (
                     f"{self.config.get('group.id')}-{task_id.connector}-{task_id.task}"
@@ -260,6 +261,7 @@ class Worker:
                 exactly_once_offsets_topic=eos_topic,
                 create_topic=self._topic_creator(cprops),
                 transaction_interval_ms=self._transaction_interval(parsed, flush_ms),
+                connector_transactions=connector_transactions,
             )
         if issubclass(connector_cls, SinkConnector) and isinstance(task, SinkTask):
             dlq_producer: list[Any] = []

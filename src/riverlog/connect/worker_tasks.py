@@ -36,11 +36,14 @@ from riverlog.connect.error_handling import (
 from riverlog.connect.errors import ConnectException
 from riverlog.connect.offsets import OffsetStore, OffsetWriter, TaskOffsetReader
 from riverlog.connect.status import State, TargetState, TaskId
+from riverlog.connect.transaction_context import WorkerTransactionContext
 from riverlog.connect.transforms.base import TransformationChain
 
 log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[TaskId, State, str | None], None]
+# delivery errors of records purged by an aborted transaction (not failures of the task)
+_PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
 
 
 class Converters:
@@ -145,9 +148,13 @@ class WorkerSourceTask(WorkerTask):
         exactly_once_offsets_topic: str | None = None,
         create_topic: Callable[[str], None] | None = None,
         transaction_interval_ms: int | None = None,
+        connector_transactions: bool = False,
     ) -> None:
         super().__init__(task_id, on_status, target)
         self.task, self.props = task, props
+        # transaction.boundary=connector: the task ends transactions through this context.
+        self.transaction_context = WorkerTransactionContext() if connector_transactions else None
+        self._transaction_open = False
         # transaction.boundary=interval: one transaction spans the polls of this many seconds.
         self.transaction_interval_s = (
             None if transaction_interval_ms is None else transaction_interval_ms / 1000
@@ -190,7 +197,9 @@ class WorkerSourceTask(WorkerTask):
             )  # fences a previous instance and aborts its open transaction
         self.task.initialize(
             SourceTaskContext(
-                dict(self.props), TaskOffsetReader(self.offset_store, self.id.connector)
+                dict(self.props),
+                TaskOffsetReader(self.offset_store, self.id.connector),
+                self.transaction_context,
             )
         )
         self.task.start(dict(self.props))
@@ -206,7 +215,9 @@ class WorkerSourceTask(WorkerTask):
             if records:
                 self.records_polled += len(records)
             if self.eos_offsets_topic is not None:
-                if self.transaction_interval_s is not None:
+                if self.transaction_context is not None:
+                    self._send_connector_defined(records or [])
+                elif self.transaction_interval_s is not None:
                     self._send_in_interval(records or [])
                 elif records:
                     self._send_transaction(records)
@@ -224,6 +235,8 @@ class WorkerSourceTask(WorkerTask):
         # 3. Last flush (or the open transaction's commit) before the plugin stops.
         if self.eos_offsets_topic is None:
             self.commit_offsets()
+        elif self.transaction_context is not None:
+            self._end_connector_defined()
         elif self._transaction_deadline is not None:
             self._commit_open_transaction()
 
@@ -356,7 +369,8 @@ class WorkerSourceTask(WorkerTask):
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
-                self._send_failure = ConnectException(str(err))
+                if err.code() not in _PURGED:
+                    self._send_failure = ConnectException(str(err))
                 return
             self.records_sent += 1
             ts = msg.timestamp()[1] if msg.timestamp() else None
@@ -386,6 +400,8 @@ class WorkerSourceTask(WorkerTask):
 
     def _delivered_plain(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
+            if err.code() in _PURGED:
+                return  # a record of a transaction the task aborted
             self._send_failure = ConnectException(str(err))
         else:
             self.records_sent += 1
@@ -409,6 +425,62 @@ class WorkerSourceTask(WorkerTask):
             and time.monotonic() >= self._transaction_deadline
         ):
             self._commit_open_transaction()
+
+    def _send_connector_defined(self, records: Sequence[SourceRecord]) -> None:
+        """transaction.boundary=connector (Kafka's CONNECTOR boundary manager): a transaction begins
+        with the first record sent after the last commit; after each record, and after the poll's
+        records, the task's requests commit it — or abort it (its records are dropped) and commit
+        the offsets reached, so the aborted records are not polled again."""
+        assert self.producer is not None and self.transaction_context is not None
+        context = self.transaction_context
+        try:
+            for record in records:
+                if not self._transaction_open:
+                    self.producer.begin_transaction()
+                    self._transaction_open = True
+                self._send(record)
+                if context.should_abort_on(record):
+                    self._abort_connector_defined()
+                    self._commit_connector_defined()
+                elif context.should_commit_on(record):
+                    self._commit_connector_defined()
+            if context.should_abort_batch():
+                self._abort_connector_defined()
+                self._commit_connector_defined()
+            elif context.should_commit_batch():
+                self._commit_connector_defined()
+        except Exception:
+            if self._transaction_open:
+                self._abort_connector_defined()
+            raise
+
+    def _end_connector_defined(self) -> None:
+        """On stop: a commit or abort the task asked for happens; an open transaction nobody ended
+        is aborted (its offsets are not committed, so its records come again)."""
+        assert self.transaction_context is not None
+        if self.transaction_context.should_abort_batch():
+            self._abort_connector_defined()
+            self._commit_connector_defined()
+        elif self.transaction_context.should_commit_batch():
+            self._commit_connector_defined()
+        elif self._transaction_open:
+            self._abort_connector_defined()
+
+    def _abort_connector_defined(self) -> None:
+        assert self.producer is not None
+        self._transaction_open = False
+        self.producer.abort_transaction(30)
+
+    def _commit_connector_defined(self) -> None:
+        """Kafka's `commitTransaction`: begin one if none is open (after an abort), write the
+        offsets reached, commit."""
+        assert self.producer is not None
+        if not self._transaction_open:
+            self.producer.begin_transaction()
+            self._transaction_open = True
+        self._transaction_deadline = 0.0  # _commit_open_transaction's "a transaction is open"
+        self._commit_open_transaction()
+        self._transaction_open = False
 
     def _commit_open_transaction(self) -> None:
         from riverlog.connect.offsets import key_bytes, value_bytes

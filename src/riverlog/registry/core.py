@@ -22,6 +22,7 @@ from riverlog.registry.records import (
     mode_value,
 )
 from riverlog.registry.state import RegistryState, StoredSchema
+from riverlog.schema.avro import AvroSchema
 from riverlog.schema.compatibility import CompatibilityLevel, check
 from riverlog.schema.formats import SCHEMA_TYPES, parse_schema
 from riverlog.schema.protobuf import ProtobufSchema
@@ -127,21 +128,32 @@ class SchemaRegistry:
         """A request body's schema (`schema`, `schemaType`, `references`), parsed; normalized
         (`?normalize=true`) when asked."""
         parsed = self._parse_request(body)
-        if normalize and parsed.normalized_text() != parsed.text:
-            return self.parse(parsed.schema_type, parsed.normalized_text(), parsed.references)
+        if not normalize:
+            return parsed
+        # Confluent: references sorted by (subject, version), duplicates dropped
+        refs = tuple(sorted(dict.fromkeys(parsed.references), key=lambda r: (r.subject, r.version)))
+        if parsed.normalized_text() != parsed.text or refs != parsed.references:
+            return self.parse(parsed.schema_type, parsed.normalized_text(), refs)
         return parsed
 
     def _matches(self, value: SchemaValue, parsed: ParsedSchema, normalize: bool) -> bool:
         if _same(value, parsed, self.canonical):
             return True
-        if not normalize or value.schema_type != parsed.schema_type:
+        if value.schema_type != parsed.schema_type:
             return False
-        if value.references != parsed.references:
+        resolved = not parsed.references and bool(value.references)
+        if not normalize and not (resolved and value.schema_type is SchemaType.AVRO):
             return False
         try:
-            return self.parsed(value.id).normalized_text() == parsed.normalized_text()
+            stored = self.parsed(value.id)
         except errors.RegistryError:
             return False
+        if resolved and isinstance(stored, AvroSchema):
+            # a schema sent with its references resolved (Confluent's canLookup does the same)
+            return stored.resolved_normalized_text() == parsed.normalized_text()
+        if set(value.references) != set(parsed.references):
+            return False
+        return stored.normalized_text() == parsed.normalized_text()
 
     def _parse_request(self, body: Mapping[str, Any]) -> ParsedSchema:
         text = body.get("schema")
@@ -236,7 +248,15 @@ class SchemaRegistry:
             stored = self.state.by_id.get(schema_id)
         if stored is None:
             raise errors.schema_not_found(schema_id)
-        return schema_body(stored, self._formatted(schema_id, stored, fmt))
+        body = schema_body(stored, self._formatted(schema_id, stored, fmt))
+        if subject:
+            # Confluent answers the subject's version holding the id (when the subject has none,
+            # the first subject-version that does), with `subject` and `version` in the body
+            holders = self.versions_of_id(schema_id, deleted=True)
+            mine = [h for h in holders if h["subject"] == subject]
+            if mine or holders:
+                body = {**(mine or holders)[0], **body}
+        return body
 
     def _formatted(self, schema_id: int, stored: StoredSchema, fmt: str | None) -> str:
         if fmt == "serialized" and stored.schema_type is SchemaType.PROTOBUF:
@@ -373,14 +393,25 @@ class SchemaRegistry:
     ) -> dict[str, Any]:
         """POST /subjects/{s}/versions: the id of the schema under `subject` (registering it if new)."""
         mode = self.mode(subject)
+        wanted_id, wanted_version = body.get("id"), body.get("version")
+        if wanted_id is not None:
+            try:
+                wanted_id = int(wanted_id)
+            except (TypeError, ValueError):
+                raise errors.RegistryError(400, 400, f"Invalid id {wanted_id!r}") from None
+            if wanted_id < 0:
+                wanted_id = None  # Confluent: an id of -1 is no id
+        # Confluent's checkRegisterMode: read-only refuses; an id needs IMPORT, no id READWRITE
         if mode == "READONLY":
-            raise errors.not_permitted(f"Subject {subject} is in read-only mode")
+            raise errors.not_permitted(f"Subject {subject} in context . is in read-only mode")
+        if wanted_id is not None and mode != "IMPORT":
+            raise errors.not_permitted(f"Subject {subject} in context . is not in import mode")
+        if wanted_id is None and mode != "READWRITE":
+            raise errors.not_permitted(f"Subject {subject} in context . is not in read-write mode")
+        normalize = normalize and mode != "IMPORT"  # IMPORT stores schemas verbatim (Confluent)
         parsed = self.parse_request(body, normalize)
         if isinstance(parsed, ProtobufSchema):
             parsed = parsed.as_text()  # stored and served as .proto text, as Confluent does
-        wanted_id, wanted_version = body.get("id"), body.get("version")
-        if wanted_id is not None and mode != "IMPORT":
-            raise errors.not_permitted(f"Subject {subject} is not in import mode")
         with self.write_lock:
             self.store.sync()
             with self.state.lock:
@@ -479,7 +510,7 @@ class SchemaRegistry:
 
     def _check_writable(self, subject: str) -> None:
         if self.mode(subject) == "READONLY":
-            raise errors.not_permitted(f"Subject {subject} is in read-only mode")
+            raise errors.not_permitted(f"Subject {subject} in context . is in read-only mode")
 
     def _write(self, key: RegistryKey, value: bytes | None) -> None:
         with self.write_lock:

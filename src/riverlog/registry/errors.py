@@ -93,17 +93,22 @@ def invalid_version(version: object) -> RegistryError:
 
 
 def invalid_compatibility_level(level: object) -> RegistryError:
+    """Confluent's `RestInvalidCompatibilityException` (its message names no value)."""
+    del level
     return RegistryError(
         422,
         42203,
-        f"Invalid compatibility level. Valid values are none, backward, forward, full, "
-        f"backward_transitive, forward_transitive, and full_transitive (got {level!r})",
+        "Invalid compatibility level. Valid values are none, backward, forward, full, "
+        "backward_transitive, forward_transitive, and full_transitive",
     )
 
 
 def invalid_mode(mode: object) -> RegistryError:
+    """Confluent's `RestInvalidModeException` as worded before FORWARD mode existed (riverlog has
+    the three modes of those versions)."""
+    del mode
     return RegistryError(
-        422, 42204, f"Invalid mode. Valid values are READWRITE, READONLY and IMPORT (got {mode!r})"
+        422, 42204, "Invalid mode. Valid values are READWRITE, READONLY, and IMPORT."
     )
 
 

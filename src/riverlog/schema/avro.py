@@ -19,6 +19,7 @@ import avro.schema
 import fastavro
 import fastavro.schema
 
+from riverlog.schema.avro_normalize import canonical_avro, normalized_avro
 from riverlog.schema.types import InvalidSchemaError, ParsedSchema, SchemaReference, SchemaType
 
 _CHECK_NAMES = {
@@ -68,17 +69,28 @@ class AvroSchema(ParsedSchema):
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise InvalidSchemaError(f"Invalid schema: {exc}") from None
         self.named_schemas = named
-        self._canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+        # Stored and served as Confluent's canonical string (Java's Schema.toString of the schema
+        # as sent); equality compares that form with object keys sorted.
+        try:
+            self.text = canonical_avro(obj, self._reference_objs())
+        except (TypeError, ValueError, KeyError, AttributeError):  # pragma: no cover - defensive
+            self.text = _compact(obj)
+        self._canonical = json.dumps(json.loads(self.text), sort_keys=True, separators=(",", ":"))
 
     def canonical(self) -> str:
         return self._canonical
 
     def normalized_text(self) -> str:
-        """`?normalize=true`: the Avro specification's canonical-form steps (full names, primitive
-        `{"type": "int"}` as `"int"`, whitespace removed, attributes in the order name, type, fields,
-        symbols, items, values, logicalType, precision, scale, size, order) keeping `doc`, `aliases`
-        and `default` (which the Parsing Canonical Form would strip); other attributes are dropped."""
-        return _compact(_normalize(self.obj, "", set(_PRIMITIVES)))
+        """`?normalize=true`: Confluent's normalized form (see `avro_normalize`)."""
+        return normalized_avro(self.obj, self._reference_objs())
+
+    def resolved_normalized_text(self) -> str:
+        """The normalized form with the referenced types written in full at first use (how a client
+        that resolved the references itself sends the schema)."""
+        return normalized_avro(self.obj, self._reference_objs(), inline=True)
+
+    def _reference_objs(self) -> dict[str, Any]:
+        return {name: json.loads(text) for name, text in self._resolved.items()}
 
     def record_name(self) -> str | None:
         name = getattr(self.avro, "fullname", None)
@@ -102,70 +114,3 @@ class AvroSchema(ParsedSchema):
             f"{{errorType:'{kind}', description:'{message}', location:'{where}'}}"
             for message in sorted(result.messages)
         ] or [f"{{errorType:'{kind}', location:'{where}'}}"]
-
-
-_PRIMITIVES = ("null", "boolean", "int", "long", "float", "double", "bytes", "string")
-_COMPLEX = ("record", "error", "enum", "fixed", "array", "map")
-_ORDER = (
-    "name",
-    "type",
-    "fields",
-    "symbols",
-    "items",
-    "values",
-    "logicalType",
-    "precision",
-    "scale",
-    "size",
-    "order",
-    "doc",
-    "aliases",
-    "default",
-)
-
-
-def _full(name: str, namespace: str) -> str:
-    return name if "." in name or not namespace else f"{namespace}.{name}"
-
-
-def _normalize(obj: Any, namespace: str, known: set[str]) -> Any:
-    if isinstance(obj, str):
-        return obj if obj in known or obj in _PRIMITIVES else _full(obj, namespace)
-    if isinstance(obj, list):
-        return [_normalize(branch, namespace, known) for branch in obj]
-    if not isinstance(obj, dict):
-        return obj
-    kind = obj.get("type")
-    if isinstance(kind, str) and kind not in _COMPLEX and "logicalType" not in obj:
-        return _normalize(kind, namespace, known)  # {"type": "int"} or a named type's reference
-    out: dict[str, Any] = {}
-    if kind in ("record", "error", "enum", "fixed") and "name" in obj:
-        full = _full(str(obj["name"]), str(obj.get("namespace", namespace)))
-        known.add(full)
-        out["name"] = full
-        namespace = full.rpartition(".")[0]
-    for key in _ORDER:
-        if key not in obj or key == "name":
-            continue
-        value = obj[key]
-        if key == "type" and not isinstance(value, str):
-            value = _normalize(value, namespace, known)
-        elif key == "fields":
-            value = [_normalize_field(f, namespace, known) for f in value]
-        elif key in ("items", "values"):
-            value = _normalize(value, namespace, known)
-        elif key == "aliases":
-            value = [_full(str(a), namespace) for a in value]
-        out[key] = value
-    return out
-
-
-def _normalize_field(field: Any, namespace: str, known: set[str]) -> Any:
-    if not isinstance(field, dict):
-        return field
-    out = {k: field[k] for k in ("name",) if k in field}
-    out["type"] = _normalize(field.get("type"), namespace, known)
-    for key in ("order", "doc", "aliases", "default"):
-        if key in field:
-            out[key] = field[key]
-    return out

@@ -82,6 +82,11 @@ class JsonSchema(ParsedSchema):
     def canonical(self) -> str:
         return self._canonical
 
+    def normalized_text(self) -> str:
+        """`?normalize=true`, as Confluent's `JsonSchema.normalize()`: the document re-read with every
+        object's keys sorted (Jackson's sorting node factory), written compactly."""
+        return json.dumps(self.obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
     def record_name(self) -> str | None:
         if isinstance(self.obj, dict):
             title = self.obj.get("title")

@@ -9,6 +9,8 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 
+from riverlog.schema.proto_normalize import option_text as custom_option
+
 F = descriptor_pb2.FieldDescriptorProto
 
 _SCALARS = {
@@ -61,8 +63,13 @@ def render(fdp: Any) -> str:
 
 
 def _options(options: Any, indent: str) -> list[str]:
-    lines = []
+    lines: list[str] = []
     for field, value in options.ListFields():
+        if field.is_extension or field.type == F.TYPE_MESSAGE:
+            custom = custom_option(field, value)  # e.g. (confluent.file_meta) = {…}
+            if custom is not None:
+                lines.extend(f"{indent}{line}" for line in f"option {custom};".split("\n"))
+            continue
         if field.type == F.TYPE_STRING:
             rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
         elif field.type == F.TYPE_BOOL:
@@ -133,6 +140,11 @@ def _field(field: Any, syntax: str, maps: dict[str, Any], indent: str, in_oneof:
         options.append("deprecated = true")
     if field.HasField("json_name") and field.json_name != _camel(field.name):
         options.append(f'json_name = "{field.json_name}"')
+    for option_field, value in field.options.ListFields():
+        if option_field.is_extension:  # e.g. (confluent.field_meta) = {…}, Connect's metadata
+            custom = custom_option(option_field, value)
+            if custom is not None:
+                options.append(custom.replace("\n", "\n" + indent))
     suffix = f" [{', '.join(options)}]" if options else ""
     return f"{indent}{head} {field.name} = {field.number}{suffix};"
 

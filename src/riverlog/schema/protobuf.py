@@ -25,6 +25,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor_pb2 import FileDescriptorProto as FDP
@@ -75,11 +76,53 @@ def well_known_files() -> list[FDP]:
         wrappers_pb2,
     ]
     out = []
-    for module in modules:
+    for module in [*modules, *_confluent_known_modules()]:
         fdp = FDP()
         fdp.ParseFromString(module.DESCRIPTOR.serialized_pb)
         out.append(fdp)
     return out
+
+
+def _confluent_known_modules() -> list[Any]:
+    """The other files Confluent's registry knows without references (its `KNOWN_DEPENDENCIES`):
+    `confluent/meta.proto`, `confluent/type/decimal.proto`, `confluent/type/variant.proto` (shipped
+    with confluent-kafka) and Google's common types `google/type/*.proto` (googleapis-common-protos),
+    which Confluent's serializers import for Connect metadata, Decimal, Date and TimeOfDay."""
+    import importlib
+
+    names = [
+        "confluent_kafka.schema_registry.confluent.meta_pb2",
+        "confluent_kafka.schema_registry.confluent.type.decimal_pb2",
+        "confluent_kafka.schema_registry.confluent.type.variant_pb2",
+        *(
+            f"google.type.{name}_pb2"
+            for name in (
+                "calendar_period",
+                "color",
+                "date",
+                "datetime",
+                "dayofweek",
+                "decimal",
+                "expr",
+                "fraction",
+                "interval",
+                "latlng",
+                "money",
+                "month",
+                "phone_number",
+                "postal_address",
+                "quaternion",
+                "timeofday",
+            )
+        ),
+    ]
+    modules = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:  # pragma: no cover - an older confluent-kafka without the file
+            continue
+    return modules
 
 
 _WELL_KNOWN: list[FDP] | None = None
@@ -97,6 +140,7 @@ def decode_descriptor(text: str) -> FDP | None:
     stripped = text.strip()
     if not stripped or any(c in stripped for c in " \n\t{;"):
         return None
+    _well_known()  # imports confluent/meta.proto first, so its option extensions parse
     try:
         raw = base64.b64decode(stripped, validate=True)
         fdp = FDP()
@@ -169,7 +213,8 @@ class ProtobufSchema(ParsedSchema):
         references: tuple[SchemaReference, ...] = (),
         resolved: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(text.strip(), references)
+        # kept as sent: Confluent's (normalized) text ends with a newline
+        super().__init__(text if text.strip() else "", references)
         deps: list[FDP] = []
         for dep_name, dep_text in (resolved or {}).items():
             dep = decode_descriptor(dep_text)
@@ -213,6 +258,12 @@ class ProtobufSchema(ParsedSchema):
 
     def canonical(self) -> str:
         return self._canonical
+
+    def normalized_text(self) -> str:
+        """`?normalize=true`: Confluent's normalized .proto text (see `proto_normalize`)."""
+        from riverlog.schema.proto_normalize import normalized_proto
+
+        return normalized_proto(self.file)
 
     def serialized(self) -> str:
         """Confluent's `format=serialized`: the base64 FileDescriptorProto."""

@@ -14,6 +14,7 @@ wraps these classes (`Serdes.Avro(...)`, `Serdes.JsonSchema(...)`, `Serdes.Proto
 from __future__ import annotations
 
 import enum
+import importlib
 import io
 import json
 from collections.abc import Callable, Mapping
@@ -277,6 +278,7 @@ class _AvroReader:
         self.writers: dict[bytes, Any] = {}
         self.last_frame = b"\xff"  # never a frame's first byte
         self.last_writer: Any = None
+        self.from_dict = serde.from_dict  # fixed at construction: read once, not per record
 
     def _writer(self, data: bytes) -> Any:
         try:
@@ -285,8 +287,8 @@ class _AvroReader:
             raise SerializationError(str(exc)) from None
         schema = self.serde.client.get_schema(schema_id)
         writer = _parse_with_references(self.serde.client, schema.schema_str, schema.references)
-        self.writers[data[:5]] = writer
-        return writer
+        read = self.writers[data[:5]] = _record_reader(writer, self.reader)
+        return read
 
     def deserialize(self, topic: str, data: bytes | None, headers: Headers = None) -> Any:
         if data is None:
@@ -297,11 +299,70 @@ class _AvroReader:
         else:
             writer = self.writers.get(data[:5]) or self._writer(data)
             self.last_frame, self.last_writer = data[:5], writer
-        payload = io.BytesIO(data)
+        # The per-record path: module-level names, no attribute chains (bench/RESULTS.md, issue 14).
+        payload = _BytesIO(data)
         payload.seek(5)
-        obj: Any = fastavro.schemaless_reader(payload, writer, self.reader)
-        from_dict = self.serde.from_dict
-        return obj if from_dict is None else from_dict(obj, self.serde.context(topic, headers))
+        obj: Any = writer(payload)
+        if self.from_dict is None:
+            return obj
+        return self.from_dict(obj, self.serde.context(topic, headers))
+
+
+_BytesIO = io.BytesIO
+_schemaless_reader = fastavro.schemaless_reader
+_READ_OPTIONS = {
+    "return_record_name": False,
+    "return_record_name_override": False,
+    "handle_unicode_errors": "strict",
+    "return_named_type": False,
+    "return_named_type_override": False,
+}
+
+
+def _record_reader(writer: Any, reader: Any) -> Callable[[io.BytesIO], Any]:
+    """fastavro's `schemaless_reader` for one writer schema, with the work it repeats on every call
+    (named-schema tables, the parsed-schema check, the options dict) done once: its Cython
+    `_read_data` directly when that is available and behaves (checked at import), else the public
+    function."""
+    if reader is not None or _read_data is None:
+        return lambda payload: _schemaless_reader(payload, writer, reader)
+    named = _default_named_schemas()
+    parsed = fastavro.parse_schema(writer, named_schemas=named["writer"])
+    read_data = _read_data
+
+    def read(payload: io.BytesIO) -> Any:
+        return read_data(payload, parsed, named, None, _READ_OPTIONS)
+
+    return read
+
+
+def _fast_reader_works() -> bool:
+    schema = {
+        "type": "record",
+        "name": "Probe",
+        "fields": [
+            {"name": "a", "type": "long"},
+            {"name": "b", "type": ["null", "string"]},
+            {"name": "c", "type": {"type": "array", "items": "double"}},
+        ],
+    }
+    parsed = fastavro.parse_schema(schema)
+    record = {"a": -7, "b": "x", "c": [1.5]}
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, parsed, record)
+    try:
+        return bool(_record_reader(parsed, None)(io.BytesIO(out.getvalue())) == record)
+    except Exception:
+        return False
+
+
+# fastavro's Cython reader internals (not in its typed API); the public function when they are
+# missing or do not read a probe record back as the public function does
+_internals: Any = importlib.import_module("fastavro._read")
+_read_data: Any = getattr(_internals, "_read_data", None)
+_default_named_schemas: Any = getattr(_internals, "_default_named_schemas", None)
+if _default_named_schemas is None or (_read_data is not None and not _fast_reader_works()):
+    _read_data = None
 
 
 def _parse_with_references(client: Any, text: str | None, references: Any) -> Any:

@@ -94,3 +94,47 @@ def test_schema_and_value_round_trip_through_avro_binary() -> None:
 )
 def test_plain_avro_schemas_map_to_connect(avro: object, expected: d.Schema) -> None:
     assert to_connect_schema(avro) == expected
+
+
+def test_attribute_order_defaults_and_names_as_avro_data() -> None:
+    """The text AvroData gives Java's Schema.toString (what Confluent's registry stores and hashes):
+    decimal's scale/precision first, then connect.doc/version/parameters/default/name/type,
+    logicalType last; field defaults from Connect defaults (a union with the default's branch
+    first); unnamed structs ConnectDefault, ConnectDefault2, …; a struct met again by name."""
+    import json
+
+    price = SchemaBuilder.of(d.decimal_schema(2)).doc("the price").build()
+    small = SchemaBuilder(d.Type.INT8).default_value(7).build()
+    label = SchemaBuilder(d.Type.STRING).optional().default_value("none").build()
+    point = SchemaBuilder.struct().name("geo.Point").field("x", d.INT32_SCHEMA).build()
+    inner = SchemaBuilder.struct().field("y", d.INT32_SCHEMA).build()
+    schema = (
+        SchemaBuilder.struct()
+        .field("price", price)
+        .field("small", small)
+        .field("label", label)
+        .field("a", point)
+        .field("b", point)
+        .field("inner", inner)
+        .build()
+    )
+    avro = to_avro_schema(schema)
+    fields = {f["name"]: f for f in avro["fields"]}
+    assert json.dumps(fields["price"]["type"], separators=(",", ":")) == (
+        '{"type":"bytes","scale":2,"precision":64,"connect.doc":"the price","connect.version":1,'
+        '"connect.parameters":{"scale":"2"},"connect.name":"org.apache.kafka.connect.data.Decimal",'
+        '"logicalType":"decimal"}'
+    )
+    assert json.dumps(fields["small"], separators=(",", ":")) == (
+        '{"name":"small","type":{"type":"int","connect.default":7,"connect.type":"int8"},"default":7}'
+    )
+    assert fields["label"]["type"] == [{"type": "string", "connect.default": "none"}, "null"]
+    assert fields["label"]["default"] == "none"
+    assert fields["a"]["type"]["name"] == "Point" and fields["b"]["type"] == "geo.Point"
+    assert avro["name"] == "ConnectDefault" and fields["inner"]["type"]["name"] == "ConnectDefault2"
+    fastavro.parse_schema(avro)  # valid Avro: names defined once
+    back = to_connect_schema(avro)
+    assert back.field("small").schema.default == 7  # type: ignore[union-attr]
+    assert back.field("label").schema.default == "none"  # type: ignore[union-attr]
+    assert back.field("b").schema.name == "geo.Point"  # type: ignore[union-attr]
+    assert back.name is None and back.field("inner").schema.name is None  # type: ignore[union-attr]
