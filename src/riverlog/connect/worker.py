@@ -378,6 +378,9 @@ class Worker:
             "client.id": client_id,
             "acks": "all",
             "linger.ms": 5,
+            # Java's default partitioner (murmur2 of the key bytes), as Kafka Connect's producer:
+            # keyed records land where Java producers and Kafka Streams put the same key
+            "partitioner": "murmur2_random",
         }
         out.update(self.config.with_prefix("producer."))
         out.update(
