@@ -2,13 +2,21 @@
 
 A table's current state is its topic read up to the end offsets, keeping the latest value per key
 (a tombstone deletes the key); a stream's is every record so far. The query's WHERE, projection
-and LIMIT then run over those rows with the same compiled expressions as push queries. (ksqlDB reads
-tables from the query's state store; riverlog.streams has no interactive queries yet, so this scans
-the topic — correct, but its latency grows with the topic.)
+and LIMIT then run over those rows with the same compiled expressions as push queries.
+
+A table a running aggregation query (CTAS … GROUP BY) materializes is read from that query's store
+instead, through riverlog.streams' interactive queries, as ksqlDB reads its materialized tables:
+a key lookup when the WHERE names the key, a store scan otherwise.
+
+Invariant: the per-query readers cached here are keyed by query id and bound to the runtime handle
+they were built for; a restarted query (new handle) gets a new reader.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -18,7 +26,11 @@ from riverlog.sql.analyzer import Analysis
 from riverlog.sql.build import key_serde_for, value_serde_for
 from riverlog.sql.errors import SqlStatementError
 from riverlog.sql.formats import BAD_RECORD, ProcessingLog
+from riverlog.streams import QueryableStoreTypes, StoreQueryParameters
+from riverlog.streams.errors import InvalidStateStoreException
+from riverlog.streams.interactive import QueryableStoreType
 from riverlog.streams.records import Windowed
+from riverlog.streams.serdes import MAX_LONG
 
 
 def scan(bootstrap: str, a: Analysis, table_scan_enabled: bool) -> list[list[Any]]:
@@ -123,13 +135,59 @@ def _read(bootstrap: str, topic: str) -> list[tuple[int, int, int, bytes | None,
 AGGREGATE_STORE = "Aggregate-Aggregate-Materialize"
 
 
-def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
-    """A pull query on a CTAS aggregation table answered from the running query's store (read
-    through the runtime's tasks: riverlog.streams has no interactive-query API yet). None when
-    there is no such query running here (the caller scans the topic instead)."""
+@dataclass
+class _Reader:
+    """What answering pull queries from one persistent query's store needs, built once per
+    query (planning the post-aggregation and projection functions costs more than a lookup)."""
+
+    query_id: str
+    handle: Any
+    post: Callable[[Any, Any], Any]
+    project: Callable[[Any, Any], tuple[Any, Any]]
+    having: Callable[[Any], bool] | None
+    store_type: QueryableStoreType
+
+
+_readers: dict[str, _Reader] = {}
+_readers_lock = threading.Lock()
+
+
+def _reader(q: Any) -> _Reader:
+    """The cached reader of persistent query `q` (rebuilt when its runtime was restarted)."""
+    with _readers_lock:
+        r = _readers.get(q.id)
+        if r is not None and r.handle is q.handle:
+            return r
     from riverlog.sql.build import TopologyPlanner
     from riverlog.streams import StreamsBuilder
 
+    qa = q.analysis
+    planner = TopologyPlanner(StreamsBuilder(), ProcessingLog())
+    window = qa.window
+    if window is None:
+        store_type = QueryableStoreTypes.key_value_store()
+    elif window.kind == "SESSION":
+        store_type = QueryableStoreTypes.session_store()
+    else:
+        store_type = QueryableStoreTypes.window_store()
+    r = _Reader(
+        q.id,
+        q.handle,
+        planner._post_row(qa),
+        planner._projector(qa),
+        qa.having,
+        store_type,
+    )
+    with _readers_lock:
+        _readers[q.id] = r
+    return r
+
+
+def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
+    """A pull query on a CTAS aggregation table answered from the running query's store, read
+    through riverlog.streams' interactive queries (`KafkaStreams.store`, as ksqlDB reads its
+    materialized tables). None when no such query runs here or its store cannot be read now
+    (restoring, rebalancing): the caller scans the topic instead."""
     source = a.source
     if source.kind != "TABLE" or a.group_by is not None or a.partition_by is not None:
         return None
@@ -146,36 +204,47 @@ def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
     )
     if q is None:
         return None
-    stores = []
-    for thread in list(getattr(q.handle, "_threads", [])):
-        for task in list(thread.tasks.tasks.values()):
-            st = task.state.stores.get(AGGREGATE_STORE)
-            if st is not None:
-                stores.append(st)
-    if not stores:
-        return None
-    qa = q.analysis
-    planner = TopologyPlanner(StreamsBuilder(), ProcessingLog())
-    post, project = planner._post_row(qa), planner._projector(qa)
+    r = _reader(q)
     key = _key_literal(a)
-    windowed = source.window is not None
-    entries: list[tuple[Any, Any]] = []
-    for st in stores:
-        if key is not None and not windowed:
-            found = st.get(key)
-            if found is not None:
-                entries.append((key, found))
+    kind = r.store_type.kind
+    if kind == "session" and key is None:
+        return None  # a session store is read by key; a full scan reads the topic
+    try:
+        store = q.handle.store(
+            StoreQueryParameters.from_name_and_type(AGGREGATE_STORE, r.store_type)
+        )
+        entries: list[tuple[Any, Any]]
+        if kind == "kv" and key is not None:
+            found = store.get(key)
+            entries = [] if found is None else [(key, found)]
+        elif kind == "kv":
+            entries = [(kv.key, kv.value) for kv in store.all()]
+        elif kind == "window" and key is not None:
+            entries = [(kv.key, kv.value) for kv in store.fetch(key, key, 0, MAX_LONG)]
+        elif kind == "window":
+            entries = [(kv.key, kv.value) for kv in store.all()]
         else:
-            entries.extend((kv.key, kv.value) for kv in st.all())
+            entries = [(kv.key, kv.value) for kv in store.fetch(key)]
+    except InvalidStateStoreException:
+        return None
+    return _rows(a, r, entries)
+
+
+def _rows(a: Analysis, r: _Reader, entries: list[tuple[Any, Any]]) -> list[list[Any]]:
+    """The pull query's rows from (store key, aggregate) entries: the persistent query's
+    post-aggregation step, HAVING and projection, then the pull query's WHERE, projection and
+    LIMIT."""
+    source = a.source
+    windowed = source.window is not None
     n_headers = len(source.header_columns)
     out: list[list[Any]] = []
     for k, agg in entries:
         if agg is None:
             continue
-        post_row = post(k, agg)
-        if qa.having is not None and not qa.having(post_row):
+        post_row = r.post(k, agg)
+        if r.having is not None and not r.having(post_row):
             continue
-        new_key, value = project(k, post_row)
+        new_key, value = r.project(k, post_row)
         inner = new_key.key if isinstance(new_key, Windowed) else new_key
         row = (*(inner or ()), *value, *([None] * n_headers), None, None, None)
         if windowed:
