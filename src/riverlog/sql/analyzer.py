@@ -45,7 +45,7 @@ class JoinInfo:
 
     right: DataSource
     right_alias: str
-    kind: str  # INNER | LEFT
+    kind: str  # INNER | LEFT | RIGHT | FULL
     left_key: Compiled
     left_key_expr: ast.Expr
     right_key_expr: ast.Expr
@@ -55,6 +55,9 @@ class JoinInfo:
     right_is_key: bool = True
     within: tuple[int, int] | None = None  # stream-stream joins: (before, after) ms
     grace_ms: int | None = None
+    # FULL OUTER stream-stream joins: the key is ksqlDB's synthetic ROWKEY column, appended to
+    # the joined row (either side's key column may be NULL)
+    synthetic_key: bool = False
 
 
 @dataclass
@@ -140,6 +143,13 @@ def _map_value(v: Any, fn: Any) -> Any:
     return v
 
 
+def _ambiguous(scope: Scope, e: ast.Expr) -> bool:
+    """A qualified column whose name more than one source of a join has."""
+    if not isinstance(e, ast.Column) or e.source is None:
+        return False
+    return len({s.source for s in scope.slots if s.name == e.name and s.source}) > 1
+
+
 def _name_of(item: ast.SelectItem, index: int) -> str:
     if item.alias:
         return item.alias
@@ -164,6 +174,8 @@ def analyze(
     if query.joins:
         a.join = _analyze_join(query, source, alias, metastore)
         scope = a.scope = Scope(scope.slots + source_scope(a.join.right, a.join.right_alias).slots)
+        if a.join.synthetic_key:  # ksqlDB's ROWKEY: the join key, after both sides' columns
+            scope = a.scope = scope.extend([Slot("ROWKEY", a.join.left_key.type)])
         for j in query.joins[1:]:
             extra = _analyze_next_join(j, a, metastore)
             a.more_joins.append(extra)
@@ -196,13 +208,24 @@ def analyze(
         items, compiler = _table_functions(a, items, compiler)
         for i, item in enumerate(items):
             assert item.expr is not None
-            a.projection.append(
-                Projected(_name_of(item, i), compiler.compile(item.expr), item.expr)
-            )
+            name = _name_of(item, i)
+            if a.join is not None and item.alias is None and _ambiguous(a.scope, item.expr):
+                assert isinstance(item.expr, ast.Column)
+                name = f"{item.expr.source}_{name}"  # ksqlDB: `t.id` of a join is T_ID
+            a.projection.append(Projected(name, compiler.compile(item.expr), item.expr))
         if query.partition_by and a.partition_by:
             keys = list(query.partition_by)
         elif query.partition_by:
             keys = []
+        elif a.join is not None and a.join.synthetic_key:
+            keys = [ast.Column("ROWKEY", None)]
+            if not any(_same(p.expr, keys[0]) for p in a.projection) and persistent:
+                raise SqlStatementError(
+                    f"The query used to build `{sink_name}` must include the join expression "
+                    "ROWKEY in its projection (eg, SELECT ROWKEY...).\nROWKEY was added as a "
+                    "synthetic key column because the join criteria did not match any source "
+                    "column."
+                )
         elif a.join is not None:
             last = a.more_joins[-1] if a.more_joins else a.join
             keys = [last.left_key_expr]
@@ -231,6 +254,8 @@ def _expand(
         if item.expr is not None:
             out.append(item)
             continue
+        if join is not None and join.synthetic_key and item.all_of is None:
+            out.append(ast.SelectItem(ast.Column("ROWKEY", None)))
         chosen = [(al, src) for al, src in sides if item.all_of in (None, al)]
         if not chosen:
             raise SqlStatementError(f"'{item.all_of}' is not a valid stream/table name or alias.")
@@ -407,10 +432,6 @@ def _stream_stream_join(
             "about how to specify a WITHIN clause with a stream-stream join, please visit: "
             "https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
         )
-    if j.kind not in ("INNER", "LEFT"):
-        raise SqlStatementError(
-            f"{j.kind} OUTER stream-stream joins are not supported yet by riverlog.sql."
-        )
     lscope, rscope = source_scope(left, lalias), source_scope(right, ralias)
     lc, le, rc, re_ = _join_sides(j.on, lscope, rscope)
     lkeys, rkeys = [c.name for c in left.key_columns], [c.name for c in right.key_columns]
@@ -429,6 +450,7 @@ def _stream_stream_join(
         right_is_key,
         j.within,
         j.grace_ms,
+        j.kind == "FULL",
     )
 
 

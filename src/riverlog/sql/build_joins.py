@@ -1,6 +1,8 @@
 """Join nodes of a compiled query (stream-table, stream-stream, table-table), mixed into
-`riverlog.sql.build.TopologyPlanner`. riverlog.streams has no join operators yet (issue 12), so
-each join is a processor over state stores added through the topology's node API."""
+`riverlog.sql.build.TopologyPlanner`. Stream-stream joins with a GRACE PERIOD run on
+riverlog.streams' join operator; the others are processors over state stores added through the
+topology's node API (ksqlDB's eager pre-KAFKA-10847 stream-stream semantics, its stream-table and
+table-table lookups)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from riverlog.sql.formats import ProcessingLog
 from riverlog.sql.internal import InternalSerde, add_processor
 from riverlog.sql.metastore import DataSource, WindowInfo
 from riverlog.streams import KStream, Materialized, Repartitioned, StreamsBuilder
+from riverlog.streams.join_options import JoinWindows, StreamJoined
 from riverlog.streams.processors.base import Processor
 from riverlog.streams.records import Record
 from riverlog.streams.serdes import Serde
@@ -71,14 +74,14 @@ class JoinPlanner:
         return add_processor(stream, "", join, None, self.internal, stores=[store])
 
     def _stream_stream_join(self, a: Analysis, left_rows: KStream) -> KStream:
-        """A windowed stream-stream join (Kafka Streams' KStreamKStreamJoin): each side keeps its
-        rows in a window store (duplicates retained) for WITHIN + GRACE and looks the other side up
-        within the window; INNER emits matches, LEFT also emits a left row with NULLs when nothing
-        matched on its arrival (Kafka Streams' semantics before spurious-result suppression)."""
+        """A windowed stream-stream join, INNER, LEFT, RIGHT or FULL OUTER, as ksqlDB builds it
+        (StreamStreamJoinBuilder): with `GRACE PERIOD` it is riverlog.streams' join with
+        `JoinWindows(before, after, grace)`, whose outer results wait in a shared store until
+        the window closes (KAFKA-10847: no spurious NULL rows); without it ksqlDB keeps the old
+        semantics (`JoinWindows.of`, 24 hours grace) where an unmatched outer row is emitted
+        with NULLs at once (`_eager_stream_stream_join`)."""
         j = a.join
         assert j is not None and j.within is not None and j.right_key is not None
-        before, after = j.within
-        grace = 24 * 3_600_000 if j.grace_ms is None else j.grace_ms
         right_rows = self.source_stream(j.right)
         if not (j.left_is_key and j.right_is_key):
             lk, rk = j.left_key.fn, j.right_key.fn
@@ -92,6 +95,46 @@ class JoinPlanner:
                 .with_key_serde(self.internal)
                 .with_value_serde(self.internal)
             )
+        if j.grace_ms is None:
+            return self._eager_stream_stream_join(a, left_rows, right_rows)
+        before, after = j.within
+        rwidth = j.right_width
+        lwidth = len(a.scope.slots) - rwidth - (1 if j.synthetic_key else 0)
+        lnull, rnull = (None,) * lwidth, (None,) * rwidth
+        synthetic = j.synthetic_key
+
+        def joiner(key: Any, lrow: Any, rrow: Any) -> Any:
+            row = (*(lnull if lrow is None else lrow), *(rnull if rrow is None else rrow))
+            return (*row, key[0]) if synthetic else row
+
+        joined = (
+            StreamJoined.with_(self.internal, self.internal, self.internal)
+            .with_name("Join")
+            .with_store_name("Join")
+        )
+        if j.kind == "RIGHT":  # the right side outer: left_join from the right, mirrored window
+            windows = JoinWindows(after, before, j.grace_ms)
+            return right_rows.left_join(
+                left_rows, lambda k, r, le: joiner(k, le, r), windows, joined
+            )
+        windows = JoinWindows(before, after, j.grace_ms)
+        if j.kind == "LEFT":
+            return left_rows.left_join(right_rows, joiner, windows, joined)
+        if j.kind == "FULL":
+            return left_rows.outer_join(right_rows, joiner, windows, joined)
+        return left_rows.join(right_rows, joiner, windows, joined)
+
+    def _eager_stream_stream_join(
+        self, a: Analysis, left_rows: KStream, right_rows: KStream
+    ) -> KStream:
+        """Kafka Streams' join before KAFKA-10847 (what ksqlDB runs without GRACE PERIOD): each
+        side keeps its rows in a window store (duplicates retained) for WITHIN + 24 hours and
+        looks the other side up within the window; an outer side's row that matches nothing on
+        arrival is emitted with NULLs for the other side."""
+        j = a.join
+        assert j is not None and j.within is not None
+        before, after = j.within
+        grace = 24 * 3_600_000
         this_store, other_store = "KSTREAM-JOINTHIS-store", "KSTREAM-JOINOTHER-store"
         for name in (this_store, other_store):
             self.builder.topology.add_state_store(
@@ -107,8 +150,16 @@ class JoinPlanner:
                     retain_duplicates=True,
                 )
             )
-        rnull = (None,) * j.right_width
-        left_outer = j.kind == "LEFT"
+        rwidth = j.right_width
+        lwidth = len(a.scope.slots) - rwidth - (1 if j.synthetic_key else 0)
+        lnull, rnull = (None,) * lwidth, (None,) * rwidth
+        left_outer = j.kind in ("LEFT", "FULL")
+        right_outer = j.kind in ("RIGHT", "FULL")
+        synthetic = j.synthetic_key
+
+        def row_of(key: Any, lrow: Any, rrow: Any) -> Any:
+            row = (*lrow, *rrow)
+            return (*row, key[0]) if synthetic else row
 
         def from_left(proc: Processor, record: Record) -> None:
             if record.key is None or record.value is None:
@@ -119,10 +170,10 @@ class JoinPlanner:
             matched = False
             for rts, vt in other.fetch_range_with_timestamp(record.key, ts - before, ts + after):
                 matched = True
-                row = (*record.value, *vt.value)
+                row = row_of(record.key, record.value, vt.value)
                 proc.context.forward(Record(record.key, row, max(ts, rts), record.headers))
             if not matched and left_outer:
-                row = (*record.value, *rnull)
+                row = row_of(record.key, record.value, rnull)
                 proc.context.forward(Record(record.key, row, ts, record.headers))
 
         def from_right(proc: Processor, record: Record) -> None:
@@ -131,9 +182,14 @@ class JoinPlanner:
             ts = record.timestamp
             proc.context.get_state_store(other_store).put(record.key, record.value, ts)
             this = proc.context.get_state_store(this_store)
+            matched = False
             for lts, vt in this.fetch_range_with_timestamp(record.key, ts - after, ts + before):
-                row = (*vt.value, *record.value)
+                matched = True
+                row = row_of(record.key, vt.value, record.value)
                 proc.context.forward(Record(record.key, row, max(ts, lts), record.headers))
+            if not matched and right_outer:
+                row = row_of(record.key, lnull, record.value)
+                proc.context.forward(Record(record.key, row, ts, record.headers))
 
         stores = [this_store, other_store]
         joined_left = add_processor(left_rows, "", from_left, None, self.internal, stores=stores)
