@@ -58,6 +58,9 @@ class JoinInfo:
     # FULL OUTER stream-stream joins: the key is ksqlDB's synthetic ROWKEY column, appended to
     # the joined row (either side's key column may be NULL)
     synthetic_key: bool = False
+    # table-table joins from a left column other than its primary key (Kafka Streams' FK join):
+    # the result is keyed by the left table's primary key
+    foreign_key: bool = False
 
 
 @dataclass
@@ -143,6 +146,40 @@ def _map_value(v: Any, fn: Any) -> Any:
     return v
 
 
+def _qualified(e: ast.Expr, alias: str) -> str:
+    """An expression as ksqlDB prints it in join errors: columns qualified by their source."""
+
+    def qualify(x: ast.Node) -> ast.Node:
+        if isinstance(x, ast.Column) and x.source is None:
+            return dataclasses.replace(x, source=alias)
+        return map_children(x, qualify)  # type: ignore[arg-type]
+
+    return expression_text(qualify(e))  # type: ignore[arg-type]
+
+
+def _check_fk_keys(a: Analysis, keys: list[ast.Column], table: str) -> None:
+    """A foreign-key join's result is keyed by the left table's primary key: every one of its
+    columns must be projected."""
+    for k in keys:
+        names = [p.name for p in a.projection if _same(p.expr, k)]
+        if len(names) > 1:
+            raise SqlStatementError(
+                f"The projection contains a key column (`{k.source}_{k.name}`) more than once, "
+                f"aliased as: {' and '.join(names)}."
+            )
+    missing = [k.name for k in keys if not any(_same(p.expr, k) for p in a.projection)]
+    if not missing:
+        return
+    many = len(missing) > 1
+    raise SqlStatementError(
+        f"Primary key column{'s' if many else ''} missing in projection. For foreign-key "
+        "table-table joins, the projection must include all primary key columns from the left "
+        f"input table (`{table}`). Missing column{'s' if many else ''}: "
+        + ", ".join(f"`{m}`" for m in missing)
+        + "."
+    )
+
+
 def _ambiguous(scope: Scope, e: ast.Expr) -> bool:
     """A qualified column whose name more than one source of a join has."""
     if not isinstance(e, ast.Column) or e.source is None:
@@ -226,6 +263,9 @@ def analyze(
                     "synthetic key column because the join criteria did not match any source "
                     "column."
                 )
+        elif a.join is not None and a.join.foreign_key:
+            keys = [ast.Column(c.name, a.alias) for c in source.key_columns]
+            _check_fk_keys(a, keys, source.name)
         elif a.join is not None:
             last = a.more_joins[-1] if a.more_joins else a.join
             keys = [last.left_key_expr]
@@ -316,7 +356,18 @@ def _analyze_join(
         )
     (lc, le), (rc, re_) = [(c, e) for side in ("L", "R") for t, c, e in sides if t == side]
     rkeys = [c.name for c in right.key_columns]
+    if lc.type != rc.type:
+        raise SqlStatementError(
+            f"Invalid join condition: types don't match. Got {_qualified(le, lalias)}"
+            f"{{{lc.type}}} = {_qualified(re_, ralias)}{{{rc.type}}}."
+        )
     if not (isinstance(re_, ast.Column) and rkeys == [re_.name]):
+        if table_table:
+            raise SqlStatementError(
+                "Invalid join condition: table-table joins require to join on the primary key "
+                f"of the right input table. Got {_qualified(le, lalias)} = "
+                f"{_qualified(re_, ralias)}."
+            )
         raise SqlStatementError(
             f"Cannot join on {expression_text(re_)}: a stream-table join must use the table's "
             f"primary key ({', '.join(rkeys)})."
@@ -328,12 +379,13 @@ def _analyze_join(
         )
     lkeys = [c.name for c in left.key_columns]
     left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
-    if table_table and not left_is_key:
-        raise SqlStatementError(
-            "Foreign-key table-table joins are not supported yet by riverlog.sql: join the "
-            f"tables on their primary keys ({', '.join(lkeys)} = {', '.join(rkeys)})."
-        )
-    return JoinInfo(right, ralias, j.kind, lc, le, re_, left_is_key, len(rscope.slots))
+    foreign = table_table and not left_is_key
+    if foreign and j.kind in ("RIGHT", "FULL"):
+        what = "RIGHT" if j.kind == "RIGHT" else "FULL"
+        raise SqlStatementError(f"{what} OUTER JOIN on a foreign key is not supported")
+    info = JoinInfo(right, ralias, j.kind, lc, le, re_, left_is_key, len(rscope.slots))
+    info.foreign_key = foreign
+    return info
 
 
 TABLE_FUNCTIONS = ("EXPLODE", "CUBE_EXPLODE")

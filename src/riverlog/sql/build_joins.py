@@ -14,7 +14,7 @@ from riverlog.sql.formats import ProcessingLog
 from riverlog.sql.internal import InternalSerde, add_processor
 from riverlog.sql.metastore import DataSource, WindowInfo
 from riverlog.streams import KStream, Materialized, Repartitioned, StreamsBuilder
-from riverlog.streams.join_options import JoinWindows, StreamJoined
+from riverlog.streams.join_options import JoinWindows, StreamJoined, TableJoined
 from riverlog.streams.processors.base import Processor
 from riverlog.streams.records import Record
 from riverlog.streams.serdes import Serde
@@ -201,6 +201,9 @@ class JoinPlanner:
         and FULL OUTER as ksqlDB (a side's delete becomes a tombstone or a half-NULL row)."""
         j = a.join
         assert j is not None
+        if j.foreign_key:
+            self._foreign_key_join(a, sink)
+            return
         left, right = a.source, j.right
         ks_left = key_serde_for(left.key_format, left.key_columns, left.props, None, self.plog)
         ks_right = key_serde_for(right.key_format, right.key_columns, right.props, None, self.plog)
@@ -263,6 +266,57 @@ class JoinPlanner:
             proc.context.forward(Record(key, value, record.timestamp, record.headers))
 
         out = add_processor(merged, "", emit, None, None, key_changing=True)
+        self._write_stream(a, out, sink)
+
+
+    def _foreign_key_join(self, a: Analysis, sink: Sink) -> None:
+        """ksqlDB's foreign-key table-table join (INNER, LEFT) on riverlog.streams' FK join
+        (`KTable.join(other, fk_extractor, joiner)`): the left row's join expression names a
+        right primary key; the result is keyed by the left table's primary key; a change on
+        either side updates every joined left row (a right delete turns them into tombstones or
+        half-NULL rows)."""
+        j = a.join
+        assert j is not None
+        left, right = a.source, j.right
+        ks_left = key_serde_for(left.key_format, left.key_columns, left.props, None, self.plog)
+        ks_right = key_serde_for(right.key_format, right.key_columns, right.props, None, self.plog)
+        ltable = self.source_stream(left).to_table(
+            Materialized.as_("KafkaTopic_Left-Reduce")
+            .with_key_serde(ks_left)
+            .with_value_serde(self.internal)
+        )
+        rtable = self.source_stream(right).to_table(
+            Materialized.as_("KafkaTopic_Right-Reduce")
+            .with_key_serde(ks_right)
+            .with_value_serde(self.internal)
+        )
+        fk_fn = j.left_key.fn
+        rnull = (None,) * j.right_width
+
+        def extract(row: Any) -> Any:
+            fk = fk_fn(row)
+            return None if fk is None else (fk,)
+
+        def joiner(lrow: Any, rrow: Any) -> Any:
+            return (*lrow, *(rnull if rrow is None else rrow))
+
+        named = TableJoined.as_("Join")
+        if j.kind == "LEFT":
+            joined = ltable.left_join(rtable, extract, joiner, named)
+        else:
+            joined = ltable.join(rtable, extract, joiner, named)
+        where = a.where
+        project = self._projector(a)
+        guard = None if where is None else _guard(where, False, self.plog)
+
+        def emit(proc: Processor, record: Record) -> None:
+            row = record.value
+            if row is not None and guard is not None and not guard(None, row):
+                row = None  # a row that stops matching WHERE is deleted from the result
+            key, value = project(record.key, row)
+            proc.context.forward(Record(key, value, record.timestamp, record.headers))
+
+        out = add_processor(joined.to_stream(), "", emit, None, None, key_changing=True)
         self._write_stream(a, out, sink)
 
 
