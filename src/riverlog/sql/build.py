@@ -19,6 +19,7 @@ from riverlog.sql.build_joins import JoinPlanner
 from riverlog.sql.formats import BAD_RECORD, Column, ProcessingLog, RowSerde
 from riverlog.sql.internal import InternalSerde, RowSource, add_processor
 from riverlog.sql.metastore import DataSource, WindowInfo
+from riverlog.sql.scopes import source_scope
 from riverlog.streams import (
     Consumed,
     Grouped,
@@ -146,16 +147,18 @@ class TopologyPlanner(JoinPlanner):
     def input_stream(self, a: Analysis) -> KStream:
         """The query's input rows: the source stream's, or stream ⋈ table rows (left + right)."""
         stream = self.source_stream(a.source)
-        j = a.join
-        if j is None:
+        if a.join is None:
             return stream
-        if j.within is not None:
-            return self._stream_stream_join(a, stream)
-        stream = self._stream_table_join(stream, j, "KafkaTopic_Right-Reduce", "Join-left")
-        for i, extra in enumerate(a.more_joins, start=2):
-            stream = self._stream_table_join(
-                stream, extra, f"KafkaTopic_Right{i}-Reduce", f"Join-left{i}"
-            )
+        width = len(source_scope(a.source, a.alias).slots)
+        for i, j in enumerate([a.join, *a.more_joins], start=1):
+            n = "" if i == 1 else str(i)
+            if j.within is not None:
+                stream = self._stream_stream_join(j, stream, width, n)
+            else:
+                stream = self._stream_table_join(
+                    stream, j, f"KafkaTopic_Right{n}-Reduce", f"Join-left{n}"
+                )
+            width += j.right_width + int(j.synthetic_key)
         return stream
 
     # -- queries ---------------------------------------------------------------------------
