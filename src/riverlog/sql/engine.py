@@ -23,6 +23,7 @@ from riverlog.sql import ast
 from riverlog.sql import types as T
 from riverlog.sql.analyzer import Analysis, analyze
 from riverlog.sql.build import Sink, TopologyPlanner
+from riverlog.sql.engine_admin import AdminStatements
 from riverlog.sql.errors import SqlNotFoundError, SqlStatementError
 from riverlog.sql.expressions import ExpressionCompiler, Scope
 from riverlog.sql.formats import Column, ProcessingLog, RowSerde, check_format
@@ -80,7 +81,7 @@ class EngineConfig:
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
-class Engine:
+class Engine(AdminStatements):
     def __init__(self, kafka: Kafka, runtime: Runtime, config: EngineConfig | None = None) -> None:
         self.kafka = kafka
         self.runtime = runtime
@@ -466,61 +467,6 @@ class Engine:
             _cmd_id(stmt.kind, stmt.name, "drop"),
             f"Source `{stmt.name}` (topic: {source.topic}) was dropped.",
         )
-
-    def _querycontrol(self, stmt: ast.QueryControl, _props: dict[str, Any]) -> list[Entity]:
-        targets = (
-            list(self.queries.values()) if stmt.query_id == "ALL" else [self._query(stmt.query_id)]
-        )
-        for q in targets:
-            if stmt.action == "TERMINATE":
-                self._stop(q, cleanup=True)
-            elif stmt.action == "PAUSE":
-                q.state = "PAUSED"
-                pause = getattr(self.runtime, "pause", None)
-                if pause:
-                    pause(q)
-            else:
-                q.state = "RUNNING"
-                resume = getattr(self.runtime, "resume", None)
-                if resume:
-                    resume(q)
-        verb = {"TERMINATE": "terminate", "PAUSE": "pause", "RESUME": "resume"}[stmt.action]
-        message = {
-            "TERMINATE": "Query terminated.",
-            "PAUSE": "Query paused.",
-            "RESUME": "Query resumed.",
-        }[stmt.action]
-        return self._status(stmt, f"{verb}/{stmt.query_id}/execute", message)
-
-    def _query(self, query_id: str) -> PersistentQuery:
-        q = self.queries.get(query_id) or next(
-            (x for x in self.queries.values() if x.id.upper() == query_id.upper()), None
-        )
-        if q is None:
-            raise SqlNotFoundError(f"Unknown queryId: {query_id}")
-        return q
-
-    def _createtype(self, stmt: ast.CreateType, _props: dict[str, Any]) -> list[Entity]:
-        if stmt.name in self.metastore.types and not stmt.if_not_exists:
-            raise SqlStatementError(
-                f"Cannot register custom type '{stmt.name}' since it is already registered with type: {self.metastore.types[stmt.name]}"
-            )
-        self.metastore.types.setdefault(stmt.name, T.resolve(stmt.type, self.metastore.types))
-        return self._status(
-            stmt,
-            f"type/{stmt.name}/create",
-            f"Registered custom type with name '{stmt.name}' and SQL type {self.metastore.types[stmt.name]}",
-        )
-
-    def _droptype(self, stmt: ast.DropType, _props: dict[str, Any]) -> list[Entity]:
-        if stmt.name not in self.metastore.types:
-            if stmt.if_exists:
-                return self._status(
-                    stmt, f"type/{stmt.name}/drop", f"Type {stmt.name} does not exist."
-                )
-            raise SqlNotFoundError(f"Type {stmt.name} does not exist.")
-        del self.metastore.types[stmt.name]
-        return self._status(stmt, f"type/{stmt.name}/drop", f"Dropped type '{stmt.name}'")
 
     def _definevariable(self, stmt: ast.DefineVariable, _props: dict[str, Any]) -> list[Entity]:
         self.variables[stmt.name] = stmt.value

@@ -17,7 +17,7 @@ from riverlog.sql import ast
 from riverlog.sql import types as T
 from riverlog.sql.analyzer import Analysis, analyze
 from riverlog.sql.engine import Engine, EngineConfig, Entity
-from riverlog.sql.errors import SqlError, SqlStatementError
+from riverlog.sql.errors import SqlAssertionError, SqlError, SqlStatementError
 from riverlog.sql.formats import Column
 from riverlog.sql.jsonio import dumps
 from riverlog.sql.metastore import DataSource
@@ -39,6 +39,7 @@ COMMANDS = (
     ast.CreateType,
     ast.DropType,
     ast.QueryControl,
+    ast.AlterSource,
 )
 
 
@@ -245,6 +246,11 @@ class SqlServer:
                     )
                 try:
                     results.extend(self._execute_one(stmt, props))
+                except SqlAssertionError as e:  # ksqlDB: a KsqlErrorMessage with HTTP 417
+                    raise StatementFailure(
+                        {"@type": "generic_error", "error_code": e.error_code, "message": str(e)},
+                        417,
+                    ) from None
                 except SqlError as e:
                     raise StatementFailure(
                         error_entity(str(e), stmt.text, e.error_code), 400
@@ -252,9 +258,7 @@ class SqlServer:
             return results
 
     def _execute_one(self, stmt: ast.Statement, props: dict[str, Any]) -> list[Entity]:
-        if not isinstance(stmt, COMMANDS) or (
-            isinstance(stmt, ast.QueryControl) and stmt.action != "TERMINATE"
-        ):
+        if not isinstance(stmt, COMMANDS):
             return self.engine.execute_statement(stmt, props)
         self.engine.command_seq = self.commands.next_offset
         out = self.engine.execute_statement(stmt, props)
