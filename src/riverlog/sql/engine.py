@@ -28,6 +28,7 @@ from riverlog.sql.errors import SqlNotFoundError, SqlStatementError
 from riverlog.sql.expressions import ExpressionCompiler, Scope
 from riverlog.sql.formats import Column, ProcessingLog, RowSerde, check_format
 from riverlog.sql.metastore import DataSource, MetaStore, WindowInfo
+from riverlog.sql.schema_inference import maybe_infer_columns
 from riverlog.sql.script import split_and_parse
 from riverlog.streams import StreamsBuilder, Topology
 
@@ -158,6 +159,7 @@ class Engine(AdminStatements):
                 "one or set a default via the 'ksql.persistence.default.format.value' config."
             )
         columns = self._columns(stmt)
+        columns = maybe_infer_columns(stmt.kind, columns, key_format, value_format, topic)
         keys = [c for c in columns if c.namespace in ("KEY", "PRIMARY_KEY")]
         if stmt.kind == "TABLE" and any(c.namespace == "KEY" for c in columns):
             bad = next(c for c in columns if c.namespace == "KEY")
@@ -205,11 +207,6 @@ class Engine(AdminStatements):
         )
 
     def _columns(self, stmt: ast.CreateSource) -> list[Column]:
-        if not stmt.elements:
-            raise SqlStatementError(
-                "The statement does not define any columns. (Schema inference from the schema registry "
-                "is not supported yet.)"
-            )
         seen: set[str] = set()
         out = []
         for el in stmt.elements:

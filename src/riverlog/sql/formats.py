@@ -36,8 +36,10 @@ log = logging.getLogger("riverlog.sql.processing")
 
 BAD_RECORD = object()  # a record the format could not read
 
-KEY_FORMATS = ("KAFKA", "JSON", "DELIMITED", "NONE", "AVRO", "JSON_SR", "PROTOBUF")
-VALUE_FORMATS = ("KAFKA", "JSON", "DELIMITED", "AVRO", "JSON_SR", "PROTOBUF")
+KEY_FORMATS = (
+    "KAFKA", "JSON", "DELIMITED", "NONE", "AVRO", "JSON_SR", "PROTOBUF", "PROTOBUF_NOSR",
+)  # fmt: skip
+VALUE_FORMATS = ("KAFKA", "JSON", "DELIMITED", "AVRO", "JSON_SR", "PROTOBUF", "PROTOBUF_NOSR")
 
 
 @dataclass(frozen=True)
@@ -206,10 +208,14 @@ class RowSerde(Serde[Any]):
         )
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
         self.codec: Any = None
-        if self.fmt in ("AVRO", "JSON_SR", "PROTOBUF") and self.columns:
+        if self.fmt in ("AVRO", "JSON_SR") and self.columns:
             from riverlog.sql.registry_formats import RegistryRowCodec
 
             self.codec = RegistryRowCodec(self.fmt, self.columns, is_key, self.unwrap)
+        elif self.fmt in ("PROTOBUF", "PROTOBUF_NOSR") and self.columns:
+            from riverlog.sql.protobuf_format import ProtobufRowCodec
+
+            self.codec = ProtobufRowCodec(self.fmt, self.columns, is_key)
         if self.fmt == "NONE" and self.columns:
             raise SqlStatementError(
                 "The 'NONE' format can only be used when no columns are defined. "
@@ -421,12 +427,24 @@ def check_format(
     allowed = KEY_FORMATS if is_key else VALUE_FORMATS
     if fmt not in allowed:
         raise SqlStatementError(f"Unknown format: {fmt}")
-    if fmt in ("AVRO", "JSON_SR", "PROTOBUF"):
+    if fmt in ("PROTOBUF", "PROTOBUF_NOSR"):
+        from riverlog.sql.protobuf_format import check_protobuf_columns
+
+        wrap = {str(k).upper(): v for k, v in props.items()}.get("WRAP_SINGLE_VALUE", True)
+        if str(wrap).lower() == "false" and not is_key:
+            raise SqlStatementError(
+                f"Format '{fmt}' does not support 'WRAP_SINGLE_VALUE' set to 'false'."
+            )
+        if fmt == "PROTOBUF":
+            from riverlog.sql.registry_formats import registry_url
+
+            registry_url()  # fails naming the missing ksql.schema.registry.url
+        check_protobuf_columns(columns)
+        return
+    if fmt in ("AVRO", "JSON_SR"):
         from riverlog.sql.registry_formats import registry_url
 
         registry_url()  # fails naming the missing ksql.schema.registry.url
-        if fmt == "PROTOBUF":
-            raise SqlStatementError("The 'PROTOBUF' format is not supported yet by riverlog.sql.")
         return
     RowSerde(fmt, columns, is_key, props)
     if fmt == "DELIMITED":
