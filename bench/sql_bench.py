@@ -263,11 +263,17 @@ def part2(n: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - start
         cons.close()
         out["e2e"] = (n, got, n / elapsed)
-        # pull queries by key on a table (the table's topic is scanned: no interactive queries yet)
+        # pull queries by key on a CTAS table, read from the query's store (interactive queries),
+        # once the table has caught up with the input
         ksql("CREATE TABLE PAGE_TOTALS AS SELECT PAGE, COUNT(*) AS N FROM VIEWS GROUP BY PAGE;")
-        time.sleep(3)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            rows = c.post("/query", json={"ksql": "SELECT N FROM PAGE_TOTALS;"}).json()[1:]
+            if sum(r["row"]["columns"][0] for r in rows) >= n:
+                break
+            time.sleep(0.5)
         lat = []
-        for i in range(200):
+        for i in range(400):
             t0 = time.perf_counter()
             r = c.post(
                 "/query", json={"ksql": f"SELECT * FROM PAGE_TOTALS WHERE PAGE = '{PAGES[i % 5]}';"}
@@ -363,7 +369,7 @@ def main() -> None:
     if "pull" in p2:
         p50, p99, cnt = p2["pull"]
         lines2.append(
-            f"| pull query by key on a CTAS table (read from the running query's store), {cnt} queries | p50 {p50:.1f} ms, p99 {p99:.1f} ms |"
+            f"| pull query by key on a CTAS table (the query's store through KafkaStreams.store, answered on the REST event loop; client in the same process), {cnt} queries | p50 {p50:.1f} ms, p99 {p99:.1f} ms |"
         )
     if "push" in p2:
         p50, p99, cnt = p2["push"]

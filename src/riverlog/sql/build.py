@@ -218,6 +218,9 @@ class TopologyPlanner(JoinPlanner):
         # a join's output key is the join key (also when an outer join's side is NULL)
         join_key = a.join is not None and a.group_by is None and bool(key_idx)
 
+        if partition is None and not join_key and a.source.window is None and a.window is None:
+            return _plain_projector(raw, safe, key_idx, value_idx)
+
         def project(key: Any, row: Any) -> tuple[Any, Any]:
             if row is None:
                 return key, None
@@ -457,6 +460,31 @@ def _safe(fn: Callable[[Any], Any], name: str, plog: ProcessingLog) -> Callable[
             return None
 
     return run
+
+
+def _plain_projector(
+    raw: list[Any], safe: list[Any], key_idx: list[int], value_idx: list[int]
+) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """The projection of an unwindowed, unjoined, unpartitioned query: key and value tuples
+    straight from the compiled expressions (the safe, logging ones only after a failure)."""
+    key_fns, value_fns = [raw[i] for i in key_idx], [raw[i] for i in value_idx]
+    safe_keys, safe_values = [safe[i] for i in key_idx], [safe[i] for i in value_idx]
+
+    def project(key: Any, row: Any) -> tuple[Any, Any]:
+        if row is None:
+            return key, None
+        try:
+            values = tuple([f(row) for f in value_fns])
+            if not key_fns:
+                return None, values
+            return tuple([f(row) for f in key_fns]), values
+        except Exception:
+            values = tuple([f(row) for f in safe_values])
+            if not safe_keys:
+                return None, values
+            return tuple([f(row) for f in safe_keys]), values
+
+    return project
 
 
 def _guard(

@@ -379,6 +379,14 @@ class ExpressionCompiler:
             ) from None
         fns = [a.fn for a in args]
         impl = f.bind(arg_types)
+        if f.null_propagates and len(fns) == 1:
+            (g0,) = fns
+
+            def call_strict1(row: Row) -> Any:  # the common one-argument case, no list
+                v = g0(row)
+                return None if v is None else impl(v)
+
+            return Compiled(call_strict1, rt)
         if f.null_propagates:
 
             def call_strict(row: Row) -> Any:

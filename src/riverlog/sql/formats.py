@@ -199,6 +199,7 @@ class RowSerde(Serde[Any]):
         # decoded value already has the column's Python type.
         self.exact = not any(_needs_exact(c.type) for c in self.columns)
         self.names = [c.name for c in self.columns]
+        self.has_double = any(c.type.base == "DOUBLE" for c in self.columns)
         self.readers = [_reader(c.type) for c in self.columns]
         self.pairs = list(zip(self.names, self.readers, strict=True))
         self.kafka_struct = (
@@ -235,6 +236,8 @@ class RowSerde(Serde[Any]):
             if self.exact:
                 if self.unwrap:
                     return self._dumps(_plain_out(values[0])).encode()
+                if not self.has_double:  # no NaN/Infinity to spell out: values as they are
+                    return self._dumps(dict(zip(self.names, values, strict=True))).encode()
                 return self._dumps(
                     dict(zip(self.names, map(_plain_out, values), strict=True))
                 ).encode()
