@@ -299,7 +299,9 @@ def _query_description(q: PersistentQuery) -> dict[str, Any]:
         "overriddenProperties": {},
         "ksqlHostQueryStatus": {},
         "queryType": "PERSISTENT",
-        "queryErrors": [] if q.error is None else [{"errorMessage": q.error, "type": "UNKNOWN"}],
+        "queryErrors": []
+        if q.error is None
+        else [{"timestamp": q.error_time, "errorMessage": q.error, "type": "UNKNOWN"}],
         "tasksMetadata": [],
         "state": q.state,
     }

@@ -65,6 +65,7 @@ class PersistentQuery:
     plog: ProcessingLog
     state: str = "RUNNING"  # RUNNING | PAUSED | ERROR
     error: str | None = None
+    error_time: int = 0  # epoch ms of the error (ksqlDB's QueryError.timestamp)
     handle: Any = None  # the runtime's (KafkaStreams, driver…)
 
 

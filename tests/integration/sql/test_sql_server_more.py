@@ -325,4 +325,5 @@ def test_pause_resume_and_error_state(client: httpx.Client, broker: RunningBroke
     assert huge["state"] == "ERROR" and huge["statusCount"] == {"ERROR": 1}
     explained = ksql(client, f"EXPLAIN {huge['id']};")[0]["queryDescription"]
     assert explained["state"] == "ERROR"
-    assert explained["queryErrors"] and explained["queryErrors"][0]["errorMessage"]
+    error = explained["queryErrors"][0]
+    assert error["errorMessage"] and error["timestamp"] > 0 and error["type"] == "UNKNOWN"
