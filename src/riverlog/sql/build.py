@@ -198,10 +198,21 @@ class TopologyPlanner(JoinPlanner):
         where = _guard(a.where, False, self.plog) if a.where is not None else None
         project = self._projector(a)
         row_of = rows.row_of
+        # ksqlDB passes a stream record without a value through an unfiltered projection (a
+        # NULL row selects to NULL) when the key stays the source's key
+        keys = [a.projection[i].expr for i in a.key_index]
+        same_key = [getattr(k, "name", None) for k in keys] == [
+            c.name for c in a.source.key_columns
+        ]
+        pass_nulls = where is None and a.partition_by is None and sink.callback is None and same_key
 
         def run(proc: Processor, record: Record) -> None:
             row = row_of(proc, record)
-            if row is None or (where is not None and not where(None, row)):
+            if row is None:
+                if pass_nulls and record.value is None and record.key is not BAD_RECORD:
+                    proc.context.forward(Record(record.key, None, record.timestamp, record.headers))
+                return
+            if where is not None and not where(None, row):
                 return
             key, value = project(record.key, row)
             proc.context.forward(Record(key, value, record.timestamp, record.headers))
