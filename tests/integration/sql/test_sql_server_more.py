@@ -144,6 +144,28 @@ def test_session_lookup_by_key(client: httpx.Client, server: SqlServer, loaded: 
     assert everything == [["u1", 1], ["u1", 2], ["u2", 1]]
 
 
+def test_a_ctas_over_a_table_is_read_from_its_source_store(
+    client: httpx.Client, server: SqlServer, loaded: None
+) -> None:
+    ksql(
+        client,
+        "CREATE TABLE PRICES (ITEM STRING PRIMARY KEY, CENTS INT) "
+        "WITH (kafka_topic='prices', value_format='JSON', partitions=2);",
+    )
+    ksql(
+        client,
+        "CREATE TABLE DEAR AS SELECT ITEM, CENTS / 100 AS EUROS FROM PRICES WHERE CENTS > 500;",
+    )
+    for item, cents in [("tea", 300), ("cake", 700), ("wine", 1500), ("cake", 900)]:
+        ksql(client, f"INSERT INTO PRICES (ITEM, CENTS) VALUES ('{item}', {cents});")
+    q = "SELECT ITEM, EUROS FROM DEAR WHERE ITEM = 'cake';"
+    assert pull_until(client, q, [["cake", 9]]) == [["cake", 9]]
+    inline = server.pull_from_store(q, {})
+    assert inline is not None and inline[1] == [["cake", 9]]
+    assert pull(client, "SELECT * FROM DEAR WHERE ITEM = 'tea';") == []  # filtered by the CTAS
+    assert sorted(pull(client, "SELECT ITEM FROM DEAR;")) == [["cake"], ["wine"]]
+
+
 def test_a_table_without_a_running_query_is_read_from_its_topic(
     client: httpx.Client, server: SqlServer, loaded: None
 ) -> None:

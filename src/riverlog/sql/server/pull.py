@@ -4,9 +4,11 @@ A table's current state is its topic read up to the end offsets, keeping the lat
 (a tombstone deletes the key); a stream's is every record so far. The query's WHERE, projection
 and LIMIT then run over those rows with the same compiled expressions as push queries.
 
-A table a running aggregation query (CTAS … GROUP BY) materializes is read from that query's store
-instead, through riverlog.streams' interactive queries, as ksqlDB reads its materialized tables:
-a key lookup when the WHERE names the key, a store scan otherwise.
+A table a running query materializes is read from that query's store instead, through
+riverlog.streams' interactive queries, as ksqlDB reads its materialized tables: an aggregation's
+`Aggregate-Aggregate-Materialize` store, or — for a CTAS over one table — its source table's
+`KsqlTopic-Reduce` store with the CTAS's WHERE and projection applied; a key lookup when the
+pull query's WHERE names the key, a store scan otherwise.
 
 Invariant: the per-query readers cached here are keyed by query id and bound to the runtime handle
 they were built for; a restarted query (new handle) gets a new reader.
@@ -133,6 +135,7 @@ def _read(bootstrap: str, topic: str) -> list[tuple[int, int, int, bytes | None,
 
 
 AGGREGATE_STORE = "Aggregate-Aggregate-Materialize"
+SOURCE_TABLE_STORE = "KsqlTopic-Reduce"
 
 
 @dataclass
@@ -142,10 +145,11 @@ class _Reader:
 
     query_id: str
     handle: Any
-    post: Callable[[Any, Any], Any]
+    post: Callable[[Any, Any], Any]  # (store key, stored value) → the query's row
     project: Callable[[Any, Any], tuple[Any, Any]]
-    having: Callable[[Any], bool] | None
+    having: Callable[[Any], bool] | None  # HAVING, or the WHERE of a CTAS over a table
     store_type: QueryableStoreType
+    store: str
 
 
 _readers: dict[str, _Reader] = {}
@@ -163,28 +167,25 @@ def _reader(q: Any) -> _Reader:
 
     qa = q.analysis
     planner = TopologyPlanner(StreamsBuilder(), ProcessingLog())
-    window = qa.window
+    window = qa.window if qa.group_by is not None else None
     if window is None:
         store_type = QueryableStoreTypes.key_value_store()
     elif window.kind == "SESSION":
         store_type = QueryableStoreTypes.session_store()
     else:
         store_type = QueryableStoreTypes.window_store()
-    r = _Reader(
-        q.id,
-        q.handle,
-        planner._post_row(qa),
-        planner._projector(qa),
-        qa.having,
-        store_type,
-    )
+    if qa.group_by is not None:
+        post, having, store = planner._post_row(qa), qa.having, AGGREGATE_STORE
+    else:  # a CTAS over one table: its materialized source rows, then its WHERE
+        post, having, store = (lambda _k, row: row), qa.where, SOURCE_TABLE_STORE
+    r = _Reader(q.id, q.handle, post, planner._projector(qa), having, store_type, store)
     with _readers_lock:
         _readers[q.id] = r
     return r
 
 
 def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
-    """A pull query on a CTAS aggregation table answered from the running query's store, read
+    """A pull query on a CTAS table answered from the running query's store, read
     through riverlog.streams' interactive queries (`KafkaStreams.store`, as ksqlDB reads its
     materialized tables). None when no such query runs here or its store cannot be read now
     (restoring, rebalancing): the caller scans the topic instead."""
@@ -196,7 +197,7 @@ def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
             q
             for q in queries
             if q.sink == source.name
-            and q.analysis.group_by is not None
+            and _materializes(q.analysis)
             and q.handle is not None
             and q.state == "RUNNING"
         ),
@@ -210,9 +211,7 @@ def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
     if kind == "session" and key is None:
         return None  # a session store is read by key; a full scan reads the topic
     try:
-        store = q.handle.store(
-            StoreQueryParameters.from_name_and_type(AGGREGATE_STORE, r.store_type)
-        )
+        store = q.handle.store(StoreQueryParameters.from_name_and_type(r.store, r.store_type))
         entries: list[tuple[Any, Any]]
         if kind == "kv" and key is not None:
             found = store.get(key)
@@ -228,6 +227,20 @@ def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
     except InvalidStateStoreException:
         return None
     return _rows(a, r, entries)
+
+
+def _materializes(qa: Analysis) -> bool:
+    """A persistent query whose result a store holds: an aggregation, or a CTAS over one table
+    without joins or table functions (its source table's store, filtered and projected)."""
+    if qa.group_by is not None:
+        return True
+    return (
+        qa.source.kind == "TABLE"
+        and qa.source.window is None
+        and qa.join is None
+        and not qa.table_functions
+        and qa.partition_by is None
+    )
 
 
 def _rows(a: Analysis, r: _Reader, entries: list[tuple[Any, Any]]) -> list[list[Any]]:
