@@ -214,9 +214,10 @@ class RowSerde(Serde[Any]):
 
             self.codec = RegistryRowCodec(self.fmt, self.columns, is_key, self.unwrap)
         elif self.fmt in ("PROTOBUF", "PROTOBUF_NOSR") and self.columns:
-            from riverlog.sql.protobuf_format import ProtobufRowCodec
+            from riverlog.sql.protobuf_format import ProtobufRowCodec, nullable_representation
 
-            self.codec = ProtobufRowCodec(self.fmt, self.columns, is_key)
+            rep = nullable_representation(props, is_key)
+            self.codec = ProtobufRowCodec(self.fmt, self.columns, is_key, rep)
         if self.fmt == "NONE" and self.columns:
             raise SqlStatementError(
                 "The 'NONE' format can only be used when no columns are defined. "
@@ -431,7 +432,7 @@ def check_format(
     if fmt not in allowed:
         raise SqlStatementError(f"Unknown format: {fmt}")
     if fmt in ("PROTOBUF", "PROTOBUF_NOSR"):
-        from riverlog.sql.protobuf_format import check_protobuf_columns
+        from riverlog.sql.protobuf_format import check_protobuf_columns, nullable_representation
 
         wrap = {str(k).upper(): v for k, v in props.items()}.get("WRAP_SINGLE_VALUE", True)
         if str(wrap).lower() == "false" and not is_key:
@@ -443,6 +444,7 @@ def check_format(
 
             registry_url()  # fails naming the missing ksql.schema.registry.url
         check_protobuf_columns(columns)
+        nullable_representation(props, is_key)  # fails naming a bad value
         return
     if fmt in ("AVRO", "JSON_SR"):
         from riverlog.sql.registry_formats import registry_url

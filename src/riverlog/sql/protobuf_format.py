@@ -6,7 +6,9 @@ order (BOOLEAN bool, INT int32, BIGINT int64, DOUBLE double, STRING string, BYTE
 repeated, MAP<STRING, V> map, STRUCT a nested message `ConnectDefault<n>`). Keys are always a
 message (several key columns are its fields). proto3 has no NULL scalars: a NULL column is not
 set and reads back as the type's default (0, "", false), as ksqlDB's default nullable
-representation does; a NULL struct stays NULL.
+representation does; a NULL struct stays NULL. With `VALUE_PROTOBUF_NULLABLE_REPRESENTATION`
+(`KEY_…`) `OPTIONAL` the top-level scalars are proto3 `optional` fields, with `WRAPPER`
+`google.protobuf.*Value` wrappers: NULL then round-trips.
 
 PROTOBUF writes Confluent's wire format through the registry (riverlog.schema.serdes.ProtobufSerde,
 subject `<topic>-key|-value`); PROTOBUF_NOSR writes the bare message, no registry.
@@ -34,6 +36,15 @@ _SCALARS = {
     "BYTES": FDP.TYPE_BYTES,
 }
 PROTOBUF_FORMATS = ("PROTOBUF", "PROTOBUF_NOSR")
+_WRAPPERS = {
+    "BOOLEAN": "BoolValue",
+    "INTEGER": "Int32Value",
+    "BIGINT": "Int64Value",
+    "DOUBLE": "DoubleValue",
+    "STRING": "StringValue",
+    "BYTES": "BytesValue",
+}
+NULLABLE_REPRESENTATIONS = ("OPTIONAL", "WRAPPER")
 
 
 def check_protobuf_columns(columns: Sequence[Any]) -> None:
@@ -75,20 +86,39 @@ def _check_type(t: T.SqlType, where: str) -> None:
 
 
 class _MessageBuilder:
-    """A FileDescriptorProto for the columns: ConnectDefault1, nested ConnectDefault<n>."""
+    """A FileDescriptorProto for the columns: ConnectDefault1, nested ConnectDefault<n>.
+    `nullable`: None (proto3 defaults), OPTIONAL (proto3 `optional` scalars) or WRAPPER
+    (`google.protobuf.*Value` wrappers) for the top-level scalar fields."""
 
-    def __init__(self) -> None:
+    def __init__(self, nullable: str | None = None) -> None:
         self.file = descriptor_pb2.FileDescriptorProto(
             name="ksql_row.proto", syntax="proto3", package=""
         )
         self.count = 0
+        self.nullable = nullable
+        if nullable == "WRAPPER":
+            self.file.dependency.append("google/protobuf/wrappers.proto")
 
-    def message(self, fields: Sequence[tuple[str, T.SqlType]]) -> str:
+    def message(self, fields: Sequence[tuple[str, T.SqlType]], top: bool = False) -> str:
         self.count += 1
         name = f"ConnectDefault{self.count}"
         msg = self.file.message_type.add(name=name)
         self._fill(msg, fields)
+        if top and self.nullable is not None:
+            self._nullable(msg, fields)
         return name
+
+    def _nullable(self, msg: Any, fields: Sequence[tuple[str, T.SqlType]]) -> None:
+        for f, (_name, t) in zip(msg.field, fields, strict=True):
+            if t.base not in _SCALARS:
+                continue
+            if self.nullable == "OPTIONAL":  # proto3 optional: a synthetic one-field oneof
+                f.proto3_optional = True
+                f.oneof_index = len(msg.oneof_decl)
+                msg.oneof_decl.add(name=f"_{f.name}")
+            else:
+                f.type = FDP.TYPE_MESSAGE
+                f.type_name = f".google.protobuf.{_WRAPPERS[t.base]}"
 
     def _fill(self, msg: Any, fields: Sequence[tuple[str, T.SqlType]]) -> None:
         for number, (fname, t) in enumerate(fields, start=1):
@@ -122,13 +152,33 @@ def _camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:].lower() for p in name.split("_") if p) or "Field"
 
 
-def message_class(columns: Sequence[Any]) -> Any:
+def message_class(columns: Sequence[Any], nullable: str | None = None) -> Any:
     """The generated message class for the columns (its own descriptor pool)."""
-    builder = _MessageBuilder()
-    name = builder.message([(c.name, c.type) for c in columns])
+    builder = _MessageBuilder(nullable)
+    name = builder.message([(c.name, c.type) for c in columns], top=True)
     pool = descriptor_pool.DescriptorPool()
+    if nullable == "WRAPPER":
+        from google.protobuf import wrappers_pb2
+
+        wrappers = descriptor_pb2.FileDescriptorProto()
+        wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
+        pool.Add(wrappers)
     pool.Add(builder.file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+
+
+def nullable_representation(props: dict[str, object], is_key: bool) -> str | None:
+    """`KEY_|VALUE_PROTOBUF_NULLABLE_REPRESENTATION` (OPTIONAL, WRAPPER), None when not set."""
+    key = f"{'KEY' if is_key else 'VALUE'}_PROTOBUF_NULLABLE_REPRESENTATION"
+    value = {str(k).upper(): v for k, v in props.items()}.get(key)
+    if value is None:
+        return None
+    rep = str(value).upper()
+    if rep not in NULLABLE_REPRESENTATIONS:
+        raise SqlStatementError(
+            f"Invalid value {value} for property {key}: expected OPTIONAL or WRAPPER"
+        )
+    return rep
 
 
 def _set(msg: Any, name: str, value: Any, t: T.SqlType) -> None:
@@ -191,10 +241,13 @@ def _struct(msg: Any, t: T.SqlType) -> dict[str, Any]:
 class ProtobufRowCodec:
     """Rows (tuples) ↔ protobuf messages, framed for the registry (PROTOBUF) or bare (NOSR)."""
 
-    def __init__(self, fmt: str, columns: Sequence[Any], is_key: bool) -> None:
+    def __init__(
+        self, fmt: str, columns: Sequence[Any], is_key: bool, nullable: str | None = None
+    ) -> None:
         check_protobuf_columns(columns)
         self.columns = list(columns)
-        self.cls = message_class(self.columns)
+        self.nullable = nullable
+        self.cls = message_class(self.columns, nullable)
         self.serde: Any = None
         if fmt == "PROTOBUF":
             from riverlog.schema.serdes import ProtobufSerde
@@ -205,7 +258,11 @@ class ProtobufRowCodec:
     def write(self, topic: str, values: tuple[Any, ...]) -> bytes | None:
         msg = self.cls()
         for c, v in zip(self.columns, values, strict=True):
-            _set(msg, c.name, v, c.type)
+            if self.nullable == "WRAPPER" and c.type.base in _SCALARS:
+                if v is not None:
+                    getattr(msg, c.name).value = v
+            else:
+                _set(msg, c.name, v, c.type)
         if self.serde is None:
             return bytes(msg.SerializeToString())
         return self.serde.serialize(topic, msg)  # type: ignore[no-any-return]
@@ -216,4 +273,12 @@ class ProtobufRowCodec:
             msg.ParseFromString(data)
         else:
             msg = self.serde.deserialize(topic, data)
-        return tuple(T.coerce(_get(msg, c.name, c.type), c.type) for c in self.columns)
+        return tuple(T.coerce(self._get_top(msg, c), c.type) for c in self.columns)
+
+    def _get_top(self, msg: Any, c: Any) -> Any:
+        if self.nullable is not None and c.type.base in _SCALARS:
+            if not msg.HasField(c.name):
+                return None
+            field = getattr(msg, c.name)
+            return field.value if self.nullable == "WRAPPER" else field
+        return _get(msg, c.name, c.type)

@@ -242,6 +242,28 @@ def test_avro_inference_and_assert_schema(server: SqlServer, registry: RegistryS
     assert r.json()["message"] == "Schema with id 99999 does not exist"
 
 
+@pytest.mark.parametrize("rep", ["OPTIONAL", "WRAPPER"])
+def test_protobuf_nullable_representations_round_trip_null(server: SqlServer, rep: str) -> None:
+    name = f"NULLS_{rep}"
+    ksql(
+        server.url,
+        f"CREATE STREAM {name} (K STRING KEY, I INT, S STRING) WITH (kafka_topic='{name.lower()}', "
+        f"value_format='PROTOBUF', value_protobuf_nullable_representation='{rep}', partitions=1);",
+    )
+    ksql(server.url, f"INSERT INTO {name} (K, I, S) VALUES ('a', NULL, 'x');")
+    ksql(server.url, f"INSERT INTO {name} (K, I, S) VALUES ('b', 5, NULL);")
+    r = httpx.post(
+        f"{server.url}/query-stream",
+        json={
+            "sql": f"SELECT K, I, S FROM {name} EMIT CHANGES LIMIT 2;",
+            "properties": {"auto.offset.reset": "earliest"},
+        },
+        headers={"Accept": "application/json"},
+        timeout=60,
+    )
+    assert r.json()[1:] == [["a", None, "x"], ["b", 5, None]]
+
+
 def test_registry_formats_need_the_registry_url(broker: RunningBroker) -> None:
     from riverlog.sql import registry_formats
     from riverlog.sql.engine import Engine
