@@ -185,7 +185,9 @@ def analyze_next_join(j: ast.Join, a: Analysis, metastore: MetaStore) -> JoinInf
         right_is_key = isinstance(re_, ast.Column) and rkeys == [re_.name]
         return JoinInfo(
             right, ralias, j.kind, lc, le, re_, False, n, rc, right_is_key, j.within,
-            j.grace_ms, j.kind == "FULL",
+            j.grace_ms, j.kind == "FULL" or (
+                _no_column(le, re_) and not any(same_expr(le, k) for k in _key_exprs(a))
+            ),
         )  # fmt: skip
     if j.within is not None:
         raise SqlStatementError("A join with a table does not take a WITHIN clause.")
@@ -235,6 +237,12 @@ def _key_exprs(a: Analysis) -> list[ast.Expr]:
     return out
 
 
+def _no_column(le: ast.Expr, re_: ast.Expr) -> bool:
+    """Neither side of a stream-stream join criteria is a column: ksqlDB keys the result on a
+    synthetic ROWKEY."""
+    return not isinstance(le, ast.Column) and not isinstance(re_, ast.Column)
+
+
 def _sides(j: JoinInfo) -> list[ast.Expr]:
     if j.foreign_key:
         return []
@@ -262,10 +270,11 @@ def join_keys(a: Analysis, sink: str | None, persistent: bool) -> list[ast.Expr]
         return []
     if last.synthetic_key:
         raise SqlStatementError(
+            "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
             f"The query used to build `{sink}` must include the join expression "
             "ROWKEY in its projection (eg, SELECT ROWKEY...).\nROWKEY was added as a "
             "synthetic key column because the join criteria did not match any source "
-            "column."
+            "column. This expression must be included in the projection and may be aliased."
         )
     names: list[str] = []
     for c in candidates:
@@ -374,5 +383,5 @@ def _stream_stream_join(
         right_is_key,
         j.within,
         j.grace_ms,
-        j.kind == "FULL",
+        j.kind == "FULL" or _no_column(le, re_),
     )
