@@ -301,6 +301,10 @@ class TopologyPlanner(JoinPlanner):
         group_fns = [g.fn for g in a.group_by]
         aggs = a.aggregates
         ks_agg: Serde[Any] = self.internal
+        if len(a.group_by) == 1 and a.group_by[0].type.base in _KAFKA_KEY_TYPES:
+            # ksqlDB's repartition and store keys are in the KAFKA key format: one grouping
+            # column of a primitive type is its Kafka serializer's bytes (and no JSON round trip)
+            ks_agg = RowSerde("KAFKA", [Column("KEY", a.group_by[0].type, "KEY")], True)
         materialized = (
             Materialized.as_("Aggregate-Aggregate-Materialize")
             .with_key_serde(ks_agg)
@@ -471,6 +475,9 @@ def _safe(fn: Callable[[Any], Any], name: str, plog: ProcessingLog) -> Callable[
             return None
 
     return run
+
+
+_KAFKA_KEY_TYPES = ("STRING", "INTEGER", "BIGINT", "DOUBLE")
 
 
 def _plain_projector(
