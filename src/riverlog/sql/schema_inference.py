@@ -196,14 +196,14 @@ def _proto_fields(text: str) -> list[tuple[str, T.SqlType]]:
     message = schema.pool.FindMessageTypeByName(
         _full_name(schema.file, schema.file.message_type[0].name)
     )
-    return _proto_message(message, top=True)
+    return _proto_message(message)
 
 
 def _full_name(fdp: Any, name: str) -> str:
     return f"{fdp.package}.{name}" if fdp.package else name
 
 
-def _proto_message(message: Any, top: bool = False) -> list[tuple[str, T.SqlType]]:
+def _proto_message(message: Any) -> list[tuple[str, T.SqlType]]:
     fields = list(message.fields)
     if [f.number for f in fields] != list(range(1, len(fields) + 1)):
         raise SqlStatementError(
