@@ -116,6 +116,10 @@ def _kafka_write(v: Any, t: T.SqlType) -> bytes | None:
     raise ValueError(f"The 'KAFKA' format does not support type '{t}'")
 
 
+def _utf8(v: Any) -> bytes:
+    return v.encode() if type(v) is str else str(v).encode()
+
+
 def _kafka_read(b: bytes, t: T.SqlType) -> Any:
     if t.base in _KAFKA_STRUCTS:
         s = _KAFKA_STRUCTS[t.base]
@@ -208,6 +212,13 @@ class RowSerde(Serde[Any]):
             else None
         )
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        self.fast_write: Callable[[Any], bytes] | None = None
+        if self.kafka_struct is not None:
+            self.fast_write = self.kafka_struct.pack
+        elif (
+            self.fmt == "KAFKA" and len(self.columns) == 1 and self.columns[0].type.base == "STRING"
+        ):
+            self.fast_write = _utf8
         self.codec: Any = None
         if self.fmt in ("AVRO", "JSON_SR") and self.columns:
             from riverlog.sql.registry_formats import RegistryRowCodec
@@ -226,6 +237,11 @@ class RowSerde(Serde[Any]):
 
     # -- write -----------------------------------------------------------------------------
     def serialize(self, topic: str, data: Any) -> bytes | None:
+        fast = self.fast_write
+        if fast is not None:  # one KAFKA column: its serializer, nothing else
+            if data is None or (v := data[0]) is None:
+                return None
+            return fast(v)
         if data is None or self.fmt == "NONE" or not self.columns:
             return None
         values = tuple(data)
