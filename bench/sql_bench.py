@@ -409,7 +409,7 @@ def main() -> None:
     p2 = part2(args.e2e_records)
     lines2 = [
         "",
-        "Part 2: one in-process riverlog broker, the SQL server in the same process (REST on uvicorn), at_least_once, commit.interval.ms=100, cache 0.",
+        "Part 2: one in-process riverlog broker, the SQL server in the same process (REST on hypercorn, HTTP/1.1 and h2c), at_least_once, commit.interval.ms=100, cache 0.",
         "",
         "| measurement | result |",
         "| --- | --- |",
