@@ -78,6 +78,7 @@ class EngineConfig:
     connect_url: str | None = None
     default_key_format: str = "KAFKA"  # ksql.persistence.default.format.key
     default_value_format: str | None = None  # ksql.persistence.default.format.value
+    materialize_source_tables: bool = False  # ksql.source.table.materialization.enabled
 
 
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -142,7 +143,36 @@ class Engine(AdminStatements):
         source = self._source_from_ddl(stmt)
         self.metastore.put(source, replace=stmt.or_replace)
         noun = "Stream" if stmt.kind == "STREAM" else "Table"
+        if stmt.source and stmt.kind == "TABLE" and self.config.materialize_source_tables:
+            query = self._materialize_source_table(source)
+            self._start(query)
+            return self._status(
+                stmt,
+                _cmd_id(stmt.kind, stmt.name, "create"),
+                f"Created query with ID {query.id}",
+                query.id,
+            )
         return self._status(stmt, _cmd_id(stmt.kind, stmt.name, "create"), f"{noun} created")
+
+    def _materialize_source_table(self, source: DataSource) -> PersistentQuery:
+        """ksqlDB's CREATE SOURCE TABLE plan: a query `CST_<NAME>_<n>` with no sink that keeps
+        the table in its `KsqlTopic-Reduce` store, so pull queries read it."""
+        from riverlog.sql.parser import parse_one
+
+        query_id = f"CST_{source.name}_{self.command_seq}"
+        app_id = f"_confluent-ksql-{self.config.service_id}query_{query_id}"
+        stmt = parse_one(f"SELECT * FROM {_quoted(source.name)} EMIT CHANGES;")
+        assert isinstance(stmt, ast.QueryStatement)
+        a = analyze(stmt.query, self.metastore, None, persistent=False)
+        builder = StreamsBuilder()
+        plog = ProcessingLog()
+        if self.plog_sink is not None:
+            plog.sinks.append(self.plog_sink)
+        TopologyPlanner(builder, plog).source_table(source)
+        return PersistentQuery(
+            query_id, source.sql, source.name, source.topic, [source.name], builder.build(),
+            app_id, a, plog,
+        )  # fmt: skip
 
     def _source_from_ddl(self, stmt: ast.CreateSource) -> DataSource:
         props = _upper_keys(stmt.properties)
@@ -527,6 +557,10 @@ def _formats(props: dict[str, object], parent: DataSource | None) -> tuple[str |
     k = str(key).upper() if key is not None else (parent.key_format if parent else None)
     v = str(value).upper() if value is not None else (parent.value_format if parent else None)
     return k, v
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _cmd_id(kind: str, name: str, action: str) -> str:

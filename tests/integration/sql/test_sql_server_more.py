@@ -65,6 +65,21 @@ def pull_until(client: httpx.Client, text: str, expected: list[list[Any]]) -> li
     return sorted(rows)
 
 
+def from_store(server: SqlServer, text: str, expected: list[list[Any]]) -> list[list[Any]] | None:
+    """The rows `server.pull_from_store` answers from a running query's store (what the REST
+    event loop answers without a worker thread), once they are `expected` — None when it never
+    answered (no store: the query's instance may still be rebalancing)."""
+    deadline = time.monotonic() + 30
+    rows = None
+    while time.monotonic() < deadline:
+        answer = server.pull_from_store(text, {})
+        rows = None if answer is None else sorted(answer[1])
+        if rows == sorted(expected):
+            break
+        time.sleep(0.2)
+    return rows
+
+
 @pytest.fixture(scope="module")
 def loaded(client: httpx.Client) -> None:
     ksql(
@@ -106,8 +121,7 @@ def test_key_lookup_and_scan_of_an_aggregation(
     q = "SELECT PAGE, N, T FROM HITS_PER_PAGE WHERE PAGE = 'home';"
     assert pull_until(client, q, [["home", 3, 14]]) == [["home", 3, 14]]
     # answered from the store on the REST event loop, not by reading the topic
-    inline = server.pull_from_store(q, {})
-    assert inline is not None and inline[1] == [["home", 3, 14]]
+    assert from_store(server, q, [["home", 3, 14]]) == [["home", 3, 14]]
     # HAVING applies to what the store holds: 'cart' (one hit) is not in the table
     assert pull(client, "SELECT * FROM HITS_PER_PAGE WHERE PAGE = 'cart';") == []
     assert pull(client, "SELECT PAGE, N FROM HITS_PER_PAGE;") == [["home", 3]]
@@ -120,8 +134,7 @@ def test_windowed_lookups_and_window_bounds(
     q = "SELECT PAGE, WINDOWSTART, WINDOWEND, N FROM HITS_HOURLY WHERE PAGE = 'home';"
     expected = [["home", 0, 3_600_000, 2], ["home", 3_600_000, 7_200_000, 1]]
     assert pull_until(client, q, expected) == expected
-    inline = server.pull_from_store(q, {})
-    assert inline is not None and sorted(inline[1]) == expected
+    assert from_store(server, q, expected) == expected
     bounded = pull(
         client,
         "SELECT PAGE, N FROM HITS_HOURLY WHERE PAGE = 'home' AND WINDOWSTART >= 3600000;",
@@ -135,8 +148,7 @@ def test_session_lookup_by_key(client: httpx.Client, server: SqlServer, loaded: 
     q = "SELECT USERID, WINDOWSTART, WINDOWEND, N FROM VISITS WHERE USERID = 'u1';"
     expected = [["u1", 1_000, 3_000, 2], ["u1", 3_605_000, 3_605_000, 1]]
     assert pull_until(client, q, expected) == expected
-    inline = server.pull_from_store(q, {})
-    assert inline is not None and sorted(inline[1]) == expected
+    assert from_store(server, q, expected) == expected
     # without a key a session table is read from its topic: same rows
     everything = pull_until(
         client, "SELECT USERID, N FROM VISITS;", [["u1", 2], ["u1", 1], ["u2", 1]]
@@ -160,10 +172,36 @@ def test_a_ctas_over_a_table_is_read_from_its_source_store(
         ksql(client, f"INSERT INTO PRICES (ITEM, CENTS) VALUES ('{item}', {cents});")
     q = "SELECT ITEM, EUROS FROM DEAR WHERE ITEM = 'cake';"
     assert pull_until(client, q, [["cake", 9]]) == [["cake", 9]]
-    inline = server.pull_from_store(q, {})
-    assert inline is not None and inline[1] == [["cake", 9]]
+    assert from_store(server, q, [["cake", 9]]) == [["cake", 9]]
     assert pull(client, "SELECT * FROM DEAR WHERE ITEM = 'tea';") == []  # filtered by the CTAS
     assert sorted(pull(client, "SELECT ITEM FROM DEAR;")) == [["cake"], ["wine"]]
+
+
+def test_a_source_table_is_materialized_for_pull_queries(
+    client: httpx.Client, server: SqlServer, broker: RunningBroker, loaded: None
+) -> None:
+    from confluent_kafka import Producer
+
+    out = ksql(
+        client,
+        "CREATE SOURCE TABLE COUNTRIES (CODE STRING PRIMARY KEY, NAME STRING) "
+        "WITH (kafka_topic='countries', value_format='JSON', partitions=2);",
+    )
+    qid = out[0]["commandStatus"]["queryId"]
+    assert qid.startswith("CST_COUNTRIES_")
+    p = Producer({"bootstrap.servers": broker.bootstrap_servers, "partitioner": "murmur2_random"})
+    for code, name in [("fr", "France"), ("no", "Norway"), ("fr", "République française")]:
+        p.produce("countries", key=code.encode(), value=json.dumps({"NAME": name}).encode())
+    p.flush(10)
+    q = "SELECT * FROM COUNTRIES WHERE CODE = 'fr';"
+    expected = [["fr", "République française"]]
+    assert pull_until(client, q, expected) == expected
+    assert from_store(server, q, expected) == expected  # from the CST query's store
+    queries = ksql(client, "SHOW QUERIES;")[0]["queries"]
+    cst = next(x for x in queries if x["id"] == qid)
+    assert cst["sinks"] == [] and cst["state"] == "RUNNING"
+    ksql(client, "DROP TABLE COUNTRIES;")
+    assert all(x["id"] != qid for x in ksql(client, "SHOW QUERIES;")[0]["queries"])
 
 
 def test_a_table_without_a_running_query_is_read_from_its_topic(

@@ -88,6 +88,9 @@ class SqlServer:
                     self.config["ksql.persistence.default.format.value"]
                 ).upper()
                 or None,
+                materialize_source_tables=bool(
+                    self.config["ksql.source.table.materialization.enabled"]
+                ),
             ),
         )
         self.commands = CommandTopic(
