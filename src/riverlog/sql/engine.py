@@ -190,7 +190,7 @@ class Engine(AdminStatements):
                 "one or set a default via the 'ksql.persistence.default.format.value' config."
             )
         columns = self._columns(stmt)
-        columns = maybe_infer_columns(stmt.kind, columns, key_format, value_format, topic)
+        columns = maybe_infer_columns(stmt.kind, columns, key_format, value_format, topic, props)
         keys = [c for c in columns if c.namespace in ("KEY", "PRIMARY_KEY")]
         if stmt.kind == "TABLE" and any(c.namespace == "KEY" for c in columns):
             bad = next(c for c in columns if c.namespace == "KEY")

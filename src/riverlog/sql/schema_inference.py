@@ -27,20 +27,33 @@ REGISTRY_FORMATS = ("AVRO", "JSON_SR", "PROTOBUF")
 
 
 def maybe_infer_columns(
-    kind: str, columns: list[Column], key_format: str | None, value_format: str, topic: str
+    kind: str,
+    columns: list[Column],
+    key_format: str | None,
+    value_format: str,
+    topic: str,
+    props: dict[str, object] | None = None,
 ) -> list[Column]:
     """`columns` completed from the registry: value columns when none are declared and the value
-    format is a registry format; key columns likewise (PRIMARY KEY for a table)."""
+    format is a registry format; key columns likewise (PRIMARY KEY for a table). The schema is
+    the subject's latest version, or the one `KEY_SCHEMA_ID` / `VALUE_SCHEMA_ID` names."""
+    props = {k.upper(): v for k, v in (props or {}).items()}
+    key_id, value_id = props.get("KEY_SCHEMA_ID"), props.get("VALUE_SCHEMA_ID")
+    has_keys = any(c.namespace in ("KEY", "PRIMARY_KEY") for c in columns)
+    has_values = any(c.namespace == "VALUE" for c in columns)
+    for given, declared, what in ((key_id, has_keys, "KEY"), (value_id, has_values, "VALUE")):
+        if given is not None and declared:
+            raise SqlStatementError(
+                f"Table elements and {what}_SCHEMA_ID cannot both exist for create statement."
+            )
     out = list(columns)
-    if not any(c.namespace in ("KEY", "PRIMARY_KEY") for c in columns) and (
-        (key_format or "").upper() in REGISTRY_FORMATS
-    ):
+    if not has_keys and (key_format or "").upper() in REGISTRY_FORMATS:
         ns = "PRIMARY_KEY" if kind == "TABLE" else "KEY"
-        keys = [Column(c.name, c.type, ns) for c in infer_columns(key_format or "", topic, True)]
-        out = keys + out
-    if not any(c.namespace == "VALUE" for c in columns):
+        inferred = infer_columns(key_format or "", topic, True, _id(key_id))
+        out = [Column(c.name, c.type, ns) for c in inferred] + out
+    if not has_values:
         if value_format.upper() in REGISTRY_FORMATS:
-            out += infer_columns(value_format.upper(), topic, False)
+            out += infer_columns(value_format.upper(), topic, False, _id(value_id))
         elif not columns:
             raise SqlStatementError(
                 "The statement does not define any columns. Schema inference needs a value "
@@ -49,17 +62,25 @@ def maybe_infer_columns(
     return out
 
 
-def infer_columns(fmt: str, topic: str, is_key: bool) -> list[Column]:
-    """The columns of the latest `<topic>-key|value` schema (KEY/VALUE namespace)."""
+def _id(v: object) -> int | None:
+    return None if v is None else int(str(v))
+
+
+def infer_columns(fmt: str, topic: str, is_key: bool, schema_id: int | None = None) -> list[Column]:
+    """The columns of the latest `<topic>-key|value` schema, or of schema `schema_id`."""
     from riverlog.sql.registry_formats import registry_url
 
     subject = f"{topic}-{'key' if is_key else 'value'}"
+    base = registry_url().rstrip("/")
+    path = (
+        f"/subjects/{subject}/versions/latest" if schema_id is None else f"/schemas/ids/{schema_id}"
+    )
     try:
-        r = httpx.get(
-            f"{registry_url().rstrip('/')}/subjects/{subject}/versions/latest", timeout=10
-        )
+        r = httpx.get(base + path, timeout=10)
     except httpx.HTTPError as e:
         raise SqlStatementError(f"Could not reach the schema registry: {e}") from None
+    if r.status_code == 404 and schema_id is not None:
+        raise SqlStatementError(f"Schema with id {schema_id} does not exist in the Schema Registry")
     if r.status_code == 404:
         raise SqlStatementError(
             f"Schema for message {'keys' if is_key else 'values'} on topic '{topic}' does not "

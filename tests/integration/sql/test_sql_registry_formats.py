@@ -221,6 +221,24 @@ def test_avro_inference_and_assert_schema(server: SqlServer, registry: RegistryS
         ("MS", "INTEGER"),
         ("AT", "TIMESTAMP"),
     ]
+    # VALUE_SCHEMA_ID: the columns of that schema, whatever the topic's subject holds
+    ksql(
+        server.url,
+        "CREATE STREAM PV_BY_ID WITH (kafka_topic='pv_by_id', value_format='AVRO', "
+        f"partitions=1, value_schema_id={sid});",
+    )
+    by_id = ksql(server.url, "DESCRIBE PV_BY_ID;")[0]["sourceDescription"]["fields"]
+    assert [f["name"] for f in by_id] == ["URL", "MS", "AT"]
+    r = httpx.post(
+        f"{server.url}/ksql",
+        json={
+            "ksql": "CREATE STREAM BAD (X INT) WITH (kafka_topic='bad', value_format='AVRO', "
+            f"partitions=1, value_schema_id={sid});"
+        },
+        timeout=30,
+    )
+    assert r.status_code == 400
+    assert "VALUE_SCHEMA_ID cannot both exist" in r.json()["message"]
     ok = ksql(server.url, f"ASSERT SCHEMA SUBJECT 'pageviews-value' ID {sid};")[0]
     assert ok == {
         "@type": "assert_schema",
