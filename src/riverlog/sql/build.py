@@ -368,7 +368,9 @@ class TopologyPlanner(JoinPlanner):
                     return
                 proc.context.forward(Record(key, args, record.timestamp, record.headers))
 
-            prepared = add_processor(stream, "", prepare, None, self.internal, key_changing=rekey)
+            # COUNT(*)-only aggregations carry no arguments: nothing to encode per record
+            args_serde: Serde[Any] = self.internal if arg_fns else _NO_ARGS
+            prepared = add_processor(stream, "", prepare, None, args_serde, key_changing=rekey)
             add_prepared = _prepared_adder(aggs, widths)
             if not rekey:
                 grouped = prepared.group_by_key(Grouped.with_(None, self.internal))
@@ -377,7 +379,7 @@ class TopologyPlanner(JoinPlanner):
                 grouped = prepared.group_by_key(
                     Grouped.as_("Aggregate-GroupBy")
                     .with_key_serde(ks_agg)
-                    .with_value_serde(self.internal),
+                    .with_value_serde(args_serde),
                 )
             w = a.window
             if w is None:
@@ -478,6 +480,20 @@ def _safe(fn: Callable[[Any], Any], name: str, plog: ProcessingLog) -> Callable[
 
 
 _KAFKA_KEY_TYPES = ("STRING", "INTEGER", "BIGINT", "DOUBLE")
+
+
+class _NoArgsSerde(Serde[Any]):
+    """The empty argument tuple of aggregations without arguments (COUNT(*)): zero bytes, not
+    a tombstone."""
+
+    def serialize(self, topic: str, data: Any) -> bytes | None:
+        return None if data is None else b""
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        return None if data is None else ()
+
+
+_NO_ARGS = _NoArgsSerde()
 
 
 def _plain_projector(
