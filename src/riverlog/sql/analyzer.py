@@ -9,9 +9,7 @@ become a table without GROUP BY and a TABLE result cannot become a stream.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from riverlog.sql import ast
 from riverlog.sql import types as T
@@ -19,7 +17,15 @@ from riverlog.sql.aggregates import AGGREGATES, Udaf
 from riverlog.sql.errors import SqlStatementError
 from riverlog.sql.expressions import Compiled, ExpressionCompiler, Fn, Scope, Slot, expression_text
 from riverlog.sql.formats import Column
+from riverlog.sql.join_analysis import (
+    JoinInfo,
+    analyze_join,
+    analyze_next_join,
+    check_all_criteria,
+    join_keys,
+)
 from riverlog.sql.metastore import DataSource, MetaStore, WindowInfo
+from riverlog.sql.scopes import map_children, same_expr, source_scope
 
 PSEUDO = ("ROWTIME", "ROWPARTITION", "ROWOFFSET")
 WINDOW_BOUNDS = ("WINDOWSTART", "WINDOWEND")
@@ -37,24 +43,6 @@ class AggregateCall:
     udaf: Udaf
     args: list[Fn]
     name: str
-
-
-@dataclass
-class JoinInfo:
-    """A stream-table join: the right table, how to find the left row's join key, and its width."""
-
-    right: DataSource
-    right_alias: str
-    kind: str  # INNER | LEFT
-    left_key: Compiled
-    left_key_expr: ast.Expr
-    right_key_expr: ast.Expr
-    left_is_key: bool  # joining on the stream's own key: no repartition
-    right_width: int
-    right_key: Compiled | None = None  # stream-stream joins: the right side's join expression
-    right_is_key: bool = True
-    within: tuple[int, int] | None = None  # stream-stream joins: (before, after) ms
-    grace_ms: int | None = None
 
 
 @dataclass
@@ -102,42 +90,11 @@ class Analysis:
         return WindowInfo(self.window.kind, size)
 
 
-def source_scope(source: DataSource, alias: str) -> Scope:
-    slots = [Slot(c.name, c.type, alias) for c in source.key_columns]
-    slots += [Slot(c.name, c.type, alias) for c in source.value_columns]
-    slots += [Slot(c.name, c.type, alias) for c in source.header_columns]
-    slots += [
-        Slot("ROWTIME", T.BIGINT, alias, True),
-        Slot("ROWPARTITION", T.INTEGER, alias, True),
-        Slot("ROWOFFSET", T.BIGINT, alias, True),
-    ]
-    if source.window is not None:
-        slots += [
-            Slot("WINDOWSTART", T.BIGINT, alias, True),
-            Slot("WINDOWEND", T.BIGINT, alias, True),
-        ]
-    return Scope(slots)
-
-
-def map_children(e: ast.Expr, fn: Any) -> ast.Expr:
-    """Rebuild `e` with `fn` applied to each child expression."""
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(e):
-        if f.name in ("line", "column"):
-            continue
-        v = getattr(e, f.name)
-        changes[f.name] = _map_value(v, fn)
-    return dataclasses.replace(e, **changes)
-
-
-def _map_value(v: Any, fn: Any) -> Any:
-    if isinstance(v, ast.Node) and not isinstance(v, ast.Lambda):
-        return fn(v)
-    if isinstance(v, ast.Lambda):
-        return dataclasses.replace(v, body=fn(v.body))
-    if isinstance(v, tuple):
-        return tuple(_map_value(x, fn) for x in v)
-    return v
+def _ambiguous(scope: Scope, e: ast.Expr) -> bool:
+    """A qualified column whose name more than one source of a join has."""
+    if not isinstance(e, ast.Column) or e.source is None:
+        return False
+    return len({s.source for s in scope.slots if s.name == e.name and s.source}) > 1
 
 
 def _name_of(item: ast.SelectItem, index: int) -> str:
@@ -162,14 +119,23 @@ def analyze(
     scope = source_scope(source, alias)
     a = Analysis(query, source, alias, scope, window=query.window)
     if query.joins:
-        a.join = _analyze_join(query, source, alias, metastore)
+        check_all_criteria(query, scope, metastore)
+        a.join = analyze_join(query, source, alias, metastore)
         scope = a.scope = Scope(scope.slots + source_scope(a.join.right, a.join.right_alias).slots)
+        if a.join.synthetic_key:  # ksqlDB's ROWKEY: the join key, after both sides' columns
+            scope = a.scope = scope.extend([Slot("ROWKEY", a.join.left_key.type)])
         for j in query.joins[1:]:
-            extra = _analyze_next_join(j, a, metastore)
+            extra = analyze_next_join(j, a, metastore)
             a.more_joins.append(extra)
             scope = a.scope = Scope(
                 scope.slots + source_scope(extra.right, extra.right_alias).slots
             )
+            if extra.synthetic_key:  # the earlier ROWKEY stays in the row, hidden
+                slots = [
+                    Slot(f"KSQL_ROWKEY_{i}", s.type, None, True) if s.name == "ROWKEY" else s
+                    for i, s in enumerate(scope.slots)
+                ]
+                scope = a.scope = Scope([*slots, Slot("ROWKEY", extra.left_key.type)])
     compiler = ExpressionCompiler(scope)
     if query.where is not None:
         a.where = compiler.predicate(query.where)
@@ -196,18 +162,17 @@ def analyze(
         items, compiler = _table_functions(a, items, compiler)
         for i, item in enumerate(items):
             assert item.expr is not None
-            a.projection.append(
-                Projected(_name_of(item, i), compiler.compile(item.expr), item.expr)
-            )
+            name = _name_of(item, i)
+            if a.join is not None and item.alias is None and _ambiguous(a.scope, item.expr):
+                assert isinstance(item.expr, ast.Column)
+                name = f"{item.expr.source}_{name}"  # ksqlDB: `t.id` of a join is T_ID
+            a.projection.append(Projected(name, compiler.compile(item.expr), item.expr))
         if query.partition_by and a.partition_by:
             keys = list(query.partition_by)
         elif query.partition_by:
             keys = []
         elif a.join is not None:
-            last = a.more_joins[-1] if a.more_joins else a.join
-            keys = [last.left_key_expr]
-            if not any(_same(p.expr, keys[0]) for p in a.projection):
-                keys = [last.right_key_expr]
+            keys = join_keys(a, sink_name, persistent)
         else:
             keys = [ast.Column(c.name, None) for c in source.key_columns]
         _assign_keys(
@@ -231,6 +196,9 @@ def _expand(
         if item.expr is not None:
             out.append(item)
             continue
+        last = more[-1] if more else join
+        if last is not None and last.synthetic_key and item.all_of is None:
+            out.append(ast.SelectItem(ast.Column("ROWKEY", None)))
         chosen = [(al, src) for al, src in sides if item.all_of in (None, al)]
         if not chosen:
             raise SqlStatementError(f"'{item.all_of}' is not a valid stream/table name or alias.")
@@ -241,74 +209,6 @@ def _expand(
                 else:  # ksqlDB names a join's columns <ALIAS>_<COLUMN>
                     out.append(ast.SelectItem(ast.Column(c.name, al), f"{al}_{c.name}"))
     return out
-
-
-def _analyze_join(
-    query: ast.Query, left: DataSource, lalias: str, metastore: MetaStore
-) -> JoinInfo:
-    j = query.joins[0]
-    right = metastore.get(j.right.name)
-    ralias = j.right.ref
-    if ralias == lalias:
-        raise SqlStatementError(
-            f"Can not join '{lalias}' to '{ralias}': self joins require aliases."
-        )
-    if left.kind == "STREAM" and right.kind == "STREAM":
-        return _stream_stream_join(j, left, lalias, right, ralias)
-    if left.kind == "TABLE" and right.kind == "STREAM":
-        raise SqlStatementError(
-            "Invalid join order: table-stream joins are not supported; only stream-table joins. "
-            f"Got {left.name} [{j.kind}] JOIN {right.name}."
-        )
-    table_table = left.kind == "TABLE"
-    if j.kind not in ("INNER", "LEFT") and not table_table:
-        raise SqlStatementError(
-            f"{j.kind} OUTER joins between a stream and a table are not supported."
-        )
-    if j.kind == "RIGHT" and not table_table:
-        raise SqlStatementError(
-            "RIGHT OUTER joins are supported between tables only (a stream-table join keeps the "
-            "stream on the left)."
-        )
-    if j.within is not None:
-        raise SqlStatementError("A join with a table does not take a WITHIN clause.")
-    on = j.on
-    if not (isinstance(on, ast.Binary) and on.op == "="):
-        raise SqlStatementError(
-            "Unsupported join expression: only an equality (a = b) is supported."
-        )
-    lscope, rscope = source_scope(left, lalias), source_scope(right, ralias)
-    sides: list[tuple[str, Compiled, ast.Expr]] = []
-    for e in (on.left, on.right):
-        try:
-            sides.append(("L", ExpressionCompiler(lscope).compile(e), e))
-        except SqlStatementError:
-            sides.append(("R", ExpressionCompiler(rscope).compile(e), e))
-    if sorted(s[0] for s in sides) != ["L", "R"]:
-        raise SqlStatementError(
-            "Invalid comparison expression in join: each side must come from one source: "
-            f"{expression_text(on)}"
-        )
-    (lc, le), (rc, re_) = [(c, e) for side in ("L", "R") for t, c, e in sides if t == side]
-    rkeys = [c.name for c in right.key_columns]
-    if not (isinstance(re_, ast.Column) and rkeys == [re_.name]):
-        raise SqlStatementError(
-            f"Cannot join on {expression_text(re_)}: a stream-table join must use the table's "
-            f"primary key ({', '.join(rkeys)})."
-        )
-    if lc.type != rc.type:
-        raise SqlStatementError(
-            f"Invalid join condition: types don't match. Got {expression_text(le)}{{{lc.type}}} = "
-            f"{expression_text(re_)}{{{rc.type}}}."
-        )
-    lkeys = [c.name for c in left.key_columns]
-    left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
-    if table_table and not left_is_key:
-        raise SqlStatementError(
-            "Foreign-key table-table joins are not supported yet by riverlog.sql: join the "
-            f"tables on their primary keys ({', '.join(lkeys)} = {', '.join(rkeys)})."
-        )
-    return JoinInfo(right, ralias, j.kind, lc, le, re_, left_is_key, len(rscope.slots))
 
 
 TABLE_FUNCTIONS = ("EXPLODE", "CUBE_EXPLODE")
@@ -346,92 +246,6 @@ def _table_functions(
     return out, ExpressionCompiler(a.scope)
 
 
-def _analyze_next_join(j: ast.Join, a: Analysis, metastore: MetaStore) -> JoinInfo:
-    """The second and later joins of an N-way join: the rows so far (a stream) joined to a
-    further table on its primary key."""
-    right = metastore.get(j.right.name)
-    ralias = j.right.ref
-    if a.source.kind != "STREAM" or right.kind != "TABLE" or (a.join and a.join.within is not None):
-        raise SqlStatementError(
-            "N-way joins are supported for a stream joined to tables (stream-table chains) only."
-        )
-    if j.kind not in ("INNER", "LEFT") or j.within is not None:
-        raise SqlStatementError(f"Unsupported join in an N-way join: {j.kind} JOIN {right.name}.")
-    if any(s.source == ralias for s in a.scope.slots):
-        raise SqlStatementError(f"Duplicate source alias in join: {ralias}")
-    rscope = source_scope(right, ralias)
-    lc, le, rc, re_ = _join_sides(j.on, a.scope, rscope)
-    rkeys = [c.name for c in right.key_columns]
-    if not (isinstance(re_, ast.Column) and rkeys == [re_.name]):
-        raise SqlStatementError(
-            f"Cannot join on {expression_text(re_)}: a stream-table join must use the table's "
-            f"primary key ({', '.join(rkeys)})."
-        )
-    del rc
-    return JoinInfo(right, ralias, j.kind, lc, le, re_, False, len(rscope.slots))
-
-
-def _join_sides(
-    on: ast.Expr, lscope: Scope, rscope: Scope
-) -> tuple[Compiled, ast.Expr, Compiled, ast.Expr]:
-    if not (isinstance(on, ast.Binary) and on.op == "="):
-        raise SqlStatementError(
-            "Unsupported join expression: only an equality (a = b) is supported."
-        )
-    sides: list[tuple[str, Compiled, ast.Expr]] = []
-    for e in (on.left, on.right):
-        try:
-            sides.append(("L", ExpressionCompiler(lscope).compile(e), e))
-        except SqlStatementError:
-            sides.append(("R", ExpressionCompiler(rscope).compile(e), e))
-    if sorted(x[0] for x in sides) != ["L", "R"]:
-        raise SqlStatementError(
-            "Invalid comparison expression in join: each side must come from one source: "
-            f"{expression_text(on)}"
-        )
-    (lc, le), (rc, re_) = [(c, e) for side in ("L", "R") for t, c, e in sides if t == side]
-    if lc.type != rc.type:
-        raise SqlStatementError(
-            f"Invalid join condition: types don't match. Got {expression_text(le)}{{{lc.type}}} = "
-            f"{expression_text(re_)}{{{rc.type}}}."
-        )
-    return lc, le, rc, re_
-
-
-def _stream_stream_join(
-    j: ast.Join, left: DataSource, lalias: str, right: DataSource, ralias: str
-) -> JoinInfo:
-    if j.within is None:
-        raise SqlStatementError(
-            "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn "
-            "about how to specify a WITHIN clause with a stream-stream join, please visit: "
-            "https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
-        )
-    if j.kind not in ("INNER", "LEFT"):
-        raise SqlStatementError(
-            f"{j.kind} OUTER stream-stream joins are not supported yet by riverlog.sql."
-        )
-    lscope, rscope = source_scope(left, lalias), source_scope(right, ralias)
-    lc, le, rc, re_ = _join_sides(j.on, lscope, rscope)
-    lkeys, rkeys = [c.name for c in left.key_columns], [c.name for c in right.key_columns]
-    left_is_key = isinstance(le, ast.Column) and lkeys == [le.name]
-    right_is_key = isinstance(re_, ast.Column) and rkeys == [re_.name]
-    return JoinInfo(
-        right,
-        ralias,
-        j.kind,
-        lc,
-        le,
-        re_,
-        left_is_key,
-        len(rscope.slots),
-        rc,
-        right_is_key,
-        j.within,
-        j.grace_ms,
-    )
-
-
 def _is_null(exprs: tuple[ast.Expr, ...]) -> bool:
     return len(exprs) == 1 and isinstance(exprs[0], ast.Literal) and exprs[0].kind == "null"
 
@@ -452,19 +266,16 @@ def _has_aggregate(e: ast.Expr | None) -> bool:
     return found
 
 
-def _same(a: ast.Expr, b: ast.Expr) -> bool:
-    """Equal expressions, ignoring a qualifier on a column (`S.ID` = `ID`)."""
-    if isinstance(a, ast.Column) and isinstance(b, ast.Column):
-        return a.name == b.name and (a.source is None or b.source is None or a.source == b.source)
-    return a == b
-
-
 def _assign_keys(
     a: Analysis, keys: list[ast.Expr], sink: str | None, persistent: bool, what: str
 ) -> None:
     for k in keys:
         idx = next(
-            (i for i, p in enumerate(a.projection) if i not in a.key_index and _same(p.expr, k)),
+            (
+                i
+                for i, p in enumerate(a.projection)
+                if i not in a.key_index and same_expr(p.expr, k)
+            ),
             None,
         )
         if idx is None:
@@ -506,7 +317,7 @@ def _analyze_aggregation(
 
     def rewrite(e: ast.Expr) -> ast.Expr:
         for i, g in enumerate(group):
-            if _same(e, g):
+            if same_expr(e, g):
                 return ast.Column(f"KSQL_GB_{i}", None, line=e.line, column=e.column)
         if isinstance(e, ast.Call) and e.name in AGGREGATES:
             for j, c in enumerate(agg_calls):
@@ -567,7 +378,7 @@ def _analyze_aggregation(
             raise
     a.key_index = []
     for i, g in enumerate(group):
-        idx = next((j for j, p in enumerate(a.projection) if _same(p.expr, g)), None)
+        idx = next((j for j, p in enumerate(a.projection) if same_expr(p.expr, g)), None)
         if idx is None:
             idx = next(
                 (

@@ -370,3 +370,32 @@ class CreateConnector(Statement):
 class DropConnector(Statement):
     name: str
     if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class AlterSource(Statement):
+    """ALTER STREAM|TABLE name ADD [COLUMN] col type, …: value columns appended."""
+
+    kind: str = "STREAM"  # STREAM | TABLE
+    name: str = ""
+    columns: tuple[tuple[str, TypeRef], ...] = ()
+
+
+@dataclass(frozen=True)
+class AssertTopic(Statement):
+    """ASSERT [NOT EXISTS] TOPIC name [WITH (PARTITIONS=…, REPLICAS=…)] [TIMEOUT n unit]."""
+
+    topic: str = ""
+    exists: bool = True
+    props: dict[str, object] = field(default_factory=dict)
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class AssertSchema(Statement):
+    """ASSERT [NOT EXISTS] SCHEMA [SUBJECT name] [ID n] [TIMEOUT n unit]."""
+
+    subject: str | None = None
+    schema_id: int | None = None
+    exists: bool = True
+    timeout_ms: int | None = None

@@ -19,6 +19,7 @@ from riverlog.sql.build_joins import JoinPlanner
 from riverlog.sql.formats import BAD_RECORD, Column, ProcessingLog, RowSerde
 from riverlog.sql.internal import InternalSerde, RowSource, add_processor
 from riverlog.sql.metastore import DataSource, WindowInfo
+from riverlog.sql.scopes import source_scope
 from riverlog.streams import (
     Consumed,
     Grouped,
@@ -146,16 +147,18 @@ class TopologyPlanner(JoinPlanner):
     def input_stream(self, a: Analysis) -> KStream:
         """The query's input rows: the source stream's, or stream ⋈ table rows (left + right)."""
         stream = self.source_stream(a.source)
-        j = a.join
-        if j is None:
+        if a.join is None:
             return stream
-        if j.within is not None:
-            return self._stream_stream_join(a, stream)
-        stream = self._stream_table_join(stream, j, "KafkaTopic_Right-Reduce", "Join-left")
-        for i, extra in enumerate(a.more_joins, start=2):
-            stream = self._stream_table_join(
-                stream, extra, f"KafkaTopic_Right{i}-Reduce", f"Join-left{i}"
-            )
+        width = len(source_scope(a.source, a.alias).slots)
+        for i, j in enumerate([a.join, *a.more_joins], start=1):
+            n = "" if i == 1 else str(i)
+            if j.within is not None:
+                stream = self._stream_stream_join(j, stream, width, n)
+            else:
+                stream = self._stream_table_join(
+                    stream, j, f"KafkaTopic_Right{n}-Reduce", f"Join-left{n}"
+                )
+            width += j.right_width + int(j.synthetic_key)
         return stream
 
     # -- queries ---------------------------------------------------------------------------
@@ -195,10 +198,21 @@ class TopologyPlanner(JoinPlanner):
         where = _guard(a.where, False, self.plog) if a.where is not None else None
         project = self._projector(a)
         row_of = rows.row_of
+        # ksqlDB passes a stream record without a value through an unfiltered projection (a
+        # NULL row selects to NULL) when the key stays the source's key
+        keys = [a.projection[i].expr for i in a.key_index]
+        same_key = [getattr(k, "name", None) for k in keys] == [
+            c.name for c in a.source.key_columns
+        ]
+        pass_nulls = where is None and a.partition_by is None and sink.callback is None and same_key
 
         def run(proc: Processor, record: Record) -> None:
             row = row_of(proc, record)
-            if row is None or (where is not None and not where(None, row)):
+            if row is None:
+                if pass_nulls and record.value is None and record.key is not BAD_RECORD:
+                    proc.context.forward(Record(record.key, None, record.timestamp, record.headers))
+                return
+            if where is not None and not where(None, row):
                 return
             key, value = project(record.key, row)
             proc.context.forward(Record(key, value, record.timestamp, record.headers))
@@ -214,6 +228,9 @@ class TopologyPlanner(JoinPlanner):
         no_key = not key_idx
         # a join's output key is the join key (also when an outer join's side is NULL)
         join_key = a.join is not None and a.group_by is None and bool(key_idx)
+
+        if partition is None and not join_key and a.source.window is None and a.window is None:
+            return _plain_projector(raw, safe, key_idx, value_idx)
 
         def project(key: Any, row: Any) -> tuple[Any, Any]:
             if row is None:
@@ -284,6 +301,10 @@ class TopologyPlanner(JoinPlanner):
         group_fns = [g.fn for g in a.group_by]
         aggs = a.aggregates
         ks_agg: Serde[Any] = self.internal
+        if len(a.group_by) == 1 and a.group_by[0].type.base in _KAFKA_KEY_TYPES:
+            # ksqlDB's repartition and store keys are in the KAFKA key format: one grouping
+            # column of a primitive type is its Kafka serializer's bytes (and no JSON round trip)
+            ks_agg = RowSerde("KAFKA", [Column("KEY", a.group_by[0].type, "KEY")], True)
         materialized = (
             Materialized.as_("Aggregate-Aggregate-Materialize")
             .with_key_serde(ks_agg)
@@ -347,7 +368,9 @@ class TopologyPlanner(JoinPlanner):
                     return
                 proc.context.forward(Record(key, args, record.timestamp, record.headers))
 
-            prepared = add_processor(stream, "", prepare, None, self.internal, key_changing=rekey)
+            # COUNT(*)-only aggregations carry no arguments: nothing to encode per record
+            args_serde: Serde[Any] = self.internal if arg_fns else _NO_ARGS
+            prepared = add_processor(stream, "", prepare, None, args_serde, key_changing=rekey)
             add_prepared = _prepared_adder(aggs, widths)
             if not rekey:
                 grouped = prepared.group_by_key(Grouped.with_(None, self.internal))
@@ -356,7 +379,7 @@ class TopologyPlanner(JoinPlanner):
                 grouped = prepared.group_by_key(
                     Grouped.as_("Aggregate-GroupBy")
                     .with_key_serde(ks_agg)
-                    .with_value_serde(self.internal),
+                    .with_value_serde(args_serde),
                 )
             w = a.window
             if w is None:
@@ -454,6 +477,48 @@ def _safe(fn: Callable[[Any], Any], name: str, plog: ProcessingLog) -> Callable[
             return None
 
     return run
+
+
+_KAFKA_KEY_TYPES = ("STRING", "INTEGER", "BIGINT", "DOUBLE")
+
+
+class _NoArgsSerde(Serde[Any]):
+    """The empty argument tuple of aggregations without arguments (COUNT(*)): zero bytes, not
+    a tombstone."""
+
+    def serialize(self, topic: str, data: Any) -> bytes | None:
+        return None if data is None else b""
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        return None if data is None else ()
+
+
+_NO_ARGS = _NoArgsSerde()
+
+
+def _plain_projector(
+    raw: list[Any], safe: list[Any], key_idx: list[int], value_idx: list[int]
+) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """The projection of an unwindowed, unjoined, unpartitioned query: key and value tuples
+    straight from the compiled expressions (the safe, logging ones only after a failure)."""
+    key_fns, value_fns = [raw[i] for i in key_idx], [raw[i] for i in value_idx]
+    safe_keys, safe_values = [safe[i] for i in key_idx], [safe[i] for i in value_idx]
+
+    def project(key: Any, row: Any) -> tuple[Any, Any]:
+        if row is None:
+            return key, None
+        try:
+            values = tuple([f(row) for f in value_fns])
+            if not key_fns:
+                return None, values
+            return tuple([f(row) for f in key_fns]), values
+        except Exception:
+            values = tuple([f(row) for f in safe_values])
+            if not safe_keys:
+                return None, values
+            return tuple([f(row) for f in safe_keys]), values
+
+    return project
 
 
 def _guard(

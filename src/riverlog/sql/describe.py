@@ -51,10 +51,11 @@ def _source_summary(s: DataSource) -> dict[str, Any]:
 
 
 def query_summary(q: PersistentQuery) -> dict[str, Any]:
+    materializer = q.id.startswith("CST_")  # a source table's query writes nowhere
     return {
         "queryString": q.sql,
-        "sinks": [q.sink],
-        "sinkKafkaTopics": [q.sink_topic],
+        "sinks": [] if materializer else [q.sink],
+        "sinkKafkaTopics": [] if materializer else [q.sink_topic],
         "id": q.id,
         "statusCount": {q.state: 1},
         "queryType": "PERSISTENT",
@@ -299,7 +300,9 @@ def _query_description(q: PersistentQuery) -> dict[str, Any]:
         "overriddenProperties": {},
         "ksqlHostQueryStatus": {},
         "queryType": "PERSISTENT",
-        "queryErrors": [] if q.error is None else [{"errorMessage": q.error, "type": "UNKNOWN"}],
+        "queryErrors": []
+        if q.error is None
+        else [{"timestamp": q.error_time, "errorMessage": q.error, "type": "UNKNOWN"}],
         "tasksMetadata": [],
         "state": q.state,
     }

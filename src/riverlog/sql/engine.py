@@ -23,10 +23,12 @@ from riverlog.sql import ast
 from riverlog.sql import types as T
 from riverlog.sql.analyzer import Analysis, analyze
 from riverlog.sql.build import Sink, TopologyPlanner
+from riverlog.sql.engine_admin import AdminStatements
 from riverlog.sql.errors import SqlNotFoundError, SqlStatementError
 from riverlog.sql.expressions import ExpressionCompiler, Scope
 from riverlog.sql.formats import Column, ProcessingLog, RowSerde, check_format
 from riverlog.sql.metastore import DataSource, MetaStore, WindowInfo
+from riverlog.sql.schema_inference import maybe_infer_columns
 from riverlog.sql.script import split_and_parse
 from riverlog.streams import StreamsBuilder, Topology
 
@@ -63,6 +65,7 @@ class PersistentQuery:
     plog: ProcessingLog
     state: str = "RUNNING"  # RUNNING | PAUSED | ERROR
     error: str | None = None
+    error_time: int = 0  # epoch ms of the error (ksqlDB's QueryError.timestamp)
     handle: Any = None  # the runtime's (KafkaStreams, driver…)
 
 
@@ -75,12 +78,13 @@ class EngineConfig:
     connect_url: str | None = None
     default_key_format: str = "KAFKA"  # ksql.persistence.default.format.key
     default_value_format: str | None = None  # ksql.persistence.default.format.value
+    materialize_source_tables: bool = False  # ksql.source.table.materialization.enabled
 
 
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
-class Engine:
+class Engine(AdminStatements):
     def __init__(self, kafka: Kafka, runtime: Runtime, config: EngineConfig | None = None) -> None:
         self.kafka = kafka
         self.runtime = runtime
@@ -139,7 +143,36 @@ class Engine:
         source = self._source_from_ddl(stmt)
         self.metastore.put(source, replace=stmt.or_replace)
         noun = "Stream" if stmt.kind == "STREAM" else "Table"
+        if stmt.source and stmt.kind == "TABLE" and self.config.materialize_source_tables:
+            query = self._materialize_source_table(source)
+            self._start(query)
+            return self._status(
+                stmt,
+                _cmd_id(stmt.kind, stmt.name, "create"),
+                f"Created query with ID {query.id}",
+                query.id,
+            )
         return self._status(stmt, _cmd_id(stmt.kind, stmt.name, "create"), f"{noun} created")
+
+    def _materialize_source_table(self, source: DataSource) -> PersistentQuery:
+        """ksqlDB's CREATE SOURCE TABLE plan: a query `CST_<NAME>_<n>` with no sink that keeps
+        the table in its `KsqlTopic-Reduce` store, so pull queries read it."""
+        from riverlog.sql.parser import parse_one
+
+        query_id = f"CST_{source.name}_{self.command_seq}"
+        app_id = f"_confluent-ksql-{self.config.service_id}query_{query_id}"
+        stmt = parse_one(f"SELECT * FROM {_quoted(source.name)} EMIT CHANGES;")
+        assert isinstance(stmt, ast.QueryStatement)
+        a = analyze(stmt.query, self.metastore, None, persistent=False)
+        builder = StreamsBuilder()
+        plog = ProcessingLog()
+        if self.plog_sink is not None:
+            plog.sinks.append(self.plog_sink)
+        TopologyPlanner(builder, plog).source_table(source)
+        return PersistentQuery(
+            query_id, source.sql, source.name, source.topic, [source.name], builder.build(),
+            app_id, a, plog,
+        )  # fmt: skip
 
     def _source_from_ddl(self, stmt: ast.CreateSource) -> DataSource:
         props = _upper_keys(stmt.properties)
@@ -157,6 +190,7 @@ class Engine:
                 "one or set a default via the 'ksql.persistence.default.format.value' config."
             )
         columns = self._columns(stmt)
+        columns = maybe_infer_columns(stmt.kind, columns, key_format, value_format, topic, props)
         keys = [c for c in columns if c.namespace in ("KEY", "PRIMARY_KEY")]
         if stmt.kind == "TABLE" and any(c.namespace == "KEY" for c in columns):
             bad = next(c for c in columns if c.namespace == "KEY")
@@ -204,11 +238,6 @@ class Engine:
         )
 
     def _columns(self, stmt: ast.CreateSource) -> list[Column]:
-        if not stmt.elements:
-            raise SqlStatementError(
-                "The statement does not define any columns. (Schema inference from the schema registry "
-                "is not supported yet.)"
-            )
         seen: set[str] = set()
         out = []
         for el in stmt.elements:
@@ -467,61 +496,6 @@ class Engine:
             f"Source `{stmt.name}` (topic: {source.topic}) was dropped.",
         )
 
-    def _querycontrol(self, stmt: ast.QueryControl, _props: dict[str, Any]) -> list[Entity]:
-        targets = (
-            list(self.queries.values()) if stmt.query_id == "ALL" else [self._query(stmt.query_id)]
-        )
-        for q in targets:
-            if stmt.action == "TERMINATE":
-                self._stop(q, cleanup=True)
-            elif stmt.action == "PAUSE":
-                q.state = "PAUSED"
-                pause = getattr(self.runtime, "pause", None)
-                if pause:
-                    pause(q)
-            else:
-                q.state = "RUNNING"
-                resume = getattr(self.runtime, "resume", None)
-                if resume:
-                    resume(q)
-        verb = {"TERMINATE": "terminate", "PAUSE": "pause", "RESUME": "resume"}[stmt.action]
-        message = {
-            "TERMINATE": "Query terminated.",
-            "PAUSE": "Query paused.",
-            "RESUME": "Query resumed.",
-        }[stmt.action]
-        return self._status(stmt, f"{verb}/{stmt.query_id}/execute", message)
-
-    def _query(self, query_id: str) -> PersistentQuery:
-        q = self.queries.get(query_id) or next(
-            (x for x in self.queries.values() if x.id.upper() == query_id.upper()), None
-        )
-        if q is None:
-            raise SqlNotFoundError(f"Unknown queryId: {query_id}")
-        return q
-
-    def _createtype(self, stmt: ast.CreateType, _props: dict[str, Any]) -> list[Entity]:
-        if stmt.name in self.metastore.types and not stmt.if_not_exists:
-            raise SqlStatementError(
-                f"Cannot register custom type '{stmt.name}' since it is already registered with type: {self.metastore.types[stmt.name]}"
-            )
-        self.metastore.types.setdefault(stmt.name, T.resolve(stmt.type, self.metastore.types))
-        return self._status(
-            stmt,
-            f"type/{stmt.name}/create",
-            f"Registered custom type with name '{stmt.name}' and SQL type {self.metastore.types[stmt.name]}",
-        )
-
-    def _droptype(self, stmt: ast.DropType, _props: dict[str, Any]) -> list[Entity]:
-        if stmt.name not in self.metastore.types:
-            if stmt.if_exists:
-                return self._status(
-                    stmt, f"type/{stmt.name}/drop", f"Type {stmt.name} does not exist."
-                )
-            raise SqlNotFoundError(f"Type {stmt.name} does not exist.")
-        del self.metastore.types[stmt.name]
-        return self._status(stmt, f"type/{stmt.name}/drop", f"Dropped type '{stmt.name}'")
-
     def _definevariable(self, stmt: ast.DefineVariable, _props: dict[str, Any]) -> list[Entity]:
         self.variables[stmt.name] = stmt.value
         return []
@@ -583,6 +557,10 @@ def _formats(props: dict[str, object], parent: DataSource | None) -> tuple[str |
     k = str(key).upper() if key is not None else (parent.key_format if parent else None)
     v = str(value).upper() if value is not None else (parent.value_format if parent else None)
     return k, v
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _cmd_id(kind: str, name: str, action: str) -> str:

@@ -49,3 +49,12 @@ class SqlNotFoundError(SqlStatementError):
 
 class SqlRuntimeError(SqlError):
     """Evaluation failed for one record (the processing log gets it; the query carries on)."""
+
+
+ERROR_CODE_ASSERTION_FAILED = 41700
+
+
+class SqlAssertionError(SqlError):
+    """An ASSERT TOPIC/SCHEMA that did not hold within its timeout (ksqlDB answers HTTP 417)."""
+
+    error_code = ERROR_CODE_ASSERTION_FAILED

@@ -36,8 +36,10 @@ log = logging.getLogger("riverlog.sql.processing")
 
 BAD_RECORD = object()  # a record the format could not read
 
-KEY_FORMATS = ("KAFKA", "JSON", "DELIMITED", "NONE", "AVRO", "JSON_SR", "PROTOBUF")
-VALUE_FORMATS = ("KAFKA", "JSON", "DELIMITED", "AVRO", "JSON_SR", "PROTOBUF")
+KEY_FORMATS = (
+    "KAFKA", "JSON", "DELIMITED", "NONE", "AVRO", "JSON_SR", "PROTOBUF", "PROTOBUF_NOSR",
+)  # fmt: skip
+VALUE_FORMATS = ("KAFKA", "JSON", "DELIMITED", "AVRO", "JSON_SR", "PROTOBUF", "PROTOBUF_NOSR")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ def _kafka_write(v: Any, t: T.SqlType) -> bytes | None:
     if t.base == "BYTES":
         return bytes(v)
     raise ValueError(f"The 'KAFKA' format does not support type '{t}'")
+
+
+def _utf8(v: Any) -> bytes:
+    return v.encode() if type(v) is str else str(v).encode()
 
 
 def _kafka_read(b: bytes, t: T.SqlType) -> Any:
@@ -197,6 +203,7 @@ class RowSerde(Serde[Any]):
         # decoded value already has the column's Python type.
         self.exact = not any(_needs_exact(c.type) for c in self.columns)
         self.names = [c.name for c in self.columns]
+        self.has_double = any(c.type.base == "DOUBLE" for c in self.columns)
         self.readers = [_reader(c.type) for c in self.columns]
         self.pairs = list(zip(self.names, self.readers, strict=True))
         self.kafka_struct = (
@@ -205,11 +212,23 @@ class RowSerde(Serde[Any]):
             else None
         )
         self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        self.fast_write: Callable[[Any], bytes] | None = None
+        if self.kafka_struct is not None:
+            self.fast_write = self.kafka_struct.pack
+        elif (
+            self.fmt == "KAFKA" and len(self.columns) == 1 and self.columns[0].type.base == "STRING"
+        ):
+            self.fast_write = _utf8
         self.codec: Any = None
-        if self.fmt in ("AVRO", "JSON_SR", "PROTOBUF") and self.columns:
+        if self.fmt in ("AVRO", "JSON_SR") and self.columns:
             from riverlog.sql.registry_formats import RegistryRowCodec
 
             self.codec = RegistryRowCodec(self.fmt, self.columns, is_key, self.unwrap)
+        elif self.fmt in ("PROTOBUF", "PROTOBUF_NOSR") and self.columns:
+            from riverlog.sql.protobuf_format import ProtobufRowCodec, nullable_representation
+
+            rep = nullable_representation(props, is_key)
+            self.codec = ProtobufRowCodec(self.fmt, self.columns, is_key, rep)
         if self.fmt == "NONE" and self.columns:
             raise SqlStatementError(
                 "The 'NONE' format can only be used when no columns are defined. "
@@ -218,6 +237,11 @@ class RowSerde(Serde[Any]):
 
     # -- write -----------------------------------------------------------------------------
     def serialize(self, topic: str, data: Any) -> bytes | None:
+        fast = self.fast_write
+        if fast is not None:  # one KAFKA column: its serializer, nothing else
+            if data is None or (v := data[0]) is None:
+                return None
+            return fast(v)
         if data is None or self.fmt == "NONE" or not self.columns:
             return None
         values = tuple(data)
@@ -229,6 +253,8 @@ class RowSerde(Serde[Any]):
             if self.exact:
                 if self.unwrap:
                     return self._dumps(_plain_out(values[0])).encode()
+                if not self.has_double:  # no NaN/Infinity to spell out: values as they are
+                    return self._dumps(dict(zip(self.names, values, strict=True))).encode()
                 return self._dumps(
                     dict(zip(self.names, map(_plain_out, values), strict=True))
                 ).encode()
@@ -421,12 +447,25 @@ def check_format(
     allowed = KEY_FORMATS if is_key else VALUE_FORMATS
     if fmt not in allowed:
         raise SqlStatementError(f"Unknown format: {fmt}")
-    if fmt in ("AVRO", "JSON_SR", "PROTOBUF"):
+    if fmt in ("PROTOBUF", "PROTOBUF_NOSR"):
+        from riverlog.sql.protobuf_format import check_protobuf_columns, nullable_representation
+
+        wrap = {str(k).upper(): v for k, v in props.items()}.get("WRAP_SINGLE_VALUE", True)
+        if str(wrap).lower() == "false" and not is_key:
+            raise SqlStatementError(
+                f"Format '{fmt}' does not support 'WRAP_SINGLE_VALUE' set to 'false'."
+            )
+        if fmt == "PROTOBUF":
+            from riverlog.sql.registry_formats import registry_url
+
+            registry_url()  # fails naming the missing ksql.schema.registry.url
+        check_protobuf_columns(columns)
+        nullable_representation(props, is_key)  # fails naming a bad value
+        return
+    if fmt in ("AVRO", "JSON_SR"):
         from riverlog.sql.registry_formats import registry_url
 
         registry_url()  # fails naming the missing ksql.schema.registry.url
-        if fmt == "PROTOBUF":
-            raise SqlStatementError("The 'PROTOBUF' format is not supported yet by riverlog.sql.")
         return
     RowSerde(fmt, columns, is_key, props)
     if fmt == "DELIMITED":

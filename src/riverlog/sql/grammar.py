@@ -21,7 +21,7 @@ statements: (statement? ";")* statement?
     | create_stream | create_stream_as | create_table | create_table_as
     | create_type | drop_type | insert_into | insert_values
     | drop_stream | drop_table | drop_connector | create_connector
-    | explain | run_script
+    | explain | run_script | alter_source | assert_topic | assert_schema
 
 query_statement: query
 
@@ -73,6 +73,16 @@ delete_topic: DELETE TOPIC
 explain: EXPLAIN (explainable | identifier)
 ?explainable: query_statement | create_stream_as | create_table_as | insert_into
 run_script: RUN SCRIPT STRING
+
+alter_source: ALTER (STREAM | TABLE) source_name alter_option ("," alter_option)*
+alter_option: ADD COLUMN? identifier type
+assert_topic: ASSERT assert_not_exists? TOPIC resource_name with_props? assert_timeout?
+assert_schema: ASSERT assert_not_exists? SCHEMA assert_subject? assert_id? assert_timeout?
+assert_not_exists: NOT EXISTS
+assert_subject: SUBJECT resource_name
+assert_id: ID INTEGER_VALUE
+assert_timeout: TIMEOUT duration
+resource_name: identifier | STRING
 
 or_replace: OR REPLACE
 if_not_exists: IF NOT EXISTS
@@ -365,6 +375,10 @@ KEYWORDS = [
     "PROPERTIES",
     "ANALYZE",
     "WINDOW",
+    "SCHEMA",
+    "SUBJECT",
+    "ID",
+    "TIMEOUT",
 ]
 
 _USED = sorted(set(KEYWORDS))

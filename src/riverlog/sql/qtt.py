@@ -164,6 +164,16 @@ def encode(source: DataSource | None, v: Any, is_key: bool) -> bytes | None:
         if t == "DOUBLE":
             return struct.pack(">d", float(v))
         return str(v).encode()
+    if fmt == "PROTOBUF_NOSR" and cols and source is not None:
+        from riverlog.sql import types as T
+        from riverlog.sql.protobuf_format import ProtobufRowCodec, nullable_representation
+
+        fields = {str(k).upper(): x for k, x in v.items()} if isinstance(v, dict) else {}
+        if not isinstance(v, dict):  # a single column written unwrapped
+            fields = {cols[0].name: v}
+        row = tuple(T.coerce(fields.get(c.name.upper()), c.type) for c in cols)
+        rep = nullable_representation(source.props, is_key)
+        return ProtobufRowCodec(fmt, cols, is_key, rep).write(source.topic, row)
     if fmt == "DELIMITED" or (isinstance(v, str) and fmt != "JSON"):
         return str(v).encode()
     return dumps(v).encode()
@@ -188,6 +198,12 @@ def decode(source: DataSource | None, b: bytes | None, is_key: bool) -> Any:
         return b.decode()
     if fmt == "NONE":
         return None
+    if fmt == "PROTOBUF_NOSR":
+        from riverlog.sql.protobuf_format import ProtobufRowCodec, nullable_representation
+
+        rep = nullable_representation(source.props, is_key)
+        row = ProtobufRowCodec(fmt, cols, is_key, rep).read(source.topic, b)
+        return {c.name: x for c, x in zip(cols, row, strict=True)}
     return json.loads(b, parse_float=Decimal)
 
 

@@ -1,4 +1,5 @@
-"""AVRO and JSON_SR formats through a Confluent-compatible schema registry (riverlog.schema.serdes).
+"""AVRO and JSON_SR formats through a Confluent-compatible schema registry (riverlog.schema.serdes);
+PROTOBUF lives in riverlog.sql.protobuf_format.
 
 Schemas are derived from the columns as ksqlDB derives them: an Avro record
 `io.confluent.ksql.avro_schemas.KsqlDataSourceSchema` whose fields are nullable unions (structs are
@@ -35,6 +36,11 @@ def registry_url() -> str:
             "'ksql.schema.registry.url'."
         )
     return _registry_url
+
+
+def registry_client() -> Any:
+    """The registry client of the configured URL (one per URL)."""
+    return _client()
 
 
 def _client() -> Any:
@@ -162,8 +168,6 @@ class RegistryRowCodec:
     def __init__(self, fmt: str, columns: Sequence[Any], is_key: bool, unwrap: bool) -> None:
         from riverlog.schema.serdes import AvroSerde, JsonSchemaSerde
 
-        if fmt == "PROTOBUF":
-            raise SqlStatementError("The 'PROTOBUF' format is not supported yet by riverlog.sql.")
         self.columns = list(columns)
         self.unwrap = unwrap
         client = _client()

@@ -300,6 +300,13 @@ class Shell:
                     [[f["name"], f["category"]] for f in e["functions"]],
                 )
             )
+        elif t == "assert_topic":  # ksqlDB's console: "Topic name exists."
+            self.say(f"Topic {e['topicName']} {'exists' if e['exists'] else 'does not exist'}.")
+        elif t == "assert_schema":
+            subject = f" subject {e['subject']}" if e.get("subject") is not None else ""
+            sid = f" id {e['id']}" if e.get("id") is not None else ""
+            verb = "exists" if e["exists"] else "does not exist"
+            self.say(f"Schema with{subject}{sid} {verb}.")
         else:
             self.say(json.dumps(e, indent=2))
 

@@ -389,3 +389,11 @@ fn(
     "NULL when a = b.",
     nulls=False,
 )
+fn(
+    "AS_VALUE",
+    lambda a: a,
+    same_as(0),
+    "OTHER",
+    "A copy of a key column in the value (the key column keeps its place in the key).",
+    nulls=False,
+)

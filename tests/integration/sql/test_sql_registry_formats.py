@@ -113,6 +113,175 @@ def test_avro_in_json_sr_out(
     assert "HOT-value" in client.get_subjects()
 
 
+def consume(broker: RunningBroker, topic: str, n: int) -> list[Any]:
+    c = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    c.subscribe([topic])
+    got: list[Any] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(got) < n and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error() is not None:
+                continue
+            got.append(m)
+    finally:
+        c.close()
+    return got
+
+
+PROTO = """syntax = "proto3";
+message Trade {
+  string symbol = 1;
+  int64 qty = 2;
+  double price = 3;
+  repeated string tags = 4;
+}
+"""
+
+
+def test_protobuf_with_inferred_columns(
+    server: SqlServer, registry: RegistryServer, broker: RunningBroker
+) -> None:
+    """confluent-kafka's ProtobufSerializer writes (a message protoc compiled), the stream takes
+    its columns from the registry, a CSAS writes PROTOBUF that ProtobufDeserializer reads with
+    the message class of the schema riverlog.sql registered."""
+    from confluent_kafka.schema_registry.protobuf import (
+        ProtobufDeserializer,
+        ProtobufSerializer,
+    )
+    from google.protobuf import message_factory
+
+    from riverlog.schema.protobuf import ProtobufSchema
+
+    client = SchemaRegistryClient({"url": registry.url})
+    trade = message_factory.GetMessageClass(
+        ProtobufSchema(PROTO).pool.FindMessageTypeByName("Trade")
+    )
+    ser = ProtobufSerializer(trade, client, {"use.deprecated.format": False})
+    p = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    ctx = SerializationContext("trades", MessageField.VALUE)
+    for sym, qty, price in [("ACME", 10, 1.5), ("INIT", 3, 7.25)]:
+        msg = trade(symbol=sym, qty=qty, price=price, tags=["x", sym.lower()])
+        p.produce("trades", key=sym.encode(), value=ser(msg, ctx))
+    p.flush(10)
+    ksql(server.url, "CREATE STREAM TRADES WITH (kafka_topic='trades', value_format='PROTOBUF');")
+    fields = ksql(server.url, "DESCRIBE TRADES;")[0]["sourceDescription"]["fields"]
+    assert [(f["name"], f["schema"]["type"]) for f in fields] == [
+        ("SYMBOL", "STRING"),
+        ("QTY", "BIGINT"),
+        ("PRICE", "DOUBLE"),
+        ("TAGS", "ARRAY"),
+    ]
+    ksql(
+        server.url,
+        "CREATE STREAM BIG_TRADES WITH (value_format='PROTOBUF') AS "
+        "SELECT SYMBOL, QTY * 2 AS DOUBLED, TAGS FROM TRADES WHERE QTY > 5;",
+    )
+    got = consume(broker, "BIG_TRADES", 1)
+    assert len(got) == 1
+    registered = client.get_latest_version("BIG_TRADES-value").schema.schema_str
+    parsed = ProtobufSchema(registered)
+    out_cls = message_factory.GetMessageClass(
+        parsed.pool.FindMessageTypeByName(parsed.file.message_type[0].name)
+    )
+    de = ProtobufDeserializer(out_cls, {"use.deprecated.format": False})
+    msg = de(got[0].value(), SerializationContext("BIG_TRADES", MessageField.VALUE))
+    assert (msg.SYMBOL, msg.DOUBLED, list(msg.TAGS)) == ("ACME", 20, ["x", "acme"])
+
+
+def test_avro_inference_and_assert_schema(server: SqlServer, registry: RegistryServer) -> None:
+    client = SchemaRegistryClient({"url": registry.url})
+    schema = {
+        "type": "record",
+        "name": "Pageview",
+        "fields": [
+            {"name": "url", "type": "string"},
+            {"name": "ms", "type": ["null", "int"]},
+            {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        ],
+    }
+    from confluent_kafka.schema_registry import Schema
+
+    sid = client.register_schema("pageviews-value", Schema(json.dumps(schema), "AVRO"))
+    ksql(
+        server.url,
+        "CREATE STREAM PAGEVIEWS (USER STRING KEY) "
+        "WITH (kafka_topic='pageviews', value_format='AVRO', partitions=1);",
+    )
+    fields = ksql(server.url, "DESCRIBE PAGEVIEWS;")[0]["sourceDescription"]["fields"]
+    assert [(f["name"], f["schema"]["type"]) for f in fields] == [
+        ("USER", "STRING"),
+        ("URL", "STRING"),
+        ("MS", "INTEGER"),
+        ("AT", "TIMESTAMP"),
+    ]
+    # VALUE_SCHEMA_ID: the columns of that schema, whatever the topic's subject holds
+    ksql(
+        server.url,
+        "CREATE STREAM PV_BY_ID WITH (kafka_topic='pv_by_id', value_format='AVRO', "
+        f"partitions=1, value_schema_id={sid});",
+    )
+    by_id = ksql(server.url, "DESCRIBE PV_BY_ID;")[0]["sourceDescription"]["fields"]
+    assert [f["name"] for f in by_id] == ["URL", "MS", "AT"]
+    r = httpx.post(
+        f"{server.url}/ksql",
+        json={
+            "ksql": "CREATE STREAM BAD (X INT) WITH (kafka_topic='bad', value_format='AVRO', "
+            f"partitions=1, value_schema_id={sid});"
+        },
+        timeout=30,
+    )
+    assert r.status_code == 400
+    assert "VALUE_SCHEMA_ID cannot both exist" in r.json()["message"]
+    ok = ksql(server.url, f"ASSERT SCHEMA SUBJECT 'pageviews-value' ID {sid};")[0]
+    assert ok == {
+        "@type": "assert_schema",
+        "statementText": f"ASSERT SCHEMA SUBJECT 'pageviews-value' ID {sid};",
+        "subject": "pageviews-value",
+        "id": sid,
+        "exists": True,
+        "warnings": [],
+    }
+    assert (
+        ksql(server.url, "ASSERT NOT EXISTS SCHEMA SUBJECT 'nothing-value';")[0]["exists"] is False
+    )
+    r = httpx.post(
+        f"{server.url}/ksql",
+        json={"ksql": "ASSERT SCHEMA ID 99999 TIMEOUT 200 MILLISECONDS;"},
+        timeout=30,
+    )
+    assert r.status_code == 417
+    assert r.json()["message"] == "Schema with id 99999 does not exist"
+
+
+@pytest.mark.parametrize("rep", ["OPTIONAL", "WRAPPER"])
+def test_protobuf_nullable_representations_round_trip_null(server: SqlServer, rep: str) -> None:
+    name = f"NULLS_{rep}"
+    ksql(
+        server.url,
+        f"CREATE STREAM {name} (K STRING KEY, I INT, S STRING) WITH (kafka_topic='{name.lower()}', "
+        f"value_format='PROTOBUF', value_protobuf_nullable_representation='{rep}', partitions=1);",
+    )
+    ksql(server.url, f"INSERT INTO {name} (K, I, S) VALUES ('a', NULL, 'x');")
+    ksql(server.url, f"INSERT INTO {name} (K, I, S) VALUES ('b', 5, NULL);")
+    r = httpx.post(
+        f"{server.url}/query-stream",
+        json={
+            "sql": f"SELECT K, I, S FROM {name} EMIT CHANGES LIMIT 2;",
+            "properties": {"auto.offset.reset": "earliest"},
+        },
+        headers={"Accept": "application/json"},
+        timeout=60,
+    )
+    assert r.json()[1:] == [["a", None, "x"], ["b", 5, None]]
+
+
 def test_registry_formats_need_the_registry_url(broker: RunningBroker) -> None:
     from riverlog.sql import registry_formats
     from riverlog.sql.engine import Engine

@@ -75,6 +75,15 @@ CONFIG = (
         "Pull queries may scan tables (range and non-key predicates).",
     )
     .define(
+        "ksql.source.table.materialization.enabled",
+        Type.BOOLEAN,
+        True,
+        None,
+        Importance.LOW,
+        "CREATE SOURCE TABLE runs a query (CST_<NAME>_<n>) materializing the table for pull "
+        "queries.",
+    )
+    .define(
         "ksql.query.pull.enable",
         Type.BOOLEAN,
         True,

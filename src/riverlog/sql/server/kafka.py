@@ -33,6 +33,14 @@ class ClusterKafka:
             return None
         return len(t.partitions)
 
+    def describe_topic(self, name: str) -> tuple[int, int] | None:
+        """(partitions, replicas of partition 0), None when the topic does not exist."""
+        md = self._metadata()  # all topics: asking for one may auto-create it
+        t = md.topics.get(name)
+        if t is None or t.error is not None or not t.partitions:
+            return None
+        return len(t.partitions), len(t.partitions[0].replicas)
+
     def create_topic(
         self, name: str, partitions: int, replicas: int, config: dict[str, str]
     ) -> None:
@@ -57,7 +65,15 @@ class ClusterKafka:
     def producer(self) -> Producer:
         with self._lock:
             if self._producer is None:
-                self._producer = Producer({**self.base, "linger.ms": 5, "enable.idempotence": True})
+                # murmur2: records land where Java clients and Kafka Streams put their keys
+                self._producer = Producer(
+                    {
+                        **self.base,
+                        "linger.ms": 5,
+                        "enable.idempotence": True,
+                        "partitioner": "murmur2_random",
+                    }
+                )
             return self._producer
 
     def produce(

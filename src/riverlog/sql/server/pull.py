@@ -2,13 +2,23 @@
 
 A table's current state is its topic read up to the end offsets, keeping the latest value per key
 (a tombstone deletes the key); a stream's is every record so far. The query's WHERE, projection
-and LIMIT then run over those rows with the same compiled expressions as push queries. (ksqlDB reads
-tables from the query's state store; riverlog.streams has no interactive queries yet, so this scans
-the topic — correct, but its latency grows with the topic.)
+and LIMIT then run over those rows with the same compiled expressions as push queries.
+
+A table a running query materializes is read from that query's store instead, through
+riverlog.streams' interactive queries, as ksqlDB reads its materialized tables: an aggregation's
+`Aggregate-Aggregate-Materialize` store, or — for a CTAS over one table — its source table's
+`KsqlTopic-Reduce` store with the CTAS's WHERE and projection applied; a key lookup when the
+pull query's WHERE names the key, a store scan otherwise.
+
+Invariant: the per-query readers cached here are keyed by query id and bound to the runtime handle
+they were built for; a restarted query (new handle) gets a new reader.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -18,7 +28,11 @@ from riverlog.sql.analyzer import Analysis
 from riverlog.sql.build import key_serde_for, value_serde_for
 from riverlog.sql.errors import SqlStatementError
 from riverlog.sql.formats import BAD_RECORD, ProcessingLog
+from riverlog.streams import QueryableStoreTypes, StoreQueryParameters
+from riverlog.streams.errors import InvalidStateStoreException
+from riverlog.streams.interactive import QueryableStoreType
 from riverlog.streams.records import Windowed
+from riverlog.streams.serdes import MAX_LONG
 
 
 def scan(bootstrap: str, a: Analysis, table_scan_enabled: bool) -> list[list[Any]]:
@@ -121,15 +135,60 @@ def _read(bootstrap: str, topic: str) -> list[tuple[int, int, int, bytes | None,
 
 
 AGGREGATE_STORE = "Aggregate-Aggregate-Materialize"
+SOURCE_TABLE_STORE = "KsqlTopic-Reduce"
 
 
-def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
-    """A pull query on a CTAS aggregation table answered from the running query's store (read
-    through the runtime's tasks: riverlog.streams has no interactive-query API yet). None when
-    there is no such query running here (the caller scans the topic instead)."""
+@dataclass
+class _Reader:
+    """What answering pull queries from one persistent query's store needs, built once per
+    query (planning the post-aggregation and projection functions costs more than a lookup)."""
+
+    query_id: str
+    handle: Any
+    post: Callable[[Any, Any], Any]  # (store key, stored value) → the query's row
+    project: Callable[[Any, Any], tuple[Any, Any]]
+    having: Callable[[Any], bool] | None  # HAVING, or the WHERE of a CTAS over a table
+    store_type: QueryableStoreType
+    store: str
+
+
+_readers: dict[str, _Reader] = {}
+_readers_lock = threading.Lock()
+
+
+def _reader(q: Any) -> _Reader:
+    """The cached reader of persistent query `q` (rebuilt when its runtime was restarted)."""
+    with _readers_lock:
+        r = _readers.get(q.id)
+        if r is not None and r.handle is q.handle:
+            return r
     from riverlog.sql.build import TopologyPlanner
     from riverlog.streams import StreamsBuilder
 
+    qa = q.analysis
+    planner = TopologyPlanner(StreamsBuilder(), ProcessingLog())
+    window = qa.window if qa.group_by is not None else None
+    if window is None:
+        store_type = QueryableStoreTypes.key_value_store()
+    elif window.kind == "SESSION":
+        store_type = QueryableStoreTypes.session_store()
+    else:
+        store_type = QueryableStoreTypes.window_store()
+    if qa.group_by is not None:
+        post, having, store = planner._post_row(qa), qa.having, AGGREGATE_STORE
+    else:  # a CTAS over one table: its materialized source rows, then its WHERE
+        post, having, store = (lambda _k, row: row), qa.where, SOURCE_TABLE_STORE
+    r = _Reader(q.id, q.handle, post, planner._projector(qa), having, store_type, store)
+    with _readers_lock:
+        _readers[q.id] = r
+    return r
+
+
+def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
+    """A pull query on a CTAS table answered from the running query's store, read
+    through riverlog.streams' interactive queries (`KafkaStreams.store`, as ksqlDB reads its
+    materialized tables). None when no such query runs here or its store cannot be read now
+    (restoring, rebalancing): the caller scans the topic instead."""
     source = a.source
     if source.kind != "TABLE" or a.group_by is not None or a.partition_by is not None:
         return None
@@ -138,7 +197,7 @@ def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
             q
             for q in queries
             if q.sink == source.name
-            and q.analysis.group_by is not None
+            and _materializes(q.analysis)
             and q.handle is not None
             and q.state == "RUNNING"
         ),
@@ -146,36 +205,59 @@ def from_store(queries: list[Any], a: Analysis) -> list[list[Any]] | None:
     )
     if q is None:
         return None
-    stores = []
-    for thread in list(getattr(q.handle, "_threads", [])):
-        for task in list(thread.tasks.tasks.values()):
-            st = task.state.stores.get(AGGREGATE_STORE)
-            if st is not None:
-                stores.append(st)
-    if not stores:
-        return None
-    qa = q.analysis
-    planner = TopologyPlanner(StreamsBuilder(), ProcessingLog())
-    post, project = planner._post_row(qa), planner._projector(qa)
+    r = _reader(q)
     key = _key_literal(a)
-    windowed = source.window is not None
-    entries: list[tuple[Any, Any]] = []
-    for st in stores:
-        if key is not None and not windowed:
-            found = st.get(key)
-            if found is not None:
-                entries.append((key, found))
+    kind = r.store_type.kind
+    if kind == "session" and key is None:
+        return None  # a session store is read by key; a full scan reads the topic
+    try:
+        store = q.handle.store(StoreQueryParameters.from_name_and_type(r.store, r.store_type))
+        entries: list[tuple[Any, Any]]
+        if kind == "kv" and key is not None:
+            found = store.get(key)
+            entries = [] if found is None else [(key, found)]
+        elif kind == "kv":
+            entries = [(kv.key, kv.value) for kv in store.all()]
+        elif kind == "window" and key is not None:
+            entries = [(kv.key, kv.value) for kv in store.fetch(key, key, 0, MAX_LONG)]
+        elif kind == "window":
+            entries = [(kv.key, kv.value) for kv in store.all()]
         else:
-            entries.extend((kv.key, kv.value) for kv in st.all())
+            entries = [(kv.key, kv.value) for kv in store.fetch(key)]
+    except InvalidStateStoreException:
+        return None
+    return _rows(a, r, entries)
+
+
+def _materializes(qa: Analysis) -> bool:
+    """A persistent query whose result a store holds: an aggregation, or a CTAS over one table
+    without joins or table functions (its source table's store, filtered and projected)."""
+    if qa.group_by is not None:
+        return True
+    return (
+        qa.source.kind == "TABLE"
+        and qa.source.window is None
+        and qa.join is None
+        and not qa.table_functions
+        and qa.partition_by is None
+    )
+
+
+def _rows(a: Analysis, r: _Reader, entries: list[tuple[Any, Any]]) -> list[list[Any]]:
+    """The pull query's rows from (store key, aggregate) entries: the persistent query's
+    post-aggregation step, HAVING and projection, then the pull query's WHERE, projection and
+    LIMIT."""
+    source = a.source
+    windowed = source.window is not None
     n_headers = len(source.header_columns)
     out: list[list[Any]] = []
     for k, agg in entries:
         if agg is None:
             continue
-        post_row = post(k, agg)
-        if qa.having is not None and not qa.having(post_row):
+        post_row = r.post(k, agg)
+        if r.having is not None and not r.having(post_row):
             continue
-        new_key, value = project(k, post_row)
+        new_key, value = r.project(k, post_row)
         inner = new_key.key if isinstance(new_key, Windowed) else new_key
         row = (*(inner or ()), *value, *([None] * n_headers), None, None, None)
         if windowed:

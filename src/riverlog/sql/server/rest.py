@@ -73,6 +73,9 @@ def build_app(server: SqlServer) -> Starlette:
         props = dict(body.get(props_key) or {})
         variables = dict(body.get("sessionVariables") or {})
         try:
+            pulled = server.pull_from_store(text, variables)  # a key lookup: no thread hop
+            if pulled is not None:
+                return "pull", pulled
             return await run_in_threadpool(server.push_or_pull, text, props, variables)
         except SqlError as e:
             raise StatementFailure(error_entity(str(e), text, e.error_code), 400) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +60,7 @@ class StreamsRuntime:
         def on_error(exc: BaseException) -> StreamThreadExceptionResponse:
             query.state = "ERROR"
             query.error = f"{type(exc).__name__}: {exc}"
+            query.error_time = int(time.time() * 1000)
             log.error("query %s failed: %s", query.id, query.error)
             return StreamThreadExceptionResponse.SHUTDOWN_CLIENT
 

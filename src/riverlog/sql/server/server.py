@@ -15,9 +15,9 @@ from typing import Any
 from riverlog.common.service import HttpService, parse_listener
 from riverlog.sql import ast
 from riverlog.sql import types as T
-from riverlog.sql.analyzer import analyze
+from riverlog.sql.analyzer import Analysis, analyze
 from riverlog.sql.engine import Engine, EngineConfig, Entity
-from riverlog.sql.errors import SqlError, SqlStatementError
+from riverlog.sql.errors import SqlAssertionError, SqlError, SqlStatementError
 from riverlog.sql.formats import Column
 from riverlog.sql.jsonio import dumps
 from riverlog.sql.metastore import DataSource
@@ -39,6 +39,7 @@ COMMANDS = (
     ast.CreateType,
     ast.DropType,
     ast.QueryControl,
+    ast.AlterSource,
 )
 
 
@@ -87,6 +88,9 @@ class SqlServer:
                     self.config["ksql.persistence.default.format.value"]
                 ).upper()
                 or None,
+                materialize_source_tables=bool(
+                    self.config["ksql.source.table.materialization.enabled"]
+                ),
             ),
         )
         self.commands = CommandTopic(
@@ -245,6 +249,11 @@ class SqlServer:
                     )
                 try:
                     results.extend(self._execute_one(stmt, props))
+                except SqlAssertionError as e:  # ksqlDB: a KsqlErrorMessage with HTTP 417
+                    raise StatementFailure(
+                        {"@type": "generic_error", "error_code": e.error_code, "message": str(e)},
+                        417,
+                    ) from None
                 except SqlError as e:
                     raise StatementFailure(
                         error_entity(str(e), stmt.text, e.error_code), 400
@@ -252,9 +261,7 @@ class SqlServer:
             return results
 
     def _execute_one(self, stmt: ast.Statement, props: dict[str, Any]) -> list[Entity]:
-        if not isinstance(stmt, COMMANDS) or (
-            isinstance(stmt, ast.QueryControl) and stmt.action != "TERMINATE"
-        ):
+        if not isinstance(stmt, COMMANDS):
             return self.engine.execute_statement(stmt, props)
         self.engine.command_seq = self.commands.next_offset
         out = self.engine.execute_statement(stmt, props)
@@ -286,20 +293,48 @@ class SqlServer:
             q = statements[0].query
             a = analyze(q, self.engine.metastore, None, persistent=False)
         if q.emit is None:
-            from riverlog.sql.server.pull import from_store, scan
-
-            with self.lock:
-                queries = list(self.engine.queries.values())
-            rows = from_store(queries, a)
-            if rows is None:
-                rows = scan(
-                    self.bootstrap, a, bool(self.config["ksql.query.pull.table.scan.enabled"])
-                )
-            return "pull", ([(p.name, str(p.compiled.type)) for p in a.projection], rows)
+            return "pull", self._pull(a)
         tq = TransientQuery(self.runtime, self.service_id, a, q.limit, props)
         self.transient[tq.id] = tq
         tq.start()
         return "push", tq
+
+    def _pull(self, a: Analysis) -> tuple[list[tuple[str, str]], list[list[Any]]]:
+        from riverlog.sql.server.pull import from_store, scan
+
+        with self.lock:
+            queries = list(self.engine.queries.values())
+        rows = from_store(queries, a)
+        if rows is None:
+            rows = scan(self.bootstrap, a, bool(self.config["ksql.query.pull.table.scan.enabled"]))
+        return [(p.name, str(p.compiled.type)) for p in a.projection], rows
+
+    def pull_from_store(
+        self, text: str, variables: dict[str, str]
+    ) -> tuple[list[tuple[str, str]], list[list[Any]]] | None:
+        """A pull query answered at once from a running query's store, or None when `text` is
+        anything else (or the engine is busy with a statement): the REST layer calls this on its
+        event loop, so a key lookup costs no thread hand-offs, and sends the rest to a worker
+        thread (`push_or_pull`)."""
+        from riverlog.sql.server.pull import from_store
+
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            statements = split_and_parse(text, {**self.engine.variables, **variables})
+            if len(statements) != 1 or not isinstance(statements[0], ast.QueryStatement):
+                return None
+            q = statements[0].query
+            if q.emit is not None:
+                return None
+            a = analyze(q, self.engine.metastore, None, persistent=False)
+            queries = list(self.engine.queries.values())
+        finally:
+            self.lock.release()
+        rows = from_store(queries, a)
+        if rows is None:
+            return None
+        return [(p.name, str(p.compiled.type)) for p in a.projection], rows
 
     def close_transient(self, query_id: str) -> bool:
         tq = self.transient.pop(query_id, None)
