@@ -67,6 +67,9 @@ class PersistentQuery:
     error: str | None = None
     error_time: int = 0  # epoch ms of the error (ksqlDB's QueryError.timestamp)
     handle: Any = None  # the runtime's (KafkaStreams, driver…)
+    # the request's streams properties (ksqlDB's overwriteProperties: a session's
+    # `SET 'auto.offset.reset'='earliest'` applies to the persistent queries it creates)
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,7 +135,7 @@ class Engine(AdminStatements):
             }
         ]
 
-    def _createsource(self, stmt: ast.CreateSource, _props: dict[str, Any]) -> list[Entity]:
+    def _createsource(self, stmt: ast.CreateSource, props: dict[str, Any]) -> list[Entity]:
         existing = self.metastore.find(stmt.name)
         if existing is not None and stmt.if_not_exists:
             return self._status(
@@ -145,7 +148,7 @@ class Engine(AdminStatements):
         noun = "Stream" if stmt.kind == "STREAM" else "Table"
         if stmt.source and stmt.kind == "TABLE" and self.config.materialize_source_tables:
             query = self._materialize_source_table(source)
-            self._start(query)
+            self._start(query, props)
             return self._status(
                 stmt,
                 _cmd_id(stmt.kind, stmt.name, "create"),
@@ -344,7 +347,7 @@ class Engine(AdminStatements):
             config = {"cleanup.policy": "compact"} if stmt.kind == "TABLE" else {}
             self.kafka.create_topic(topic, partitions, replicas, config)
         self.metastore.put(sink, replace=existing is not None)
-        self._start(query)
+        self._start(query, props)
         return self._status(
             stmt,
             _cmd_id(stmt.kind, stmt.name, "create"),
@@ -367,7 +370,8 @@ class Engine(AdminStatements):
             query_id, sql, sink.name, sink.topic, [a.source.name], topology, app_id, a, plog
         )
 
-    def _start(self, query: PersistentQuery) -> None:
+    def _start(self, query: PersistentQuery, props: dict[str, Any] | None = None) -> None:
+        query.properties = dict(props or {})
         self.queries[query.id] = query
         for name in query.sources:
             self.metastore.get(name).read_by.add(query.id)
@@ -389,7 +393,7 @@ class Engine(AdminStatements):
         if s is not None:
             s.written_by.discard(query.id)
 
-    def _insertinto(self, stmt: ast.InsertInto, _props: dict[str, Any]) -> list[Entity]:
+    def _insertinto(self, stmt: ast.InsertInto, props: dict[str, Any]) -> list[Entity]:
         target = self.metastore.get(stmt.target)
         if target.is_source:
             raise SqlStatementError(
@@ -409,7 +413,7 @@ class Engine(AdminStatements):
             )
         query_id = f"INSERTQUERY_{self.command_seq}"
         query = self._plan(query_id, stmt.text, a, target)
-        self._start(query)
+        self._start(query, props)
         return self._status(
             stmt, f"stream/`{target.name}`/create", f"Created query with ID {query_id}", query_id
         )

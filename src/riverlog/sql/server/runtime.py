@@ -28,6 +28,13 @@ from riverlog.streams.runtime.kafka_streams import StreamThreadExceptionResponse
 log = logging.getLogger("riverlog.sql.runtime")
 
 
+def offset_reset(properties: dict[str, Any]) -> dict[str, Any]:
+    """A request's `auto.offset.reset` (or `ksql.streams.auto.offset.reset`) as a runtime override;
+    ksqlDB applies it to the push and the persistent queries the request starts."""
+    reset = properties.get("ksql.streams.auto.offset.reset") or properties.get("auto.offset.reset")
+    return {"auto.offset.reset": reset} if reset else {}
+
+
 class StreamsRuntime:
     def __init__(self, bootstrap: str, streams_props: dict[str, Any]) -> None:
         self.bootstrap = bootstrap
@@ -55,7 +62,9 @@ class StreamsRuntime:
         if self.deferred is not None:
             self.deferred.append(query)
             return
-        ks = KafkaStreams(query.topology, self._config(query.application_id))
+        ks = KafkaStreams(
+            query.topology, self._config(query.application_id, offset_reset(query.properties))
+        )
 
         def on_error(exc: BaseException) -> StreamThreadExceptionResponse:
             query.state = "ERROR"
@@ -118,12 +127,11 @@ class TransientQuery:
         self.plog = ProcessingLog()
         TopologyPlanner(builder, self.plog).build(analysis, Sink(None, callback=self._on_row))
         app_id = f"_confluent-ksql-{service_id}{self.id}"
-        extra: dict[str, Any] = {"statestore.cache.max.bytes": 0, "commit.interval.ms": 100}
-        reset = properties.get("ksql.streams.auto.offset.reset") or properties.get(
-            "auto.offset.reset"
-        )
-        if reset:
-            extra["auto.offset.reset"] = reset
+        extra: dict[str, Any] = {
+            "statestore.cache.max.bytes": 0,
+            "commit.interval.ms": 100,
+            **offset_reset(properties),
+        }
         self.streams = KafkaStreams(builder.build(), runtime._config(app_id, extra))
         self.streams.set_uncaught_exception_handler(self._on_error)
 
