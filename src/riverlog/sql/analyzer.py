@@ -155,7 +155,17 @@ def analyze(
         if query.partition_by:
             if source.kind == "TABLE":
                 raise SqlStatementError("Partition By is not supported on tables.")
-            if _is_null(query.partition_by):
+            by_key = [getattr(p, "name", None) for p in query.partition_by] == [
+                c.name for c in source.key_columns
+            ]
+            if source.window is not None and not by_key:  # ksqlDB's SchemaKStream.selectKey
+                raise SqlStatementError(
+                    "Implicit repartitioning of windowed sources is not supported. "
+                    "See https://github.com/confluentinc/ksql/issues/4385."
+                )
+            if by_key:
+                pass  # the key stays as it is: no repartition (ksqlDB's repartitionNotNeeded)
+            elif _is_null(query.partition_by):
                 a.partition_by = []
             else:
                 a.partition_by = [compiler.compile(p) for p in query.partition_by]
@@ -169,7 +179,7 @@ def analyze(
             a.projection.append(Projected(name, compiler.compile(item.expr), item.expr))
         if query.partition_by and a.partition_by:
             keys = list(query.partition_by)
-        elif query.partition_by:
+        elif query.partition_by and a.partition_by is not None:  # PARTITION BY NULL
             keys = []
         elif a.join is not None:
             keys = join_keys(a, sink_name, persistent)
