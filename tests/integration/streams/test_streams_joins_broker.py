@@ -29,6 +29,7 @@ from riverlog.streams import (
 )
 from riverlog.streams.errors import TopologyException
 from riverlog.streams.processors.fk_wire import value_hash
+from riverlog.streams.runtime.kafka_streams import State
 from riverlog.testing.broker import RunningBroker
 
 pytestmark = pytest.mark.integration
@@ -263,6 +264,27 @@ def test_global_table_is_loaded_before_processing_and_kept_current(
         )
     )
     assert store.get("p1") == "renamed" and store.get("p2") == "product-2"
+    assert app.metrics()["global-restore-total"] == 300  # nothing checkpointed: all of it
+    # the global store is RocksDB with a checkpoint: a restart reads only what came after it
+    app.close(timedelta(seconds=30))
+    global_dir = tmp_path / app.config.application_id / "global"
+    assert (global_dir / ".checkpoint").exists()
+    assert (global_dir / "rocksdb" / table.queryable_store_name()).is_dir()
+    _produce(broker, products, [("p2", "renamed-2", 4), ("p300", "product-300", 4)])
+    again = KafkaStreams(
+        b.build(), {**_config(broker, tmp_path), "application.id": app.config.application_id}
+    )
+    apps.append(again)
+    again.start()
+    assert again.metrics()["global-restore-total"] == 2
+    assert again.wait_for_state(State.RUNNING, 60)
+    store = again.store(
+        StoreQueryParameters.from_name_and_type(
+            table.queryable_store_name(), QueryableStoreTypes.key_value_store()
+        )
+    )
+    assert store.get("p1") == "renamed" and store.get("p2") == "renamed-2"
+    assert store.get("p300") == "product-300" and store.approximate_num_entries() >= 301
 
 
 def test_foreign_key_join_on_a_real_broker(
