@@ -258,3 +258,29 @@ def test_reset_tool_finds_generated_fk_join_topics() -> None:
         "other-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000014-topic",
     ]
     assert internal_topics(topics, "app") == sorted(topics[:4])
+
+
+@pytest.mark.parametrize(("upgrade_from", "version"), [("3.3", 0), ("2.8", 0), ("3.4", 1)])
+def test_upgrade_from_writes_kafkas_subscription_version(upgrade_from: str, version: int) -> None:
+    # Kafka writes SubscriptionWrapper v0 (no primary partition) while upgrading from <= 3.3
+    b = StreamsBuilder()
+    orders = b.table("orders", Consumed.with_(S, S))
+    customers = b.table("customers", Consumed.with_(S, S))
+    orders.join(customers, lambda o: o.split(":")[0], lambda o, c: f"{o}/{c}").to_stream().to(
+        "out", Produced.with_(S, S)
+    )
+    config = {"application.id": "app", "upgrade.from": upgrade_from}
+    with TopologyTestDriver(b.build(), config) as driver:
+        driver.create_input_topic("customers", S, S).pipe_input("c1", "Ada", 5)
+        driver.create_input_topic("orders", S, S).pipe_input("o1", "c1:book", 7)
+        (s,) = list(driver.outputs["app-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000006-topic"])
+        h = value_hash(b"c1:book") or b""
+        tail = b"" if version == 0 else b"\x00\x00\x00\x00"
+        assert s.value == bytes([version, 3]) + h + b"o1" + tail
+        (r,) = list(driver.outputs["app-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000014-topic"])
+        # without a primary partition the response goes by its key (the producer's partitioner)
+        assert r.partition == (None if version == 0 else 0)
+        out = driver.create_output_topic("out", S, S)
+        assert [(kv.key, kv.value) for kv in out.read_key_values_to_list()] == [
+            ("o1", "c1:book/Ada")
+        ]

@@ -37,6 +37,7 @@ from riverlog.streams.processors.fk_wire import (
     SubscriptionWrapper,
     combined_key,
     combined_key_prefix,
+    subscription_version,
     value_hash,
 )
 from riverlog.streams.records import Change, Record
@@ -148,6 +149,8 @@ class SubscriptionSend(Processor):
         self.fk = self._fk.resolve(context)
         self.v = self._v.resolve(context)
         self.t = _Topics(context, self.sub_topic, self.resp_topic)
+        config = getattr(context, "config", None) or {}
+        self.version = subscription_version(config.get("upgrade.from"))
 
     def process(self, record: Record) -> None:
         change: Change[Any] = record.value
@@ -205,8 +208,9 @@ class SubscriptionSend(Processor):
         pkb = self.pk.serialize(self.t.pk, record.key)
         if pkb is None:
             return _drop(self.context, "null primary key")
+        partition = self.context.record_context.partition if self.version else None
         wrapper = SubscriptionWrapper(
-            self._value_hash(record), instruction, pkb, self.context.record_context.partition
+            self._value_hash(record), instruction, pkb, partition, self.version
         )
         fkb = None if fk is None else self.fk.serialize(self.t.sub, fk)
         value = Routed(wrapper.serialize(), None, fk)

@@ -5,7 +5,8 @@ foreignkeyjoin/`), so a Java Kafka Streams app and riverlog read each other's in
   value, as two signed longs `(h1, h2)`, written big-endian `h1 | h2`.
 - **SubscriptionWrapper** (value of `…-SUBSCRIPTION-REGISTRATION-<n>-topic` and of the subscription
   store): `{1 bit hash-is-null}{7 bits version}{1 byte instruction}{16 bytes hash, absent if null}
-  {primary key}{v1+: 4-byte primary partition}`. Version 1 is current; version 0 has no partition.
+  {primary key}{v1+: 4-byte primary partition}`. Version 1 is current; version 0 has no partition
+  and is written while `upgrade.from` names Kafka 3.3 or older, as Kafka does.
 - **SubscriptionResponseWrapper** (value of `…-SUBSCRIPTION-RESPONSE-<n>-topic`): `{1 bit
   hash-is-null}{7 bits version 0}{16 bytes hash, absent if null}{foreign value, absent if null}`. The
   primary partition is not serialized: it only routes the response (the sink's partitioner).
@@ -36,8 +37,21 @@ SUBSCRIPTION_VERSION = 1  # SubscriptionWrapper.CURRENT_VERSION
 RESPONSE_VERSION = 0  # SubscriptionResponseWrapper.CURRENT_VERSION
 MURMUR3_DEFAULT_SEED = 104729  # Kafka's Murmur3.DEFAULT_SEED
 
+# `upgrade.from` values whose Kafka Streams only reads SubscriptionWrapper v0 (Kafka's
+# SubscriptionWrapperSerde writes v0 while a rolling upgrade from them is under way)
+UPGRADE_FROM_V0 = frozenset(
+    ["0.10.0", "0.10.1", "0.10.2", "0.11.0", "1.0", "1.1"]
+    + [f"2.{m}" for m in range(9)]
+    + [f"3.{m}" for m in range(4)]
+)
+
 _HASH = struct.Struct(">qq")
 _INT = struct.Struct(">i")
+
+
+def subscription_version(upgrade_from: object) -> int:
+    """The SubscriptionWrapper version to write under `upgrade.from` (None: the current one)."""
+    return 0 if upgrade_from is not None and str(upgrade_from) in UPGRADE_FROM_V0 else 1
 
 
 def murmur3_hash128(data: bytes, seed: int = MURMUR3_DEFAULT_SEED) -> tuple[int, int]:
