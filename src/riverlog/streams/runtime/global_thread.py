@@ -88,8 +88,7 @@ class GlobalStreamThread:
             else {}
         )
         prefix = self.config.client_id_prefix()
-        conf = self.config.restore_consumer_configs(f"{prefix}-global-consumer")
-        conf["group.id"] = f"{self.config.application_id}-global"
+        conf = self.config.global_consumer_configs(f"{prefix}-global-consumer")
         consumer = self._consumer = Consumer(conf)
         partitions: list[tuple[str, int, int, int]] = []  # topic, partition, low, high
         for topic in self.stores:
