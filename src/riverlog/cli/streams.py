@@ -16,6 +16,7 @@ so tasks appear as their partitions: task `<sub-topology>_<p>` reads partition p
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Annotated, Any
 
@@ -69,9 +70,17 @@ INTERNAL_SUFFIXES = (
 )
 
 
+# generated FK-join topic names (Kafka's StreamsResetter.matchesInternalTopicFormat)
+_FK_TOPIC = re.compile(r".+-KTABLE-FK-JOIN-SUBSCRIPTION-(REGISTRATION|RESPONSE)-\d+-topic")
+
+
 def internal_topics(topics: list[str], application_id: str) -> list[str]:
     prefix = f"{application_id}-"
-    return sorted(t for t in topics if t.startswith(prefix) and t.endswith(INTERNAL_SUFFIXES))
+    return sorted(
+        t
+        for t in topics
+        if t.startswith(prefix) and (t.endswith(INTERNAL_SUFFIXES) or _FK_TOPIC.fullmatch(t))
+    )
 
 
 def _split(values: list[str] | None) -> list[str]:

@@ -141,7 +141,11 @@ class StreamsBuilder:
         if topic in self.topology.global_sources() or self.topology.source_for_topic(topic):
             raise TopologyException(f"Topic {topic} has already been registered by another source.")
         spec = GlobalStoreSpec(
-            name, topic, m.key_serde or consumed.key_serde, m.value_serde or consumed.value_serde
+            name,
+            topic,
+            m.key_serde or consumed.key_serde,
+            m.value_serde or consumed.value_serde,
+            _persistent(m),
         )
         self.topology.global_store_specs[name] = spec
         self.new_processor_name("KSTREAM-SOURCE-")  # Kafka's source and processor names

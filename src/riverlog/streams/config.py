@@ -3,7 +3,7 @@
 Every key of Kafka Streams' `StreamsConfig` that means something here is declared once (type, default,
 validator, doc). Client settings pass through as Kafka Streams passes them: a plain client key (say
 `linger.ms`) reaches every client that knows it; `consumer.`, `main.consumer.`, `restore.consumer.`,
-`producer.` and `admin.` prefixes aim a key at one client (the more specific prefix wins), and `topic.`
+`global.consumer.`, `producer.` and `admin.` prefixes aim a key at one client (the more specific prefix wins), and `topic.`
 sets a config of every internal topic. Clients are librdkafka's (confluent-kafka), so client keys are
 librdkafka's property names; an unknown key — streams or client — is refused at construction, naming it.
 
@@ -49,6 +49,7 @@ CLIENT_PREFIXES = (
     "consumer.",
     "main.consumer.",
     "restore.consumer.",
+    "global.consumer.",
     "producer.",
     "admin.",
     "topic.",
@@ -447,7 +448,7 @@ class StreamsConfig:
                     self.prefixed[prefix][key[len(prefix) :]] = value
                     break
         _librdkafka_check(client_keys, "")
-        for prefix in ("consumer.", "main.consumer.", "restore.consumer.", "producer.", "admin."):
+        for prefix in CLIENT_PREFIXES[:-1]:  # all but topic.
             _librdkafka_check(self.prefixed[prefix], prefix)
         self._refuse_eos_overrides()
         # Kafka Streams' process id: one per KafkaStreams instance, part of transactional ids.
@@ -512,16 +513,24 @@ class StreamsConfig:
         return None
 
     def restore_consumer_configs(self, client_id: str) -> dict[str, Any]:
+        return self._assigned_consumer(client_id, "restore", "restore.consumer.")
+
+    def global_consumer_configs(self, client_id: str) -> dict[str, Any]:
+        """The global thread's consumer: `consumer.` then `global.consumer.` keys (Kafka's
+        `getGlobalConsumerConfigs`; `restore.consumer.` keys are not its)."""
+        return self._assigned_consumer(client_id, "global", "global.consumer.")
+
+    def _assigned_consumer(self, client_id: str, role: str, prefix: str) -> dict[str, Any]:
         conf = {
             **self._common(),
-            "group.id": f"{self.application_id}-restore",  # librdkafka wants one; never joined
+            "group.id": f"{self.application_id}-{role}",  # librdkafka wants one; never joined
             "client.id": client_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": True,
             **self.prefixed["consumer."],
-            **self.prefixed["restore.consumer."],
+            **self.prefixed[prefix],
         }
         return self._consumer_eos(conf)
 

@@ -179,6 +179,10 @@ class CompositeReadOnlySessionStore(_Composite):
                 return iter(found)
         return iter([])
 
+    def all(self) -> Iterator[KeyValue[Windowed[Any], Any]]:
+        """Every live session of every key (riverlog's addition, as the store's own `all`)."""
+        return iter(self._all(lambda s: list(s.all())))
+
 
 def composite_store(
     params: StoreQueryParameters, kind: str, stores: Callable[[], list[Any]]

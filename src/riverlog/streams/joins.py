@@ -298,6 +298,16 @@ def stream_global_join(
     return KStream(b, name, stream.key_serde, None, stream.repartition_required)
 
 
+def _fk_name(b: Any, base: str | None, suffix: str, prefix: str) -> str:
+    """Kafka's `NamedInternal.suffixWithOrElseGet`: the index is burned even for a given name."""
+    generated = b.new_processor_name(prefix)
+    if base is None:
+        return str(generated)
+    name = f"{base}{suffix}"
+    b.name_or(name, prefix)  # validates the name
+    return name
+
+
 def foreign_key_join(
     this: KTable,
     other: KTable,
@@ -307,7 +317,8 @@ def foreign_key_join(
     materialized: Materialized | None,
     left: bool,
 ) -> KTable:
-    """`this.join(other, fk_extractor, joiner)`: nodes, stores and the two internal topics."""
+    """`this.join(other, fk_extractor, joiner)`: Kafka 3.x's nodes, names, stores and topics, in
+    Kafka's order (`KTableImpl.doJoinOnForeignKey`), so generated names and indexes match."""
     from riverlog.streams.ktable import KTable
     from riverlog.streams.processors import fk_join as fk
     from riverlog.streams.topology import SinkSpec, SourceSpec
@@ -316,92 +327,108 @@ def foreign_key_join(
     t = b.topology
     tj = table_joined or TableJoined()
     raw = Serdes.ByteArray()
+    routed = fk.RoutedSerde()
+    other.enable_sending_old_values()
     this.enable_sending_old_values()  # a changed foreign key must unsubscribe the old one
     left_store = materialize(this)
     right_store = materialize(other)
     base = tj.name
-    gen = b.new_processor_name("KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-")
-    send = gen if base is None else f"{base}-subscription-registration-processor"
-    sub_topic = f"{gen}-topic" if base is None else f"{base}-subscription-registration-topic"
-    sub_store = (
-        b.new_store_name("KTABLE-FK-JOIN-SUBSCRIPTION-")
-        if base is None
-        else f"{base}-subscription-store"
+    prefix = "KTABLE-FK-JOIN-"
+    sub_topic = _fk_name(
+        b, base, "-subscription-registration", prefix + "SUBSCRIPTION-REGISTRATION-"
     )
-    resp_topic = (
-        b.new_processor_name("KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-") + "-topic"
-        if base is None
-        else f"{base}-subscription-response-topic"
+    sub_topic += "-topic"
+    send = _fk_name(
+        b, base, "-subscription-registration-processor", prefix + "SUBSCRIPTION-REGISTRATION-"
     )
-    pk = fk._Serdes(this.key_serde, True)
-    fks = fk._Serdes(other.key_serde, True)
-    lv = fk._Serdes(this.value_serde, False)
-    rv = fk._Serdes(other.value_serde, False)
+    sub_sink = _fk_name(b, base, "-subscription-registration-sink", "KTABLE-SINK-")
+    sub_source = _fk_name(b, base, "-subscription-registration-source", "KTABLE-SOURCE-")
+    sub_store = _fk_name(b, base, "-subscription-store", prefix + "SUBSCRIPTION-STATE-STORE-")
+    receive = _fk_name(b, base, "-subscription-receive", prefix + "SUBSCRIPTION-PROCESSOR-")
+    join_foreign = _fk_name(
+        b, base, "-subscription-join-foreign", prefix + "SUBSCRIPTION-PROCESSOR-"
+    )
+    foreign = _fk_name(b, base, "-foreign-join-subscription", prefix + "SUBSCRIPTION-PROCESSOR-")
+    resp_topic = _fk_name(b, base, "-subscription-response", prefix + "SUBSCRIPTION-RESPONSE-")
+    resp_topic += "-topic"
+    resp_sink = _fk_name(b, base, "-subscription-response-sink", "KTABLE-SINK-")
+    resp_source = _fk_name(b, base, "-subscription-response-source", "KTABLE-SOURCE-")
+    resolver = _fk_name(
+        b,
+        base,
+        "-subscription-response-resolver",
+        prefix + "SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-",
+    )
+    out = _fk_name(b, base, "-result", prefix + "OUTPUT-")
+    m = materialized or Materialized()
+    queryable = m.store_name is not None
+    out_store_name = m.store_name or b.new_store_name(prefix + "OUTPUT-")
+    pk = fk.SerdeRef(this.key_serde, True)
+    fks = fk.SerdeRef(other.key_serde, True)
+    lv = fk.SerdeRef(this.value_serde, False)
+    rv = fk.SerdeRef(other.value_serde, False)
+    topics = (sub_topic, resp_topic)
+    # 1. left updates -> subscriptions, keyed by foreign key, co-partitioned with the right table
     t.add_processor(
         ProcessorSpec(
-            send,
-            lambda: fk.SubscriptionSend(extractor, left, pk, fks, lv, sub_topic),
-            [this.name],
+            send, lambda: fk.SubscriptionSend(extractor, left, pk, fks, lv, *topics), [this.name]
         )
     )
-    sub_sink = b.name_or(None if base is None else f"{base}-subscription-sink", "KTABLE-SINK-")
-    t.add_sink(SinkSpec(sub_sink, sub_topic, None, raw, raw, tj.other_partitioner, [send]))
+    sub_part = fk.subscription_partitioner(tj.other_partitioner)
+    t.add_sink(SinkSpec(sub_sink, sub_topic, None, raw, routed, sub_part, [send]))
     t.add_repartition_topic(sub_topic, None)
-    sub_source = b.name_or(
-        None if base is None else f"{base}-subscription-source", "KTABLE-SOURCE-"
-    )
     t.add_source(SourceSpec(sub_source, [sub_topic], raw, raw))
-    receive = b.name_or(
-        None if base is None else f"{base}-subscription-processor",
-        "KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-",
-    )
-    t.add_processor(
-        ProcessorSpec(receive, lambda: fk.SubscriptionReceive(sub_store, right_store), [sub_source])
-    )
-    t.add_state_store(StoreSpec(sub_store, "kv", raw, raw, None, True, {}, False), receive)
-    t.connect_processor_and_state_stores(receive, right_store)
-    foreign = b.name_or(
-        None if base is None else f"{base}-foreign-table-processor",
-        "KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-",
-    )
+    # 2. stored under CombinedKey(fk, pk); 3. answered with the right table's value
     t.add_processor(
         ProcessorSpec(
-            foreign, lambda: fk.ForeignTableJoin(sub_store, fks, rv, resp_topic), [other.name]
+            receive, lambda: fk.SubscriptionReceive(sub_store, fks, *topics), [sub_source]
+        )
+    )
+    t.add_state_store(StoreSpec(sub_store, "kv", raw, raw, None, True, {}, False), receive)
+    t.add_processor(
+        ProcessorSpec(
+            join_foreign,
+            lambda: fk.SubscriptionJoin(right_store, pk, rv, *topics),
+            [receive],
+        )
+    )
+    t.connect_processor_and_state_stores(join_foreign, right_store)
+    # 4. right updates -> a response to each stored subscription of their key
+    t.add_processor(
+        ProcessorSpec(
+            foreign,
+            lambda: fk.ForeignTableJoin(sub_store, fks, pk, rv, *topics),
+            [other.name],
         )
     )
     t.connect_processor_and_state_stores(foreign, sub_store)
-    resp_sink = b.name_or(None if base is None else f"{base}-response-sink", "KTABLE-SINK-")
-    t.add_sink(SinkSpec(resp_sink, resp_topic, None, raw, raw, tj.partitioner, [receive, foreign]))
-    t.add_repartition_topic(resp_topic, None)
-    resp_source = b.name_or(None if base is None else f"{base}-response-source", "KTABLE-SOURCE-")
-    t.add_source(SourceSpec(resp_source, [resp_topic], raw, raw))
-    fn = joiner_with_key(joiner)
-    resolver = b.name_or(
-        None if base is None else f"{base}-response-resolver",
-        "KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-",
+    resp_part = fk.response_partitioner(tj.partitioner)
+    t.add_sink(
+        SinkSpec(resp_sink, resp_topic, None, raw, routed, resp_part, [join_foreign, foreign])
     )
+    t.add_repartition_topic(resp_topic, None)
+    t.add_source(SourceSpec(resp_source, [resp_topic], raw, raw))
+    # 5. responses -> results, if the left row still has the value that was hashed
+    fn = joiner_with_key(joiner)
     t.add_processor(
         ProcessorSpec(
             resolver,
             lambda: fk.ResponseJoin(
-                left_store, lambda a, c: fn(None, a, c), left, pk, rv, resp_topic
+                left_store, lambda a, c: fn(None, a, c), left, pk, lv, rv, *topics
             ),
             [resp_source],
         )
     )
     t.connect_processor_and_state_stores(resolver, left_store)
-    store: StoreSpec | None = None
-    ks, vs = this.key_serde, None
-    if materialized is not None:
-        ks = materialized.key_serde or ks
-        vs = materialized.value_serde
-        name = materialized.store_name or b.new_store_name("KTABLE-FK-JOIN-OUTPUT-")
-        store = b.kv_store_spec(name, materialized, ks, vs)
-    out = b.name_or(None if base is None else f"{base}-output", "KTABLE-FK-JOIN-OUTPUT-")
-    supplier = TableSupplier(KTableKTableJoinMerger, None if store is None else store.name)
+    ks = m.key_serde or this.key_serde
+    vs = m.value_serde
+    store = b.kv_store_spec(out_store_name, m, ks, vs)
+    supplier = TableSupplier(KTableKTableJoinMerger, out_store_name if queryable else None)
     t.add_processor(ProcessorSpec(out, supplier, [resolver]))
-    if store is not None:
+    if queryable:
         t.add_state_store(store, out)
     t.add_copartition_group(sub_source, other.name)
     t.add_copartition_group(resp_source, this.name)
-    return KTable(b, out, ks, vs, supplier, None, None if store is None else store.name)
+    result = KTable(b, out, ks, vs, supplier, None, out_store_name if queryable else None)
+    result.pending_store = None if queryable else store
+    return result

@@ -112,6 +112,10 @@ class TopologyTestDriver:
                 self.application_id,
                 self.state_dir,
             )
+            # every topic of the driver has one partition (as in Kafka's driver)
+            task.partition_counts.update(
+                {f"{self.application_id}-{t}": 1 for t in topology.repartition_topics}
+            )
             task.complete_restoration()
             task.maybe_punctuate(self.wall_clock_ms)
             self.tasks.append(task)

@@ -28,6 +28,8 @@ from riverlog.streams import (
     StreamsBuilder,
 )
 from riverlog.streams.errors import TopologyException
+from riverlog.streams.processors.fk_wire import value_hash
+from riverlog.streams.runtime.kafka_streams import State
 from riverlog.testing.broker import RunningBroker
 
 pytestmark = pytest.mark.integration
@@ -77,6 +79,25 @@ def _read(
             for m in c.consume(500, 0.3):
                 if not m.error():
                     got.append((m.key().decode(), m.value().decode()))
+    finally:
+        c.close()
+    return got
+
+
+def _read_raw(broker: RunningBroker, topic: str, count: int) -> list[Any]:
+    c = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": f"raw-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    c.subscribe([topic])
+    got: list[Any] = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and len(got) < count:
+            got.extend(m for m in c.consume(500, 0.3) if not m.error())
     finally:
         c.close()
     return got
@@ -243,6 +264,27 @@ def test_global_table_is_loaded_before_processing_and_kept_current(
         )
     )
     assert store.get("p1") == "renamed" and store.get("p2") == "product-2"
+    assert app.metrics()["global-restore-total"] == 300  # nothing checkpointed: all of it
+    # the global store is RocksDB with a checkpoint: a restart reads only what came after it
+    app.close(timedelta(seconds=30))
+    global_dir = tmp_path / app.config.application_id / "global"
+    assert (global_dir / ".checkpoint").exists()
+    assert (global_dir / "rocksdb" / table.queryable_store_name()).is_dir()
+    _produce(broker, products, [("p2", "renamed-2", 4), ("p300", "product-300", 4)])
+    again = KafkaStreams(
+        b.build(), {**_config(broker, tmp_path), "application.id": app.config.application_id}
+    )
+    apps.append(again)
+    again.start()
+    assert again.metrics()["global-restore-total"] == 2
+    assert again.wait_for_state(State.RUNNING, 60)
+    store = again.store(
+        StoreQueryParameters.from_name_and_type(
+            table.queryable_store_name(), QueryableStoreTypes.key_value_store()
+        )
+    )
+    assert store.get("p1") == "renamed" and store.get("p2") == "renamed-2"
+    assert store.get("p300") == "product-300" and store.approximate_num_entries() >= 301
 
 
 def test_foreign_key_join_on_a_real_broker(
@@ -267,6 +309,23 @@ def test_foreign_key_join_on_a_real_broker(
     _produce(broker, customers, [("c0", "renamed", 3)])
     want = {(f"o{i}", f"item{i} for renamed") for i in range(0, 20, 5)}
     assert want <= set(_read(broker, out, lambda g: want <= set(g)))
+    # the internal topics hold Kafka Streams' bytes and routing
+    app_id = app.config.application_id
+    where = {m.key(): m.partition() for m in _read_raw(broker, orders, 20)}
+    sub = f"{app_id}-KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000006-topic"
+    for m in _read_raw(broker, sub, 20):
+        value = m.value()
+        pk = value[18:-4]
+        i = int(pk[1:])
+        assert m.key() == f"c{i % 5}".encode()
+        assert value[:2] == b"\x01\x03"  # v1, PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE
+        assert value[2:18] == value_hash(f"c{i % 5}:item{i}".encode())
+        assert int.from_bytes(value[-4:], "big") == where[pk]  # the order's partition
+    resp = f"{app_id}-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000014-topic"
+    for m in _read_raw(broker, resp, 24):
+        # a response goes back to the partition its subscription came from
+        assert m.partition() == where[m.key()]
+        assert m.value()[0] == 0 and m.value()[17:].startswith((b"name", b"renamed"))
 
 
 def _cli(broker: RunningBroker, *args: str) -> Any:

@@ -93,6 +93,7 @@ def test_client_configs_carry_streams_overrides_and_prefixes() -> None:
             "consumer.fetch.wait.max.ms": "50",
             "main.consumer.fetch.wait.max.ms": "20",
             "restore.consumer.fetch.min.bytes": "7",
+            "global.consumer.max.partition.fetch.bytes": "65536",
             "producer.batch.size": "1000",
             "admin.socket.timeout.ms": "9000",
             "topic.min.insync.replicas": "2",
@@ -108,6 +109,11 @@ def test_client_configs_carry_streams_overrides_and_prefixes() -> None:
     restore = config.restore_consumer_configs("r")
     assert restore["fetch.wait.max.ms"] == "50"
     assert restore["fetch.min.bytes"] == "7"
+    glob = config.global_consumer_configs("g")  # consumer. and global.consumer., not restore.
+    assert glob["fetch.wait.max.ms"] == "50" and "fetch.min.bytes" not in glob
+    assert glob["group.id"] == "app-global"
+    assert glob["max.partition.fetch.bytes"] == "65536"
+    assert "max.partition.fetch.bytes" not in main and "max.partition.fetch.bytes" not in restore
     producer = config.producer_configs("p", 1)
     assert producer["partitioner"] == "murmur2_random"
     assert producer["linger.ms"] == "5"  # the user's plain key beats Kafka Streams' default 100

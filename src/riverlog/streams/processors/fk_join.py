@@ -1,49 +1,90 @@
 """Foreign-key table join (Kafka Streams' KIP-213 design): `left.join(right, fk_extractor, joiner)`.
 
-Flow: a left update sends a *subscription* (instruction, hash of the left value, primary key) keyed
-by the foreign key to the subscription topic (co-partitioned with the right table); there the
-subscription is stored under (fk, pk) and answered with the current right value on the *response*
-topic keyed by the primary key (co-partitioned with the left table); a right update answers every
-stored subscription of its key. The response side joins only when the hash in the response equals
-the hash of the left row's current value, so responses to superseded left values (the foreign key
-changed, the row was deleted) are dropped and results stay correct.
+Flow, node by node as Kafka Streams builds it:
+1. `SubscriptionSend` (left table updates): a `SubscriptionWrapper` (instruction, murmur3 hash of the
+   new left value, primary key, the left record's partition) keyed by the foreign key, to the
+   subscription topic (co-partitioned with the right table).
+2. `SubscriptionReceive`: stores it under CombinedKey(fk, pk) in the subscription store (deletes on the
+   two DELETE instructions) and passes it on.
+3. `SubscriptionJoin`: answers it with the right table's current value as a
+   `SubscriptionResponseWrapper` keyed by the primary key, per the instruction.
+4. `ForeignTableJoin` (right table updates): answers every stored subscription of that key (one prefix
+   scan of the subscription store).
+5. `ResponseJoin` (responses, co-partitioned with the left table): joins only if the hash in the
+   response equals the hash of the left row's current value, so responses to superseded left values
+   (the foreign key changed, the row was deleted) are dropped and results stay correct.
 
-Invariants: subscription store key = 4-byte fk length | fk | pk (Kafka's `CombinedKey` layout), so
-one fk's subscriptions are one prefix scan; instructions are Kafka's four; an inner join emits a
-tombstone when the right value is missing and a left join emits `joiner(left, None)`.
-Wire format of the internal topics: subscription = version 0 | instruction | 16-byte hash (or none)
-| pk; response = version 0 | hash flag+16 bytes | right value. The hash is BLAKE2b-128 of the
-serialized left value (Kafka uses murmur3-128: the topics are not read by Java Kafka Streams).
+Invariants: internal topics and the subscription store hold Kafka's exact bytes (`fk_wire`); responses
+go to the partition the subscription came from (`primary_partition`), unless `TableJoined` gives a
+partitioner; every serialization uses the topic (or pseudo topic) Kafka uses, so schema-registry
+serdes register the same subjects. The instructions sent are Kafka 3.x's (`SubscriptionSend`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import struct
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from riverlog.streams.processors.base import Processor, ProcessorContext
+from riverlog.streams.processors.fk_wire import (
+    DELETE_KEY_AND_PROPAGATE,
+    DELETE_KEY_NO_PROPAGATE,
+    PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE,
+    PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE,
+    SubscriptionResponseWrapper,
+    SubscriptionWrapper,
+    combined_key,
+    combined_key_prefix,
+    subscription_version,
+    value_hash,
+)
 from riverlog.streams.records import Change, Record
 from riverlog.streams.serdes import Serde
 
-DELETE_KEY_AND_PROPAGATE = 0
-DELETE_KEY_NO_PROPAGATE = 1
-PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE = 2
-PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE = 3
-_I = struct.Struct(">i")
+log = logging.getLogger("riverlog.streams")
 
 
-def value_hash(data: bytes | None) -> bytes | None:
-    return None if data is None else hashlib.blake2b(data, digest_size=16).digest()
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A pre-serialized internal-topic value, with what its sink's partitioner needs."""
+
+    data: bytes
+    partition: int | None  # the primary partition a response goes back to
+    key: Any  # the deserialized key (for a user partitioner)
 
 
-def combined_key(fk: bytes, pk: bytes) -> bytes:
-    return _I.pack(len(fk)) + fk + pk
+class RoutedSerde(Serde[Routed]):
+    """The sink serde of the FK join's internal topics: the bytes are made by the processors."""
+
+    name = "Routed"
+
+    def serialize(self, topic: str, data: Routed | None) -> bytes | None:
+        return None if data is None else data.data
+
+    def deserialize(self, topic: str, data: bytes | None) -> Routed | None:
+        raise NotImplementedError("the FK join's internal topics are read as raw bytes")
 
 
-class _Serdes:
-    """Serdes resolved at init (explicit, else the task's defaults)."""
+Partitioner = Callable[[str, Any, Any, int], "int | None"]
+
+
+def response_partitioner(user: Partitioner | None) -> Partitioner:
+    """Kafka's default: the partition the subscription came from; else the user's on the key."""
+    if user is None:
+        return lambda topic, key, value, n: value.partition
+    return lambda topic, key, value, n: user(topic, value.key, None, n)
+
+
+def subscription_partitioner(user: Partitioner | None) -> Partitioner | None:
+    if user is None:
+        return None  # the producer's murmur2 of the serialized foreign key, as Kafka's default
+    return lambda topic, key, value, n: user(topic, value.key, None, n)
+
+
+class SerdeRef:
+    """A serde resolved at init (explicit, else the task's default key or value serde)."""
 
     def __init__(self, serde: Serde[Any] | None, is_key: bool) -> None:
         self.serde = serde
@@ -60,145 +101,249 @@ class _Serdes:
         return default  # type: ignore[no-any-return]
 
 
+class _Topics:
+    """The full internal topic names and Kafka's pseudo topics, known once the app id is."""
+
+    def __init__(self, context: ProcessorContext, sub_topic: str, resp_topic: str) -> None:
+        app = context.application_id
+        self.sub = f"{app}-{sub_topic}"
+        self.resp = f"{app}-{resp_topic}"
+        self.pk = f"{self.sub}-pk"
+        self.fk = f"{self.sub}-fk"
+        self.vh = f"{self.sub}-vh"
+
+
+def _drop(context: ProcessorContext, reason: str) -> None:
+    rc = context.record_context
+    log.warning(
+        "Skipping record due to %s. topic=[%s] partition=[%s] offset=[%s]",
+        reason,
+        rc.topic,
+        rc.partition,
+        rc.offset,
+    )
+    context.record_dropped(context.current_node_name(), reason)
+
+
 class SubscriptionSend(Processor):
-    """Left table updates -> subscriptions keyed by foreign key (bytes in, bytes out)."""
+    """Left table updates -> subscriptions keyed by foreign key (Kafka's `UnbindChangeProcessor`)."""
 
     def __init__(
         self,
         extractor: Callable[[Any], Any],
         left_join: bool,
-        pk_serde: _Serdes,
-        fk_serde: _Serdes,
-        value_serde: _Serdes,
-        topic: str,
+        pk_serde: SerdeRef,
+        fk_serde: SerdeRef,
+        value_serde: SerdeRef,
+        sub_topic: str,
+        resp_topic: str,
     ) -> None:
         self.extractor = extractor
         self.left_join = left_join
         self._pk, self._fk, self._v = pk_serde, fk_serde, value_serde
-        self.topic = topic
+        self.sub_topic, self.resp_topic = sub_topic, resp_topic
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
         self.pk = self._pk.resolve(context)
         self.fk = self._fk.resolve(context)
         self.v = self._v.resolve(context)
-
-    def _send(self, fk: Any, instruction: int, h: bytes | None, pkb: bytes, record: Record) -> None:
-        fkb = self.fk.serialize(self.topic, fk)
-        if fkb is None:
-            return
-        body = bytes([0, instruction]) + (b"\x01" + h if h is not None else b"\x00") + pkb
-        self.context.forward(Record(fkb, body, record.timestamp, record.headers))
+        self.t = _Topics(context, self.sub_topic, self.resp_topic)
+        config = getattr(context, "config", None) or {}
+        self.version = subscription_version(config.get("upgrade.from"))
 
     def process(self, record: Record) -> None:
         change: Change[Any] = record.value
-        pkb = self.pk.serialize(self.topic, record.key)
-        if pkb is None:
-            return
+        self._hash: bytes | None = None
+        self._hashed = False
+        if self.left_join:
+            self._left_join_instructions(record, change)
+        else:
+            self._inner_join_instructions(record, change)
+
+    def _left_join_instructions(self, record: Record, change: Change[Any]) -> None:
         new, old = change.new_value, change.old_value
-        h = value_hash(self.v.serialize(self.topic, new)) if new is not None else None
-        new_fk = None if new is None else self.extractor(new)
-        old_fk = None if old is None else self.extractor(old)
         if old is not None:
-            if new is not None:
-                if self.fk.serialize(self.topic, new_fk) != self.fk.serialize(self.topic, old_fk):
-                    if old_fk is not None:
-                        self._send(old_fk, DELETE_KEY_NO_PROPAGATE, h, pkb, record)
-                    if new_fk is not None:
-                        self._send(new_fk, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE, h, pkb, record)
-                elif new_fk is not None:
-                    ins = (
-                        PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE
-                        if self.left_join
-                        else PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE
-                    )
-                    self._send(new_fk, ins, h, pkb, record)
-            elif old_fk is not None:
-                self._send(old_fk, DELETE_KEY_AND_PROPAGATE, None, pkb, record)
-        elif new is not None and new_fk is not None:
-            ins = (
-                PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE
-                if self.left_join
-                else PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE
-            )
-            self._send(new_fk, ins, h, pkb, record)
+            old_fk = self.extractor(old)
+            new_fk = None if new is None else self.extractor(new)
+            if old_fk is not None and self._fk_bytes(new_fk) != self._fk_bytes(old_fk):
+                self._forward(record, old_fk, DELETE_KEY_AND_PROPAGATE)
+            self._forward(record, new_fk, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
+        elif new is not None:
+            self._forward(record, self.extractor(new), PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
 
+    def _inner_join_instructions(self, record: Record, change: Change[Any]) -> None:
+        new, old = change.new_value, change.old_value
+        if old is not None:
+            old_fk = self.extractor(old)
+            if old_fk is None:
+                return _drop(self.context, "null foreign key")
+            if new is None:
+                return self._forward(record, old_fk, DELETE_KEY_AND_PROPAGATE)
+            new_fk = self.extractor(new)
+            if new_fk is None:
+                return _drop(self.context, "null foreign key")
+            if self._fk_bytes(new_fk) != self._fk_bytes(old_fk):
+                # a different foreign key: unsubscribe the old one without a result
+                self._forward(record, old_fk, DELETE_KEY_NO_PROPAGATE)
+            # propagate null if the new fk has no value: the previous result must be unset
+            self._forward(record, new_fk, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
+        elif new is not None:
+            new_fk = self.extractor(new)
+            if new_fk is None:
+                return _drop(self.context, "null foreign key")
+            self._forward(record, new_fk, PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE)
 
-def _response(h: bytes | None, right: bytes | None) -> bytes:
-    head = b"\x00" + (b"\x01" + h if h is not None else b"\x00")
-    return head + (b"\x00" if right is None else b"\x01" + right)
+    def _fk_bytes(self, fk: Any) -> bytes | None:
+        return None if fk is None else self.fk.serialize(self.t.fk, fk)
 
+    def _value_hash(self, record: Record) -> bytes | None:
+        if not self._hashed:  # one hash per left update, however many subscriptions it sends
+            new = record.value.new_value
+            self._hash = None if new is None else value_hash(self.v.serialize(self.t.vh, new))
+            self._hashed = True
+        return self._hash
 
-def _parse_response(body: bytes) -> tuple[bytes | None, bytes | None]:
-    h, rest = (body[2:18], body[18:]) if body[1] == 1 else (None, body[2:])
-    return h, (rest[1:] if rest[0] == 1 else None)
-
-
-def _parse_subscription(body: bytes) -> tuple[int, bytes | None, bytes]:
-    instruction = body[1]
-    if body[2] == 1:
-        return instruction, body[3:19], body[19:]
-    return instruction, None, body[3:]
+    def _forward(self, record: Record, fk: Any, instruction: int) -> None:
+        pkb = self.pk.serialize(self.t.pk, record.key)
+        if pkb is None:
+            return _drop(self.context, "null primary key")
+        partition = self.context.record_context.partition if self.version else None
+        wrapper = SubscriptionWrapper(
+            self._value_hash(record), instruction, pkb, partition, self.version
+        )
+        fkb = None if fk is None else self.fk.serialize(self.t.sub, fk)
+        value = Routed(wrapper.serialize(), None, fk)
+        self.context.forward(Record(fkb, value, record.timestamp, record.headers))
 
 
 class SubscriptionReceive(Processor):
-    """Subscriptions (keyed by fk) -> stored; answered with the right table's current value."""
+    """Subscriptions (keyed by fk) -> the subscription store, then on to `SubscriptionJoin`."""
 
-    def __init__(self, subscription_store: str, right_store: str) -> None:
+    def __init__(
+        self, subscription_store: str, fk_serde: SerdeRef, sub_topic: str, resp_topic: str
+    ) -> None:
         self.subscription_store = subscription_store
-        self.right_store = right_store
+        self._fk = fk_serde
+        self.sub_topic, self.resp_topic = sub_topic, resp_topic
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
         self.subs = context.get_state_store(self.subscription_store)
-        self.right = context.get_state_store(self.right_store)
+        self.fk = self._fk.resolve(context)
+        self.t = _Topics(context, self.sub_topic, self.resp_topic)
 
     def process(self, record: Record) -> None:
-        fkb: bytes = record.key
-        instruction, h, pkb = _parse_subscription(record.value)
-        ck = combined_key(fkb, pkb)
+        wrapper = SubscriptionWrapper.deserialize(record.value)
+        if record.key is None:
+            if wrapper.instruction != PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE:
+                return _drop(self.context, "null foreign key")
+            self.context.forward(Record(None, wrapper, record.timestamp, record.headers))
+            return
+        fk = self.fk.deserialize(self.t.sub, record.key)
+        fkb = self.fk.serialize(self.t.fk, fk) or b""
+        ck = combined_key(fkb, wrapper.primary_key)
         rc = self.context.record_context
-        if instruction in (DELETE_KEY_AND_PROPAGATE, DELETE_KEY_NO_PROPAGATE):
+        if wrapper.instruction in (DELETE_KEY_AND_PROPAGATE, DELETE_KEY_NO_PROPAGATE):
             self.subs.layer.put(ck, None, rc)
-        else:
-            self.subs.layer.put(ck, struct.pack(">q", record.timestamp) + record.value, rc)
+        else:  # a timestamped store: 8-byte timestamp | SubscriptionWrapper
+            self.subs.layer.put(
+                ck, record.timestamp.to_bytes(8, "big", signed=True) + record.value, rc
+            )
+        self.context.forward(Record(fk, wrapper, record.timestamp, record.headers))
+
+
+def _response_record(
+    t: _Topics,
+    pk_serde: Serde[Any],
+    fv_serde: Serde[Any],
+    wrapper: SubscriptionWrapper,
+    foreign_value: Any,
+    record: Record,
+    timestamp: int,
+) -> Record:
+    """A response to `wrapper`, keyed by its primary key (re-serialized for the response topic)."""
+    pk = pk_serde.deserialize(t.pk, wrapper.primary_key)
+    fvb = None if foreign_value is None else fv_serde.serialize(t.resp, foreign_value)
+    body = SubscriptionResponseWrapper(wrapper.hash, fvb).serialize()
+    value = Routed(body, wrapper.primary_partition, pk)
+    return Record(pk_serde.serialize(t.resp, pk), value, timestamp, record.headers)
+
+
+class SubscriptionJoin(Processor):
+    """A received subscription -> a response with the right table's current value."""
+
+    def __init__(
+        self,
+        right_store: str,
+        pk_serde: SerdeRef,
+        right_value_serde: SerdeRef,
+        sub_topic: str,
+        resp_topic: str,
+    ) -> None:
+        self.right_store = right_store
+        self._pk, self._rv = pk_serde, right_value_serde
+        self.sub_topic, self.resp_topic = sub_topic, resp_topic
+
+    def init(self, context: ProcessorContext) -> None:
+        super().init(context)
+        self.right = context.get_state_store(self.right_store)
+        self.pk = self._pk.resolve(context)
+        self.rv = self._rv.resolve(context)
+        self.t = _Topics(context, self.sub_topic, self.resp_topic)
+
+    def process(self, record: Record) -> None:
+        wrapper: SubscriptionWrapper = record.value
+        instruction = wrapper.instruction
         if instruction == DELETE_KEY_NO_PROPAGATE:
             return
-        raw = self.right.layer.get(fkb)
-        right = None if raw is None else raw[8:]
-        if instruction == PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE and right is None:
+        foreign = None if record.key is None else self.right.get_with_timestamp(record.key)
+        ts = record.timestamp if foreign is None else max(record.timestamp, foreign.timestamp)
+        if instruction == DELETE_KEY_AND_PROPAGATE:
+            fv = None
+        elif instruction == PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE and foreign is None:
             return
-        self.context.forward(Record(pkb, _response(h, right), record.timestamp, record.headers))
+        else:
+            fv = None if foreign is None else foreign.value
+        self.context.forward(_response_record(self.t, self.pk, self.rv, wrapper, fv, record, ts))
 
 
 class ForeignTableJoin(Processor):
     """Right table updates -> a response to every subscription of that foreign key."""
 
     def __init__(
-        self, subscription_store: str, fk_serde: _Serdes, right_value_serde: _Serdes, topic: str
+        self,
+        subscription_store: str,
+        fk_serde: SerdeRef,
+        pk_serde: SerdeRef,
+        right_value_serde: SerdeRef,
+        sub_topic: str,
+        resp_topic: str,
     ) -> None:
         self.subscription_store = subscription_store
-        self._fk, self._rv = fk_serde, right_value_serde
-        self.topic = topic
+        self._fk, self._pk, self._rv = fk_serde, pk_serde, right_value_serde
+        self.sub_topic, self.resp_topic = sub_topic, resp_topic
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
         self.subs = context.get_state_store(self.subscription_store)
         self.fk = self._fk.resolve(context)
+        self.pk = self._pk.resolve(context)
         self.rv = self._rv.resolve(context)
+        self.t = _Topics(context, self.sub_topic, self.resp_topic)
 
     def process(self, record: Record) -> None:
+        if record.key is None:
+            return _drop(self.context, "null key")
         change: Change[Any] = record.value
-        fkb = self.fk.serialize(self.topic, record.key)
-        if fkb is None:
-            return
-        new = change.new_value
-        right = None if new is None else self.rv.serialize(self.topic, new)
-        prefix = _I.pack(len(fkb)) + fkb
-        for ck, raw in list(self.subs.layer.range(prefix, _prefix_end(prefix))):
-            pkb = ck[len(prefix) :]
-            _, h, _ = _parse_subscription(raw[8:])
-            self.context.forward(Record(pkb, _response(h, right), record.timestamp, record.headers))
+        prefix = combined_key_prefix(self.fk.serialize(self.t.fk, record.key) or b"")
+        for _, raw in list(self.subs.layer.range(prefix, _prefix_end(prefix))):
+            wrapper = SubscriptionWrapper.deserialize(raw[8:])
+            self.context.forward(
+                _response_record(
+                    self.t, self.pk, self.rv, wrapper, change.new_value, record, record.timestamp
+                )
+            )
 
 
 def _prefix_end(p: bytes) -> bytes | None:
@@ -219,32 +364,41 @@ class ResponseJoin(Processor):
         left_store: str,
         joiner: Callable[[Any, Any], Any],
         left_join: bool,
-        pk_serde: _Serdes,
-        right_value_serde: _Serdes,
-        topic: str,
+        pk_serde: SerdeRef,
+        left_value_serde: SerdeRef,
+        right_value_serde: SerdeRef,
+        sub_topic: str,
+        resp_topic: str,
     ) -> None:
         self.left_store = left_store
         self.joiner = joiner
         self.left_join = left_join
-        self._pk, self._rv = pk_serde, right_value_serde
-        self.topic = topic
+        self._pk, self._lv, self._rv = pk_serde, left_value_serde, right_value_serde
+        self.sub_topic, self.resp_topic = sub_topic, resp_topic
 
     def init(self, context: ProcessorContext) -> None:
         super().init(context)
         self.left = context.get_state_store(self.left_store)
         self.pk = self._pk.resolve(context)
+        self.lv = self._lv.resolve(context)
         self.rv = self._rv.resolve(context)
+        self.t = _Topics(context, self.sub_topic, self.resp_topic)
 
     def process(self, record: Record) -> None:
-        h, right_b = _parse_response(record.value)
-        raw = self.left.layer.get(record.key)
-        current_hash = None if raw is None else value_hash(raw[8:])
-        if h != current_hash:
-            return  # a response to a superseded left value
-        right = None if right_b is None else self.rv.deserialize(self.topic, right_b)
-        pk = self.pk.deserialize(self.topic, record.key)
-        if raw is None or (right is None and not self.left_join):
-            result = None
+        response = SubscriptionResponseWrapper.deserialize(record.value)
+        pk = self.pk.deserialize(self.t.resp, record.key)
+        current = self.left.get_with_timestamp(pk)
+        current_hash = (
+            None if current is None else value_hash(self.lv.serialize(self.t.vh, current.value))
+        )
+        if response.hash != current_hash:
+            # a response to a superseded left value
+            self.context.record_dropped(self.context.current_node_name(), "hash mismatch")
+            return
+        fv = response.foreign_value
+        right = None if fv is None else self.rv.deserialize(self.t.resp, fv)
+        if right is None and (not self.left_join or current is None):
+            result = None  # a tombstone
         else:
-            result = self.joiner(self.left._dv(raw[8:]), right)
+            result = self.joiner(None if current is None else current.value, right)
         self.context.forward(Record(pk, Change(result, None), record.timestamp, record.headers))

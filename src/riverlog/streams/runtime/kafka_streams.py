@@ -544,6 +544,8 @@ class KafkaStreams:
         for thread in threads:
             for name, value in thread.metrics().items():
                 out[name] = out.get(name, 0.0) + value
+        if self._global_thread is not None:  # records the global stores loaded at start
+            out["global-restore-total"] = float(self._global_thread.restored)
         return out
 
     def wait_for_state(self, state: _State, timeout_s: float) -> bool:

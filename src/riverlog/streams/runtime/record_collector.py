@@ -6,9 +6,9 @@ Invariants:
   the partition a Java client or Kafka Streams would choose).
 - The first delivery error is kept and raised (as ProductionException) by the next `send` or `flush`;
   nothing after a failed record is reported as committed.
-- `changelog_offsets` holds, per changelog partition, the offset after the last acknowledged write (read
-  from the broker after a commit, see `update_changelog_offsets`) — what a task's `.checkpoint`
-  records after a commit.
+- `changelog_offsets` holds, per changelog partition, an offset at or below the one after the last
+  acknowledged write (asked of the broker after each commit without waiting for the answer, see
+  `request_changelog_offsets`) — what a task's `.checkpoint` records after a commit.
 
 Timestamps are passed to the producer exactly. One value cannot survive: librdkafka treats a produce
 timestamp of 0 as "not set" and stamps the current time instead (checked against a real broker; no
@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import IsolationLevel, KafkaError, KafkaException, Message, Producer
 from confluent_kafka import TopicPartition as KafkaTopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from riverlog.streams.errors import (
     ProductionException,
@@ -33,6 +36,7 @@ from riverlog.streams.records import OutputRecord, TopicPartition
 
 log = logging.getLogger(__name__)
 
+_UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA
 _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 
 
@@ -47,7 +51,8 @@ class RecordCollector:
         self.zero_timestamp_records = 0
         self._lingering = False  # records produced since the last flush or push
         self._written: set[tuple[str, int]] = set()  # changelog partitions written since the last
-        # update_changelog_offsets
+        # request_changelog_offsets, and that request's answers still to come
+        self._offset_requests: list[tuple[KafkaTopicPartition, Future[Any]]] = []
         self._error: KafkaError | None = None
         self._error_topic: str | None = None
 
@@ -66,27 +71,21 @@ class RecordCollector:
             headers = record.headers or None
             while True:
                 try:
-                    if partition is None:
-                        produce(
-                            topic,
-                            record.value,
-                            record.key,
-                            timestamp=timestamp,
-                            headers=headers,  # type: ignore[arg-type]
-                            on_delivery=on_delivery,
-                        )
-                    else:
-                        produce(
-                            topic,
-                            record.value,
-                            record.key,
-                            partition,
-                            timestamp=timestamp,
-                            headers=headers,  # type: ignore[arg-type]
-                            on_delivery=on_delivery,
-                        )
-                        if is_changelog(topic):
-                            written.add((topic, partition))
+                    # positional arguments (topic, value, key, partition, on_delivery, callback,
+                    # timestamp, headers): half the cost of keywords in confluent-kafka's produce;
+                    # partition -1 (RD_KAFKA_PARTITION_UA) leaves it to the partitioner
+                    produce(
+                        topic,
+                        record.value,
+                        record.key,
+                        _UNASSIGNED if partition is None else partition,
+                        on_delivery,
+                        None,
+                        timestamp,
+                        headers,  # type: ignore[arg-type]
+                    )
+                    if partition is not None and is_changelog(topic):
+                        written.add((topic, partition))
                     break
                 except BufferError:
                     # The local queue is full: serve delivery reports until there is room.
@@ -98,29 +97,53 @@ class RecordCollector:
             self._lingering = True
         self.producer.poll(0)
 
-    def update_changelog_offsets(self, consumer: Consumer, timeout_s: float) -> None:
-        """After a flush or a committed transaction: the end offset of every changelog written to.
+    def request_changelog_offsets(self, admin: AdminClient, read_committed: bool) -> None:
+        """After a flush or a committed transaction: ask for the end offset of every changelog
+        partition written since the last request; `collect_changelog_offsets` applies the answers.
 
         The producer reports errors only (`delivery.report.only.error`: a Python callback per
         delivered record cost more than producing it), so the end offsets come from the broker:
         each changelog partition has one writer, this thread's task, so once its writes are
-        acknowledged (and, under exactly_once_v2, committed) the partition's end (a read_committed
-        consumer's last stable offset) is the offset after its last write.
+        acknowledged (and, under exactly_once_v2, committed) the partition's end (the last stable
+        offset for read_committed) is the offset after its last write. One ListOffsets request on
+        the admin client's own connections: on the consumer's, it would queue behind a fetch the
+        broker holds for up to `fetch.wait.max.ms` (0.5 s), and the commit would wait for it.
         """
         written, self._written = self._written, set()
-        for topic, partition in written:
-            try:
-                _, high = consumer.get_watermark_offsets(
-                    KafkaTopicPartition(topic, partition), timeout_s, False
-                )
-            except KafkaException as exc:
-                # the checkpoint keeps the older offset: restoration then reads a little more
-                log.warning("end offset of %s-%d unknown: %s", topic, partition, exc)
-                self._written.add((topic, partition))
+        if not written:
+            return
+        level = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        request = {KafkaTopicPartition(t, p): latest for t, p in written}
+        try:
+            futures = admin.list_offsets(request, isolation_level=level, request_timeout=30)
+        except KafkaException as exc:
+            log.warning("changelog end offsets not requested: %s", exc)
+            self._written |= written
+            return
+        self._offset_requests.extend(futures.items())
+
+    def collect_changelog_offsets(self, wait_s: float | None) -> None:
+        """Apply the answers that arrived (`wait_s=None`), or wait up to `wait_s` for all of them.
+
+        An answer only ever raises `changelog_offsets`: an offset read after a flush stays true for
+        every later checkpoint (the stores only gain writes), so using it a commit late is safe —
+        restoration after a crash just reads a little more."""
+        pending: list[tuple[KafkaTopicPartition, Future[Any]]] = []
+        for ktp, future in self._offset_requests:
+            if wait_s is None and not future.done():
+                pending.append((ktp, future))
                 continue
-            tp = TopicPartition(topic, partition)
+            try:
+                high = future.result(timeout=wait_s).offset
+            except Exception as exc:  # the checkpoint keeps the older offset
+                log.warning("end offset of %s-%d unknown: %s", ktp.topic, ktp.partition, exc)
+                self._written.add((ktp.topic, ktp.partition))
+                continue
+            tp = TopicPartition(ktp.topic, ktp.partition)
             if high > self.changelog_offsets.get(tp, -1):
                 self.changelog_offsets[tp] = high
+        self._offset_requests = pending
 
     def push(self, timeout_s: float) -> None:
         """Send what lingers in the producer now, waiting at most `timeout_s` for acknowledgements.

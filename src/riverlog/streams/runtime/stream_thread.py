@@ -34,6 +34,7 @@ from confluent_kafka import (
     Producer,
 )
 from confluent_kafka import TopicPartition as KafkaTopicPartition
+from confluent_kafka.admin import AdminClient
 
 from riverlog.streams.config import StreamsConfig
 from riverlog.streams.errors import StreamsException, TaskCorruptedException, TaskMigratedException
@@ -93,6 +94,7 @@ class StreamThread(threading.Thread):
             config.restore_consumer_configs(f"{name}-restore-consumer")
         )
         self.producer = Producer(config.producer_configs(f"{name}-producer", index))
+        self.admin = AdminClient(config.admin_configs(f"{name}-admin"))  # changelog end offsets
         self.collector = RecordCollector(self.producer, changelog_topics.__contains__)
         committer_type = ExactlyOnceCommitter if config.eos else AtLeastOnceCommitter
         self.committer = committer_type(self.producer, self.consumer, self.collector)
@@ -134,7 +136,7 @@ class StreamThread(threading.Thread):
             while not self._stopping.is_set():
                 self.run_once()
             self._set_state(ThreadState.PENDING_SHUTDOWN)
-            self._commit_all()
+            self._commit_all(exact=True)
             self.tasks.close_all(clean=True)
         except BaseException as exc:
             failure = exc
@@ -169,7 +171,7 @@ class StreamThread(threading.Thread):
             log.debug("closing the producer failed", exc_info=True)
         # librdkafka handles go when their last reference does; a logged traceback of this thread's
         # failure can outlive it (log handlers keep records), so the thread lets go of its clients.
-        del self.producer, self.collector.producer, self.committer.producer
+        del self.producer, self.collector.producer, self.committer.producer, self.admin
 
     def _set_state(self, new: ThreadState) -> None:
         old, self.state = self.state, new
@@ -316,8 +318,9 @@ class StreamThread(threading.Thread):
             self.committer.before_send()
             self.collector.send_all(outputs)
 
-    def _commit_all(self) -> None:
-        """Commit every processing task (Kafka's `TaskManager.commit`)."""
+    def _commit_all(self, exact: bool = False) -> None:
+        """Commit every processing task (Kafka's `TaskManager.commit`); `exact` before tasks close
+        (their last checkpoints then name the changelog ends of this commit)."""
         offsets: dict[TopicPartition, int] = {}
         ready = [
             (tid, t) for tid, t in self.tasks.tasks.items() if not self.reader.is_restoring(tid)
@@ -326,7 +329,12 @@ class StreamThread(threading.Thread):
             offsets.update(task.prepare_commit())
             self._send(task.drain_outputs())
         self.committer.commit(offsets, 60.0, self.tasks.owner_of.__contains__)
-        self.collector.update_changelog_offsets(self.consumer, 30.0)
+        # changelog ends: the answers to the last request now, this commit's by the next one
+        # (or at once when tasks close after this commit and checkpoint for good)
+        self.collector.collect_changelog_offsets(None)
+        self.collector.request_changelog_offsets(self.admin, self.committer.eos)
+        if exact:
+            self.collector.collect_changelog_offsets(30.0)
         for _, task in ready:
             task.post_commit(dict(self.collector.changelog_offsets))
         self._last_commit = time.monotonic()
@@ -389,7 +397,7 @@ class StreamThread(threading.Thread):
         if regrown:
             # A task gains a partition: commit, close, and build it again over the larger set;
             # its old partitions go back to their committed offsets (its buffer went with it).
-            self._commit_all()
+            self._commit_all(exact=True)
             for task_id in regrown:
                 kept |= self.tasks.partitions[task_id]
                 self.reader.remove(task_id)
@@ -426,7 +434,7 @@ class StreamThread(threading.Thread):
             return
         self._set_state(ThreadState.PARTITIONS_REVOKED)
         try:
-            self._commit_all()
+            self._commit_all(exact=True)
         except (TaskCorruptedException, TaskMigratedException) as exc:
             log.warning("%s: commit before revocation failed: %s", self.name, exc)
             if isinstance(exc, TaskMigratedException) and self.committer.eos:
