@@ -162,15 +162,19 @@ class SubscriptionSend(Processor):
             self._inner_join_instructions(record, change)
 
     def _left_join_instructions(self, record: Record, change: Change[Any]) -> None:
+        # Kafka's current leftJoinInstructions: the old subscription is dropped without a
+        # response (DELETE_KEY_NO_PROPAGATE), and every change — a delete too, with a null FK —
+        # sends one subscription whose response is the single left-join result or tombstone
+        # (Kafka ≤ 3.6 propagated the delete as well, so a deleted row gave two tombstones;
+        # ksqlDB's fk-join tests expect one)
         new, old = change.new_value, change.old_value
-        if old is not None:
-            old_fk = self.extractor(old)
-            new_fk = None if new is None else self.extractor(new)
-            if old_fk is not None and self._fk_bytes(new_fk) != self._fk_bytes(old_fk):
-                self._forward(record, old_fk, DELETE_KEY_AND_PROPAGATE)
-            self._forward(record, new_fk, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
-        elif new is not None:
-            self._forward(record, self.extractor(new), PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
+        if old is None and new is None:
+            return  # an idempotent delete: no output
+        old_fk = None if old is None else self.extractor(old)
+        new_fk = None if new is None else self.extractor(new)
+        if old_fk is not None and self._fk_bytes(new_fk) != self._fk_bytes(old_fk):
+            self._forward(record, old_fk, DELETE_KEY_NO_PROPAGATE)
+        self._forward(record, new_fk, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
 
     def _inner_join_instructions(self, record: Record, change: Change[Any]) -> None:
         new, old = change.new_value, change.old_value
