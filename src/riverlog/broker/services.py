@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from riverlog.broker.config import BrokerConfig
+from riverlog.broker.fetch_manager import FetchManager
 from riverlog.broker.fetch_sessions import FetchSessionCache
 from riverlog.broker.metadata_store import MetadataStore
 from riverlog.broker.metrics import BrokerMetrics
@@ -67,6 +68,7 @@ class BrokerServices:
     topics: TopicAdmin
     producer_ids: ProducerIdManager
     coordinator_factory: CoordinatorFactory
+    fetches: FetchManager
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
     metrics: BrokerMetrics = field(default_factory=BrokerMetrics)
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)

@@ -20,6 +20,7 @@ from riverlog.broker.authn import listener_security
 from riverlog.broker.authz import Authorizer, authorizer_enabled
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.dispatch import Dispatcher
+from riverlog.broker.fetch_manager import FetchManager
 from riverlog.broker.handlers import ALL_HANDLERS
 from riverlog.broker.listeners import ListenerPlan, plan_listeners
 from riverlog.broker.local_metadata import LocalMetadataStore, load_or_create_cluster_id
@@ -109,6 +110,7 @@ class BrokerNode:
             topics=topics,
             producer_ids=producer_ids,
             coordinator_factory=lambda: self._start_coordinators(replicas, topics, producer_ids),
+            fetches=FetchManager(replicas, self.config, self.clock),
         )
         services.authorizer = Authorizer(self.config, lambda: metadata.image)
         dispatcher = Dispatcher(services, ALL_HANDLERS)

@@ -64,7 +64,7 @@ def unchecked_transactional_batch(
         return None  # the append refuses it with Kafka's error
     if not header.is_transactional or header.is_control:
         return None
-    entry = part.log.producer_state.last_entry(header.producer_id)
+    entry = services.fetches.producer_entry(part, header.producer_id)
     if (
         entry is not None
         and entry.producer_epoch == header.producer_epoch

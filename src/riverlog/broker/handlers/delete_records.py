@@ -10,19 +10,14 @@ leader's log start offset, so the answer needs no purgatory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._partition_checks import leader_partition
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS
 from riverlog.security.acl import AclOperation, ResourceType
-from riverlog.storage.errors import OffsetOutOfRangeError
-
-if TYPE_CHECKING:
-    from riverlog.broker.replica_manager import Partition
 
 API_KEY = 21
 MIN_VERSION = 0
@@ -47,28 +42,14 @@ def _partition(ctx: RequestContext, topic: str, p: Any) -> Any:
         return _answer(ctx, p.partition_index, ErrorCode.topic_authorization_failed)
     if topic in INTERNAL_TOPICS:
         return _answer(ctx, p.partition_index, ErrorCode.invalid_topic_exception)
-    found = leader_partition(ctx, topic, p.partition_index)
+    replicas = ctx.services.replicas
+    found = replicas.check_partition(topic, p.partition_index)
     if isinstance(found, ErrorCode):
         return _answer(ctx, p.partition_index, found)
-    code = _delete_before(found, p.offset)
+    code = replicas.delete_records(found, p.offset)
     if code is not ErrorCode.none:
         return _answer(ctx, p.partition_index, code)
-    return _answer(ctx, p.partition_index, ErrorCode.none, found.log.log_start_offset)
-
-
-def _delete_before(part: Partition, requested: int) -> ErrorCode:
-    plog = part.log
-    if not plog.config.delete:
-        return ErrorCode.policy_violation
-    offset = plog.high_watermark if requested == HIGH_WATERMARK else requested
-    if offset < 0 or offset > plog.high_watermark:
-        return ErrorCode.offset_out_of_range
-    if offset > plog.log_start_offset:
-        try:
-            plog.delete_records_before(offset)
-        except OffsetOutOfRangeError:
-            return ErrorCode.offset_out_of_range
-    return ErrorCode.none
+    return _answer(ctx, p.partition_index, ErrorCode.none, found.log_start_offset)
 
 
 def _answer(ctx: RequestContext, index: int, code: ErrorCode, low_watermark: int = -1) -> Any:

@@ -21,7 +21,7 @@ from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.security.acl import AclOperation
 
 if TYPE_CHECKING:
-    from riverlog.broker.replica_manager import Partition
+    from riverlog.broker.fetch_manager import LogDirEntry
 
 API_KEY = 35
 MIN_VERSION = 1
@@ -59,30 +59,30 @@ def _wanted(topics: Any) -> set[tuple[str, int]] | None:
 
 
 def _topics(ctx: RequestContext, wanted: set[tuple[str, int]] | None) -> tuple[Any, ...]:
-    by_topic: dict[str, list[Partition]] = {}
-    for (topic, index), part in ctx.services.replicas.partitions.items():
-        parts = by_topic.setdefault(topic, [])
+    by_topic: dict[str, list[LogDirEntry]] = {}
+    for entry in ctx.services.fetches.log_dir_entries():
+        topic, index = entry.partition.key
+        entries = by_topic.setdefault(topic, [])
         if wanted is None or (topic, index) in wanted:
-            parts.append(part)
+            entries.append(entry)
     return tuple(
         ctx.build(
             "DescribeLogDirsTopic",
             name=topic,
             partitions=tuple(
-                _partition(ctx, part) for part in sorted(parts, key=lambda p: p.index)
+                _partition(ctx, e) for e in sorted(entries, key=lambda e: e.partition.index)
             ),
         )
-        for topic, parts in sorted(by_topic.items())
+        for topic, entries in sorted(by_topic.items())
     )
 
 
-def _partition(ctx: RequestContext, part: Partition) -> Any:
-    plog = part.log
+def _partition(ctx: RequestContext, entry: LogDirEntry) -> Any:
     return ctx.build(
         "DescribeLogDirsPartition",
-        partition_index=part.index,
-        partition_size=plog.size_in_bytes,
-        offset_lag=max(plog.high_watermark - plog.log_end_offset, 0),
+        partition_index=entry.partition.index,
+        partition_size=entry.size_in_bytes,
+        offset_lag=entry.offset_lag,
         is_future_key=False,
     )
 

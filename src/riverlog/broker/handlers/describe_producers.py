@@ -13,7 +13,6 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._partition_checks import leader_partition
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.security.acl import AclOperation, ResourceType
 
@@ -35,7 +34,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def _partition(ctx: RequestContext, topic: str, index: int) -> Any:
-    part: Any = leader_partition(ctx, topic, index)
+    part = ctx.services.replicas.check_partition(topic, index)
     if not ctx.authorized(AclOperation.READ, ResourceType.TOPIC, topic):
         part = ErrorCode.topic_authorization_failed
     if isinstance(part, ErrorCode):
@@ -58,7 +57,7 @@ def _partition(ctx: RequestContext, topic: str, index: int) -> Any:
                 -1 if entry.current_txn_first_offset is None else entry.current_txn_first_offset
             ),
         )
-        for entry in sorted(part.log.producer_state.producers.values(), key=lambda e: e.producer_id)
+        for entry in ctx.services.fetches.producers(part)
     )
     return ctx.build(
         "PartitionResponse",

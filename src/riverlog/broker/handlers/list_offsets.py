@@ -17,8 +17,6 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._partition_checks import leader_partition
-from riverlog.broker.replica_manager import Partition
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.errors import CorruptRecordError, InvalidRecordError
 from riverlog.security.acl import AclOperation, ResourceType
@@ -26,7 +24,6 @@ from riverlog.security.acl import AclOperation, ResourceType
 API_KEY = 2
 MIN_VERSION = 1
 MAX_VERSION = 10
-LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, EARLIEST_TIERED = -1, -2, -3, -4, -5
 log = logging.getLogger(__name__)
 
 
@@ -49,15 +46,14 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, follower: bool) -> Any:
     if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic):
         return _answer(ctx, p.partition_index, ErrorCode.topic_authorization_failed)
-    found = leader_partition(ctx, topic, p.partition_index, getattr(p, "current_leader_epoch", -1))
+    services = ctx.services
+    found = services.replicas.check_partition(
+        topic, p.partition_index, getattr(p, "current_leader_epoch", -1)
+    )
     if isinstance(found, ErrorCode):
         return _answer(ctx, p.partition_index, found)
-    if not follower and found.log.high_watermark < found.epoch_start_offset:
-        # KIP-207: a new leader whose high watermark has not reached the start of its epoch yet
-        # would answer an offset below what was acknowledged; clients retry OFFSET_NOT_AVAILABLE.
-        return _answer(ctx, p.partition_index, ErrorCode.offset_not_available)
     try:
-        timestamp, offset = _lookup(found, p.timestamp, committed, follower)
+        answer = services.fetches.list_offset(found, p.timestamp, committed, follower)
     except CorruptRecordError as exc:
         code = (
             ErrorCode.invalid_record
@@ -66,29 +62,11 @@ def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, followe
         )
         log.warning("ListOffsets on %s-%d: %s", topic, p.partition_index, exc)
         return _answer(ctx, p.partition_index, code)
-    epoch = found.log.epoch_for_offset(offset) if offset >= 0 else -1
-    return _answer(ctx, p.partition_index, ErrorCode.none, timestamp, offset, epoch)
-
-
-def _lookup(part: Partition, timestamp: int, committed: bool, follower: bool) -> tuple[int, int]:
-    plog = part.log
-    if timestamp in (EARLIEST, EARLIEST_LOCAL):
-        return -1, plog.log_start_offset
-    if timestamp == LATEST:
-        if follower:
-            return -1, plog.log_end_offset
-        return -1, plog.last_stable_offset if committed else plog.high_watermark
-    if timestamp == EARLIEST_TIERED:
-        return -1, -1
-    if timestamp == MAX_TIMESTAMP:
-        found = plog.max_timestamp_offset()
-        return (found[1], found[0]) if found is not None else (-1, -1)
-    if timestamp < 0:
-        return -1, -1
-    found = plog.offset_for_timestamp(timestamp)
-    if found is None or found[0] >= plog.high_watermark:
-        return -1, -1
-    return found[1], found[0]
+    if isinstance(answer, ErrorCode):
+        return _answer(ctx, p.partition_index, answer)
+    return _answer(
+        ctx, p.partition_index, ErrorCode.none, answer.timestamp, answer.offset, answer.leader_epoch
+    )
 
 
 def _answer(

@@ -11,7 +11,6 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._partition_checks import leader_partition
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.security.acl import AclOperation, ResourceType
 
@@ -44,10 +43,12 @@ def _partition(ctx: RequestContext, topic: str, p: Any, replica: bool = False) -
     if not allowed:
         code = ErrorCode.topic_authorization_failed
         return ctx.build("EpochEndOffset", error_code=code, partition=p.partition)
-    found = leader_partition(ctx, topic, p.partition, getattr(p, "current_leader_epoch", -1))
+    found = ctx.services.replicas.check_partition(
+        topic, p.partition, getattr(p, "current_leader_epoch", -1)
+    )
     if isinstance(found, ErrorCode):
         return ctx.build("EpochEndOffset", error_code=found, partition=p.partition)
-    epoch, end_offset = found.log.end_offset_for_epoch(p.leader_epoch)
+    epoch, end_offset = ctx.services.fetches.end_offset_for_epoch(found, p.leader_epoch)
     return ctx.build(
         "EpochEndOffset",
         error_code=ErrorCode.none,
