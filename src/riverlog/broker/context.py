@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from riverlog.broker.responses import ResponseSchema
@@ -23,13 +24,16 @@ class RequestContext:
     correlation_id: int
     client_id: str | None
     client_host: str
-    schema: ResponseSchema
     # The connection's security state (None: a connection made without a listener, as in tests).
     session: Session | None = None
 
     @property
     def version(self) -> int:
         return self.api_version
+
+    @property
+    def schema(self) -> ResponseSchema:  # TRANSITION: removed when every handler builds views
+        return _schema(self.api_key, self.api_version)
 
     def build(self, class_name: str, **values: Any) -> Any:
         return getattr(self.schema, class_name)(**values)
@@ -61,3 +65,8 @@ class RequestContext:
 
     def cluster_authorized(self, operation: AclOperation) -> bool:
         return self.authorized(operation, ResourceType.CLUSTER, CLUSTER_NAME)
+
+
+@cache
+def _schema(api_key: int, api_version: int) -> ResponseSchema:
+    return ResponseSchema(api_key, api_version)

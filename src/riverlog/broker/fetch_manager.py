@@ -33,12 +33,20 @@ from riverlog.broker.replica_selector import (
     preferred_read_replica,
 )
 from riverlog.metadata.image import BrokerInfo
+from riverlog.protocol.messages.fetch import FetchRequest
 from riverlog.storage.clock import Clock
 from riverlog.storage.errors import OffsetOutOfRangeError
 from riverlog.storage.producer_append import ProducerStateEntry
 
 # ListOffsets' special timestamps (Kafka's ListOffsetsRequest).
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, EARLIEST_TIERED = -1, -2, -3, -4, -5
+
+
+def fetch_replica_id(request: FetchRequest) -> int:
+    """Who sent a Fetch: a follower's broker id (replica_id before v15, replica_state from v15), or -1
+    for a consumer."""
+    state_id = request.replica_state.replica_id
+    return state_id if state_id >= 0 else request.replica_id
 
 
 @dataclass(frozen=True, slots=True)

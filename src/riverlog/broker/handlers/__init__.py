@@ -5,6 +5,12 @@ transaction handlers alone pull in the coordinators, and a broker should accept 
 `HANDLERS` lists, as data, each module with the API key and version range it declares, which is what
 ApiVersions advertises; tests/unit/broker/test_handler_table.py checks every entry against its module's
 own `API_KEY`, `MIN_VERSION` and `MAX_VERSION`. To add a handler, add its module here.
+
+A handler module is a `Handler`: besides those constants it names its request type (`REQUEST`, a view
+from `riverlog.protocol.messages.<api>`; None where the codec already decodes to a typed request, as
+for Produce) and `async def handle(ctx, request) -> answer | None`, the answer a view of the response
+or one of the specialised codec's plain responses (Produce, Fetch). The dispatcher turns kio's decoded
+body into the view and the view into kio's class for the client's version (riverlog.protocol.views).
 """
 
 from __future__ import annotations
@@ -12,7 +18,35 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from riverlog.protocol.fetch_response import FetchResponse
+from riverlog.protocol.produce_response import ProduceResponse
+from riverlog.protocol.views import Message
+
+if TYPE_CHECKING:
+    from riverlog.broker.context import RequestContext
+
+Answer = Message | ProduceResponse | FetchResponse
+RequestT = TypeVar("RequestT")
+
+
+class Handler(Protocol[RequestT]):
+    """A handler module, as the dispatcher calls it."""
+
+    @property
+    def API_KEY(self) -> int: ...
+
+    @property
+    def MIN_VERSION(self) -> int: ...
+
+    @property
+    def MAX_VERSION(self) -> int: ...
+
+    @property
+    def REQUEST(self) -> type[RequestT] | None: ...
+
+    async def handle(self, ctx: RequestContext, request: RequestT) -> Answer | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +61,6 @@ class HandlerSpec:
 
     def load(self) -> ModuleType:
         return importlib.import_module(f"{__name__}.{self.name}")
-
-    async def handle(self, ctx: Any, request: Any) -> Any:
-        return await self.load().handle(ctx, request)
 
 
 HANDLERS: tuple[HandlerSpec, ...] = (

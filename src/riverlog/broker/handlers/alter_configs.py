@@ -18,13 +18,18 @@ from riverlog.broker.handlers._config_resources import alter_each
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError
 from riverlog.metadata.image import GROUP_RESOURCE, TOPIC_RESOURCE
+from riverlog.protocol.messages.alter_configs import (
+    AlterConfigsRequest,
+    AlterConfigsResponse,
+)
 
 API_KEY = 33
 MIN_VERSION = 0
 MAX_VERSION = 2
+REQUEST = AlterConfigsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse:
     topics = ctx.services.topics
     validate_only = request.validate_only
 
@@ -37,4 +42,4 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         return topics.alter_broker_configs(resource.resource_name, changes, True, validate_only)
 
     responses = alter_each(ctx, request.resources, alter)
-    return ctx.build("AlterConfigsResponse", throttle_time=ZERO_THROTTLE, responses=responses)
+    return AlterConfigsResponse(throttle_time=ZERO_THROTTLE, responses=responses)

@@ -21,15 +21,19 @@ from riverlog.broker.handlers._config_entries import topic_entries
 from riverlog.broker.handlers._mutation_quota import MutationQuota
 from riverlog.broker.topic_admin import AdminError
 from riverlog.metadata.image import TopicImage
+from riverlog.protocol.messages import create_topics as wire
 
 API_KEY = 19
 MIN_VERSION = 2
 MAX_VERSION = 7
+REQUEST = wire.CreateTopicsRequest
 ZERO_UUID = uuid.UUID(int=0)
 STRICT_QUOTA_SINCE = 6  # KIP-599
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: wire.CreateTopicsRequest
+) -> wire.CreateTopicsResponse:
     counts = Counter(topic.name for topic in request.topics)
     results: list[Any] = []
     answered: set[str] = set()
@@ -58,9 +62,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 created = ctx.services.image.topic(topic.name)
                 quota.record(0 if created is None else len(created.partitions))
             results.append(result)
-    return ctx.build(
-        "CreateTopicsResponse", throttle_time=quota.throttle_time(), topics=tuple(results)
-    )
+    return wire.CreateTopicsResponse(throttle_time=quota.throttle_time(), topics=tuple(results))
 
 
 def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> Any:
@@ -87,10 +89,9 @@ def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> Any:
     return _created(ctx, result)
 
 
-def _created(ctx: RequestContext, topic: TopicImage) -> Any:
+def _created(ctx: RequestContext, topic: TopicImage) -> wire.CreatableTopicResult:
     first = topic.partitions.get(0)
-    return ctx.build(
-        "CreatableTopicResult",
+    return wire.CreatableTopicResult(
         name=topic.name,
         topic_id=topic.topic_id,
         error_code=ErrorCode.none,
@@ -104,8 +105,7 @@ def _created(ctx: RequestContext, topic: TopicImage) -> Any:
 def _configs(ctx: RequestContext, topic: TopicImage) -> tuple[Any, ...]:
     """Every topic config with value, source and flags (v5+), as Kafka's controller answers."""
     return tuple(
-        ctx.build(
-            "CreatableTopicConfigs",
+        wire.CreatableTopicConfigs(
             name=entry.name,
             value=entry.value,
             read_only=entry.read_only,
@@ -116,9 +116,8 @@ def _configs(ctx: RequestContext, topic: TopicImage) -> tuple[Any, ...]:
     )
 
 
-def _error(ctx: RequestContext, name: str, error: AdminError) -> Any:
-    return ctx.build(
-        "CreatableTopicResult",
+def _error(ctx: RequestContext, name: str, error: AdminError) -> wire.CreatableTopicResult:
+    return wire.CreatableTopicResult(
         name=name,
         topic_id=ZERO_UUID,
         error_code=error.code,

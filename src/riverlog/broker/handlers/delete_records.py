@@ -17,24 +17,30 @@ from kio.schema.errors import ErrorCode
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS
+from riverlog.protocol.messages.delete_records import (
+    DeleteRecordsPartitionResult,
+    DeleteRecordsRequest,
+    DeleteRecordsResponse,
+    DeleteRecordsTopicResult,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 21
 MIN_VERSION = 0
 MAX_VERSION = 2
+REQUEST = DeleteRecordsRequest
 HIGH_WATERMARK = -1
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
     topics = tuple(
-        ctx.build(
-            "DeleteRecordsTopicResult",
+        DeleteRecordsTopicResult(
             name=topic.name,
             partitions=tuple(_partition(ctx, topic.name, p) for p in topic.partitions),
         )
         for topic in request.topics
     )
-    return ctx.build("DeleteRecordsResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return DeleteRecordsResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
 def _partition(ctx: RequestContext, topic: str, p: Any) -> Any:
@@ -52,9 +58,10 @@ def _partition(ctx: RequestContext, topic: str, p: Any) -> Any:
     return _answer(ctx, p.partition_index, ErrorCode.none, found.log_start_offset)
 
 
-def _answer(ctx: RequestContext, index: int, code: ErrorCode, low_watermark: int = -1) -> Any:
-    return ctx.build(
-        "DeleteRecordsPartitionResult",
+def _answer(
+    ctx: RequestContext, index: int, code: ErrorCode, low_watermark: int = -1
+) -> DeleteRecordsPartitionResult:
+    return DeleteRecordsPartitionResult(
         partition_index=index,
         low_watermark=low_watermark,
         error_code=code,

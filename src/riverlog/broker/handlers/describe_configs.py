@@ -28,20 +28,28 @@ from riverlog.broker.handlers._config_entries import (
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError, topic_name_error
 from riverlog.metadata.image import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE
+from riverlog.protocol.messages.describe_configs import (
+    DescribeConfigsRequest,
+    DescribeConfigsResourceResult,
+    DescribeConfigsResponse,
+    DescribeConfigsResult,
+    DescribeConfigsSynonym,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 32
 MIN_VERSION = 1
 MAX_VERSION = 4
+REQUEST = DescribeConfigsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    include_docs = getattr(request, "include_documentation", False)
+async def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
+    include_docs = request.include_documentation
     results = tuple(
         _describe(ctx, resource, request.include_synonyms, include_docs)
         for resource in request.resources
     )
-    return ctx.build("DescribeConfigsResponse", throttle_time=ZERO_THROTTLE, results=results)
+    return DescribeConfigsResponse(throttle_time=ZERO_THROTTLE, results=results)
 
 
 def _describe(ctx: RequestContext, resource: Any, synonyms: bool, docs: bool) -> Any:
@@ -85,16 +93,17 @@ def _entries(ctx: RequestContext, resource_type: int, name: str) -> list[ConfigE
     return AdminError(ErrorCode.invalid_request, f"Unsupported resource type: {resource_type}")
 
 
-def _config(ctx: RequestContext, entry: ConfigEntry, synonyms: bool, docs: bool) -> Any:
-    return ctx.build(
-        "DescribeConfigsResourceResult",
+def _config(
+    ctx: RequestContext, entry: ConfigEntry, synonyms: bool, docs: bool
+) -> DescribeConfigsResourceResult:
+    return DescribeConfigsResourceResult(
         name=entry.name,
         value=entry.value,
         read_only=entry.read_only,
         config_source=int(entry.source),
         is_sensitive=entry.is_sensitive,
         synonyms=tuple(
-            ctx.build("DescribeConfigsSynonym", name=s.name, value=s.value, source=int(s.source))
+            DescribeConfigsSynonym(name=s.name, value=s.value, source=int(s.source))
             for s in (entry.synonyms if synonyms else ())
         ),
         config_type=int(entry.config_type),
@@ -104,9 +113,8 @@ def _config(ctx: RequestContext, entry: ConfigEntry, synonyms: bool, docs: bool)
 
 def _result(
     ctx: RequestContext, resource: Any, error: AdminError | None, configs: tuple[Any, ...]
-) -> Any:
-    return ctx.build(
-        "DescribeConfigsResult",
+) -> DescribeConfigsResult:
+    return DescribeConfigsResult(
         error_code=ErrorCode.none if error is None else error.code,
         error_message=None if error is None else error.message,
         resource_type=resource.resource_type,

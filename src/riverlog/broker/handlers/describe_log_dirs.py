@@ -18,6 +18,13 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.describe_log_dirs import (
+    DescribeLogDirsPartition,
+    DescribeLogDirsRequest,
+    DescribeLogDirsResponse,
+    DescribeLogDirsResult,
+    DescribeLogDirsTopic,
+)
 from riverlog.security.acl import AclOperation
 
 if TYPE_CHECKING:
@@ -26,13 +33,13 @@ if TYPE_CHECKING:
 API_KEY = 35
 MIN_VERSION = 1
 MAX_VERSION = 4
+REQUEST = DescribeLogDirsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
     log_dir = os.path.abspath(ctx.services.config.data_dir)
     if not ctx.cluster_authorized(AclOperation.DESCRIBE):
-        return ctx.build(
-            "DescribeLogDirsResponse",
+        return DescribeLogDirsResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=ErrorCode.cluster_authorization_failed,
             results=(),
@@ -44,8 +51,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     else:
         topics = _topics(ctx, _wanted(request.topics))
         result = _dir_result(ctx, log_dir, ErrorCode.none, topics, usage.total, usage.free)
-    return ctx.build(
-        "DescribeLogDirsResponse",
+    return DescribeLogDirsResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         results=(result,),
@@ -66,8 +72,7 @@ def _topics(ctx: RequestContext, wanted: set[tuple[str, int]] | None) -> tuple[A
         if wanted is None or (topic, index) in wanted:
             entries.append(entry)
     return tuple(
-        ctx.build(
-            "DescribeLogDirsTopic",
+        DescribeLogDirsTopic(
             name=topic,
             partitions=tuple(
                 _partition(ctx, e) for e in sorted(entries, key=lambda e: e.partition.index)
@@ -77,9 +82,8 @@ def _topics(ctx: RequestContext, wanted: set[tuple[str, int]] | None) -> tuple[A
     )
 
 
-def _partition(ctx: RequestContext, entry: LogDirEntry) -> Any:
-    return ctx.build(
-        "DescribeLogDirsPartition",
+def _partition(ctx: RequestContext, entry: LogDirEntry) -> DescribeLogDirsPartition:
+    return DescribeLogDirsPartition(
         partition_index=entry.partition.index,
         partition_size=entry.size_in_bytes,
         offset_lag=entry.offset_lag,
@@ -94,9 +98,8 @@ def _dir_result(
     topics: tuple[Any, ...],
     total: int,
     usable: int,
-) -> Any:
-    return ctx.build(
-        "DescribeLogDirsResult",
+) -> DescribeLogDirsResult:
+    return DescribeLogDirsResult(
         error_code=code,
         log_dir=log_dir,
         topics=topics,

@@ -32,10 +32,12 @@ from riverlog.broker.handlers.metadata import TOPIC_OPERATIONS
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
 from riverlog.metadata.image import ClusterImage, PartitionState, TopicImage
+from riverlog.protocol.messages import describe_topic_partitions as wire
 
 API_KEY = 75
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = wire.DescribeTopicPartitionsRequest
 ZERO_UUID = uuid.UUID(int=0)
 NO_LEADER = -1
 

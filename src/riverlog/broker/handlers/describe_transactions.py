@@ -17,18 +17,25 @@ from riverlog.broker.context import RequestContext
 from riverlog.broker.coordinator_runtime import CoordinatorError
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn import TransactionMetadata
+from riverlog.protocol.messages.describe_transactions import (
+    DescribeTransactionsRequest,
+    DescribeTransactionsResponse,
+    TopicData,
+    TransactionState,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 65
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = DescribeTransactionsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: DescribeTransactionsRequest
+) -> DescribeTransactionsResponse:
     states = tuple(_describe(ctx, txn_id) for txn_id in request.transactional_ids)
-    return ctx.build(
-        "DescribeTransactionsResponse", throttle_time=ZERO_THROTTLE, transaction_states=states
-    )
+    return DescribeTransactionsResponse(throttle_time=ZERO_THROTTLE, transaction_states=states)
 
 
 def _describe(ctx: RequestContext, transactional_id: str) -> Any:
@@ -58,8 +65,7 @@ def _describe(ctx: RequestContext, transactional_id: str) -> Any:
         start_ms=meta.start_ms,
         producer=(meta.producer_id, meta.producer_epoch),
         topics=tuple(
-            ctx.build("TopicData", topic=topic, partitions=tuple(parts))
-            for topic, parts in by_topic.items()
+            TopicData(topic=topic, partitions=tuple(parts)) for topic, parts in by_topic.items()
         ),
     )
 
@@ -74,12 +80,11 @@ def _state(
     start_ms: int = -1,
     producer: tuple[int, int] = (-1, -1),
     topics: tuple[Any, ...] = (),
-) -> Any:
+) -> TransactionState:
     # Kafka sends -1 when no transaction is in flight; kio (riverlog's own CLI) cannot decode a
     # negative timestamp, so riverlog sends 0, which no real transaction starts at either.
     started = datetime.datetime.fromtimestamp(max(start_ms, 0) / 1000, tz=datetime.UTC)
-    return ctx.build(
-        "TransactionState",
+    return TransactionState(
         error_code=code,
         transactional_id=transactional_id,
         transaction_state=state,

@@ -20,20 +20,26 @@ from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.election import elect_leader, elect_preferred
 from riverlog.metadata.image import ClusterImage, PartitionState
 from riverlog.metadata.zk_format import LeaderAndIsr
+from riverlog.protocol.messages.elect_leaders import (
+    ElectLeadersRequest,
+    ElectLeadersResponse,
+    PartitionResult,
+    ReplicaElectionResult,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 43
 MIN_VERSION = 0
 MAX_VERSION = 2
+REQUEST = ElectLeadersRequest
 PREFERRED, UNCLEAN = 0, 1
 Outcome = tuple[ErrorCode, str | None]
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    election = getattr(request, "election_type", PREFERRED)
+async def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
+    election = request.election_type
     if not ctx.cluster_authorized(AclOperation.ALTER):
-        return ctx.build(
-            "ElectLeadersResponse",
+        return ElectLeadersResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=ErrorCode.cluster_authorization_failed,
             replica_election_results=(),
@@ -45,16 +51,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     by_topic: dict[str, list[Any]] = {}
     for (topic, partition), (code, message) in zip(keys, outcomes, strict=True):
         by_topic.setdefault(topic, []).append(
-            ctx.build(
-                "PartitionResult", partition_id=partition, error_code=code, error_message=message
-            )
+            PartitionResult(partition_id=partition, error_code=code, error_message=message)
         )
     results = tuple(
-        ctx.build("ReplicaElectionResult", topic=topic, partition_result=tuple(parts))
+        ReplicaElectionResult(topic=topic, partition_result=tuple(parts))
         for topic, parts in by_topic.items()
     )
-    return ctx.build(
-        "ElectLeadersResponse",
+    return ElectLeadersResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         replica_election_results=results,

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
-from riverlog.broker.fetch_manager import FetchParams, FetchPartition, PartitionRead
+from riverlog.broker.fetch_manager import (
+    FetchParams,
+    FetchPartition,
+    PartitionRead,
+    fetch_replica_id,
+)
 from riverlog.broker.fetch_sessions import CachedPartition, FetchSession, PartitionKey
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.protocol.fetch_response import (
@@ -28,13 +32,16 @@ from riverlog.protocol.fetch_response import (
     FetchResponse,
     PartitionData,
 )
+from riverlog.protocol.messages import fetch as wire
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 1
 MIN_VERSION = 4
 MAX_VERSION = 17
+REQUEST = wire.FetchRequest
 READ_COMMITTED = 1
 TOPIC_IDS_FROM = 13
+RACK_FROM = 11
 Wanted = FetchPartition
 
 
@@ -43,7 +50,7 @@ class SessionError(Exception):
         self.code = code
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: wire.FetchRequest) -> FetchResponse:
     try:
         session, wanted, incremental = _resolve_session(ctx, request)
     except SessionError as exc:
@@ -53,8 +60,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             session_id=0,
             responses=(),
         )
-    _authorize(ctx, wanted, _replica_id(request))
-    results = await ctx.services.fetches.fetch(_params(request), wanted, ctx.services.image.brokers)
+    params = _params(ctx, request)
+    _authorize(ctx, wanted, params.replica_id)
+    results = await ctx.services.fetches.fetch(params, wanted, ctx.services.image.brokers)
     metrics = ctx.services.metrics
     for r in results:
         if r.records:
@@ -73,11 +81,11 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def _resolve_session(
-    ctx: RequestContext, request: Any
+    ctx: RequestContext, request: wire.FetchRequest
 ) -> tuple[FetchSession | None, list[Wanted], bool]:
     cache = ctx.services.fetch_sessions
-    session_id = getattr(request, "session_id", 0)
-    epoch = getattr(request, "session_epoch", -1)
+    session_id = request.session_id
+    epoch = request.session_epoch
     requested = list(_requested_partitions(ctx, request))
     if session_id == 0:
         session = cache.create() if epoch == 0 else None
@@ -111,10 +119,10 @@ def _resolve_session(
     return session, wanted, True
 
 
-def _requested_partitions(ctx: RequestContext, request: Any) -> Iterable[Wanted]:
+def _requested_partitions(ctx: RequestContext, request: wire.FetchRequest) -> Iterable[Wanted]:
     image = ctx.services.image
     for topic in request.topics:
-        topic_id = getattr(topic, "topic_id", None)
+        topic_id = topic.topic_id
         unknown = False
         if ctx.version >= TOPIC_IDS_FROM:
             found = image.topic_by_id(topic_id) if topic_id is not None else None
@@ -129,17 +137,18 @@ def _requested_partitions(ctx: RequestContext, request: Any) -> Iterable[Wanted]
                 topic_id,
                 p.fetch_offset,
                 p.partition_max_bytes,
-                getattr(p, "current_leader_epoch", -1),
+                p.current_leader_epoch,
                 ErrorCode.unknown_topic_id if unknown else None,
             )
 
 
-def _forgotten(ctx: RequestContext, request: Any) -> Iterable[PartitionKey]:
+def _forgotten(ctx: RequestContext, request: wire.FetchRequest) -> Iterable[PartitionKey]:
     image = ctx.services.image
-    for topic in getattr(request, "forgotten_topics_data", ()):
+    for topic in request.forgotten_topics_data:
         if ctx.version >= TOPIC_IDS_FROM:
-            found = image.topic_by_id(topic.topic_id)
-            name = found.name if found else f"<unknown {topic.topic_id}>"
+            topic_id = topic.topic_id
+            found = image.topic_by_id(topic_id) if topic_id is not None else None
+            name = found.name if found else f"<unknown {topic_id}>"
         else:
             name = topic.topic
         for partition in topic.partitions:
@@ -177,23 +186,16 @@ def _update_session(
 # --- translating ---
 
 
-def _params(request: Any) -> FetchParams:
-    rack = getattr(request, "rack_id", None)
+def _params(ctx: RequestContext, request: wire.FetchRequest) -> FetchParams:
     return FetchParams(
-        replica_id=_replica_id(request),
-        rack=None if rack is None else str(rack),
+        replica_id=fetch_replica_id(request),
+        # KIP-392 client metadata from v11 on (an empty rack included); None: no metadata sent
+        rack=request.rack_id if ctx.version >= RACK_FROM else None,
         max_wait_ms=millis(request.max_wait),
         min_bytes=request.min_bytes,
         max_bytes=request.max_bytes,
-        read_committed=getattr(request, "isolation_level", 0) == READ_COMMITTED,
+        read_committed=request.isolation_level == READ_COMMITTED,
     )
-
-
-def _replica_id(request: Any) -> int:
-    state = getattr(request, "replica_state", None)
-    if state is not None and state.replica_id >= 0:
-        return int(state.replica_id)
-    return int(getattr(request, "replica_id", -1))
 
 
 def _authorize(ctx: RequestContext, wanted: list[Wanted], replica_id: int) -> None:
@@ -215,7 +217,9 @@ def _authorize(ctx: RequestContext, wanted: list[Wanted], replica_id: int) -> No
 # --- response ---
 
 
-def _topic_responses(ctx: RequestContext, results: list[PartitionRead]) -> list[Any]:
+def _topic_responses(
+    ctx: RequestContext, results: list[PartitionRead]
+) -> list[FetchableTopicResponse]:
     by_topic: dict[str, list[PartitionRead]] = {}
     for r in results:
         by_topic.setdefault(r.wanted.key[0], []).append(r)
@@ -229,7 +233,7 @@ def _topic_responses(ctx: RequestContext, results: list[PartitionRead]) -> list[
     ]
 
 
-def _partition_data(ctx: RequestContext, r: PartitionRead) -> Any:
+def _partition_data(ctx: RequestContext, r: PartitionRead) -> PartitionData:
     aborted = None
     if r.aborted is not None:
         aborted = tuple(

@@ -18,13 +18,20 @@ from riverlog.broker.handlers._config_resources import alter_each
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError, ConfigOp
 from riverlog.metadata.image import GROUP_RESOURCE, TOPIC_RESOURCE
+from riverlog.protocol.messages.incremental_alter_configs import (
+    IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+)
 
 API_KEY = 44
 MIN_VERSION = 0
 MAX_VERSION = 1
+REQUEST = IncrementalAlterConfigsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: IncrementalAlterConfigsRequest
+) -> IncrementalAlterConfigsResponse:
     topics = ctx.services.topics
     validate_only = request.validate_only
 
@@ -38,6 +45,4 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         return topics.incremental_alter_broker_configs(name, ops, validate_only)
 
     responses = alter_each(ctx, request.resources, alter)
-    return ctx.build(
-        "IncrementalAlterConfigsResponse", throttle_time=ZERO_THROTTLE, responses=responses
-    )
+    return IncrementalAlterConfigsResponse(throttle_time=ZERO_THROTTLE, responses=responses)

@@ -12,27 +12,33 @@ malformed records, as Kafka answers the exception its reader throws; the connect
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.errors import CorruptRecordError, InvalidRecordError
+from riverlog.protocol.messages.list_offsets import (
+    ListOffsetsPartition,
+    ListOffsetsPartitionResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    ListOffsetsTopicResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 2
 MIN_VERSION = 1
 MAX_VERSION = 10
+REQUEST = ListOffsetsRequest
 log = logging.getLogger(__name__)
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    committed = getattr(request, "isolation_level", 0) == 1
+async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
+    committed = request.isolation_level == 1  # None before v2: read_uncommitted
     follower = request.replica_id >= 0
     topics = tuple(
-        ctx.build(
-            "ListOffsetsTopicResponse",
+        ListOffsetsTopicResponse(
             name=topic.name,
             partitions=tuple(
                 _partition(ctx, topic.name, p, committed, follower) for p in topic.partitions
@@ -40,16 +46,16 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
         for topic in request.topics
     )
-    return ctx.build("ListOffsetsResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return ListOffsetsResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, follower: bool) -> Any:
+def _partition(
+    ctx: RequestContext, topic: str, p: ListOffsetsPartition, committed: bool, follower: bool
+) -> ListOffsetsPartitionResponse:
     if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic):
         return _answer(ctx, p.partition_index, ErrorCode.topic_authorization_failed)
     services = ctx.services
-    found = services.replicas.check_partition(
-        topic, p.partition_index, getattr(p, "current_leader_epoch", -1)
-    )
+    found = services.replicas.check_partition(topic, p.partition_index, p.current_leader_epoch)
     if isinstance(found, ErrorCode):
         return _answer(ctx, p.partition_index, found)
     try:
@@ -76,9 +82,8 @@ def _answer(
     ts: int = -1,
     offset: int = -1,
     epoch: int = -1,
-) -> Any:
-    return ctx.build(
-        "ListOffsetsPartitionResponse",
+) -> ListOffsetsPartitionResponse:
+    return ListOffsetsPartitionResponse(
         partition_index=index,
         error_code=code,
         timestamp=ts,

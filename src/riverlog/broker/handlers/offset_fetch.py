@@ -23,26 +23,30 @@ from riverlog.broker.group_runtime import CoordinatorError
 from riverlog.broker.handlers._authz import require
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import FetchedOffset, OffsetFetchResult
+from riverlog.protocol.messages.offset_fetch import (
+    OffsetFetchRequest,
+    OffsetFetchResponse,
+    OffsetFetchResponseGroup,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 9
 MIN_VERSION = 1
 MAX_VERSION = 9
+REQUEST = OffsetFetchRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
     if ctx.version >= 8:
-        stable = bool(getattr(request, "require_stable", False))
+        stable = bool(request.require_stable)
         groups = tuple(_group(ctx, g, stable) for g in request.groups)
-        return ctx.build("OffsetFetchResponse", throttle_time=ZERO_THROTTLE, groups=groups)
-    stable = bool(getattr(request, "require_stable", False))
+        return OffsetFetchResponse(throttle_time=ZERO_THROTTLE, groups=groups)
+    stable = bool(request.require_stable)
     result = fetch(ctx, request.group_id, request.topics, require_stable=stable)
     if ctx.version < 2 and result.error is not ErrorCode.none:
         result = _errors_per_partition(request.topics, result.error)
     topics = _topics(ctx, result, "OffsetFetchResponseTopic", "OffsetFetchResponsePartition")
-    return ctx.build(
-        "OffsetFetchResponse", throttle_time=ZERO_THROTTLE, topics=topics, error_code=result.error
-    )
+    return OffsetFetchResponse(throttle_time=ZERO_THROTTLE, topics=topics, error_code=result.error)
 
 
 def fetch(
@@ -102,18 +106,17 @@ def _errors_per_partition(topics: Any, error: ErrorCode) -> OffsetFetchResult:
     )
 
 
-def _group(ctx: RequestContext, group: Any, require_stable: bool) -> Any:
-    member_id = getattr(group, "member_id", None)  # v9: KIP-848 members say who they are
+def _group(ctx: RequestContext, group: Any, require_stable: bool) -> OffsetFetchResponseGroup:
+    member_id = group.member_id  # v9: KIP-848 members say who they are
     result = fetch(
         ctx,
         group.group_id,
         group.topics,
         member_id,
-        getattr(group, "member_epoch", -1),
+        group.member_epoch,
         require_stable,
     )
-    return ctx.build(
-        "OffsetFetchResponseGroup",
+    return OffsetFetchResponseGroup(
         group_id=group.group_id,
         topics=_topics(ctx, result, "OffsetFetchResponseTopics", "OffsetFetchResponsePartitions"),
         error_code=result.error,

@@ -12,29 +12,36 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.offset_for_leader_epoch import (
+    EpochEndOffset,
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+    OffsetForLeaderTopicResult,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 23
 MIN_VERSION = 2
 MAX_VERSION = 4
+REQUEST = OffsetForLeaderEpochRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: OffsetForLeaderEpochRequest
+) -> OffsetForLeaderEpochResponse:
     topics = tuple(
-        ctx.build(
-            "OffsetForLeaderTopicResult",
+        OffsetForLeaderTopicResult(
             topic=topic.topic,
             partitions=tuple(
-                _partition(ctx, topic.topic, p, getattr(request, "replica_id", -1) >= 0)
-                for p in topic.partitions
+                _partition(ctx, topic.topic, p, request.replica_id >= 0) for p in topic.partitions
             ),
         )
         for topic in request.topics
     )
-    return ctx.build("OffsetForLeaderEpochResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return OffsetForLeaderEpochResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, p: Any, replica: bool = False) -> Any:
+def _partition(ctx: RequestContext, topic: str, p: Any, replica: bool = False) -> EpochEndOffset:
     allowed = (
         ctx.cluster_authorized(AclOperation.CLUSTER_ACTION)
         if replica
@@ -42,15 +49,12 @@ def _partition(ctx: RequestContext, topic: str, p: Any, replica: bool = False) -
     )
     if not allowed:
         code = ErrorCode.topic_authorization_failed
-        return ctx.build("EpochEndOffset", error_code=code, partition=p.partition)
-    found = ctx.services.replicas.check_partition(
-        topic, p.partition, getattr(p, "current_leader_epoch", -1)
-    )
+        return EpochEndOffset(error_code=code, partition=p.partition)
+    found = ctx.services.replicas.check_partition(topic, p.partition, p.current_leader_epoch)
     if isinstance(found, ErrorCode):
-        return ctx.build("EpochEndOffset", error_code=found, partition=p.partition)
+        return EpochEndOffset(error_code=found, partition=p.partition)
     epoch, end_offset = ctx.services.fetches.end_offset_for_epoch(found, p.leader_epoch)
-    return ctx.build(
-        "EpochEndOffset",
+    return EpochEndOffset(
         error_code=ErrorCode.none,
         partition=p.partition,
         leader_epoch=epoch,

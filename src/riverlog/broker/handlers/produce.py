@@ -35,6 +35,7 @@ from riverlog.storage import errors as storage_errors
 API_KEY = 0
 MIN_VERSION = 3
 MAX_VERSION = 12
+REQUEST = ProduceRequest  # decoded by riverlog.protocol.produce_request (the hot path)
 IMPLICIT_ADD_SINCE = 12  # transactions V2: the first produce adds the partition to the transaction
 log = logging.getLogger(__name__)
 

@@ -26,16 +26,21 @@ from riverlog.broker.group_runtime import OFFSETS_TOPIC
 from riverlog.broker.handlers import _txn
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import (
-    NO_GENERATION,
-    UNKNOWN_MEMBER_ID,
     OffsetCommitRequest,
     PartitionCommit,
+)
+from riverlog.protocol.messages.txn_offset_commit import (
+    TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+    TxnOffsetCommitResponsePartition,
+    TxnOffsetCommitResponseTopic,
 )
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 28
 MIN_VERSION = 0
 MAX_VERSION = 5
+REQUEST = TxnOffsetCommitRequest
 FENCED_SINCE = 3
 IMPLICIT_ADD_SINCE = 5  # transactions V2: no AddOffsetsToTxn, the group's broker adds the partition
 
@@ -46,7 +51,7 @@ _PRINCIPAL_DENIED = (
 )
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
     wanted = [(t.name, p) for t in request.topics for p in t.partitions]
     code = _check_producer(ctx, request)
     if code in _PRINCIPAL_DENIED:
@@ -70,7 +75,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         if described is None or p.partition_index not in described.partitions:
             answers[(topic, p.partition_index)] = ErrorCode.unknown_topic_or_partition
             continue
-        epoch = int(getattr(p, "committed_leader_epoch", -1))
+        epoch = int(p.committed_leader_epoch)
         commit = PartitionCommit(
             int(p.partition_index), int(p.committed_offset), epoch, p.committed_metadata
         )
@@ -86,9 +91,9 @@ async def _commit(
     req = OffsetCommitRequest(
         group_id=request.group_id,
         topics=tuple((topic, tuple(commits)) for topic, commits in known.items()),
-        generation_id=int(getattr(request, "generation_id", NO_GENERATION)),
-        member_id=getattr(request, "member_id", UNKNOWN_MEMBER_ID),
-        group_instance_id=getattr(request, "group_instance_id", None),
+        generation_id=int(request.generation_id),
+        member_id=request.member_id,
+        group_instance_id=request.group_instance_id,
         api_version=ctx.version,
     )
     producer = ProducerIdAndEpoch(int(request.producer_id), int(request.producer_epoch))
@@ -147,16 +152,16 @@ def _check_producer(ctx: RequestContext, request: Any) -> ErrorCode:
     return _txn.for_version(code, ctx.version, FENCED_SINCE)
 
 
-def _response(ctx: RequestContext, answers: dict[tuple[str, int], ErrorCode]) -> Any:
+def _response(
+    ctx: RequestContext, answers: dict[tuple[str, int], ErrorCode]
+) -> TxnOffsetCommitResponse:
     by_topic: dict[str, list[Any]] = {}
     for (topic, partition), code in answers.items():
         by_topic.setdefault(topic, []).append(
-            ctx.build(
-                "TxnOffsetCommitResponsePartition", partition_index=partition, error_code=code
-            )
+            TxnOffsetCommitResponsePartition(partition_index=partition, error_code=code)
         )
     topics = tuple(
-        ctx.build("TxnOffsetCommitResponseTopic", name=name, partitions=tuple(parts))
+        TxnOffsetCommitResponseTopic(name=name, partitions=tuple(parts))
         for name, parts in by_topic.items()
     )
-    return ctx.build("TxnOffsetCommitResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return TxnOffsetCommitResponse(throttle_time=ZERO_THROTTLE, topics=topics)

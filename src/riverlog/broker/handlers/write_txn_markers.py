@@ -17,19 +17,27 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.txn_runtime import TxnMarker
+from riverlog.protocol.messages.write_txn_markers import (
+    WritableTxnMarkerPartitionResult,
+    WritableTxnMarkerResult,
+    WritableTxnMarkerTopicResult,
+    WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 27
 MIN_VERSION = 1
 MAX_VERSION = 2
+REQUEST = WriteTxnMarkersRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
     results = [await _marker(ctx, marker) for marker in request.markers]
-    return ctx.build("WriteTxnMarkersResponse", markers=tuple(results))
+    return WriteTxnMarkersResponse(markers=tuple(results))
 
 
-async def _marker(ctx: RequestContext, entry: Any) -> Any:
+async def _marker(ctx: RequestContext, entry: Any) -> WritableTxnMarkerResult:
     marker = TxnMarker(
         int(entry.producer_id),
         int(entry.producer_epoch),
@@ -48,11 +56,7 @@ async def _marker(ctx: RequestContext, entry: Any) -> Any:
             else:
                 code = await runtime.markers.write(topic.name, int(index), marker)
             partitions.append(
-                ctx.build(
-                    "WritableTxnMarkerPartitionResult", partition_index=index, error_code=code
-                )
+                WritableTxnMarkerPartitionResult(partition_index=index, error_code=code)
             )
-        topics.append(
-            ctx.build("WritableTxnMarkerTopicResult", name=topic.name, partitions=tuple(partitions))
-        )
-    return ctx.build("WritableTxnMarkerResult", producer_id=entry.producer_id, topics=tuple(topics))
+        topics.append(WritableTxnMarkerTopicResult(name=topic.name, partitions=tuple(partitions)))
+    return WritableTxnMarkerResult(producer_id=entry.producer_id, topics=tuple(topics))
