@@ -208,11 +208,9 @@ async def _measure_node(node: BrokerNode, args: argparse.Namespace) -> dict[str,
 async def _one_response(node: BrokerNode, payload: bytes) -> Any:
     from riverlog.broker.context import RequestContext
     from riverlog.broker.handlers import produce
-    from riverlog.broker.responses import ResponseSchema
 
     assert node.services is not None
-    schema = ResponseSchema(0, PRODUCE_VERSION)
-    ctx = RequestContext(node.services, 0, PRODUCE_VERSION, 7, "rdkafka", "127.0.0.1", schema)
+    ctx = RequestContext(node.services, 0, PRODUCE_VERSION, 7, "rdkafka", "127.0.0.1")
     return await produce.handle(ctx, decode_request(payload).body)
 
 

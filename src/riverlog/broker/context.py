@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from riverlog.broker.responses import ResponseSchema
 from riverlog.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 if TYPE_CHECKING:
@@ -30,13 +28,6 @@ class RequestContext:
     @property
     def version(self) -> int:
         return self.api_version
-
-    @property
-    def schema(self) -> ResponseSchema:  # TRANSITION: removed when every handler builds views
-        return _schema(self.api_key, self.api_version)
-
-    def build(self, class_name: str, **values: Any) -> Any:
-        return getattr(self.schema, class_name)(**values)
 
     @property
     def principal(self) -> KafkaPrincipal:
@@ -65,8 +56,3 @@ class RequestContext:
 
     def cluster_authorized(self, operation: AclOperation) -> bool:
         return self.authorized(operation, ResourceType.CLUSTER, CLUSTER_NAME)
-
-
-@cache
-def _schema(api_key: int, api_version: int) -> ResponseSchema:
-    return ResponseSchema(api_key, api_version)

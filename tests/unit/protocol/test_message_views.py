@@ -35,9 +35,9 @@ def _kio_classes(spec: HandlerSpec) -> dict[str, list[type]]:
             except Exception:  # kio has no such version
                 continue
             for value in vars(module).values():
-                if isinstance(value, type) and value.__module__ == module.__name__:
-                    if dataclasses.is_dataclass(value):
-                        found.setdefault(value.__name__, []).append(value)
+                ours = isinstance(value, type) and value.__module__ == module.__name__
+                if ours and dataclasses.is_dataclass(value):
+                    found.setdefault(value.__name__, []).append(value)
     return found
 
 

@@ -13,8 +13,6 @@ the cluster the whole request answers CLUSTER_AUTHORIZATION_FAILED, as Kafka's K
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
@@ -28,6 +26,7 @@ from riverlog.protocol.messages.add_partitions_to_txn import (
     AddPartitionsToTxnResponse,
     AddPartitionsToTxnResult,
     AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnTransaction,
 )
 from riverlog.security.acl import AclOperation, ResourceType
 
@@ -69,7 +68,9 @@ async def handle(
     )
 
 
-async def _batched(ctx: RequestContext, txn: Any) -> AddPartitionsToTxnResult:
+async def _batched(
+    ctx: RequestContext, txn: AddPartitionsToTxnTransaction
+) -> AddPartitionsToTxnResult:
     wanted = [(t.name, int(p)) for t in txn.topics for p in t.partitions]
     producer_id, epoch = int(txn.producer_id), int(txn.producer_epoch)
     if txn.verify_only:
@@ -144,8 +145,10 @@ def _not_attempted(wanted: list[tuple[str, int]], unknown: set[tuple[str, int]])
     }
 
 
-def _topic_results(ctx: RequestContext, answers: Answers) -> tuple[Any, ...]:
-    by_topic: dict[str, list[Any]] = {}
+def _topic_results(
+    ctx: RequestContext, answers: Answers
+) -> tuple[AddPartitionsToTxnTopicResult, ...]:
+    by_topic: dict[str, list[AddPartitionsToTxnPartitionResult]] = {}
     for (topic, partition), code in answers.items():
         by_topic.setdefault(topic, []).append(
             AddPartitionsToTxnPartitionResult(

@@ -5,7 +5,7 @@ the metadata log or ZooKeeper (`/config/users/<user>`, `/config/clients/<client-
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from kio.schema.errors import ErrorCode
 
@@ -28,7 +28,7 @@ MAX_VERSION = 1
 REQUEST = AlterClientQuotasRequest
 
 
-def entity_of(parts: Any) -> Entity | str:
+def entity_of(parts: Sequence[EntityData]) -> Entity | str:
     """The request's entity, sorted by type; an error message when it is not acceptable."""
     seen: dict[str, str | None] = {}
     for part in parts:

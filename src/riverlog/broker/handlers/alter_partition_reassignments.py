@@ -11,7 +11,6 @@ equal to the current replicas succeeds, anything else is INVALID_REPLICA_ASSIGNM
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -25,6 +24,7 @@ from riverlog.protocol.messages.alter_partition_reassignments import (
     AlterPartitionReassignmentsRequest,
     AlterPartitionReassignmentsResponse,
     ReassignablePartitionResponse,
+    ReassignableTopic,
     ReassignableTopicResponse,
 )
 from riverlog.security.acl import AclOperation
@@ -81,7 +81,9 @@ async def handle(
     )
 
 
-def _plan(image: ClusterImage, topic: Any) -> tuple[dict[int, Outcome], dict[int, Assignment]]:
+def _plan(
+    image: ClusterImage, topic: ReassignableTopic
+) -> tuple[dict[int, Outcome], dict[int, Assignment]]:
     outcomes: dict[int, Outcome] = {}
     changes: dict[int, Assignment] = {}
     found = image.topics.get(topic.name)

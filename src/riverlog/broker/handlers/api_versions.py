@@ -8,8 +8,6 @@ while a broker runs, so the finalized epoch is a constant.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
@@ -37,8 +35,8 @@ async def handle(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersion
         ApiVersion(api_key=key, min_version=low, max_version=high)
         for key, low, high in ctx.services.api_ranges
     )
-    supported: tuple[Any, ...] = ()
-    finalized: tuple[Any, ...] = ()
+    supported: tuple[SupportedFeatureKey, ...] = ()
+    finalized: tuple[FinalizedFeatureKey, ...] = ()
     if ctx.version >= FEATURES_SINCE:
         level = ctx.services.config.get_int("riverlog.transaction.version")
         supported = (

@@ -9,7 +9,6 @@ partition, of the topic's replication factor, known distinct brokers). `validate
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -32,7 +31,7 @@ STRICT_QUOTA_SINCE = 3  # KIP-599
 
 async def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
     counts = Counter(topic.name for topic in request.topics)
-    results: list[Any] = []
+    results: list[CreatePartitionsTopicResult] = []
     answered: set[str] = set()
     quota = MutationQuota(ctx, STRICT_QUOTA_SINCE)
     for topic in request.topics:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -29,13 +28,14 @@ MAX_VERSION = 7
 REQUEST = wire.CreateTopicsRequest
 ZERO_UUID = uuid.UUID(int=0)
 STRICT_QUOTA_SINCE = 6  # KIP-599
+CONFIGS_SINCE = 5  # KIP-525: the created topic's configs in the answer
 
 
 async def handle(
     ctx: RequestContext, request: wire.CreateTopicsRequest
 ) -> wire.CreateTopicsResponse:
     counts = Counter(topic.name for topic in request.topics)
-    results: list[Any] = []
+    results: list[wire.CreatableTopicResult] = []
     answered: set[str] = set()
     quota = MutationQuota(ctx, STRICT_QUOTA_SINCE)
     for topic in request.topics:
@@ -65,7 +65,9 @@ async def handle(
     return wire.CreateTopicsResponse(throttle_time=quota.throttle_time(), topics=tuple(results))
 
 
-def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> Any:
+def _create(
+    ctx: RequestContext, topic: wire.CreatableTopic, validate_only: bool
+) -> wire.CreatableTopicResult:
     if not may_create_topic(ctx, topic.name):  # KafkaApis: CREATE on the cluster or the topic
         error = AdminError(ErrorCode.topic_authorization_failed, "Authorization failed.")
         return _error(ctx, topic.name, error)
@@ -98,11 +100,11 @@ def _created(ctx: RequestContext, topic: TopicImage) -> wire.CreatableTopicResul
         error_message=None,
         num_partitions=len(topic.partitions),
         replication_factor=len(first.replicas) if first is not None else -1,
-        configs=_configs(ctx, topic) if ctx.schema.has("CreatableTopicResult", "configs") else (),
+        configs=_configs(ctx, topic) if ctx.version >= CONFIGS_SINCE else (),
     )
 
 
-def _configs(ctx: RequestContext, topic: TopicImage) -> tuple[Any, ...]:
+def _configs(ctx: RequestContext, topic: TopicImage) -> tuple[wire.CreatableTopicConfigs, ...]:
     """Every topic config with value, source and flags (v5+), as Kafka's controller answers."""
     return tuple(
         wire.CreatableTopicConfigs(

@@ -10,14 +10,13 @@ leader's log start offset, so the answer needs no purgatory.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import INTERNAL_TOPICS
 from riverlog.protocol.messages.delete_records import (
+    DeleteRecordsPartition,
     DeleteRecordsPartitionResult,
     DeleteRecordsRequest,
     DeleteRecordsResponse,
@@ -43,7 +42,9 @@ async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRe
     return DeleteRecordsResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, p: Any) -> Any:
+def _partition(
+    ctx: RequestContext, topic: str, p: DeleteRecordsPartition
+) -> DeleteRecordsPartitionResult:
     if not ctx.authorized(AclOperation.DELETE, ResourceType.TOPIC, topic):
         return _answer(ctx, p.partition_index, ErrorCode.topic_authorization_failed)
     if topic in INTERNAL_TOPICS:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -54,9 +53,11 @@ def _id(topic_id: uuid.UUID | None) -> uuid.UUID | None:
     return None if topic_id in (None, ZERO_UUID) else topic_id
 
 
-def _delete_all(ctx: RequestContext, targets: list[Target], quota: MutationQuota) -> list[Any]:
+def _delete_all(
+    ctx: RequestContext, targets: list[Target], quota: MutationQuota
+) -> list[DeletableTopicResult]:
     counts = Counter(targets)
-    results: list[Any] = []
+    results: list[DeletableTopicResult] = []
     answered: set[Target] = set()
     for name, topic_id in targets:
         if (name, topic_id) in answered:
@@ -73,7 +74,7 @@ def _delete_all(ctx: RequestContext, targets: list[Target], quota: MutationQuota
 
 def _delete(
     ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, quota: MutationQuota
-) -> Any:
+) -> DeletableTopicResult:
     image = ctx.services.image
     if name is not None and topic_id is not None:
         error = AdminError(

@@ -5,13 +5,14 @@ filtered types, otherwise they may have more."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.messages.describe_client_quotas import (
+    ComponentData,
     DescribeClientQuotasRequest,
     DescribeClientQuotasResponse,
     EntityData,
@@ -28,7 +29,7 @@ REQUEST = DescribeClientQuotasRequest
 EXACT, DEFAULT, SPECIFIED = 0, 1, 2
 
 
-def _matches(entity: Entity, components: Any, strict: bool) -> bool:
+def _matches(entity: Entity, components: Sequence[ComponentData], strict: bool) -> bool:
     names = dict(entity)
     for c in components:
         if c.entity_type not in names:

@@ -12,8 +12,6 @@ Values, sources and synonyms are computed in `_config_entries`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
@@ -30,6 +28,7 @@ from riverlog.broker.topic_admin import AdminError, topic_name_error
 from riverlog.metadata.image import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.protocol.messages.describe_configs import (
     DescribeConfigsRequest,
+    DescribeConfigsResource,
     DescribeConfigsResourceResult,
     DescribeConfigsResponse,
     DescribeConfigsResult,
@@ -52,7 +51,9 @@ async def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> Descri
     return DescribeConfigsResponse(throttle_time=ZERO_THROTTLE, results=results)
 
 
-def _describe(ctx: RequestContext, resource: Any, synonyms: bool, docs: bool) -> Any:
+def _describe(
+    ctx: RequestContext, resource: DescribeConfigsResource, synonyms: bool, docs: bool
+) -> DescribeConfigsResult:
     denied = configs_denied(
         ctx, AclOperation.DESCRIBE_CONFIGS, resource.resource_type, resource.resource_name
     )
@@ -112,7 +113,10 @@ def _config(
 
 
 def _result(
-    ctx: RequestContext, resource: Any, error: AdminError | None, configs: tuple[Any, ...]
+    ctx: RequestContext,
+    resource: DescribeConfigsResource,
+    error: AdminError | None,
+    configs: tuple[DescribeConfigsResourceResult, ...],
 ) -> DescribeConfigsResult:
     return DescribeConfigsResult(
         error_code=ErrorCode.none if error is None else error.code,

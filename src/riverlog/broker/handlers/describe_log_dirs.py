@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.messages.describe_log_dirs import (
+    DescribableLogDirTopic,
     DescribeLogDirsPartition,
     DescribeLogDirsRequest,
     DescribeLogDirsResponse,
@@ -58,13 +59,15 @@ async def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> Descri
     )
 
 
-def _wanted(topics: Any) -> set[tuple[str, int]] | None:
+def _wanted(topics: tuple[DescribableLogDirTopic, ...] | None) -> set[tuple[str, int]] | None:
     if topics is None:
         return None
     return {(t.topic, p) for t in topics for p in t.partitions}
 
 
-def _topics(ctx: RequestContext, wanted: set[tuple[str, int]] | None) -> tuple[Any, ...]:
+def _topics(
+    ctx: RequestContext, wanted: set[tuple[str, int]] | None
+) -> tuple[DescribeLogDirsTopic, ...]:
     by_topic: dict[str, list[LogDirEntry]] = {}
     for entry in ctx.services.fetches.log_dir_entries():
         topic, index = entry.partition.key
@@ -95,7 +98,7 @@ def _dir_result(
     ctx: RequestContext,
     log_dir: str,
     code: ErrorCode,
-    topics: tuple[Any, ...],
+    topics: tuple[DescribeLogDirsTopic, ...],
     total: int,
     usable: int,
 ) -> DescribeLogDirsResult:

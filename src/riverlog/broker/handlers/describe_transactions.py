@@ -8,7 +8,6 @@ partitions of the transaction in flight.
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
@@ -38,7 +37,7 @@ async def handle(
     return DescribeTransactionsResponse(throttle_time=ZERO_THROTTLE, transaction_states=states)
 
 
-def _describe(ctx: RequestContext, transactional_id: str) -> Any:
+def _describe(ctx: RequestContext, transactional_id: str) -> TransactionState:
     runtime = ctx.services.transactions
     meta: TransactionMetadata | None = None
     if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, transactional_id):
@@ -79,7 +78,7 @@ def _state(
     timeout_ms: int = 0,
     start_ms: int = -1,
     producer: tuple[int, int] = (-1, -1),
-    topics: tuple[Any, ...] = (),
+    topics: tuple[TopicData, ...] = (),
 ) -> TransactionState:
     # Kafka sends -1 when no transaction is in flight; kio (riverlog's own CLI) cannot decode a
     # negative timestamp, so riverlog sends 0, which no real transaction starts at either.

@@ -7,7 +7,6 @@ answers RESOURCE_NOT_FOUND; a name asked twice answers DUPLICATE_RESOURCE (Kafka
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -88,7 +87,7 @@ def _result(
     user: str,
     code: ErrorCode,
     message: str | None,
-    infos: tuple[Any, ...] = (),
+    infos: tuple[CredentialInfo, ...] = (),
 ) -> DescribeUserScramCredentialsResult:
     return DescribeUserScramCredentialsResult(
         user=user,

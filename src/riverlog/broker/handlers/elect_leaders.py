@@ -11,7 +11,6 @@ compare-and-set on the partition state, so it cannot overwrite a newer controlle
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -25,6 +24,7 @@ from riverlog.protocol.messages.elect_leaders import (
     ElectLeadersResponse,
     PartitionResult,
     ReplicaElectionResult,
+    TopicPartitions,
 )
 from riverlog.security.acl import AclOperation
 
@@ -48,7 +48,7 @@ async def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLead
     wanted = _wanted(image, request.topic_partitions)
     keys = list(wanted)
     outcomes = await asyncio.gather(*(_elect(ctx, image, t, p, election) for t, p in keys))
-    by_topic: dict[str, list[Any]] = {}
+    by_topic: dict[str, list[PartitionResult]] = {}
     for (topic, partition), (code, message) in zip(keys, outcomes, strict=True):
         by_topic.setdefault(topic, []).append(
             PartitionResult(partition_id=partition, error_code=code, error_message=message)
@@ -64,7 +64,9 @@ async def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLead
     )
 
 
-def _wanted(image: ClusterImage, topic_partitions: Any) -> dict[tuple[str, int], None]:
+def _wanted(
+    image: ClusterImage, topic_partitions: tuple[TopicPartitions, ...] | None
+) -> dict[tuple[str, int], None]:
     if topic_partitions is None:
         return {(t.name, p): None for t in image.topics.values() for p in sorted(t.partitions)}
     return {(tp.topic, p): None for tp in topic_partitions for p in tp.partitions}

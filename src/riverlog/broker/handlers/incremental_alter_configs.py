@@ -10,7 +10,7 @@ rules as AlterConfigs, group resources (KIP-848) those of `riverlog.broker.group
 
 from __future__ import annotations
 
-from typing import Any
+from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.group_configs import incremental_alter_group_configs
@@ -19,6 +19,8 @@ from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.topic_admin import AdminError, ConfigOp
 from riverlog.metadata.image import GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.protocol.messages.incremental_alter_configs import (
+    AlterConfigsResource,
+    AlterConfigsResourceResponse,
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
 )
@@ -35,7 +37,7 @@ async def handle(
     topics = ctx.services.topics
     validate_only = request.validate_only
 
-    def alter(resource: Any) -> AdminError | None:
+    def alter(resource: AlterConfigsResource) -> AdminError | None:
         ops: list[ConfigOp] = [(c.name, c.config_operation, c.value) for c in resource.configs]
         name = resource.resource_name
         if resource.resource_type == TOPIC_RESOURCE:
@@ -44,5 +46,16 @@ async def handle(
             return incremental_alter_group_configs(topics, name, ops, validate_only)
         return topics.incremental_alter_broker_configs(name, ops, validate_only)
 
-    responses = alter_each(ctx, request.resources, alter)
+    responses = alter_each(ctx, request.resources, alter, _answer)
     return IncrementalAlterConfigsResponse(throttle_time=ZERO_THROTTLE, responses=responses)
+
+
+def _answer(
+    resource: AlterConfigsResource, error: AdminError | None
+) -> AlterConfigsResourceResponse:
+    return AlterConfigsResourceResponse(
+        error_code=ErrorCode.none if error is None else error.code,
+        error_message=None if error is None else error.message,
+        resource_type=resource.resource_type,
+        resource_name=resource.resource_name,
+    )

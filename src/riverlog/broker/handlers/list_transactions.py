@@ -9,7 +9,6 @@ Dead ids are never listed. An invalid pattern is INVALID_REQUEST.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -71,7 +70,10 @@ async def handle(ctx: RequestContext, request: ListTransactionsRequest) -> ListT
 
 
 def _answer(
-    ctx: RequestContext, code: ErrorCode, unknown: tuple[str, ...], listed: tuple[Any, ...]
+    ctx: RequestContext,
+    code: ErrorCode,
+    unknown: tuple[str, ...],
+    listed: tuple[TransactionState, ...],
 ) -> ListTransactionsResponse:
     return ListTransactionsResponse(
         throttle_time=ZERO_THROTTLE,

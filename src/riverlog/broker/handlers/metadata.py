@@ -13,8 +13,8 @@ Topic ids, as Kafka's KafkaApis.handleTopicMetadataRequest treats them:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -88,7 +88,7 @@ def _topic_operations(ctx: RequestContext, name: str) -> int:
     return authorized_operations(ctx, ResourceType.TOPIC, name)
 
 
-def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
+def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[wire.MetadataResponseBroker]:
     """Each broker's address on the listener the client connected to (Kafka leaves out brokers
     without that listener)."""
     return [
@@ -103,19 +103,21 @@ def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
     ]
 
 
-def _names_by_id(requested: Any) -> bool:
+def _names_by_id(requested: wire.MetadataRequestTopic) -> bool:
     """A topic given by id (or without a name): what v10 and v11 carry but do not support."""
     topic_id = requested.topic_id
     return requested.name is None or topic_id not in (None, ZERO_UUID)
 
 
-def _requested_ids(requested: Any) -> list[uuid.UUID]:
+def _requested_ids(requested: Sequence[wire.MetadataRequestTopic]) -> list[uuid.UUID]:
     """The distinct non-zero topic ids requested, in request order."""
     ids = (t.topic_id for t in requested)
     return list(dict.fromkeys(i for i in ids if i is not None and i != ZERO_UUID))
 
 
-def _invalid_request(ctx: RequestContext, requested: Any) -> wire.MetadataResponse:
+def _invalid_request(
+    ctx: RequestContext, requested: Sequence[wire.MetadataRequestTopic]
+) -> wire.MetadataResponse:
     """Kafka's error answer to a Metadata request it refuses as a whole."""
     code = ErrorCode.invalid_request
     return wire.MetadataResponse(
@@ -129,7 +131,7 @@ def _invalid_request(ctx: RequestContext, requested: Any) -> wire.MetadataRespon
     )
 
 
-def _by_id(ctx: RequestContext, topic_id: uuid.UUID) -> Any:
+def _by_id(ctx: RequestContext, topic_id: uuid.UUID) -> wire.MetadataResponseTopic:
     topic = ctx.services.image.topic_by_id(topic_id)
     if topic is None:
         return _error_topic(ctx, None, topic_id, ErrorCode.unknown_topic_id)
@@ -139,7 +141,9 @@ def _by_id(ctx: RequestContext, topic_id: uuid.UUID) -> Any:
     return topic_entry(ctx, topic)
 
 
-def _requested(ctx: RequestContext, requested: Any, allow_create: bool) -> Any:
+def _requested(
+    ctx: RequestContext, requested: wire.MetadataRequestTopic, allow_create: bool
+) -> wire.MetadataResponseTopic:
     services = ctx.services
     name = requested.name
     if name is None or topic_name_error(name) is not None:
@@ -155,7 +159,7 @@ def _requested(ctx: RequestContext, requested: Any, allow_create: bool) -> Any:
 
 
 def _error_topic(
-    ctx: RequestContext, name: str | None, topic_id: Any, code: ErrorCode
+    ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, code: ErrorCode
 ) -> wire.MetadataResponseTopic:
     return wire.MetadataResponseTopic(
         error_code=code,

@@ -8,8 +8,6 @@ retention time (stored as the offset's expire timestamp); v7+ carries `group.ins
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
@@ -91,7 +89,9 @@ async def _commit(
 
 
 def _response(
-    ctx: RequestContext, request: Any, answers: dict[str, dict[int, ErrorCode]]
+    ctx: RequestContext,
+    request: wire.OffsetCommitRequest,
+    answers: dict[str, dict[int, ErrorCode]],
 ) -> wire.OffsetCommitResponse:
     topics = tuple(
         wire.OffsetCommitResponseTopic(

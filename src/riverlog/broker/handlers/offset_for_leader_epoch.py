@@ -6,8 +6,6 @@ their log diverges. An epoch the cache does not know answers (-1, -1), as Kafka 
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
@@ -16,6 +14,7 @@ from riverlog.protocol.messages.offset_for_leader_epoch import (
     EpochEndOffset,
     OffsetForLeaderEpochRequest,
     OffsetForLeaderEpochResponse,
+    OffsetForLeaderPartition,
     OffsetForLeaderTopicResult,
 )
 from riverlog.security.acl import AclOperation, ResourceType
@@ -41,7 +40,9 @@ async def handle(
     return OffsetForLeaderEpochResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, p: Any, replica: bool = False) -> EpochEndOffset:
+def _partition(
+    ctx: RequestContext, topic: str, p: OffsetForLeaderPartition, replica: bool = False
+) -> EpochEndOffset:
     allowed = (
         ctx.cluster_authorized(AclOperation.CLUSTER_ACTION)
         if replica

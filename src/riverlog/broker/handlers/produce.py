@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
@@ -57,7 +56,7 @@ def error_code_for(exc: Exception) -> ErrorCode:
     return ErrorCode.unknown_server_error
 
 
-async def handle(ctx: RequestContext, request: ProduceRequest) -> Any:
+async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
     """`request` comes from the specialised decoder: records are views of the frame, valid until
     this returns (the log copies what it keeps)."""
     acks = request.acks
@@ -105,7 +104,7 @@ async def _produce_partition(
     acks: int,
     timeout_s: float,
     transactional_id: str | None = None,
-) -> Any:
+) -> PartitionProduceResponse:
     if acks not in (-1, 0, 1):
         return _answer(ctx, data.index, ErrorCode.invalid_required_acks)
     replicas = ctx.services.replicas

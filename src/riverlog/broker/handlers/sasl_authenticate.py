@@ -8,7 +8,6 @@ expire); the client re-authenticates before it ends.
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i64Timedelta
@@ -26,7 +25,7 @@ MAX_VERSION = 2
 REQUEST = SaslAuthenticateRequest
 
 
-def _lifetime(ms: int) -> Any:
+def _lifetime(ms: int) -> datetime.timedelta:
     return i64Timedelta.parse(datetime.timedelta(milliseconds=ms))
 
 

@@ -8,7 +8,7 @@ authentication (KIP-368) with a different mechanism, answers ILLEGAL_SASL_STATE 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from kio.schema.errors import ErrorCode
 
@@ -25,7 +25,9 @@ MAX_VERSION = 1
 REQUEST = SaslHandshakeRequest
 
 
-def scram_lookup(ctx: RequestContext) -> Any:
+def scram_lookup(
+    ctx: RequestContext,
+) -> Callable[[str, ScramMechanism], ScramCredential | None]:
     def lookup(user: str, mechanism: ScramMechanism) -> ScramCredential | None:
         text = ctx.services.image.scram_credentials.get(user, {}).get(mechanism.mechanism_name)
         return None if text is None else ScramCredential.from_text(text)

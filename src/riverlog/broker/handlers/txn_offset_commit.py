@@ -16,8 +16,6 @@ answers that error), then READ per topic (else TOPIC_AUTHORIZATION_FAILED for it
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
@@ -86,7 +84,7 @@ async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOff
 
 
 async def _commit(
-    ctx: RequestContext, request: Any, known: dict[str, list[PartitionCommit]]
+    ctx: RequestContext, request: TxnOffsetCommitRequest, known: dict[str, list[PartitionCommit]]
 ) -> dict[tuple[str, int], ErrorCode]:
     req = OffsetCommitRequest(
         group_id=request.group_id,
@@ -111,7 +109,7 @@ async def _commit(
     }
 
 
-async def _add_offsets_partition(ctx: RequestContext, request: Any) -> ErrorCode:
+async def _add_offsets_partition(ctx: RequestContext, request: TxnOffsetCommitRequest) -> ErrorCode:
     """Transactions V2: put the group's `__consumer_offsets` partition in the transaction, as
     AddOffsetsToTxn does for older clients (Kafka's implicit add, KIP-890 part 2)."""
     groups = ctx.services.groups
@@ -130,7 +128,7 @@ def _fenced(code: ErrorCode) -> ErrorCode:
     return ErrorCode.producer_fenced if code is ErrorCode.invalid_producer_epoch else code
 
 
-def _check_producer(ctx: RequestContext, request: Any) -> ErrorCode:
+def _check_producer(ctx: RequestContext, request: TxnOffsetCommitRequest) -> ErrorCode:
     """NOT_COORDINATOR unless the group is here; the producer must be the id's current one."""
     if not ctx.authorized(
         AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id
@@ -155,7 +153,7 @@ def _check_producer(ctx: RequestContext, request: Any) -> ErrorCode:
 def _response(
     ctx: RequestContext, answers: dict[tuple[str, int], ErrorCode]
 ) -> TxnOffsetCommitResponse:
-    by_topic: dict[str, list[Any]] = {}
+    by_topic: dict[str, list[TxnOffsetCommitResponsePartition]] = {}
     for (topic, partition), code in answers.items():
         by_topic.setdefault(topic, []).append(
             TxnOffsetCommitResponsePartition(partition_index=partition, error_code=code)

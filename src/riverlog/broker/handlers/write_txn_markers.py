@@ -11,13 +11,12 @@ riverlog records but does not need). `riverlog transactions abort` sends this re
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.context import RequestContext
 from riverlog.broker.txn_runtime import TxnMarker
 from riverlog.protocol.messages.write_txn_markers import (
+    WritableTxnMarker,
     WritableTxnMarkerPartitionResult,
     WritableTxnMarkerResult,
     WritableTxnMarkerTopicResult,
@@ -37,7 +36,7 @@ async def handle(ctx: RequestContext, request: WriteTxnMarkersRequest) -> WriteT
     return WriteTxnMarkersResponse(markers=tuple(results))
 
 
-async def _marker(ctx: RequestContext, entry: Any) -> WritableTxnMarkerResult:
+async def _marker(ctx: RequestContext, entry: WritableTxnMarker) -> WritableTxnMarkerResult:
     marker = TxnMarker(
         int(entry.producer_id),
         int(entry.producer_epoch),
