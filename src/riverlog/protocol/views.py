@@ -13,8 +13,8 @@ Conversion rules:
   dropped, as Kafka's generated writers ignore fields a version does not carry (and refuse non-default
   values there: that is the handler's business, by version). Nested views convert by their class name,
   which is kio's name of the struct.
-- Conversion plans are computed once per (view class, kio class), so a request pays a dict lookup and
-  one constructor call per struct.
+- A converter is compiled once per (view class, kio class): a request pays one constructor call per
+  struct and an attribute read per field.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ PLAIN: Final = 0
 ONE: Final = 1  # a nested struct (or None)
 MANY: Final = 2  # a tuple of nested structs
 
-Plan = tuple[tuple[str, int], ...]
-
 
 class Message:
     """Base of the generated views: frozen, slotted, keyword-only dataclasses."""
@@ -45,22 +43,25 @@ class Message:
     __slots__ = ()
 
 
-def _kind(hint: typing.Any) -> int:
-    """How a kio field holds nested structs: PLAIN, ONE or MANY."""
+def _nesting(hint: typing.Any) -> tuple[int, type | None]:
+    """How a kio field holds nested structs — PLAIN, ONE or MANY — and the struct's class."""
     origin = typing.get_origin(hint)
     if origin is tuple:
         (item, *_) = typing.get_args(hint)
-        return MANY if dataclasses.is_dataclass(item) else PLAIN
+        nested = isinstance(item, type) and dataclasses.is_dataclass(item)
+        return (MANY, item) if nested else (PLAIN, None)
     if origin is typing.Union or origin is types.UnionType:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _kind(args[0]) if len(args) == 1 else PLAIN  # a nullable struct or array
-    return ONE if dataclasses.is_dataclass(hint) else PLAIN
+        return _nesting(args[0]) if len(args) == 1 else (PLAIN, None)  # nullable struct/array
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return ONE, hint
+    return PLAIN, None
 
 
 @cache
-def _kio_kinds(kio_cls: type) -> dict[str, int]:
+def _kio_fields(kio_cls: type) -> dict[str, tuple[int, type | None]]:
     hints = typing.get_type_hints(kio_cls)
-    return {f.name: _kind(hints[f.name]) for f in dataclasses.fields(kio_cls)}
+    return {f.name: _nesting(hints[f.name]) for f in dataclasses.fields(kio_cls)}
 
 
 @cache
@@ -68,11 +69,36 @@ def _view_fields(view_cls: type) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(view_cls))
 
 
+Converter = typing.Callable[[typing.Any], typing.Any]
+
+
 @cache
-def _plan(view_cls: type, kio_cls: type) -> Plan:
-    """The fields both classes have, with how kio nests them (either direction)."""
+def _converter(view_cls: type, kio_cls: type, to_kio: bool) -> Converter:
+    """A function from one class to the other (kio -> view, or view -> kio with `to_kio`) that
+    copies the fields both have and converts nested structs; compiled once per pair of classes,
+    since it runs for every request and response."""
+    views = sys.modules[view_cls.__module__]
     view_fields = _view_fields(view_cls)
-    return tuple((name, kind) for name, kind in _kio_kinds(kio_cls).items() if name in view_fields)
+    target = kio_cls if to_kio else view_cls
+    scope: dict[str, object] = {"target": target}
+    arguments = []
+    for index, (name, (kind, nested_kio)) in enumerate(_kio_fields(kio_cls).items()):
+        if name not in view_fields:
+            continue
+        if kind == PLAIN or nested_kio is None:
+            arguments.append(f"{name}=source.{name}")
+            continue
+        nested_view = getattr(views, nested_kio.__name__)
+        scope[f"c{index}"] = _converter(nested_view, nested_kio, to_kio)
+        if kind == MANY:
+            value = f"tuple([c{index}(item) for item in v{index}])"
+        else:
+            value = f"c{index}(v{index})"
+        arguments.append(f"{name}=None if (v{index} := source.{name}) is None else {value}")
+    code = "def convert(source):\n    return target(" + ", ".join(arguments) + ")\n"
+    exec(code, scope)  # the source is built from the two classes' field names only
+    convert: Converter = scope["convert"]  # type: ignore[assignment]
+    return convert
 
 
 @cache
@@ -89,42 +115,18 @@ def request_module(api_key: int, version: int) -> ModuleType:
 
 def to_entity(view: Message, module: ModuleType) -> object:
     """The kio object of `module`'s version for `view` (a response, or a request the broker sends)."""
-    kio_cls: type = getattr(module, type(view).__name__)
     view_cls: type = type(view)
-    values: dict[str, object] = {}
-    for name, kind in _plan(view_cls, kio_cls):
-        value = getattr(view, name)
-        if kind == MANY and value is not None:
-            value = tuple(to_entity(item, module) for item in value)
-        elif kind == ONE and value is not None:
-            value = to_entity(value, module)
-        values[name] = value
-    return kio_cls(**values)
+    kio_cls: type = getattr(module, view_cls.__name__)
+    return _converter(view_cls, kio_cls, True)(view)
 
 
 def from_entity(view_cls: type[V], entity: object) -> V:
     """The view of a decoded kio object; nested structs become the classes of the same name in the
     view's own module."""
-    return _from_entity(view_cls, entity, sys.modules[view_cls.__module__])
-
-
-def _from_entity(view_cls: type[V], entity: object, views: ModuleType) -> V:
-    values: dict[str, object] = {}
     target: type = view_cls
     source: type = type(entity)
-    for name, kind in _plan(target, source):
-        value = getattr(entity, name)
-        if kind == MANY and value is not None:
-            value = tuple(_nested(item, views) for item in value)
-        elif kind == ONE and value is not None:
-            value = _nested(value, views)
-        values[name] = value
-    return view_cls(**values)
-
-
-def _nested(entity: object, views: ModuleType) -> Message:
-    view_cls: type[Message] = getattr(views, type(entity).__name__)
-    return _from_entity(view_cls, entity, views)
+    view: V = _converter(target, source, False)(entity)
+    return view
 
 
 def unknown_fields(view_cls: type, kio_classes: typing.Iterable[type]) -> list[str]:
