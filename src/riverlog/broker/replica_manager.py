@@ -39,11 +39,12 @@ from riverlog.broker.metadata_store import PartitionStateWriter
 from riverlog.broker.purgatory import Purgatory
 from riverlog.metadata.image import ClusterImage, PartitionState
 from riverlog.metadata.zk_format import LeaderAndIsr
+from riverlog.storage.append_result import AppendResult
 from riverlog.storage.clock import Clock
 from riverlog.storage.config import LogConfig
 from riverlog.storage.durability import GroupCommitter
 from riverlog.storage.errors import OffsetOutOfRangeError
-from riverlog.storage.log import AppendResult, PartitionLog
+from riverlog.storage.log import PartitionLog
 from riverlog.storage.manager import LogManager
 
 log = logging.getLogger(__name__)

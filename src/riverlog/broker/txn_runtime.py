@@ -51,7 +51,7 @@ from riverlog.broker.config import BrokerConfig
 from riverlog.broker.coordinator_runtime import (
     CoordinatorError,
     CoordinatorRuntime,
-    InternalTopic,
+    InternalTopicSettings,
 )
 from riverlog.broker.group_runtime import OFFSETS_TOPIC, GroupRuntime
 from riverlog.broker.peer import PeerError, PeerPool, PeerSecurity, inter_broker_security
@@ -215,6 +215,16 @@ def _marker_error(exc: Exception) -> ErrorCode:
 
 class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
     topic_name = TRANSACTION_STATE_TOPIC
+    topic_settings = InternalTopicSettings(
+        TRANSACTION_STATE_TOPIC,
+        "transaction.state.log",
+        {
+            "cleanup.policy": "compact",
+            "compression.type": "uncompressed",
+            "unclean.leader.election.enable": "false",
+        },
+        min_isr=True,
+    )
 
     def __init__(
         self,
@@ -242,20 +252,6 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
         self._next_id_expiry_ms = 0
 
     # --- the state topic and its partitions ---------------------------------------------------------
-
-    def internal_topic(self) -> InternalTopic:
-        return InternalTopic(
-            TRANSACTION_STATE_TOPIC,
-            self.config.get_int("transaction.state.log.num.partitions"),
-            self.config.get_int("transaction.state.log.replication.factor"),
-            {
-                "cleanup.policy": "compact",
-                "compression.type": "uncompressed",
-                "segment.bytes": str(self.config.get_int("transaction.state.log.segment.bytes")),
-                "unclean.leader.election.enable": "false",
-            },
-            min_isr=self.config.get_int("transaction.state.log.min.isr"),
-        )
 
     def new_shard(self) -> TransactionCoordinatorShard:
         return TransactionCoordinatorShard(self.config.get_int("transaction.max.timeout.ms"))
