@@ -45,9 +45,9 @@ from kio.static.primitive import i32Timedelta
 from bench.broker_runs import create_topics
 from bench.broker_support import cpu_seconds, load_average, riverlog_broker
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.peer import read_exactly
+from riverlog.broker.network.server import KafkaConnection
+from riverlog.broker.replication.peer import read_exactly
 from riverlog.broker.responses import request_schema
-from riverlog.broker.server import KafkaConnection
 from riverlog.cluster.node import BrokerNode
 from riverlog.protocol import codec
 from riverlog.protocol.codec import decode_request, encode_response
@@ -206,8 +206,8 @@ async def _measure_node(node: BrokerNode, args: argparse.Namespace) -> dict[str,
 
 
 async def _one_response(node: BrokerNode, payload: bytes) -> Any:
-    from riverlog.broker.context import RequestContext
     from riverlog.broker.handlers import produce
+    from riverlog.broker.network.context import RequestContext
 
     assert node.services is not None
     ctx = RequestContext(node.services, 0, PRODUCE_VERSION, 7, "rdkafka", "127.0.0.1")

@@ -17,9 +17,18 @@ from hypothesis import strategies as st
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
 
+from riverlog.broker.admin.topics import (
+    APPEND,
+    DELETE,
+    DYNAMIC_BROKER_CONFIGS,
+    MAX_RECORDS_PER_OP,
+    SET,
+    SUBTRACT,
+    AdminError,
+    TopicAdmin,
+    _list_op,
+)
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.dispatch import Dispatcher
-from riverlog.broker.fetch_manager import FetchManager
 from riverlog.broker.handlers import (
     alter_configs,
     create_partitions,
@@ -38,19 +47,10 @@ from riverlog.broker.handlers._config_entries import (
     topic_entries,
 )
 from riverlog.broker.metrics import BrokerMetrics
-from riverlog.broker.replica_manager import ReplicaManager
+from riverlog.broker.network.dispatch import Dispatcher
+from riverlog.broker.replication.fetch_manager import FetchManager
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.broker.responses import request_schema
-from riverlog.broker.topic_admin import (
-    APPEND,
-    DELETE,
-    DYNAMIC_BROKER_CONFIGS,
-    MAX_RECORDS_PER_OP,
-    SET,
-    SUBTRACT,
-    AdminError,
-    TopicAdmin,
-    _list_op,
-)
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
     TOPIC_RESOURCE,

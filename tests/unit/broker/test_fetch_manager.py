@@ -12,8 +12,8 @@ from pathlib import Path
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.fetch_manager import FetchManager, FetchParams, FetchPartition
-from riverlog.broker.replica_manager import ReplicaManager
+from riverlog.broker.replication.fetch_manager import FetchManager, FetchParams, FetchPartition
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.metadata.image import ClusterImage, PartitionState, TopicImage
 from riverlog.protocol.records import build_batch
 from riverlog.storage.clock import ManualClock

@@ -37,7 +37,7 @@ def test_every_handler_module_is_listed_once() -> None:
 
 def test_importing_the_table_imports_no_handler() -> None:
     code = (
-        "import sys, riverlog.broker.handlers, riverlog.broker.dispatch; "
+        "import sys, riverlog.broker.handlers, riverlog.broker.network.dispatch; "
         "print(sorted(m for m in sys.modules if m.startswith('riverlog.broker.handlers.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

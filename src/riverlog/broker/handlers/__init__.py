@@ -25,7 +25,7 @@ from riverlog.protocol.produce_response import ProduceResponse
 from riverlog.protocol.views import Message
 
 if TYPE_CHECKING:
-    from riverlog.broker.context import RequestContext
+    from riverlog.broker.network.context import RequestContext
 
 Answer = Message | ProduceResponse | FetchResponse
 RequestT = TypeVar("RequestT")

@@ -6,7 +6,7 @@ from typing import Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.protocol.messages.create_acls import AclCreation
 from riverlog.security.acl import (
     AclBinding,

@@ -15,9 +15,9 @@ from typing import Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import AdminError, topic_name_error
 from riverlog.broker.handlers._authz import configs_denied
-from riverlog.broker.topic_admin import AdminError, topic_name_error
+from riverlog.broker.network.context import RequestContext
 from riverlog.metadata.image import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.security.acl import AclOperation
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import OFFSETS_TOPIC
+from riverlog.broker.coordinators.groups import OFFSETS_TOPIC
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.messages.add_offsets_to_txn import (
     AddOffsetsToTxnRequest,

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.coordinator_runtime import CoordinatorError
+from riverlog.broker.coordinators.runtime import CoordinatorError
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn.state import TV_2
 from riverlog.protocol.messages.add_partitions_to_txn import (

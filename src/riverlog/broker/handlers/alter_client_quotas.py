@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.metadata_store import MetadataUnavailableError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import ClientQuotaRecord
 from riverlog.protocol.messages.alter_client_quotas import (

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_configs import alter_group_configs
+from riverlog.broker.admin.group_configs import alter_group_configs
+from riverlog.broker.admin.topics import AdminError
 from riverlog.broker.handlers._config_resources import alter_each
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import AdminError
 from riverlog.metadata.image import GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.protocol.messages.alter_configs import (
     AlterConfigsRequest,

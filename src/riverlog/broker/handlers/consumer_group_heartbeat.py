@@ -12,10 +12,10 @@ import datetime
 
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
 from riverlog.broker.handlers.join_group import client_host
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.coordinator.group.messages import ConsumerHeartbeatRequest, ConsumerHeartbeatResult
 from riverlog.protocol.messages.consumer_group_heartbeat import (

@@ -14,11 +14,11 @@ from collections import Counter
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import AdminError
 from riverlog.broker.handlers._authz import may_create_topic
 from riverlog.broker.handlers._config_entries import topic_entries
 from riverlog.broker.handlers._mutation_quota import MutationQuota
-from riverlog.broker.topic_admin import AdminError
+from riverlog.broker.network.context import RequestContext
 from riverlog.metadata.image import TopicImage
 from riverlog.protocol.messages import create_topics as wire
 

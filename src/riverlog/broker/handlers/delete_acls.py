@@ -6,9 +6,9 @@ from __future__ import annotations
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.authz import binding_of
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._acls import AclError, acl_filter, request_error
 from riverlog.broker.metadata_store import MetadataUnavailableError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import AclRecord
 from riverlog.protocol.messages.delete_acls import (

@@ -14,9 +14,9 @@ from collections import Counter
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import AdminError
 from riverlog.broker.handlers._mutation_quota import MutationQuota
-from riverlog.broker.topic_admin import AdminError
+from riverlog.broker.network.context import RequestContext
 from riverlog.protocol.messages.delete_topics import (
     DeletableTopicResult,
     DeleteTopicsRequest,

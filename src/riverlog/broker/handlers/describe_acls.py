@@ -6,8 +6,8 @@ from __future__ import annotations
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.authz import binding_of
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._acls import AclError, acl_filter, request_error
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.messages.describe_acls import (
     AclDescription,

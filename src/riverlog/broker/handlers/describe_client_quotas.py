@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.messages.describe_client_quotas import (
     ComponentData,

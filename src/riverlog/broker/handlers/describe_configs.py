@@ -4,7 +4,7 @@ Kafka's rules (its broker's ConfigHelper): a topic resource lists every topic co
 value; an illegal name is INVALID_TOPIC_EXCEPTION, an unknown topic UNKNOWN_TOPIC_OR_PARTITION. A broker
 resource named with this broker's id lists every broker config; "" lists the dynamic cluster defaults;
 another id, or a name that is not an integer, is INVALID_REQUEST; so is any other resource type. A group
-resource (KIP-848) lists every group config (`riverlog.broker.group_configs`), existing group or not.
+resource (KIP-848) lists every group config (`riverlog.broker.admin.group_configs`), existing group or not.
 `configuration_keys` (when not null or empty) keeps only the named configs. Synonyms are sent only when
 asked for (`include_synonyms`), documentation only when asked for (v3+); v3+ also carries the type.
 Values, sources and synonyms are computed in `_config_entries`.
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_configs import group_resource_error
+from riverlog.broker.admin.group_configs import group_resource_error
+from riverlog.broker.admin.topics import AdminError, topic_name_error
 from riverlog.broker.handlers._authz import configs_denied
 from riverlog.broker.handlers._config_entries import (
     ConfigEntry,
@@ -23,8 +23,8 @@ from riverlog.broker.handlers._config_entries import (
     group_entries,
     topic_entries,
 )
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import AdminError, topic_name_error
 from riverlog.metadata.image import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.protocol.messages.describe_configs import (
     DescribeConfigsRequest,

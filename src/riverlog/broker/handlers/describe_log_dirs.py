@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.messages.describe_log_dirs import (
     DescribableLogDirTopic,
@@ -29,7 +29,7 @@ from riverlog.protocol.messages.describe_log_dirs import (
 from riverlog.security.acl import AclOperation
 
 if TYPE_CHECKING:
-    from riverlog.broker.fetch_manager import LogDirEntry
+    from riverlog.broker.replication.fetch_manager import LogDirEntry
 
 API_KEY = 35
 MIN_VERSION = 1

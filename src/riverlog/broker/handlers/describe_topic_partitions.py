@@ -25,10 +25,10 @@ from kio.schema.errors import ErrorCode
 from kio.schema.types import BrokerId, TopicName
 from kio.static.primitive import i32
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import INTERNAL_TOPICS, topic_name_error
 from riverlog.broker.handlers.metadata import TOPIC_OPERATIONS
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
 from riverlog.metadata.image import ClusterImage, PartitionState, TopicImage
 from riverlog.protocol.messages import describe_topic_partitions as wire
 

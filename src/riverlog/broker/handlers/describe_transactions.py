@@ -12,8 +12,8 @@ import datetime
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.coordinator_runtime import CoordinatorError
+from riverlog.broker.coordinators.runtime import CoordinatorError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn import TransactionMetadata
 from riverlog.protocol.messages.describe_transactions import (

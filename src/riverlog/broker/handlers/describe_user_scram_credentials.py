@@ -10,7 +10,7 @@ from collections import Counter
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.messages.describe_user_scram_credentials import (
     CredentialInfo,

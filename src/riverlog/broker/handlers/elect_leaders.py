@@ -14,7 +14,7 @@ import asyncio
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.election import elect_leader, elect_preferred
 from riverlog.metadata.image import ClusterImage, PartitionState

@@ -1,10 +1,10 @@
 """Fetch (key 1): read batches as bytes, long-poll until min bytes or max wait, KIP-227 sessions.
 
 Steps: resolve the session and the partitions to read; refuse the partitions the client may not read;
-hand the rest to `FetchManager.fetch` (the reads and the long-poll, see riverlog.broker.fetch_manager);
+hand the rest to `FetchManager.fetch` (the reads and the long-poll, see riverlog.broker.replication.fetch_manager);
 answer — an incremental session lists only partitions whose data or offsets changed.
 
-Fetch from follower (KIP-392, `riverlog.broker.replica_selector`): with `replica.selector.class` set, a
+Fetch from follower (KIP-392, `riverlog.broker.replication.replica_selector`): with `replica.selector.class` set, a
 leader answers a consumer that sends its rack (v11+) with the preferred read replica and no records when
 another replica suits it better; any replica serves such consumers, up to its own high watermark.
 Followers, and consumers before v11, are served by the leader only (NOT_LEADER_OR_FOLLOWER elsewhere).
@@ -17,14 +17,14 @@ from collections.abc import Iterable
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.fetch_manager import (
+from riverlog.broker.network.context import RequestContext
+from riverlog.broker.replication.fetch_manager import (
     FetchParams,
     FetchPartition,
     PartitionRead,
     fetch_replica_id,
 )
-from riverlog.broker.fetch_sessions import CachedPartition, FetchSession, PartitionKey
+from riverlog.broker.replication.fetch_sessions import CachedPartition, FetchSession, PartitionKey
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.protocol.fetch_response import (
     AbortedTransaction,

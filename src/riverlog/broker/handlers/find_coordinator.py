@@ -12,8 +12,8 @@ from dataclasses import replace
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorNode
+from riverlog.broker.coordinators.groups import CoordinatorNode
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.messages.find_coordinator import (
     Coordinator,

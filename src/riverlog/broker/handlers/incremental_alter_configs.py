@@ -4,7 +4,7 @@ Operations (Kafka's AlterConfigOp): SET (0) sets an override, DELETE (1) removes
 SUBTRACT (3) add or remove items of a LIST config (such as `cleanup.policy`; any other config answers
 INVALID_CONFIG), starting from the current override or else the config's default. A key named twice, or
 a null value for anything but DELETE, is INVALID_REQUEST. Topic and broker resources follow the same
-rules as AlterConfigs, group resources (KIP-848) those of `riverlog.broker.group_configs`;
+rules as AlterConfigs, group resources (KIP-848) those of `riverlog.broker.admin.group_configs`;
 `validate_only` checks and commits nothing.
 """
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_configs import incremental_alter_group_configs
+from riverlog.broker.admin.group_configs import incremental_alter_group_configs
+from riverlog.broker.admin.topics import AdminError, ConfigOp
 from riverlog.broker.handlers._config_resources import alter_each
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import AdminError, ConfigOp
 from riverlog.metadata.image import GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.protocol.messages.incremental_alter_configs import (
     AlterConfigsResource,

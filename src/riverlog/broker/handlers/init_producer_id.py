@@ -2,7 +2,7 @@
 
 Without a transactional id Kafka hands out a fresh producer id with epoch 0 on every call (also when the
 client passes its old id/epoch to bump after an error, KIP-360). With one, the transaction coordinator
-(`riverlog.broker.txn_runtime`) bumps the id's epoch, fencing older producers; an ongoing transaction is
+(`riverlog.broker.coordinators.transactions`) bumps the id's epoch, fencing older producers; an ongoing transaction is
 aborted first (Kafka answers CONCURRENT_TRANSACTIONS and the client retries; riverlog completes the
 abort before answering and retries once itself, which the client cannot tell apart).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.broker.services import ProducerIdUnavailable
 from riverlog.protocol.messages.init_producer_id import (

@@ -8,9 +8,9 @@ session timeout is used), v4+ hands out member ids with MEMBER_ID_REQUIRED, v5+ 
 
 from __future__ import annotations
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.coordinator.group.messages import JoinGroupRequest, JoinGroupResult, Protocol
 from riverlog.protocol.messages import join_group as wire

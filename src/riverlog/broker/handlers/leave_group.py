@@ -6,9 +6,9 @@ v0-v2 name one member id and answer with one error; v3+ (KIP-345) name members b
 
 from __future__ import annotations
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import (
     LeaveGroupRequest,

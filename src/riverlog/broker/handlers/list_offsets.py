@@ -15,7 +15,7 @@ import logging
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.errors import CorruptRecordError, InvalidRecordError
 from riverlog.protocol.messages.list_offsets import (

@@ -12,7 +12,7 @@ import re
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn import TransactionMetadata, TxnState
 from riverlog.protocol.messages.list_transactions import (

@@ -18,15 +18,15 @@ from dataclasses import replace
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import INTERNAL_TOPICS, topic_name_error
 from riverlog.broker.handlers._authz import (
     authorized_operations,
     cluster_operations,
     may_create_topic,
 )
 from riverlog.broker.handlers.describe_cluster import CLUSTER_OPERATIONS
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
 from riverlog.metadata.image import ClusterImage, TopicImage
 from riverlog.protocol.messages import metadata as wire
 from riverlog.security.acl import AclOperation, ResourceType

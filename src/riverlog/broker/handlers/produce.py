@@ -19,8 +19,8 @@ import logging
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.protocol.produce_request import PartitionProduceData, ProduceRequest
 from riverlog.protocol.produce_response import (
     BatchIndexAndErrorMessage,

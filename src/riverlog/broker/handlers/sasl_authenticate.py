@@ -12,8 +12,8 @@ import datetime
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i64Timedelta
 
-from riverlog.broker.authn import AuthenticationFailed
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.authn import AuthenticationFailed
+from riverlog.broker.network.context import RequestContext
 from riverlog.protocol.messages.sasl_authenticate import (
     SaslAuthenticateRequest,
     SaslAuthenticateResponse,

@@ -6,9 +6,9 @@ Stable it answers at once with the member's current assignment. v5+ carries prot
 
 from __future__ import annotations
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import SyncGroupRequest, SyncGroupResult
 from riverlog.protocol.messages import sync_group as wire

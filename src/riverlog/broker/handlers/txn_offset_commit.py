@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.coordinator_runtime import CoordinatorError, ProducerIdAndEpoch
-from riverlog.broker.group_runtime import OFFSETS_TOPIC
+from riverlog.broker.coordinators.groups import OFFSETS_TOPIC
+from riverlog.broker.coordinators.runtime import CoordinatorError, ProducerIdAndEpoch
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import (
     OffsetCommitRequest,

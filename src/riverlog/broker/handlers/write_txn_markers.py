@@ -1,7 +1,7 @@
 """WriteTxnMarkers (key 27): a transaction coordinator ends a transaction on partitions led here.
 
 Each marker is a COMMIT or ABORT control batch with the producer's id and epoch and the coordinator's
-epoch, written by `riverlog.broker.txn_runtime.MarkerWriter` — the same code path the local
+epoch, written by `riverlog.broker.coordinators.transactions.MarkerWriter` — the same code path the local
 transaction coordinator uses. Per partition: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER, a
 stale coordinator epoch TRANSACTION_COORDINATOR_FENCED, an older producer epoch
 INVALID_PRODUCER_EPOCH, as Kafka answers. Markers on `__consumer_offsets` also commit or drop the
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.txn_runtime import TxnMarker
+from riverlog.broker.coordinators.transactions import TxnMarker
+from riverlog.broker.network.context import RequestContext
 from riverlog.protocol.messages.write_txn_markers import (
     WritableTxnMarker,
     WritableTxnMarkerPartitionResult,

@@ -37,8 +37,9 @@ from typing import Any, TypeVar
 
 from kio.schema.errors import ErrorCode
 
+from riverlog.broker.admin.topics import TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.coordinator_runtime import (
+from riverlog.broker.coordinators.runtime import (
     READ_CHUNK_BYTES,
     CoordinatorError,
     CoordinatorNode,
@@ -50,8 +51,7 @@ from riverlog.broker.coordinator_runtime import (
     java_string_hashcode,
     partition_for,
 )
-from riverlog.broker.replica_manager import ReplicaManager
-from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.coordinator.group import GroupConfig, GroupCoordinatorShard
 from riverlog.coordinator.group.messages import Completion, CoordinatorResult
 from riverlog.coordinator.group.records import (

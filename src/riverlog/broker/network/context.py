@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from riverlog.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 if TYPE_CHECKING:
-    from riverlog.broker.authn import Session
     from riverlog.broker.authz import Authorizer
+    from riverlog.broker.network.authn import Session
     from riverlog.broker.services import BrokerServices
     from riverlog.security.principal import KafkaPrincipal
 

@@ -31,9 +31,9 @@ from typing import Generic, NamedTuple, TypeVar
 
 from kio.schema.errors import ErrorCode
 
+from riverlog.broker.admin.topics import AdminError, TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.replica_manager import Partition, ReplicaManager
-from riverlog.broker.topic_admin import AdminError, TopicAdmin
+from riverlog.broker.replication.replica_manager import Partition, ReplicaManager
 from riverlog.protocol.errors import CorruptRecordError
 from riverlog.protocol.records import BatchHeader, control_record_type, iter_batches
 from riverlog.storage import AppendOrigin

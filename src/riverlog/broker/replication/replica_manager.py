@@ -6,7 +6,7 @@ Invariants:
 - Roles follow the image: on becoming leader (new leader epoch) the partition starts a new epoch in its
   log and forgets its followers' progress; on becoming follower it hands the partition to the replica
   fetcher, which first truncates a divergent tail (leader epochs) and then fetches from the leader.
-- The high watermark is the minimum log end offset of the ISR (`riverlog.broker.isr`); with this broker
+- The high watermark is the minimum log end offset of the ISR (`riverlog.broker.replication.isr`); with this broker
   the only ISR member (a single node) that is the log end offset once an append is acknowledged. In
   strict durability mode the leader's own part of it moves only after the group-commit fsync.
 - acks=all completes when the high watermark passes the batch; `min.insync.replicas` is checked before the
@@ -28,15 +28,15 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.config_defs import TOPIC_CONFIGS
-from riverlog.broker.isr import (
+from riverlog.broker.metadata_store import PartitionStateWriter
+from riverlog.broker.replication.isr import (
     FollowerState,
     fresh_followers,
     isr_high_watermark,
     lagging_members,
     may_join,
 )
-from riverlog.broker.metadata_store import PartitionStateWriter
-from riverlog.broker.purgatory import Purgatory
+from riverlog.broker.replication.purgatory import Purgatory
 from riverlog.metadata.image import ClusterImage, PartitionState
 from riverlog.metadata.zk_format import LeaderAndIsr
 from riverlog.storage.append_result import AppendResult

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, cast
 
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.authn import AuthenticationFailed, Session
-from riverlog.broker.context import RequestContext
-from riverlog.broker.fetch_manager import fetch_replica_id
 from riverlog.broker.handlers import Answer, Handler, HandlerSpec
+from riverlog.broker.network.authn import AuthenticationFailed, Session
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.quotas import CpuTimed, QuotaManager
+from riverlog.broker.replication.fetch_manager import fetch_replica_id
 from riverlog.protocol.codec import (
     api_versions_v0_error,
     decode_request,

@@ -47,16 +47,21 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 from kio.schema.write_txn_markers.v1 import request as markers_v1
 
+from riverlog.broker.admin.topics import TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.coordinator_runtime import (
+from riverlog.broker.coordinators.groups import OFFSETS_TOPIC, GroupRuntime
+from riverlog.broker.coordinators.runtime import (
     CoordinatorError,
     CoordinatorRuntime,
     InternalTopicSettings,
 )
-from riverlog.broker.group_runtime import OFFSETS_TOPIC, GroupRuntime
-from riverlog.broker.peer import PeerError, PeerPool, PeerSecurity, inter_broker_security
-from riverlog.broker.replica_manager import ReplicaManager
-from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.broker.replication.peer import (
+    PeerError,
+    PeerPool,
+    PeerSecurity,
+    inter_broker_security,
+)
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.coordinator.txn import (
     MarkerJob,
     TransactionCoordinatorShard,

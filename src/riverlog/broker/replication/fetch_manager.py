@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.replica_manager import Partition, ReplicaManager, TopicPartition
-from riverlog.broker.replica_selector import (
+from riverlog.broker.replication.replica_manager import Partition, ReplicaManager, TopicPartition
+from riverlog.broker.replication.replica_selector import (
     NO_PREFERRED_REPLICA,
     ReplicaView,
     preferred_read_replica,
