@@ -6,62 +6,15 @@ transaction handlers alone pull in the coordinators, and a broker should accept 
 ApiVersions advertises; tests/unit/broker/test_handler_table.py checks every entry against its module's
 own `API_KEY`, `MIN_VERSION` and `MAX_VERSION`. To add a handler, add its module here.
 
-A handler module is a `Handler`: besides those constants it names its request type (`REQUEST`, a view
-from `riverlog.protocol.messages.<api>`; None where the codec already decodes to a typed request, as
-for Produce) and `async def handle(ctx, request) -> answer | None`, the answer a view of the response
-or one of the specialised codec's plain responses (Produce, Fetch). The dispatcher turns kio's decoded
-body into the view and the view into kio's class for the client's version (riverlog.protocol.views).
+Each module is a `riverlog.broker.network.handler.Handler`: those constants, its typed request
+(`REQUEST`) and `async def handle(ctx, request)`; handlers/_typecheck.py proves it to mypy.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from riverlog.broker.network.handler import Answer, Handler, HandlerSpec
 
-from riverlog.protocol.fetch_response import FetchResponse
-from riverlog.protocol.produce_response import ProduceResponse
-from riverlog.protocol.views import Message
-
-if TYPE_CHECKING:
-    from riverlog.broker.network.context import RequestContext
-
-Answer = Message | ProduceResponse | FetchResponse
-RequestT = TypeVar("RequestT")
-
-
-class Handler(Protocol[RequestT]):
-    """A handler module, as the dispatcher calls it."""
-
-    @property
-    def API_KEY(self) -> int: ...
-
-    @property
-    def MIN_VERSION(self) -> int: ...
-
-    @property
-    def MAX_VERSION(self) -> int: ...
-
-    @property
-    def REQUEST(self) -> type[RequestT] | None: ...
-
-    async def handle(self, ctx: RequestContext, request: RequestT) -> Answer | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class HandlerSpec:
-    """A handler module by name, with the API it serves; the module is imported by `load`."""
-
-    # The handler modules' own constant names, so the dispatcher reads a spec and a module alike.
-    name: str
-    API_KEY: int
-    MIN_VERSION: int
-    MAX_VERSION: int
-
-    def load(self) -> ModuleType:
-        return importlib.import_module(f"{__name__}.{self.name}")
-
+__all__ = ["ALL_HANDLERS", "HANDLERS", "Answer", "Handler", "HandlerSpec"]
 
 HANDLERS: tuple[HandlerSpec, ...] = (
     HandlerSpec("produce", 0, 3, 12),

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, cast
 
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.handlers import Answer, Handler, HandlerSpec
 from riverlog.broker.network.authn import AuthenticationFailed, Session
 from riverlog.broker.network.context import RequestContext
+from riverlog.broker.network.handler import Answer, Handler, HandlerSpec
 from riverlog.broker.quotas import CpuTimed, QuotaManager
 from riverlog.broker.replication.fetch_manager import fetch_replica_id
 from riverlog.protocol.codec import (
