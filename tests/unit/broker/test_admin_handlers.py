@@ -17,17 +17,15 @@ from hypothesis import strategies as st
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.admin.topics import (
+from riverlog.broker.admin.configs import (
     APPEND,
     DELETE,
     DYNAMIC_BROKER_CONFIGS,
-    MAX_RECORDS_PER_OP,
     SET,
     SUBTRACT,
-    AdminError,
-    TopicAdmin,
     _list_op,
 )
+from riverlog.broker.admin.topics import MAX_RECORDS_PER_OP, AdminError, TopicAdmin
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.handlers import (
     alter_configs,

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
+from riverlog.broker.admin.configs import ConfigOp
 from riverlog.broker.admin.group_configs import incremental_alter_group_configs
-from riverlog.broker.admin.topics import AdminError, ConfigOp
+from riverlog.broker.admin.topics import AdminError
 from riverlog.broker.handlers._config_resources import alter_each
 from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
