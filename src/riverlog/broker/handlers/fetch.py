@@ -1,12 +1,14 @@
 """Fetch (key 1): read batches as bytes, long-poll until min bytes or max wait, KIP-227 sessions.
 
 Steps: resolve the session and the partitions to read; refuse the partitions the client may not read;
-hand the rest to `FetchManager.fetch` (the reads and the long-poll, see riverlog.broker.replication.fetch_manager);
-answer — an incremental session lists only partitions whose data or offsets changed.
+hand the rest to `FetchManager.fetch` (the reads and the long-poll, see
+riverlog.broker.replication.fetch_manager); answer — an incremental session lists only partitions
+whose data or offsets changed.
 
-Fetch from follower (KIP-392, `riverlog.broker.replication.replica_selector`): with `replica.selector.class` set, a
-leader answers a consumer that sends its rack (v11+) with the preferred read replica and no records when
-another replica suits it better; any replica serves such consumers, up to its own high watermark.
+Fetch from follower (KIP-392, `riverlog.broker.replication.replica_selector`): with
+`replica.selector.class` set, a leader answers a consumer that sends its rack (v11+) with the preferred
+read replica and no records when another replica suits it better; any replica serves such consumers,
+up to its own high watermark.
 Followers, and consumers before v11, are served by the leader only (NOT_LEADER_OR_FOLLOWER elsewhere).
 """
 
