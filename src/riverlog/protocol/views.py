@@ -38,7 +38,8 @@ MANY: Final = 2  # a tuple of nested structs
 
 
 class Message:
-    """Base of the generated views: frozen, slotted, keyword-only dataclasses."""
+    """Base of the generated views: slotted, keyword-only dataclasses (not frozen, for speed;
+    handlers build new ones rather than change them)."""
 
     __slots__ = ()
 

@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddOffsetsToTxnRequest(Message):
     transactional_id: str
     producer_id: int
@@ -25,7 +25,7 @@ class AddOffsetsToTxnRequest(Message):
     group_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddOffsetsToTxnResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode

@@ -17,13 +17,13 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddPartitionsToTxnPartitionResult(Message):
     partition_index: int
     partition_error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddPartitionsToTxnRequest(Message):
     transactions: tuple[AddPartitionsToTxnTransaction, ...] = ()
     v3_and_below_transactional_id: str = ""
@@ -32,7 +32,7 @@ class AddPartitionsToTxnRequest(Message):
     v3_and_below_topics: tuple[AddPartitionsToTxnTopic, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddPartitionsToTxnResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode = ErrorCode.none
@@ -40,25 +40,25 @@ class AddPartitionsToTxnResponse(Message):
     results_by_topic_v3_and_below: tuple[AddPartitionsToTxnTopicResult, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddPartitionsToTxnResult(Message):
     transactional_id: str
     topic_results: tuple[AddPartitionsToTxnTopicResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddPartitionsToTxnTopic(Message):
     name: str
     partitions: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddPartitionsToTxnTopicResult(Message):
     name: str
     results_by_partition: tuple[AddPartitionsToTxnPartitionResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AddPartitionsToTxnTransaction(Message):
     transactional_id: str
     producer_id: int

@@ -17,25 +17,25 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterClientQuotasRequest(Message):
     entries: tuple[EntryData, ...]
     validate_only: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterClientQuotasResponse(Message):
     throttle_time: datetime.timedelta
     entries: tuple[EntryData, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EntityData(Message):
     entity_type: str
     entity_name: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EntryData(Message):
     entity: tuple[EntityData, ...]
     ops: tuple[OpData, ...] = ()
@@ -43,7 +43,7 @@ class EntryData(Message):
     error_message: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OpData(Message):
     key: str
     value: float

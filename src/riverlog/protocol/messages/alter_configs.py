@@ -17,20 +17,20 @@ MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterConfigsRequest(Message):
     resources: tuple[AlterConfigsResource, ...]
     validate_only: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterConfigsResource(Message):
     resource_type: int
     resource_name: str
     configs: tuple[AlterableConfig, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterConfigsResourceResponse(Message):
     error_code: ErrorCode
     error_message: str | None
@@ -38,13 +38,13 @@ class AlterConfigsResourceResponse(Message):
     resource_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterConfigsResponse(Message):
     throttle_time: datetime.timedelta
     responses: tuple[AlterConfigsResourceResponse, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterableConfig(Message):
     name: str
     value: str | None

@@ -17,13 +17,13 @@ MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterPartitionReassignmentsRequest(Message):
     timeout: datetime.timedelta = datetime.timedelta(milliseconds=60000)
     topics: tuple[ReassignableTopic, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterPartitionReassignmentsResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode
@@ -31,26 +31,26 @@ class AlterPartitionReassignmentsResponse(Message):
     responses: tuple[ReassignableTopicResponse, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReassignablePartition(Message):
     partition_index: int
     replicas: tuple[int, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReassignablePartitionResponse(Message):
     partition_index: int
     error_code: ErrorCode
     error_message: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReassignableTopic(Message):
     name: str
     partitions: tuple[ReassignablePartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReassignableTopicResponse(Message):
     name: str
     partitions: tuple[ReassignablePartitionResponse, ...]

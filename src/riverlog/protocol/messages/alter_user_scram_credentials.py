@@ -17,32 +17,32 @@ MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterUserScramCredentialsRequest(Message):
     deletions: tuple[ScramCredentialDeletion, ...]
     upsertions: tuple[ScramCredentialUpsertion, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterUserScramCredentialsResponse(Message):
     throttle_time: datetime.timedelta
     results: tuple[AlterUserScramCredentialsResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterUserScramCredentialsResult(Message):
     user: str
     error_code: ErrorCode
     error_message: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ScramCredentialDeletion(Message):
     name: str
     mechanism: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ScramCredentialUpsertion(Message):
     name: str
     mechanism: int

@@ -17,20 +17,20 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ApiVersion(Message):
     api_key: int
     min_version: int
     max_version: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ApiVersionsRequest(Message):
     client_software_name: str = ""
     client_software_version: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ApiVersionsResponse(Message):
     error_code: ErrorCode
     api_keys: tuple[ApiVersion, ...]
@@ -41,14 +41,14 @@ class ApiVersionsResponse(Message):
     zk_migration_ready: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FinalizedFeatureKey(Message):
     name: str
     max_version_level: int
     min_version_level: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SupportedFeatureKey(Message):
     name: str
     min_version: int

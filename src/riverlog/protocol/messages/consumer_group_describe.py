@@ -18,24 +18,24 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Assignment(Message):
     topic_partitions: tuple[TopicPartitions, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ConsumerGroupDescribeRequest(Message):
     group_ids: tuple[str, ...] = ()
     include_authorized_operations: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ConsumerGroupDescribeResponse(Message):
     throttle_time: datetime.timedelta
     groups: tuple[DescribedGroup, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribedGroup(Message):
     error_code: ErrorCode
     error_message: str | None = None
@@ -48,7 +48,7 @@ class DescribedGroup(Message):
     authorized_operations: int = -2147483648
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Member(Message):
     member_id: str
     instance_id: str | None = None
@@ -63,7 +63,7 @@ class Member(Message):
     member_type: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicPartitions(Message):
     topic_id: uuid.UUID | None
     topic_name: str

@@ -18,12 +18,12 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Assignment(Message):
     topic_partitions: tuple[TopicPartitions, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ConsumerGroupHeartbeatRequest(Message):
     group_id: str
     member_id: str
@@ -37,7 +37,7 @@ class ConsumerGroupHeartbeatRequest(Message):
     topic_partitions: tuple[TopicPartitions, ...] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ConsumerGroupHeartbeatResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode
@@ -48,7 +48,7 @@ class ConsumerGroupHeartbeatResponse(Message):
     assignment: Assignment | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicPartitions(Message):
     topic_id: uuid.UUID | None
     partitions: tuple[int, ...] = ()

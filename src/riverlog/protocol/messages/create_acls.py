@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 3
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AclCreation(Message):
     resource_type: int
     resource_name: str
@@ -28,18 +28,18 @@ class AclCreation(Message):
     permission_type: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AclCreationResult(Message):
     error_code: ErrorCode
     error_message: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreateAclsRequest(Message):
     creations: tuple[AclCreation, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreateAclsResponse(Message):
     throttle_time: datetime.timedelta
     results: tuple[AclCreationResult, ...]

@@ -17,32 +17,32 @@ MIN_VERSION = 0
 MAX_VERSION = 3
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatePartitionsAssignment(Message):
     broker_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatePartitionsRequest(Message):
     topics: tuple[CreatePartitionsTopic, ...]
     timeout: datetime.timedelta
     validate_only: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatePartitionsResponse(Message):
     throttle_time: datetime.timedelta
     results: tuple[CreatePartitionsTopicResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatePartitionsTopic(Message):
     name: str
     count: int
     assignments: tuple[CreatePartitionsAssignment, ...] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatePartitionsTopicResult(Message):
     name: str
     error_code: ErrorCode

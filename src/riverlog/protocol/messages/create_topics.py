@@ -18,13 +18,13 @@ MIN_VERSION = 2
 MAX_VERSION = 7
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatableReplicaAssignment(Message):
     partition_index: int
     broker_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatableTopic(Message):
     name: str
     num_partitions: int
@@ -33,13 +33,13 @@ class CreatableTopic(Message):
     configs: tuple[CreatableTopicConfig, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatableTopicConfig(Message):
     name: str
     value: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatableTopicConfigs(Message):
     name: str
     value: str | None
@@ -48,7 +48,7 @@ class CreatableTopicConfigs(Message):
     is_sensitive: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreatableTopicResult(Message):
     name: str
     topic_id: uuid.UUID | None = None
@@ -60,14 +60,14 @@ class CreatableTopicResult(Message):
     configs: tuple[CreatableTopicConfigs, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreateTopicsRequest(Message):
     topics: tuple[CreatableTopic, ...]
     timeout: datetime.timedelta = datetime.timedelta(milliseconds=60000)
     validate_only: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CreateTopicsResponse(Message):
     throttle_time: datetime.timedelta
     topics: tuple[CreatableTopicResult, ...]

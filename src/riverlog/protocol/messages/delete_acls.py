@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 3
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteAclsFilter(Message):
     resource_type_filter: int
     resource_name_filter: str | None
@@ -28,14 +28,14 @@ class DeleteAclsFilter(Message):
     permission_type: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteAclsFilterResult(Message):
     error_code: ErrorCode
     error_message: str | None
     matching_acls: tuple[DeleteAclsMatchingAcl, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteAclsMatchingAcl(Message):
     error_code: ErrorCode
     error_message: str | None
@@ -48,12 +48,12 @@ class DeleteAclsMatchingAcl(Message):
     permission_type: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteAclsRequest(Message):
     filters: tuple[DeleteAclsFilter, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteAclsResponse(Message):
     throttle_time: datetime.timedelta
     filter_results: tuple[DeleteAclsFilterResult, ...]

@@ -17,18 +17,18 @@ MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeletableGroupResult(Message):
     group_id: str
     error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteGroupsRequest(Message):
     groups_names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteGroupsResponse(Message):
     throttle_time: datetime.timedelta
     results: tuple[DeletableGroupResult, ...]

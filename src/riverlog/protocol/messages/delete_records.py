@@ -17,38 +17,38 @@ MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteRecordsPartition(Message):
     partition_index: int
     offset: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteRecordsPartitionResult(Message):
     partition_index: int
     low_watermark: int
     error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteRecordsRequest(Message):
     topics: tuple[DeleteRecordsTopic, ...]
     timeout: datetime.timedelta
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteRecordsResponse(Message):
     throttle_time: datetime.timedelta
     topics: tuple[DeleteRecordsTopicResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteRecordsTopic(Message):
     name: str
     partitions: tuple[DeleteRecordsPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteRecordsTopicResult(Message):
     name: str
     partitions: tuple[DeleteRecordsPartitionResult, ...]

@@ -18,7 +18,7 @@ MIN_VERSION = 1
 MAX_VERSION = 6
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeletableTopicResult(Message):
     name: str | None
     topic_id: uuid.UUID | None = None
@@ -26,20 +26,20 @@ class DeletableTopicResult(Message):
     error_message: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteTopicState(Message):
     name: str | None = None
     topic_id: uuid.UUID | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteTopicsRequest(Message):
     topics: tuple[DeleteTopicState, ...] = ()
     timeout: datetime.timedelta
     topic_names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DeleteTopicsResponse(Message):
     throttle_time: datetime.timedelta
     responses: tuple[DeletableTopicResult, ...]

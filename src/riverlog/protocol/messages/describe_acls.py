@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 3
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AclDescription(Message):
     principal: str
     host: str
@@ -25,7 +25,7 @@ class AclDescription(Message):
     permission_type: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeAclsRequest(Message):
     resource_type_filter: int
     resource_name_filter: str | None
@@ -36,7 +36,7 @@ class DescribeAclsRequest(Message):
     permission_type: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeAclsResource(Message):
     resource_type: int
     resource_name: str
@@ -44,7 +44,7 @@ class DescribeAclsResource(Message):
     acls: tuple[AclDescription, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeAclsResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode

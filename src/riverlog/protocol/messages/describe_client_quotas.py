@@ -17,20 +17,20 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ComponentData(Message):
     entity_type: str
     match_type: int
     match: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeClientQuotasRequest(Message):
     components: tuple[ComponentData, ...]
     strict: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeClientQuotasResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode
@@ -38,19 +38,19 @@ class DescribeClientQuotasResponse(Message):
     entries: tuple[EntryData, ...] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EntityData(Message):
     entity_type: str
     entity_name: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EntryData(Message):
     entity: tuple[EntityData, ...]
     values: tuple[ValueData, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ValueData(Message):
     key: str
     value: float

@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeClusterBroker(Message):
     broker_id: int
     host: str
@@ -26,14 +26,14 @@ class DescribeClusterBroker(Message):
     is_fenced: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeClusterRequest(Message):
     include_cluster_authorized_operations: bool
     endpoint_type: int = 1
     include_fenced_brokers: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeClusterResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode

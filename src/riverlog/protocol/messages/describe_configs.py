@@ -17,21 +17,21 @@ MIN_VERSION = 1
 MAX_VERSION = 4
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeConfigsRequest(Message):
     resources: tuple[DescribeConfigsResource, ...]
     include_synonyms: bool = False
     include_documentation: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeConfigsResource(Message):
     resource_type: int
     resource_name: str
     configuration_keys: tuple[str, ...] | None = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeConfigsResourceResult(Message):
     name: str
     value: str | None
@@ -43,13 +43,13 @@ class DescribeConfigsResourceResult(Message):
     documentation: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeConfigsResponse(Message):
     throttle_time: datetime.timedelta
     results: tuple[DescribeConfigsResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeConfigsResult(Message):
     error_code: ErrorCode
     error_message: str | None
@@ -58,7 +58,7 @@ class DescribeConfigsResult(Message):
     configs: tuple[DescribeConfigsResourceResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeConfigsSynonym(Message):
     name: str
     value: str | None

@@ -17,19 +17,19 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeGroupsRequest(Message):
     groups: tuple[str, ...] = ()
     include_authorized_operations: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeGroupsResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     groups: tuple[DescribedGroup, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribedGroup(Message):
     error_code: ErrorCode
     group_id: str
@@ -40,7 +40,7 @@ class DescribedGroup(Message):
     authorized_operations: int = -2147483648
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribedGroupMember(Message):
     member_id: str
     group_instance_id: str | None = None

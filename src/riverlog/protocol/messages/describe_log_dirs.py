@@ -17,13 +17,13 @@ MIN_VERSION = 1
 MAX_VERSION = 4
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribableLogDirTopic(Message):
     topic: str
     partitions: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeLogDirsPartition(Message):
     partition_index: int
     partition_size: int
@@ -31,19 +31,19 @@ class DescribeLogDirsPartition(Message):
     is_future_key: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeLogDirsRequest(Message):
     topics: tuple[DescribableLogDirTopic, ...] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeLogDirsResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode = ErrorCode.none
     results: tuple[DescribeLogDirsResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeLogDirsResult(Message):
     error_code: ErrorCode
     log_dir: str
@@ -52,7 +52,7 @@ class DescribeLogDirsResult(Message):
     usable_bytes: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeLogDirsTopic(Message):
     name: str
     partitions: tuple[DescribeLogDirsPartition, ...]

@@ -17,18 +17,18 @@ MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeProducersRequest(Message):
     topics: tuple[TopicRequest, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeProducersResponse(Message):
     throttle_time: datetime.timedelta
     topics: tuple[TopicResponse, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PartitionResponse(Message):
     partition_index: int
     error_code: ErrorCode
@@ -36,7 +36,7 @@ class PartitionResponse(Message):
     active_producers: tuple[ProducerState, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ProducerState(Message):
     producer_id: int
     producer_epoch: int
@@ -46,13 +46,13 @@ class ProducerState(Message):
     current_txn_start_offset: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicRequest(Message):
     name: str
     partition_indexes: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicResponse(Message):
     name: str
     partitions: tuple[PartitionResponse, ...]

@@ -18,27 +18,27 @@ MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Cursor(Message):
     topic_name: str
     partition_index: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeTopicPartitionsRequest(Message):
     topics: tuple[TopicRequest, ...]
     response_partition_limit: int = 2000
     cursor: Cursor | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeTopicPartitionsResponse(Message):
     throttle_time: datetime.timedelta
     topics: tuple[DescribeTopicPartitionsResponseTopic, ...]
     next_cursor: Cursor | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeTopicPartitionsResponsePartition(Message):
     error_code: ErrorCode
     partition_index: int
@@ -51,7 +51,7 @@ class DescribeTopicPartitionsResponsePartition(Message):
     offline_replicas: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeTopicPartitionsResponseTopic(Message):
     error_code: ErrorCode
     name: str | None
@@ -61,6 +61,6 @@ class DescribeTopicPartitionsResponseTopic(Message):
     topic_authorized_operations: int = -2147483648
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicRequest(Message):
     name: str

@@ -17,24 +17,24 @@ MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeTransactionsRequest(Message):
     transactional_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeTransactionsResponse(Message):
     throttle_time: datetime.timedelta
     transaction_states: tuple[TransactionState, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicData(Message):
     topic: str
     partitions: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TransactionState(Message):
     error_code: ErrorCode
     transactional_id: str

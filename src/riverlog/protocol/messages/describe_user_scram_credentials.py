@@ -17,18 +17,18 @@ MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CredentialInfo(Message):
     mechanism: int
     iterations: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeUserScramCredentialsRequest(Message):
     users: tuple[UserName, ...] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeUserScramCredentialsResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode
@@ -36,7 +36,7 @@ class DescribeUserScramCredentialsResponse(Message):
     results: tuple[DescribeUserScramCredentialsResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DescribeUserScramCredentialsResult(Message):
     user: str
     error_code: ErrorCode
@@ -44,6 +44,6 @@ class DescribeUserScramCredentialsResult(Message):
     credential_infos: tuple[CredentialInfo, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class UserName(Message):
     name: str

@@ -17,34 +17,34 @@ MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ElectLeadersRequest(Message):
     election_type: int = 0
     topic_partitions: tuple[TopicPartitions, ...] | None
     timeout: datetime.timedelta = datetime.timedelta(milliseconds=60000)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ElectLeadersResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode = ErrorCode.none
     replica_election_results: tuple[ReplicaElectionResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PartitionResult(Message):
     partition_id: int
     error_code: ErrorCode
     error_message: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReplicaElectionResult(Message):
     topic: str
     partition_result: tuple[PartitionResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicPartitions(Message):
     topic: str
     partitions: tuple[int, ...] = ()

@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EndTxnRequest(Message):
     transactional_id: str
     producer_id: int
@@ -25,7 +25,7 @@ class EndTxnRequest(Message):
     committed: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EndTxnResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode

@@ -18,19 +18,19 @@ MIN_VERSION = 4
 MAX_VERSION = 17
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AbortedTransaction(Message):
     producer_id: int
     first_offset: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EpochEndOffset(Message):
     epoch: int = -1
     end_offset: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FetchPartition(Message):
     partition: int
     current_leader_epoch: int = -1
@@ -41,7 +41,7 @@ class FetchPartition(Message):
     replica_directory_id: uuid.UUID | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FetchRequest(Message):
     cluster_id: str | None = None
     replica_state: ReplicaState = field(
@@ -59,7 +59,7 @@ class FetchRequest(Message):
     replica_id: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FetchResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode = ErrorCode.none
@@ -68,34 +68,34 @@ class FetchResponse(Message):
     node_endpoints: tuple[NodeEndpoint, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FetchTopic(Message):
     topic_id: uuid.UUID | None = None
     partitions: tuple[FetchPartition, ...]
     topic: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FetchableTopicResponse(Message):
     topic_id: uuid.UUID | None = None
     partitions: tuple[PartitionData, ...]
     topic: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ForgottenTopic(Message):
     topic_id: uuid.UUID | None = None
     partitions: tuple[int, ...] = ()
     topic: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class LeaderIdAndEpoch(Message):
     leader_id: int = -1
     leader_epoch: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class NodeEndpoint(Message):
     node_id: int
     host: str
@@ -103,7 +103,7 @@ class NodeEndpoint(Message):
     rack: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PartitionData(Message):
     partition_index: int
     error_code: ErrorCode
@@ -122,13 +122,13 @@ class PartitionData(Message):
     records: bytes | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReplicaState(Message):
     replica_id: int = -1
     replica_epoch: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SnapshotId(Message):
     end_offset: int = -1
     epoch: int = -1

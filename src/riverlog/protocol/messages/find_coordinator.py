@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 6
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Coordinator(Message):
     key: str
     node_id: int
@@ -27,14 +27,14 @@ class Coordinator(Message):
     error_message: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FindCoordinatorRequest(Message):
     key_type: int = 0
     coordinator_keys: tuple[str, ...] = ()
     key: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class FindCoordinatorResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     coordinators: tuple[Coordinator, ...] = ()

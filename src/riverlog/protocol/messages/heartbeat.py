@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 4
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class HeartbeatRequest(Message):
     group_id: str
     generation_id: int
@@ -25,7 +25,7 @@ class HeartbeatRequest(Message):
     group_instance_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class HeartbeatResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     error_code: ErrorCode

@@ -17,14 +17,14 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterConfigsResource(Message):
     resource_type: int
     resource_name: str
     configs: tuple[AlterableConfig, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterConfigsResourceResponse(Message):
     error_code: ErrorCode
     error_message: str | None
@@ -32,20 +32,20 @@ class AlterConfigsResourceResponse(Message):
     resource_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AlterableConfig(Message):
     name: str
     config_operation: int
     value: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class IncrementalAlterConfigsRequest(Message):
     resources: tuple[AlterConfigsResource, ...]
     validate_only: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class IncrementalAlterConfigsResponse(Message):
     throttle_time: datetime.timedelta
     responses: tuple[AlterConfigsResourceResponse, ...]

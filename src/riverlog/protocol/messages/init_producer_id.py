@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class InitProducerIdRequest(Message):
     transactional_id: str | None
     transaction_timeout: datetime.timedelta
@@ -25,7 +25,7 @@ class InitProducerIdRequest(Message):
     producer_epoch: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class InitProducerIdResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode

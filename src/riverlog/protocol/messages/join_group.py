@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 9
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class JoinGroupRequest(Message):
     group_id: str
     session_timeout: datetime.timedelta
@@ -29,13 +29,13 @@ class JoinGroupRequest(Message):
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class JoinGroupRequestProtocol(Message):
     name: str
     metadata: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class JoinGroupResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     error_code: ErrorCode
@@ -48,7 +48,7 @@ class JoinGroupResponse(Message):
     members: tuple[JoinGroupResponseMember, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class JoinGroupResponseMember(Message):
     member_id: str
     group_instance_id: str | None = None

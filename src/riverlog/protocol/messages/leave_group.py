@@ -17,28 +17,28 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class LeaveGroupRequest(Message):
     group_id: str
     members: tuple[MemberIdentity, ...] = ()
     member_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class LeaveGroupResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     error_code: ErrorCode
     members: tuple[MemberResponse, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MemberIdentity(Message):
     member_id: str
     group_instance_id: str | None = None
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MemberResponse(Message):
     member_id: str
     group_instance_id: str | None

@@ -17,20 +17,20 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListGroupsRequest(Message):
     states_filter: tuple[str, ...] = ()
     types_filter: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListGroupsResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     error_code: ErrorCode
     groups: tuple[ListedGroup, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListedGroup(Message):
     group_id: str
     protocol_type: str

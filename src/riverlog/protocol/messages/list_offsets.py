@@ -17,14 +17,14 @@ MIN_VERSION = 1
 MAX_VERSION = 10
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListOffsetsPartition(Message):
     partition_index: int
     current_leader_epoch: int = -1
     timestamp: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListOffsetsPartitionResponse(Message):
     partition_index: int
     error_code: ErrorCode
@@ -33,7 +33,7 @@ class ListOffsetsPartitionResponse(Message):
     leader_epoch: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListOffsetsRequest(Message):
     replica_id: int
     isolation_level: int = 0
@@ -41,19 +41,19 @@ class ListOffsetsRequest(Message):
     timeout: datetime.timedelta = datetime.timedelta(0)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListOffsetsResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     topics: tuple[ListOffsetsTopicResponse, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListOffsetsTopic(Message):
     name: str
     partitions: tuple[ListOffsetsPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListOffsetsTopicResponse(Message):
     name: str
     partitions: tuple[ListOffsetsPartitionResponse, ...]

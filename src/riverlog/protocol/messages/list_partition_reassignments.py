@@ -17,13 +17,13 @@ MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListPartitionReassignmentsRequest(Message):
     timeout: datetime.timedelta = datetime.timedelta(milliseconds=60000)
     topics: tuple[ListPartitionReassignmentsTopics, ...] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListPartitionReassignmentsResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode
@@ -31,13 +31,13 @@ class ListPartitionReassignmentsResponse(Message):
     topics: tuple[OngoingTopicReassignment, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListPartitionReassignmentsTopics(Message):
     name: str
     partition_indexes: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OngoingPartitionReassignment(Message):
     partition_index: int
     replicas: tuple[int, ...] = ()
@@ -45,7 +45,7 @@ class OngoingPartitionReassignment(Message):
     removing_replicas: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OngoingTopicReassignment(Message):
     name: str
     partitions: tuple[OngoingPartitionReassignment, ...]

@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListTransactionsRequest(Message):
     state_filters: tuple[str, ...] = ()
     producer_id_filters: tuple[int, ...] = ()
@@ -25,7 +25,7 @@ class ListTransactionsRequest(Message):
     transactional_id_pattern: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ListTransactionsResponse(Message):
     throttle_time: datetime.timedelta
     error_code: ErrorCode
@@ -33,7 +33,7 @@ class ListTransactionsResponse(Message):
     transaction_states: tuple[TransactionState, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TransactionState(Message):
     transactional_id: str
     producer_id: int

@@ -18,7 +18,7 @@ MIN_VERSION = 0
 MAX_VERSION = 13
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MetadataRequest(Message):
     topics: tuple[MetadataRequestTopic, ...] | None
     allow_auto_topic_creation: bool = True
@@ -26,13 +26,13 @@ class MetadataRequest(Message):
     include_cluster_authorized_operations: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MetadataRequestTopic(Message):
     topic_id: uuid.UUID | None = None
     name: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MetadataResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     brokers: tuple[MetadataResponseBroker, ...]
@@ -43,7 +43,7 @@ class MetadataResponse(Message):
     cluster_authorized_operations: int = -2147483648
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MetadataResponseBroker(Message):
     node_id: int
     host: str
@@ -51,7 +51,7 @@ class MetadataResponseBroker(Message):
     rack: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MetadataResponsePartition(Message):
     error_code: ErrorCode
     partition_index: int
@@ -62,7 +62,7 @@ class MetadataResponsePartition(Message):
     offline_replicas: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class MetadataResponseTopic(Message):
     error_code: ErrorCode
     name: str | None

@@ -17,7 +17,7 @@ MIN_VERSION = 2
 MAX_VERSION = 9
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetCommitRequest(Message):
     group_id: str
     generation_id_or_member_epoch: int = -1
@@ -27,7 +27,7 @@ class OffsetCommitRequest(Message):
     retention_time: datetime.timedelta = datetime.timedelta(milliseconds=-1)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetCommitRequestPartition(Message):
     partition_index: int
     committed_offset: int
@@ -35,25 +35,25 @@ class OffsetCommitRequestPartition(Message):
     committed_metadata: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetCommitRequestTopic(Message):
     name: str
     partitions: tuple[OffsetCommitRequestPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetCommitResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     topics: tuple[OffsetCommitResponseTopic, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetCommitResponsePartition(Message):
     partition_index: int
     error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetCommitResponseTopic(Message):
     name: str
     partitions: tuple[OffsetCommitResponsePartition, ...]

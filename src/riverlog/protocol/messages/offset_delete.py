@@ -17,37 +17,37 @@ MIN_VERSION = 0
 MAX_VERSION = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetDeleteRequest(Message):
     group_id: str
     topics: tuple[OffsetDeleteRequestTopic, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetDeleteRequestPartition(Message):
     partition_index: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetDeleteRequestTopic(Message):
     name: str
     partitions: tuple[OffsetDeleteRequestPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetDeleteResponse(Message):
     error_code: ErrorCode
     throttle_time: datetime.timedelta
     topics: tuple[OffsetDeleteResponseTopic, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetDeleteResponsePartition(Message):
     partition_index: int
     error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetDeleteResponseTopic(Message):
     name: str
     partitions: tuple[OffsetDeleteResponsePartition, ...]

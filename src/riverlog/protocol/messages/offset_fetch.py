@@ -17,7 +17,7 @@ MIN_VERSION = 1
 MAX_VERSION = 9
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchRequest(Message):
     groups: tuple[OffsetFetchRequestGroup, ...] = ()
     require_stable: bool = False
@@ -25,7 +25,7 @@ class OffsetFetchRequest(Message):
     topics: tuple[OffsetFetchRequestTopic, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchRequestGroup(Message):
     group_id: str
     member_id: str | None = None
@@ -33,19 +33,19 @@ class OffsetFetchRequestGroup(Message):
     topics: tuple[OffsetFetchRequestTopics, ...] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchRequestTopic(Message):
     name: str
     partition_indexes: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchRequestTopics(Message):
     name: str
     partition_indexes: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     groups: tuple[OffsetFetchResponseGroup, ...] = ()
@@ -53,14 +53,14 @@ class OffsetFetchResponse(Message):
     error_code: ErrorCode = ErrorCode.none
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchResponseGroup(Message):
     group_id: str
     topics: tuple[OffsetFetchResponseTopics, ...]
     error_code: ErrorCode = ErrorCode.none
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchResponsePartition(Message):
     partition_index: int
     committed_offset: int
@@ -69,7 +69,7 @@ class OffsetFetchResponsePartition(Message):
     error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchResponsePartitions(Message):
     partition_index: int
     committed_offset: int
@@ -78,13 +78,13 @@ class OffsetFetchResponsePartitions(Message):
     error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchResponseTopic(Message):
     name: str
     partitions: tuple[OffsetFetchResponsePartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetFetchResponseTopics(Message):
     name: str
     partitions: tuple[OffsetFetchResponsePartitions, ...]

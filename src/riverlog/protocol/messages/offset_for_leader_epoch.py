@@ -17,7 +17,7 @@ MIN_VERSION = 2
 MAX_VERSION = 4
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class EpochEndOffset(Message):
     error_code: ErrorCode
     partition: int
@@ -25,32 +25,32 @@ class EpochEndOffset(Message):
     end_offset: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetForLeaderEpochRequest(Message):
     replica_id: int = -2
     topics: tuple[OffsetForLeaderTopic, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetForLeaderEpochResponse(Message):
     throttle_time: datetime.timedelta
     topics: tuple[OffsetForLeaderTopicResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetForLeaderPartition(Message):
     partition: int
     current_leader_epoch: int = -1
     leader_epoch: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetForLeaderTopic(Message):
     topic: str
     partitions: tuple[OffsetForLeaderPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class OffsetForLeaderTopicResult(Message):
     topic: str
     partitions: tuple[EpochEndOffset, ...]

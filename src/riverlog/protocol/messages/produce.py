@@ -17,19 +17,19 @@ MIN_VERSION = 3
 MAX_VERSION = 12
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class BatchIndexAndErrorMessage(Message):
     batch_index: int
     batch_index_error_message: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class LeaderIdAndEpoch(Message):
     leader_id: int = -1
     leader_epoch: int = -1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class NodeEndpoint(Message):
     node_id: int
     host: str
@@ -37,13 +37,13 @@ class NodeEndpoint(Message):
     rack: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PartitionProduceData(Message):
     index: int
     records: bytes | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PartitionProduceResponse(Message):
     index: int
     error_code: ErrorCode
@@ -57,7 +57,7 @@ class PartitionProduceResponse(Message):
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ProduceRequest(Message):
     transactional_id: str | None = None
     acks: int
@@ -65,20 +65,20 @@ class ProduceRequest(Message):
     topic_data: tuple[TopicProduceData, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ProduceResponse(Message):
     responses: tuple[TopicProduceResponse, ...]
     throttle_time: datetime.timedelta = datetime.timedelta(milliseconds=0)
     node_endpoints: tuple[NodeEndpoint, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicProduceData(Message):
     name: str
     partition_data: tuple[PartitionProduceData, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TopicProduceResponse(Message):
     name: str
     partition_responses: tuple[PartitionProduceResponse, ...]

@@ -17,12 +17,12 @@ MIN_VERSION = 0
 MAX_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SaslAuthenticateRequest(Message):
     auth_bytes: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SaslAuthenticateResponse(Message):
     error_code: ErrorCode
     error_message: str | None

@@ -16,12 +16,12 @@ MIN_VERSION = 0
 MAX_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SaslHandshakeRequest(Message):
     mechanism: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SaslHandshakeResponse(Message):
     error_code: ErrorCode
     mechanisms: tuple[str, ...] = ()

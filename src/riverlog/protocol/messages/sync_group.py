@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SyncGroupRequest(Message):
     group_id: str
     generation_id: int
@@ -28,13 +28,13 @@ class SyncGroupRequest(Message):
     assignments: tuple[SyncGroupRequestAssignment, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SyncGroupRequestAssignment(Message):
     member_id: str
     assignment: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SyncGroupResponse(Message):
     throttle_time: datetime.timedelta = datetime.timedelta(0)
     error_code: ErrorCode

@@ -17,7 +17,7 @@ MIN_VERSION = 0
 MAX_VERSION = 5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TxnOffsetCommitRequest(Message):
     transactional_id: str
     group_id: str
@@ -29,7 +29,7 @@ class TxnOffsetCommitRequest(Message):
     topics: tuple[TxnOffsetCommitRequestTopic, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TxnOffsetCommitRequestPartition(Message):
     partition_index: int
     committed_offset: int
@@ -37,25 +37,25 @@ class TxnOffsetCommitRequestPartition(Message):
     committed_metadata: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TxnOffsetCommitRequestTopic(Message):
     name: str
     partitions: tuple[TxnOffsetCommitRequestPartition, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TxnOffsetCommitResponse(Message):
     throttle_time: datetime.timedelta
     topics: tuple[TxnOffsetCommitResponseTopic, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TxnOffsetCommitResponsePartition(Message):
     partition_index: int
     error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class TxnOffsetCommitResponseTopic(Message):
     name: str
     partitions: tuple[TxnOffsetCommitResponsePartition, ...]

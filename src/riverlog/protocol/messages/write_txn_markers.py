@@ -16,7 +16,7 @@ MIN_VERSION = 1
 MAX_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class WritableTxnMarker(Message):
     producer_id: int
     producer_epoch: int
@@ -26,35 +26,35 @@ class WritableTxnMarker(Message):
     transaction_version: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class WritableTxnMarkerPartitionResult(Message):
     partition_index: int
     error_code: ErrorCode
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class WritableTxnMarkerResult(Message):
     producer_id: int
     topics: tuple[WritableTxnMarkerTopicResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class WritableTxnMarkerTopic(Message):
     name: str
     partition_indexes: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class WritableTxnMarkerTopicResult(Message):
     name: str
     partitions: tuple[WritableTxnMarkerPartitionResult, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class WriteTxnMarkersRequest(Message):
     markers: tuple[WritableTxnMarker, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class WriteTxnMarkersResponse(Message):
     markers: tuple[WritableTxnMarkerResult, ...]
