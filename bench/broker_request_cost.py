@@ -19,6 +19,9 @@ up. Two measurements, both of CPU time (so they hold up on a shared machine bett
     python -m bench.broker_request_cost [--socket] [--requests N] [--rounds R] [--records K] [--profile]
 
 `--profile` (in-process) adds a cProfile of one round, top functions by own and cumulative time.
+`--socket --fetch` measures a consumer's Fetch instead: one Produce of `--records` records first, then
+Fetch v12 requests for them from offset 0 (max wait 0, one partition, partition max bytes 1 MiB), one
+in flight, the same CPU figure per request.
 """
 
 from __future__ import annotations
@@ -45,9 +48,9 @@ from kio.static.primitive import i32Timedelta
 from bench.broker_runs import create_topics
 from bench.broker_support import cpu_seconds, load_average, riverlog_broker
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.peer import read_exactly
+from riverlog.broker.network.server import KafkaConnection
+from riverlog.broker.replication.peer import read_exactly
 from riverlog.broker.responses import request_schema
-from riverlog.broker.server import KafkaConnection
 from riverlog.cluster.node import BrokerNode
 from riverlog.protocol import codec
 from riverlog.protocol.codec import decode_request, encode_response
@@ -56,6 +59,7 @@ from riverlog.protocol.records import build_batch
 
 TOPIC = "cost"
 PRODUCE_VERSION = 10
+FETCH_VERSION = 12
 _SIZE = struct.Struct(">i")
 
 
@@ -206,13 +210,11 @@ async def _measure_node(node: BrokerNode, args: argparse.Namespace) -> dict[str,
 
 
 async def _one_response(node: BrokerNode, payload: bytes) -> Any:
-    from riverlog.broker.context import RequestContext
     from riverlog.broker.handlers import produce
-    from riverlog.broker.responses import ResponseSchema
+    from riverlog.broker.network.context import RequestContext
 
     assert node.services is not None
-    schema = ResponseSchema(0, PRODUCE_VERSION)
-    ctx = RequestContext(node.services, 0, PRODUCE_VERSION, 7, "rdkafka", "127.0.0.1", schema)
+    ctx = RequestContext(node.services, 0, PRODUCE_VERSION, 7, "rdkafka", "127.0.0.1")
     return await produce.handle(ctx, decode_request(payload).body)
 
 
@@ -239,6 +241,42 @@ def _print_profile(profiler: cProfile.Profile) -> None:
     print(out.getvalue())
 
 
+def fetch_frame(correlation_id: int = 8) -> bytes:
+    """A framed Fetch v12 request (header v2, client id `rdkafka`) for partition 0 from offset 0."""
+    schema = request_schema(1, FETCH_VERSION)
+    body = schema.FetchRequest(
+        replica_id=-1,
+        max_wait=i32Timedelta.parse(datetime.timedelta(0)),
+        min_bytes=1,
+        max_bytes=1 << 20,
+        isolation_level=0,
+        session_id=0,
+        session_epoch=-1,
+        topics=(
+            schema.FetchTopic(
+                topic=TOPIC,
+                partitions=(
+                    schema.FetchPartition(
+                        partition=0,
+                        current_leader_epoch=-1,
+                        fetch_offset=0,
+                        last_fetched_epoch=-1,
+                        log_start_offset=-1,
+                        partition_max_bytes=1 << 20,
+                    ),
+                ),
+            ),
+        ),
+        forgotten_topics_data=(),
+        rack_id="",
+    )
+    out = io.BytesIO()
+    out.write(struct.pack(">hhih", 1, FETCH_VERSION, correlation_id, 7) + b"rdkafka\x00")
+    entity_writer(load_request_schema(1, FETCH_VERSION))(out, body)
+    payload = out.getvalue()
+    return _SIZE.pack(len(payload)) + payload
+
+
 def socket_cost(args: argparse.Namespace) -> float:
     """Broker CPU µs per request over a loopback socket, one request in flight (see the docstring)."""
     framed = produce_frame(args.records)
@@ -247,6 +285,11 @@ def socket_cost(args: argparse.Namespace) -> float:
         create_topics(broker.bootstrap, [TOPIC])
         with socket.create_connection(("127.0.0.1", broker.port)) as conn:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if args.fetch:  # the records to read, then the requests measured are Fetches
+                conn.sendall(framed)
+                (size,) = _SIZE.unpack(read_exactly(conn, 4))
+                read_exactly(conn, size)
+                framed = fetch_frame()
 
             def requests(n: int) -> None:
                 for _ in range(n):
@@ -270,13 +313,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--records", type=int, default=30, help="records per Produce request")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--fetch", action="store_true", help="with --socket: Fetch requests")
     args = parser.parse_args(argv)
     args.requests = args.requests or (20_000 if args.socket else 3000)
     print(f"load average {load_average()}")
     if args.socket:
         micros = socket_cost(args)
+        api = "Fetch" if args.fetch else "Produce"
         print(
-            f"broker CPU per Produce request ({args.records} records, over a socket): {micros:.1f} µs"
+            f"broker CPU per {api} request ({args.records} records, over a socket): {micros:.1f} µs"
         )
     else:
         with tempfile.TemporaryDirectory(prefix="riverlog-cost-") as tmp:

@@ -13,7 +13,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from riverlog.broker.coordinator_runtime import partition_for
+from riverlog.broker.coordinators.runtime import partition_for
 from riverlog.testing.cluster import LocalCluster
 
 pytestmark = pytest.mark.cluster

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from riverlog.broker.replica_selector import RACK_AWARE
+from riverlog.broker.replication.replica_selector import RACK_AWARE
 from riverlog.testing.cluster import BrokerProcess, LocalCluster
 from riverlog.testing.zookeeper import ZooKeeperServer
 

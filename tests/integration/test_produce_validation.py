@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from crc32c import crc32c
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.peer import read_exactly
+from riverlog.broker.replication.peer import read_exactly
 from riverlog.broker.responses import request_schema
 from riverlog.protocol.codec import decode_response, encode_request
 from riverlog.protocol.compression import GZIP, LZ4, SNAPPY, ZSTD, compress

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from riverlog.broker.txn_runtime import TxnRuntime
+from riverlog.broker.coordinators.transactions import TxnRuntime
 from riverlog.coordinator.txn import MarkerJob
 from riverlog.storage import errors as storage_errors
 from riverlog.testing.broker import RunningBroker

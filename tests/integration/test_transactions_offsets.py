@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from riverlog.broker.txn_runtime import TxnRuntime
+from riverlog.broker.coordinators.transactions import TxnRuntime
 from riverlog.coordinator.txn import MarkerJob
 from riverlog.storage import errors as storage_errors
 from riverlog.testing.broker import RunningBroker

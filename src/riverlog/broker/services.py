@@ -11,21 +11,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from riverlog.broker.admin.topics import TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.fetch_sessions import FetchSessionCache
 from riverlog.broker.metadata_store import MetadataStore
 from riverlog.broker.metrics import BrokerMetrics
-from riverlog.broker.replica_manager import ReplicaManager
-from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.broker.replication.fetch_manager import FetchManager
+from riverlog.broker.replication.fetch_sessions import FetchSessionCache
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.metadata.image import ClusterImage
 from riverlog.storage.clock import Clock
 
 if TYPE_CHECKING:
     from riverlog.broker.authz import Authorizer
-    from riverlog.broker.group_runtime import GroupRuntime
+    from riverlog.broker.coordinators.groups import GroupRuntime
+    from riverlog.broker.coordinators.transactions import TxnRuntime
+    from riverlog.broker.coordinators.txn_verification import TxnVerifier
     from riverlog.broker.quotas import QuotaManager
-    from riverlog.broker.txn_runtime import TxnRuntime
-    from riverlog.broker.txn_verification import TxnVerifier
 
 CoordinatorFactory = Callable[[], "tuple[GroupRuntime, TxnRuntime]"]
 
@@ -67,6 +68,7 @@ class BrokerServices:
     topics: TopicAdmin
     producer_ids: ProducerIdManager
     coordinator_factory: CoordinatorFactory
+    fetches: FetchManager
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
     metrics: BrokerMetrics = field(default_factory=BrokerMetrics)
     api_ranges: list[tuple[int, int, int]] = field(default_factory=list)
@@ -90,8 +92,8 @@ class BrokerServices:
     def txn_verifier(self) -> TxnVerifier:
         """The KIP-890 checks of transactional writes (built on the first one)."""
         if self._txn_verifier is None:
-            from riverlog.broker.peer import inter_broker_security
-            from riverlog.broker.txn_verification import TxnVerifier
+            from riverlog.broker.coordinators.txn_verification import TxnVerifier
+            from riverlog.broker.replication.peer import inter_broker_security
 
             self._txn_verifier = TxnVerifier(
                 self.broker_id, lambda: self.transactions, inter_broker_security(self.config)

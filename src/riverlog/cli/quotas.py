@@ -52,7 +52,7 @@ IpDefault = Annotated[bool, typer.Option("--ip-default", help="the default IP")]
 
 
 def _security(settings: dict[str, str]) -> Any:
-    from riverlog.broker.peer import PeerSecurity
+    from riverlog.broker.replication.peer import PeerSecurity
 
     protocol = settings.get("security.protocol", "PLAINTEXT").upper()
     if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
@@ -87,7 +87,7 @@ def _security(settings: dict[str, str]) -> Any:
 
 
 def _call(bootstrap: str, command_config: list[str] | None, request: Any) -> Any:
-    from riverlog.broker.peer import PeerConnection, PeerError
+    from riverlog.broker.replication.peer import PeerConnection, PeerError
 
     settings = parse_assignments(command_config, "--command-config")
     host, port = bootstrap_addresses(settings.pop("bootstrap.servers", bootstrap))[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from riverlog.broker.peer import call_blocking
+from riverlog.broker.replication.peer import call_blocking
 from riverlog.cli.errors import CliError
 
 TIMEOUT_S = 10.0

@@ -16,27 +16,28 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from riverlog.broker.authn import listener_security
+from riverlog.broker.admin.topics import TopicAdmin
 from riverlog.broker.authz import Authorizer, authorizer_enabled
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.dispatch import Dispatcher
 from riverlog.broker.handlers import ALL_HANDLERS
 from riverlog.broker.listeners import ListenerPlan, plan_listeners
 from riverlog.broker.local_metadata import LocalMetadataStore, load_or_create_cluster_id
 from riverlog.broker.metadata_store import MetadataStore
+from riverlog.broker.network.authn import listener_security
+from riverlog.broker.network.dispatch import Dispatcher
+from riverlog.broker.network.server import BrokerServer
 from riverlog.broker.quotas import QuotaManager
-from riverlog.broker.replica_manager import ReplicaManager, topic_log_config
-from riverlog.broker.server import BrokerServer
+from riverlog.broker.replication.fetch_manager import FetchManager
+from riverlog.broker.replication.replica_manager import ReplicaManager, topic_log_config
 from riverlog.broker.services import BrokerServices, ProducerIdManager
-from riverlog.broker.topic_admin import TopicAdmin
 from riverlog.metadata.image import ClusterImage, RegisterBrokerRecord, format_endpoints
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
 from riverlog.storage.manager import LogManager
 
 if TYPE_CHECKING:
-    from riverlog.broker.group_runtime import GroupRuntime
+    from riverlog.broker.coordinators.groups import GroupRuntime
+    from riverlog.broker.coordinators.transactions import TxnRuntime
     from riverlog.broker.metrics_http import MetricsServer
-    from riverlog.broker.txn_runtime import TxnRuntime
     from riverlog.cluster.zk_mode import ZkMode
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class BrokerNode:
         self._logs.load()
         metadata: MetadataStore
         if self.config.get("zookeeper.connect"):
-            from riverlog.broker.peer import inter_broker_security
+            from riverlog.broker.replication.peer import inter_broker_security
             from riverlog.cluster.zk_mode import ZkMode  # kazoo only when clustered
 
             inter_broker_security(self.config)  # a bad inter-broker login fails now, naming its key
@@ -109,6 +110,7 @@ class BrokerNode:
             topics=topics,
             producer_ids=producer_ids,
             coordinator_factory=lambda: self._start_coordinators(replicas, topics, producer_ids),
+            fetches=FetchManager(replicas, self.config, self.clock),
         )
         services.authorizer = Authorizer(self.config, lambda: metadata.image)
         dispatcher = Dispatcher(services, ALL_HANDLERS)
@@ -172,12 +174,11 @@ class BrokerNode:
         """Build the group and transaction coordinators (on first use, or just after start-up:
         their imports are a third of the broker's) and start their timers; loading their internal
         partitions (and finishing transactions a crash left half done) happens in those timers."""
-        from riverlog.broker import group_runtime, txn_runtime
+        from riverlog.broker.coordinators.groups import GroupRuntime
+        from riverlog.broker.coordinators.transactions import TxnRuntime
 
-        groups = group_runtime.GroupRuntime(
-            self.config, self.clock, replicas, topics, self.broker_id
-        )
-        transactions = txn_runtime.TxnRuntime(
+        groups = GroupRuntime(self.config, self.clock, replicas, topics, self.broker_id)
+        transactions = TxnRuntime(
             self.config, self.clock, replicas, topics, self.broker_id, producer_ids.next_id, groups
         )
 

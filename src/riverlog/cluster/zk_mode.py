@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.replica_fetcher import ReplicaFetcherManager
-from riverlog.broker.replica_manager import ReplicaManager
+from riverlog.broker.replication.replica_fetcher import ReplicaFetcherManager
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.cluster.controller import Controller
 from riverlog.cluster.zk_store import ZkMetadataStore
 from riverlog.metadata import zk_format as zf

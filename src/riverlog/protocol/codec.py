@@ -48,6 +48,7 @@ from kio.static.protocol import RequestPayload, ResponsePayload
 
 from riverlog.protocol import fetch_response, produce_request, produce_response
 from riverlog.protocol.errors import InvalidRequestError, UnsupportedVersionError
+from riverlog.protocol.header import RequestHeaderInfo
 from riverlog.protocol.prescan import prescan
 from riverlog.protocol.tagged import lenient_entity_reader, skip_tagged_fields
 from riverlog.protocol.wire import Chunk
@@ -80,18 +81,7 @@ _NO_TAGGED_FIELDS: Final = b"\x00"
 _INTERPRETER_EXITS: Final = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
-# Request header and decoded request: slotted but not frozen, since a frozen dataclass costs a
-# microsecond more to build and one of each is built for every request.
-@dataclass(slots=True)
-class RequestHeaderInfo:
-    """A request header, readable for any api key and version."""
-
-    api_key: int
-    api_version: int
-    correlation_id: int
-    client_id: str | None
-
-
+# Decoded request: slotted but not frozen (one is built for every request).
 @dataclass(slots=True)
 class DecodedRequest:
     """A request header with its body: a kio request entity, or for Produce v3-12 a

@@ -18,10 +18,7 @@ corrupt batch is answered with ``CORRUPT_MESSAGE`` (malformed records inside a w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from riverlog.protocol.codec import RequestHeaderInfo
+from riverlog.protocol.header import RequestHeaderInfo
 
 __all__ = [
     "CorruptRecordError",

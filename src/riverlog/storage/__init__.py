@@ -5,6 +5,7 @@ Public API: `LogConfig`, `PartitionLog`, `LogManager`, `FileSlice`, `AppendResul
 exceptions in `riverlog.storage.errors`. `riverlog.storage.dump` reads segment files for tools.
 """
 
+from riverlog.storage.append_result import AppendResult
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock, ManualClock
 from riverlog.storage.config import LogConfig
 from riverlog.storage.durability import GroupCommitter
@@ -12,7 +13,6 @@ from riverlog.storage.log import PartitionLog
 from riverlog.storage.manager import LogManager
 from riverlog.storage.producer_append import AppendOrigin
 from riverlog.storage.segment import FileSlice
-from riverlog.storage.validator import AppendResult
 
 __all__ = [
     "SYSTEM_CLOCK",

@@ -28,10 +28,7 @@ import weakref
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from riverlog.storage.log import PartitionLog
+from typing import Protocol
 
 
 @dataclass(slots=True)
@@ -68,6 +65,23 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+class Flushable(Protocol):
+    """What the group committer needs of a log (PartitionLog is one): the seam type that keeps
+    this module below the log."""
+
+    @property
+    def log_end_offset(self) -> int: ...
+
+    @property
+    def recovery_point(self) -> int: ...
+
+    def begin_flush(self) -> PendingFlush: ...
+
+    def complete_flush(self, pending: PendingFlush) -> None: ...
+
+    def __hash__(self) -> int: ...
+
+
 class _LogSyncState:
     __slots__ = ("running",)
 
@@ -81,12 +95,12 @@ class GroupCommitter:
 
     def __init__(self, executor: Executor | None = None) -> None:
         self._executor = executor
-        self._states: weakref.WeakKeyDictionary[PartitionLog, _LogSyncState] = (
+        self._states: weakref.WeakKeyDictionary[Flushable, _LogSyncState] = (
             weakref.WeakKeyDictionary()
         )
         self.fsyncs = 0  # flushes started (for tests and metrics)
 
-    async def sync(self, log: PartitionLog) -> None:
+    async def sync(self, log: Flushable) -> None:
         """Wait until every batch appended to `log` so far is on stable storage."""
         target = log.log_end_offset
         state = self._states.setdefault(log, _LogSyncState())
@@ -96,7 +110,7 @@ class GroupCommitter:
                 state.running = asyncio.ensure_future(self._flush(log, state))
             await asyncio.shield(state.running)
 
-    async def _flush(self, log: PartitionLog, state: _LogSyncState) -> None:
+    async def _flush(self, log: Flushable, state: _LogSyncState) -> None:
         try:
             pending = log.begin_flush()
             self.fsyncs += 1
@@ -105,6 +119,6 @@ class GroupCommitter:
         finally:
             state.running = None
 
-    def forget(self, log: PartitionLog) -> None:
+    def forget(self, log: Flushable) -> None:
         """Drop the state kept for a closed or deleted log."""
         self._states.pop(log, None)

@@ -20,12 +20,8 @@ The broker maps each to its Kafka error code; storage never builds a response.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from riverlog.protocol import errors as _protocol_errors
-
-if TYPE_CHECKING:
-    from riverlog.storage.validator import AppendResult
+from riverlog.storage.append_result import AppendResult
 
 
 class StorageError(Exception):

@@ -38,6 +38,7 @@ from riverlog.protocol.records import (
     set_max_timestamp,
 )
 from riverlog.storage import recovery, retention
+from riverlog.storage.append_result import AppendResult
 from riverlog.storage.clock import SYSTEM_CLOCK, Clock
 from riverlog.storage.config import LogConfig
 from riverlog.storage.durability import PendingFlush
@@ -61,7 +62,6 @@ from riverlog.storage.segment import EMPTY_SLICE, FileSlice, LogSegment
 from riverlog.storage.txn_index import AbortedTxn
 from riverlog.storage.validator import (
     HEADER_STRUCT,
-    AppendResult,
     Buffer,
     Header,
     check_client_batch,

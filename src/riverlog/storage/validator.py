@@ -38,7 +38,6 @@ the before/after produce figures.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 from crc32c import crc32c
 
@@ -82,19 +81,6 @@ _SHOWN_RECORD_ERRORS = 3  # Kafka's message quotes the first three
 
 # The protocol's batch header is a NamedTuple: cheap to build on the append path.
 Header = BatchHeader
-
-
-class AppendResult(NamedTuple):
-    """Where an append went (Kafka's LogAppendInfo, the parts a produce response needs)."""
-
-    first_offset: int
-    last_offset: int
-    max_timestamp: int
-    offset_of_max_timestamp: int
-    log_append_time_ms: int  # -1 unless the topic uses LogAppendTime
-    log_start_offset: int
-    records_count: int
-    valid_bytes: int
 
 
 def parse_batches(buf: Buffer) -> list[tuple[int, Header]]:

@@ -20,7 +20,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.peer import call_blocking
+from riverlog.broker.replication.peer import call_blocking
 from riverlog.broker.responses import request_schema
 from riverlog.protocol.records import build_batch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from riverlog.broker.peer import call_blocking
+from riverlog.broker.replication.peer import call_blocking
 
 
 def call(port: int, request: Any, host: str = "127.0.0.1", timeout: float = 10) -> Any:

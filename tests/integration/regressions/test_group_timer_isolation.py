@@ -17,7 +17,7 @@ import pytest
 from kio.schema.errors import ErrorCode
 from kio.schema.find_coordinator.v1.request import FindCoordinatorRequest
 
-from riverlog.broker.group_runtime import GroupRuntime
+from riverlog.broker.coordinators.groups import GroupRuntime
 from riverlog.coordinator.group.messages import JoinGroupRequest, JoinGroupResult, Protocol
 from riverlog.testing import wire
 from riverlog.testing.broker import RunningBroker

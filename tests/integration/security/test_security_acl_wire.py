@@ -22,7 +22,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from riverlog.broker.peer import PeerConnection, PeerSecurity
+from riverlog.broker.replication.peer import PeerConnection, PeerSecurity
 from riverlog.broker.responses import request_schema
 from riverlog.testing.broker import RunningBroker
 

@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from riverlog.broker.peer import PeerConnection, PeerSecurity
+from riverlog.broker.replication.peer import PeerConnection, PeerSecurity
 from riverlog.broker.responses import request_schema
 from riverlog.testing.broker import RunningBroker
 

@@ -73,7 +73,7 @@ def test_librdkafka_reauthenticates_and_keeps_producing(
     topic = f"reauth-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": reauth_broker.bootstrap_servers})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=10)
-    caplog.set_level(logging.INFO, logger="riverlog.broker.authn")
+    caplog.set_level(logging.INFO, logger="riverlog.broker.network.authn")
     producer = Producer(
         {
             "bootstrap.servers": reauth_broker.bootstrap("SASL_PLAINTEXT"),

@@ -17,8 +17,16 @@ from hypothesis import strategies as st
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
 
+from riverlog.broker.admin.configs import (
+    APPEND,
+    DELETE,
+    DYNAMIC_BROKER_CONFIGS,
+    SET,
+    SUBTRACT,
+    _list_op,
+)
+from riverlog.broker.admin.topics import MAX_RECORDS_PER_OP, AdminError, TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.dispatch import Dispatcher
 from riverlog.broker.handlers import (
     alter_configs,
     create_partitions,
@@ -37,18 +45,10 @@ from riverlog.broker.handlers._config_entries import (
     topic_entries,
 )
 from riverlog.broker.metrics import BrokerMetrics
+from riverlog.broker.network.dispatch import Dispatcher
+from riverlog.broker.replication.fetch_manager import FetchManager
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.broker.responses import request_schema
-from riverlog.broker.topic_admin import (
-    APPEND,
-    DELETE,
-    DYNAMIC_BROKER_CONFIGS,
-    MAX_RECORDS_PER_OP,
-    SET,
-    SUBTRACT,
-    AdminError,
-    TopicAdmin,
-    _list_op,
-)
 from riverlog.metadata.image import (
     BROKER_RESOURCE,
     TOPIC_RESOURCE,
@@ -60,6 +60,7 @@ from riverlog.metadata.image import (
     TopicImage,
 )
 from riverlog.protocol.codec import decode_response, encode_request
+from riverlog.storage.clock import SYSTEM_CLOCK
 from riverlog.storage.errors import OffsetOutOfRangeError
 
 TIMEOUT = i32Timedelta.parse(timedelta(seconds=30))
@@ -116,13 +117,27 @@ class FakePartition:
     leader: int = 0
     leader_epoch: int = 0
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.topic, self.index)
+
+    @property
+    def log_start_offset(self) -> int:
+        return self.log.log_start_offset
+
 
 @dataclass
 class FakeReplicas:
+    """The partitions without logs on disk; the leader check and DeleteRecords are ReplicaManager's."""
+
     partitions: dict[tuple[str, int], FakePartition] = field(default_factory=dict)
+    broker_id: int = 0
 
     def get(self, topic: str, partition: int) -> FakePartition | None:
         return self.partitions.get((topic, partition))
+
+    check_partition = ReplicaManager.check_partition
+    delete_records = ReplicaManager.delete_records
 
 
 @dataclass
@@ -137,6 +152,10 @@ class FakeServices:
     @property
     def image(self) -> ClusterImage:
         return self.metadata.image
+
+    @property
+    def fetches(self) -> FetchManager:
+        return FetchManager(self.replicas, self.config, SYSTEM_CLOCK)  # type: ignore[arg-type]
 
 
 def make_services(tmp_path: Path | None = None, brokers: int = 1, **settings: str) -> FakeServices:

@@ -12,9 +12,9 @@ import pytest
 from kio.schema.errors import ErrorCode
 from test_admin_handlers import create, error_code, make_services
 
+from riverlog.broker.admin.configs import APPEND, LIST_CONFIGS, SUBTRACT
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.config_defs import parse_cleanup_policy, validate_topic_config
-from riverlog.broker.topic_admin import APPEND, LIST_CONFIGS, SUBTRACT
 from riverlog.storage.config import LogConfig
 
 

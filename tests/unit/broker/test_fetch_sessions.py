@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import asyncio
 
-from riverlog.broker.fetch_sessions import CachedPartition, FetchSessionCache
-from riverlog.broker.purgatory import Purgatory
+from riverlog.broker.replication.fetch_sessions import CachedPartition, FetchSessionCache
+from riverlog.broker.replication.purgatory import Purgatory
 
 
 def test_sessions_evict_least_recently_used() -> None:

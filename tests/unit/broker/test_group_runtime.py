@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.group_runtime import append_error, java_string_hashcode, partition_for
+from riverlog.broker.coordinators.groups import append_error, java_string_hashcode, partition_for
 from riverlog.storage import errors as storage_errors
 
 

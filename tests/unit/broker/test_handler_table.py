@@ -5,6 +5,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+import typing
 
 import pytest
 
@@ -36,8 +37,21 @@ def test_every_handler_module_is_listed_once() -> None:
 
 def test_importing_the_table_imports_no_handler() -> None:
     code = (
-        "import sys, riverlog.broker.handlers, riverlog.broker.dispatch; "
+        "import sys, riverlog.broker.handlers, riverlog.broker.network.dispatch; "
         "print(sorted(m for m in sys.modules if m.startswith('riverlog.broker.handlers.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("spec", HANDLERS, ids=lambda spec: spec.name)
+def test_each_handler_names_its_typed_request(spec: HandlerSpec) -> None:
+    """Every handler takes a typed request: the API's generated view, or (Produce) the codec's own."""
+    module = spec.load()
+    request = module.REQUEST
+    assert isinstance(request, type)
+    if spec.name != "produce":
+        assert request.__module__ == f"riverlog.protocol.messages.{spec.name}"
+    hints = typing.get_type_hints(module.handle)
+    assert hints["request"] is request
+    assert "Any" not in str(hints["return"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from riverlog.broker.isr import (
+from riverlog.broker.replication.isr import (
     FollowerState,
     fresh_followers,
     isr_high_watermark,

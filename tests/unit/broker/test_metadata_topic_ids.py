@@ -14,8 +14,8 @@ import pytest
 from kio.schema.errors import ErrorCode
 from test_admin_handlers import call, create, make_services, rq
 
-from riverlog.broker.dispatch import Dispatcher
 from riverlog.broker.handlers import metadata
+from riverlog.broker.network.dispatch import Dispatcher
 from riverlog.protocol.codec import decode_response
 
 ZERO = uuid.UUID(int=0)

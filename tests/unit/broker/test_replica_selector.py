@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from riverlog.broker.replica_selector import (
+from riverlog.broker.replication.replica_selector import (
     LEADER_SELECTOR,
     NO_PREFERRED_REPLICA,
     RACK_AWARE,

@@ -6,8 +6,8 @@ import asyncio
 import struct
 from typing import Any
 
-from riverlog.broker.dispatch import CloseConnection
-from riverlog.broker.server import MAX_COALESCED_RESPONSES, BrokerServer, KafkaConnection
+from riverlog.broker.network.dispatch import CloseConnection
+from riverlog.broker.network.server import MAX_COALESCED_RESPONSES, BrokerServer, KafkaConnection
 
 
 class RecordingTransport:

@@ -15,7 +15,7 @@ from test_server_coalescing import (
     frames,
 )
 
-from riverlog.broker.server import BrokerServer, KafkaConnection
+from riverlog.broker.network.server import BrokerServer, KafkaConnection
 
 
 def deliver(connection: KafkaConnection, data: bytes, read_size: int) -> None:
@@ -123,7 +123,7 @@ def test_connections_share_the_servers_buffer_pool() -> None:
 
 
 def test_a_started_coroutine_carried_on_by_await_finishes_as_it_would() -> None:
-    from riverlog.broker.server import _CarryOn
+    from riverlog.broker.network.server import _CarryOn
 
     async def two_steps(log: list[str]) -> None:
         log.append("first")

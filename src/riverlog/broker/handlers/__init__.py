@@ -5,32 +5,16 @@ transaction handlers alone pull in the coordinators, and a broker should accept 
 `HANDLERS` lists, as data, each module with the API key and version range it declares, which is what
 ApiVersions advertises; tests/unit/broker/test_handler_table.py checks every entry against its module's
 own `API_KEY`, `MIN_VERSION` and `MAX_VERSION`. To add a handler, add its module here.
+
+Each module is a `riverlog.broker.network.handler.Handler`: those constants, its typed request
+(`REQUEST`) and `async def handle(ctx, request)`; handlers/_typecheck.py proves it to mypy.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from types import ModuleType
-from typing import Any
+from riverlog.broker.network.handler import Answer, Handler, HandlerSpec
 
-
-@dataclass(frozen=True, slots=True)
-class HandlerSpec:
-    """A handler module by name, with the API it serves; the module is imported by `load`."""
-
-    # The handler modules' own constant names, so the dispatcher reads a spec and a module alike.
-    name: str
-    API_KEY: int
-    MIN_VERSION: int
-    MAX_VERSION: int
-
-    def load(self) -> ModuleType:
-        return importlib.import_module(f"{__name__}.{self.name}")
-
-    async def handle(self, ctx: Any, request: Any) -> Any:
-        return await self.load().handle(ctx, request)
-
+__all__ = ["ALL_HANDLERS", "HANDLERS", "Answer", "Handler", "HandlerSpec"]
 
 HANDLERS: tuple[HandlerSpec, ...] = (
     HandlerSpec("produce", 0, 3, 12),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
+from riverlog.protocol.messages.create_acls import AclCreation
 from riverlog.security.acl import (
     AclBinding,
     AclError,
@@ -29,18 +30,21 @@ def request_error(ctx: RequestContext, operation: AclOperation) -> tuple[ErrorCo
     return None
 
 
-def _enum(kind: type[Any], value: int) -> Any:
+E = TypeVar("E", ResourceType, PatternType, AclOperation, AclPermissionType)
+
+
+def _enum(kind: type[E], value: int) -> E:
     try:
         return kind(int(value))
     except ValueError:
         return kind.UNKNOWN
 
 
-def binding(creation: Any) -> AclBinding:
+def binding(creation: AclCreation) -> AclBinding:
     return AclBinding(
         _enum(ResourceType, creation.resource_type),
         creation.resource_name,
-        _enum(PatternType, getattr(creation, "resource_pattern_type", PatternType.LITERAL)),
+        _enum(PatternType, creation.resource_pattern_type),
         creation.principal,
         creation.host,
         _enum(AclOperation, creation.operation),
@@ -48,12 +52,32 @@ def binding(creation: Any) -> AclBinding:
     )
 
 
-def acl_filter(request: Any) -> AclFilter:
+class FilterFields(Protocol):
+    """What DescribeAcls' request and DeleteAcls' filters both carry (pattern type from v1;
+    LITERAL, the view's default, before)."""
+
+    @property
+    def resource_type_filter(self) -> int: ...
+    @property
+    def resource_name_filter(self) -> str | None: ...
+    @property
+    def pattern_type_filter(self) -> int: ...
+    @property
+    def principal_filter(self) -> str | None: ...
+    @property
+    def host_filter(self) -> str | None: ...
+    @property
+    def operation(self) -> int: ...
+    @property
+    def permission_type(self) -> int: ...
+
+
+def acl_filter(request: FilterFields) -> AclFilter:
     """A DescribeAcls request or a DeleteAcls filter entry."""
     acl = AclFilter(
         _enum(ResourceType, request.resource_type_filter),
         request.resource_name_filter,
-        _enum(PatternType, getattr(request, "pattern_type_filter", PatternType.LITERAL)),
+        _enum(PatternType, request.pattern_type_filter),
         request.principal_filter,
         request.host_filter,
         _enum(AclOperation, request.operation),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.topic_admin import AdminError
+from riverlog.broker.admin.topics import AdminError
+from riverlog.broker.network.context import RequestContext
 from riverlog.security.acl import SUPPORTED_OPERATIONS, AclOperation, ResourceType
 
 # Metadata's "authorized operations unknown" (requested by nobody, or no authorizer).
@@ -62,7 +62,7 @@ def require(
     principal may not do `operation` (the handlers already answer a CoordinatorError)."""
     if ctx.authorized(operation, resource_type, name):
         return
-    from riverlog.broker.coordinator_runtime import CoordinatorError
+    from riverlog.broker.coordinators.runtime import CoordinatorError
 
     raise CoordinatorError(_FAILED[resource_type])
 

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
+from riverlog.broker.admin.configs import DYNAMIC_BROKER_CONFIGS
+from riverlog.broker.admin.group_configs import GROUP_CONFIGS
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.config_defs import (
     BROKER_CONFIGS,
@@ -29,8 +31,6 @@ from riverlog.broker.config_defs import (
     parse_cleanup_policy,
     parse_ratio,
 )
-from riverlog.broker.group_configs import GROUP_CONFIGS
-from riverlog.broker.topic_admin import DYNAMIC_BROKER_CONFIGS
 
 
 class ConfigSource(IntEnum):

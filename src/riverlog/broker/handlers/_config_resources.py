@@ -11,24 +11,42 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import AdminError, topic_name_error
 from riverlog.broker.handlers._authz import configs_denied
-from riverlog.broker.topic_admin import AdminError, topic_name_error
+from riverlog.broker.network.context import RequestContext
 from riverlog.metadata.image import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE
 from riverlog.security.acl import AclOperation
 
-AlterOne = Callable[[Any], AdminError | None]
+
+class ConfigResource(Protocol):
+    """A resource of either AlterConfigs request (the fields both have)."""
+
+    @property
+    def resource_type(self) -> int: ...
+
+    @property
+    def resource_name(self) -> str: ...
 
 
-def alter_each(ctx: RequestContext, resources: Sequence[Any], alter: AlterOne) -> tuple[Any, ...]:
-    """Apply `alter` to each resource named once; one AlterConfigsResourceResponse per resource."""
+R = TypeVar("R", bound=ConfigResource)
+A = TypeVar("A")
+
+
+def alter_each(
+    ctx: RequestContext,
+    resources: Sequence[R],
+    alter: Callable[[R], AdminError | None],
+    answer: Callable[[R, AdminError | None], A],
+) -> tuple[A, ...]:
+    """Apply `alter` to each resource named once; one answer per resource (`answer`, the API's
+    AlterConfigsResourceResponse built from the resource and its error)."""
     counts = Counter((r.resource_type, r.resource_name) for r in resources)
     answered: set[tuple[int, str]] = set()
-    results: list[Any] = []
+    results: list[A] = []
     for resource in resources:
         key = (resource.resource_type, resource.resource_name)
         if key in answered:
@@ -44,7 +62,7 @@ def alter_each(ctx: RequestContext, resources: Sequence[Any], alter: AlterOne) -
                 )
                 or alter(resource)
             )
-        results.append(response(ctx, resource, error))
+        results.append(answer(resource, error))
     return tuple(results)
 
 
@@ -56,13 +74,3 @@ def resource_error(resource_type: int, name: str) -> AdminError | None:
     if resource_type in (BROKER_RESOURCE, GROUP_RESOURCE):
         return None
     return AdminError(ErrorCode.invalid_request, f"Unsupported resource type: {resource_type}")
-
-
-def response(ctx: RequestContext, resource: Any, error: AdminError | None) -> Any:
-    return ctx.build(
-        "AlterConfigsResourceResponse",
-        error_code=ErrorCode.none if error is None else error.code,
-        error_message=None if error is None else error.message,
-        resource_type=resource.resource_type,
-        resource_name=resource.resource_name,
-    )

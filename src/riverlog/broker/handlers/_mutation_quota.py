@@ -12,7 +12,7 @@ import datetime
 
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.quotas import QuotaManager
 
 

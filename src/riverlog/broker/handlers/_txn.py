@@ -1,5 +1,5 @@
 """Shared by the transaction handlers: reaching the transaction coordinator, Kafka's error mapping,
-and the KIP-890 check a transactional produce goes through (`riverlog.broker.txn_verification`)."""
+and the KIP-890 check a transactional produce goes through (`riverlog.broker.coordinators.txn_verification`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.coordinator_runtime import CoordinatorError
-from riverlog.broker.replica_manager import Partition
-from riverlog.broker.txn_runtime import ShardOperation, TxnRuntime
-from riverlog.broker.txn_verification import for_producer
+from riverlog.broker.coordinators.runtime import CoordinatorError
+from riverlog.broker.coordinators.transactions import ShardOperation, TxnRuntime
+from riverlog.broker.coordinators.txn_verification import for_producer
+from riverlog.broker.network.context import RequestContext
+from riverlog.broker.replication.replica_manager import Partition
 from riverlog.coordinator.txn import TxnResult
 from riverlog.protocol.errors import CorruptRecordError
 from riverlog.protocol.records import BatchHeader, parse_header
@@ -64,7 +64,7 @@ def unchecked_transactional_batch(
         return None  # the append refuses it with Kafka's error
     if not header.is_transactional or header.is_control:
         return None
-    entry = part.log.producer_state.last_entry(header.producer_id)
+    entry = services.fetches.producer_entry(part, header.producer_id)
     if (
         entry is not None
         and entry.producer_epoch == header.producer_epoch

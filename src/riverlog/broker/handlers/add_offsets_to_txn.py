@@ -7,32 +7,35 @@ PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH before v2 (KIP-588).
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import OFFSETS_TOPIC
+from riverlog.broker.coordinators.groups import OFFSETS_TOPIC
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.add_offsets_to_txn import (
+    AddOffsetsToTxnRequest,
+    AddOffsetsToTxnResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 25
 MIN_VERSION = 0
 MAX_VERSION = 4  # v4 only allows TRANSACTION_ABORTABLE (KIP-890), never answered here
+REQUEST = AddOffsetsToTxnRequest
 FENCED_SINCE = 2
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse:
     txn_id: str = request.transactional_id
     producer_id, epoch = int(request.producer_id), int(request.producer_epoch)
     groups = ctx.services.groups
     if not ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
         code = ErrorCode.transactional_id_authorization_failed
-        return ctx.build("AddOffsetsToTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
+        return AddOffsetsToTxnResponse(throttle_time=ZERO_THROTTLE, error_code=code)
     if not ctx.authorized(AclOperation.READ, ResourceType.GROUP, request.group_id):
         code = ErrorCode.group_authorization_failed
-        return ctx.build("AddOffsetsToTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
+        return AddOffsetsToTxnResponse(throttle_time=ZERO_THROTTLE, error_code=code)
     code = groups.ensure_offsets_topic()
     if code is ErrorCode.none:
         offsets_partition = [(OFFSETS_TOPIC, groups.partition_of(request.group_id))]
@@ -44,4 +47,4 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             ),
         )
         code = _txn.for_version(result.error, ctx.version, FENCED_SINCE)
-    return ctx.build("AddOffsetsToTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
+    return AddOffsetsToTxnResponse(throttle_time=ZERO_THROTTLE, error_code=code)

@@ -13,37 +13,44 @@ the cluster the whole request answers CLUSTER_AUTHORIZATION_FAILED, as Kafka's K
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.coordinator_runtime import CoordinatorError
+from riverlog.broker.coordinators.runtime import CoordinatorError
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn.state import TV_2
+from riverlog.protocol.messages.add_partitions_to_txn import (
+    AddPartitionsToTxnPartitionResult,
+    AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse,
+    AddPartitionsToTxnResult,
+    AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnTransaction,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 24
 MIN_VERSION = 0
 MAX_VERSION = 5
+REQUEST = AddPartitionsToTxnRequest
 FENCED_SINCE = 2
 BATCHED_SINCE = 4
 Answers = dict[tuple[str, int], ErrorCode]
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: AddPartitionsToTxnRequest
+) -> AddPartitionsToTxnResponse:
     if ctx.version >= BATCHED_SINCE:
         if not ctx.cluster_authorized(AclOperation.CLUSTER_ACTION):
-            return ctx.build(
-                "AddPartitionsToTxnResponse",
+            return AddPartitionsToTxnResponse(
                 throttle_time=ZERO_THROTTLE,
                 error_code=ErrorCode.cluster_authorization_failed,
                 results_by_transaction=(),
             )
         results = [await _batched(ctx, txn) for txn in request.transactions]
-        return ctx.build(
-            "AddPartitionsToTxnResponse",
+        return AddPartitionsToTxnResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=ErrorCode.none,
             results_by_transaction=tuple(results),
@@ -55,22 +62,22 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         int(request.v3_and_below_producer_epoch),
         [(t.name, int(p)) for t in request.v3_and_below_topics for p in t.partitions],
     )
-    return ctx.build(
-        "AddPartitionsToTxnResponse",
+    return AddPartitionsToTxnResponse(
         throttle_time=ZERO_THROTTLE,
         results_by_topic_v3_and_below=_topic_results(ctx, answers),
     )
 
 
-async def _batched(ctx: RequestContext, txn: Any) -> Any:
+async def _batched(
+    ctx: RequestContext, txn: AddPartitionsToTxnTransaction
+) -> AddPartitionsToTxnResult:
     wanted = [(t.name, int(p)) for t in txn.topics for p in t.partitions]
     producer_id, epoch = int(txn.producer_id), int(txn.producer_epoch)
     if txn.verify_only:
         answers = verify(ctx, txn.transactional_id, producer_id, epoch, wanted)
     else:  # only a broker adding for a transactions V2 client sends v4+ without verify_only
         answers = await add(ctx, txn.transactional_id, producer_id, epoch, wanted, TV_2)
-    return ctx.build(
-        "AddPartitionsToTxnResult",
+    return AddPartitionsToTxnResult(
         transactional_id=txn.transactional_id,
         topic_results=_topic_results(ctx, answers),
     )
@@ -138,17 +145,18 @@ def _not_attempted(wanted: list[tuple[str, int]], unknown: set[tuple[str, int]])
     }
 
 
-def _topic_results(ctx: RequestContext, answers: Answers) -> tuple[Any, ...]:
-    by_topic: dict[str, list[Any]] = {}
+def _topic_results(
+    ctx: RequestContext, answers: Answers
+) -> tuple[AddPartitionsToTxnTopicResult, ...]:
+    by_topic: dict[str, list[AddPartitionsToTxnPartitionResult]] = {}
     for (topic, partition), code in answers.items():
         by_topic.setdefault(topic, []).append(
-            ctx.build(
-                "AddPartitionsToTxnPartitionResult",
+            AddPartitionsToTxnPartitionResult(
                 partition_index=partition,
                 partition_error_code=code,
             )
         )
     return tuple(
-        ctx.build("AddPartitionsToTxnTopicResult", name=name, results_by_partition=tuple(parts))
+        AddPartitionsToTxnTopicResult(name=name, results_by_partition=tuple(parts))
         for name, parts in by_topic.items()
     )

@@ -8,23 +8,30 @@ ZooKeeper (`/config/users/<user>[/clients/<client-id>]`, `/config/clients/<clien
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.metadata_store import MetadataUnavailableError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import ClientQuotaRecord
+from riverlog.protocol.messages.alter_client_quotas import (
+    AlterClientQuotasRequest,
+    AlterClientQuotasResponse,
+    EntityData,
+    EntryData,
+)
 from riverlog.security.acl import AclOperation
 from riverlog.security.quota import QuotaEntityError, check_entity, check_value
 
 API_KEY = 49
 MIN_VERSION = 0
 MAX_VERSION = 1
+REQUEST = AlterClientQuotasRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: AlterClientQuotasRequest
+) -> AlterClientQuotasResponse:
     allowed = ctx.cluster_authorized(AclOperation.ALTER_CONFIGS)
     results = []
     for entry in request.entries:
@@ -46,16 +53,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             except MetadataUnavailableError as exc:
                 code, message = ErrorCode.unknown_server_error, str(exc)
         results.append(
-            ctx.build(
-                "EntryData",
+            EntryData(
                 error_code=code,
                 error_message=message,
                 entity=tuple(
-                    ctx.build("EntityData", entity_type=p.entity_type, entity_name=p.entity_name)
+                    EntityData(entity_type=p.entity_type, entity_name=p.entity_name)
                     for p in entry.entity
                 ),
             )
         )
-    return ctx.build(
-        "AlterClientQuotasResponse", throttle_time=ZERO_THROTTLE, entries=tuple(results)
-    )
+    return AlterClientQuotasResponse(throttle_time=ZERO_THROTTLE, entries=tuple(results))

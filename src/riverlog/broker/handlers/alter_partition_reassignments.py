@@ -11,29 +11,37 @@ equal to the current replicas succeeds, anything else is INVALID_REPLICA_ASSIGNM
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.metadata_store import MetadataUnavailableError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata import reassignment
 from riverlog.metadata.image import ClusterImage
 from riverlog.metadata.reassignment import Assignment, ReassignmentError
+from riverlog.protocol.messages.alter_partition_reassignments import (
+    AlterPartitionReassignmentsRequest,
+    AlterPartitionReassignmentsResponse,
+    ReassignablePartitionResponse,
+    ReassignableTopic,
+    ReassignableTopicResponse,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 45
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = AlterPartitionReassignmentsRequest
 Outcome = tuple[ErrorCode, str | None]
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: AlterPartitionReassignmentsRequest
+) -> AlterPartitionReassignmentsResponse:
     image = ctx.services.image
     if not ctx.cluster_authorized(AclOperation.ALTER):
-        return ctx.build(
-            "AlterPartitionReassignmentsResponse",
+        return AlterPartitionReassignmentsResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=ErrorCode.cluster_authorization_failed,
             error_message="Cluster authorization failed.",
@@ -57,19 +65,15 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                     failed = (ErrorCode.request_timed_out, str(exc))
                     outcomes = {**outcomes, **dict.fromkeys(changes, failed)}
         partitions = tuple(
-            ctx.build(
-                "ReassignablePartitionResponse",
+            ReassignablePartitionResponse(
                 partition_index=p,
                 error_code=code,
                 error_message=message,
             )
             for p, (code, message) in outcomes.items()
         )
-        responses.append(
-            ctx.build("ReassignableTopicResponse", name=topic.name, partitions=partitions)
-        )
-    return ctx.build(
-        "AlterPartitionReassignmentsResponse",
+        responses.append(ReassignableTopicResponse(name=topic.name, partitions=partitions))
+    return AlterPartitionReassignmentsResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         error_message=None,
@@ -77,7 +81,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     )
 
 
-def _plan(image: ClusterImage, topic: Any) -> tuple[dict[int, Outcome], dict[int, Assignment]]:
+def _plan(
+    image: ClusterImage, topic: ReassignableTopic
+) -> tuple[dict[int, Outcome], dict[int, Assignment]]:
     outcomes: dict[int, Outcome] = {}
     changes: dict[int, Assignment] = {}
     found = image.topics.get(topic.name)

@@ -9,14 +9,17 @@ what exists (RESOURCE_NOT_FOUND). One result per user; a user with any error cha
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.metadata_store import MetadataUnavailableError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import UserScramCredentialRecord
+from riverlog.protocol.messages.alter_user_scram_credentials import (
+    AlterUserScramCredentialsRequest,
+    AlterUserScramCredentialsResponse,
+    AlterUserScramCredentialsResult,
+)
 from riverlog.security.acl import AclOperation
 from riverlog.security.scram import (
     MAX_ITERATIONS,
@@ -28,11 +31,14 @@ from riverlog.security.scram import (
 API_KEY = 51
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = AlterUserScramCredentialsRequest
 
 Outcome = tuple[ErrorCode, str | None]
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: AlterUserScramCredentialsRequest
+) -> AlterUserScramCredentialsResponse:
     image = ctx.services.image
     entries = [(d.name, int(d.mechanism), None) for d in request.deletions] + [
         (u.name, int(u.mechanism), u) for u in request.upsertions
@@ -96,14 +102,11 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         except MetadataUnavailableError as exc:
             outcomes[user] = (ErrorCode.unknown_server_error, str(exc))
     results = tuple(
-        ctx.build(
-            "AlterUserScramCredentialsResult",
+        AlterUserScramCredentialsResult(
             user=user,
             error_code=outcomes[user][0],
             error_message=outcomes[user][1],
         )
         for user in users
     )
-    return ctx.build(
-        "AlterUserScramCredentialsResponse", throttle_time=ZERO_THROTTLE, results=results
-    )
+    return AlterUserScramCredentialsResponse(throttle_time=ZERO_THROTTLE, results=results)

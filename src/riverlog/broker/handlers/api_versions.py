@@ -8,34 +8,39 @@ while a broker runs, so the finalized epoch is a constant.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.api_versions import (
+    ApiVersion,
+    ApiVersionsRequest,
+    ApiVersionsResponse,
+    FinalizedFeatureKey,
+    SupportedFeatureKey,
+)
 
 API_KEY = 18
 MIN_VERSION = 0
 MAX_VERSION = 4
+REQUEST = ApiVersionsRequest
 TRANSACTION_VERSION = "transaction.version"
 MAX_TRANSACTION_VERSION = 2
 FINALIZED_EPOCH = 1
 FEATURES_SINCE = 3
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersionsResponse:
     keys = tuple(
-        ctx.build("ApiVersion", api_key=key, min_version=low, max_version=high)
+        ApiVersion(api_key=key, min_version=low, max_version=high)
         for key, low, high in ctx.services.api_ranges
     )
-    supported: tuple[Any, ...] = ()
-    finalized: tuple[Any, ...] = ()
+    supported: tuple[SupportedFeatureKey, ...] = ()
+    finalized: tuple[FinalizedFeatureKey, ...] = ()
     if ctx.version >= FEATURES_SINCE:
         level = ctx.services.config.get_int("riverlog.transaction.version")
         supported = (
-            ctx.build(
-                "SupportedFeatureKey",
+            SupportedFeatureKey(
                 name=TRANSACTION_VERSION,
                 min_version=0,
                 max_version=MAX_TRANSACTION_VERSION,
@@ -43,15 +48,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
         if level > 0:  # Kafka lists no finalized level for a feature at 0
             finalized = (
-                ctx.build(
-                    "FinalizedFeatureKey",
+                FinalizedFeatureKey(
                     name=TRANSACTION_VERSION,
                     max_version_level=level,
                     min_version_level=level,
                 ),
             )
-    return ctx.build(
-        "ApiVersionsResponse",
+    return ApiVersionsResponse(
         error_code=ErrorCode.none,
         api_keys=keys,
         throttle_time=ZERO_THROTTLE,

@@ -8,30 +8,40 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import authorized_operations, require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import DescribedConsumerGroup
+from riverlog.protocol.messages.consumer_group_describe import (
+    Assignment,
+    ConsumerGroupDescribeRequest,
+    ConsumerGroupDescribeResponse,
+    DescribedGroup,
+    Member,
+    TopicPartitions,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 69
 MIN_VERSION = 0
 MAX_VERSION = 1
+REQUEST = ConsumerGroupDescribeRequest
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 CLASSIC_MEMBER, CONSUMER_MEMBER = 0, 1  # KIP-1099's MemberType (v1)
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    with_ops = bool(getattr(request, "include_authorized_operations", False))
+async def handle(
+    ctx: RequestContext, request: ConsumerGroupDescribeRequest
+) -> ConsumerGroupDescribeResponse:
+    with_ops = bool(request.include_authorized_operations)
     groups = tuple(
         _group(ctx, _describe(ctx, group_id), with_ops) for group_id in request.group_ids
     )
-    return ctx.build("ConsumerGroupDescribeResponse", throttle_time=ZERO_THROTTLE, groups=groups)
+    return ConsumerGroupDescribeResponse(throttle_time=ZERO_THROTTLE, groups=groups)
 
 
 def _describe(ctx: RequestContext, group_id: str) -> DescribedConsumerGroup:
@@ -44,7 +54,7 @@ def _describe(ctx: RequestContext, group_id: str) -> DescribedConsumerGroup:
         return DescribedConsumerGroup(group_id, exc.code)
 
 
-def _assignment(ctx: RequestContext, assignment: Mapping[uuid.UUID, frozenset[int]]) -> Any:
+def _assignment(ctx: RequestContext, assignment: Mapping[uuid.UUID, frozenset[int]]) -> Assignment:
     image = ctx.services.image
     topics = []
     for topic_id, partitions in sorted(assignment.items()):
@@ -52,20 +62,18 @@ def _assignment(ctx: RequestContext, assignment: Mapping[uuid.UUID, frozenset[in
         if topic is None or not partitions:
             continue
         topics.append(
-            ctx.build(
-                "TopicPartitions",
+            TopicPartitions(
                 topic_id=topic_id,
                 topic_name=topic.name,
                 partitions=tuple(sorted(partitions)),
             )
         )
-    return ctx.build("Assignment", topic_partitions=tuple(topics))
+    return Assignment(topic_partitions=tuple(topics))
 
 
-def _group(ctx: RequestContext, group: DescribedConsumerGroup, with_ops: bool) -> Any:
+def _group(ctx: RequestContext, group: DescribedConsumerGroup, with_ops: bool) -> DescribedGroup:
     members = tuple(
-        ctx.build(
-            "Member",
+        Member(
             member_id=m.member_id,
             instance_id=m.instance_id,
             rack_id=m.rack_id,
@@ -80,8 +88,7 @@ def _group(ctx: RequestContext, group: DescribedConsumerGroup, with_ops: bool) -
         )
         for m in group.members
     )
-    return ctx.build(
-        "DescribedGroup",
+    return DescribedGroup(
         error_code=group.error,
         error_message=group.error_message,
         group_id=group.group_id,

@@ -9,24 +9,32 @@ v0 the coordinator may hand one out.
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
 from riverlog.broker.handlers.join_group import client_host
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.coordinator.group.messages import ConsumerHeartbeatRequest, ConsumerHeartbeatResult
+from riverlog.protocol.messages.consumer_group_heartbeat import (
+    Assignment,
+    ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse,
+    TopicPartitions,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 68
 MIN_VERSION = 0
 MAX_VERSION = 1
+REQUEST = ConsumerGroupHeartbeatRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: ConsumerGroupHeartbeatRequest
+) -> ConsumerGroupHeartbeatResponse:
     owned = request.topic_partitions
     names = request.subscribed_topic_names
     req = ConsumerHeartbeatRequest(
@@ -35,7 +43,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         member_epoch=request.member_epoch,
         rebalance_timeout_ms=millis(request.rebalance_timeout),
         subscribed_topic_names=None if names is None else tuple(names),
-        subscribed_topic_regex=getattr(request, "subscribed_topic_regex", None),
+        subscribed_topic_regex=request.subscribed_topic_regex,
         server_assignor=request.server_assignor,
         owned=None
         if owned is None
@@ -59,20 +67,20 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     return _response(ctx, result)
 
 
-def _response(ctx: RequestContext, result: ConsumerHeartbeatResult) -> Any:
+def _response(
+    ctx: RequestContext, result: ConsumerHeartbeatResult
+) -> ConsumerGroupHeartbeatResponse:
     assignment = None
     if result.assignment is not None:
-        assignment = ctx.build(
-            "Assignment",
+        assignment = Assignment(
             topic_partitions=tuple(
-                ctx.build("TopicPartitions", topic_id=topic_id, partitions=tuple(sorted(parts)))
+                TopicPartitions(topic_id=topic_id, partitions=tuple(sorted(parts)))
                 for topic_id, parts in sorted(result.assignment.items())
                 if parts
             ),
         )
     interval = datetime.timedelta(milliseconds=result.heartbeat_interval_ms)
-    return ctx.build(
-        "ConsumerGroupHeartbeatResponse",
+    return ConsumerGroupHeartbeatResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=result.error,
         error_message=result.error_message,

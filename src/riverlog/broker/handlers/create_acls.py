@@ -4,23 +4,27 @@ authorizer every creation answers SECURITY_DISABLED, as Kafka does."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._acls import AclError, binding, request_error
 from riverlog.broker.metadata_store import MetadataUnavailableError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import AclRecord
+from riverlog.protocol.messages.create_acls import (
+    AclCreationResult,
+    CreateAclsRequest,
+    CreateAclsResponse,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 30
 MIN_VERSION = 0
 MAX_VERSION = 3
+REQUEST = CreateAclsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: CreateAclsRequest) -> CreateAclsResponse:
     refused = request_error(ctx, AclOperation.ALTER)
     results: list[tuple[ErrorCode, str | None]] = []
     records: list[AclRecord] = []
@@ -54,11 +58,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 (ErrorCode.unknown_server_error, str(exc)) if code == ErrorCode.none else (code, m)
                 for code, m in results
             ]
-    return ctx.build(
-        "CreateAclsResponse",
+    return CreateAclsResponse(
         throttle_time=ZERO_THROTTLE,
         results=tuple(
-            ctx.build("AclCreationResult", error_code=code, error_message=message)
-            for code, message in results
+            AclCreationResult(error_code=code, error_message=message) for code, message in results
         ),
     )

@@ -9,24 +9,29 @@ partition, of the topic's replication factor, known distinct brokers). `validate
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import AdminError
 from riverlog.broker.handlers._mutation_quota import MutationQuota
-from riverlog.broker.topic_admin import AdminError
+from riverlog.broker.network.context import RequestContext
+from riverlog.protocol.messages.create_partitions import (
+    CreatePartitionsRequest,
+    CreatePartitionsResponse,
+    CreatePartitionsTopicResult,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 37
 MIN_VERSION = 0
 MAX_VERSION = 3
+REQUEST = CreatePartitionsRequest
 STRICT_QUOTA_SINCE = 3  # KIP-599
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
     counts = Counter(topic.name for topic in request.topics)
-    results: list[Any] = []
+    results: list[CreatePartitionsTopicResult] = []
     answered: set[str] = set()
     quota = MutationQuota(ctx, STRICT_QUOTA_SINCE)
     for topic in request.topics:
@@ -54,14 +59,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             if error is None and before is not None and not request.validate_only:
                 quota.record(topic.count - len(before.partitions))
         results.append(_result(ctx, topic.name, error))
-    return ctx.build(
-        "CreatePartitionsResponse", throttle_time=quota.throttle_time(), results=tuple(results)
-    )
+    return CreatePartitionsResponse(throttle_time=quota.throttle_time(), results=tuple(results))
 
 
-def _result(ctx: RequestContext, name: str, error: AdminError | None) -> Any:
-    return ctx.build(
-        "CreatePartitionsTopicResult",
+def _result(
+    ctx: RequestContext, name: str, error: AdminError | None
+) -> CreatePartitionsTopicResult:
+    return CreatePartitionsTopicResult(
         name=name,
         error_code=ErrorCode.none if error is None else error.code,
         error_message=None if error is None else error.message,

@@ -11,27 +11,31 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import AdminError
 from riverlog.broker.handlers._authz import may_create_topic
 from riverlog.broker.handlers._config_entries import topic_entries
 from riverlog.broker.handlers._mutation_quota import MutationQuota
-from riverlog.broker.topic_admin import AdminError
+from riverlog.broker.network.context import RequestContext
 from riverlog.metadata.image import TopicImage
+from riverlog.protocol.messages import create_topics as wire
 
 API_KEY = 19
 MIN_VERSION = 2
 MAX_VERSION = 7
+REQUEST = wire.CreateTopicsRequest
 ZERO_UUID = uuid.UUID(int=0)
 STRICT_QUOTA_SINCE = 6  # KIP-599
+CONFIGS_SINCE = 5  # KIP-525: the created topic's configs in the answer
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: wire.CreateTopicsRequest
+) -> wire.CreateTopicsResponse:
     counts = Counter(topic.name for topic in request.topics)
-    results: list[Any] = []
+    results: list[wire.CreatableTopicResult] = []
     answered: set[str] = set()
     quota = MutationQuota(ctx, STRICT_QUOTA_SINCE)
     for topic in request.topics:
@@ -58,12 +62,12 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 created = ctx.services.image.topic(topic.name)
                 quota.record(0 if created is None else len(created.partitions))
             results.append(result)
-    return ctx.build(
-        "CreateTopicsResponse", throttle_time=quota.throttle_time(), topics=tuple(results)
-    )
+    return wire.CreateTopicsResponse(throttle_time=quota.throttle_time(), topics=tuple(results))
 
 
-def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> Any:
+def _create(
+    ctx: RequestContext, topic: wire.CreatableTopic, validate_only: bool
+) -> wire.CreatableTopicResult:
     if not may_create_topic(ctx, topic.name):  # KafkaApis: CREATE on the cluster or the topic
         error = AdminError(ErrorCode.topic_authorization_failed, "Authorization failed.")
         return _error(ctx, topic.name, error)
@@ -87,25 +91,23 @@ def _create(ctx: RequestContext, topic: Any, validate_only: bool) -> Any:
     return _created(ctx, result)
 
 
-def _created(ctx: RequestContext, topic: TopicImage) -> Any:
+def _created(ctx: RequestContext, topic: TopicImage) -> wire.CreatableTopicResult:
     first = topic.partitions.get(0)
-    return ctx.build(
-        "CreatableTopicResult",
+    return wire.CreatableTopicResult(
         name=topic.name,
         topic_id=topic.topic_id,
         error_code=ErrorCode.none,
         error_message=None,
         num_partitions=len(topic.partitions),
         replication_factor=len(first.replicas) if first is not None else -1,
-        configs=_configs(ctx, topic) if ctx.schema.has("CreatableTopicResult", "configs") else (),
+        configs=_configs(ctx, topic) if ctx.version >= CONFIGS_SINCE else (),
     )
 
 
-def _configs(ctx: RequestContext, topic: TopicImage) -> tuple[Any, ...]:
+def _configs(ctx: RequestContext, topic: TopicImage) -> tuple[wire.CreatableTopicConfigs, ...]:
     """Every topic config with value, source and flags (v5+), as Kafka's controller answers."""
     return tuple(
-        ctx.build(
-            "CreatableTopicConfigs",
+        wire.CreatableTopicConfigs(
             name=entry.name,
             value=entry.value,
             read_only=entry.read_only,
@@ -116,9 +118,8 @@ def _configs(ctx: RequestContext, topic: TopicImage) -> tuple[Any, ...]:
     )
 
 
-def _error(ctx: RequestContext, name: str, error: AdminError) -> Any:
-    return ctx.build(
-        "CreatableTopicResult",
+def _error(ctx: RequestContext, name: str, error: AdminError) -> wire.CreatableTopicResult:
+    return wire.CreatableTopicResult(
         name=name,
         topic_id=ZERO_UUID,
         error_code=error.code,

@@ -3,24 +3,29 @@ filter's result lists what it deleted."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.authz import binding_of
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._acls import AclError, acl_filter, request_error
 from riverlog.broker.metadata_store import MetadataUnavailableError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import AclRecord
+from riverlog.protocol.messages.delete_acls import (
+    DeleteAclsFilterResult,
+    DeleteAclsMatchingAcl,
+    DeleteAclsRequest,
+    DeleteAclsResponse,
+)
 from riverlog.security.acl import AclBinding, AclOperation
 
 API_KEY = 31
 MIN_VERSION = 0
 MAX_VERSION = 3
+REQUEST = DeleteAclsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: DeleteAclsRequest) -> DeleteAclsResponse:
     refused = request_error(ctx, AclOperation.ALTER)
     bindings = sorted(binding_of(a) for a in ctx.services.image.acls)
     results = []
@@ -55,21 +60,17 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             ctx.services.metadata.commit(records)
         except MetadataUnavailableError as exc:
             results = [_result(ctx, ErrorCode.unknown_server_error, str(exc), []) for _ in results]
-    return ctx.build(
-        "DeleteAclsResponse", throttle_time=ZERO_THROTTLE, filter_results=tuple(results)
-    )
+    return DeleteAclsResponse(throttle_time=ZERO_THROTTLE, filter_results=tuple(results))
 
 
 def _result(
     ctx: RequestContext, code: ErrorCode, message: str | None, matched: list[AclBinding]
-) -> Any:
-    return ctx.build(
-        "DeleteAclsFilterResult",
+) -> DeleteAclsFilterResult:
+    return DeleteAclsFilterResult(
         error_code=code,
         error_message=message,
         matching_acls=tuple(
-            ctx.build(
-                "DeleteAclsMatchingAcl",
+            DeleteAclsMatchingAcl(
                 error_code=ErrorCode.none,
                 error_message=None,
                 resource_type=int(b.resource_type),

@@ -6,27 +6,31 @@ and metadata become tombstones in `__consumer_offsets`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.delete_groups import (
+    DeletableGroupResult,
+    DeleteGroupsRequest,
+    DeleteGroupsResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 42
 MIN_VERSION = 0
 MAX_VERSION = 2
+REQUEST = DeleteGroupsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     results = []
     for group_id in request.groups_names:
         error = await _delete(ctx, group_id)
-        results.append(ctx.build("DeletableGroupResult", group_id=group_id, error_code=error))
-    return ctx.build("DeleteGroupsResponse", throttle_time=ZERO_THROTTLE, results=tuple(results))
+        results.append(DeletableGroupResult(group_id=group_id, error_code=error))
+    return DeleteGroupsResponse(throttle_time=ZERO_THROTTLE, results=tuple(results))
 
 
 async def _delete(ctx: RequestContext, group_id: str) -> ErrorCode:

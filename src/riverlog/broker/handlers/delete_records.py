@@ -10,70 +10,59 @@ leader's log start offset, so the answer needs no purgatory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._partition_checks import leader_partition
+from riverlog.broker.admin.topics import INTERNAL_TOPICS
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import INTERNAL_TOPICS
+from riverlog.protocol.messages.delete_records import (
+    DeleteRecordsPartition,
+    DeleteRecordsPartitionResult,
+    DeleteRecordsRequest,
+    DeleteRecordsResponse,
+    DeleteRecordsTopicResult,
+)
 from riverlog.security.acl import AclOperation, ResourceType
-from riverlog.storage.errors import OffsetOutOfRangeError
-
-if TYPE_CHECKING:
-    from riverlog.broker.replica_manager import Partition
 
 API_KEY = 21
 MIN_VERSION = 0
 MAX_VERSION = 2
+REQUEST = DeleteRecordsRequest
 HIGH_WATERMARK = -1
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
     topics = tuple(
-        ctx.build(
-            "DeleteRecordsTopicResult",
+        DeleteRecordsTopicResult(
             name=topic.name,
             partitions=tuple(_partition(ctx, topic.name, p) for p in topic.partitions),
         )
         for topic in request.topics
     )
-    return ctx.build("DeleteRecordsResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return DeleteRecordsResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, p: Any) -> Any:
+def _partition(
+    ctx: RequestContext, topic: str, p: DeleteRecordsPartition
+) -> DeleteRecordsPartitionResult:
     if not ctx.authorized(AclOperation.DELETE, ResourceType.TOPIC, topic):
         return _answer(ctx, p.partition_index, ErrorCode.topic_authorization_failed)
     if topic in INTERNAL_TOPICS:
         return _answer(ctx, p.partition_index, ErrorCode.invalid_topic_exception)
-    found = leader_partition(ctx, topic, p.partition_index)
+    replicas = ctx.services.replicas
+    found = replicas.check_partition(topic, p.partition_index)
     if isinstance(found, ErrorCode):
         return _answer(ctx, p.partition_index, found)
-    code = _delete_before(found, p.offset)
+    code = replicas.delete_records(found, p.offset)
     if code is not ErrorCode.none:
         return _answer(ctx, p.partition_index, code)
-    return _answer(ctx, p.partition_index, ErrorCode.none, found.log.log_start_offset)
+    return _answer(ctx, p.partition_index, ErrorCode.none, found.log_start_offset)
 
 
-def _delete_before(part: Partition, requested: int) -> ErrorCode:
-    plog = part.log
-    if not plog.config.delete:
-        return ErrorCode.policy_violation
-    offset = plog.high_watermark if requested == HIGH_WATERMARK else requested
-    if offset < 0 or offset > plog.high_watermark:
-        return ErrorCode.offset_out_of_range
-    if offset > plog.log_start_offset:
-        try:
-            plog.delete_records_before(offset)
-        except OffsetOutOfRangeError:
-            return ErrorCode.offset_out_of_range
-    return ErrorCode.none
-
-
-def _answer(ctx: RequestContext, index: int, code: ErrorCode, low_watermark: int = -1) -> Any:
-    return ctx.build(
-        "DeleteRecordsPartitionResult",
+def _answer(
+    ctx: RequestContext, index: int, code: ErrorCode, low_watermark: int = -1
+) -> DeleteRecordsPartitionResult:
+    return DeleteRecordsPartitionResult(
         partition_index=index,
         low_watermark=low_watermark,
         error_code=code,

@@ -11,25 +11,30 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import AdminError
 from riverlog.broker.handlers._mutation_quota import MutationQuota
-from riverlog.broker.topic_admin import AdminError
+from riverlog.broker.network.context import RequestContext
+from riverlog.protocol.messages.delete_topics import (
+    DeletableTopicResult,
+    DeleteTopicsRequest,
+    DeleteTopicsResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 20
 MIN_VERSION = 1
 MAX_VERSION = 6
+REQUEST = DeleteTopicsRequest
 STRICT_QUOTA_SINCE = 5  # KIP-599
 ZERO_UUID = uuid.UUID(int=0)
 
 Target = tuple[str | None, uuid.UUID | None]
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
     if ctx.version >= 6:
         targets: list[Target] = [(t.name, _id(t.topic_id)) for t in request.topics]
     else:
@@ -41,18 +46,18 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         results = [_result(ctx, name, topic_id, disabled) for name, topic_id in targets]
     else:
         results = _delete_all(ctx, targets, quota)
-    return ctx.build(
-        "DeleteTopicsResponse", throttle_time=quota.throttle_time(), responses=tuple(results)
-    )
+    return DeleteTopicsResponse(throttle_time=quota.throttle_time(), responses=tuple(results))
 
 
 def _id(topic_id: uuid.UUID | None) -> uuid.UUID | None:
     return None if topic_id in (None, ZERO_UUID) else topic_id
 
 
-def _delete_all(ctx: RequestContext, targets: list[Target], quota: MutationQuota) -> list[Any]:
+def _delete_all(
+    ctx: RequestContext, targets: list[Target], quota: MutationQuota
+) -> list[DeletableTopicResult]:
     counts = Counter(targets)
-    results: list[Any] = []
+    results: list[DeletableTopicResult] = []
     answered: set[Target] = set()
     for name, topic_id in targets:
         if (name, topic_id) in answered:
@@ -69,7 +74,7 @@ def _delete_all(ctx: RequestContext, targets: list[Target], quota: MutationQuota
 
 def _delete(
     ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, quota: MutationQuota
-) -> Any:
+) -> DeletableTopicResult:
     image = ctx.services.image
     if name is not None and topic_id is not None:
         error = AdminError(
@@ -104,9 +109,8 @@ def _delete(
 
 def _result(
     ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, error: AdminError | None
-) -> Any:
-    return ctx.build(
-        "DeletableTopicResult",
+) -> DeletableTopicResult:
+    return DeletableTopicResult(
         name=name,
         topic_id=topic_id or ZERO_UUID,
         error_code=ErrorCode.none if error is None else error.code,

@@ -3,22 +3,27 @@ resource pattern as Kafka answers."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
 from riverlog.broker.authz import binding_of
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._acls import AclError, acl_filter, request_error
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.describe_acls import (
+    AclDescription,
+    DescribeAclsRequest,
+    DescribeAclsResource,
+    DescribeAclsResponse,
+)
 from riverlog.security.acl import AclBinding, AclOperation
 
 API_KEY = 29
 MIN_VERSION = 0
 MAX_VERSION = 3
+REQUEST = DescribeAclsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: DescribeAclsRequest) -> DescribeAclsResponse:
     refused = request_error(ctx, AclOperation.DESCRIBE)
     if refused is not None:
         return _answer(ctx, refused[0], refused[1], [])
@@ -34,20 +39,18 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 def _answer(
     ctx: RequestContext, code: ErrorCode, message: str | None, bindings: list[AclBinding]
-) -> Any:
+) -> DescribeAclsResponse:
     by_resource: dict[tuple[int, str, int], list[AclBinding]] = {}
     for b in bindings:
         key = (int(b.resource_type), b.resource_name, int(b.pattern_type))
         by_resource.setdefault(key, []).append(b)
     resources = tuple(
-        ctx.build(
-            "DescribeAclsResource",
+        DescribeAclsResource(
             resource_type=rtype,
             resource_name=name,
             pattern_type=pattern,
             acls=tuple(
-                ctx.build(
-                    "AclDescription",
+                AclDescription(
                     principal=b.principal,
                     host=b.host,
                     operation=int(b.operation),
@@ -58,8 +61,7 @@ def _answer(
         )
         for (rtype, name, pattern), entries in by_resource.items()
     )
-    return ctx.build(
-        "DescribeAclsResponse",
+    return DescribeAclsResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=code,
         error_message=message,

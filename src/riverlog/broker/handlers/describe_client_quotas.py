@@ -6,22 +6,31 @@ client-id ones (INVALID_REQUEST, as Kafka)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.describe_client_quotas import (
+    ComponentData,
+    DescribeClientQuotasRequest,
+    DescribeClientQuotasResponse,
+    EntityData,
+    EntryData,
+    ValueData,
+)
 from riverlog.security.acl import AclOperation
 from riverlog.security.quota import ENTITY_TYPES, IP, Entity
 
 API_KEY = 48
 MIN_VERSION = 0
 MAX_VERSION = 1
+REQUEST = DescribeClientQuotasRequest
 EXACT, DEFAULT, SPECIFIED = 0, 1, 2
 
 
-def _matches(entity: Entity, components: Any, strict: bool) -> bool:
+def _matches(entity: Entity, components: Sequence[ComponentData], strict: bool) -> bool:
     names = dict(entity)
     for c in components:
         if c.entity_type not in names:
@@ -36,9 +45,8 @@ def _matches(entity: Entity, components: Any, strict: bool) -> bool:
     return not strict or len(names) == len(components)
 
 
-def _error(ctx: RequestContext, code: ErrorCode, message: str) -> Any:
-    return ctx.build(
-        "DescribeClientQuotasResponse",
+def _error(ctx: RequestContext, code: ErrorCode, message: str) -> DescribeClientQuotasResponse:
+    return DescribeClientQuotasResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=code,
         error_message=message,
@@ -46,7 +54,9 @@ def _error(ctx: RequestContext, code: ErrorCode, message: str) -> Any:
     )
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: DescribeClientQuotasRequest
+) -> DescribeClientQuotasResponse:
     if not ctx.cluster_authorized(AclOperation.DESCRIBE_CONFIGS):
         return _error(ctx, ErrorCode.cluster_authorization_failed, "Cluster authorization failed.")
     for c in request.components:
@@ -68,16 +78,14 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
     quotas = ctx.services.image.client_quotas
     entries = tuple(
-        ctx.build(
-            "EntryData",
-            entity=tuple(ctx.build("EntityData", entity_type=t, entity_name=n) for t, n in entity),
-            values=tuple(ctx.build("ValueData", key=k, value=v) for k, v in sorted(values.items())),
+        EntryData(
+            entity=tuple(EntityData(entity_type=t, entity_name=n) for t, n in entity),
+            values=tuple(ValueData(key=k, value=v) for k, v in sorted(values.items())),
         )
         for entity, values in sorted(quotas.items(), key=lambda kv: repr(kv[0]))
         if _matches(entity, request.components, request.strict)
     )
-    return ctx.build(
-        "DescribeClientQuotasResponse",
+    return DescribeClientQuotasResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         error_message=None,

@@ -9,17 +9,21 @@ operation the cluster resource supports.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers._authz import cluster_operations
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.describe_cluster import (
+    DescribeClusterBroker,
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+)
 
 API_KEY = 60
 MIN_VERSION = 0
 MAX_VERSION = 2
+REQUEST = DescribeClusterRequest
 BROKER_ENDPOINT, CONTROLLER_ENDPOINT = 1, 2
 AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 # Kafka's AclOperation codes the CLUSTER resource supports: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
@@ -27,8 +31,8 @@ AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 CLUSTER_OPERATIONS = sum(1 << code for code in (5, 7, 8, 9, 10, 11, 12))
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    endpoint_type = getattr(request, "endpoint_type", BROKER_ENDPOINT)
+async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
+    endpoint_type = request.endpoint_type
     if endpoint_type == CONTROLLER_ENDPOINT:
         return _error(
             ctx,
@@ -42,8 +46,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
     image = ctx.services.image
     brokers = tuple(
-        ctx.build(
-            "DescribeClusterBroker",
+        DescribeClusterBroker(
             broker_id=b.broker_id,
             host=address[0],
             port=address[1],
@@ -54,8 +57,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         if (address := b.address(ctx.listener)) is not None
     )
     include_ops = request.include_cluster_authorized_operations
-    return ctx.build(
-        "DescribeClusterResponse",
+    return DescribeClusterResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         error_message=None,
@@ -71,9 +73,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     )
 
 
-def _error(ctx: RequestContext, code: ErrorCode, message: str) -> Any:
-    return ctx.build(
-        "DescribeClusterResponse",
+def _error(ctx: RequestContext, code: ErrorCode, message: str) -> DescribeClusterResponse:
+    return DescribeClusterResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=code,
         error_message=message,

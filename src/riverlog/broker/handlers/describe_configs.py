@@ -4,7 +4,7 @@ Kafka's rules (its broker's ConfigHelper): a topic resource lists every topic co
 value; an illegal name is INVALID_TOPIC_EXCEPTION, an unknown topic UNKNOWN_TOPIC_OR_PARTITION. A broker
 resource named with this broker's id lists every broker config; "" lists the dynamic cluster defaults;
 another id, or a name that is not an integer, is INVALID_REQUEST; so is any other resource type. A group
-resource (KIP-848) lists every group config (`riverlog.broker.group_configs`), existing group or not.
+resource (KIP-848) lists every group config (`riverlog.broker.admin.group_configs`), existing group or not.
 `configuration_keys` (when not null or empty) keeps only the named configs. Synonyms are sent only when
 asked for (`include_synonyms`), documentation only when asked for (v3+); v3+ also carries the type.
 Values, sources and synonyms are computed in `_config_entries`.
@@ -12,12 +12,10 @@ Values, sources and synonyms are computed in `_config_entries`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_configs import group_resource_error
+from riverlog.broker.admin.group_configs import group_resource_error
+from riverlog.broker.admin.topics import AdminError, topic_name_error
 from riverlog.broker.handlers._authz import configs_denied
 from riverlog.broker.handlers._config_entries import (
     ConfigEntry,
@@ -25,26 +23,37 @@ from riverlog.broker.handlers._config_entries import (
     group_entries,
     topic_entries,
 )
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import AdminError, topic_name_error
 from riverlog.metadata.image import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE
+from riverlog.protocol.messages.describe_configs import (
+    DescribeConfigsRequest,
+    DescribeConfigsResource,
+    DescribeConfigsResourceResult,
+    DescribeConfigsResponse,
+    DescribeConfigsResult,
+    DescribeConfigsSynonym,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 32
 MIN_VERSION = 1
 MAX_VERSION = 4
+REQUEST = DescribeConfigsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    include_docs = getattr(request, "include_documentation", False)
+async def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse:
+    include_docs = request.include_documentation
     results = tuple(
         _describe(ctx, resource, request.include_synonyms, include_docs)
         for resource in request.resources
     )
-    return ctx.build("DescribeConfigsResponse", throttle_time=ZERO_THROTTLE, results=results)
+    return DescribeConfigsResponse(throttle_time=ZERO_THROTTLE, results=results)
 
 
-def _describe(ctx: RequestContext, resource: Any, synonyms: bool, docs: bool) -> Any:
+def _describe(
+    ctx: RequestContext, resource: DescribeConfigsResource, synonyms: bool, docs: bool
+) -> DescribeConfigsResult:
     denied = configs_denied(
         ctx, AclOperation.DESCRIBE_CONFIGS, resource.resource_type, resource.resource_name
     )
@@ -85,16 +94,17 @@ def _entries(ctx: RequestContext, resource_type: int, name: str) -> list[ConfigE
     return AdminError(ErrorCode.invalid_request, f"Unsupported resource type: {resource_type}")
 
 
-def _config(ctx: RequestContext, entry: ConfigEntry, synonyms: bool, docs: bool) -> Any:
-    return ctx.build(
-        "DescribeConfigsResourceResult",
+def _config(
+    ctx: RequestContext, entry: ConfigEntry, synonyms: bool, docs: bool
+) -> DescribeConfigsResourceResult:
+    return DescribeConfigsResourceResult(
         name=entry.name,
         value=entry.value,
         read_only=entry.read_only,
         config_source=int(entry.source),
         is_sensitive=entry.is_sensitive,
         synonyms=tuple(
-            ctx.build("DescribeConfigsSynonym", name=s.name, value=s.value, source=int(s.source))
+            DescribeConfigsSynonym(name=s.name, value=s.value, source=int(s.source))
             for s in (entry.synonyms if synonyms else ())
         ),
         config_type=int(entry.config_type),
@@ -103,10 +113,12 @@ def _config(ctx: RequestContext, entry: ConfigEntry, synonyms: bool, docs: bool)
 
 
 def _result(
-    ctx: RequestContext, resource: Any, error: AdminError | None, configs: tuple[Any, ...]
-) -> Any:
-    return ctx.build(
-        "DescribeConfigsResult",
+    ctx: RequestContext,
+    resource: DescribeConfigsResource,
+    error: AdminError | None,
+    configs: tuple[DescribeConfigsResourceResult, ...],
+) -> DescribeConfigsResult:
+    return DescribeConfigsResult(
         error_code=ErrorCode.none if error is None else error.code,
         error_message=None if error is None else error.message,
         resource_type=resource.resource_type,

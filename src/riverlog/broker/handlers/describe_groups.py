@@ -6,29 +6,31 @@ Asked for (v3+), a described group carries the operations the principal may do o
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import authorized_operations, require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import DescribedGroup
+from riverlog.protocol.messages import describe_groups as wire
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 15
 MIN_VERSION = 0
 MAX_VERSION = 5
+REQUEST = wire.DescribeGroupsRequest
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    with_ops = bool(getattr(request, "include_authorized_operations", False))
+async def handle(
+    ctx: RequestContext, request: wire.DescribeGroupsRequest
+) -> wire.DescribeGroupsResponse:
+    with_ops = bool(request.include_authorized_operations)
     groups = tuple(
         _described(ctx, _describe(ctx, group_id), with_ops) for group_id in request.groups
     )
-    return ctx.build("DescribeGroupsResponse", throttle_time=ZERO_THROTTLE, groups=groups)
+    return wire.DescribeGroupsResponse(throttle_time=ZERO_THROTTLE, groups=groups)
 
 
 def _describe(ctx: RequestContext, group_id: str) -> DescribedGroup:
@@ -39,10 +41,9 @@ def _describe(ctx: RequestContext, group_id: str) -> DescribedGroup:
         return DescribedGroup(group_id, exc.code, "")
 
 
-def _described(ctx: RequestContext, group: DescribedGroup, with_ops: bool) -> Any:
+def _described(ctx: RequestContext, group: DescribedGroup, with_ops: bool) -> wire.DescribedGroup:
     members = tuple(
-        ctx.build(
-            "DescribedGroupMember",
+        wire.DescribedGroupMember(
             member_id=m.member_id,
             group_instance_id=m.group_instance_id,
             client_id=m.client_id,
@@ -52,8 +53,7 @@ def _described(ctx: RequestContext, group: DescribedGroup, with_ops: bool) -> An
         )
         for m in group.members
     )
-    return ctx.build(
-        "DescribedGroup",
+    return wire.DescribedGroup(
         error_code=group.error,
         group_id=group.group_id,
         group_state=group.state,

@@ -12,27 +12,35 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.describe_log_dirs import (
+    DescribableLogDirTopic,
+    DescribeLogDirsPartition,
+    DescribeLogDirsRequest,
+    DescribeLogDirsResponse,
+    DescribeLogDirsResult,
+    DescribeLogDirsTopic,
+)
 from riverlog.security.acl import AclOperation
 
 if TYPE_CHECKING:
-    from riverlog.broker.replica_manager import Partition
+    from riverlog.broker.replication.fetch_manager import LogDirEntry
 
 API_KEY = 35
 MIN_VERSION = 1
 MAX_VERSION = 4
+REQUEST = DescribeLogDirsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
     log_dir = os.path.abspath(ctx.services.config.data_dir)
     if not ctx.cluster_authorized(AclOperation.DESCRIBE):
-        return ctx.build(
-            "DescribeLogDirsResponse",
+        return DescribeLogDirsResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=ErrorCode.cluster_authorization_failed,
             results=(),
@@ -44,45 +52,44 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     else:
         topics = _topics(ctx, _wanted(request.topics))
         result = _dir_result(ctx, log_dir, ErrorCode.none, topics, usage.total, usage.free)
-    return ctx.build(
-        "DescribeLogDirsResponse",
+    return DescribeLogDirsResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         results=(result,),
     )
 
 
-def _wanted(topics: Any) -> set[tuple[str, int]] | None:
+def _wanted(topics: tuple[DescribableLogDirTopic, ...] | None) -> set[tuple[str, int]] | None:
     if topics is None:
         return None
     return {(t.topic, p) for t in topics for p in t.partitions}
 
 
-def _topics(ctx: RequestContext, wanted: set[tuple[str, int]] | None) -> tuple[Any, ...]:
-    by_topic: dict[str, list[Partition]] = {}
-    for (topic, index), part in ctx.services.replicas.partitions.items():
-        parts = by_topic.setdefault(topic, [])
+def _topics(
+    ctx: RequestContext, wanted: set[tuple[str, int]] | None
+) -> tuple[DescribeLogDirsTopic, ...]:
+    by_topic: dict[str, list[LogDirEntry]] = {}
+    for entry in ctx.services.fetches.log_dir_entries():
+        topic, index = entry.partition.key
+        entries = by_topic.setdefault(topic, [])
         if wanted is None or (topic, index) in wanted:
-            parts.append(part)
+            entries.append(entry)
     return tuple(
-        ctx.build(
-            "DescribeLogDirsTopic",
+        DescribeLogDirsTopic(
             name=topic,
             partitions=tuple(
-                _partition(ctx, part) for part in sorted(parts, key=lambda p: p.index)
+                _partition(ctx, e) for e in sorted(entries, key=lambda e: e.partition.index)
             ),
         )
-        for topic, parts in sorted(by_topic.items())
+        for topic, entries in sorted(by_topic.items())
     )
 
 
-def _partition(ctx: RequestContext, part: Partition) -> Any:
-    plog = part.log
-    return ctx.build(
-        "DescribeLogDirsPartition",
-        partition_index=part.index,
-        partition_size=plog.size_in_bytes,
-        offset_lag=max(plog.high_watermark - plog.log_end_offset, 0),
+def _partition(ctx: RequestContext, entry: LogDirEntry) -> DescribeLogDirsPartition:
+    return DescribeLogDirsPartition(
+        partition_index=entry.partition.index,
+        partition_size=entry.size_in_bytes,
+        offset_lag=entry.offset_lag,
         is_future_key=False,
     )
 
@@ -91,12 +98,11 @@ def _dir_result(
     ctx: RequestContext,
     log_dir: str,
     code: ErrorCode,
-    topics: tuple[Any, ...],
+    topics: tuple[DescribeLogDirsTopic, ...],
     total: int,
     usable: int,
-) -> Any:
-    return ctx.build(
-        "DescribeLogDirsResult",
+) -> DescribeLogDirsResult:
+    return DescribeLogDirsResult(
         error_code=code,
         log_dir=log_dir,
         topics=topics,

@@ -8,47 +8,51 @@ NOT_LEADER_OR_FOLLOWER where the partition is not led here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._partition_checks import leader_partition
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.describe_producers import (
+    DescribeProducersRequest,
+    DescribeProducersResponse,
+    PartitionResponse,
+    ProducerState,
+    TopicResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 61
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = DescribeProducersRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: DescribeProducersRequest
+) -> DescribeProducersResponse:
     topics = tuple(
-        ctx.build(
-            "TopicResponse",
+        TopicResponse(
             name=topic.name,
             partitions=tuple(_partition(ctx, topic.name, int(p)) for p in topic.partition_indexes),
         )
         for topic in request.topics
     )
-    return ctx.build("DescribeProducersResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return DescribeProducersResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, index: int) -> Any:
-    part: Any = leader_partition(ctx, topic, index)
+def _partition(ctx: RequestContext, topic: str, index: int) -> PartitionResponse:
+    part = ctx.services.replicas.check_partition(topic, index)
     if not ctx.authorized(AclOperation.READ, ResourceType.TOPIC, topic):
         part = ErrorCode.topic_authorization_failed
     if isinstance(part, ErrorCode):
-        return ctx.build(
-            "PartitionResponse",
+        return PartitionResponse(
             partition_index=index,
             error_code=part,
             error_message=None,
             active_producers=(),
         )
     producers = tuple(
-        ctx.build(
-            "ProducerState",
+        ProducerState(
             producer_id=entry.producer_id,
             producer_epoch=entry.producer_epoch,
             last_sequence=entry.last_seq,
@@ -58,10 +62,9 @@ def _partition(ctx: RequestContext, topic: str, index: int) -> Any:
                 -1 if entry.current_txn_first_offset is None else entry.current_txn_first_offset
             ),
         )
-        for entry in sorted(part.log.producer_state.producers.values(), key=lambda e: e.producer_id)
+        for entry in ctx.services.fetches.producers(part)
     )
-    return ctx.build(
-        "PartitionResponse",
+    return PartitionResponse(
         partition_index=index,
         error_code=ErrorCode.none,
         error_message=None,

@@ -21,21 +21,21 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kio.schema.describe_topic_partitions.v0 import request as rq
-from kio.schema.describe_topic_partitions.v0 import response as rs
 from kio.schema.errors import ErrorCode
 from kio.schema.types import BrokerId, TopicName
 from kio.static.primitive import i32
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import INTERNAL_TOPICS, topic_name_error
 from riverlog.broker.handlers.metadata import TOPIC_OPERATIONS
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
 from riverlog.metadata.image import ClusterImage, PartitionState, TopicImage
+from riverlog.protocol.messages import describe_topic_partitions as wire
 
 API_KEY = 75
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = wire.DescribeTopicPartitionsRequest
 ZERO_UUID = uuid.UUID(int=0)
 NO_LEADER = -1
 
@@ -91,8 +91,8 @@ def describe_page(
 
 
 async def handle(
-    ctx: RequestContext, request: rq.DescribeTopicPartitionsRequest
-) -> rs.DescribeTopicPartitionsResponse:
+    ctx: RequestContext, request: wire.DescribeTopicPartitionsRequest
+) -> wire.DescribeTopicPartitionsResponse:
     names = [str(t.name) for t in request.topics]
     cursor = None
     if request.cursor is not None:
@@ -104,27 +104,27 @@ async def handle(
     image = ctx.services.image
     page = describe_page(image, names or None, cursor, limit)
     live = set(image.brokers)
-    return rs.DescribeTopicPartitionsResponse(
+    return wire.DescribeTopicPartitionsResponse(
         throttle_time=ZERO_THROTTLE,
         topics=tuple(_topic(t, live) for t in page.topics),
         next_cursor=None
         if page.next_cursor is None
-        else rs.Cursor(
+        else wire.Cursor(
             topic_name=TopicName(page.next_cursor[0]), partition_index=i32(page.next_cursor[1])
         ),
     )
 
 
-def _topic(page: TopicPage, live: set[int]) -> rs.DescribeTopicPartitionsResponseTopic:
+def _topic(page: TopicPage, live: set[int]) -> wire.DescribeTopicPartitionsResponseTopic:
     if page.topic is None:
-        return rs.DescribeTopicPartitionsResponseTopic(
+        return wire.DescribeTopicPartitionsResponseTopic(
             error_code=page.error,
             name=TopicName(page.name),
             topic_id=ZERO_UUID,
             is_internal=page.name in INTERNAL_TOPICS,
             partitions=(),
         )
-    return rs.DescribeTopicPartitionsResponseTopic(
+    return wire.DescribeTopicPartitionsResponseTopic(
         error_code=ErrorCode.none,
         name=TopicName(page.name),
         topic_id=page.topic.topic_id,
@@ -137,8 +137,8 @@ def _topic(page: TopicPage, live: set[int]) -> rs.DescribeTopicPartitionsRespons
 
 def _partition(
     state: PartitionState, live: set[int]
-) -> rs.DescribeTopicPartitionsResponsePartition:
-    return rs.DescribeTopicPartitionsResponsePartition(
+) -> wire.DescribeTopicPartitionsResponsePartition:
+    return wire.DescribeTopicPartitionsResponsePartition(
         error_code=ErrorCode.none,
         partition_index=i32(state.partition),
         leader_id=BrokerId(state.leader if state.leader in live else NO_LEADER),
@@ -151,12 +151,12 @@ def _partition(
     )
 
 
-def _refused(names: list[str], code: ErrorCode) -> rs.DescribeTopicPartitionsResponse:
+def _refused(names: list[str], code: ErrorCode) -> wire.DescribeTopicPartitionsResponse:
     """Kafka's error answer to a request it refuses as a whole."""
-    return rs.DescribeTopicPartitionsResponse(
+    return wire.DescribeTopicPartitionsResponse(
         throttle_time=ZERO_THROTTLE,
         topics=tuple(
-            rs.DescribeTopicPartitionsResponseTopic(
+            wire.DescribeTopicPartitionsResponseTopic(
                 error_code=code, name=TopicName(n), topic_id=ZERO_UUID, partitions=()
             )
             for n in names

@@ -8,30 +8,36 @@ partitions of the transaction in flight.
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.coordinator_runtime import CoordinatorError
+from riverlog.broker.coordinators.runtime import CoordinatorError
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn import TransactionMetadata
+from riverlog.protocol.messages.describe_transactions import (
+    DescribeTransactionsRequest,
+    DescribeTransactionsResponse,
+    TopicData,
+    TransactionState,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 65
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = DescribeTransactionsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: DescribeTransactionsRequest
+) -> DescribeTransactionsResponse:
     states = tuple(_describe(ctx, txn_id) for txn_id in request.transactional_ids)
-    return ctx.build(
-        "DescribeTransactionsResponse", throttle_time=ZERO_THROTTLE, transaction_states=states
-    )
+    return DescribeTransactionsResponse(throttle_time=ZERO_THROTTLE, transaction_states=states)
 
 
-def _describe(ctx: RequestContext, transactional_id: str) -> Any:
+def _describe(ctx: RequestContext, transactional_id: str) -> TransactionState:
     runtime = ctx.services.transactions
     meta: TransactionMetadata | None = None
     if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, transactional_id):
@@ -58,8 +64,7 @@ def _describe(ctx: RequestContext, transactional_id: str) -> Any:
         start_ms=meta.start_ms,
         producer=(meta.producer_id, meta.producer_epoch),
         topics=tuple(
-            ctx.build("TopicData", topic=topic, partitions=tuple(parts))
-            for topic, parts in by_topic.items()
+            TopicData(topic=topic, partitions=tuple(parts)) for topic, parts in by_topic.items()
         ),
     )
 
@@ -73,13 +78,12 @@ def _state(
     timeout_ms: int = 0,
     start_ms: int = -1,
     producer: tuple[int, int] = (-1, -1),
-    topics: tuple[Any, ...] = (),
-) -> Any:
+    topics: tuple[TopicData, ...] = (),
+) -> TransactionState:
     # Kafka sends -1 when no transaction is in flight; kio (riverlog's own CLI) cannot decode a
     # negative timestamp, so riverlog sends 0, which no real transaction starts at either.
     started = datetime.datetime.fromtimestamp(max(start_ms, 0) / 1000, tz=datetime.UTC)
-    return ctx.build(
-        "TransactionState",
+    return TransactionState(
         error_code=code,
         transactional_id=transactional_id,
         transaction_state=state,

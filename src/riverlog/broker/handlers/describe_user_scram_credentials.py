@@ -7,25 +7,32 @@ answers RESOURCE_NOT_FOUND; a name asked twice answers DUPLICATE_RESOURCE (Kafka
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.describe_user_scram_credentials import (
+    CredentialInfo,
+    DescribeUserScramCredentialsRequest,
+    DescribeUserScramCredentialsResponse,
+    DescribeUserScramCredentialsResult,
+)
 from riverlog.security.acl import AclOperation
 from riverlog.security.scram import ScramCredential, ScramMechanism
 
 API_KEY = 50
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = DescribeUserScramCredentialsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: DescribeUserScramCredentialsRequest
+) -> DescribeUserScramCredentialsResponse:
     stored = ctx.services.image.scram_credentials
     if not ctx.cluster_authorized(AclOperation.DESCRIBE):
-        return ctx.build(
-            "DescribeUserScramCredentialsResponse",
+        return DescribeUserScramCredentialsResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=ErrorCode.cluster_authorization_failed,
             error_message="Cluster authorization failed.",
@@ -61,15 +68,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             mechanism = ScramMechanism.by_name(name)
             if mechanism is not None:
                 infos.append(
-                    ctx.build(
-                        "CredentialInfo",
+                    CredentialInfo(
                         mechanism=mechanism.type_code,
                         iterations=ScramCredential.from_text(text).iterations,
                     )
                 )
         results.append(_result(ctx, user, ErrorCode.none, None, tuple(infos)))
-    return ctx.build(
-        "DescribeUserScramCredentialsResponse",
+    return DescribeUserScramCredentialsResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         error_message=None,
@@ -82,10 +87,9 @@ def _result(
     user: str,
     code: ErrorCode,
     message: str | None,
-    infos: tuple[Any, ...] = (),
-) -> Any:
-    return ctx.build(
-        "DescribeUserScramCredentialsResult",
+    infos: tuple[CredentialInfo, ...] = (),
+) -> DescribeUserScramCredentialsResult:
+    return DescribeUserScramCredentialsResult(
         user=user,
         error_code=code,
         error_message=message,

@@ -11,29 +11,35 @@ compare-and-set on the partition state, so it cannot overwrite a newer controlle
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.election import elect_leader, elect_preferred
 from riverlog.metadata.image import ClusterImage, PartitionState
 from riverlog.metadata.zk_format import LeaderAndIsr
+from riverlog.protocol.messages.elect_leaders import (
+    ElectLeadersRequest,
+    ElectLeadersResponse,
+    PartitionResult,
+    ReplicaElectionResult,
+    TopicPartitions,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 43
 MIN_VERSION = 0
 MAX_VERSION = 2
+REQUEST = ElectLeadersRequest
 PREFERRED, UNCLEAN = 0, 1
 Outcome = tuple[ErrorCode, str | None]
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    election = getattr(request, "election_type", PREFERRED)
+async def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
+    election = request.election_type
     if not ctx.cluster_authorized(AclOperation.ALTER):
-        return ctx.build(
-            "ElectLeadersResponse",
+        return ElectLeadersResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=ErrorCode.cluster_authorization_failed,
             replica_election_results=(),
@@ -42,26 +48,25 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     wanted = _wanted(image, request.topic_partitions)
     keys = list(wanted)
     outcomes = await asyncio.gather(*(_elect(ctx, image, t, p, election) for t, p in keys))
-    by_topic: dict[str, list[Any]] = {}
+    by_topic: dict[str, list[PartitionResult]] = {}
     for (topic, partition), (code, message) in zip(keys, outcomes, strict=True):
         by_topic.setdefault(topic, []).append(
-            ctx.build(
-                "PartitionResult", partition_id=partition, error_code=code, error_message=message
-            )
+            PartitionResult(partition_id=partition, error_code=code, error_message=message)
         )
     results = tuple(
-        ctx.build("ReplicaElectionResult", topic=topic, partition_result=tuple(parts))
+        ReplicaElectionResult(topic=topic, partition_result=tuple(parts))
         for topic, parts in by_topic.items()
     )
-    return ctx.build(
-        "ElectLeadersResponse",
+    return ElectLeadersResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         replica_election_results=results,
     )
 
 
-def _wanted(image: ClusterImage, topic_partitions: Any) -> dict[tuple[str, int], None]:
+def _wanted(
+    image: ClusterImage, topic_partitions: tuple[TopicPartitions, ...] | None
+) -> dict[tuple[str, int], None]:
     if topic_partitions is None:
         return {(t.name, p): None for t in image.topics.values() for p in sorted(t.partitions)}
     return {(tp.topic, p): None for tp in topic_partitions for p in tp.partitions}

@@ -12,26 +12,29 @@ producer id and epoch the client goes on with.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.broker.services import ProducerIdUnavailable
 from riverlog.coordinator.txn import TxnResult
 from riverlog.coordinator.txn.state import TV_2
+from riverlog.protocol.messages.end_txn import (
+    EndTxnRequest,
+    EndTxnResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 26
 MIN_VERSION = 0
 MAX_VERSION = 5
+REQUEST = EndTxnRequest
 FENCED_SINCE = 2
 TV2_SINCE = 5
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse:
     txn_id: str = request.transactional_id
     producer_id, epoch = int(request.producer_id), int(request.producer_epoch)
     commit = bool(request.committed)
@@ -39,7 +42,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     new_id = ctx.services.producer_ids.next_id
     if not ctx.authorized(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, txn_id):
         code = ErrorCode.transactional_id_authorization_failed
-        return ctx.build("EndTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
+        return EndTxnResponse(throttle_time=ZERO_THROTTLE, error_code=code)
     try:
         result = await _txn.execute(
             ctx,
@@ -50,10 +53,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         result = TxnResult(error=ErrorCode.coordinator_load_in_progress)
     code = _txn.for_version(result.error, ctx.version, FENCED_SINCE)
     if ctx.version < TV2_SINCE:
-        return ctx.build("EndTxnResponse", throttle_time=ZERO_THROTTLE, error_code=code)
+        return EndTxnResponse(throttle_time=ZERO_THROTTLE, error_code=code)
     meta = result.metadata if code is ErrorCode.none else None
-    return ctx.build(
-        "EndTxnResponse",
+    return EndTxnResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=code,
         producer_id=-1 if meta is None else meta.producer_id,

@@ -9,32 +9,34 @@ use likewise. Any other key type is an INVALID_REQUEST.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorNode
+from riverlog.broker.coordinators.groups import CoordinatorNode
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.find_coordinator import (
+    Coordinator,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 10
 MIN_VERSION = 0
 MAX_VERSION = 6
+REQUEST = FindCoordinatorRequest
 GROUP_KEY, TRANSACTION_KEY = 0, 1
 NO_NODE = CoordinatorNode(-1, "", -1)
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    key_type = int(getattr(request, "key_type", GROUP_KEY))
+async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
+    key_type = int(request.key_type)
     if ctx.version >= 4:
         coordinators = tuple(_coordinator(ctx, key, key_type) for key in request.coordinator_keys)
-        return ctx.build(
-            "FindCoordinatorResponse", throttle_time=ZERO_THROTTLE, coordinators=coordinators
-        )
+        return FindCoordinatorResponse(throttle_time=ZERO_THROTTLE, coordinators=coordinators)
     code, message, node = find(ctx, request.key, key_type)
-    return ctx.build(
-        "FindCoordinatorResponse",
+    return FindCoordinatorResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=code,
         error_message=message,
@@ -44,10 +46,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     )
 
 
-def _coordinator(ctx: RequestContext, key: str, key_type: int) -> Any:
+def _coordinator(ctx: RequestContext, key: str, key_type: int) -> Coordinator:
     code, message, node = find(ctx, key, key_type)
-    return ctx.build(
-        "Coordinator",
+    return Coordinator(
         key=key,
         node_id=node.node_id,
         host=node.host,

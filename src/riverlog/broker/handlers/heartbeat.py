@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import HeartbeatRequest
+from riverlog.protocol.messages import heartbeat as wire
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 12
 MIN_VERSION = 0
 MAX_VERSION = 4
+REQUEST = wire.HeartbeatRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: wire.HeartbeatRequest) -> wire.HeartbeatResponse:
     req = HeartbeatRequest(
         group_id=request.group_id,
         generation_id=request.generation_id,
         member_id=request.member_id,
-        group_instance_id=getattr(request, "group_instance_id", None),
+        group_instance_id=request.group_instance_id,
     )
     try:
         require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
@@ -32,4 +32,4 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
     except CoordinatorError as exc:
         error = exc.code
-    return ctx.build("HeartbeatResponse", throttle_time=ZERO_THROTTLE, error_code=error)
+    return wire.HeartbeatResponse(throttle_time=ZERO_THROTTLE, error_code=error)

@@ -2,30 +2,33 @@
 
 Without a transactional id Kafka hands out a fresh producer id with epoch 0 on every call (also when the
 client passes its old id/epoch to bump after an error, KIP-360). With one, the transaction coordinator
-(`riverlog.broker.txn_runtime`) bumps the id's epoch, fencing older producers; an ongoing transaction is
+(`riverlog.broker.coordinators.transactions`) bumps the id's epoch, fencing older producers; an ongoing transaction is
 aborted first (Kafka answers CONCURRENT_TRANSACTIONS and the client retries; riverlog completes the
 abort before answering and retries once itself, which the client cannot tell apart).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.broker.services import ProducerIdUnavailable
+from riverlog.protocol.messages.init_producer_id import (
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 22
 MIN_VERSION = 0
 MAX_VERSION = 5
+REQUEST = InitProducerIdRequest
 FENCED_SINCE = 4  # KIP-588
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse:
     try:
         denied = _denied(ctx, request.transactional_id)
         if denied is not None:
@@ -52,14 +55,16 @@ def _denied(ctx: RequestContext, txn_id: str | None) -> ErrorCode | None:
     return ErrorCode.cluster_authorization_failed
 
 
-async def _transactional(ctx: RequestContext, request: Any) -> Any:
-    txn_id: str = request.transactional_id
+async def _transactional(
+    ctx: RequestContext, request: InitProducerIdRequest
+) -> InitProducerIdResponse:
+    txn_id = request.transactional_id
     if not txn_id:
         return _answer(ctx, ErrorCode.invalid_request, -1, -1)  # Kafka: an empty id is invalid
     timeout_ms = millis(request.transaction_timeout)
     expected = (
-        int(getattr(request, "producer_id", -1)),
-        int(getattr(request, "producer_epoch", -1)),
+        request.producer_id,
+        request.producer_epoch,
     )
     new_id = ctx.services.producer_ids.next_id
     for _ in range(2):
@@ -76,9 +81,10 @@ async def _transactional(ctx: RequestContext, request: Any) -> Any:
     return _answer(ctx, ErrorCode.none, meta.producer_id, meta.producer_epoch)
 
 
-def _answer(ctx: RequestContext, code: ErrorCode, producer_id: int, epoch: int) -> Any:
-    return ctx.build(
-        "InitProducerIdResponse",
+def _answer(
+    ctx: RequestContext, code: ErrorCode, producer_id: int, epoch: int
+) -> InitProducerIdResponse:
+    return InitProducerIdResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=code,
         producer_id=producer_id,

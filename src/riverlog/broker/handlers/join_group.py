@@ -8,18 +8,18 @@ session timeout is used), v4+ hands out member ids with MEMBER_ID_REQUIRED, v5+ 
 
 from __future__ import annotations
 
-from typing import Any
-
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.coordinator.group.messages import JoinGroupRequest, JoinGroupResult, Protocol
+from riverlog.protocol.messages import join_group as wire
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 11
 MIN_VERSION = 0
 MAX_VERSION = 9
+REQUEST = wire.JoinGroupRequest
 
 
 def client_host(ctx: RequestContext) -> str:
@@ -28,20 +28,19 @@ def client_host(ctx: RequestContext) -> str:
     return f"/{host if sep and port.isdigit() else ctx.client_host}"
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    rebalance = getattr(request, "rebalance_timeout", None)
+async def handle(ctx: RequestContext, request: wire.JoinGroupRequest) -> wire.JoinGroupResponse:
     req = JoinGroupRequest(
         group_id=request.group_id,
         member_id=request.member_id,
         protocol_type=request.protocol_type,
         protocols=tuple(Protocol(p.name, bytes(p.metadata)) for p in request.protocols),
         session_timeout_ms=millis(request.session_timeout),
-        rebalance_timeout_ms=-1 if rebalance is None else millis(rebalance),
-        group_instance_id=getattr(request, "group_instance_id", None),
+        rebalance_timeout_ms=millis(request.rebalance_timeout),  # v0: none sent, -1
+        group_instance_id=request.group_instance_id,
         client_id=ctx.client_id or "",
         client_host=client_host(ctx),
         api_version=ctx.version,
-        reason=getattr(request, "reason", None),
+        reason=request.reason,
     )
     try:
         require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
@@ -53,10 +52,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     return _response(ctx, result)
 
 
-def _response(ctx: RequestContext, result: JoinGroupResult) -> Any:
+def _response(ctx: RequestContext, result: JoinGroupResult) -> wire.JoinGroupResponse:
     members = tuple(
-        ctx.build(
-            "JoinGroupResponseMember",
+        wire.JoinGroupResponseMember(
             member_id=m.member_id,
             group_instance_id=m.group_instance_id,
             metadata=m.metadata,
@@ -66,8 +64,7 @@ def _response(ctx: RequestContext, result: JoinGroupResult) -> Any:
     protocol_name = result.protocol_name
     if protocol_name is None and ctx.version < 7:
         protocol_name = ""  # nullable from v7 only
-    return ctx.build(
-        "JoinGroupResponse",
+    return wire.JoinGroupResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=result.error,
         generation_id=result.generation_id,

@@ -12,30 +12,33 @@ malformed records, as Kafka answers the exception its reader throws; the connect
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._partition_checks import leader_partition
-from riverlog.broker.replica_manager import Partition
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.protocol.errors import CorruptRecordError, InvalidRecordError
+from riverlog.protocol.messages.list_offsets import (
+    ListOffsetsPartition,
+    ListOffsetsPartitionResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    ListOffsetsTopicResponse,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 2
 MIN_VERSION = 1
 MAX_VERSION = 10
-LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, EARLIEST_TIERED = -1, -2, -3, -4, -5
+REQUEST = ListOffsetsRequest
 log = logging.getLogger(__name__)
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
-    committed = getattr(request, "isolation_level", 0) == 1
+async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
+    committed = request.isolation_level == 1  # None before v2: read_uncommitted
     follower = request.replica_id >= 0
     topics = tuple(
-        ctx.build(
-            "ListOffsetsTopicResponse",
+        ListOffsetsTopicResponse(
             name=topic.name,
             partitions=tuple(
                 _partition(ctx, topic.name, p, committed, follower) for p in topic.partitions
@@ -43,21 +46,20 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
         for topic in request.topics
     )
-    return ctx.build("ListOffsetsResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return ListOffsetsResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, follower: bool) -> Any:
+def _partition(
+    ctx: RequestContext, topic: str, p: ListOffsetsPartition, committed: bool, follower: bool
+) -> ListOffsetsPartitionResponse:
     if not ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic):
         return _answer(ctx, p.partition_index, ErrorCode.topic_authorization_failed)
-    found = leader_partition(ctx, topic, p.partition_index, getattr(p, "current_leader_epoch", -1))
+    services = ctx.services
+    found = services.replicas.check_partition(topic, p.partition_index, p.current_leader_epoch)
     if isinstance(found, ErrorCode):
         return _answer(ctx, p.partition_index, found)
-    if not follower and found.log.high_watermark < found.epoch_start_offset:
-        # KIP-207: a new leader whose high watermark has not reached the start of its epoch yet
-        # would answer an offset below what was acknowledged; clients retry OFFSET_NOT_AVAILABLE.
-        return _answer(ctx, p.partition_index, ErrorCode.offset_not_available)
     try:
-        timestamp, offset = _lookup(found, p.timestamp, committed, follower)
+        answer = services.fetches.list_offset(found, p.timestamp, committed, follower)
     except CorruptRecordError as exc:
         code = (
             ErrorCode.invalid_record
@@ -66,29 +68,11 @@ def _partition(ctx: RequestContext, topic: str, p: Any, committed: bool, followe
         )
         log.warning("ListOffsets on %s-%d: %s", topic, p.partition_index, exc)
         return _answer(ctx, p.partition_index, code)
-    epoch = found.log.epoch_for_offset(offset) if offset >= 0 else -1
-    return _answer(ctx, p.partition_index, ErrorCode.none, timestamp, offset, epoch)
-
-
-def _lookup(part: Partition, timestamp: int, committed: bool, follower: bool) -> tuple[int, int]:
-    plog = part.log
-    if timestamp in (EARLIEST, EARLIEST_LOCAL):
-        return -1, plog.log_start_offset
-    if timestamp == LATEST:
-        if follower:
-            return -1, plog.log_end_offset
-        return -1, plog.last_stable_offset if committed else plog.high_watermark
-    if timestamp == EARLIEST_TIERED:
-        return -1, -1
-    if timestamp == MAX_TIMESTAMP:
-        found = plog.max_timestamp_offset()
-        return (found[1], found[0]) if found is not None else (-1, -1)
-    if timestamp < 0:
-        return -1, -1
-    found = plog.offset_for_timestamp(timestamp)
-    if found is None or found[0] >= plog.high_watermark:
-        return -1, -1
-    return found[1], found[0]
+    if isinstance(answer, ErrorCode):
+        return _answer(ctx, p.partition_index, answer)
+    return _answer(
+        ctx, p.partition_index, ErrorCode.none, answer.timestamp, answer.offset, answer.leader_epoch
+    )
 
 
 def _answer(
@@ -98,9 +82,8 @@ def _answer(
     ts: int = -1,
     offset: int = -1,
     epoch: int = -1,
-) -> Any:
-    return ctx.build(
-        "ListOffsetsPartitionResponse",
+) -> ListOffsetsPartitionResponse:
+    return ListOffsetsPartitionResponse(
         partition_index=index,
         error_code=code,
         timestamp=ts,

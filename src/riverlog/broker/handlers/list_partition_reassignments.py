@@ -6,25 +6,31 @@ whole set during the move (target + current), as Kafka reports it. A null topic 
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.metadata.image import PartitionState, TopicImage
+from riverlog.protocol.messages.list_partition_reassignments import (
+    ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse,
+    OngoingPartitionReassignment,
+    OngoingTopicReassignment,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 46
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = ListPartitionReassignmentsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: ListPartitionReassignmentsRequest
+) -> ListPartitionReassignmentsResponse:
     image = ctx.services.image
     if not ctx.cluster_authorized(AclOperation.DESCRIBE):
-        return ctx.build(
-            "ListPartitionReassignmentsResponse",
+        return ListPartitionReassignmentsResponse(
             throttle_time=ZERO_THROTTLE,
             error_code=ErrorCode.cluster_authorization_failed,
             error_message="Cluster authorization failed.",
@@ -42,11 +48,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     for topic, indexes in wanted:
         ongoing = [_ongoing(ctx, s) for s in _moving(topic, indexes)]
         if ongoing:
-            topics.append(
-                ctx.build("OngoingTopicReassignment", name=topic.name, partitions=tuple(ongoing))
-            )
-    return ctx.build(
-        "ListPartitionReassignmentsResponse",
+            topics.append(OngoingTopicReassignment(name=topic.name, partitions=tuple(ongoing)))
+    return ListPartitionReassignmentsResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=ErrorCode.none,
         error_message=None,
@@ -59,9 +62,8 @@ def _moving(topic: TopicImage, indexes: list[int]) -> list[PartitionState]:
     return [s for s in states if s.adding_replicas or s.removing_replicas]
 
 
-def _ongoing(ctx: RequestContext, state: PartitionState) -> Any:
-    return ctx.build(
-        "OngoingPartitionReassignment",
+def _ongoing(ctx: RequestContext, state: PartitionState) -> OngoingPartitionReassignment:
+    return OngoingPartitionReassignment(
         partition_index=state.partition,
         replicas=state.replicas,
         adding_replicas=state.adding_replicas,

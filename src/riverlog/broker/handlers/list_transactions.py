@@ -9,26 +9,31 @@ Dead ids are never listed. An invalid pattern is INVALID_REQUEST.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.txn import TransactionMetadata, TxnState
+from riverlog.protocol.messages.list_transactions import (
+    ListTransactionsRequest,
+    ListTransactionsResponse,
+    TransactionState,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 66
 MIN_VERSION = 0
 MAX_VERSION = 2
+REQUEST = ListTransactionsRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: ListTransactionsRequest) -> ListTransactionsResponse:
     wanted = {name: TxnState.from_kafka_name(name) for name in request.state_filters}
     unknown = tuple(name for name, state in wanted.items() if state is None)
     states = {state for state in wanted.values() if state is not None}
     try:
-        pattern = re.compile(getattr(request, "transactional_id_pattern", None) or "")
+        pattern = re.compile(request.transactional_id_pattern or "")
     except re.error:
         return _answer(ctx, ErrorCode.invalid_request, unknown, ())
     runtime = ctx.services.transactions
@@ -37,7 +42,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     runtime.load()
     now = ctx.services.clock.now_ms()
     producer_ids = {int(pid) for pid in request.producer_id_filters}
-    duration = int(getattr(request, "duration_filter", -1))
+    duration = int(request.duration_filter)
 
     def included(meta: TransactionMetadata) -> bool:
         return (
@@ -52,8 +57,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
 
     listed = tuple(
-        ctx.build(
-            "TransactionState",
+        TransactionState(
             transactional_id=meta.transactional_id,
             producer_id=meta.producer_id,
             transaction_state=meta.state.kafka_name,
@@ -66,10 +70,12 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 def _answer(
-    ctx: RequestContext, code: ErrorCode, unknown: tuple[str, ...], listed: tuple[Any, ...]
-) -> Any:
-    return ctx.build(
-        "ListTransactionsResponse",
+    ctx: RequestContext,
+    code: ErrorCode,
+    unknown: tuple[str, ...],
+    listed: tuple[TransactionState, ...],
+) -> ListTransactionsResponse:
+    return ListTransactionsResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=code,
         unknown_state_filters=unknown,

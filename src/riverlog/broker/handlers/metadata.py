@@ -13,26 +13,28 @@ Topic ids, as Kafka's KafkaApis.handleTopicMetadataRequest treats them:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.admin.topics import INTERNAL_TOPICS, topic_name_error
 from riverlog.broker.handlers._authz import (
     authorized_operations,
     cluster_operations,
     may_create_topic,
 )
 from riverlog.broker.handlers.describe_cluster import CLUSTER_OPERATIONS
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
-from riverlog.broker.topic_admin import INTERNAL_TOPICS, topic_name_error
 from riverlog.metadata.image import ClusterImage, TopicImage
+from riverlog.protocol.messages import metadata as wire
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 3
 MIN_VERSION = 0
 MAX_VERSION = 13
+REQUEST = wire.MetadataRequest
 ZERO_UUID = uuid.UUID(int=0)
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 # With no authorizer Kafka reports every operation the resource supports (AclOperation codes):
@@ -40,9 +42,9 @@ AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 TOPIC_OPERATIONS = sum(1 << code for code in (3, 4, 5, 6, 7, 8, 10, 11))
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: wire.MetadataRequest) -> wire.MetadataResponse:
     services = ctx.services
-    allow_create = getattr(request, "allow_auto_topic_creation", True)
+    allow_create = request.allow_auto_topic_creation
     if request.topics is None:
         # KafkaApis: listing every topic shows only those the principal may describe.
         topics = [
@@ -56,16 +58,15 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         topics = [_by_id(ctx, topic_id) for topic_id in ids]
     else:
         topics = [_requested(ctx, t, allow_create) for t in request.topics]
-    if getattr(request, "include_topic_authorized_operations", False):
+    if request.include_topic_authorized_operations:
         topics = [
-            replace(t, topic_authorized_operations=_topic_operations(ctx, t.name))
+            replace(t, topic_authorized_operations=_topic_operations(ctx, t.name or ""))
             if t.error_code == ErrorCode.none
             else t
             for t in topics
         ]
     image = services.image
-    return ctx.build(
-        "MetadataResponse",
+    return wire.MetadataResponse(
         throttle_time=ZERO_THROTTLE,
         brokers=tuple(broker_entries(ctx, image)),
         cluster_id=image.cluster_id,
@@ -73,7 +74,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         topics=tuple(topics),
         cluster_authorized_operations=(
             cluster_operations(ctx, CLUSTER_OPERATIONS)
-            if getattr(request, "include_cluster_authorized_operations", False)
+            if request.include_cluster_authorized_operations
             else AUTHORIZED_OPERATIONS_UNKNOWN
         ),
         error_code=ErrorCode.none,
@@ -87,12 +88,11 @@ def _topic_operations(ctx: RequestContext, name: str) -> int:
     return authorized_operations(ctx, ResourceType.TOPIC, name)
 
 
-def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
+def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[wire.MetadataResponseBroker]:
     """Each broker's address on the listener the client connected to (Kafka leaves out brokers
     without that listener)."""
     return [
-        ctx.build(
-            "MetadataResponseBroker",
+        wire.MetadataResponseBroker(
             node_id=b.broker_id,
             host=address[0],
             port=address[1],
@@ -103,36 +103,35 @@ def broker_entries(ctx: RequestContext, image: ClusterImage) -> list[Any]:
     ]
 
 
-def _names_by_id(requested: Any) -> bool:
+def _names_by_id(requested: wire.MetadataRequestTopic) -> bool:
     """A topic given by id (or without a name): what v10 and v11 carry but do not support."""
-    topic_id = getattr(requested, "topic_id", None)
+    topic_id = requested.topic_id
     return requested.name is None or topic_id not in (None, ZERO_UUID)
 
 
-def _requested_ids(requested: Any) -> list[uuid.UUID]:
+def _requested_ids(requested: Sequence[wire.MetadataRequestTopic]) -> list[uuid.UUID]:
     """The distinct non-zero topic ids requested, in request order."""
-    ids = (getattr(t, "topic_id", None) for t in requested)
+    ids = (t.topic_id for t in requested)
     return list(dict.fromkeys(i for i in ids if i is not None and i != ZERO_UUID))
 
 
-def _invalid_request(ctx: RequestContext, requested: Any) -> Any:
+def _invalid_request(
+    ctx: RequestContext, requested: Sequence[wire.MetadataRequestTopic]
+) -> wire.MetadataResponse:
     """Kafka's error answer to a Metadata request it refuses as a whole."""
     code = ErrorCode.invalid_request
-    return ctx.build(
-        "MetadataResponse",
+    return wire.MetadataResponse(
         throttle_time=ZERO_THROTTLE,
         brokers=(),
         cluster_id=None,
         controller_id=-1,
-        topics=tuple(
-            _error_topic(ctx, t.name or "", getattr(t, "topic_id", None), code) for t in requested
-        ),
+        topics=tuple(_error_topic(ctx, t.name or "", t.topic_id, code) for t in requested),
         cluster_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
         error_code=code,
     )
 
 
-def _by_id(ctx: RequestContext, topic_id: uuid.UUID) -> Any:
+def _by_id(ctx: RequestContext, topic_id: uuid.UUID) -> wire.MetadataResponseTopic:
     topic = ctx.services.image.topic_by_id(topic_id)
     if topic is None:
         return _error_topic(ctx, None, topic_id, ErrorCode.unknown_topic_id)
@@ -142,7 +141,9 @@ def _by_id(ctx: RequestContext, topic_id: uuid.UUID) -> Any:
     return topic_entry(ctx, topic)
 
 
-def _requested(ctx: RequestContext, requested: Any, allow_create: bool) -> Any:
+def _requested(
+    ctx: RequestContext, requested: wire.MetadataRequestTopic, allow_create: bool
+) -> wire.MetadataResponseTopic:
     services = ctx.services
     name = requested.name
     if name is None or topic_name_error(name) is not None:
@@ -157,9 +158,10 @@ def _requested(ctx: RequestContext, requested: Any, allow_create: bool) -> Any:
     return topic_entry(ctx, topic)
 
 
-def _error_topic(ctx: RequestContext, name: str | None, topic_id: Any, code: ErrorCode) -> Any:
-    return ctx.build(
-        "MetadataResponseTopic",
+def _error_topic(
+    ctx: RequestContext, name: str | None, topic_id: uuid.UUID | None, code: ErrorCode
+) -> wire.MetadataResponseTopic:
+    return wire.MetadataResponseTopic(
         error_code=code,
         name=name,
         topic_id=topic_id or ZERO_UUID,
@@ -169,11 +171,10 @@ def _error_topic(ctx: RequestContext, name: str | None, topic_id: Any, code: Err
     )
 
 
-def topic_entry(ctx: RequestContext, topic: TopicImage) -> Any:
+def topic_entry(ctx: RequestContext, topic: TopicImage) -> wire.MetadataResponseTopic:
     live = set(ctx.services.image.brokers)
     partitions = tuple(
-        ctx.build(
-            "MetadataResponsePartition",
+        wire.MetadataResponsePartition(
             error_code=ErrorCode.none if state.leader in live else ErrorCode.leader_not_available,
             partition_index=state.partition,
             leader_id=state.leader,
@@ -184,8 +185,7 @@ def topic_entry(ctx: RequestContext, topic: TopicImage) -> Any:
         )
         for state in sorted(topic.partitions.values(), key=lambda s: s.partition)
     )
-    return ctx.build(
-        "MetadataResponseTopic",
+    return wire.MetadataResponseTopic(
         error_code=ErrorCode.none,
         name=topic.name,
         topic_id=topic.topic_id,

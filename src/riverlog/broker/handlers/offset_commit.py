@@ -8,23 +8,25 @@ retention time (stored as the offset's expire timestamp); v7+ carries `group.ins
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE, millis
 from riverlog.coordinator.group.messages import OffsetCommitRequest, PartitionCommit
+from riverlog.protocol.messages import offset_commit as wire
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 8
 MIN_VERSION = 2
 MAX_VERSION = 9
+REQUEST = wire.OffsetCommitRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: wire.OffsetCommitRequest
+) -> wire.OffsetCommitResponse:
     image = ctx.services.image
     answers: dict[str, dict[int, ErrorCode]] = {}
     known: list[tuple[str, tuple[PartitionCommit, ...]]] = []
@@ -47,20 +49,19 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                 PartitionCommit(
                     p.partition_index,
                     p.committed_offset,
-                    getattr(p, "committed_leader_epoch", -1),
+                    p.committed_leader_epoch,
                     p.committed_metadata,
                 )
             )
         if commits:
             known.append((topic.name, tuple(commits)))
-    retention = getattr(request, "retention_time", None)
     req = OffsetCommitRequest(
         group_id=request.group_id,
         topics=tuple(known),
         generation_id=request.generation_id_or_member_epoch,
         member_id=request.member_id,
-        group_instance_id=getattr(request, "group_instance_id", None),
-        retention_time_ms=-1 if retention is None else millis(retention),
+        group_instance_id=request.group_instance_id,
+        retention_time_ms=millis(request.retention_time),  # -1 (the broker's) when not sent
         api_version=ctx.version,
     )
     await _commit(ctx, req, answers)
@@ -87,14 +88,16 @@ async def _commit(
             answers.setdefault(topic, {})[partition] = error
 
 
-def _response(ctx: RequestContext, request: Any, answers: dict[str, dict[int, ErrorCode]]) -> Any:
+def _response(
+    ctx: RequestContext,
+    request: wire.OffsetCommitRequest,
+    answers: dict[str, dict[int, ErrorCode]],
+) -> wire.OffsetCommitResponse:
     topics = tuple(
-        ctx.build(
-            "OffsetCommitResponseTopic",
+        wire.OffsetCommitResponseTopic(
             name=topic.name,
             partitions=tuple(
-                ctx.build(
-                    "OffsetCommitResponsePartition",
+                wire.OffsetCommitResponsePartition(
                     partition_index=p.partition_index,
                     error_code=answers.get(topic.name, {}).get(p.partition_index, ErrorCode.none),
                 )
@@ -103,4 +106,4 @@ def _response(ctx: RequestContext, request: Any, answers: dict[str, dict[int, Er
         )
         for topic in request.topics
     )
-    return ctx.build("OffsetCommitResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return wire.OffsetCommitResponse(throttle_time=ZERO_THROTTLE, topics=topics)

@@ -7,23 +7,28 @@ READ (else TOPIC_AUTHORIZATION_FAILED for its partitions), as Kafka's KafkaApis.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import TopicErrors
+from riverlog.protocol.messages.offset_delete import (
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
+    OffsetDeleteResponsePartition,
+    OffsetDeleteResponseTopic,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 47
 MIN_VERSION = 0
 MAX_VERSION = 0
+REQUEST = OffsetDeleteRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: OffsetDeleteRequest) -> OffsetDeleteResponse:
     group_id = request.group_id
     wanted = [
         (t.name, [p.partition_index for p in t.partitions])
@@ -48,16 +53,14 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         error = exc.code
     if error is ErrorCode.none:
         answer = tuple(answer) + denied
-    return ctx.build(
-        "OffsetDeleteResponse",
+    return OffsetDeleteResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=error,
         topics=tuple(
-            ctx.build(
-                "OffsetDeleteResponseTopic",
+            OffsetDeleteResponseTopic(
                 name=topic,
                 partitions=tuple(
-                    ctx.build("OffsetDeleteResponsePartition", partition_index=p, error_code=e)
+                    OffsetDeleteResponsePartition(partition_index=p, error_code=e)
                     for p, e in partitions
                 ),
             )

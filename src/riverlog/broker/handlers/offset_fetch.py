@@ -14,41 +14,61 @@ out of the answer.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import FetchedOffset, OffsetFetchResult
+from riverlog.protocol.messages.offset_fetch import (
+    OffsetFetchRequest,
+    OffsetFetchRequestGroup,
+    OffsetFetchResponse,
+    OffsetFetchResponseGroup,
+    OffsetFetchResponsePartition,
+    OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 9
 MIN_VERSION = 1
 MAX_VERSION = 9
+REQUEST = OffsetFetchRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+class RequestedTopic(Protocol):
+    """A topic asked for: OffsetFetchRequestTopic (v1-v7) or OffsetFetchRequestTopics (v8+)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def partition_indexes(self) -> tuple[int, ...]: ...
+
+
+async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
     if ctx.version >= 8:
-        stable = bool(getattr(request, "require_stable", False))
+        stable = bool(request.require_stable)
         groups = tuple(_group(ctx, g, stable) for g in request.groups)
-        return ctx.build("OffsetFetchResponse", throttle_time=ZERO_THROTTLE, groups=groups)
-    stable = bool(getattr(request, "require_stable", False))
+        return OffsetFetchResponse(throttle_time=ZERO_THROTTLE, groups=groups)
+    stable = bool(request.require_stable)
     result = fetch(ctx, request.group_id, request.topics, require_stable=stable)
     if ctx.version < 2 and result.error is not ErrorCode.none:
         result = _errors_per_partition(request.topics, result.error)
-    topics = _topics(ctx, result, "OffsetFetchResponseTopic", "OffsetFetchResponsePartition")
-    return ctx.build(
-        "OffsetFetchResponse", throttle_time=ZERO_THROTTLE, topics=topics, error_code=result.error
-    )
+    topics = _topics(result)
+    return OffsetFetchResponse(throttle_time=ZERO_THROTTLE, topics=topics, error_code=result.error)
 
 
 def fetch(
     ctx: RequestContext,
     group_id: str,
-    topics: Any,
+    topics: Sequence[RequestedTopic] | None,
     member_id: str | None = None,
     member_epoch: int = -1,
     require_stable: bool = False,
@@ -56,7 +76,7 @@ def fetch(
     """KIP-447: with `require_stable`, an offset still held by an open transaction answers
     UNSTABLE_OFFSET_COMMIT (the client retries) instead of the last committed one."""
     wanted = None if topics is None else [(t.name, t.partition_indexes) for t in topics]
-    denied: list[tuple[str, Any]] = []
+    denied: list[tuple[str, tuple[int, ...]]] = []
     if wanted is not None:
         denied = [w for w in wanted if not _may_describe(ctx, w[0])]
         wanted = [w for w in wanted if _may_describe(ctx, w[0])]
@@ -92,7 +112,9 @@ def _may_describe(ctx: RequestContext, topic: str) -> bool:
     return ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, topic)
 
 
-def _errors_per_partition(topics: Any, error: ErrorCode) -> OffsetFetchResult:
+def _errors_per_partition(
+    topics: Sequence[RequestedTopic] | None, error: ErrorCode
+) -> OffsetFetchResult:
     return OffsetFetchResult(
         error,
         tuple(
@@ -102,32 +124,52 @@ def _errors_per_partition(topics: Any, error: ErrorCode) -> OffsetFetchResult:
     )
 
 
-def _group(ctx: RequestContext, group: Any, require_stable: bool) -> Any:
-    member_id = getattr(group, "member_id", None)  # v9: KIP-848 members say who they are
+def _group(
+    ctx: RequestContext, group: OffsetFetchRequestGroup, require_stable: bool
+) -> OffsetFetchResponseGroup:
+    member_id = group.member_id  # v9: KIP-848 members say who they are
     result = fetch(
         ctx,
         group.group_id,
         group.topics,
         member_id,
-        getattr(group, "member_epoch", -1),
+        group.member_epoch,
         require_stable,
     )
-    return ctx.build(
-        "OffsetFetchResponseGroup",
+    return OffsetFetchResponseGroup(
         group_id=group.group_id,
-        topics=_topics(ctx, result, "OffsetFetchResponseTopics", "OffsetFetchResponsePartitions"),
+        topics=_group_topics(result),
         error_code=result.error,
     )
 
 
-def _topics(ctx: RequestContext, result: OffsetFetchResult, topic_cls: str, part_cls: str) -> Any:
+def _topics(result: OffsetFetchResult) -> tuple[OffsetFetchResponseTopic, ...]:
+    """v1-v7: the one group's offsets."""
     return tuple(
-        ctx.build(
-            topic_cls,
+        OffsetFetchResponseTopic(
             name=topic,
             partitions=tuple(
-                ctx.build(
-                    part_cls,
+                OffsetFetchResponsePartition(
+                    partition_index=p.partition,
+                    committed_offset=p.offset,
+                    committed_leader_epoch=p.leader_epoch,
+                    metadata=p.metadata,
+                    error_code=p.error,
+                )
+                for p in partitions
+            ),
+        )
+        for topic, partitions in result.topics
+    )
+
+
+def _group_topics(result: OffsetFetchResult) -> tuple[OffsetFetchResponseTopics, ...]:
+    """v8+: one group's offsets, in the per-group structs."""
+    return tuple(
+        OffsetFetchResponseTopics(
+            name=topic,
+            partitions=tuple(
+                OffsetFetchResponsePartitions(
                     partition_index=p.partition,
                     committed_offset=p.offset,
                     committed_leader_epoch=p.leader_epoch,

@@ -6,36 +6,43 @@ their log diverges. An epoch the cache does not know answers (-1, -1), as Kafka 
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers._partition_checks import leader_partition
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
+from riverlog.protocol.messages.offset_for_leader_epoch import (
+    EpochEndOffset,
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+    OffsetForLeaderPartition,
+    OffsetForLeaderTopicResult,
+)
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 23
 MIN_VERSION = 2
 MAX_VERSION = 4
+REQUEST = OffsetForLeaderEpochRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(
+    ctx: RequestContext, request: OffsetForLeaderEpochRequest
+) -> OffsetForLeaderEpochResponse:
     topics = tuple(
-        ctx.build(
-            "OffsetForLeaderTopicResult",
+        OffsetForLeaderTopicResult(
             topic=topic.topic,
             partitions=tuple(
-                _partition(ctx, topic.topic, p, getattr(request, "replica_id", -1) >= 0)
-                for p in topic.partitions
+                _partition(ctx, topic.topic, p, request.replica_id >= 0) for p in topic.partitions
             ),
         )
         for topic in request.topics
     )
-    return ctx.build("OffsetForLeaderEpochResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return OffsetForLeaderEpochResponse(throttle_time=ZERO_THROTTLE, topics=topics)
 
 
-def _partition(ctx: RequestContext, topic: str, p: Any, replica: bool = False) -> Any:
+def _partition(
+    ctx: RequestContext, topic: str, p: OffsetForLeaderPartition, replica: bool = False
+) -> EpochEndOffset:
     allowed = (
         ctx.cluster_authorized(AclOperation.CLUSTER_ACTION)
         if replica
@@ -43,13 +50,12 @@ def _partition(ctx: RequestContext, topic: str, p: Any, replica: bool = False) -
     )
     if not allowed:
         code = ErrorCode.topic_authorization_failed
-        return ctx.build("EpochEndOffset", error_code=code, partition=p.partition)
-    found = leader_partition(ctx, topic, p.partition, getattr(p, "current_leader_epoch", -1))
+        return EpochEndOffset(error_code=code, partition=p.partition)
+    found = ctx.services.replicas.check_partition(topic, p.partition, p.current_leader_epoch)
     if isinstance(found, ErrorCode):
-        return ctx.build("EpochEndOffset", error_code=found, partition=p.partition)
-    epoch, end_offset = found.log.end_offset_for_epoch(p.leader_epoch)
-    return ctx.build(
-        "EpochEndOffset",
+        return EpochEndOffset(error_code=found, partition=p.partition)
+    epoch, end_offset = ctx.services.fetches.end_offset_for_epoch(found, p.leader_epoch)
+    return EpochEndOffset(
         error_code=ErrorCode.none,
         partition=p.partition,
         leader_epoch=epoch,

@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.protocol.produce_request import PartitionProduceData, ProduceRequest
 from riverlog.protocol.produce_response import (
     BatchIndexAndErrorMessage,
@@ -35,6 +34,7 @@ from riverlog.storage import errors as storage_errors
 API_KEY = 0
 MIN_VERSION = 3
 MAX_VERSION = 12
+REQUEST = ProduceRequest  # decoded by riverlog.protocol.produce_request (the hot path)
 IMPLICIT_ADD_SINCE = 12  # transactions V2: the first produce adds the partition to the transaction
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def error_code_for(exc: Exception) -> ErrorCode:
     return ErrorCode.unknown_server_error
 
 
-async def handle(ctx: RequestContext, request: ProduceRequest) -> Any:
+async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
     """`request` comes from the specialised decoder: records are views of the frame, valid until
     this returns (the log copies what it keeps)."""
     acks = request.acks
@@ -104,17 +104,15 @@ async def _produce_partition(
     acks: int,
     timeout_s: float,
     transactional_id: str | None = None,
-) -> Any:
+) -> PartitionProduceResponse:
     if acks not in (-1, 0, 1):
         return _answer(ctx, data.index, ErrorCode.invalid_required_acks)
-    part = ctx.services.replicas.get(topic, data.index)
-    if part is None:
-        return _answer(ctx, data.index, ErrorCode.unknown_topic_or_partition)
-    if part.leader != ctx.services.broker_id:
-        return _answer(ctx, data.index, ErrorCode.not_leader_or_follower)
+    replicas = ctx.services.replicas
+    part = replicas.check_partition(topic, data.index)
+    if isinstance(part, ErrorCode):
+        return _answer(ctx, data.index, part)
     if not data.records:
         return _answer(ctx, data.index, ErrorCode.corrupt_message, "no record batch")
-    replicas = ctx.services.replicas
     if acks == -1 and not replicas.enough_replicas(part):
         return _answer(ctx, data.index, ErrorCode.not_enough_replicas)
     if transactional_id is not None:  # KIP-890: the partition must be in the transaction
@@ -131,20 +129,20 @@ async def _produce_partition(
     try:
         # The batch stays a view of the request frame (no copy): the log writes it out before
         # returning and keeps no reference.
-        result = await ctx.services.replicas.append(part, data.records)
+        result = await replicas.append(part, data.records)
     except storage_errors.DuplicateSequenceError as dup:
         result = dup.original
     except storage_errors.StorageError as exc:
         code = error_code_for(exc)
         log.debug("produce to %s-%d failed: %s", topic, data.index, exc)
-        answer = _answer(ctx, data.index, code, str(exc), part.log.log_start_offset)
+        answer = _answer(ctx, data.index, code, str(exc), part.log_start_offset)
         answer.record_errors = _record_errors(exc)
         return answer
     ctx.services.metrics.produced(topic, result.records_count, len(data.records))
     if acks == -1:
         code = await replicas.wait_for_replication(part, result.last_offset, timeout_s)
         if code != ErrorCode.none:
-            return _answer(ctx, data.index, code, None, part.log.log_start_offset)
+            return _answer(ctx, data.index, code, None, part.log_start_offset)
     append_time = None
     if result.log_append_time_ms >= 0:
         append_time = datetime.datetime.fromtimestamp(
@@ -155,7 +153,7 @@ async def _produce_partition(
         error_code=ErrorCode.none,
         base_offset=result.first_offset,
         log_append_time=append_time,
-        log_start_offset=part.log.log_start_offset,
+        log_start_offset=part.log_start_offset,
         record_errors=(),
         error_message=None,
     )

@@ -8,19 +8,26 @@ authentication (KIP-368) with a different mechanism, answers ILLEGAL_SASL_STATE 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
+from riverlog.broker.network.context import RequestContext
+from riverlog.protocol.messages.sasl_handshake import (
+    SaslHandshakeRequest,
+    SaslHandshakeResponse,
+)
 from riverlog.security.scram import ScramCredential, ScramMechanism
 
 API_KEY = 17
 MIN_VERSION = 0
 MAX_VERSION = 1
+REQUEST = SaslHandshakeRequest
 
 
-def scram_lookup(ctx: RequestContext) -> Any:
+def scram_lookup(
+    ctx: RequestContext,
+) -> Callable[[str, ScramMechanism], ScramCredential | None]:
     def lookup(user: str, mechanism: ScramMechanism) -> ScramCredential | None:
         text = ctx.services.image.scram_credentials.get(user, {}).get(mechanism.mechanism_name)
         return None if text is None else ScramCredential.from_text(text)
@@ -28,29 +35,24 @@ def scram_lookup(ctx: RequestContext) -> Any:
     return lookup
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: SaslHandshakeRequest) -> SaslHandshakeResponse:
     session = ctx.session
     enabled = session.listener.mechanisms if session is not None else ()
     mechanism = request.mechanism
     if session is None or not session.listener.uses_sasl:
         if session is not None:
             session.close_reason = "SaslHandshake on a listener without SASL"
-        return ctx.build(
-            "SaslHandshakeResponse", error_code=ErrorCode.illegal_sasl_state, mechanisms=()
-        )
+        return SaslHandshakeResponse(error_code=ErrorCode.illegal_sasl_state, mechanisms=())
     if session.exchange is not None or (
         session.authenticated and (ctx.version == 0 or mechanism != session.mechanism)
     ):
         session.close_reason = "unexpected SaslHandshake"
-        return ctx.build(
-            "SaslHandshakeResponse", error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled
-        )
+        return SaslHandshakeResponse(error_code=ErrorCode.illegal_sasl_state, mechanisms=enabled)
     if mechanism not in enabled:
         session.close_reason = f"unsupported SASL mechanism {mechanism!r}"
-        return ctx.build(
-            "SaslHandshakeResponse",
+        return SaslHandshakeResponse(
             error_code=ErrorCode.unsupported_sasl_mechanism,
             mechanisms=enabled,
         )
     session.begin(mechanism, ctx.version, scram_lookup(ctx))
-    return ctx.build("SaslHandshakeResponse", error_code=ErrorCode.none, mechanisms=enabled)
+    return SaslHandshakeResponse(error_code=ErrorCode.none, mechanisms=enabled)

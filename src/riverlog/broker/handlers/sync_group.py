@@ -6,29 +6,29 @@ Stable it answers at once with the member's current assignment. v5+ carries prot
 
 from __future__ import annotations
 
-from typing import Any
-
-from riverlog.broker.context import RequestContext
-from riverlog.broker.group_runtime import CoordinatorError
+from riverlog.broker.coordinators.groups import CoordinatorError
 from riverlog.broker.handlers._authz import require
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import SyncGroupRequest, SyncGroupResult
+from riverlog.protocol.messages import sync_group as wire
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 14
 MIN_VERSION = 0
 MAX_VERSION = 5
+REQUEST = wire.SyncGroupRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: wire.SyncGroupRequest) -> wire.SyncGroupResponse:
     req = SyncGroupRequest(
         group_id=request.group_id,
         generation_id=request.generation_id,
         member_id=request.member_id,
         assignments=tuple((a.member_id, bytes(a.assignment)) for a in request.assignments),
-        group_instance_id=getattr(request, "group_instance_id", None),
-        protocol_type=getattr(request, "protocol_type", None),
-        protocol_name=getattr(request, "protocol_name", None),
+        group_instance_id=request.group_instance_id,
+        protocol_type=request.protocol_type,
+        protocol_name=request.protocol_name,
     )
     try:
         require(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id)
@@ -37,8 +37,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         )
     except CoordinatorError as exc:
         result = SyncGroupResult(exc.code)
-    return ctx.build(
-        "SyncGroupResponse",
+    return wire.SyncGroupResponse(
         throttle_time=ZERO_THROTTLE,
         error_code=result.error,
         protocol_type=result.protocol_type,

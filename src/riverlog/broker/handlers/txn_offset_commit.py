@@ -16,26 +16,29 @@ answers that error), then READ per topic (else TOPIC_AUTHORIZATION_FAILED for it
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.coordinator_runtime import CoordinatorError, ProducerIdAndEpoch
-from riverlog.broker.group_runtime import OFFSETS_TOPIC
+from riverlog.broker.coordinators.groups import OFFSETS_TOPIC
+from riverlog.broker.coordinators.runtime import CoordinatorError, ProducerIdAndEpoch
 from riverlog.broker.handlers import _txn
+from riverlog.broker.network.context import RequestContext
 from riverlog.broker.responses import ZERO_THROTTLE
 from riverlog.coordinator.group.messages import (
-    NO_GENERATION,
-    UNKNOWN_MEMBER_ID,
     OffsetCommitRequest,
     PartitionCommit,
+)
+from riverlog.protocol.messages.txn_offset_commit import (
+    TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+    TxnOffsetCommitResponsePartition,
+    TxnOffsetCommitResponseTopic,
 )
 from riverlog.security.acl import AclOperation, ResourceType
 
 API_KEY = 28
 MIN_VERSION = 0
 MAX_VERSION = 5
+REQUEST = TxnOffsetCommitRequest
 FENCED_SINCE = 3
 IMPLICIT_ADD_SINCE = 5  # transactions V2: no AddOffsetsToTxn, the group's broker adds the partition
 
@@ -46,7 +49,7 @@ _PRINCIPAL_DENIED = (
 )
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
     wanted = [(t.name, p) for t in request.topics for p in t.partitions]
     code = _check_producer(ctx, request)
     if code in _PRINCIPAL_DENIED:
@@ -70,7 +73,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         if described is None or p.partition_index not in described.partitions:
             answers[(topic, p.partition_index)] = ErrorCode.unknown_topic_or_partition
             continue
-        epoch = int(getattr(p, "committed_leader_epoch", -1))
+        epoch = int(p.committed_leader_epoch)
         commit = PartitionCommit(
             int(p.partition_index), int(p.committed_offset), epoch, p.committed_metadata
         )
@@ -81,14 +84,14 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 
 
 async def _commit(
-    ctx: RequestContext, request: Any, known: dict[str, list[PartitionCommit]]
+    ctx: RequestContext, request: TxnOffsetCommitRequest, known: dict[str, list[PartitionCommit]]
 ) -> dict[tuple[str, int], ErrorCode]:
     req = OffsetCommitRequest(
         group_id=request.group_id,
         topics=tuple((topic, tuple(commits)) for topic, commits in known.items()),
-        generation_id=int(getattr(request, "generation_id", NO_GENERATION)),
-        member_id=getattr(request, "member_id", UNKNOWN_MEMBER_ID),
-        group_instance_id=getattr(request, "group_instance_id", None),
+        generation_id=int(request.generation_id),
+        member_id=request.member_id,
+        group_instance_id=request.group_instance_id,
         api_version=ctx.version,
     )
     producer = ProducerIdAndEpoch(int(request.producer_id), int(request.producer_epoch))
@@ -106,7 +109,7 @@ async def _commit(
     }
 
 
-async def _add_offsets_partition(ctx: RequestContext, request: Any) -> ErrorCode:
+async def _add_offsets_partition(ctx: RequestContext, request: TxnOffsetCommitRequest) -> ErrorCode:
     """Transactions V2: put the group's `__consumer_offsets` partition in the transaction, as
     AddOffsetsToTxn does for older clients (Kafka's implicit add, KIP-890 part 2)."""
     groups = ctx.services.groups
@@ -125,7 +128,7 @@ def _fenced(code: ErrorCode) -> ErrorCode:
     return ErrorCode.producer_fenced if code is ErrorCode.invalid_producer_epoch else code
 
 
-def _check_producer(ctx: RequestContext, request: Any) -> ErrorCode:
+def _check_producer(ctx: RequestContext, request: TxnOffsetCommitRequest) -> ErrorCode:
     """NOT_COORDINATOR unless the group is here; the producer must be the id's current one."""
     if not ctx.authorized(
         AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id
@@ -147,16 +150,16 @@ def _check_producer(ctx: RequestContext, request: Any) -> ErrorCode:
     return _txn.for_version(code, ctx.version, FENCED_SINCE)
 
 
-def _response(ctx: RequestContext, answers: dict[tuple[str, int], ErrorCode]) -> Any:
-    by_topic: dict[str, list[Any]] = {}
+def _response(
+    ctx: RequestContext, answers: dict[tuple[str, int], ErrorCode]
+) -> TxnOffsetCommitResponse:
+    by_topic: dict[str, list[TxnOffsetCommitResponsePartition]] = {}
     for (topic, partition), code in answers.items():
         by_topic.setdefault(topic, []).append(
-            ctx.build(
-                "TxnOffsetCommitResponsePartition", partition_index=partition, error_code=code
-            )
+            TxnOffsetCommitResponsePartition(partition_index=partition, error_code=code)
         )
     topics = tuple(
-        ctx.build("TxnOffsetCommitResponseTopic", name=name, partitions=tuple(parts))
+        TxnOffsetCommitResponseTopic(name=name, partitions=tuple(parts))
         for name, parts in by_topic.items()
     )
-    return ctx.build("TxnOffsetCommitResponse", throttle_time=ZERO_THROTTLE, topics=topics)
+    return TxnOffsetCommitResponse(throttle_time=ZERO_THROTTLE, topics=topics)

@@ -1,7 +1,7 @@
 """WriteTxnMarkers (key 27): a transaction coordinator ends a transaction on partitions led here.
 
 Each marker is a COMMIT or ABORT control batch with the producer's id and epoch and the coordinator's
-epoch, written by `riverlog.broker.txn_runtime.MarkerWriter` — the same code path the local
+epoch, written by `riverlog.broker.coordinators.transactions.MarkerWriter` — the same code path the local
 transaction coordinator uses. Per partition: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER, a
 stale coordinator epoch TRANSACTION_COORDINATOR_FENCED, an older producer epoch
 INVALID_PRODUCER_EPOCH, as Kafka answers. Markers on `__consumer_offsets` also commit or drop the
@@ -11,25 +11,32 @@ riverlog records but does not need). `riverlog transactions abort` sends this re
 
 from __future__ import annotations
 
-from typing import Any
-
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.context import RequestContext
-from riverlog.broker.txn_runtime import TxnMarker
+from riverlog.broker.coordinators.transactions import TxnMarker
+from riverlog.broker.network.context import RequestContext
+from riverlog.protocol.messages.write_txn_markers import (
+    WritableTxnMarker,
+    WritableTxnMarkerPartitionResult,
+    WritableTxnMarkerResult,
+    WritableTxnMarkerTopicResult,
+    WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
+)
 from riverlog.security.acl import AclOperation
 
 API_KEY = 27
 MIN_VERSION = 1
 MAX_VERSION = 2
+REQUEST = WriteTxnMarkersRequest
 
 
-async def handle(ctx: RequestContext, request: Any) -> Any:
+async def handle(ctx: RequestContext, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
     results = [await _marker(ctx, marker) for marker in request.markers]
-    return ctx.build("WriteTxnMarkersResponse", markers=tuple(results))
+    return WriteTxnMarkersResponse(markers=tuple(results))
 
 
-async def _marker(ctx: RequestContext, entry: Any) -> Any:
+async def _marker(ctx: RequestContext, entry: WritableTxnMarker) -> WritableTxnMarkerResult:
     marker = TxnMarker(
         int(entry.producer_id),
         int(entry.producer_epoch),
@@ -48,11 +55,7 @@ async def _marker(ctx: RequestContext, entry: Any) -> Any:
             else:
                 code = await runtime.markers.write(topic.name, int(index), marker)
             partitions.append(
-                ctx.build(
-                    "WritableTxnMarkerPartitionResult", partition_index=index, error_code=code
-                )
+                WritableTxnMarkerPartitionResult(partition_index=index, error_code=code)
             )
-        topics.append(
-            ctx.build("WritableTxnMarkerTopicResult", name=topic.name, partitions=tuple(partitions))
-        )
-    return ctx.build("WritableTxnMarkerResult", producer_id=entry.producer_id, topics=tuple(topics))
+        topics.append(WritableTxnMarkerTopicResult(name=topic.name, partitions=tuple(partitions)))
+    return WritableTxnMarkerResult(producer_id=entry.producer_id, topics=tuple(topics))

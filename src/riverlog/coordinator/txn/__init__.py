@@ -1,7 +1,7 @@
 """The transaction coordinator: a pure state machine over `__transaction_state` records.
 
 `TransactionCoordinatorShard` owns the transactional ids of one `__transaction_state` partition; the
-broker's `riverlog.broker.txn_runtime` appends the records it returns, replays them into it and writes
+broker's `riverlog.broker.coordinators.transactions` appends the records it returns, replays them into it and writes
 the transaction markers.
 """
 

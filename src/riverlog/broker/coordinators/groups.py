@@ -37,21 +37,21 @@ from typing import Any, TypeVar
 
 from kio.schema.errors import ErrorCode
 
+from riverlog.broker.admin.topics import TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.coordinator_runtime import (
+from riverlog.broker.coordinators.runtime import (
     READ_CHUNK_BYTES,
     CoordinatorError,
     CoordinatorNode,
     CoordinatorRuntime,
-    InternalTopic,
+    InternalTopicSettings,
     ProducerIdAndEpoch,
     append_error,
     end_txn_marker,
     java_string_hashcode,
     partition_for,
 )
-from riverlog.broker.replica_manager import ReplicaManager
-from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.coordinator.group import GroupConfig, GroupCoordinatorShard
 from riverlog.coordinator.group.messages import Completion, CoordinatorResult
 from riverlog.coordinator.group.records import (
@@ -86,6 +86,11 @@ Operation = Callable[[GroupCoordinatorShard, int, int], CoordinatorResult[R]]
 
 class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
     topic_name = OFFSETS_TOPIC
+    topic_settings = InternalTopicSettings(
+        OFFSETS_TOPIC,
+        "offsets.topic",
+        {"cleanup.policy": "compact", "compression.type": "producer"},
+    )
 
     def __init__(
         self,
@@ -106,18 +111,6 @@ class GroupRuntime(CoordinatorRuntime[GroupCoordinatorShard]):
         self._topics_view: tuple[object, dict[str, tuple[uuid.UUID, int]]] = (None, {})
 
     # --- the offsets topic and its partitions -----------------------------------------------------
-
-    def internal_topic(self) -> InternalTopic:
-        return InternalTopic(
-            OFFSETS_TOPIC,
-            self.config.get_int("offsets.topic.num.partitions"),
-            self.config.get_int("offsets.topic.replication.factor"),
-            {
-                "cleanup.policy": "compact",
-                "compression.type": "producer",
-                "segment.bytes": str(self.config.get_int("offsets.topic.segment.bytes")),
-            },
-        )
 
     def new_shard(self) -> GroupCoordinatorShard:
         shard = GroupCoordinatorShard(self.group_config, topics=self.topics_view)

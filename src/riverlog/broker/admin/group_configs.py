@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 
 from kio.schema.errors import ErrorCode
 
+from riverlog.broker.admin.configs import ConfigOp, incremental_changes
+from riverlog.broker.admin.topics import AdminError, TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.topic_admin import AdminError, ConfigOp, TopicAdmin, incremental_changes
 from riverlog.metadata.image import GROUP_RESOURCE, ConfigRecord, MetadataRecord
 
 # group config -> (broker synonym, broker lower bound, broker upper bound)

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 from kio.schema.add_partitions_to_txn.v5 import request as add_v5
 from kio.schema.errors import ErrorCode
 
-from riverlog.broker.coordinator_runtime import CoordinatorError
-from riverlog.broker.peer import PeerError, PeerPool, PeerSecurity
+from riverlog.broker.coordinators.runtime import CoordinatorError
+from riverlog.broker.replication.peer import PeerError, PeerPool, PeerSecurity
 from riverlog.coordinator.txn.state import TV_2
 
 if TYPE_CHECKING:
-    from riverlog.broker.txn_runtime import TxnRuntime
+    from riverlog.broker.coordinators.transactions import TxnRuntime
 
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0

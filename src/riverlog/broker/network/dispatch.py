@@ -16,21 +16,24 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 from kio.static.primitive import i32Timedelta
 
-from riverlog.broker.authn import AuthenticationFailed, Session
-from riverlog.broker.context import RequestContext
-from riverlog.broker.handlers import HandlerSpec
+from riverlog.broker.network.authn import AuthenticationFailed, Session
+from riverlog.broker.network.context import RequestContext
+from riverlog.broker.network.handler import Answer, Handler, HandlerSpec
 from riverlog.broker.quotas import CpuTimed, QuotaManager
-from riverlog.broker.responses import ResponseSchema
+from riverlog.broker.replication.fetch_manager import fetch_replica_id
 from riverlog.protocol.codec import (
     api_versions_v0_error,
     decode_request,
     encode_response,
 )
 from riverlog.protocol.errors import InvalidRequestError, UnsupportedVersionError
+from riverlog.protocol.messages.fetch import FetchRequest
+from riverlog.protocol.views import Message, from_entity, response_module, to_entity
 
 if TYPE_CHECKING:
     from riverlog.broker.services import BrokerServices
@@ -62,18 +65,19 @@ class ApiRange:
 
 
 class Dispatcher:
-    def __init__(self, services: BrokerServices, modules: Sequence[Any]) -> None:
+    def __init__(
+        self, services: BrokerServices, modules: Sequence[HandlerSpec | ModuleType]
+    ) -> None:
         self.services = services
         # A handler module, or a HandlerSpec until its first request (see the module docstring).
-        self.handlers: dict[int, Any] = {m.API_KEY: m for m in modules}
+        self.handlers: dict[int, HandlerSpec | Handler[object]] = {
+            m.API_KEY: _handler(m) for m in modules
+        }
         self.ranges = sorted(
             (ApiRange(m.API_KEY, m.MIN_VERSION, m.MAX_VERSION) for m in modules),
             key=lambda r: r.api_key,
         )
         self.quotas: QuotaManager | None = None  # set by the node
-        # One ResponseSchema per served (api key, version): building one per request showed in the
-        # produce profile. Bounded by the advertised ranges (versions are checked first).
-        self._schemas: dict[tuple[int, int], ResponseSchema] = {}
 
     async def handle(
         self, frame: bytes | memoryview, client_host: str, session: Session | None = None
@@ -100,11 +104,13 @@ class Dispatcher:
                 )
             if session.expired(self.services.clock.now_ms()):
                 raise CloseConnection("SASL session expired: the client did not re-authenticate")
-        module = self.handlers.get(header.api_key)
-        if module is None:
+        found = self.handlers.get(header.api_key)
+        if found is None:
             raise CloseConnection(f"unsupported api key {header.api_key}")
-        if isinstance(module, HandlerSpec):
-            module = self.handlers[header.api_key] = module.load()
+        if isinstance(found, HandlerSpec):
+            module = self.handlers[header.api_key] = _loaded(found)
+        else:
+            module = found
         if not module.MIN_VERSION <= header.api_version <= module.MAX_VERSION:
             if header.api_key == API_VERSIONS_KEY:
                 return self._api_versions_fallback(header.correlation_id)
@@ -118,38 +124,37 @@ class Dispatcher:
             correlation_id=header.correlation_id,
             client_id=header.client_id,
             client_host=client_host,
-            schema=self._schema(header.api_key, header.api_version),
             session=session,
         )
+        request = _request(module, decoded.body)
         quotas = self.quotas
         if quotas is not None and quotas.active():
-            return await self._handle_with_quotas(ctx, module, decoded.body, len(frame), quotas)
-        response: Any = await module.handle(ctx, decoded.body)
+            return await self._handle_with_quotas(ctx, module, request, len(frame), quotas)
+        response = await module.handle(ctx, request)
         self.services.metrics.request(header.api_key, time.perf_counter() - started)
         if response is None:
             return None
-        encoded = encode_response(
-            header.correlation_id, header.api_key, header.api_version, response
-        )
+        encoded = _encode(ctx, response)
         if session is not None and session.close_reason is not None:
             raise CloseConnection(session.close_reason, final=encoded)
         return encoded
 
     async def _handle_with_quotas(
-        self, ctx: RequestContext, module: Any, body: Any, request_bytes: int, quotas: QuotaManager
+        self,
+        ctx: RequestContext,
+        module: Handler[object],
+        request: object,
+        request_bytes: int,
+        quotas: QuotaManager,
     ) -> bytes | None:
         """The same, recording the client's usage and answering with Kafka's throttle time; the
         connection is muted for that long after the answer (see riverlog.broker.quotas)."""
         started = time.perf_counter()
-        timed = CpuTimed(module.handle(ctx, body))
-        response: Any = await timed
+        timed = CpuTimed(module.handle(ctx, request))
+        response = await timed
         self.services.metrics.request(ctx.api_key, time.perf_counter() - started)
         encode_began = time.thread_time()
-        encoded = (
-            None
-            if response is None
-            else encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, response)
-        )
+        encoded = None if response is None else _encode(ctx, response)
         cpu_s = timed.seconds + time.thread_time() - encode_began
         principal = ctx.principal
         now_ms = self.services.clock.now_ms()
@@ -161,14 +166,14 @@ class Dispatcher:
             0 if encoded is None else len(encoded),
             cpu_s,
             now_ms,
-            follower=_is_follower(body),
+            follower=_is_follower(request),
         )
         # a handler's own throttle (the controller mutation quota) counts when longer
         own = _own_throttle_ms(response)
         if throttle > own and response is not None and hasattr(response, "throttle_time"):
             delay = i32Timedelta.parse(datetime.timedelta(milliseconds=throttle))
             response = dataclasses.replace(response, throttle_time=delay)
-            encoded = encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, response)
+            encoded = _encode(ctx, response)
         throttle = max(throttle, own)
         if throttle > 0 and ctx.session is not None:
             ctx.session.muted_until_ms = now_ms + throttle
@@ -185,12 +190,6 @@ class Dispatcher:
             raise CloseConnection("SASL authentication failed") from None
         return struct.pack(">i", len(answer)) + answer
 
-    def _schema(self, api_key: int, api_version: int) -> ResponseSchema:
-        schema = self._schemas.get((api_key, api_version))
-        if schema is None:
-            schema = self._schemas[api_key, api_version] = ResponseSchema(api_key, api_version)
-        return schema
-
     def _unsupported(self, exc: UnsupportedVersionError) -> bytes:
         header = exc.header
         if header.api_key == API_VERSIONS_KEY:
@@ -204,14 +203,37 @@ class Dispatcher:
         return api_versions_v0_error(correlation_id, supported)
 
 
-def _is_follower(body: Any) -> bool:
+def _is_follower(request: object) -> bool:
     """A replica's fetch (replica id or replica state set): exempt from client quotas."""
-    state = getattr(body, "replica_state", None)
-    if state is not None and getattr(state, "replica_id", -1) >= 0:
-        return True
-    return int(getattr(body, "replica_id", -1)) >= 0
+    return isinstance(request, FetchRequest) and fetch_replica_id(request) >= 0
 
 
-def _own_throttle_ms(response: Any) -> int:
-    delay = getattr(response, "throttle_time", None)
-    return 0 if delay is None else int(delay.total_seconds() * 1000)
+def _own_throttle_ms(response: object) -> int:
+    delay = getattr(response, "throttle_time", None)  # a response's, when it has one
+    return int(delay.total_seconds() * 1000) if isinstance(delay, datetime.timedelta) else 0
+
+
+def _handler(module: HandlerSpec | ModuleType) -> HandlerSpec | Handler[object]:
+    """A module as the Handler it is (tests/unit/broker/test_handler_table.py checks each one)."""
+    return module if isinstance(module, HandlerSpec) else cast("Handler[object]", module)
+
+
+def _loaded(spec: HandlerSpec) -> Handler[object]:
+    return cast("Handler[object]", spec.load())
+
+
+def _request(handler: Handler[object], body: object) -> object:
+    """The handler's typed request: the view of kio's decoded body, or the body itself when the
+    codec decoded it to a typed request already (Produce)."""
+    request_type = handler.REQUEST
+    if request_type is None or not issubclass(request_type, Message):
+        return body
+    return from_entity(request_type, body)
+
+
+def _encode(ctx: RequestContext, response: Answer) -> bytes:
+    """The framed answer: a view becomes kio's class for the client's version."""
+    if isinstance(response, Message):
+        entity = to_entity(response, response_module(ctx.api_key, ctx.api_version))
+        return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, entity)
+    return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, response)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from riverlog.broker.responses import ResponseSchema
 from riverlog.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 if TYPE_CHECKING:
-    from riverlog.broker.authn import Session
     from riverlog.broker.authz import Authorizer
+    from riverlog.broker.network.authn import Session
     from riverlog.broker.services import BrokerServices
     from riverlog.security.principal import KafkaPrincipal
 
@@ -23,16 +22,12 @@ class RequestContext:
     correlation_id: int
     client_id: str | None
     client_host: str
-    schema: ResponseSchema
     # The connection's security state (None: a connection made without a listener, as in tests).
     session: Session | None = None
 
     @property
     def version(self) -> int:
         return self.api_version
-
-    def build(self, class_name: str, **values: Any) -> Any:
-        return getattr(self.schema, class_name)(**values)
 
     @property
     def principal(self) -> KafkaPrincipal:

@@ -31,9 +31,9 @@ from typing import Generic, NamedTuple, TypeVar
 
 from kio.schema.errors import ErrorCode
 
+from riverlog.broker.admin.topics import AdminError, TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.replica_manager import Partition, ReplicaManager
-from riverlog.broker.topic_admin import AdminError, TopicAdmin
+from riverlog.broker.replication.replica_manager import Partition, ReplicaManager
 from riverlog.protocol.errors import CorruptRecordError
 from riverlog.protocol.records import BatchHeader, control_record_type, iter_batches
 from riverlog.storage import AppendOrigin
@@ -72,6 +72,18 @@ class InternalTopic:
     replication_factor: int
     configs: Mapping[str, str]
     min_isr: int | None = None  # becomes min.insync.replicas, capped at the replication factor
+
+
+@dataclass(frozen=True, slots=True)
+class InternalTopicSettings:
+    """Where a coordinator's internal topic takes its settings: Kafka's broker configs under
+    `prefix` (`<prefix>.num.partitions`, `.replication.factor`, `.segment.bytes`, and `.min.isr`
+    when `min_isr`), with fixed topic configs."""
+
+    name: str
+    prefix: str
+    configs: Mapping[str, str]
+    min_isr: bool = False
 
 
 class ProducerIdAndEpoch(NamedTuple):
@@ -119,6 +131,7 @@ class CoordinatorRuntime(ABC, Generic[ShardT]):
     """The internal-topic plumbing of a coordinator; subclasses bring the shard and its replay."""
 
     topic_name: str
+    topic_settings: InternalTopicSettings
 
     def __init__(
         self,
@@ -137,9 +150,19 @@ class CoordinatorRuntime(ABC, Generic[ShardT]):
 
     # --- what a subclass provides ------------------------------------------------------------------
 
-    @abstractmethod
     def internal_topic(self) -> InternalTopic:
-        """Partitions, replication and configs for creating the internal topic."""
+        """Partitions, replication and configs for creating the internal topic (the broker's
+        configs named by `topic_settings`)."""
+        settings, config = self.topic_settings, self.config
+        configs = dict(settings.configs)
+        configs["segment.bytes"] = str(config.get_int(f"{settings.prefix}.segment.bytes"))
+        return InternalTopic(
+            settings.name,
+            config.get_int(f"{settings.prefix}.num.partitions"),
+            config.get_int(f"{settings.prefix}.replication.factor"),
+            configs,
+            min_isr=config.get_int(f"{settings.prefix}.min.isr") if settings.min_isr else None,
+        )
 
     @abstractmethod
     def new_shard(self) -> ShardT:

@@ -6,7 +6,7 @@ Invariants:
 - Roles follow the image: on becoming leader (new leader epoch) the partition starts a new epoch in its
   log and forgets its followers' progress; on becoming follower it hands the partition to the replica
   fetcher, which first truncates a divergent tail (leader epochs) and then fetches from the leader.
-- The high watermark is the minimum log end offset of the ISR (`riverlog.broker.isr`); with this broker
+- The high watermark is the minimum log end offset of the ISR (`riverlog.broker.replication.isr`); with this broker
   the only ISR member (a single node) that is the log end offset once an append is acknowledged. In
   strict durability mode the leader's own part of it moves only after the group-commit fsync.
 - acks=all completes when the high watermark passes the batch; `min.insync.replicas` is checked before the
@@ -28,21 +28,23 @@ from kio.schema.errors import ErrorCode
 
 from riverlog.broker.config import BrokerConfig
 from riverlog.broker.config_defs import TOPIC_CONFIGS
-from riverlog.broker.isr import (
+from riverlog.broker.metadata_store import PartitionStateWriter
+from riverlog.broker.replication.isr import (
     FollowerState,
     fresh_followers,
     isr_high_watermark,
     lagging_members,
     may_join,
 )
-from riverlog.broker.metadata_store import PartitionStateWriter
-from riverlog.broker.purgatory import Purgatory
+from riverlog.broker.replication.purgatory import Purgatory
 from riverlog.metadata.image import ClusterImage, PartitionState
 from riverlog.metadata.zk_format import LeaderAndIsr
+from riverlog.storage.append_result import AppendResult
 from riverlog.storage.clock import Clock
 from riverlog.storage.config import LogConfig
 from riverlog.storage.durability import GroupCommitter
-from riverlog.storage.log import AppendResult, PartitionLog
+from riverlog.storage.errors import OffsetOutOfRangeError
+from riverlog.storage.log import PartitionLog
 from riverlog.storage.manager import LogManager
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,10 @@ class Partition:
     @property
     def key(self) -> TopicPartition:
         return (self.topic, self.index)
+
+    @property
+    def log_start_offset(self) -> int:
+        return self.log.log_start_offset
 
 
 class Follower(Protocol):
@@ -199,6 +205,28 @@ class ReplicaManager:
     def is_leader(self, part: Partition) -> bool:
         return part.leader == self.broker_id
 
+    def check_partition(
+        self,
+        topic: str,
+        index: int,
+        current_leader_epoch: int = -1,
+        *,
+        follower_reads: bool = False,
+    ) -> Partition | ErrorCode:
+        """The one check every partition-addressed request makes (produce, fetch, offsets): the
+        partition when it is hosted here, led here (or, with `follower_reads`, a KIP-392 consumer
+        read, hosted at all) and at the client's leader epoch (-1: not checked); else Kafka's error."""
+        part = self.partitions.get((topic, index))
+        if part is None:
+            return ErrorCode.unknown_topic_or_partition
+        if part.leader != self.broker_id and not follower_reads:
+            return ErrorCode.not_leader_or_follower
+        if current_leader_epoch >= 0 and current_leader_epoch != part.leader_epoch:
+            if current_leader_epoch < part.leader_epoch:
+                return ErrorCode.fenced_leader_epoch
+            return ErrorCode.unknown_leader_epoch
+        return part
+
     def enough_replicas(self, part: Partition) -> bool:
         return len(part.isr or (self.broker_id,)) >= part.min_insync
 
@@ -212,6 +240,22 @@ class ReplicaManager:
         self.maybe_advance_high_watermark(part)
         self.purgatory.notify(part.key)
         return result
+
+    def delete_records(self, part: Partition, requested: int) -> ErrorCode:
+        """DeleteRecords as leader: move the log start offset up to `requested` (-1: the high
+        watermark); POLICY_VIOLATION on a topic without cleanup.policy=delete."""
+        plog = part.log
+        if not plog.config.delete:
+            return ErrorCode.policy_violation
+        offset = plog.high_watermark if requested == -1 else requested
+        if offset < 0 or offset > plog.high_watermark:
+            return ErrorCode.offset_out_of_range
+        if offset > plog.log_start_offset:
+            try:
+                plog.delete_records_before(offset)
+            except OffsetOutOfRangeError:
+                return ErrorCode.offset_out_of_range
+        return ErrorCode.none
 
     async def wait_for_replication(
         self, part: Partition, offset: int, timeout_s: float

@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import Coroutine, Generator
 from typing import Any, cast
 
-from riverlog.broker.authn import AuthenticationFailed, ListenerSecurity, Session
-from riverlog.broker.dispatch import CloseConnection, Dispatcher
+from riverlog.broker.network.authn import AuthenticationFailed, ListenerSecurity, Session
+from riverlog.broker.network.dispatch import CloseConnection, Dispatcher
 from riverlog.protocol.errors import FrameTooLargeError
 from riverlog.protocol.framing import BufferPool, FrameDecoder
 
@@ -47,7 +47,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def __init__(self, server: BrokerServer, listener: ListenerSecurity | None = None) -> None:
         self.server = server
         self.listener = listener
-        # Who is on the other end and whether they may send requests yet (riverlog.broker.authn);
+        # Who is on the other end and whether they may send requests yet (riverlog.broker.network.authn);
         # None for a connection made without a listener (unit tests).
         self.session: Session | None = None
         self.decoder = FrameDecoder(server.max_request_bytes, server.buffer_pool)

@@ -47,16 +47,21 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 from kio.schema.write_txn_markers.v1 import request as markers_v1
 
+from riverlog.broker.admin.topics import TopicAdmin
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.coordinator_runtime import (
+from riverlog.broker.coordinators.groups import OFFSETS_TOPIC, GroupRuntime
+from riverlog.broker.coordinators.runtime import (
     CoordinatorError,
     CoordinatorRuntime,
-    InternalTopic,
+    InternalTopicSettings,
 )
-from riverlog.broker.group_runtime import OFFSETS_TOPIC, GroupRuntime
-from riverlog.broker.peer import PeerError, PeerPool, PeerSecurity, inter_broker_security
-from riverlog.broker.replica_manager import ReplicaManager
-from riverlog.broker.topic_admin import TopicAdmin
+from riverlog.broker.replication.peer import (
+    PeerError,
+    PeerPool,
+    PeerSecurity,
+    inter_broker_security,
+)
+from riverlog.broker.replication.replica_manager import ReplicaManager
 from riverlog.coordinator.txn import (
     MarkerJob,
     TransactionCoordinatorShard,
@@ -215,6 +220,16 @@ def _marker_error(exc: Exception) -> ErrorCode:
 
 class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
     topic_name = TRANSACTION_STATE_TOPIC
+    topic_settings = InternalTopicSettings(
+        TRANSACTION_STATE_TOPIC,
+        "transaction.state.log",
+        {
+            "cleanup.policy": "compact",
+            "compression.type": "uncompressed",
+            "unclean.leader.election.enable": "false",
+        },
+        min_isr=True,
+    )
 
     def __init__(
         self,
@@ -242,20 +257,6 @@ class TxnRuntime(CoordinatorRuntime[TransactionCoordinatorShard]):
         self._next_id_expiry_ms = 0
 
     # --- the state topic and its partitions ---------------------------------------------------------
-
-    def internal_topic(self) -> InternalTopic:
-        return InternalTopic(
-            TRANSACTION_STATE_TOPIC,
-            self.config.get_int("transaction.state.log.num.partitions"),
-            self.config.get_int("transaction.state.log.replication.factor"),
-            {
-                "cleanup.policy": "compact",
-                "compression.type": "uncompressed",
-                "segment.bytes": str(self.config.get_int("transaction.state.log.segment.bytes")),
-                "unclean.leader.election.enable": "false",
-            },
-            min_isr=self.config.get_int("transaction.state.log.min.isr"),
-        )
 
     def new_shard(self) -> TransactionCoordinatorShard:
         return TransactionCoordinatorShard(self.config.get_int("transaction.max.timeout.ms"))

@@ -24,8 +24,8 @@ from kio.schema.fetch.v12 import request as fetch_req
 from kio.schema.offset_for_leader_epoch.v4 import request as epoch_req
 
 from riverlog.broker.config import BrokerConfig
-from riverlog.broker.peer import PeerConnection, PeerError, inter_broker_security
-from riverlog.broker.replica_manager import Partition, ReplicaManager, TopicPartition
+from riverlog.broker.replication.peer import PeerConnection, PeerError, inter_broker_security
+from riverlog.broker.replication.replica_manager import Partition, ReplicaManager, TopicPartition
 from riverlog.metadata.image import ClusterImage
 from riverlog.storage.errors import StorageError
 

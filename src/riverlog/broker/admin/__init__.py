@@ -1,0 +1,1 @@
+"""Topic and config administration: creating, deleting and altering topics, and group configs."""

@@ -1,0 +1,1 @@
+"""The coordinator runtimes (groups, transactions) over their internal topics, on one base runtime."""

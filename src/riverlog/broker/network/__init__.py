@@ -1,0 +1,1 @@
+"""The broker's network floor: sockets, framing, security sessions, dispatch to handlers."""
