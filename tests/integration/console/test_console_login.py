@@ -118,6 +118,7 @@ def test_pages_need_a_session_and_a_wrong_password_is_refused(
     assert chrome.find_element(By.TAG_NAME, "h1").text == "Log in"
     assert not chrome.find_elements(By.ID, "nav-topics")
     log_in(chrome, console, "alice", "not-her-password")
+    WebDriverWait(chrome, 15).until(lambda d: d.find_elements(By.ID, "login-error"))
     error = chrome.find_element(By.ID, "login-error").text
     assert "login failed" in error and "invalid credentials" in error
     assert "not-her-password" not in chrome.page_source
@@ -150,7 +151,8 @@ def test_each_user_sees_only_what_their_acls_allow(
     assert "AUTHORIZATION" in chrome.find_element(By.ID, "configs-error").text.upper()
 
     chrome.find_element(By.ID, "logout").click()
-    assert chrome.current_url == console + "/login"
+    # the click's form post and redirect finish after click() returns: wait for the login page
+    WebDriverWait(chrome, 15).until(lambda d: d.current_url == console + "/login")
     chrome.get(console + "/topics")
     assert chrome.current_url == console + "/login"
 
