@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from riverlog.registry.server import RegistryServer
 from riverlog.testing.broker import RunningBroker
 
 
@@ -40,3 +41,44 @@ def make_topic(broker: RunningBroker) -> Callable[..., str]:
         return name
 
     return create
+
+
+# schema registries: in-process, on free ports, each module with its own `_schemas` topic and group
+def registry_props(broker: RunningBroker, topic: str, **extra: str) -> dict[str, str]:
+    return {
+        "listeners": "http://127.0.0.1:0",
+        "host.name": "127.0.0.1",
+        "kafkastore.bootstrap.servers": broker.bootstrap_servers,
+        "kafkastore.topic": topic,
+        "schema.registry.group.id": f"{topic}-group",
+        # Confluent's 500 ms default is tight on a loaded CI machine: no test is about it.
+        "kafkastore.timeout.ms": "10000",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def schemas_topic() -> str:
+    return f"_schemas-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def start_registry(
+    broker: RunningBroker, schemas_topic: str
+) -> Iterator[Callable[..., RegistryServer]]:
+    """Start registry instances on the module's topic; all are stopped at the end of the module."""
+    started: list[RegistryServer] = []
+
+    def start(**extra: str) -> RegistryServer:
+        server = RegistryServer(registry_props(broker, schemas_topic, **extra)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def registry(start_registry: Callable[..., RegistryServer]) -> RegistryServer:
+    return start_registry()

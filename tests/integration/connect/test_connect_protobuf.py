@@ -38,23 +38,6 @@ def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def registry(broker: RunningBroker) -> Iterator[RegistryServer]:
-    topic = f"_schemas-{uuid.uuid4().hex[:8]}"
-    server = RegistryServer(
-        {
-            "listeners": "http://127.0.0.1:0",
-            "host.name": "127.0.0.1",
-            "kafkastore.bootstrap.servers": broker.bootstrap_servers,
-            "kafkastore.topic": topic,
-            "schema.registry.group.id": f"{topic}-group",
-            "kafkastore.timeout.ms": "10000",
-        }
-    ).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def worker(
     broker: RunningBroker, registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConnectStandalone]:
