@@ -23,6 +23,7 @@ from riverlog.connect.standalone import ConnectStandalone
 from riverlog.console.app import ConsoleSettings, build_app
 from riverlog.labs.toll.platform.lab import LabSettings
 from riverlog.sql.server.server import SqlServer
+from riverlog.testing import waiting
 from riverlog.testing.postgres import RunningPostgres
 
 
@@ -106,15 +107,8 @@ class TollLabServices:
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; AssertionError naming `what` after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met within {timeout_s:.0f} s (last: {last!r})")
+    """Poll `check` until it returns something truthy (riverlog.testing.waiting, every 0.2 s)."""
+    return waiting.wait_until(check, timeout_s, what, interval_s=0.2)
 
 
 def read_latest(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[str, Any]:

@@ -22,15 +22,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from riverlog.connect.standalone import ConnectStandalone
 from riverlog.registry.server import RegistryServer
 from riverlog.testing.broker import RunningBroker
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+from riverlog.testing.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

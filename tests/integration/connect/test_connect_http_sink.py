@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ from starlette.routing import Route
 from riverlog.common.service import HttpService
 from riverlog.connect.standalone import ConnectStandalone
 from riverlog.testing.broker import RunningBroker
+from riverlog.testing.waiting import wait_until
 
 
 class Recorder:
@@ -37,16 +36,6 @@ class Recorder:
         self.bodies.append(body)
         self.headers.append(dict(request.headers))
         return Response("ok")
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

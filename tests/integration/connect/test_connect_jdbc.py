@@ -18,16 +18,7 @@ from confluent_kafka import Consumer, Producer
 from riverlog.connect.standalone import ConnectStandalone
 from riverlog.testing.broker import RunningBroker
 from riverlog.testing.postgres import RunningPostgres
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+from riverlog.testing.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

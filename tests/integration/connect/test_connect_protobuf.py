@@ -24,17 +24,9 @@ from riverlog.connect.standalone import ConnectStandalone
 from riverlog.registry.server import RegistryServer
 from riverlog.schema.protobuf import ProtobufSchema, well_known_files
 from riverlog.testing.broker import RunningBroker
+from riverlog.testing.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

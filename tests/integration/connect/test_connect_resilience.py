@@ -12,6 +12,7 @@ import httpx
 
 from riverlog.connect.api import SourceConnector, SourceRecord, SourceTask, Task
 from riverlog.connect.standalone import ConnectStandalone
+from riverlog.testing import waiting
 from riverlog.testing.broker import RunningBroker
 
 ATTEMPTS: list[int] = []
@@ -42,16 +43,7 @@ class FlakyTask(SourceTask):
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except httpx.HTTPError:
-            result = None
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    return waiting.wait_until(check, timeout_s, ignore=(httpx.HTTPError,))
 
 
 def props(bootstrap: str, tmp: Path, **extra: str) -> dict[str, str]:

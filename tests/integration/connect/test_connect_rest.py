@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from riverlog.connect.api import SourceConnector, SourceRecord, SourceTask, Task
 from riverlog.connect.standalone import ConnectStandalone
 from riverlog.testing.broker import RunningBroker
+from riverlog.testing.waiting import wait_until
 
 
 class ExplodingConnector(SourceConnector):
@@ -39,16 +39,6 @@ class ExplodingTask(SourceTask):
 class PollFailsConnector(ExplodingConnector):
     def start(self, props: dict[str, str]) -> None:
         pass
-
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

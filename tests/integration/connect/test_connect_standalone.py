@@ -17,17 +17,9 @@ import pytest
 
 from riverlog.connect.standalone import ConnectStandalone
 from riverlog.testing.broker import RunningBroker
+from riverlog.testing.waiting import wait_until
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def worker_props(broker: RunningBroker, tmp: Path) -> dict[str, str]:

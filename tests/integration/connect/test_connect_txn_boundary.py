@@ -22,6 +22,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer
 
+from riverlog.testing import waiting
 from riverlog.testing.broker import RunningBroker
 
 pytestmark = pytest.mark.integration
@@ -32,16 +33,7 @@ CONNECTOR = "connect_txn_plugin.TxnConnector"
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except httpx.HTTPError:
-            result = None
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    return waiting.wait_until(check, timeout_s, ignore=(httpx.HTTPError,))
 
 
 def free_port() -> int:
