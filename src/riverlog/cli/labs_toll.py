@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from riverlog.cli.client import DEFAULT_BOOTSTRAP, BootstrapOption
 from riverlog.cli.errors import CliError
 from riverlog.labs.toll.platform.lab import LabSettings
 
@@ -23,7 +24,6 @@ app = typer.Typer(help="Toll collection & monitoring lab.", no_args_is_help=True
 DATA_DIR = Path("data") / "labs" / "toll"
 PG_PORT = 5433
 
-Bootstrap = Annotated[str, typer.Option("--bootstrap-server", "-b", help="Kafka bootstrap servers")]
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="the lab's files, PostgreSQL and app state go here")
 ]
@@ -62,7 +62,7 @@ def _postgres(url: str | None, data_dir: Path, port: int, *, start: bool) -> str
 
 @app.command("generate")
 def generate_cmd(
-    bootstrap: Bootstrap = "localhost:9092",
+    bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     seed: Annotated[int, typer.Option(help="the world and its traffic depend only on this")] = 1,
     passages: Annotated[int, typer.Option(help="ordinary passages to produce")] = 10_000,
     rate: Annotated[
@@ -133,7 +133,7 @@ def _settings(
 
 @app.command("up")
 def up_cmd(
-    bootstrap: Bootstrap = "localhost:9092",
+    bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     connect_url: ConnectUrl = "http://localhost:8083",
     sql_url: SqlUrl = "http://localhost:8088",
     console_url: Annotated[
@@ -227,7 +227,7 @@ def _stop_up(pid_file: Path, timeout_s: float = 60.0) -> None:
 
 @app.command("down")
 def down_cmd(
-    bootstrap: Bootstrap = "localhost:9092",
+    bootstrap: BootstrapOption = DEFAULT_BOOTSTRAP,
     connect_url: ConnectUrl = "http://localhost:8083",
     sql_url: SqlUrl = "http://localhost:8088",
     postgres_url: PostgresUrl = None,
